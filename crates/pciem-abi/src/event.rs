@@ -1,0 +1,139 @@
+//! The event record and the shared event ring.
+//!
+//! The kernel (producer) publishes one [`pciem_event`] per thing the device
+//! must react to into a [`pciem_shared_ring`] that the device process
+//! (consumer) maps from the `/dev/pciem` file at offset 0.
+//!
+//! Protocol (single producer, single consumer, indices in
+//! `0..PCIEM_RING_SIZE`):
+//! - `tail` is written only by the producer, `head` only by the consumer.
+//! - The ring is empty when `head == tail` and full when
+//!   `(tail + 1) % PCIEM_RING_SIZE == head`, so it holds at most
+//!   `PCIEM_RING_SIZE - 1` events.
+//! - The producer fills `events[tail]`, then stores the new `tail` with
+//!   release ordering; the consumer loads `tail` with acquire ordering before
+//!   reading the event, and stores the new `head` with release ordering after
+//!   it is done with the slot.
+//! - When the ring is full the producer does not overwrite: it increments
+//!   `overflow` instead. Every event carries a sequence number (`seq`) that
+//!   counts every event the producer tried to publish, so a consumer sees
+//!   exactly which events were lost.
+//! - `head` and `tail` are 128 bytes apart so that the two sides never write
+//!   the same cache line (adjacent-line prefetch pairs 64-byte lines on
+//!   x86-64).
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// Number of slots in the event ring (a power of two).
+pub const PCIEM_RING_SIZE: usize = 1024;
+
+/// The driver wrote a watched register; `data` is the value written.
+pub const PCIEM_EVENT_MMIO_WRITE: u32 = 1;
+/// The driver read a trapped register (fault-trap mode, reserved).
+pub const PCIEM_EVENT_MMIO_READ: u32 = 2;
+/// The host wrote configuration space and changed it; `offset`, `size` and
+/// `data` describe the write, `bar` is unused.
+pub const PCIEM_EVENT_CONFIG_WRITE: u32 = 3;
+/// The function was reset; `data` is one of `PCIEM_RESET_*`.
+pub const PCIEM_EVENT_RESET: u32 = 4;
+
+/// Reset by Function Level Reset (PCIe Device Control bit 15).
+pub const PCIEM_RESET_FLR: u64 = 1;
+/// Reset by a D3hot to D0 transition without No_Soft_Reset.
+pub const PCIEM_RESET_D3HOT_D0: u64 = 2;
+
+/// Event flag: the event answers nothing and needs no response. Reserved
+/// for fault-trap mode, in which an `MMIO_READ` event without this flag
+/// waits for the read value identified by `id`.
+pub const PCIEM_EVENT_FLAG_POSTED: u32 = 0x1;
+
+/// Kinds of [`pciem_event`], the Rust view of `PCIEM_EVENT_*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum EventKind {
+    /// [`PCIEM_EVENT_MMIO_WRITE`].
+    MmioWrite = PCIEM_EVENT_MMIO_WRITE,
+    /// [`PCIEM_EVENT_MMIO_READ`].
+    MmioRead = PCIEM_EVENT_MMIO_READ,
+    /// [`PCIEM_EVENT_CONFIG_WRITE`].
+    ConfigWrite = PCIEM_EVENT_CONFIG_WRITE,
+    /// [`PCIEM_EVENT_RESET`].
+    Reset = PCIEM_EVENT_RESET,
+}
+
+impl EventKind {
+    /// The kind named by a raw `type` field, or `None` for a value this ABI
+    /// version does not define.
+    pub const fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            PCIEM_EVENT_MMIO_WRITE => Some(Self::MmioWrite),
+            PCIEM_EVENT_MMIO_READ => Some(Self::MmioRead),
+            PCIEM_EVENT_CONFIG_WRITE => Some(Self::ConfigWrite),
+            PCIEM_EVENT_RESET => Some(Self::Reset),
+            _ => None,
+        }
+    }
+}
+
+/// One event, 64 bytes (one cache line).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct pciem_event {
+    /// Sequence number: 0 for the first event the producer tried to publish,
+    /// +1 for each after, whether it fitted in the ring or overflowed.
+    pub seq: u64,
+    /// One of `PCIEM_EVENT_*`.
+    pub r#type: u32,
+    /// BAR slot (MMIO events).
+    pub bar: u32,
+    /// Offset in the BAR or in configuration space.
+    pub offset: u64,
+    /// Value written, or the reset kind.
+    pub data: u64,
+    /// Access width in bytes.
+    pub size: u32,
+    /// `PCIEM_EVENT_FLAG_*`.
+    pub flags: u32,
+    /// Producer's monotonic clock in nanoseconds.
+    pub timestamp_ns: u64,
+    /// Request identifier (fault-trap reads); zero otherwise.
+    pub id: u64,
+    /// Must be zero.
+    pub reserved: u64,
+}
+
+/// The shared event ring; see the module documentation for the protocol.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct pciem_shared_ring {
+    /// Consumer index: next slot to read. Written only by the consumer.
+    pub head: u32,
+    /// Padding keeping `tail` 128 bytes away.
+    pub reserved0: [u8; 124],
+    /// Producer index: next slot to fill. Written only by the producer.
+    pub tail: u32,
+    /// Padding.
+    pub reserved1: u32,
+    /// Events that did not fit. Written only by the producer.
+    pub overflow: u64,
+    /// Padding up to the first event.
+    pub reserved2: [u8; 112],
+    /// The slots.
+    pub events: [pciem_event; PCIEM_RING_SIZE],
+}
+
+impl Default for pciem_shared_ring {
+    fn default() -> Self {
+        Self {
+            head: 0,
+            reserved0: [0; 124],
+            tail: 0,
+            reserved1: 0,
+            overflow: 0,
+            reserved2: [0; 112],
+            events: [pciem_event::default(); PCIEM_RING_SIZE],
+        }
+    }
+}
+
+const _: () = assert!(PCIEM_RING_SIZE.is_power_of_two());

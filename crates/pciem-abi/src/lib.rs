@@ -1,0 +1,84 @@
+//! The contract between the PCIem kernel module and the userspace process that
+//! models a device.
+//!
+//! Everything the two sides must agree on byte for byte lives here: the ioctl
+//! numbers and their argument structs, the event record, and the layout of the
+//! shared event ring. The C header `kernel/include/uapi/pciem.h` is generated
+//! from this crate (`cargo xtask gen-header`) and is never edited by hand.
+//!
+//! Names follow the C side (`pciem_bar_config`, `PCIEM_IOCTL_ADD_BAR`, ...) so
+//! that the same identifier can be grepped for across C and Rust. Every struct
+//! is `#[repr(C)]` with explicit padding (`reserved*` fields, which must be
+//! zero), derives zerocopy's `FromBytes`/`IntoBytes`, and has its size and
+//! field offsets pinned by compile-time assertions (see [`layout`]).
+//!
+//! The crate is `no_std` and allocation-free; it is compiled into the kernel
+//! module as well as into userspace.
+#![no_std]
+#![allow(non_camel_case_types)]
+
+pub mod caps;
+pub mod config;
+pub mod dma;
+pub mod event;
+pub mod ioctl;
+pub mod irq;
+pub mod layout;
+pub mod watch;
+
+pub use caps::*;
+pub use config::*;
+pub use dma::*;
+pub use event::*;
+pub use ioctl::*;
+pub use irq::*;
+pub use watch::*;
+
+/// Version of this ABI. Bumped on any incompatible change; reported by
+/// [`PCIEM_IOCTL_GET_VERSION`].
+pub const PCIEM_ABI_VERSION: u32 = 1;
+
+/// Size of a PCI Express configuration space in bytes.
+pub const PCIEM_CONFIG_SPACE_SIZE: usize = 4096;
+
+/// Size of the conventional (PCI-compatible) part of configuration space.
+pub const PCIEM_CONFIG_LEGACY_SIZE: usize = 256;
+
+/// Number of BAR slots of a type-0 header.
+pub const PCIEM_MAX_BARS: u32 = 6;
+
+/// Bytes of capability-specific payload carried by [`pciem_cap_config`].
+pub const PCIEM_CAP_DATA_MAX: usize = 64;
+
+/// Upper bound on the length of one DMA transfer (16 MiB). Longer transfers
+/// are split by the caller; the kernel rejects them with `EINVAL`.
+pub const PCIEM_DMA_MAX_LEN: u64 = 16 << 20;
+
+/// Upper bound on the number of watched registers of one device (the x86
+/// debug registers).
+pub const PCIEM_MAX_WATCHPOINTS: u32 = 4;
+
+/// Reported by [`PCIEM_IOCTL_GET_VERSION`].
+#[repr(C)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::KnownLayout,
+    zerocopy::Immutable,
+)]
+pub struct pciem_version {
+    /// [`PCIEM_ABI_VERSION`] of the kernel module.
+    pub abi_version: u32,
+    /// [`PCIEM_RING_SIZE`] of the kernel module.
+    pub ring_size: u32,
+    /// `sizeof(struct pciem_event)` of the kernel module.
+    pub event_size: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}

@@ -1,0 +1,29 @@
+//! PCIem's shared logic, written once and used by userspace, the mock
+//! backend and the kernel module alike.
+//!
+//! - [`config`]: a 4 KiB configuration space with a write mask and a
+//!   write-1-to-clear mask, its builder (type-0 header, BARs, capabilities)
+//!   and the read/write semantics a host sees.
+//! - [`ring`]: the single-producer/single-consumer event ring over the
+//!   shared [`pciem_abi::pciem_shared_ring`] layout.
+//! - [`device`]: the device-model API: the [`Device`] trait a model
+//!   implements and the [`Host`] trait a backend offers it.
+//! - [`prp`]: walking NVMe-style PRP lists into DMA segments.
+//!
+//! The crate is `no_std`. The parts the kernel links (config access,
+//! capability layout, the ring producer, PRP walking) use no allocation, no
+//! floating point, no formatting and have no panicking path on any input.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod config;
+pub mod device;
+pub mod prp;
+pub mod ring;
+
+pub use config::{BuildError, ConfigBuilder, ConfigSpace};
+pub use device::{AtomicOp, Device, Host, HostError, Irq, MmioWrite, ResetKind, Watch};
+pub use pciem_abi as abi;

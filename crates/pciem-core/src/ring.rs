@@ -1,0 +1,1 @@
+//! The event ring. PLACEHOLDER: being written.
