@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * pciem_rs.h - the C view of the Rust logic shared with userspace.
+ *
+ * These functions are implemented in kernel/rust/ (a thin extern "C" shim)
+ * by the same pciem-core source that userspace and the mock backend use:
+ * configuration-space access semantics, the builder and capability layout,
+ * and the event-ring producer. The C module is glue to Linux APIs only.
+ *
+ * Conventions: 0 on success or a negative errno. Every fallible function
+ * takes `const char **reason`; on failure it points it at a static,
+ * NUL-terminated description for the kernel log (never NULL on failure,
+ * untouched on success). Pointers must be valid; the functions never sleep,
+ * never allocate, never panic on any input, and may be called in atomic
+ * context. Callers serialise access to one builder, image or producer.
+ */
+#ifndef PCIEM_RS_H
+#define PCIEM_RS_H
+
+#include <linux/types.h>
+#include "../include/uapi/pciem.h"
+
+/* Opaque builder for the incremental CREATE/ADD_BAR/ADD_CAPABILITY/SET_CONFIG
+ * path. Allocate pciem_rs_builder_size() bytes aligned to 8. */
+struct pciem_rs_builder;
+
+size_t pciem_rs_builder_size(void);
+void pciem_rs_builder_init(struct pciem_rs_builder *b);
+int pciem_rs_builder_set_identity(struct pciem_rs_builder *b,
+				  const struct pciem_config_space *id,
+				  const char **reason);
+int pciem_rs_builder_add_bar(struct pciem_rs_builder *b,
+			     const struct pciem_bar_config *bar,
+			     const char **reason);
+int pciem_rs_builder_add_cap(struct pciem_rs_builder *b,
+			     const struct pciem_cap_config *cap,
+			     const char **reason);
+/* Lays out the header, BARs and capabilities into *out (config + masks). */
+int pciem_rs_builder_build(const struct pciem_rs_builder *b,
+			   struct pciem_config_image *out,
+			   const char **reason);
+
+/* Checks an image handed over whole by SET_CONFIG_IMAGE: header type 0,
+ * BAR masks describing power-of-two sizes with 64-bit BARs paired, no I/O
+ * BARs, capability chains inside their spaces and acyclic. */
+int pciem_rs_image_validate(const struct pciem_config_image *img,
+			    const char **reason);
+
+/* Effects of a host configuration write (WriteEffects in pciem-core). */
+#define PCIEM_RS_EFFECT_CHANGED		(1u << 0)
+#define PCIEM_RS_EFFECT_COMMAND		(1u << 1)
+#define PCIEM_RS_EFFECT_BAR		(1u << 2)
+#define PCIEM_RS_EFFECT_MSI		(1u << 3)
+#define PCIEM_RS_EFFECT_MSIX		(1u << 4)
+#define PCIEM_RS_EFFECT_PM_STATE	(1u << 5)
+#define PCIEM_RS_EFFECT_FLR		(1u << 6)
+#define PCIEM_RS_EFFECT_D3HOT_TO_D0	(1u << 7)
+
+/* Host (driver/PCI core) configuration access: size 1, 2 or 4, any offset
+ * inside the 4096-byte space; writes obey the write and W1C masks. */
+int pciem_rs_cfg_read(const struct pciem_config_image *img, u32 where,
+		      u32 size, u32 *val, const char **reason);
+int pciem_rs_cfg_write(struct pciem_config_image *img, u32 where, u32 size,
+		       u32 val, u32 *effects, const char **reason);
+
+/* BAR `index` as the image describes it: -ENOENT if unused (or the upper
+ * half of a 64-bit BAR). flags are PCIEM_BAR_* bits. */
+int pciem_rs_bar_info(const struct pciem_config_image *img, u32 index,
+		      u64 *size, u32 *flags, const char **reason);
+/* Device-side: program BAR `index` with `addr` (bypasses the masks; used to
+ * pre-assign BARs inside the bridge window before scanning). */
+int pciem_rs_bar_set_address(struct pciem_config_image *img, u32 index,
+			     u64 addr, const char **reason);
+
+struct pciem_rs_msi {
+	u32 cap_offset;
+	u32 enabled;		/* MSI Enable */
+	u32 vectors_enabled;	/* 1 << Multiple Message Enable */
+	u32 per_vector_mask;	/* capable of per-vector masking */
+	u32 mask;		/* Mask Bits (0 if not capable) */
+	u32 pending;		/* Pending Bits (0 if not capable) */
+	u64 address;
+	u32 data;
+	u32 reserved;
+};
+
+/* -ENOENT if the image has no MSI capability. */
+int pciem_rs_msi_state(const struct pciem_config_image *img,
+		       struct pciem_rs_msi *out, const char **reason);
+/* Device-side: set or clear the MSI Pending bit of `vector`. */
+int pciem_rs_msi_set_pending(struct pciem_config_image *img, u32 vector,
+			     u32 pending, const char **reason);
+
+/* Producer side of the shared event ring. The producer keeps its own copy of
+ * `tail`, so a consumer scribbling on the shared page cannot make it write
+ * out of bounds; `head` is read from the page and masked. */
+struct pciem_rs_producer {
+	u32 tail;
+	u32 reserved;
+	u64 next_seq;
+	u64 overflow;
+};
+
+void pciem_rs_producer_init(struct pciem_rs_producer *p);
+/* Publishes *ev (its seq is assigned here). 0 if published, -ENOSPC if the
+ * ring was full: then the event is counted in the ring's overflow counter
+ * and `reason` is set. */
+int pciem_rs_ring_push(struct pciem_shared_ring *ring,
+		       struct pciem_rs_producer *p,
+		       const struct pciem_event *ev, const char **reason);
+
+/* Implemented in C by the module: the Rust panic handler's report. */
+void pciem_rs_panic(const char *file, u32 file_len, u32 line);
+
+#endif /* PCIEM_RS_H */
