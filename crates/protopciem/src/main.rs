@@ -1,1 +1,2 @@
+//! `protopciem`: placeholder until the mock backend lands.
 fn main() {}
