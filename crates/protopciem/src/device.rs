@@ -325,109 +325,21 @@ impl Device for ProtoPciem {
 mod tests {
     //! Logic tests against a minimal private host; the full driver-style
     //! tests run on the mock backend in `tests/`.
-    use std::cell::RefCell;
-
     use super::*;
     use crate::framebuffer::{Rgb, STRIDE};
     use crate::regs::*;
-    use pciem_core::AtomicOp;
 
-    const DMA_BASE: u64 = 0x1_0000_0000;
-
-    #[derive(Default)]
-    struct TestHost {
-        bar0: RefCell<Vec<u8>>,
-        bar2: RefCell<Vec<u8>>,
-        bar2_writes: RefCell<u64>,
-        dma: RefCell<Vec<u8>>,
-        irqs: RefCell<Vec<Irq>>,
-    }
-
-    impl TestHost {
-        fn new() -> Self {
-            Self {
-                bar0: RefCell::new(vec![0; REG_BAR_SIZE as usize]),
-                bar2: RefCell::new(vec![0xAA; FB_BAR_SIZE as usize]),
-                dma: RefCell::new(vec![0; 8 << 20]),
-                ..Default::default()
-            }
-        }
-        fn bar(&self, bar: u8) -> Result<&RefCell<Vec<u8>>, HostError> {
-            match bar {
-                0 => Ok(&self.bar0),
-                2 => Ok(&self.bar2),
-                _ => Err(HostError::NoSuchBar { bar }),
-            }
-        }
-        fn range(&self, addr: u64, len: usize) -> Result<std::ops::Range<usize>, HostError> {
-            let size = self.dma.borrow().len() as u64;
-            let unmapped = HostError::Unmapped {
-                addr,
-                len: len as u64,
-            };
-            let start = addr.checked_sub(DMA_BASE).ok_or(unmapped)?;
-            if start + len as u64 > size {
-                return Err(unmapped);
-            }
-            Ok(start as usize..start as usize + len)
-        }
-    }
-
-    impl Host for TestHost {
-        fn bar_read(&self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
-            let m = self.bar(bar)?.borrow();
-            let o = offset as usize;
-            buf.copy_from_slice(&m[o..o + buf.len()]);
-            Ok(())
-        }
-        fn bar_write(&self, bar: u8, offset: u64, data: &[u8]) -> Result<(), HostError> {
-            if bar == 2 {
-                *self.bar2_writes.borrow_mut() += data.len() as u64;
-            }
-            let mut m = self.bar(bar)?.borrow_mut();
-            let o = offset as usize;
-            m[o..o + data.len()].copy_from_slice(data);
-            Ok(())
-        }
-        fn raise_irq(&self, irq: Irq) -> Result<(), HostError> {
-            self.irqs.borrow_mut().push(irq);
-            Ok(())
-        }
-        fn dma_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
-            let r = self.range(addr, buf.len())?;
-            buf.copy_from_slice(&self.dma.borrow()[r]);
-            Ok(())
-        }
-        fn dma_write(&self, addr: u64, data: &[u8]) -> Result<(), HostError> {
-            let r = self.range(addr, data.len())?;
-            self.dma.borrow_mut()[r].copy_from_slice(data);
-            Ok(())
-        }
-        fn dma_atomic(&self, _: u64, _: AtomicOp) -> Result<u64, HostError> {
-            Err(HostError::Unsupported("atomics"))
-        }
-        fn p2p_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
-            Err(HostError::P2pDenied {
-                addr,
-                len: buf.len() as u64,
-            })
-        }
-        fn p2p_write(&self, addr: u64, data: &[u8]) -> Result<(), HostError> {
-            Err(HostError::P2pDenied {
-                addr,
-                len: data.len() as u64,
-            })
-        }
-    }
+    use crate::sim::{SimHost, DMA_BASE};
 
     struct Rig {
-        host: TestHost,
+        host: SimHost,
         dev: ProtoPciem,
     }
 
     impl Rig {
         fn new() -> Self {
-            let host = TestHost::new();
+            let host = SimHost::new();
+            host.alloc_dma(8 << 20);
             let mut dev = ProtoPciem::new();
             dev.start(&host).unwrap();
             let mut rig = Rig { host, dev };
@@ -480,9 +392,7 @@ mod tests {
     #[test]
     fn start_mirrors_a_black_frame() {
         let rig = Rig::new();
-        assert!(rig.host.bar2.borrow()[..FRAME_BYTES]
-            .iter()
-            .all(|&b| b == 0));
+        assert!(rig.host.bar2()[..FRAME_BYTES].iter().all(|&b| b == 0));
     }
 
     #[test]
@@ -496,7 +406,7 @@ mod tests {
         rig.write(DATA, 0x1234_5678);
         assert_eq!(rig.cmd(Command::Xor as u32).0, OK);
         assert_eq!(rig.result(), 0xEDCB_A987);
-        assert_eq!(rig.host.irqs.borrow().len(), 3);
+        assert_eq!(rig.host.irqs().len(), 3);
         assert_eq!(rig.dev.stats().commands, 3);
     }
 
@@ -516,7 +426,7 @@ mod tests {
         let mut rig = Rig::new();
         rig.write(CMD, 0);
         assert_eq!(rig.read(STATUS), 0);
-        assert!(rig.host.irqs.borrow().is_empty());
+        assert!(rig.host.irqs().is_empty());
     }
 
     #[test]
@@ -531,15 +441,13 @@ mod tests {
                 .0,
             OK
         );
-        assert_eq!(rig.host.bar2.borrow()[STRIDE * 479], 1);
+        assert_eq!(rig.host.bar2()[STRIDE * 479], 1);
         rig.write(CONTROL, CONTROL_ENABLE | CONTROL_RESET);
         assert_eq!(rig.read(CONTROL), CONTROL_ENABLE);
         for off in [STATUS, RESULT_LO, DMA_LEN, DMA_SRC_LO, ERROR_CODE] {
             assert_eq!(rig.read(off), 0, "register {off:#x}");
         }
-        assert!(rig.host.bar2.borrow()[..FRAME_BYTES]
-            .iter()
-            .all(|&b| b == 0));
+        assert!(rig.host.bar2()[..FRAME_BYTES].iter().all(|&b| b == 0));
         assert_eq!(rig.dev.framebuffer().pixel(0, 0), Some(Rgb::default()));
         rig.write(DATA, 3);
         assert_eq!(rig.cmd(Command::Add as u32).0, OK);
@@ -548,18 +456,18 @@ mod tests {
     #[test]
     fn mirror_writes_only_dirty_rows() {
         let mut rig = Rig::new();
-        let before = *rig.host.bar2_writes.borrow();
+        let before = rig.host.bar2_written();
         let buf = crate::cmdbuf::CmdBufBuilder::new()
             .line(10, 10, 19, 11, Rgb::new(9, 9, 9))
             .build();
         rig.host.dma_write(DMA_BASE, &buf).unwrap();
         rig.dma_cmd(Command::ExecuteCmdbuf, DMA_BASE, 0, buf.len() as u32);
         // A 10×2 box: 60 bytes, not a frame.
-        assert_eq!(*rig.host.bar2_writes.borrow() - before, 60);
-        assert_eq!(rig.host.bar2.borrow()[10 * STRIDE + 30], 9);
+        assert_eq!(rig.host.bar2_written() - before, 60);
+        assert_eq!(rig.host.bar2()[10 * STRIDE + 30], 9);
         // The compute commands touch no pixels and write nothing.
         rig.cmd(Command::Add as u32);
-        assert_eq!(*rig.host.bar2_writes.borrow() - before, 60);
+        assert_eq!(rig.host.bar2_written() - before, 60);
     }
 
     #[test]

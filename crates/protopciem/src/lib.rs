@@ -15,9 +15,12 @@
 
 pub mod cmdbuf;
 pub mod config;
+pub mod demo;
 pub mod device;
 pub mod framebuffer;
+pub mod lspci;
 pub mod regs;
+pub mod sim;
 pub mod transform;
 
 pub use device::{ProtoPciem, Stats};
