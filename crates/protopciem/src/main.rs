@@ -46,10 +46,6 @@ struct RunArgs {
     /// Where to write the final framebuffer as a 640×480 RGB PNG.
     #[arg(long, default_value = "target/protopciem.png")]
     out: PathBuf,
-    /// Run the device on its own thread (the mock's threaded mode) instead
-    /// of stepping it on the driver's thread.
-    #[arg(long)]
-    threaded: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,7 +110,7 @@ fn run(args: &RunArgs) -> Result<(), AppError> {
     if args.backend == Backend::Chardev {
         return Err(AppError::ChardevUnavailable);
     }
-    let mut bus = mock_bus::MockBus::new(args.threaded)?;
+    let mut bus = mock_bus::MockBus::new()?;
     let summary = protopciem::demo::run(&mut *bus)?;
     let stats = bus.device_stats();
     println!("{summary}");

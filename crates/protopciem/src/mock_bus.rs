@@ -11,13 +11,8 @@ pub struct MockBus {
 }
 
 impl MockBus {
-    /// A started device; `threaded` asks for the device on its own thread.
-    pub fn new(threaded: bool) -> Result<Self, BusError> {
-        if threaded {
-            return Err(BusError(
-                "--threaded needs pciem-backend-mock's threaded mode".into(),
-            ));
-        }
+    /// A started device.
+    pub fn new() -> Result<Self, BusError> {
         Ok(Self {
             inner: SimBus::new()?,
         })
