@@ -13,8 +13,8 @@
 //!   in C) and [`push`](Producer::push).
 //! - [`Consumer`]: owns a view, [`pop`](Consumer::pop)s and
 //!   [`pop_batch`](Consumer::pop_batch)es.
-//! - With the `std` feature, [`channel`] makes a [`HeapRing`] and hands out
-//!   owned, `Send` [`HeapProducer`] and [`HeapConsumer`] halves.
+//! - With the `std` feature, `channel()` makes a `HeapRing` and hands out
+//!   owned, `Send` `HeapProducer` and `HeapConsumer` halves.
 //!
 //! # Protocol
 //!

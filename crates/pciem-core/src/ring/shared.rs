@@ -95,13 +95,13 @@ impl SharedRing<PCIEM_RING_SIZE> {
     /// Views the ring at `ring`.
     ///
     /// The memory is typically the kernel's ring page mapped into this
-    /// process, or a [`HeapRing`](super::HeapRing). Its contents are not
+    /// process, or a `HeapRing` (`std` feature). Its contents are not
     /// trusted: whatever the other side scribbles on the indices, this view
     /// never reads or writes outside the ring (indices are masked) and never
     /// panics; a misbehaving peer can only garble events.
     ///
     /// Not available under `cfg(loom)`, where ring memory must be loom's
-    /// (use [`channel_sized`](super::channel_sized)).
+    /// (use `channel_sized`).
     ///
     /// # Safety
     /// - `ring` is aligned for `pciem_shared_ring` (8 bytes; 128 or a page is
