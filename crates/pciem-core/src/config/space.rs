@@ -401,13 +401,15 @@ impl ConfigSpace {
         if index > 5 {
             return None;
         }
-        let i = index as usize;
-        if i > 0 {
-            let below = self.raw32(BAR0 + 4 * (i - 1))?;
-            let masks = self.wmask32(BAR0 + 4 * (i - 1))? | self.wmask32(BAR0 + 4 * i)?;
-            if below & 0x1 == 0 && below & 0x6 == 0x4 && masks != 0 {
-                return None;
-            }
+        // Walk the slots from 0: a 64-bit BAR's type bits (read-only) say
+        // that the next slot is its upper half, whatever that holds.
+        let mut i = 0usize;
+        while i < index as usize {
+            let lo = self.raw32(BAR0 + 4 * i)?;
+            i += if lo & 0x7 == 0x4 { 2 } else { 1 };
+        }
+        if i != index as usize {
+            return None;
         }
         let off = BAR0 + 4 * i;
         let lo = self.raw32(off)?;
