@@ -142,10 +142,7 @@ pub fn gen_header(root: &Path, check: bool) -> Result {
                 .lines()
                 .zip(fresh.lines())
                 .position(|(a, b)| a != b)
-                .map_or_else(
-                    || committed.lines().count().min(fresh.lines().count()),
-                    |n| n,
-                );
+                .unwrap_or_else(|| committed.lines().count().min(fresh.lines().count()));
             return Err(fail(
                 "gen-header --check",
                 format!(
