@@ -240,10 +240,22 @@ int pciem_bus_register(struct pciem_dev *dev)
 	dev->window.start = dev->region_phys;
 	dev->window.end = dev->region_phys + dev->region_size - 1;
 	dev->window.flags = IORESOURCE_MEM;
-	ret = request_resource(pciem_pool_resource(), &dev->window);
+	/*
+	 * insert_resource() descends through the pool and memmap's
+	 * "Reserved" entry, whichever nests in which. A window spanning one
+	 * of them exactly would adopt it as a child and then block the BARs.
+	 */
+	ret = insert_resource(&iomem_resource, &dev->window);
 	if (ret) {
-		pr_err("window %pR conflicts in the pool (%d)\n", &dev->window,
-		       ret);
+		pr_err("window %pR conflicts in /proc/iomem (%d)\n",
+		       &dev->window, ret);
+		goto err_domain;
+	}
+	if (dev->window.child) {
+		pr_err("window %pR would swallow %pR: make phys_region= larger than the device's BARs\n",
+		       &dev->window, dev->window.child);
+		remove_resource(&dev->window);
+		ret = -ENOSPC;
 		goto err_domain;
 	}
 	dev->busn.name = "pciem bus";

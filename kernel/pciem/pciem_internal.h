@@ -115,7 +115,6 @@ int pciem_pool_init(const char *param);
 void pciem_pool_exit(void);
 int pciem_pool_alloc(u64 size, u64 align, phys_addr_t *out);
 void pciem_pool_free(phys_addr_t phys, u64 size);
-struct resource *pciem_pool_resource(void);
 
 /* bus.c: the virtual root bus */
 int pciem_bus_register(struct pciem_dev *dev);

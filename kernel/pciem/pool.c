@@ -27,11 +27,6 @@ static struct resource pool_res = {
 	.flags = IORESOURCE_MEM,
 };
 
-struct resource *pciem_pool_resource(void)
-{
-	return &pool_res;
-}
-
 static int pool_parse(const char *param, u64 *addr, u64 *size)
 {
 	char *end;
