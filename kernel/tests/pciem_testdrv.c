@@ -229,7 +229,7 @@ static struct pci_driver testdrv_driver = {
 	.id_table = testdrv_ids,
 	.probe = testdrv_probe,
 	.remove = testdrv_remove,
-	.driver.dev_groups = testdrv_groups,
+	.dev_groups = testdrv_groups,
 };
 module_pci_driver(testdrv_driver);
 

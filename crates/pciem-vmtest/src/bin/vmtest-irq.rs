@@ -1,0 +1,121 @@
+//! Scenario (b): a watched register and an MSI, end to end. For a driver
+//! that maps BAR0 with pci_iomap (1f0c:7e50) and one that uses plain
+//! ioremap (1f0c:7e51): the device process watches BAR0+0x0, the test
+//! driver writes it, the process sees an MMIO_WRITE event carrying the
+//! value (and its eventfd fires), injects MSI vector 0, and the driver's
+//! interrupt count goes up. Device-side BAR writes are visible to the
+//! driver's reads.
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use pciem_abi::PCIEM_EVENT_MMIO_WRITE;
+use pciem_vmtest::sysfs::{self, testdrv_irqs, testdrv_read, testdrv_write, wait_until};
+use pciem_vmtest::{Dev, Report, TESTDRV, TEST_DEVICE_IOMAP, TEST_DEVICE_IOREMAP, TEST_VENDOR};
+
+fn eventfd_count(fd: i32) -> u64 {
+    let mut v = 0u64;
+    // SAFETY: reads 8 bytes into a live u64 from a non-blocking eventfd.
+    let n = unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+    if n == 8 {
+        v
+    } else {
+        0
+    }
+}
+
+fn one(r: &mut Report, device: u16, how: &str) {
+    println!("--- device 1f0c:{device:04x} (driver maps with {how})");
+    let Some(dev) = r.step("open /dev/pciem", Dev::open()) else {
+        return;
+    };
+    let Some(ring) = r.step("mmap the event ring", dev.map_ring()) else {
+        return;
+    };
+    let Some(efd) = r.step("SET_EVENTFD", dev.attach_eventfd()) else {
+        return;
+    };
+    if r.step("describe the device", dev.describe_test_device(device)).is_none() {
+        return;
+    }
+    let Some(inst) = r.step("REGISTER", dev.register()) else {
+        return;
+    };
+    let Some(path) = sysfs::wait_device(TEST_VENDOR, device, Duration::from_secs(5)) else {
+        r.check(false, "device visible in sysfs");
+        return;
+    };
+    r.check(
+        sysfs::driver_of(&path).as_deref() == Some(TESTDRV),
+        format!("{TESTDRV} bound to {}", sysfs::pci_name(&path)),
+    );
+    let Some(bar0) = r.step("mmap BAR0", inst.map_bar(0, 4096)) else {
+        return;
+    };
+
+    // Device -> driver: plain shared memory.
+    bar0.write32(0x8, 0x1234_5678);
+    r.check(
+        testdrv_read(&path, 0x8).ok() == Some(0x1234_5678),
+        "the driver reads what the device process wrote at BAR0+0x8",
+    );
+
+    // Driver -> device: the watched register.
+    r.step("SET_WATCHPOINT BAR0+0x0 width 4", dev.watch(0, 0, 4));
+    r.check(
+        dev.watch(0, 0, 4).is_err(),
+        "watching the same register twice is refused",
+    );
+    ring.drain();
+    eventfd_count(efd.as_raw_fd());
+    let value = 0xcafe_0000 | device as u32;
+    r.step("driver writes BAR0+0x0", testdrv_write(&path, 0, value));
+    let (ev, seen) = ring.wait_for(Duration::from_secs(5), |e| {
+        e.r#type == PCIEM_EVENT_MMIO_WRITE
+    });
+    match ev {
+        Some(e) => {
+            r.check(
+                e.bar == 0 && e.offset == 0 && e.size == 4 && e.data == value as u64,
+                format!(
+                    "MMIO_WRITE event carries bar 0, offset 0, size 4, value {value:#x}: {e:?}"
+                ),
+            );
+        }
+        None => {
+            r.check(false, format!("an MMIO_WRITE event arrived (saw {seen:?})"));
+        }
+    }
+    r.check(
+        wait_until(Duration::from_secs(2), || eventfd_count(efd.as_raw_fd()) > 0),
+        "the eventfd was signalled",
+    );
+    r.check(bar0.read32(0) == value, "the written value is in BAR memory");
+    r.step("driver writes the unwatched BAR0+0x4", testdrv_write(&path, 4, 7));
+    let (ev, _) = ring.wait_for(Duration::from_millis(300), |e| {
+        e.r#type == PCIEM_EVENT_MMIO_WRITE
+    });
+    r.check(ev.is_none(), "no event for an unwatched register");
+
+    let before = testdrv_irqs(&path).first().copied().unwrap_or(0);
+    r.step("INJECT_IRQ MSI vector 0", dev.inject_msi(0));
+    r.check(
+        wait_until(Duration::from_secs(5), || {
+            testdrv_irqs(&path).first().copied().unwrap_or(0) == before + 1
+        }),
+        format!("the driver's interrupt count went from {before} to {}", before + 1),
+    );
+    r.check(
+        dev.inject_msi(1).is_err(),
+        "INJECT_IRQ of vector 1 (only 1 enabled) is refused",
+    );
+    r.check(ring.overflow() == 0, "no ring overflow");
+}
+
+fn main() {
+    let mut r = Report::new("irq");
+    r.check(sysfs::modules_loaded(), "pciem.ko and pciem_testdrv.ko are loaded");
+    one(&mut r, TEST_DEVICE_IOMAP, "pci_iomap");
+    one(&mut r, TEST_DEVICE_IOREMAP, "ioremap");
+    r.finish()
+}
