@@ -7,12 +7,11 @@ use std::ptr::NonNull;
 
 use pciem_abi::{
     pciem_bar_config, pciem_bar_info_query, pciem_cap_config, pciem_cap_msi_userspace,
-    pciem_config_space, pciem_create_device, pciem_eventfd_config, pciem_irq_inject,
-    pciem_version, pciem_watchpoint_config, PCIEM_CAP_MSI, PCIEM_IOCTL_ADD_BAR,
-    PCIEM_IOCTL_ADD_CAPABILITY, PCIEM_IOCTL_CREATE_DEVICE, PCIEM_IOCTL_GET_BAR_INFO,
-    PCIEM_IOCTL_GET_VERSION, PCIEM_IOCTL_INJECT_IRQ, PCIEM_IOCTL_REGISTER,
-    PCIEM_IOCTL_SET_CONFIG, PCIEM_IOCTL_SET_EVENTFD, PCIEM_IOCTL_SET_WATCHPOINT,
-    PCIEM_IRQ_MSI, PCIEM_WP_FLAG_BAR_KPROBES,
+    pciem_config_space, pciem_create_device, pciem_eventfd_config, pciem_irq_inject, pciem_version,
+    pciem_watchpoint_config, PCIEM_CAP_MSI, PCIEM_IOCTL_ADD_BAR, PCIEM_IOCTL_ADD_CAPABILITY,
+    PCIEM_IOCTL_CREATE_DEVICE, PCIEM_IOCTL_GET_BAR_INFO, PCIEM_IOCTL_GET_VERSION,
+    PCIEM_IOCTL_INJECT_IRQ, PCIEM_IOCTL_REGISTER, PCIEM_IOCTL_SET_CONFIG, PCIEM_IOCTL_SET_EVENTFD,
+    PCIEM_IOCTL_SET_WATCHPOINT, PCIEM_IRQ_MSI, PCIEM_WP_FLAG_BAR_KPROBES,
 };
 use zerocopy::IntoBytes;
 
@@ -55,9 +54,8 @@ impl Dev {
         }
         // SAFETY: `fd` was just returned by open() and is owned by nobody
         // else.
-        Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self { fd })
     }
 
     /// The raw control fd.
@@ -133,9 +131,8 @@ impl Dev {
     pub fn register(&self) -> io::Result<Instance> {
         let fd = ioctl_raw(self.raw(), PCIEM_IOCTL_REGISTER, core::ptr::null_mut())?;
         // SAFETY: REGISTER returns a new file descriptor owned by the caller.
-        Ok(Instance {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Instance { fd })
     }
 
     /// `GET_BAR_INFO`.
@@ -258,7 +255,10 @@ impl MappedBar {
 
     /// Reads the 32-bit register at byte offset `off`.
     pub fn read32(&self, off: usize) -> u32 {
-        assert!(off % 4 == 0 && off + 4 <= self.len, "offset outside the mapping");
+        assert!(
+            off % 4 == 0 && off + 4 <= self.len,
+            "offset outside the mapping"
+        );
         // SAFETY: the assertion keeps the access aligned and inside the live
         // mapping; volatile because the driver changes it behind our back.
         unsafe { self.ptr.as_ptr().add(off / 4).read_volatile() }
@@ -266,7 +266,10 @@ impl MappedBar {
 
     /// Writes the 32-bit register at byte offset `off`.
     pub fn write32(&self, off: usize, val: u32) {
-        assert!(off % 4 == 0 && off + 4 <= self.len, "offset outside the mapping");
+        assert!(
+            off % 4 == 0 && off + 4 <= self.len,
+            "offset outside the mapping"
+        );
         // SAFETY: as in read32.
         unsafe { self.ptr.as_ptr().add(off / 4).write_volatile(val) }
     }

@@ -64,9 +64,7 @@ impl Ring {
         }
         // SAFETY: `head` is in bounds, and the slot was published by the
         // producer's release store of `tail`, which we acquired above.
-        let ev = unsafe {
-            core::ptr::addr_of!((*self.ring.as_ptr()).events[head]).read_volatile()
-        };
+        let ev = unsafe { core::ptr::addr_of!((*self.ring.as_ptr()).events[head]).read_volatile() };
         self.head()
             .store(((head + 1) % PCIEM_RING_SIZE) as u32, Ordering::Release);
         Some(ev)

@@ -9,7 +9,10 @@ use pciem_vmtest::{Dev, Report, TEST_DEVICE_UNBOUND, TEST_VENDOR};
 
 fn main() {
     let mut r = Report::new("enumerate");
-    r.check(sysfs::modules_loaded(), "pciem.ko and pciem_testdrv.ko are loaded");
+    r.check(
+        sysfs::modules_loaded(),
+        "pciem.ko and pciem_testdrv.ko are loaded",
+    );
     let Some(dev) = r.step("open /dev/pciem", Dev::open()) else {
         r.finish()
     };
@@ -36,13 +39,19 @@ fn main() {
     r.check(dev.register().is_err(), "a second REGISTER is refused");
 
     let found = find_devices(TEST_VENDOR, TEST_DEVICE_UNBOUND);
-    r.check(found.len() == 1, format!("exactly one device in sysfs: {found:?}"));
+    r.check(
+        found.len() == 1,
+        format!("exactly one device in sysfs: {found:?}"),
+    );
     let Some(path) = found.first().cloned() else {
         r.finish()
     };
     let name = pci_name(&path);
     let domain = u32::from_str_radix(name.split(':').next().unwrap_or(""), 16).unwrap_or(0);
-    r.check(domain >= 0x10000, format!("{name} is in a domain of its own (>= 0x10000)"));
+    r.check(
+        domain >= 0x10000,
+        format!("{name} is in a domain of its own (>= 0x10000)"),
+    );
     r.check(
         read_hex(&path.join("class")) == Some(0x0b4000),
         "sysfs class is 0x0b4000",
@@ -64,7 +73,10 @@ fn main() {
             b2.size == 65536 && b2.bus_addr % 65536 == 0 && b2.flags & 0xc == 0xc,
             format!("GET_BAR_INFO 2: naturally aligned 64-bit prefetchable {b2:?}"),
         );
-        r.check(b1.size == 0, "GET_BAR_INFO 1 (upper half of nothing) is unused");
+        r.check(
+            b1.size == 0,
+            "GET_BAR_INFO 1 (upper half of nothing) is unused",
+        );
         let res0 = resource_line(&path, 0);
         r.check(
             res0.map(|(s, e, _)| (s, e - s + 1)) == Some((b0.bus_addr, 4096)),
@@ -93,14 +105,20 @@ fn main() {
         };
         r.check(
             region(
-                format!("Region 0: Memory at {:x} (32-bit, non-prefetchable)", b0.bus_addr),
+                format!(
+                    "Region 0: Memory at {:x} (32-bit, non-prefetchable)",
+                    b0.bus_addr
+                ),
                 "[size=4K]",
             ),
             "lspci decodes Region 0 at the bus address, 32-bit, 4K",
         );
         r.check(
             region(
-                format!("Region 2: Memory at {:x} (64-bit, prefetchable)", b2.bus_addr),
+                format!(
+                    "Region 2: Memory at {:x} (64-bit, prefetchable)",
+                    b2.bus_addr
+                ),
                 "[size=64K]",
             ),
             "lspci decodes Region 2 at the bus address, 64-bit prefetchable, 64K",
@@ -122,11 +140,21 @@ fn main() {
         m2.write32(0, 0x5a5a_0002);
         r.check(m2.read32(0) == 0x5a5a_0002, "BAR2 memory reads back");
     }
-    r.check(inst.try_map(0, 8192).is_err(), "mmap past the end of BAR0 is refused");
-    r.check(inst.try_map(1, 4096).is_err(), "mmap of unused BAR1 is refused");
-    r.check(inst.try_map(6, 4096).is_err(), "mmap of BAR index 6 is refused");
     r.check(
-        dev.watch(0, 0, 4).is_err_and(|e| e.raw_os_error() == Some(libc::EAGAIN)),
+        inst.try_map(0, 8192).is_err(),
+        "mmap past the end of BAR0 is refused",
+    );
+    r.check(
+        inst.try_map(1, 4096).is_err(),
+        "mmap of unused BAR1 is refused",
+    );
+    r.check(
+        inst.try_map(6, 4096).is_err(),
+        "mmap of BAR index 6 is refused",
+    );
+    r.check(
+        dev.watch(0, 0, 4)
+            .is_err_and(|e| e.raw_os_error() == Some(libc::EAGAIN)),
         "SET_WATCHPOINT without a driver mapping fails with EAGAIN",
     );
     r.check(

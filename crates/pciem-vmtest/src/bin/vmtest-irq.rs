@@ -24,8 +24,11 @@ fn eventfd_count(fd: i32) -> u64 {
     }
 }
 
-fn one(r: &mut Report, device: u16, how: &str) {
-    println!("--- device 1f0c:{device:04x} (driver maps with {how})");
+fn one(r: &mut Report, device: u16, how: &str, watch_early: bool) {
+    println!(
+        "--- device 1f0c:{device:04x} (driver maps with {how}; watch set {} REGISTER)",
+        if watch_early { "before" } else { "after" }
+    );
     let Some(dev) = r.step("open /dev/pciem", Dev::open()) else {
         return;
     };
@@ -35,8 +38,17 @@ fn one(r: &mut Report, device: u16, how: &str) {
     let Some(efd) = r.step("SET_EVENTFD", dev.attach_eventfd()) else {
         return;
     };
-    if r.step("describe the device", dev.describe_test_device(device)).is_none() {
+    if r.step("describe the device", dev.describe_test_device(device))
+        .is_none()
+    {
         return;
+    }
+    if watch_early {
+        // The walkthrough's order: armed once the driver maps BAR0.
+        r.step(
+            "SET_WATCHPOINT BAR0+0x0 before REGISTER",
+            dev.watch(0, 0, 4),
+        );
     }
     let Some(inst) = r.step("REGISTER", dev.register()) else {
         return;
@@ -61,7 +73,9 @@ fn one(r: &mut Report, device: u16, how: &str) {
     );
 
     // Driver -> device: the watched register.
-    r.step("SET_WATCHPOINT BAR0+0x0 width 4", dev.watch(0, 0, 4));
+    if !watch_early {
+        r.step("SET_WATCHPOINT BAR0+0x0 width 4", dev.watch(0, 0, 4));
+    }
     r.check(
         dev.watch(0, 0, 4).is_err(),
         "watching the same register twice is refused",
@@ -87,11 +101,19 @@ fn one(r: &mut Report, device: u16, how: &str) {
         }
     }
     r.check(
-        wait_until(Duration::from_secs(2), || eventfd_count(efd.as_raw_fd()) > 0),
+        wait_until(Duration::from_secs(2), || {
+            eventfd_count(efd.as_raw_fd()) > 0
+        }),
         "the eventfd was signalled",
     );
-    r.check(bar0.read32(0) == value, "the written value is in BAR memory");
-    r.step("driver writes the unwatched BAR0+0x4", testdrv_write(&path, 4, 7));
+    r.check(
+        bar0.read32(0) == value,
+        "the written value is in BAR memory",
+    );
+    r.step(
+        "driver writes the unwatched BAR0+0x4",
+        testdrv_write(&path, 4, 7),
+    );
     let (ev, _) = ring.wait_for(Duration::from_millis(300), |e| {
         e.r#type == PCIEM_EVENT_MMIO_WRITE
     });
@@ -103,7 +125,10 @@ fn one(r: &mut Report, device: u16, how: &str) {
         wait_until(Duration::from_secs(5), || {
             testdrv_irqs(&path).first().copied().unwrap_or(0) == before + 1
         }),
-        format!("the driver's interrupt count went from {before} to {}", before + 1),
+        format!(
+            "the driver's interrupt count went from {before} to {}",
+            before + 1
+        ),
     );
     r.check(
         dev.inject_msi(1).is_err(),
@@ -114,8 +139,12 @@ fn one(r: &mut Report, device: u16, how: &str) {
 
 fn main() {
     let mut r = Report::new("irq");
-    r.check(sysfs::modules_loaded(), "pciem.ko and pciem_testdrv.ko are loaded");
-    one(&mut r, TEST_DEVICE_IOMAP, "pci_iomap");
-    one(&mut r, TEST_DEVICE_IOREMAP, "ioremap");
+    r.check(
+        sysfs::modules_loaded(),
+        "pciem.ko and pciem_testdrv.ko are loaded",
+    );
+    one(&mut r, TEST_DEVICE_IOMAP, "pci_iomap", false);
+    one(&mut r, TEST_DEVICE_IOREMAP, "ioremap", false);
+    one(&mut r, TEST_DEVICE_IOMAP, "pci_iomap", true);
     r.finish()
 }

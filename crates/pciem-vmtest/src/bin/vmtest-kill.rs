@@ -32,7 +32,10 @@ fn main() {
         child();
     }
     let mut r = Report::new("kill");
-    r.check(sysfs::modules_loaded(), "pciem.ko and pciem_testdrv.ko are loaded");
+    r.check(
+        sysfs::modules_loaded(),
+        "pciem.ko and pciem_testdrv.ko are loaded",
+    );
     let removes0 = testdrv_counter("removes").unwrap_or(0);
     let exe = std::env::current_exe().expect("current_exe");
     let mut kid = match Command::new(exe)
@@ -49,7 +52,10 @@ fn main() {
     let mut line = String::new();
     let out = kid.stdout.take().expect("piped stdout");
     let _ = BufReader::new(out).read_line(&mut line);
-    r.check(line.trim() == "READY", "the device process registered its device");
+    r.check(
+        line.trim() == "READY",
+        "the device process registered its device",
+    );
     let dev = find_devices(TEST_VENDOR, TEST_DEVICE_IOMAP).pop();
     let Some(dev) = dev else {
         r.check(false, "device present in sysfs");
@@ -77,16 +83,28 @@ fn main() {
     r.check(ok, format!("rmmod pciem_testdrv {out}"));
     let (ok, out) = sysfs::run("rmmod", &["pciem"]);
     r.check(ok, format!("rmmod pciem {out}"));
-    r.check(!std::path::Path::new("/dev/pciem").exists(), "/dev/pciem is gone");
+    r.check(
+        !std::path::Path::new("/dev/pciem").exists(),
+        "/dev/pciem is gone",
+    );
     let (_, log) = sysfs::run("dmesg", &[]);
     let bad: Vec<&str> = log
         .lines()
         .filter(|l| {
-            ["BUG:", "WARNING:", "Call Trace", "Oops", "general protection"]
-                .iter()
-                .any(|p| l.contains(p))
+            [
+                "BUG:",
+                "WARNING:",
+                "Call Trace",
+                "Oops",
+                "general protection",
+            ]
+            .iter()
+            .any(|p| l.contains(p))
         })
         .collect();
-    r.check(bad.is_empty(), format!("no BUG/WARNING/Oops in the kernel log {bad:?}"));
+    r.check(
+        bad.is_empty(),
+        format!("no BUG/WARNING/Oops in the kernel log {bad:?}"),
+    );
     r.finish()
 }

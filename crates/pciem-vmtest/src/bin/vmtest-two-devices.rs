@@ -4,12 +4,17 @@
 
 use std::time::Duration;
 
-use pciem_vmtest::sysfs::{self, find_devices, pci_name, testdrv_counter, testdrv_read, wait_until};
+use pciem_vmtest::sysfs::{
+    self, find_devices, pci_name, testdrv_counter, testdrv_read, wait_until,
+};
 use pciem_vmtest::{Dev, Report, TESTDRV, TEST_DEVICE_IOMAP, TEST_DEVICE_IOREMAP, TEST_VENDOR};
 
 fn main() {
     let mut r = Report::new("two-devices");
-    r.check(sysfs::modules_loaded(), "pciem.ko and pciem_testdrv.ko are loaded");
+    r.check(
+        sysfs::modules_loaded(),
+        "pciem.ko and pciem_testdrv.ko are loaded",
+    );
     let removes0 = testdrv_counter("removes").unwrap_or(0);
 
     let mut devs = Vec::new();
@@ -21,7 +26,10 @@ fn main() {
                 r.finish()
             }
         };
-        r.step(format!("describe 1f0c:{id:04x}"), dev.describe_test_device(id));
+        r.step(
+            format!("describe 1f0c:{id:04x}"),
+            dev.describe_test_device(id),
+        );
         let Some(inst) = r.step(format!("REGISTER 1f0c:{id:04x}"), dev.register()) else {
             r.finish()
         };
@@ -36,7 +44,10 @@ fn main() {
     };
     let (na, nb) = (pci_name(&a), pci_name(&b));
     let dom = |n: &str| n.split(':').next().unwrap_or("").to_string();
-    r.check(dom(&na) != dom(&nb), format!("distinct domains: {na} and {nb}"));
+    r.check(
+        dom(&na) != dom(&nb),
+        format!("distinct domains: {na} and {nb}"),
+    );
     for p in [&a, &b] {
         r.check(
             sysfs::driver_of(p).as_deref() == Some(TESTDRV),
@@ -45,7 +56,10 @@ fn main() {
     }
     let ba = devs[0].1.bar_info(0).map(|q| q.bus_addr).unwrap_or(0);
     let bb = devs[1].1.bar_info(0).map(|q| q.bus_addr).unwrap_or(0);
-    r.check(ba != bb && ba != 0 && bb != 0, format!("distinct BAR0 addresses {ba:#x} {bb:#x}"));
+    r.check(
+        ba != bb && ba != 0 && bb != 0,
+        format!("distinct BAR0 addresses {ba:#x} {bb:#x}"),
+    );
 
     // Each device's memory is its own.
     let ma = devs[0].2.map_bar(0, 4096);
