@@ -9,7 +9,7 @@
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use pciem_abi::PCIEM_EVENT_MMIO_WRITE;
+use pciem_abi::{PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE, PCIEM_RING_SIZE};
 use pciem_vmtest::sysfs::{self, testdrv_irqs, testdrv_read, testdrv_write, wait_until};
 use pciem_vmtest::{Dev, Report, TESTDRV, TEST_DEVICE_IOMAP, TEST_DEVICE_IOREMAP, TEST_VENDOR};
 
@@ -64,6 +64,22 @@ fn one(r: &mut Report, device: u16, how: &str, watch_early: bool) {
     let Some(bar0) = r.step("mmap BAR0", inst.map_bar(0, 4096)) else {
         return;
     };
+
+    // The driver's config writes while probing arrived as events.
+    let (ev, seen) = ring.wait_for(Duration::from_secs(2), |e| {
+        e.r#type == PCIEM_EVENT_CONFIG_WRITE && e.offset == 4 && e.data & 0x2 != 0
+    });
+    r.check(
+        ev.is_some(),
+        format!(
+            "a CONFIG_WRITE event shows the driver enabling memory decoding ({} events seen)",
+            seen.len()
+        ),
+    );
+    r.check(
+        seen.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+        "event sequence numbers are contiguous",
+    );
 
     // Device -> driver: plain shared memory.
     bar0.write32(0x8, 0x1234_5678);
@@ -135,6 +151,53 @@ fn one(r: &mut Report, device: u16, how: &str, watch_early: bool) {
         "INJECT_IRQ of vector 1 (only 1 enabled) is refused",
     );
     r.check(ring.overflow() == 0, "no ring overflow");
+    if device == TEST_DEVICE_IOMAP && !watch_early {
+        overflow(r, &ring, &path);
+    }
+}
+
+/// Fills the ring past capacity with watched writes and checks that the
+/// excess is counted and the sequence numbers show the gap.
+fn overflow(r: &mut Report, ring: &pciem_vmtest::Ring, path: &std::path::Path) {
+    ring.drain();
+    let extra = 10;
+    let total = PCIEM_RING_SIZE - 1 + extra;
+    let mut ok = std::fs::write(path.join("reg_offset"), "0").is_ok();
+    for i in 0..total {
+        ok &= std::fs::write(path.join("reg"), format!("{i}")).is_ok();
+    }
+    r.check(
+        ok,
+        format!("the driver wrote the watched register {total} times"),
+    );
+    r.check(
+        ring.overflow() == extra as u64,
+        format!(
+            "ring overflow counter is {extra} (read {})",
+            ring.overflow()
+        ),
+    );
+    let mut events = Vec::new();
+    while let Some(e) = ring.pop() {
+        events.push(e);
+    }
+    r.check(
+        events.len() == PCIEM_RING_SIZE - 1
+            && events.iter().enumerate().all(|(i, e)| e.data == i as u64)
+            && events.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+        format!(
+            "the ring kept the first {} writes in order ({} events)",
+            PCIEM_RING_SIZE - 1,
+            events.len()
+        ),
+    );
+    let last = events.last().map(|e| e.seq).unwrap_or(0);
+    let _ = testdrv_write(path, 0, 0xfeed);
+    let (ev, _) = ring.wait_for(Duration::from_secs(2), |e| e.data == 0xfeed);
+    r.check(
+        ev.is_some_and(|e| e.seq == last + extra as u64 + 1),
+        format!("the next event's seq skips the {extra} lost ones"),
+    );
 }
 
 fn main() {
