@@ -1,1 +1,151 @@
-fn main() {}
+//! `protopciem`: run the ProtoPCIem card under a driver workload, or dump
+//! its configuration space for `lspci`.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use protopciem::framebuffer::{HEIGHT, WIDTH};
+
+mod mock_bus;
+
+/// The ProtoPCIem card: a 640×480 framebuffer and compute accelerator that
+/// exists only as this program.
+///
+/// With no subcommand, runs the driver workload on the in-process mock host
+/// (no root needed): reset, the compute commands with checked results,
+/// PROCESS_BUFFER, a DMA'd frame, P2P, and a command buffer that draws a
+/// test scene. Prints a summary and writes the framebuffer as a PNG.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the driver workload (the default).
+    Run(RunArgs),
+    /// Print the configuration space in the format of `lspci -xxxx`, for
+    /// `lspci -F FILE -vvv`.
+    DumpConfig(DumpArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Where the device runs: `mock` is the in-process host with a
+    /// simulated driver; `chardev` is the real /dev/pciem (not implemented
+    /// yet).
+    #[arg(long, value_enum, default_value_t = Backend::Mock)]
+    backend: Backend,
+    /// Where to write the final framebuffer as a 640×480 RGB PNG.
+    #[arg(long, default_value = "target/protopciem.png")]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct DumpArgs {
+    /// The bus address printed before the dump.
+    #[arg(long, default_value = "00:00.0")]
+    slot: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// In-process mock host and driver harness.
+    Mock,
+    /// The real /dev/pciem kernel interface (reserved).
+    Chardev,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error("the chardev backend is not implemented yet; use --backend mock")]
+    ChardevUnavailable,
+    #[error("building the configuration space: {0}")]
+    Config(#[from] pciem_core::BuildError),
+    #[error("mock backend: {0}")]
+    Bus(#[from] protopciem::demo::BusError),
+    #[error("workload failed: {0}")]
+    Demo(#[from] protopciem::demo::DemoError),
+    #[error("writing {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("encoding {path}: {source}")]
+    Png {
+        path: PathBuf,
+        source: png::EncodingError,
+    },
+}
+
+fn write_png(path: &Path, rgb: &[u8]) -> Result<(), AppError> {
+    let io = |source| AppError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let enc = |source| AppError::Png {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = File::create(path).map_err(io)?;
+    let mut e = png::Encoder::new(BufWriter::new(file), WIDTH as u32, HEIGHT as u32);
+    e.set_color(png::ColorType::Rgb);
+    e.set_depth(png::BitDepth::Eight);
+    let mut w = e.write_header().map_err(enc)?;
+    w.write_image_data(rgb).map_err(enc)?;
+    w.finish().map_err(enc)
+}
+
+fn run(args: &RunArgs) -> Result<(), AppError> {
+    if args.backend == Backend::Chardev {
+        return Err(AppError::ChardevUnavailable);
+    }
+    let mut bus = mock_bus::MockBus::new()?;
+    let summary = protopciem::demo::run(&mut *bus)?;
+    let stats = bus.device_stats();
+    println!("{summary}");
+    if let Some(s) = stats {
+        println!(
+            "device: {} commands, {} interrupts raised, {} errors, {} bytes mirrored to BAR2",
+            s.commands, s.interrupts, s.errors, s.bar2_bytes
+        );
+    }
+    write_png(&args.out, &summary.frame)?;
+    println!("framebuffer written to {}", args.out.display());
+    Ok(())
+}
+
+fn dump_config(args: &DumpArgs) -> Result<(), AppError> {
+    let space = protopciem::config::config_space()?;
+    print!(
+        "{}",
+        protopciem::lspci::dump(&space.image().config, &args.slot)
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        None => run(&cli.run),
+        Some(Cmd::Run(a)) => run(a),
+        Some(Cmd::DumpConfig(a)) => dump_config(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("protopciem: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! The event ring. PLACEHOLDER: being written.

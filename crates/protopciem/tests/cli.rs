@@ -1,0 +1,42 @@
+//! The binary: the workload writes a 640×480 PNG and reports no errors;
+//! the reserved chardev backend fails clearly.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_protopciem"))
+}
+
+#[test]
+fn workload_writes_a_640x480_png_with_zero_errors() {
+    let png_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-scene.png");
+    let _ = std::fs::remove_file(&png_path);
+    let out = bin().arg("--out").arg(&png_path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("interrupts: 20  errors: 0"), "{stdout}");
+    assert!(stdout.contains(&png_path.display().to_string()), "{stdout}");
+
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png_path).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (640, 480));
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    // The top-left corner is the white border of the test scene.
+    assert_eq!(&buf[..3], &[255, 255, 255]);
+}
+
+#[test]
+fn chardev_backend_is_reserved_and_fails() {
+    let out = bin().args(["--backend", "chardev"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chardev backend is not implemented"), "{err}");
+}
