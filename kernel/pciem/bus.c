@@ -103,6 +103,8 @@ static int pciem_cfg_write(struct pci_bus *bus, unsigned int devfn, int where,
 	}
 	if (effects & PCIEM_RS_EFFECT_CHANGED)
 		pciem_cfg_event(dev, where, size, val, effects);
+	if (effects & PCIEM_RS_EFFECT_MSI)
+		pciem_irq_config_written(dev);
 	return PCIBIOS_SUCCESSFUL;
 }
 

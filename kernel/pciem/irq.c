@@ -79,7 +79,17 @@ int pciem_irq_inject(struct pciem_dev *dev, const struct pciem_irq_inject *req)
 				    req->vector, msi.vectors_enabled);
 		return -EINVAL;
 	}
+	/* Looked up here: msi_get_virq() sleeps, unmask may not. */
+	virq = pci_irq_vector(dev->pdev, req->vector);
+	if (virq <= 0) {
+		pr_info_ratelimited("INJECT_IRQ: vector %u has no Linux irq (%d)\n",
+				    req->vector, virq);
+		return -EIO;
+	}
+	WRITE_ONCE(dev->msi_virq[req->vector], virq);
+
 	if (msi.per_vector_mask && (msi.mask & BIT(req->vector))) {
+		/* Delivered by pciem_irq_config_written() on unmask. */
 		raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 		ret = pciem_rs_msi_set_pending(dev->img, req->vector, 1,
 					       &reason);
@@ -88,19 +98,45 @@ int pciem_irq_inject(struct pciem_dev *dev, const struct pciem_irq_inject *req)
 			pr_info_ratelimited("INJECT_IRQ: %s (%d)\n", reason, ret);
 		return ret;
 	}
-
-	virq = pci_irq_vector(dev->pdev, req->vector);
-	if (virq <= 0) {
-		pr_info_ratelimited("INJECT_IRQ: vector %u has no Linux irq (%d)\n",
-				    req->vector, virq);
-		return -EIO;
-	}
-	WRITE_ONCE(dev->msi_virq[req->vector], virq);
-	if (READ_ONCE(dev->irq_dead))
-		return -ENODEV;
-	set_bit(req->vector, &dev->irq_pending);
-	irq_work_queue(&dev->irq_work);
+	pciem_irq_raise(dev, req->vector);
 	return 0;
+}
+
+void pciem_irq_raise(struct pciem_dev *dev, u32 vector)
+{
+	if (READ_ONCE(dev->irq_dead) || vector >= PCIEM_MAX_MSI)
+		return;
+	set_bit(vector, &dev->irq_pending);
+	irq_work_queue(&dev->irq_work);
+}
+
+/*
+ * The host wrote the MSI capability (any context, cfg_lock not held):
+ * vectors pending while masked and now unmasked are delivered, and their
+ * Pending bits cleared, as a real function does.
+ */
+void pciem_irq_config_written(struct pciem_dev *dev)
+{
+	const char *reason = NULL;
+	struct pciem_rs_msi msi;
+	unsigned long flags;
+	u32 deliver = 0, v;
+
+	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
+	if (!pciem_rs_msi_state(dev->img, &msi, &reason) && msi.enabled &&
+	    msi.per_vector_mask) {
+		deliver = msi.pending & ~msi.mask;
+		if (msi.vectors_enabled < 32)
+			deliver &= BIT(msi.vectors_enabled) - 1;
+		for (v = 0; v < 32; v++)
+			if (deliver & BIT(v))
+				pciem_rs_msi_set_pending(dev->img, v, 0,
+							 &reason);
+	}
+	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	for (v = 0; v < 32; v++)
+		if ((deliver & BIT(v)) && READ_ONCE(dev->msi_virq[v]) > 0)
+			pciem_irq_raise(dev, v);
 }
 
 /* No more injections after this returns. */

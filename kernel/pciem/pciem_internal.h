@@ -142,5 +142,7 @@ void pciem_watch_release_all(struct pciem_dev *dev);
 void pciem_irq_dev_init(struct pciem_dev *dev);
 int pciem_irq_inject(struct pciem_dev *dev, const struct pciem_irq_inject *req);
 void pciem_irq_stop(struct pciem_dev *dev);
+void pciem_irq_raise(struct pciem_dev *dev, u32 vector);
+void pciem_irq_config_written(struct pciem_dev *dev);
 
 #endif /* PCIEM_INTERNAL_H */

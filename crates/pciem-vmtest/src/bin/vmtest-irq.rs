@@ -153,7 +153,55 @@ fn one(r: &mut Report, device: u16, how: &str, watch_early: bool) {
     r.check(ring.overflow() == 0, "no ring overflow");
     if device == TEST_DEVICE_IOMAP && !watch_early {
         overflow(r, &ring, &path);
+        rebind(r, &dev, &ring, &path);
     }
+}
+
+/// Unbinding the driver (iounmap) silences the watch; binding it again
+/// (a new ioremap) re-arms it on the new mapping; MSI works again.
+fn rebind(r: &mut Report, dev: &Dev, ring: &pciem_vmtest::Ring, path: &std::path::Path) {
+    let name = sysfs::pci_name(path);
+    let drv = std::path::Path::new("/sys/bus/pci/drivers").join(TESTDRV);
+    r.step(
+        "unbind the test driver",
+        std::fs::write(drv.join("unbind"), &name),
+    );
+    r.check(sysfs::driver_of(path).is_none(), "the device has no driver");
+    r.check(
+        dev.inject_msi(0).is_err(),
+        "INJECT_IRQ after the driver freed its vectors is refused",
+    );
+    r.step(
+        "bind the test driver again",
+        std::fs::write(drv.join("bind"), &name),
+    );
+    r.check(
+        wait_until(Duration::from_secs(3), || {
+            sysfs::driver_of(path).as_deref() == Some(TESTDRV)
+        }),
+        "the test driver is bound again",
+    );
+    // The watch is re-armed by a work item after the new ioremap.
+    ring.drain();
+    let mut got = false;
+    for i in 0..20u32 {
+        let _ = testdrv_write(path, 0, 0xb0b0_0000 | i);
+        let (ev, _) = ring.wait_for(Duration::from_millis(100), |e| {
+            e.r#type == PCIEM_EVENT_MMIO_WRITE && e.data == (0xb0b0_0000 | i) as u64
+        });
+        if ev.is_some() {
+            got = true;
+            break;
+        }
+    }
+    r.check(got, "the watch fires on the new mapping after rebinding");
+    r.step("INJECT_IRQ after rebinding", dev.inject_msi(0));
+    r.check(
+        wait_until(Duration::from_secs(3), || {
+            testdrv_irqs(path).first().copied() == Some(1)
+        }),
+        "the rebound driver counts the MSI",
+    );
 }
 
 /// Fills the ring past capacity with watched writes and checks that the
