@@ -14,6 +14,10 @@
  * The breakpoint handler runs after the store, in #DB context (NMI-like):
  * it reads the register (the value just written), pushes an MMIO_WRITE
  * event under the raw ring lock and defers the eventfd to an irq_work.
+ * The value is the register's content at that moment: if two CPUs store
+ * to one watched register at once without a lock (drivers normally hold
+ * one around a doorbell), both events may carry the later value. Each
+ * store still produces exactly one event.
  *
  * pciem_map_lock (raw) guards pciem_live_devs and every BAR's map_* fields;
  * it is taken in kprobe context. Watch bookkeeping is under dev->lock;

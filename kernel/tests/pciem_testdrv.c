@@ -19,6 +19,7 @@
 #include <linux/io.h>
 #include <linux/module.h>
 #include <linux/pci.h>
+#include <linux/spinlock.h>
 
 #define TESTDRV_MAX_VEC		32
 #define TESTDRV_PLAIN_IOREMAP	1
@@ -35,7 +36,15 @@ struct testdrv {
 	void __iomem *bar0;
 	resource_size_t bar0_len;
 	bool plain_ioremap;
-	u32 reg_offset;		/* under sysfs's per-attribute serialisation */
+	u32 reg_offset;
+	/*
+	 * Serialises register writes, as a real driver does around a
+	 * doorbell. PCIem reports the register's content read right after
+	 * the store trapped, so two CPUs storing to one watched register at
+	 * once could both report the later value; under this lock each
+	 * report is the value its writer stored.
+	 */
+	spinlock_t reg_lock;
 	int nvec;
 	atomic_t irq_count[TESTDRV_MAX_VEC];
 };
@@ -104,7 +113,9 @@ static ssize_t reg_store(struct device *dev, struct device_attribute *attr,
 	ret = kstrtou32(buf, 0, &val);
 	if (ret)
 		return ret;
+	spin_lock(&td->reg_lock);
 	writel(val, td->bar0 + READ_ONCE(td->reg_offset));
+	spin_unlock(&td->reg_lock);
 	return count;
 }
 static DEVICE_ATTR_RW(reg);
@@ -147,6 +158,7 @@ static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (!td)
 		return -ENOMEM;
 	td->pdev = pdev;
+	spin_lock_init(&td->reg_lock);
 	td->plain_ioremap = id->driver_data & TESTDRV_PLAIN_IOREMAP;
 
 	ret = pci_enable_device(pdev);
