@@ -7,11 +7,66 @@ use std::time::Duration;
 use pciem_vmtest::sysfs::{self, find_devices, pci_name, read_hex, resource_line, wait_until};
 use pciem_vmtest::{Dev, Report, TEST_DEVICE_UNBOUND, TEST_VENDOR};
 
+/// Opens /dev/pciem from a thread whose effective capabilities lack
+/// CAP_SYS_ADMIN (capabilities are per thread); returns the open's errno.
+fn open_without_sys_admin() -> Option<i32> {
+    std::thread::spawn(|| {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy, Default)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        const CAP_V3: u32 = 0x2008_0522;
+        const CAP_SYS_ADMIN: u32 = 21;
+        let mut hdr = Header {
+            version: CAP_V3,
+            pid: 0,
+        };
+        let mut data = [Data::default(); 2];
+        // SAFETY: capget with a v3 header and room for two data words.
+        if unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        data[0].effective &= !(1 << CAP_SYS_ADMIN);
+        // SAFETY: capset of this thread only, with the same layout.
+        if unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) } != 0 {
+            return None;
+        }
+        match Dev::open() {
+            Ok(_) => Some(0),
+            Err(e) => e.raw_os_error(),
+        }
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
 fn main() {
     let mut r = Report::new("enumerate");
     r.check(
         sysfs::modules_loaded(),
         "pciem.ko and pciem_testdrv.ko are loaded",
+    );
+    let mode = std::fs::metadata("/dev/pciem").map(|m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o777
+    });
+    r.check(
+        mode.as_ref().ok() == Some(&0o600),
+        format!("/dev/pciem mode is 0600 ({mode:?})"),
+    );
+    let errno = open_without_sys_admin();
+    r.check(
+        errno == Some(libc::EPERM),
+        format!("open without CAP_SYS_ADMIN fails with EPERM (errno {errno:?})"),
     );
     let Some(dev) = r.step("open /dev/pciem", Dev::open()) else {
         r.finish()
