@@ -60,7 +60,9 @@ impl Default for pciem_cap_config {
 
 /// MSI payload.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_cap_msi_userspace {
     /// log2 of the number of vectors, 0..=5 (1..=32 vectors).
     pub num_vectors_log2: u8,
@@ -74,7 +76,9 @@ pub struct pciem_cap_msi_userspace {
 
 /// MSI-X payload. The table and PBA live in BAR memory.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_cap_msix_userspace {
     /// Number of table entries, 1..=2048.
     pub table_size: u16,
@@ -90,7 +94,9 @@ pub struct pciem_cap_msix_userspace {
 
 /// Power Management payload.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_cap_pm_userspace {
     /// Non-zero: D3hot to D0 does not reset the function (PMCSR bit 3).
     /// When zero, that transition is reported as a reset.
@@ -112,7 +118,9 @@ pub const PCIEM_PCIE_TYPE_RC_ENDPOINT: u8 = 0x9;
 
 /// PCI Express payload.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_cap_pcie_userspace {
     /// One of `PCIEM_PCIE_TYPE_*`.
     pub device_type: u8,
@@ -157,7 +165,9 @@ impl Default for pciem_cap_vendor_userspace {
 
 /// PASID payload.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_cap_pasid_userspace {
     /// Max PASID width, 1..=20 bits.
     pub max_pasid_width: u8,
@@ -171,7 +181,9 @@ pub struct pciem_cap_pasid_userspace {
 
 /// Device Serial Number payload.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_cap_dsn_userspace {
     /// The 64-bit serial number.
     pub serial: u64,
@@ -215,7 +227,9 @@ impl Default for pciem_cap_vsec_userspace {
 /// Advanced Error Reporting payload: the initial values of the writable
 /// mask and severity registers.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_cap_aer_userspace {
     /// Uncorrectable Error Mask.
     pub uncor_mask: u32,

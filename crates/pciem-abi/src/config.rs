@@ -7,7 +7,9 @@ use crate::PCIEM_CONFIG_SPACE_SIZE;
 /// Argument of `PCIEM_IOCTL_CREATE_DEVICE`: starts describing a new device on
 /// this open file.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_create_device {
     /// No flags are defined yet; must be zero.
     pub flags: u32,
@@ -45,7 +47,9 @@ bitflags::bitflags! {
 
 /// Argument of `PCIEM_IOCTL_ADD_BAR`: declares one memory BAR.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_bar_config {
     /// BAR slot, 0..=5. A 64-bit BAR also occupies `bar_index + 1`.
     pub bar_index: u32,
@@ -61,7 +65,9 @@ pub struct pciem_bar_config {
 /// `class_code` is in configuration-space order: `{prog_if, subclass,
 /// base_class}` (offsets 0x09, 0x0A, 0x0B).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_config_space {
     /// Vendor ID (offset 0x00).
     pub vendor_id: u16,
@@ -113,7 +119,9 @@ impl Default for pciem_config_image {
 
 /// Argument of `PCIEM_IOCTL_GET_BAR_INFO`: `bar_index` in, the rest out.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_bar_info_query {
     /// BAR slot to query (in).
     pub bar_index: u32,

@@ -6,7 +6,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// Argument of `PCIEM_IOCTL_DMA_READ` (host memory at `bus_addr` into the
 /// user buffer) and `PCIEM_IOCTL_DMA_WRITE` (user buffer into host memory).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_dma_op {
     /// Bus address (IOVA when the device sits behind an IOMMU).
     pub bus_addr: u64,
@@ -38,7 +40,9 @@ pub const PCIEM_ATOMIC_FETCH_XOR: u32 = 7;
 /// Argument of `PCIEM_IOCTL_DMA_ATOMIC`: one 8-byte atomic operation on an
 /// 8-byte aligned bus address.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_dma_atomic {
     /// Bus address, 8-byte aligned.
     pub bus_addr: u64,
@@ -65,7 +69,9 @@ pub const PCIEM_PRP_MAX_ENTRIES: u32 = 4096;
 /// by PRP1/PRP2, where PRP2 is either the second page or a pointer to a PRP
 /// list whose last entry chains to the next list page.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_dma_indirect {
     /// First data pointer (may have a page offset).
     pub prp1: u64,
@@ -84,7 +90,9 @@ pub struct pciem_dma_indirect {
 /// Argument of `PCIEM_IOCTL_P2P_READ` / `PCIEM_IOCTL_P2P_WRITE`: a transfer
 /// to or from a peer's BAR, allowed only inside the module's `p2p_regions`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_p2p_op {
     /// Physical address in the peer's BAR.
     pub target_addr: u64,

@@ -77,7 +77,9 @@ impl EventKind {
 
 /// One event, 64 bytes (one cache line).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_event {
     /// Sequence number: 0 for the first event the producer tried to publish,
     /// +1 for each after, whether it fitted in the ring or overflowed.

@@ -19,7 +19,9 @@ pub const PCIEM_IRQ_FLAG_DEASSERT: u32 = 0x2;
 
 /// Argument of `PCIEM_IOCTL_INJECT_IRQ`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_irq_inject {
     /// MSI vector or MSI-X entry; 0 for INTx.
     pub vector: u32,
@@ -43,7 +45,9 @@ pub const PCIEM_IRQFD_FLAG_REMOVE: u32 = 0x4;
 /// that signalling the eventfd (from any process or thread) raises it with no
 /// ioctl.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_irqfd_config {
     /// The eventfd.
     pub eventfd: i32,

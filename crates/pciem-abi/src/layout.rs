@@ -116,7 +116,10 @@ mod tests {
 
     #[test]
     fn raw_identifiers_get_their_c_name() {
-        let event = PCIEM_LAYOUTS.iter().find(|l| l.name == "pciem_event").unwrap();
+        let event = PCIEM_LAYOUTS
+            .iter()
+            .find(|l| l.name == "pciem_event")
+            .unwrap();
         assert_eq!(event.fields[1].c_name(), "type");
         assert_eq!(event.fields[0].c_name(), "seq");
     }

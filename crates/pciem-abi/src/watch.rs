@@ -26,7 +26,9 @@ bitflags::bitflags! {
 /// Argument of `PCIEM_IOCTL_SET_WATCHPOINT`: report driver writes to one
 /// register of a BAR as `PCIEM_EVENT_MMIO_WRITE` events.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_watchpoint_config {
     /// BAR slot of the register.
     pub bar_index: u32,
@@ -44,7 +46,9 @@ pub struct pciem_watchpoint_config {
 /// Argument of `PCIEM_IOCTL_SET_EVENTFD`: an eventfd signalled whenever the
 /// kernel publishes events into the shared ring.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct pciem_eventfd_config {
     /// The eventfd, or -1 to detach the current one.
     pub eventfd: i32,

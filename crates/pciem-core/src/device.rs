@@ -44,10 +44,10 @@
 
 use pciem_abi::{
     pciem_event, pciem_irq_inject, PCIEM_ATOMIC_CAS, PCIEM_ATOMIC_FETCH_ADD,
-    PCIEM_ATOMIC_FETCH_AND, PCIEM_ATOMIC_FETCH_OR, PCIEM_ATOMIC_FETCH_SUB,
-    PCIEM_ATOMIC_FETCH_XOR, PCIEM_ATOMIC_SWAP, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE,
-    PCIEM_EVENT_RESET, PCIEM_IRQ_AUTO, PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_FLAG_DEASSERT,
-    PCIEM_IRQ_INTX, PCIEM_IRQ_MSI, PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
+    PCIEM_ATOMIC_FETCH_AND, PCIEM_ATOMIC_FETCH_OR, PCIEM_ATOMIC_FETCH_SUB, PCIEM_ATOMIC_FETCH_XOR,
+    PCIEM_ATOMIC_SWAP, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
+    PCIEM_IRQ_AUTO, PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_FLAG_DEASSERT, PCIEM_IRQ_INTX, PCIEM_IRQ_MSI,
+    PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
 };
 
 use crate::config::{BuildError, ConfigSpace};
@@ -480,7 +480,10 @@ mod tests {
             AtomicOp::FetchAdd(3),
             AtomicOp::FetchSub(3),
             AtomicOp::Swap(9),
-            AtomicOp::CompareAndSwap { expected: 1, new: 2 },
+            AtomicOp::CompareAndSwap {
+                expected: 1,
+                new: 2,
+            },
             AtomicOp::FetchAnd(0xf0),
             AtomicOp::FetchOr(0x0f),
             AtomicOp::FetchXor(0xff),
@@ -498,7 +501,10 @@ mod tests {
         assert_eq!(AtomicOp::FetchAdd(1).apply(u64::MAX), 0);
         assert_eq!(AtomicOp::FetchSub(1).apply(0), u64::MAX);
         assert_eq!(AtomicOp::Swap(7).apply(1), 7);
-        let cas = AtomicOp::CompareAndSwap { expected: 5, new: 6 };
+        let cas = AtomicOp::CompareAndSwap {
+            expected: 5,
+            new: 6,
+        };
         assert_eq!(cas.apply(5), 6);
         assert_eq!(cas.apply(4), 4);
         assert_eq!(AtomicOp::FetchAnd(0b1100).apply(0b1010), 0b1000);
@@ -512,6 +518,9 @@ mod tests {
         assert_eq!((a.kind, a.flags), (PCIEM_IRQ_INTX, PCIEM_IRQ_FLAG_DEASSERT));
         let m = Irq::MsiX { entry: 5 }.to_abi();
         assert_eq!((m.vector, m.kind), (5, PCIEM_IRQ_MSIX));
-        assert_eq!(Irq::Auto { vector: 0 }.to_abi(), pciem_irq_inject::default());
+        assert_eq!(
+            Irq::Auto { vector: 0 }.to_abi(),
+            pciem_irq_inject::default()
+        );
     }
 }

@@ -74,7 +74,12 @@ const CHUNK: usize = 32;
 /// for each data segment in order: bytes `pos..pos + len` of the transfer live
 /// at bus address `addr`. The first error from either callback ends the walk
 /// and is returned.
-pub fn for_each_segment<E, R, S>(prp: Prp, len: u64, mut read_list: R, mut segment: S) -> Result<(), E>
+pub fn for_each_segment<E, R, S>(
+    prp: Prp,
+    len: u64,
+    mut read_list: R,
+    mut segment: S,
+) -> Result<(), E>
 where
     E: From<PrpError>,
     R: FnMut(u64, &mut [u8]) -> Result<(), E>,
@@ -178,7 +183,10 @@ mod tests {
     impl Lists {
         fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), PrpError> {
             let page = addr & !4095;
-            let entries = self.0.get(&page).expect("read of a page that holds no list");
+            let entries = self
+                .0
+                .get(&page)
+                .expect("read of a page that holds no list");
             let first = ((addr & 4095) / 8) as usize;
             for (i, chunk) in buf.chunks_exact_mut(8).enumerate() {
                 let e = entries.get(first + i).copied().unwrap_or(0xdead_0000);
@@ -203,13 +211,20 @@ mod tests {
     }
 
     fn prp(prp1: u64, prp2: u64) -> Prp {
-        Prp { prp1, prp2, page_size: 0 }
+        Prp {
+            prp1,
+            prp2,
+            page_size: 0,
+        }
     }
 
     #[test]
     fn single_page_with_offset() {
         let lists = Lists(BTreeMap::new());
-        assert_eq!(walk(prp(0x1010, 0), 100, &lists), Ok(std::vec![(0, 0x1010, 100)]));
+        assert_eq!(
+            walk(prp(0x1010, 0), 100, &lists),
+            Ok(std::vec![(0, 0x1010, 100)])
+        );
     }
 
     #[test]
@@ -223,7 +238,10 @@ mod tests {
     fn list_with_chain() {
         // 1023 data pages after the first: 511 in the first list page (its
         // last slot chains), the remaining 512 fill the second page exactly.
-        let first: Vec<u64> = (0..511).map(|i| 0x100_0000 + i * 4096).chain([0x20_0000]).collect();
+        let first: Vec<u64> = (0..511)
+            .map(|i| 0x100_0000 + i * 4096)
+            .chain([0x20_0000])
+            .collect();
         let second: Vec<u64> = (0..512).map(|i| 0x300_0000 + i * 4096).collect();
         let lists = Lists(BTreeMap::from([(0x10_0000, first), (0x20_0000, second)]));
         let len = 1024 * 4096;
@@ -246,36 +264,69 @@ mod tests {
         let second = std::vec![0x50_0000, 0x60_0000];
         let lists = Lists(BTreeMap::from([(0x10_0000, chain), (0x20_0000, second)]));
         let segs = walk(prp(0x1000, 0x10_0ff8), 3 * 4096, &lists).unwrap();
-        assert_eq!(segs, std::vec![(0, 0x1000, 4096), (4096, 0x50_0000, 4096), (8192, 0x60_0000, 4096)]);
+        assert_eq!(
+            segs,
+            std::vec![
+                (0, 0x1000, 4096),
+                (4096, 0x50_0000, 4096),
+                (8192, 0x60_0000, 4096)
+            ]
+        );
     }
 
     #[test]
     fn loops_are_rejected() {
-        let looping: Vec<u64> = (0..511).map(|i| 0x100_0000 + i * 4096).chain([0x10_0000]).collect();
+        let looping: Vec<u64> = (0..511)
+            .map(|i| 0x100_0000 + i * 4096)
+            .chain([0x10_0000])
+            .collect();
         let lists = Lists(BTreeMap::from([(0x10_0000, looping)]));
-        assert_eq!(walk(prp(0, 0x10_0000), 2048 * 4096, &lists), Err(PrpError::Loop(0x10_0000)));
+        assert_eq!(
+            walk(prp(0, 0x10_0000), 2048 * 4096, &lists),
+            Err(PrpError::Loop(0x10_0000))
+        );
     }
 
     #[test]
     fn malformed_descriptions_are_rejected() {
         let lists = Lists(BTreeMap::from([(0x10_0000, std::vec![0x2001, 0x3000])]));
         assert_eq!(walk(prp(0x1002, 0), 8, &lists), Err(misaligned(0x1002, 4)));
-        assert_eq!(walk(prp(0x1000, 0x2010), 8192, &lists), Err(misaligned(0x2010, 4096)));
-        assert_eq!(walk(prp(0x1000, 0x10_0004), 3 * 4096, &lists), Err(misaligned(0x10_0004, 8)));
-        assert_eq!(walk(prp(0x1000, 0x10_0000), 3 * 4096, &lists), Err(misaligned(0x2001, 4096)));
+        assert_eq!(
+            walk(prp(0x1000, 0x2010), 8192, &lists),
+            Err(misaligned(0x2010, 4096))
+        );
+        assert_eq!(
+            walk(prp(0x1000, 0x10_0004), 3 * 4096, &lists),
+            Err(misaligned(0x10_0004, 8))
+        );
+        assert_eq!(
+            walk(prp(0x1000, 0x10_0000), 3 * 4096, &lists),
+            Err(misaligned(0x2001, 4096))
+        );
         assert_eq!(walk(prp(0x1000, 0), 0, &lists), Err(PrpError::Empty));
         assert_eq!(
             walk(prp(0x1000, 0), PCIEM_DMA_MAX_LEN + 1, &lists),
             Err(PrpError::TooLong(PCIEM_DMA_MAX_LEN + 1))
         );
-        let bad_page = Prp { prp1: 0, prp2: 0, page_size: 3000 };
+        let bad_page = Prp {
+            prp1: 0,
+            prp2: 0,
+            page_size: 3000,
+        };
         assert_eq!(walk(bad_page, 1, &lists), Err(PrpError::BadPageSize(3000)));
     }
 
     #[test]
     fn larger_page_size() {
         let lists = Lists(BTreeMap::new());
-        let p = Prp { prp1: 0x1_0000, prp2: 0x4_0000, page_size: 65536 };
-        assert_eq!(walk(p, 65536 + 10, &lists), Ok(std::vec![(0, 0x1_0000, 65536), (65536, 0x4_0000, 10)]));
+        let p = Prp {
+            prp1: 0x1_0000,
+            prp2: 0x4_0000,
+            page_size: 65536,
+        };
+        assert_eq!(
+            walk(p, 65536 + 10, &lists),
+            Ok(std::vec![(0, 0x1_0000, 65536), (65536, 0x4_0000, 10)])
+        );
     }
 }

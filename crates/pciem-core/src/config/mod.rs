@@ -1,10 +1,35 @@
-//! Configuration space: the image with its masks, the builder, capabilities.
+//! Configuration space: the image with its masks, the builder that lays it
+//! out, the host-access semantics, and state accessors.
 //!
-//! PLACEHOLDER API: signatures fixed by the lead; bodies are being written.
+//! A [`ConfigSpace`] is a 4 KiB image plus a write mask and a
+//! write-1-to-clear mask (the model of QEMU's `hw/pci` and Linux's
+//! `pci-bridge-emul.c`). [`ConfigBuilder`] produces one from a description
+//! (identity, BARs, capabilities) and rejects malformed descriptions with a
+//! [`BuildError`]. Host reads and writes ([`ConfigSpace::read`],
+//! [`ConfigSpace::write`]) obey the masks, so BAR sizing, W1C status bits
+//! and read-only fields behave as on hardware, and a write reports what it
+//! changed ([`WriteEffects`]). The masks of every register are documented in
+//! [`regs`].
+//!
+//! Everything here except [`ConfigSpace::write_lspci_dump`] is linked into
+//! the kernel module: no allocation, no floats, no formatting, no panicking
+//! path on any input.
 
-use pciem_abi::{pciem_config_image, BarFlags};
+mod builder;
+mod caps;
+mod dump;
+pub mod regs;
+mod space;
+mod validate;
 
-/// Error of a configuration access.
+pub use builder::ConfigBuilder;
+pub use caps::{
+    AerCap, Bar, Capability, MsiCap, MsixCap, PasidCap, PcieCap, PmCap, VendorCap, VsecCap,
+};
+pub use space::{BarInfo, CapabilityIter, ConfigSpace, MsiState, MsixState};
+pub use validate::validate_image;
+
+/// Error of a host configuration access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AccessError {
@@ -14,20 +39,151 @@ pub enum AccessError {
     /// Access past the end of configuration space.
     #[error("access of {size} bytes at {offset:#x} is past the end of configuration space")]
     OutOfRange {
-        /// Offset.
+        /// Offset of the access.
         offset: u16,
-        /// Size.
+        /// Size of the access.
         size: u8,
     },
 }
 
-/// Error of the builder.
+impl AccessError {
+    /// A static description, for contexts without formatting (the kernel).
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            AccessError::BadSize(_) => "config access size is not 1, 2 or 4",
+            AccessError::OutOfRange { .. } => "config access past the end of config space",
+        }
+    }
+}
+
+/// Which space a capability lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CapSpace {
+    /// Offsets 0x40..0x100, linked from the capabilities pointer.
+    Standard,
+    /// Offsets 0x100..0x1000, linked from 0x100.
+    Extended,
+}
+
+/// Why a configuration space description or image was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// Placeholder.
-    #[error("placeholder")]
-    Placeholder,
+    /// BAR slot above 5.
+    #[error("BAR index {0} is out of range (0..=5)")]
+    BarIndex(u32),
+    /// BAR size not a power of two, below 16 bytes, or above what its type
+    /// can decode.
+    #[error(
+        "BAR {index} size {size:#x} is not a power of two between 16 bytes and the type's limit"
+    )]
+    BarSize {
+        /// Slot.
+        index: u8,
+        /// Size asked for.
+        size: u64,
+    },
+    /// The slot is already used (directly or as a 64-bit BAR's upper half).
+    #[error("BAR {0} clashes with a BAR already declared (64-bit BARs take two slots)")]
+    BarClash(u8),
+    /// A 64-bit BAR in slot 5 has no room for its upper half.
+    #[error("a 64-bit BAR cannot start at slot 5")]
+    Bar64AtLastSlot,
+    /// I/O BARs cannot be backed by the physical pool.
+    #[error("BAR {0}: I/O space BARs are not supported")]
+    IoBar(u8),
+    /// Unknown bits in a BAR's flags.
+    #[error("BAR {0}: unknown flag bits")]
+    BarFlags(u8),
+    /// MSI vector count not a power of two in 1..=32.
+    #[error("MSI vector count {0} is not a power of two in 1..=32")]
+    MsiVectors(u32),
+    /// MSI-X table size outside 1..=2048.
+    #[error("MSI-X table size {0} is outside 1..=2048")]
+    MsixTableSize(u32),
+    /// MSI-X table or PBA offset not 8-byte aligned.
+    #[error("MSI-X table or PBA offset is not 8-byte aligned")]
+    MsixMisaligned,
+    /// MSI-X table or PBA names a BAR the device does not have.
+    #[error("MSI-X table or PBA names BAR {0}, which is not declared")]
+    MsixBarMissing(u8),
+    /// MSI-X table or PBA does not fit in its BAR.
+    #[error("MSI-X table or PBA runs past the end of BAR {0}")]
+    MsixOutsideBar(u8),
+    /// A capability that may appear once appears twice.
+    #[error("capability {0} appears twice")]
+    DuplicateCapability(&'static str),
+    /// More capabilities than the builder holds.
+    #[error("too many capabilities (at most {0})")]
+    TooManyCapabilities(usize),
+    /// A capability overlaps another or the header.
+    #[error("capability at {0:#x} overlaps another capability or the header")]
+    Overlap(u16),
+    /// An explicit offset outside its space or not dword aligned.
+    #[error("capability offset {0:#x} is not dword aligned inside its space")]
+    Misplaced(u16),
+    /// The capabilities do not fit in their space.
+    #[error("capabilities overflow the {0:?} configuration space")]
+    Overflow(CapSpace),
+    /// `cap_type` is not a known `PCIEM_CAP_*`.
+    #[error("unknown capability type {0}")]
+    UnknownCapType(u32),
+    /// `cap_size` does not match the payload of `cap_type`.
+    #[error("capability payload size {size} is wrong for type {cap_type}")]
+    CapSize {
+        /// The type.
+        cap_type: u32,
+        /// The size given.
+        size: u32,
+    },
+    /// A reserved field or flag is not zero.
+    #[error("a reserved field is not zero")]
+    Reserved,
+    /// Vendor-specific data longer than the capability can hold.
+    #[error("vendor-specific data of {0} bytes is too long")]
+    VendorDataTooLong(usize),
+    /// A field of a capability payload has a value the specification does
+    /// not allow (link speed, width, payload size, PASID width, ...).
+    #[error("capability field out of range: {0}")]
+    BadField(&'static str),
+    /// Only type-0 headers are supported.
+    #[error("header type {0:#x} is not supported (type 0 only)")]
+    HeaderType(u8),
+    /// An image handed over whole is inconsistent.
+    #[error("invalid configuration image: {0}")]
+    BadImage(&'static str),
+}
+
+impl BuildError {
+    /// A static description, for contexts without formatting (the kernel).
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            BuildError::BarIndex(_) => "BAR index out of range (0..=5)",
+            BuildError::BarSize { .. } => "BAR size is not a power of two within the type's range",
+            BuildError::BarClash(_) => "BAR slot already used",
+            BuildError::Bar64AtLastSlot => "64-bit BAR cannot start at slot 5",
+            BuildError::IoBar(_) => "I/O BARs are not supported",
+            BuildError::BarFlags(_) => "unknown BAR flag bits",
+            BuildError::MsiVectors(_) => "MSI vector count is not a power of two in 1..=32",
+            BuildError::MsixTableSize(_) => "MSI-X table size outside 1..=2048",
+            BuildError::MsixMisaligned => "MSI-X table or PBA offset not 8-byte aligned",
+            BuildError::MsixBarMissing(_) => "MSI-X table or PBA BAR not declared",
+            BuildError::MsixOutsideBar(_) => "MSI-X table or PBA outside its BAR",
+            BuildError::DuplicateCapability(_) => "duplicate capability",
+            BuildError::TooManyCapabilities(_) => "too many capabilities",
+            BuildError::Overlap(_) => "capability overlaps another",
+            BuildError::Misplaced(_) => "capability offset misaligned or outside its space",
+            BuildError::Overflow(CapSpace::Standard) => "capabilities overflow the 256-byte space",
+            BuildError::Overflow(CapSpace::Extended) => "capabilities overflow the 4096-byte space",
+            BuildError::UnknownCapType(_) => "unknown capability type",
+            BuildError::CapSize { .. } => "capability payload size mismatch",
+            BuildError::Reserved => "reserved field not zero",
+            BuildError::VendorDataTooLong(_) => "vendor-specific data too long",
+            BuildError::BadField(what) => what,
+            BuildError::HeaderType(_) => "only type-0 headers are supported",
+            BuildError::BadImage(what) => what,
+        }
+    }
 }
 
 bitflags::bitflags! {
@@ -50,169 +206,5 @@ bitflags::bitflags! {
         const FLR = 1 << 6;
         /// D3hot to D0 without No_Soft_Reset: the function resets.
         const D3HOT_TO_D0_RESET = 1 << 7;
-    }
-}
-
-/// A configuration space with its write and write-1-to-clear masks.
-#[repr(transparent)]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigSpace {
-    image: pciem_config_image,
-}
-
-/// A BAR as the configuration space describes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BarInfo {
-    /// Slot.
-    pub index: u8,
-    /// Size in bytes.
-    pub size: u64,
-    /// Type bits.
-    pub flags: BarFlags,
-    /// Address currently programmed.
-    pub address: u64,
-}
-
-/// MSI capability state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MsiState {
-    /// Capability offset.
-    pub offset: u16,
-    /// MSI enable.
-    pub enabled: bool,
-    /// Vectors the device supports.
-    pub vectors_capable: u32,
-    /// Vectors the driver enabled.
-    pub vectors_enabled: u32,
-    /// 64-bit address capable.
-    pub is_64bit: bool,
-    /// Per-vector masking capable.
-    pub per_vector_mask: bool,
-    /// Message address.
-    pub address: u64,
-    /// Message data.
-    pub data: u16,
-    /// Mask bits.
-    pub mask: u32,
-    /// Pending bits.
-    pub pending: u32,
-}
-
-/// MSI-X capability state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MsixState {
-    /// Capability offset.
-    pub offset: u16,
-    /// MSI-X enable.
-    pub enabled: bool,
-    /// Function mask.
-    pub function_mask: bool,
-    /// Table entries.
-    pub table_size: u32,
-    /// Table BAR.
-    pub table_bar: u8,
-    /// Table offset.
-    pub table_offset: u32,
-    /// PBA BAR.
-    pub pba_bar: u8,
-    /// PBA offset.
-    pub pba_offset: u32,
-}
-
-impl ConfigSpace {
-    /// Wrap an image.
-    pub fn from_image(image: pciem_config_image) -> Self {
-        Self { image }
-    }
-    /// The image.
-    pub fn image(&self) -> &pciem_config_image {
-        &self.image
-    }
-    /// Host read.
-    pub fn read(&self, offset: u16, size: u8) -> Result<u32, AccessError> {
-        let _ = (offset, size);
-        todo!()
-    }
-    /// Host write.
-    pub fn write(&mut self, offset: u16, size: u8, value: u32) -> Result<WriteEffects, AccessError> {
-        let _ = (offset, size, value);
-        todo!()
-    }
-    /// BAR info.
-    pub fn bar(&self, index: u8) -> Option<BarInfo> {
-        let _ = index;
-        todo!()
-    }
-    /// MSI state.
-    pub fn msi(&self) -> Option<MsiState> {
-        todo!()
-    }
-    /// MSI-X state.
-    pub fn msix(&self) -> Option<MsixState> {
-        todo!()
-    }
-}
-
-/// Builder placeholder.
-#[derive(Clone, Debug)]
-pub struct ConfigBuilder;
-
-/// BAR placeholder.
-#[derive(Clone, Copy, Debug)]
-pub struct Bar;
-
-impl Bar {
-    /// 32-bit memory BAR.
-    pub fn memory32(size: u64) -> Self {
-        let _ = size;
-        Bar
-    }
-    /// 64-bit memory BAR.
-    pub fn memory64(size: u64) -> Self {
-        let _ = size;
-        Bar
-    }
-    /// Prefetchable.
-    pub fn prefetchable(self) -> Self {
-        self
-    }
-}
-
-/// MSI placeholder.
-#[derive(Clone, Copy, Debug)]
-pub struct MsiCap;
-
-impl MsiCap {
-    /// `vectors` vectors.
-    pub fn new(vectors: u32) -> Self {
-        let _ = vectors;
-        MsiCap
-    }
-}
-
-impl ConfigBuilder {
-    /// New builder.
-    pub fn new(vendor: u16, device: u16) -> Self {
-        let _ = (vendor, device);
-        ConfigBuilder
-    }
-    /// Class code.
-    pub fn class(self, base: u8, sub: u8, prog_if: u8) -> Self {
-        let _ = (base, sub, prog_if);
-        self
-    }
-    /// BAR.
-    pub fn bar(self, index: u8, bar: Bar) -> Self {
-        let _ = (index, bar);
-        self
-    }
-    /// MSI.
-    pub fn msi(self, msi: MsiCap) -> Self {
-        let _ = msi;
-        self
-    }
-    /// Build.
-    pub fn build(&self) -> Result<ConfigSpace, BuildError> {
-        todo!()
     }
 }

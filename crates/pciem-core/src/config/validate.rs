@@ -1,0 +1,118 @@
+//! Checking an image handed over whole (`PCIEM_IOCTL_SET_CONFIG_IMAGE`).
+
+use pciem_abi::pciem_config_image;
+
+use super::regs::*;
+use super::{BuildError, ConfigSpace};
+
+/// Check that an image from an untrusted source describes a device the
+/// kernel can present: header type 0; memory BARs only, each write mask
+/// describing a power-of-two size of at least 16 bytes, 64-bit BARs not in
+/// slot 5; capability chains inside their spaces, dword aligned and
+/// acyclic.
+pub fn validate_image(img: &pciem_config_image) -> Result<(), BuildError> {
+    let cfg = ConfigSpace::from_image_ref(img);
+    let header = cfg.raw8(HEADER_TYPE).unwrap_or(0);
+    if header & 0x7F != 0 {
+        return Err(BuildError::HeaderType(header));
+    }
+    let mut i = 0usize;
+    while i < 6 {
+        let off = BAR0 + 4 * i;
+        let lo = cfg.raw32(off).unwrap_or(0);
+        let wm = mask32(img, off);
+        if lo & 0x1 != 0 {
+            return Err(BuildError::IoBar(i as u8));
+        }
+        let is64 = lo & 0x6 == 0x4;
+        if lo & 0x6 == 0x2 || lo & 0x6 == 0x6 {
+            return Err(BuildError::BarFlags(i as u8));
+        }
+        let mask = if is64 {
+            if i == 5 {
+                return Err(BuildError::Bar64AtLastSlot);
+            }
+            (mask32(img, off + 4) as u64) << 32 | (wm & !0xF) as u64
+        } else {
+            (wm as u64 & !0xF) | 0xFFFF_FFFF_0000_0000
+        };
+        if wm & 0xF != 0 {
+            return Err(BuildError::BadImage("BAR type bits must be read-only"));
+        }
+        let implemented = mask != 0 && mask != 0xFFFF_FFFF_0000_0000;
+        if implemented {
+            // A sizeable BAR's writable address bits are all the bits from
+            // its size upwards: the mask is a run of ones to bit 63.
+            let size = mask & mask.wrapping_neg();
+            if size < 16 || mask != size.wrapping_neg() {
+                return Err(BuildError::BarSize {
+                    index: i as u8,
+                    size,
+                });
+            }
+        } else if lo != 0 {
+            return Err(BuildError::BadImage(
+                "BAR has flags but no writable address bits",
+            ));
+        }
+        i += if is64 { 2 } else { 1 };
+    }
+    check_chain(cfg.capabilities(), cfg, false)?;
+    check_chain(cfg.ext_capabilities(), cfg, true)?;
+    Ok(())
+}
+
+fn mask32(img: &pciem_config_image, off: usize) -> u32 {
+    let mut b = [0u8; 4];
+    if let Some(src) = img.wmask.get(off..off + 4) {
+        b.copy_from_slice(src);
+    }
+    u32::from_le_bytes(b)
+}
+
+/// The iterator stops on malformed links; here a stop anywhere but at a
+/// zero `next` pointer is an error.
+fn check_chain(
+    iter: super::CapabilityIter<'_>,
+    cfg: &ConfigSpace,
+    extended: bool,
+) -> Result<(), BuildError> {
+    let (start, end) = if extended {
+        (EXT_CAP_START, EXT_CAP_END)
+    } else {
+        (STD_CAP_START, STD_CAP_END)
+    };
+    let mut count = 0usize;
+    let mut last = None;
+    for (_, off) in iter {
+        count += 1;
+        last = Some(off as usize);
+    }
+    let Some(last) = last else {
+        // Empty chain: for the standard space the pointer must then be 0
+        // or the list bit clear.
+        if !extended && cfg.raw16(STATUS).unwrap_or(0) & STATUS_CAP_LIST != 0 {
+            let ptr = cfg.raw8(CAP_PTR).unwrap_or(0) as usize;
+            if ptr != 0 {
+                return Err(BuildError::BadImage(
+                    "capability pointer outside 0x40..0x100",
+                ));
+            }
+        }
+        return Ok(());
+    };
+    let next = if extended {
+        (cfg.raw32(last).unwrap_or(0) >> 20) as usize
+    } else {
+        cfg.raw8(last + 1).unwrap_or(0) as usize
+    };
+    if next != 0 {
+        if count >= (end - start) / 4 {
+            return Err(BuildError::BadImage("capability chain loops"));
+        }
+        return Err(BuildError::BadImage(
+            "capability pointer misaligned or outside its space",
+        ));
+    }
+    Ok(())
+}
