@@ -1,1 +1,46 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's tasks. Run without arguments for the
+//! list.
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  test               every test the project has (what CI runs); installs what it needs
+  setup              install the tools the tests need (apt packages), if missing
+  gen-header         regenerate kernel/include/uapi/pciem.h from pciem-abi
+  gen-header --check fail if the committed header differs from a fresh generation
+  c-tests            compile the C layout test and the C examples against the header";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = xtask::root();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["test"] => xtask::test::run_all(&root),
+        ["setup"] => xtask::setup::setup(),
+        ["gen-header"] => xtask::header::gen_header(&root, false),
+        ["gen-header", "--check"] => xtask::header::gen_header(&root, true),
+        ["c-tests"] => xtask::ctest::run(&root),
+        [] | ["help"] | ["--help"] | ["-h"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprintln!("unknown task {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

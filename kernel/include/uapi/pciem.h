@@ -1,0 +1,1157 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * pciem.h - the PCIem kernel <-> userspace ABI.
+ *
+ * GENERATED from crates/pciem-abi by `cargo xtask gen-header`; do not edit.
+ * A test fails when this file differs from a fresh generation.
+ */
+
+#ifndef PCIEM_UAPI_PCIEM_H
+#define PCIEM_UAPI_PCIEM_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdint.h>
+#endif
+#include <linux/ioctl.h>
+
+#if defined(__cplusplus)
+#define PCIEM_STATIC_ASSERT(expr, msg) static_assert(expr, msg)
+#else
+#define PCIEM_STATIC_ASSERT(expr, msg) _Static_assert(expr, msg)
+#endif
+
+/**
+ * Version of this ABI. Bumped on any incompatible change; reported by
+ * [`PCIEM_IOCTL_GET_VERSION`].
+ */
+#define PCIEM_ABI_VERSION 1
+
+/**
+ * Size of a PCI Express configuration space in bytes.
+ */
+#define PCIEM_CONFIG_SPACE_SIZE 4096
+
+/**
+ * Size of the conventional (PCI-compatible) part of configuration space.
+ */
+#define PCIEM_CONFIG_LEGACY_SIZE 256
+
+/**
+ * Number of BAR slots of a type-0 header.
+ */
+#define PCIEM_MAX_BARS 6
+
+/**
+ * Bytes of capability-specific payload carried by [`pciem_cap_config`].
+ */
+#define PCIEM_CAP_DATA_MAX 64
+
+/**
+ * Upper bound on the length of one DMA transfer (16 MiB). Longer transfers
+ * are split by the caller; the kernel rejects them with `EINVAL`.
+ */
+#define PCIEM_DMA_MAX_LEN (16 << 20)
+
+/**
+ * Upper bound on the number of watched registers of one device (the x86
+ * debug registers).
+ */
+#define PCIEM_MAX_WATCHPOINTS 4
+
+/**
+ * MSI capability; payload [`pciem_cap_msi_userspace`].
+ */
+#define PCIEM_CAP_MSI 1
+
+/**
+ * MSI-X capability; payload [`pciem_cap_msix_userspace`].
+ */
+#define PCIEM_CAP_MSIX 2
+
+/**
+ * Power Management capability; payload [`pciem_cap_pm_userspace`].
+ */
+#define PCIEM_CAP_PM 3
+
+/**
+ * PCI Express capability; payload [`pciem_cap_pcie_userspace`].
+ */
+#define PCIEM_CAP_PCIE 4
+
+/**
+ * Vendor-specific capability; payload [`pciem_cap_vendor_userspace`].
+ */
+#define PCIEM_CAP_VENDOR 5
+
+/**
+ * PASID extended capability; payload [`pciem_cap_pasid_userspace`].
+ */
+#define PCIEM_CAP_PASID 6
+
+/**
+ * Device Serial Number extended capability; payload
+ * [`pciem_cap_dsn_userspace`].
+ */
+#define PCIEM_CAP_DSN 7
+
+/**
+ * Vendor-specific extended capability; payload
+ * [`pciem_cap_vsec_userspace`].
+ */
+#define PCIEM_CAP_VSEC 8
+
+/**
+ * Advanced Error Reporting extended capability; payload
+ * [`pciem_cap_aer_userspace`].
+ */
+#define PCIEM_CAP_AER 9
+
+/**
+ * PCI Express device/port type: endpoint.
+ */
+#define PCIEM_PCIE_TYPE_ENDPOINT 0
+
+/**
+ * PCI Express device/port type: legacy endpoint.
+ */
+#define PCIEM_PCIE_TYPE_LEGACY_ENDPOINT 1
+
+/**
+ * PCI Express device/port type: root-complex integrated endpoint.
+ */
+#define PCIEM_PCIE_TYPE_RC_ENDPOINT 9
+
+/**
+ * Most bytes a vendor-specific capability may carry after its 3-byte
+ * header.
+ */
+#define PCIEM_VENDOR_DATA_MAX 56
+
+/**
+ * Most bytes a vendor-specific extended capability may carry after its
+ * 10-byte header.
+ */
+#define PCIEM_VSEC_DATA_MAX 52
+
+/**
+ * BAR is in I/O space (bit 0 of a BAR register). Not supported by PCIem:
+ * only memory BARs can be backed by the physical pool.
+ */
+#define PCIEM_BAR_SPACE_IO 1
+
+/**
+ * Memory BAR decoding a 32-bit address (bits 2:1 = 00).
+ */
+#define PCIEM_BAR_MEM_TYPE_32 0
+
+/**
+ * Memory BAR decoding a 64-bit address (bits 2:1 = 10); it uses this slot and
+ * the next one.
+ */
+#define PCIEM_BAR_MEM_TYPE_64 4
+
+/**
+ * Memory BAR is prefetchable (bit 3).
+ */
+#define PCIEM_BAR_MEM_PREFETCH 8
+
+/**
+ * The bits of [`pciem_bar_config::flags`] that carry meaning.
+ */
+#define PCIEM_BAR_FLAGS_MASK 15
+
+/**
+ * Atomic fetch-and-add; `result` is the old value.
+ */
+#define PCIEM_ATOMIC_FETCH_ADD 1
+
+/**
+ * Atomic fetch-and-subtract.
+ */
+#define PCIEM_ATOMIC_FETCH_SUB 2
+
+/**
+ * Atomic exchange.
+ */
+#define PCIEM_ATOMIC_SWAP 3
+
+/**
+ * Atomic compare-and-swap: store `operand` if the value equals `compare`.
+ */
+#define PCIEM_ATOMIC_CAS 4
+
+/**
+ * Atomic fetch-and-AND.
+ */
+#define PCIEM_ATOMIC_FETCH_AND 5
+
+/**
+ * Atomic fetch-and-OR.
+ */
+#define PCIEM_ATOMIC_FETCH_OR 6
+
+/**
+ * Atomic fetch-and-XOR.
+ */
+#define PCIEM_ATOMIC_FETCH_XOR 7
+
+/**
+ * PRP DMA direction: device writes the user buffer into host memory.
+ * Without it the device reads host memory into the user buffer.
+ */
+#define PCIEM_PRP_FLAG_WRITE 1
+
+/**
+ * Most PRP list entries followed in one transfer (chained lists included).
+ */
+#define PCIEM_PRP_MAX_ENTRIES 4096
+
+/**
+ * Number of slots in the event ring (a power of two).
+ */
+#define PCIEM_RING_SIZE 1024
+
+/**
+ * The driver wrote a watched register; `data` is the value written.
+ */
+#define PCIEM_EVENT_MMIO_WRITE 1
+
+/**
+ * The driver read a trapped register (fault-trap mode, reserved).
+ */
+#define PCIEM_EVENT_MMIO_READ 2
+
+/**
+ * The host wrote configuration space and changed it; `offset`, `size` and
+ * `data` describe the write, `bar` is unused.
+ */
+#define PCIEM_EVENT_CONFIG_WRITE 3
+
+/**
+ * The function was reset; `data` is one of `PCIEM_RESET_*`.
+ */
+#define PCIEM_EVENT_RESET 4
+
+/**
+ * Reset by Function Level Reset (PCIe Device Control bit 15).
+ */
+#define PCIEM_RESET_FLR 1
+
+/**
+ * Reset by a D3hot to D0 transition without No_Soft_Reset.
+ */
+#define PCIEM_RESET_D3HOT_D0 2
+
+/**
+ * Event flag: the event answers nothing and needs no response. Reserved
+ * for fault-trap mode, in which an `MMIO_READ` event without this flag
+ * waits for the read value identified by `id`.
+ */
+#define PCIEM_EVENT_FLAG_POSTED 1
+
+/**
+ * The ioctl type byte of PCIem.
+ */
+#define PCIEM_IOCTL_MAGIC 80
+
+/**
+ * Deliver through whichever mechanism the driver enabled: MSI-X, else MSI,
+ * else INTx (assert). This is what a zero-initialised argument means.
+ */
+#define PCIEM_IRQ_AUTO 0
+
+/**
+ * MSI vector `vector`.
+ */
+#define PCIEM_IRQ_MSI 1
+
+/**
+ * MSI-X table entry `vector`.
+ */
+#define PCIEM_IRQ_MSIX 2
+
+/**
+ * Legacy INTx on the device's interrupt pin (level-triggered).
+ */
+#define PCIEM_IRQ_INTX 3
+
+/**
+ * INTx: assert the line (the default for [`PCIEM_IRQ_INTX`]).
+ */
+#define PCIEM_IRQ_FLAG_ASSERT 1
+
+/**
+ * INTx: deassert the line.
+ */
+#define PCIEM_IRQ_FLAG_DEASSERT 2
+
+/**
+ * irqfd: INTx is asserted when the eventfd is signalled and stays asserted
+ * until deasserted (level semantics).
+ */
+#define PCIEM_IRQFD_FLAG_LEVEL 1
+
+/**
+ * irqfd: signalling this eventfd deasserts INTx.
+ */
+#define PCIEM_IRQFD_FLAG_DEASSERT 2
+
+/**
+ * irqfd: detach the eventfd previously bound to `kind`/`vector`.
+ */
+#define PCIEM_IRQFD_FLAG_REMOVE 4
+
+/**
+ * Find the driver's mapping of the BAR automatically, by tracing the
+ * ioremap family (recommended).
+ */
+#define PCIEM_WP_FLAG_BAR_KPROBES 1
+
+/**
+ * Use the kernel virtual address in [`pciem_watchpoint_config::addr`].
+ */
+#define PCIEM_WP_FLAG_BAR_MANUAL 2
+
+/**
+ * Remove the watchpoint on `bar_index`/`offset` instead of adding one.
+ */
+#define PCIEM_WP_FLAG_CLEAR 4
+
+/**
+ * Reported by [`PCIEM_IOCTL_GET_VERSION`].
+ */
+struct pciem_version {
+  /**
+   * [`PCIEM_ABI_VERSION`] of the kernel module.
+   */
+  uint32_t abi_version;
+  /**
+   * [`PCIEM_RING_SIZE`] of the kernel module.
+   */
+  uint32_t ring_size;
+  /**
+   * `sizeof(struct pciem_event)` of the kernel module.
+   */
+  uint32_t event_size;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_CREATE_DEVICE`: starts describing a new device on
+ * this open file.
+ */
+struct pciem_create_device {
+  /**
+   * No flags are defined yet; must be zero.
+   */
+  uint32_t flags;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_ADD_BAR`: declares one memory BAR.
+ */
+struct pciem_bar_config {
+  /**
+   * BAR slot, 0..=5. A 64-bit BAR also occupies `bar_index + 1`.
+   */
+  uint32_t bar_index;
+  /**
+   * `PCIEM_BAR_*` bits (equal to Linux's `PCI_BASE_ADDRESS_*`).
+   */
+  uint32_t flags;
+  /**
+   * Size in bytes: a power of two, at least 16 (4096 or more is
+   * recommended so the BAR can be mapped by pages).
+   */
+  uint64_t size;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_SET_CONFIG`: the identity of the device.
+ *
+ * `class_code` is in configuration-space order: `{prog_if, subclass,
+ * base_class}` (offsets 0x09, 0x0A, 0x0B).
+ */
+struct pciem_config_space {
+  /**
+   * Vendor ID (offset 0x00).
+   */
+  uint16_t vendor_id;
+  /**
+   * Device ID (offset 0x02).
+   */
+  uint16_t device_id;
+  /**
+   * Subsystem vendor ID (offset 0x2C).
+   */
+  uint16_t subsys_vendor_id;
+  /**
+   * Subsystem ID (offset 0x2E).
+   */
+  uint16_t subsys_device_id;
+  /**
+   * Revision ID (offset 0x08).
+   */
+  uint8_t revision;
+  /**
+   * Programming interface, subclass, base class (offsets 0x09..=0x0B).
+   */
+  uint8_t class_code[3];
+  /**
+   * Header type (offset 0x0E); only 0 (type-0, single function) is
+   * supported.
+   */
+  uint8_t header_type;
+  /**
+   * Interrupt pin (offset 0x3D): 0 none, 1..=4 INTA..INTD.
+   */
+  uint8_t interrupt_pin;
+  /**
+   * Must be zero.
+   */
+  uint16_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_SET_CONFIG_IMAGE`: a complete configuration
+ * space with its access masks, as built by `pciem-core`.
+ *
+ * For every byte, bits set in `wmask` are writable by the host, bits set in
+ * `w1cmask` are write-1-to-clear; all other bits are read-only. BAR sizes are
+ * implied by the BARs' write masks.
+ */
+struct pciem_config_image {
+  /**
+   * The initial contents of configuration space.
+   */
+  uint8_t config[PCIEM_CONFIG_SPACE_SIZE];
+  /**
+   * Per-bit writability.
+   */
+  uint8_t wmask[PCIEM_CONFIG_SPACE_SIZE];
+  /**
+   * Per-bit write-1-to-clear.
+   */
+  uint8_t w1cmask[PCIEM_CONFIG_SPACE_SIZE];
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_GET_BAR_INFO`: `bar_index` in, the rest out.
+ */
+struct pciem_bar_info_query {
+  /**
+   * BAR slot to query (in).
+   */
+  uint32_t bar_index;
+  /**
+   * `PCIEM_BAR_*` bits of the BAR (out).
+   */
+  uint32_t flags;
+  /**
+   * Size in bytes, 0 if the slot is unused (out).
+   */
+  uint64_t size;
+  /**
+   * Bus address the BAR is currently assigned (out).
+   */
+  uint64_t bus_addr;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_ADD_CAPABILITY`.
+ */
+struct pciem_cap_config {
+  /**
+   * One of `PCIEM_CAP_*`.
+   */
+  uint32_t cap_type;
+  /**
+   * Bytes of `cap_data` in use: the size of the payload struct.
+   */
+  uint32_t cap_size;
+  /**
+   * Offset in configuration space, or 0 to place the capability after the
+   * previous one (standard capabilities from 0x40, extended from 0x100).
+   */
+  uint32_t offset;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+  /**
+   * The payload, one of the `pciem_cap_*_userspace` structs.
+   */
+  uint8_t cap_data[PCIEM_CAP_DATA_MAX];
+};
+
+/**
+ * MSI payload.
+ */
+struct pciem_cap_msi_userspace {
+  /**
+   * log2 of the number of vectors, 0..=5 (1..=32 vectors).
+   */
+  uint8_t num_vectors_log2;
+  /**
+   * Non-zero: 64-bit message address.
+   */
+  uint8_t has_64bit;
+  /**
+   * Non-zero: per-vector mask and pending bits.
+   */
+  uint8_t has_masking;
+  /**
+   * Must be zero.
+   */
+  uint8_t reserved;
+};
+
+/**
+ * MSI-X payload. The table and PBA live in BAR memory.
+ */
+struct pciem_cap_msix_userspace {
+  /**
+   * Number of table entries, 1..=2048.
+   */
+  uint16_t table_size;
+  /**
+   * BAR holding the vector table.
+   */
+  uint8_t table_bar;
+  /**
+   * BAR holding the pending-bit array.
+   */
+  uint8_t pba_bar;
+  /**
+   * Offset of the table in its BAR (8-byte aligned).
+   */
+  uint32_t table_offset;
+  /**
+   * Offset of the PBA in its BAR (8-byte aligned).
+   */
+  uint32_t pba_offset;
+};
+
+/**
+ * Power Management payload.
+ */
+struct pciem_cap_pm_userspace {
+  /**
+   * Non-zero: D3hot to D0 does not reset the function (PMCSR bit 3).
+   * When zero, that transition is reported as a reset.
+   */
+  uint8_t no_soft_reset;
+  /**
+   * PME support bits (PMC bits 15:11 >> 11): D0, D1, D2, D3hot, D3cold.
+   */
+  uint8_t pme_support;
+  /**
+   * Non-zero: D1 supported.
+   */
+  uint8_t d1_support;
+  /**
+   * Non-zero: D2 supported.
+   */
+  uint8_t d2_support;
+};
+
+/**
+ * PCI Express payload.
+ */
+struct pciem_cap_pcie_userspace {
+  /**
+   * One of `PCIEM_PCIE_TYPE_*`.
+   */
+  uint8_t device_type;
+  /**
+   * Maximum link speed: 1 = 2.5 GT/s, 2 = 5, 3 = 8, 4 = 16, 5 = 32,
+   * 6 = 64 GT/s.
+   */
+  uint8_t max_link_speed;
+  /**
+   * Maximum link width in lanes: 1, 2, 4, 8, 12, 16 or 32.
+   */
+  uint8_t max_link_width;
+  /**
+   * Non-zero: the function supports Function Level Reset.
+   */
+  uint8_t flr;
+  /**
+   * Max payload size supported, encoded 0..=5 (128..=4096 bytes).
+   */
+  uint8_t max_payload;
+  /**
+   * Must be zero.
+   */
+  uint8_t reserved[3];
+};
+
+/**
+ * Vendor-specific capability payload.
+ */
+struct pciem_cap_vendor_userspace {
+  /**
+   * Bytes of `data` in use, 0..=[`PCIEM_VENDOR_DATA_MAX`].
+   */
+  uint16_t data_len;
+  /**
+   * Must be zero.
+   */
+  uint16_t reserved;
+  /**
+   * Read-only contents following the capability header.
+   */
+  uint8_t data[PCIEM_VENDOR_DATA_MAX];
+};
+
+/**
+ * PASID payload.
+ */
+struct pciem_cap_pasid_userspace {
+  /**
+   * Max PASID width, 1..=20 bits.
+   */
+  uint8_t max_pasid_width;
+  /**
+   * Non-zero: execute permission supported.
+   */
+  uint8_t exec;
+  /**
+   * Non-zero: privileged mode supported.
+   */
+  uint8_t privileged;
+  /**
+   * Must be zero.
+   */
+  uint8_t reserved;
+};
+
+/**
+ * Device Serial Number payload.
+ */
+struct pciem_cap_dsn_userspace {
+  /**
+   * The 64-bit serial number.
+   */
+  uint64_t serial;
+};
+
+/**
+ * Vendor-specific extended capability payload.
+ */
+struct pciem_cap_vsec_userspace {
+  /**
+   * VSEC ID.
+   */
+  uint16_t vsec_id;
+  /**
+   * VSEC revision, 0..=15.
+   */
+  uint8_t vsec_rev;
+  /**
+   * Must be zero.
+   */
+  uint8_t reserved;
+  /**
+   * Bytes of `data` in use, 0..=[`PCIEM_VSEC_DATA_MAX`].
+   */
+  uint16_t data_len;
+  /**
+   * Must be zero.
+   */
+  uint16_t reserved2;
+  /**
+   * Read-only contents following the VSEC header.
+   */
+  uint8_t data[PCIEM_VSEC_DATA_MAX];
+};
+
+/**
+ * Advanced Error Reporting payload: the initial values of the writable
+ * mask and severity registers.
+ */
+struct pciem_cap_aer_userspace {
+  /**
+   * Uncorrectable Error Mask.
+   */
+  uint32_t uncor_mask;
+  /**
+   * Uncorrectable Error Severity.
+   */
+  uint32_t uncor_severity;
+  /**
+   * Correctable Error Mask.
+   */
+  uint32_t cor_mask;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_SET_WATCHPOINT`: report driver writes to one
+ * register of a BAR as `PCIEM_EVENT_MMIO_WRITE` events.
+ */
+struct pciem_watchpoint_config {
+  /**
+   * BAR slot of the register.
+   */
+  uint32_t bar_index;
+  /**
+   * Offset of the register in the BAR, aligned to `width`.
+   */
+  uint32_t offset;
+  /**
+   * Width in bytes: 1, 2, 4 or 8.
+   */
+  uint32_t width;
+  /**
+   * `PCIEM_WP_FLAG_*`.
+   */
+  uint32_t flags;
+  /**
+   * Kernel virtual address of the register, only with
+   * [`PCIEM_WP_FLAG_BAR_MANUAL`]; otherwise zero.
+   */
+  uint64_t addr;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_SET_EVENTFD`: an eventfd signalled whenever the
+ * kernel publishes events into the shared ring.
+ */
+struct pciem_eventfd_config {
+  /**
+   * The eventfd, or -1 to detach the current one.
+   */
+  int32_t eventfd;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_INJECT_IRQ`.
+ */
+struct pciem_irq_inject {
+  /**
+   * MSI vector or MSI-X entry; 0 for INTx.
+   */
+  uint32_t vector;
+  /**
+   * One of `PCIEM_IRQ_AUTO`, `_MSI`, `_MSIX`, `_INTX`.
+   */
+  uint32_t kind;
+  /**
+   * `PCIEM_IRQ_FLAG_*` (INTx only).
+   */
+  uint32_t flags;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_SET_IRQFD`: bind an eventfd to an interrupt, so
+ * that signalling the eventfd (from any process or thread) raises it with no
+ * ioctl.
+ */
+struct pciem_irqfd_config {
+  /**
+   * The eventfd.
+   */
+  int32_t eventfd;
+  /**
+   * MSI vector or MSI-X entry; 0 for INTx.
+   */
+  uint32_t vector;
+  /**
+   * One of `PCIEM_IRQ_*` kinds.
+   */
+  uint32_t kind;
+  /**
+   * `PCIEM_IRQFD_FLAG_*`.
+   */
+  uint32_t flags;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_DMA_READ` (host memory at `bus_addr` into the
+ * user buffer) and `PCIEM_IOCTL_DMA_WRITE` (user buffer into host memory).
+ */
+struct pciem_dma_op {
+  /**
+   * Bus address (IOVA when the device sits behind an IOMMU).
+   */
+  uint64_t bus_addr;
+  /**
+   * Address of the user buffer.
+   */
+  uint64_t user_addr;
+  /**
+   * Bytes to transfer, 1..=`PCIEM_DMA_MAX_LEN`.
+   */
+  uint64_t length;
+  /**
+   * No flags are defined yet; must be zero.
+   */
+  uint32_t flags;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_DMA_ATOMIC`: one 8-byte atomic operation on an
+ * 8-byte aligned bus address.
+ */
+struct pciem_dma_atomic {
+  /**
+   * Bus address, 8-byte aligned.
+   */
+  uint64_t bus_addr;
+  /**
+   * Operand (the new value for SWAP and CAS).
+   */
+  uint64_t operand;
+  /**
+   * Expected value, CAS only.
+   */
+  uint64_t compare;
+  /**
+   * Out: the value before the operation.
+   */
+  uint64_t result;
+  /**
+   * One of `PCIEM_ATOMIC_*`.
+   */
+  uint32_t op;
+  /**
+   * Must be zero.
+   */
+  uint32_t flags;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_DMA_INDIRECT`: NVMe-style scatter DMA described
+ * by PRP1/PRP2, where PRP2 is either the second page or a pointer to a PRP
+ * list whose last entry chains to the next list page.
+ */
+struct pciem_dma_indirect {
+  /**
+   * First data pointer (may have a page offset).
+   */
+  uint64_t prp1;
+  /**
+   * Second page, or PRP list pointer.
+   */
+  uint64_t prp2;
+  /**
+   * Address of the user buffer.
+   */
+  uint64_t user_addr;
+  /**
+   * Bytes to transfer, 1..=`PCIEM_DMA_MAX_LEN`.
+   */
+  uint64_t length;
+  /**
+   * Memory page size of the PRPs: a power of two from 4096; 0 means 4096.
+   */
+  uint32_t page_size;
+  /**
+   * `PCIEM_PRP_FLAG_*`.
+   */
+  uint32_t flags;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_P2P_READ` / `PCIEM_IOCTL_P2P_WRITE`: a transfer
+ * to or from a peer's BAR, allowed only inside the module's `p2p_regions`.
+ */
+struct pciem_p2p_op {
+  /**
+   * Physical address in the peer's BAR.
+   */
+  uint64_t target_addr;
+  /**
+   * Address of the user buffer.
+   */
+  uint64_t user_addr;
+  /**
+   * Bytes to transfer, 1..=`PCIEM_DMA_MAX_LEN`.
+   */
+  uint64_t length;
+  /**
+   * No flags are defined yet; must be zero.
+   */
+  uint32_t flags;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * One event, 64 bytes (one cache line).
+ */
+struct pciem_event {
+  /**
+   * Sequence number: 0 for the first event the producer tried to publish,
+   * +1 for each after, whether it fitted in the ring or overflowed.
+   */
+  uint64_t seq;
+  /**
+   * One of `PCIEM_EVENT_*`.
+   */
+  uint32_t type;
+  /**
+   * BAR slot (MMIO events).
+   */
+  uint32_t bar;
+  /**
+   * Offset in the BAR or in configuration space.
+   */
+  uint64_t offset;
+  /**
+   * Value written, or the reset kind.
+   */
+  uint64_t data;
+  /**
+   * Access width in bytes.
+   */
+  uint32_t size;
+  /**
+   * `PCIEM_EVENT_FLAG_*`.
+   */
+  uint32_t flags;
+  /**
+   * Producer's monotonic clock in nanoseconds.
+   */
+  uint64_t timestamp_ns;
+  /**
+   * Request identifier (fault-trap reads); zero otherwise.
+   */
+  uint64_t id;
+  /**
+   * Must be zero.
+   */
+  uint64_t reserved;
+};
+
+/**
+ * The shared event ring; see the module documentation for the protocol.
+ */
+struct pciem_shared_ring {
+  /**
+   * Consumer index: next slot to read. Written only by the consumer.
+   */
+  uint32_t head;
+  /**
+   * Padding keeping `tail` 128 bytes away.
+   */
+  uint8_t reserved0[124];
+  /**
+   * Producer index: next slot to fill. Written only by the producer.
+   */
+  uint32_t tail;
+  /**
+   * Padding.
+   */
+  uint32_t reserved1;
+  /**
+   * Events that did not fit. Written only by the producer.
+   */
+  uint64_t overflow;
+  /**
+   * Padding up to the first event.
+   */
+  uint8_t reserved2[112];
+  /**
+   * The slots.
+   */
+  struct pciem_event events[PCIEM_RING_SIZE];
+};
+
+#endif  /* PCIEM_UAPI_PCIEM_H */
+
+/* ioctl numbers (pciem_abi::PCIEM_IOCTLS). */
+#define PCIEM_IOCTL_GET_VERSION _IOR(PCIEM_IOCTL_MAGIC, 0x00, struct pciem_version)
+#define PCIEM_IOCTL_CREATE_DEVICE _IOW(PCIEM_IOCTL_MAGIC, 0x01, struct pciem_create_device)
+#define PCIEM_IOCTL_ADD_BAR _IOW(PCIEM_IOCTL_MAGIC, 0x02, struct pciem_bar_config)
+#define PCIEM_IOCTL_ADD_CAPABILITY _IOW(PCIEM_IOCTL_MAGIC, 0x03, struct pciem_cap_config)
+#define PCIEM_IOCTL_SET_CONFIG _IOW(PCIEM_IOCTL_MAGIC, 0x04, struct pciem_config_space)
+#define PCIEM_IOCTL_SET_CONFIG_IMAGE _IOW(PCIEM_IOCTL_MAGIC, 0x05, struct pciem_config_image)
+#define PCIEM_IOCTL_REGISTER _IO(PCIEM_IOCTL_MAGIC, 0x06)
+#define PCIEM_IOCTL_SET_WATCHPOINT _IOW(PCIEM_IOCTL_MAGIC, 0x07, struct pciem_watchpoint_config)
+#define PCIEM_IOCTL_SET_EVENTFD _IOW(PCIEM_IOCTL_MAGIC, 0x08, struct pciem_eventfd_config)
+#define PCIEM_IOCTL_SET_IRQFD _IOW(PCIEM_IOCTL_MAGIC, 0x09, struct pciem_irqfd_config)
+#define PCIEM_IOCTL_INJECT_IRQ _IOW(PCIEM_IOCTL_MAGIC, 0x0A, struct pciem_irq_inject)
+#define PCIEM_IOCTL_GET_BAR_INFO _IOWR(PCIEM_IOCTL_MAGIC, 0x0B, struct pciem_bar_info_query)
+#define PCIEM_IOCTL_DMA_READ _IOW(PCIEM_IOCTL_MAGIC, 0x0C, struct pciem_dma_op)
+#define PCIEM_IOCTL_DMA_WRITE _IOW(PCIEM_IOCTL_MAGIC, 0x0D, struct pciem_dma_op)
+#define PCIEM_IOCTL_DMA_ATOMIC _IOWR(PCIEM_IOCTL_MAGIC, 0x0E, struct pciem_dma_atomic)
+#define PCIEM_IOCTL_DMA_INDIRECT _IOW(PCIEM_IOCTL_MAGIC, 0x0F, struct pciem_dma_indirect)
+#define PCIEM_IOCTL_P2P_READ _IOW(PCIEM_IOCTL_MAGIC, 0x10, struct pciem_p2p_op)
+#define PCIEM_IOCTL_P2P_WRITE _IOW(PCIEM_IOCTL_MAGIC, 0x11, struct pciem_p2p_op)
+
+/* Layout pinned by pciem_abi::layout (sizes and field offsets). */
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_version) == 16, "sizeof(struct pciem_version)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_version, abi_version) == 0, "offsetof(pciem_version, abi_version)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_version, ring_size) == 4, "offsetof(pciem_version, ring_size)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_version, event_size) == 8, "offsetof(pciem_version, event_size)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_version, reserved) == 12, "offsetof(pciem_version, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_create_device) == 8, "sizeof(struct pciem_create_device)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_create_device, flags) == 0, "offsetof(pciem_create_device, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_create_device, reserved) == 4, "offsetof(pciem_create_device, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_bar_config) == 16, "sizeof(struct pciem_bar_config)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_config, bar_index) == 0, "offsetof(pciem_bar_config, bar_index)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_config, flags) == 4, "offsetof(pciem_bar_config, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_config, size) == 8, "offsetof(pciem_bar_config, size)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_config_space) == 16, "sizeof(struct pciem_config_space)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, vendor_id) == 0, "offsetof(pciem_config_space, vendor_id)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, device_id) == 2, "offsetof(pciem_config_space, device_id)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, subsys_vendor_id) == 4, "offsetof(pciem_config_space, subsys_vendor_id)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, subsys_device_id) == 6, "offsetof(pciem_config_space, subsys_device_id)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, revision) == 8, "offsetof(pciem_config_space, revision)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, class_code) == 9, "offsetof(pciem_config_space, class_code)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, header_type) == 12, "offsetof(pciem_config_space, header_type)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, interrupt_pin) == 13, "offsetof(pciem_config_space, interrupt_pin)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, reserved) == 14, "offsetof(pciem_config_space, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_config_image) == 12288, "sizeof(struct pciem_config_image)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_image, config) == 0, "offsetof(pciem_config_image, config)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_image, wmask) == 4096, "offsetof(pciem_config_image, wmask)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_image, w1cmask) == 8192, "offsetof(pciem_config_image, w1cmask)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_bar_info_query) == 24, "sizeof(struct pciem_bar_info_query)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_info_query, bar_index) == 0, "offsetof(pciem_bar_info_query, bar_index)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_info_query, flags) == 4, "offsetof(pciem_bar_info_query, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_info_query, size) == 8, "offsetof(pciem_bar_info_query, size)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_info_query, bus_addr) == 16, "offsetof(pciem_bar_info_query, bus_addr)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_config) == 80, "sizeof(struct pciem_cap_config)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_config, cap_type) == 0, "offsetof(pciem_cap_config, cap_type)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_config, cap_size) == 4, "offsetof(pciem_cap_config, cap_size)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_config, offset) == 8, "offsetof(pciem_cap_config, offset)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_config, reserved) == 12, "offsetof(pciem_cap_config, reserved)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_config, cap_data) == 16, "offsetof(pciem_cap_config, cap_data)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_msi_userspace) == 4, "sizeof(struct pciem_cap_msi_userspace)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msi_userspace, num_vectors_log2) == 0, "offsetof(pciem_cap_msi_userspace, num_vectors_log2)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msi_userspace, has_64bit) == 1, "offsetof(pciem_cap_msi_userspace, has_64bit)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msi_userspace, has_masking) == 2, "offsetof(pciem_cap_msi_userspace, has_masking)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msi_userspace, reserved) == 3, "offsetof(pciem_cap_msi_userspace, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_msix_userspace) == 12, "sizeof(struct pciem_cap_msix_userspace)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msix_userspace, table_size) == 0, "offsetof(pciem_cap_msix_userspace, table_size)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msix_userspace, table_bar) == 2, "offsetof(pciem_cap_msix_userspace, table_bar)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msix_userspace, pba_bar) == 3, "offsetof(pciem_cap_msix_userspace, pba_bar)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msix_userspace, table_offset) == 4, "offsetof(pciem_cap_msix_userspace, table_offset)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msix_userspace, pba_offset) == 8, "offsetof(pciem_cap_msix_userspace, pba_offset)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_pm_userspace) == 4, "sizeof(struct pciem_cap_pm_userspace)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pm_userspace, no_soft_reset) == 0, "offsetof(pciem_cap_pm_userspace, no_soft_reset)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pm_userspace, pme_support) == 1, "offsetof(pciem_cap_pm_userspace, pme_support)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pm_userspace, d1_support) == 2, "offsetof(pciem_cap_pm_userspace, d1_support)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pm_userspace, d2_support) == 3, "offsetof(pciem_cap_pm_userspace, d2_support)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_pcie_userspace) == 8, "sizeof(struct pciem_cap_pcie_userspace)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, device_type) == 0, "offsetof(pciem_cap_pcie_userspace, device_type)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, max_link_speed) == 1, "offsetof(pciem_cap_pcie_userspace, max_link_speed)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, max_link_width) == 2, "offsetof(pciem_cap_pcie_userspace, max_link_width)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, flr) == 3, "offsetof(pciem_cap_pcie_userspace, flr)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, max_payload) == 4, "offsetof(pciem_cap_pcie_userspace, max_payload)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, reserved) == 5, "offsetof(pciem_cap_pcie_userspace, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_vendor_userspace) == 60, "sizeof(struct pciem_cap_vendor_userspace)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vendor_userspace, data_len) == 0, "offsetof(pciem_cap_vendor_userspace, data_len)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vendor_userspace, reserved) == 2, "offsetof(pciem_cap_vendor_userspace, reserved)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vendor_userspace, data) == 4, "offsetof(pciem_cap_vendor_userspace, data)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_pasid_userspace) == 4, "sizeof(struct pciem_cap_pasid_userspace)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pasid_userspace, max_pasid_width) == 0, "offsetof(pciem_cap_pasid_userspace, max_pasid_width)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pasid_userspace, exec) == 1, "offsetof(pciem_cap_pasid_userspace, exec)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pasid_userspace, privileged) == 2, "offsetof(pciem_cap_pasid_userspace, privileged)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pasid_userspace, reserved) == 3, "offsetof(pciem_cap_pasid_userspace, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_dsn_userspace) == 8, "sizeof(struct pciem_cap_dsn_userspace)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_dsn_userspace, serial) == 0, "offsetof(pciem_cap_dsn_userspace, serial)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_vsec_userspace) == 60, "sizeof(struct pciem_cap_vsec_userspace)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, vsec_id) == 0, "offsetof(pciem_cap_vsec_userspace, vsec_id)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, vsec_rev) == 2, "offsetof(pciem_cap_vsec_userspace, vsec_rev)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, reserved) == 3, "offsetof(pciem_cap_vsec_userspace, reserved)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, data_len) == 4, "offsetof(pciem_cap_vsec_userspace, data_len)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, reserved2) == 6, "offsetof(pciem_cap_vsec_userspace, reserved2)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, data) == 8, "offsetof(pciem_cap_vsec_userspace, data)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_aer_userspace) == 16, "sizeof(struct pciem_cap_aer_userspace)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_aer_userspace, uncor_mask) == 0, "offsetof(pciem_cap_aer_userspace, uncor_mask)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_aer_userspace, uncor_severity) == 4, "offsetof(pciem_cap_aer_userspace, uncor_severity)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_aer_userspace, cor_mask) == 8, "offsetof(pciem_cap_aer_userspace, cor_mask)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_aer_userspace, reserved) == 12, "offsetof(pciem_cap_aer_userspace, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_watchpoint_config) == 24, "sizeof(struct pciem_watchpoint_config)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_watchpoint_config, bar_index) == 0, "offsetof(pciem_watchpoint_config, bar_index)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_watchpoint_config, offset) == 4, "offsetof(pciem_watchpoint_config, offset)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_watchpoint_config, width) == 8, "offsetof(pciem_watchpoint_config, width)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_watchpoint_config, flags) == 12, "offsetof(pciem_watchpoint_config, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_watchpoint_config, addr) == 16, "offsetof(pciem_watchpoint_config, addr)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_eventfd_config) == 8, "sizeof(struct pciem_eventfd_config)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_eventfd_config, eventfd) == 0, "offsetof(pciem_eventfd_config, eventfd)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_eventfd_config, reserved) == 4, "offsetof(pciem_eventfd_config, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_irq_inject) == 16, "sizeof(struct pciem_irq_inject)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irq_inject, vector) == 0, "offsetof(pciem_irq_inject, vector)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irq_inject, kind) == 4, "offsetof(pciem_irq_inject, kind)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irq_inject, flags) == 8, "offsetof(pciem_irq_inject, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irq_inject, reserved) == 12, "offsetof(pciem_irq_inject, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_irqfd_config) == 16, "sizeof(struct pciem_irqfd_config)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irqfd_config, eventfd) == 0, "offsetof(pciem_irqfd_config, eventfd)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irqfd_config, vector) == 4, "offsetof(pciem_irqfd_config, vector)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irqfd_config, kind) == 8, "offsetof(pciem_irqfd_config, kind)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irqfd_config, flags) == 12, "offsetof(pciem_irqfd_config, flags)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_dma_op) == 32, "sizeof(struct pciem_dma_op)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_op, bus_addr) == 0, "offsetof(pciem_dma_op, bus_addr)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_op, user_addr) == 8, "offsetof(pciem_dma_op, user_addr)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_op, length) == 16, "offsetof(pciem_dma_op, length)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_op, flags) == 24, "offsetof(pciem_dma_op, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_op, reserved) == 28, "offsetof(pciem_dma_op, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_dma_atomic) == 40, "sizeof(struct pciem_dma_atomic)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, bus_addr) == 0, "offsetof(pciem_dma_atomic, bus_addr)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, operand) == 8, "offsetof(pciem_dma_atomic, operand)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, compare) == 16, "offsetof(pciem_dma_atomic, compare)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, result) == 24, "offsetof(pciem_dma_atomic, result)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, op) == 32, "offsetof(pciem_dma_atomic, op)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, flags) == 36, "offsetof(pciem_dma_atomic, flags)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_dma_indirect) == 40, "sizeof(struct pciem_dma_indirect)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, prp1) == 0, "offsetof(pciem_dma_indirect, prp1)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, prp2) == 8, "offsetof(pciem_dma_indirect, prp2)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, user_addr) == 16, "offsetof(pciem_dma_indirect, user_addr)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, length) == 24, "offsetof(pciem_dma_indirect, length)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, page_size) == 32, "offsetof(pciem_dma_indirect, page_size)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, flags) == 36, "offsetof(pciem_dma_indirect, flags)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_p2p_op) == 32, "sizeof(struct pciem_p2p_op)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, target_addr) == 0, "offsetof(pciem_p2p_op, target_addr)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, user_addr) == 8, "offsetof(pciem_p2p_op, user_addr)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, length) == 16, "offsetof(pciem_p2p_op, length)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, flags) == 24, "offsetof(pciem_p2p_op, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, reserved) == 28, "offsetof(pciem_p2p_op, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_event) == 64, "sizeof(struct pciem_event)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, seq) == 0, "offsetof(pciem_event, seq)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, type) == 8, "offsetof(pciem_event, type)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, bar) == 12, "offsetof(pciem_event, bar)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, offset) == 16, "offsetof(pciem_event, offset)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, data) == 24, "offsetof(pciem_event, data)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, size) == 32, "offsetof(pciem_event, size)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, flags) == 36, "offsetof(pciem_event, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, timestamp_ns) == 40, "offsetof(pciem_event, timestamp_ns)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, id) == 48, "offsetof(pciem_event, id)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, reserved) == 56, "offsetof(pciem_event, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_shared_ring) == 65792, "sizeof(struct pciem_shared_ring)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, head) == 0, "offsetof(pciem_shared_ring, head)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved0) == 4, "offsetof(pciem_shared_ring, reserved0)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, tail) == 128, "offsetof(pciem_shared_ring, tail)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved1) == 132, "offsetof(pciem_shared_ring, reserved1)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, overflow) == 136, "offsetof(pciem_shared_ring, overflow)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved2) == 144, "offsetof(pciem_shared_ring, reserved2)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, events) == 256, "offsetof(pciem_shared_ring, events)");
