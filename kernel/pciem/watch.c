@@ -354,6 +354,12 @@ void pciem_watch_arm_pending(struct pciem_dev *dev)
 		}
 		if (!w->pending)
 			continue;
+		if ((u64)w->offset + w->width > dev->bars[w->bar].size) {
+			pr_info("watch on BAR%u+0x%x dropped: outside the BAR\n",
+				w->bar, w->offset);
+			pciem_watch_disarm(w);
+			continue;
+		}
 		addr = pciem_watch_lookup(dev, w->bar, w->offset, w->width);
 		if (addr && pciem_watch_arm(w, addr))
 			pciem_watch_disarm(w);
