@@ -7,7 +7,9 @@ use std::time::Duration;
 use pciem_vmtest::sysfs::{
     self, find_devices, pci_name, testdrv_counter, testdrv_read, wait_until,
 };
-use pciem_vmtest::{Dev, Report, TESTDRV, TEST_DEVICE_IOMAP, TEST_DEVICE_IOREMAP, TEST_VENDOR};
+use pciem_vmtest::{
+    Dev, Report, TESTDRV, TEST_DEVICE_IOMAP, TEST_DEVICE_IOREMAP, TEST_DEVICE_UNBOUND, TEST_VENDOR,
+};
 
 fn main() {
     let mut r = Report::new("two-devices");
@@ -119,5 +121,51 @@ fn main() {
         let ok = dev.describe_test_device(TEST_DEVICE_IOMAP).is_ok() && dev.register().is_ok();
         r.check(ok, "a new device registers in the freed pool space");
     }
+    exhaust(&mut r);
     r.finish()
+}
+
+/// Registers devices until the pool is full: the failure is ENOSPC, the
+/// earlier devices are unaffected, and closing one makes room again.
+fn exhaust(r: &mut Report) {
+    let mut live = Vec::new();
+    let mut err = None;
+    for _ in 0..256 {
+        let Ok(dev) = Dev::open() else { break };
+        if let Err(e) = dev.describe_test_device(TEST_DEVICE_UNBOUND) {
+            err = Some(e);
+            break;
+        }
+        match dev.register() {
+            Ok(inst) => live.push((dev, inst)),
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    let n = live.len();
+    r.check(
+        n >= 2 && err.as_ref().and_then(|e| e.raw_os_error()) == Some(libc::ENOSPC),
+        format!("{n} devices fill the pool, the next REGISTER fails with ENOSPC ({err:?})"),
+    );
+    r.check(
+        find_devices(TEST_VENDOR, TEST_DEVICE_UNBOUND).len() == n,
+        format!("all {n} devices are on the bus"),
+    );
+    live.pop();
+    let again = Dev::open().and_then(|d| {
+        d.describe_test_device(TEST_DEVICE_UNBOUND)?;
+        let i = d.register()?;
+        Ok((d, i))
+    });
+    r.check(again.is_ok(), "after closing one, a new device fits");
+    drop(again);
+    live.clear();
+    r.check(
+        wait_until(Duration::from_secs(10), || {
+            find_devices(TEST_VENDOR, TEST_DEVICE_UNBOUND).is_empty()
+        }),
+        "closing them all removes every device",
+    );
 }
