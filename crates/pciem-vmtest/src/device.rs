@@ -127,6 +127,12 @@ impl Dev {
         self.ioctl_in(PCIEM_IOCTL_SET_CONFIG, &cfg).map(drop)
     }
 
+    /// `SET_CONFIG_IMAGE`: hand over a complete configuration space.
+    pub fn set_image(&self, img: &pciem_abi::pciem_config_image) -> io::Result<()> {
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SET_CONFIG_IMAGE, img)
+            .map(drop)
+    }
+
     /// `REGISTER`: the device appears on the bus.
     pub fn register(&self) -> io::Result<Instance> {
         let fd = ioctl_raw(self.raw(), PCIEM_IOCTL_REGISTER, core::ptr::null_mut())?;

@@ -227,5 +227,50 @@ fn main() {
     );
     let iomem = std::fs::read_to_string("/proc/iomem").unwrap_or_default();
     r.check(!iomem.contains("pciem window"), "the window is released");
+    image_path(&mut r);
     r.finish()
+}
+
+/// The other description path: a complete image built by pciem-core's
+/// builder, handed over with SET_CONFIG_IMAGE.
+fn image_path(r: &mut Report) {
+    use pciem_core::config::{Bar, Capability, MsiCap};
+    use pciem_core::ConfigBuilder;
+
+    const DEVICE: u16 = 0x7e5e;
+    let space = ConfigBuilder::new(TEST_VENDOR, DEVICE)
+        .class(0x0b, 0x40, 0x00)
+        .revision(2)
+        .bar(0, Bar::memory64(8192))
+        .capability(Capability::Msi(MsiCap::new(1).maskable(true)))
+        .build();
+    let Some(space) = r.step("pciem-core builds an image", space) else {
+        return;
+    };
+    let Some(dev) = r.step("open /dev/pciem", Dev::open()) else {
+        return;
+    };
+    r.step("SET_CONFIG_IMAGE", dev.set_image(space.image()));
+    r.check(
+        dev.add_bar(2, 4096, 0).is_err(),
+        "ADD_BAR after SET_CONFIG_IMAGE is refused",
+    );
+    let Some(_inst) = r.step("REGISTER the image", dev.register()) else {
+        return;
+    };
+    let found = find_devices(TEST_VENDOR, DEVICE);
+    let Some(path) = found.first() else {
+        r.check(false, "the image's device 1f0c:7e5e is in sysfs");
+        return;
+    };
+    let res0 = resource_line(path, 0);
+    r.check(
+        res0.map(|(s, e, f)| (e - s + 1, f & 0x0010_0000 != 0)) == Some((8192, true)),
+        format!("BAR0 is 8K and 64-bit in sysfs ({res0:x?})"),
+    );
+    let (_, out) = sysfs::run("lspci", &["-vvv", "-nn", "-s", &pci_name(path)]);
+    r.check(
+        out.contains("rev 02") && out.contains("Maskable+"),
+        "lspci decodes the image (revision 2, maskable MSI)",
+    );
 }
