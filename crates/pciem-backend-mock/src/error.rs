@@ -1,0 +1,44 @@
+//! Errors of the harness (driver-side misuse or a failing device).
+
+use pciem_core::config::{AccessError, BuildError};
+use pciem_core::HostError;
+
+/// What went wrong on the driver side of the harness.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MockError {
+    /// The device's configuration space could not be built.
+    #[error("device configuration space: {0}")]
+    Config(#[from] BuildError),
+    /// A configuration access was malformed.
+    #[error("config access: {0}")]
+    Access(#[from] AccessError),
+    /// A host operation (BAR, DMA, P2P) failed.
+    #[error("{0}")]
+    Host(#[from] HostError),
+    /// MMIO access size other than 1, 2, 4 or 8.
+    #[error("MMIO access size {0} is not 1, 2, 4 or 8")]
+    BadSize(u8),
+    /// A watch the device asked for cannot be set.
+    #[error("watch on BAR {bar} offset {offset:#x}: {reason}")]
+    BadWatch {
+        /// BAR slot.
+        bar: u8,
+        /// Offset.
+        offset: u32,
+        /// Why.
+        reason: &'static str,
+    },
+    /// No interrupt arrived in time.
+    #[error("no interrupt within the timeout")]
+    Timeout,
+    /// `step` was called while the device runs on its own thread.
+    #[error("the device runs on its own thread; step() is for stepping mode")]
+    Threaded,
+    /// The device's `start` failed.
+    #[error("device start failed: {0}")]
+    Start(HostError),
+    /// The device thread panicked.
+    #[error("the device thread panicked")]
+    DevicePanicked,
+}

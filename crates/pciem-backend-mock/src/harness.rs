@@ -1,0 +1,554 @@
+//! The driver side: configuration cycles, BAR accesses, DMA buffers,
+//! interrupts, and the device run either by stepping or on its own thread.
+
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pciem_abi::{
+    pciem_event, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
+    PCIEM_MAX_WATCHPOINTS, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
+};
+use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER, COMMAND_MEMORY};
+use pciem_core::config::WriteEffects;
+use pciem_core::ring::{channel, HeapConsumer, HeapProducer};
+use pciem_core::{Device, HostError, Watch};
+
+use crate::host::{MockHost, State};
+use crate::irq::{IrqKind, IrqRecord};
+use crate::MockError;
+
+/// Sleep/wake handshake between the producer (driver side) and a device
+/// thread blocked on an empty ring: the consumer announces `sleeping`,
+/// re-checks the ring, then waits; the producer publishes, then checks
+/// `sleeping` (both sides fence SeqCst in between), so a wake-up is never
+/// lost and the producer pays for a notification only when the device
+/// actually sleeps.
+#[derive(Debug, Default)]
+struct Wake {
+    sleeping: AtomicBool,
+    stop: AtomicBool,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl Wake {
+    fn notify(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.cv.notify_all();
+        }
+    }
+}
+
+enum Mode<D> {
+    Stepping { device: D, consumer: HeapConsumer },
+    Threaded { thread: JoinHandle<D> },
+    Gone,
+}
+
+/// A device model plugged into the mock host, driven from the driver's side.
+///
+/// In stepping mode ([`Harness::new`]) the device handles events on the
+/// caller's thread: when the driver next observes the device (a read, a wait
+/// for an interrupt) or calls [`Harness::step`]; runs are deterministic. In
+/// threaded mode ([`Harness::threaded`]) it runs on its own thread, woken
+/// by the ring, as it would in a device process.
+pub struct Harness<D: Device + Send + 'static> {
+    host: MockHost,
+    producer: HeapProducer,
+    watches: Vec<Watch>,
+    mode: Mode<D>,
+    wake: Arc<Wake>,
+    errors: Arc<Mutex<Vec<HostError>>>,
+    epoch: Instant,
+}
+
+impl<D: Device + Send + 'static> Harness<D> {
+    /// Plug `device` in, in stepping mode: build its configuration space,
+    /// allocate its BARs, set its watches, call its `start`.
+    pub fn new(device: D) -> Result<Self, MockError> {
+        let config = device.config_space()?;
+        let host = MockHost::new(config);
+        let watches = check_watches(&host, device.watches())?;
+        let (producer, consumer) = channel();
+        let mut device = device;
+        device.start(&host).map_err(MockError::Start)?;
+        Ok(Harness {
+            host,
+            producer,
+            watches,
+            mode: Mode::Stepping { device, consumer },
+            wake: Arc::new(Wake::default()),
+            errors: Arc::new(Mutex::new(Vec::new())),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Plug `device` in with the device on its own thread.
+    pub fn threaded(device: D) -> Result<Self, MockError> {
+        let mut h = Self::new(device)?;
+        let Mode::Stepping {
+            mut device,
+            mut consumer,
+        } = std::mem::replace(&mut h.mode, Mode::Gone)
+        else {
+            return Err(MockError::Threaded);
+        };
+        let (host, wake, errors) = (h.host.clone(), h.wake.clone(), h.errors.clone());
+        let thread = std::thread::Builder::new()
+            .name("pciem-mock-device".into())
+            .spawn(move || {
+                let mut batch = [pciem_event::default(); 64];
+                loop {
+                    let n = consumer.pop_batch(&mut batch);
+                    if n == 0 {
+                        if wake.stop.load(Ordering::SeqCst) {
+                            return device;
+                        }
+                        let g = wake.lock.lock().unwrap_or_else(|p| p.into_inner());
+                        wake.sleeping.store(true, Ordering::SeqCst);
+                        fence(Ordering::SeqCst);
+                        if consumer.is_empty() && !wake.stop.load(Ordering::SeqCst) {
+                            // The timeout only bounds the damage of a bug in
+                            // the handshake; wake-ups come from `notify`.
+                            let _ = wake.cv.wait_timeout(g, Duration::from_millis(100));
+                        }
+                        wake.sleeping.store(false, Ordering::SeqCst);
+                        continue;
+                    }
+                    for ev in batch.iter().take(n) {
+                        if let Err(e) = device.handle_event(&host, ev) {
+                            errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+                        }
+                    }
+                }
+            })
+            .map_err(|_| MockError::Threaded)?;
+        h.mode = Mode::Threaded { thread };
+        Ok(h)
+    }
+
+    /// The device side of the host (what the model's handlers reach).
+    pub fn host(&self) -> &MockHost {
+        &self.host
+    }
+
+    /// The device model, in stepping mode.
+    pub fn device(&self) -> Option<&D> {
+        match &self.mode {
+            Mode::Stepping { device, .. } => Some(device),
+            _ => None,
+        }
+    }
+
+    /// Stop the device thread (if any), after it has handled every event
+    /// already published, and hand the model back.
+    pub fn into_device(mut self) -> Result<D, MockError> {
+        self.stop_thread()
+    }
+
+    fn stop_thread(&mut self) -> Result<D, MockError> {
+        match std::mem::replace(&mut self.mode, Mode::Gone) {
+            Mode::Stepping {
+                mut device,
+                mut consumer,
+            } => {
+                drain(&mut device, &mut consumer, &self.host, &self.errors);
+                Ok(device)
+            }
+            Mode::Threaded { thread } => {
+                self.wake.stop.store(true, Ordering::SeqCst);
+                self.wake.sleeping.store(true, Ordering::SeqCst);
+                self.wake.notify();
+                thread.join().map_err(|_| MockError::DevicePanicked)
+            }
+            Mode::Gone => Err(MockError::Threaded),
+        }
+    }
+
+    /// In stepping mode, let the device handle every pending event; returns
+    /// how many it handled.
+    pub fn step(&mut self) -> Result<usize, MockError> {
+        match &mut self.mode {
+            Mode::Stepping { device, consumer } => {
+                Ok(drain(device, consumer, &self.host, &self.errors))
+            }
+            _ => Err(MockError::Threaded),
+        }
+    }
+
+    /// In stepping mode, handle events until none is left (handlers cannot
+    /// produce events, so one drain suffices); a no-op when threaded.
+    fn settle(&mut self) {
+        if let Mode::Stepping { device, consumer } = &mut self.mode {
+            drain(device, consumer, &self.host, &self.errors);
+        }
+    }
+
+    /// Errors the device's handlers returned so far (they are also what the
+    /// model would log on real hardware).
+    pub fn device_errors(&self) -> Vec<HostError> {
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Events the ring could not take (its overflow counter).
+    pub fn events_lost(&self) -> u64 {
+        self.producer.state().overflow()
+    }
+
+    fn publish(&mut self, r#type: u32, bar: u32, offset: u64, size: u32, data: u64) {
+        let ev = pciem_event {
+            r#type,
+            bar,
+            offset,
+            size,
+            data,
+            timestamp_ns: self.epoch.elapsed().as_nanos() as u64,
+            ..Default::default()
+        };
+        // Stepping mode never loses events: a full ring is drained first.
+        if let Mode::Stepping { device, consumer } = &mut self.mode {
+            if consumer.len() >= pciem_core::ring::RING_CAPACITY {
+                drain(device, consumer, &self.host, &self.errors);
+            }
+        }
+        // A full ring counts the event in its overflow counter, which
+        // `events_lost` reports: never silent.
+        let _ = self.producer.push(&ev);
+        self.wake.notify();
+    }
+
+    /// Host read of configuration space.
+    pub fn config_read(&mut self, offset: u16, size: u8) -> Result<u32, MockError> {
+        self.settle();
+        Ok(self.host.lock().config.read(offset, size)?)
+    }
+
+    /// Host write of configuration space, with the kernel module's
+    /// reactions: a change becomes a CONFIG_WRITE event, FLR and D3hot→D0
+    /// become RESET events (and restore the initial configuration, keeping
+    /// the BAR addresses), and interrupts held while masked are delivered
+    /// when unmasked.
+    pub fn config_write(
+        &mut self,
+        offset: u16,
+        size: u8,
+        value: u32,
+    ) -> Result<WriteEffects, MockError> {
+        let fx = self
+            .host
+            .with(|st: &mut State| -> Result<WriteEffects, MockError> {
+                let intx_was_disabled = st.config.command() & COMMAND_INTX_DISABLE != 0;
+                let fx = st.config.write(offset, size, value)?;
+                if fx.intersects(WriteEffects::FLR | WriteEffects::D3HOT_TO_D0_RESET) {
+                    let bars: Vec<_> = st.config.bars().collect();
+                    st.config = st.initial.clone();
+                    for b in bars {
+                        let _ = st.config.set_bar_address(b.index, b.address);
+                    }
+                    st.intx = false;
+                }
+                st.deliver_unmasked(intx_was_disabled);
+                Ok(fx)
+            })?;
+        if fx.contains(WriteEffects::CHANGED) {
+            self.publish(
+                PCIEM_EVENT_CONFIG_WRITE,
+                0,
+                offset as u64,
+                size as u32,
+                value as u64,
+            );
+        }
+        if fx.contains(WriteEffects::FLR) {
+            self.publish(PCIEM_EVENT_RESET, 0, 0, 0, PCIEM_RESET_FLR);
+        }
+        if fx.contains(WriteEffects::D3HOT_TO_D0_RESET) {
+            self.publish(PCIEM_EVENT_RESET, 0, 0, 0, PCIEM_RESET_D3HOT_D0);
+        }
+        Ok(fx)
+    }
+
+    /// What a driver does to use MSI: enable memory decoding and bus
+    /// mastering, program the message address and data, enable MSI with
+    /// every vector the function supports.
+    pub fn enable_msi(&mut self, address: u64, data: u16) -> Result<(), MockError> {
+        let msi = self
+            .host
+            .lock()
+            .config
+            .msi()
+            .ok_or(MockError::Host(HostError::IrqNotEnabled { kind: "MSI" }))?;
+        let cmd = self.config_read(0x04, 2)? as u16;
+        self.config_write(0x04, 2, (cmd | COMMAND_MEMORY | COMMAND_MASTER) as u32)?;
+        let o = msi.offset;
+        self.config_write(o + 4, 4, address as u32)?;
+        let data_off = if msi.is_64bit {
+            self.config_write(o + 8, 4, (address >> 32) as u32)?;
+            12
+        } else {
+            8
+        };
+        self.config_write(o + data_off, 2, data as u32)?;
+        let mme = msi.vectors_capable.trailing_zeros() << 4;
+        self.config_write(o + 2, 2, 1 | mme)?;
+        Ok(())
+    }
+
+    /// Driver write of 1, 2, 4 or 8 bytes to a BAR.
+    pub fn mmio_write(
+        &mut self,
+        bar: u8,
+        offset: u64,
+        size: u8,
+        value: u64,
+    ) -> Result<(), MockError> {
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            return Err(MockError::BadSize(size));
+        }
+        let bytes = value.to_le_bytes();
+        self.bar_write(bar, offset, bytes.get(..size as usize).unwrap_or(&bytes))
+    }
+
+    /// Driver read of 1, 2, 4 or 8 bytes from a BAR.
+    pub fn mmio_read(&mut self, bar: u8, offset: u64, size: u8) -> Result<u64, MockError> {
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            return Err(MockError::BadSize(size));
+        }
+        let mut b = [0u8; 8];
+        self.bar_read(
+            bar,
+            offset,
+            b.get_mut(..size as usize).unwrap_or(&mut [0u8; 0]),
+        )?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Driver 32-bit register write (`iowrite32`).
+    pub fn write32(&mut self, bar: u8, offset: u64, value: u32) -> Result<(), MockError> {
+        self.mmio_write(bar, offset, 4, value as u64)
+    }
+
+    /// Driver 32-bit register read (`ioread32`).
+    pub fn read32(&mut self, bar: u8, offset: u64) -> Result<u32, MockError> {
+        Ok(self.mmio_read(bar, offset, 4)? as u32)
+    }
+
+    /// Driver bulk write to a BAR (`memcpy_toio`). Every watched register the
+    /// write overlaps produces an event carrying the register's value after
+    /// the write, as the kernel's watchpoints do.
+    pub fn bar_write(&mut self, bar: u8, offset: u64, data: &[u8]) -> Result<(), MockError> {
+        let end = offset.saturating_add(data.len() as u64);
+        let hits: Vec<(Watch, u64)> = self.host.with(|st| -> Result<_, HostError> {
+            let intx_was_disabled = st.config.command() & COMMAND_INTX_DISABLE != 0;
+            st.bar_slice(bar, offset, data.len())?.copy_from_slice(data);
+            let mut hits = Vec::new();
+            for w in self.watches.iter().filter(|w| w.bar == bar) {
+                let (ws, we) = (w.offset as u64, w.offset as u64 + w.width as u64);
+                if ws < end && offset < we {
+                    let mut v = [0u8; 8];
+                    v[..w.width as usize].copy_from_slice(st.bar_slice(
+                        bar,
+                        ws,
+                        w.width as usize,
+                    )?);
+                    hits.push((*w, u64::from_le_bytes(v)));
+                }
+            }
+            // A write to the MSI-X table may have unmasked an entry.
+            st.deliver_unmasked(intx_was_disabled);
+            Ok(hits)
+        })?;
+        for (w, value) in hits {
+            self.publish(
+                PCIEM_EVENT_MMIO_WRITE,
+                w.bar as u32,
+                w.offset as u64,
+                w.width as u32,
+                value,
+            );
+        }
+        Ok(())
+    }
+
+    /// Driver bulk read of a BAR (`memcpy_fromio`).
+    pub fn bar_read(&mut self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), MockError> {
+        self.settle();
+        self.host.with(|st| -> Result<(), HostError> {
+            buf.copy_from_slice(st.bar_slice(bar, offset, buf.len())?);
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Allocate a DMA buffer (zeroed) and return its bus address.
+    pub fn dma_alloc(&mut self, len: usize) -> Result<u64, MockError> {
+        Ok(self.host.with(|st| st.dma.alloc(len))?)
+    }
+
+    /// Free a DMA buffer; `false` if `addr` is not a buffer's start.
+    pub fn dma_free(&mut self, addr: u64) -> bool {
+        self.settle();
+        self.host.with(|st| st.dma.free(addr))
+    }
+
+    /// Driver write into its DMA buffer.
+    pub fn dma_write(&mut self, addr: u64, data: &[u8]) -> Result<(), MockError> {
+        Ok(self.host.with(|st| -> Result<(), HostError> {
+            st.dma.slice(addr, data.len())?.copy_from_slice(data);
+            Ok(())
+        })?)
+    }
+
+    /// Driver read of its DMA buffer.
+    pub fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MockError> {
+        self.settle();
+        Ok(self.host.with(|st| -> Result<(), HostError> {
+            buf.copy_from_slice(st.dma.slice(addr, buf.len())?);
+            Ok(())
+        })?)
+    }
+
+    /// Make `len` bytes of peer memory at `addr` reachable by the device's
+    /// peer-to-peer transfers (the kernel's `p2p_regions` whitelist).
+    pub fn add_p2p_region(&mut self, addr: u64, len: usize) {
+        self.host.with(|st| st.peers.push((addr, vec![0; len])));
+    }
+
+    /// Read peer memory (what the peer device holds).
+    pub fn peer_read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MockError> {
+        self.settle();
+        Ok(self.host.with(|st| -> Result<(), HostError> {
+            buf.copy_from_slice(st.peer_slice(addr, buf.len())?);
+            Ok(())
+        })?)
+    }
+
+    /// Write peer memory.
+    pub fn peer_write(&mut self, addr: u64, data: &[u8]) -> Result<(), MockError> {
+        Ok(self.host.with(|st| -> Result<(), HostError> {
+            st.peer_slice(addr, data.len())?.copy_from_slice(data);
+            Ok(())
+        })?)
+    }
+
+    /// Wait for the next interrupt (oldest first).
+    pub fn wait_irq(&mut self, timeout: Duration) -> Result<IrqRecord, MockError> {
+        self.settle();
+        let deadline = Instant::now() + timeout;
+        let mut st = self.host.lock();
+        loop {
+            if let Some(r) = st.irqs.pop_front() {
+                return Ok(r);
+            }
+            let now = Instant::now();
+            if now >= deadline || matches!(self.mode, Mode::Stepping { .. }) {
+                return Err(MockError::Timeout);
+            }
+            st = self
+                .host
+                .shared
+                .irq_cv
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Every interrupt delivered and not yet waited for.
+    pub fn take_irqs(&mut self) -> Vec<IrqRecord> {
+        self.settle();
+        self.host.lock().irqs.drain(..).collect()
+    }
+
+    /// How many interrupts of this kind and vector were delivered in all.
+    pub fn irq_count(&mut self, kind: IrqKind, vector: u32) -> u64 {
+        self.settle();
+        self.host
+            .lock()
+            .counts
+            .get(&(kind, vector))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl<D: Device + Send + 'static> Drop for Harness<D> {
+    fn drop(&mut self) {
+        if matches!(self.mode, Mode::Threaded { .. }) {
+            let _ = self.stop_thread();
+        }
+    }
+}
+
+fn drain<D: Device>(
+    device: &mut D,
+    consumer: &mut HeapConsumer,
+    host: &MockHost,
+    errors: &Mutex<Vec<HostError>>,
+) -> usize {
+    let mut n = 0;
+    while let Some(ev) = consumer.pop() {
+        n += 1;
+        if let Err(e) = device.handle_event(host, &ev) {
+            errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+        }
+    }
+    n
+}
+
+/// The watches a device asks for, checked as the kernel would: the BAR
+/// exists, the register lies inside it, is naturally aligned and 1/2/4/8
+/// bytes wide, no duplicates, at most four (the x86 debug registers).
+fn check_watches(host: &MockHost, watches: &[Watch]) -> Result<Vec<Watch>, MockError> {
+    if watches.len() > PCIEM_MAX_WATCHPOINTS as usize {
+        let w = watches
+            .get(PCIEM_MAX_WATCHPOINTS as usize)
+            .copied()
+            .unwrap_or(Watch {
+                bar: 0,
+                offset: 0,
+                width: 0,
+            });
+        return Err(MockError::BadWatch {
+            bar: w.bar,
+            offset: w.offset,
+            reason: "more than 4 watched registers (x86 has 4 debug registers)",
+        });
+    }
+    let st = host.lock();
+    for (i, w) in watches.iter().enumerate() {
+        let bad = |reason| MockError::BadWatch {
+            bar: w.bar,
+            offset: w.offset,
+            reason,
+        };
+        if !matches!(w.width, 1 | 2 | 4 | 8) {
+            return Err(bad("width is not 1, 2, 4 or 8"));
+        }
+        if w.offset % w.width as u32 != 0 {
+            return Err(bad("offset is not aligned to the width"));
+        }
+        let size = st.config.bar(w.bar).map_or(0, |b| b.size);
+        if size == 0 {
+            return Err(bad("no such BAR"));
+        }
+        if w.offset as u64 + w.width as u64 > size {
+            return Err(bad("register lies outside the BAR"));
+        }
+        if watches
+            .iter()
+            .take(i)
+            .any(|o| o.bar == w.bar && o.offset == w.offset)
+        {
+            return Err(bad("watched twice"));
+        }
+    }
+    Ok(watches.to_vec())
+}

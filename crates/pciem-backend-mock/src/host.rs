@@ -1,0 +1,354 @@
+//! The host side: state shared by the harness (the driver's view) and the
+//! device model (through the [`Host`] trait).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use pciem_core::config::regs::COMMAND_INTX_DISABLE;
+use pciem_core::{AtomicOp, ConfigSpace, Host, HostError, Irq};
+
+use crate::dma::{check_len, DmaSpace};
+use crate::irq::{IrqKind, IrqRecord};
+
+/// Everything the simulated host knows about the device.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) config: ConfigSpace,
+    /// The configuration space as built, restored by a function reset.
+    pub(crate) initial: ConfigSpace,
+    pub(crate) bars: [Vec<u8>; 6],
+    pub(crate) dma: DmaSpace,
+    pub(crate) peers: Vec<(u64, Vec<u8>)>,
+    pub(crate) irqs: VecDeque<IrqRecord>,
+    pub(crate) counts: HashMap<(IrqKind, u32), u64>,
+    pub(crate) intx: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) irq_cv: Condvar,
+}
+
+/// The device side of the mock host: what a model's [`Host`] calls reach.
+/// Cheap to clone; all clones share one host.
+#[derive(Clone, Debug)]
+pub struct MockHost {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl MockHost {
+    pub(crate) fn new(config: ConfigSpace) -> Self {
+        let bars = core::array::from_fn(|i| match config.bar(i as u8) {
+            Some(b) => vec![0; b.size as usize],
+            None => Vec::new(),
+        });
+        MockHost {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    initial: config.clone(),
+                    config,
+                    bars,
+                    dma: DmaSpace::default(),
+                    peers: Vec::new(),
+                    irqs: VecDeque::new(),
+                    counts: HashMap::new(),
+                    intx: false,
+                }),
+                irq_cv: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Look at the configuration space as the host currently has it.
+    pub fn lock_config<R>(&self, f: impl FnOnce(&ConfigSpace) -> R) -> R {
+        f(&self.lock().config)
+    }
+
+    /// Lock the state; a poisoned lock (a panicking device thread) still
+    /// yields the state, which stays consistent between calls.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `f` on the state, then wake interrupt waiters if `f` delivered.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut st = self.lock();
+        let before = st.irqs.len();
+        let r = f(&mut st);
+        let delivered = st.irqs.len() != before;
+        drop(st);
+        if delivered {
+            self.shared.irq_cv.notify_all();
+        }
+        r
+    }
+}
+
+impl State {
+    pub(crate) fn bar_slice(
+        &mut self,
+        bar: u8,
+        offset: u64,
+        len: usize,
+    ) -> Result<&mut [u8], HostError> {
+        let mem = self
+            .bars
+            .get_mut(bar as usize)
+            .filter(|m| !m.is_empty())
+            .ok_or(HostError::NoSuchBar { bar })?;
+        let size = mem.len() as u64;
+        let err = HostError::BarOutOfRange {
+            bar,
+            offset,
+            len: len as u64,
+            size,
+        };
+        let start = usize::try_from(offset).map_err(|_| err)?;
+        mem.get_mut(start..start.checked_add(len).ok_or(err)?)
+            .ok_or(err)
+    }
+
+    fn record(&mut self, r: IrqRecord) {
+        *self.counts.entry((r.kind, r.vector)).or_default() += 1;
+        self.irqs.push_back(r);
+    }
+
+    /// Raise `irq` with the semantics of the kernel module.
+    pub(crate) fn raise(&mut self, irq: Irq) -> Result<(), HostError> {
+        let irq = match irq {
+            Irq::Auto { vector } => {
+                if self.config.msix().is_some_and(|m| m.enabled) {
+                    Irq::MsiX { entry: vector }
+                } else if self.config.msi().is_some_and(|m| m.enabled) {
+                    Irq::Msi { vector }
+                } else if vector == 0 && self.config.interrupt_pin() != 0 {
+                    Irq::IntxAssert
+                } else {
+                    return Err(HostError::IrqNotEnabled { kind: "any" });
+                }
+            }
+            other => other,
+        };
+        match irq {
+            Irq::Msi { vector } => self.raise_msi(vector),
+            Irq::MsiX { entry } => self.raise_msix(entry),
+            Irq::IntxAssert | Irq::IntxDeassert => {
+                if self.config.interrupt_pin() == 0 {
+                    return Err(HostError::IrqNotEnabled { kind: "INTx" });
+                }
+                let assert = irq == Irq::IntxAssert;
+                let rising = assert && !self.intx;
+                self.intx = assert;
+                self.config.set_intx_status(assert);
+                if rising && self.config.command() & COMMAND_INTX_DISABLE == 0 {
+                    self.record(IrqRecord {
+                        kind: IrqKind::Intx,
+                        vector: 0,
+                        address: 0,
+                        data: 0,
+                    });
+                }
+                Ok(())
+            }
+            Irq::Auto { .. } => Err(HostError::IrqNotEnabled { kind: "any" }),
+        }
+    }
+
+    fn raise_msi(&mut self, vector: u32) -> Result<(), HostError> {
+        let msi = self
+            .config
+            .msi()
+            .ok_or(HostError::IrqNotEnabled { kind: "MSI" })?;
+        if !msi.enabled {
+            return Err(HostError::IrqNotEnabled { kind: "MSI" });
+        }
+        if vector >= msi.vectors_enabled {
+            return Err(HostError::NoSuchVector {
+                vector,
+                available: msi.vectors_enabled,
+            });
+        }
+        if msi.is_masked(vector) {
+            self.config.set_msi_pending(vector, true);
+            return Ok(());
+        }
+        let low_bits = msi.vectors_enabled - 1;
+        self.record(IrqRecord {
+            kind: IrqKind::Msi,
+            vector,
+            address: msi.address,
+            data: (msi.data as u32 & !low_bits) | vector,
+        });
+        Ok(())
+    }
+
+    fn raise_msix(&mut self, entry: u32) -> Result<(), HostError> {
+        let m = self
+            .config
+            .msix()
+            .ok_or(HostError::IrqNotEnabled { kind: "MSI-X" })?;
+        if !m.enabled {
+            return Err(HostError::IrqNotEnabled { kind: "MSI-X" });
+        }
+        if entry >= m.table_size {
+            return Err(HostError::NoSuchVector {
+                vector: entry,
+                available: m.table_size,
+            });
+        }
+        let mut e = [0u8; 16];
+        e.copy_from_slice(self.bar_slice(
+            m.table_bar,
+            m.table_offset as u64 + 16 * entry as u64,
+            16,
+        )?);
+        let word = |i: usize| u32::from_le_bytes([e[i], e[i + 1], e[i + 2], e[i + 3]]);
+        let pba_off = m.pba_offset as u64 + (entry / 64) as u64 * 8;
+        let mut pba = [0u8; 8];
+        pba.copy_from_slice(self.bar_slice(m.pba_bar, pba_off, 8)?);
+        let mut bits = u64::from_le_bytes(pba);
+        if m.function_mask || word(12) & 1 != 0 {
+            bits |= 1 << (entry % 64);
+        } else {
+            bits &= !(1 << (entry % 64));
+            self.record(IrqRecord {
+                kind: IrqKind::MsiX,
+                vector: entry,
+                address: (word(4) as u64) << 32 | word(0) as u64,
+                data: word(8),
+            });
+        }
+        self.bar_slice(m.pba_bar, pba_off, 8)?
+            .copy_from_slice(&bits.to_le_bytes());
+        Ok(())
+    }
+
+    /// Deliver what was held while masked and is no longer: MSI pending
+    /// bits, MSI-X PBA bits, an asserted INTx line that became visible.
+    pub(crate) fn deliver_unmasked(&mut self, intx_was_disabled: bool) {
+        if let Some(msi) = self.config.msi().filter(|m| m.enabled) {
+            for v in 0..msi.vectors_enabled {
+                if msi.pending & (1 << v) != 0 && !msi.is_masked(v) {
+                    self.config.set_msi_pending(v, false);
+                    let _ = self.raise_msi(v);
+                }
+            }
+        }
+        if let Some(m) = self.config.msix().filter(|m| m.enabled && !m.function_mask) {
+            for entry in 0..m.table_size {
+                let off = m.pba_offset as u64 + (entry / 64) as u64 * 8;
+                let pending = self
+                    .bar_slice(m.pba_bar, off, 8)
+                    .map(|b| {
+                        u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) & (1 << (entry % 64))
+                            != 0
+                    })
+                    .unwrap_or(false);
+                if pending {
+                    let _ = self.raise_msix(entry);
+                }
+            }
+        }
+        let disabled = self.config.command() & COMMAND_INTX_DISABLE != 0;
+        if self.intx && intx_was_disabled && !disabled {
+            self.record(IrqRecord {
+                kind: IrqKind::Intx,
+                vector: 0,
+                address: 0,
+                data: 0,
+            });
+        }
+    }
+
+    fn peer(&mut self, addr: u64, len: usize) -> Result<&mut [u8], HostError> {
+        let denied = HostError::P2pDenied {
+            addr,
+            len: len as u64,
+        };
+        for (base, mem) in &mut self.peers {
+            if addr >= *base {
+                let start = (addr - *base) as usize;
+                if let Some(s) = start
+                    .checked_add(len)
+                    .and_then(|end| mem.get_mut(start..end))
+                {
+                    return Ok(s);
+                }
+            }
+        }
+        Err(denied)
+    }
+
+    pub(crate) fn peer_slice(&mut self, addr: u64, len: usize) -> Result<&mut [u8], HostError> {
+        check_len(len)?;
+        self.peer(addr, len)
+    }
+}
+
+impl Host for MockHost {
+    fn bar_read(&self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        self.with(|st| {
+            buf.copy_from_slice(st.bar_slice(bar, offset, buf.len())?);
+            Ok(())
+        })
+    }
+
+    fn bar_write(&self, bar: u8, offset: u64, data: &[u8]) -> Result<(), HostError> {
+        self.with(|st| {
+            st.bar_slice(bar, offset, data.len())?.copy_from_slice(data);
+            Ok(())
+        })
+    }
+
+    fn raise_irq(&self, irq: Irq) -> Result<(), HostError> {
+        self.with(|st| st.raise(irq))
+    }
+
+    fn dma_read(&self, bus_addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        check_len(buf.len())?;
+        self.with(|st| {
+            buf.copy_from_slice(st.dma.slice(bus_addr, buf.len())?);
+            Ok(())
+        })
+    }
+
+    fn dma_write(&self, bus_addr: u64, data: &[u8]) -> Result<(), HostError> {
+        check_len(data.len())?;
+        self.with(|st| {
+            st.dma.slice(bus_addr, data.len())?.copy_from_slice(data);
+            Ok(())
+        })
+    }
+
+    fn dma_atomic(&self, bus_addr: u64, op: AtomicOp) -> Result<u64, HostError> {
+        if bus_addr % 8 != 0 {
+            return Err(HostError::Misaligned {
+                addr: bus_addr,
+                align: 8,
+            });
+        }
+        self.with(|st| {
+            let cell = st.dma.slice(bus_addr, 8)?;
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(cell);
+            let old = u64::from_le_bytes(raw);
+            cell.copy_from_slice(&op.apply(old).to_le_bytes());
+            Ok(old)
+        })
+    }
+
+    fn p2p_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        self.with(|st| {
+            buf.copy_from_slice(st.peer_slice(addr, buf.len())?);
+            Ok(())
+        })
+    }
+
+    fn p2p_write(&self, addr: u64, data: &[u8]) -> Result<(), HostError> {
+        self.with(|st| {
+            st.peer_slice(addr, data.len())?.copy_from_slice(data);
+            Ok(())
+        })
+    }
+}
