@@ -5,9 +5,11 @@
 
 pub mod ctest;
 pub mod header;
+pub mod kbuild;
 pub mod run;
 pub mod setup;
 pub mod test;
+pub mod vm;
 
 use std::path::PathBuf;
 

@@ -11,7 +11,9 @@ tasks:
   setup              install the tools the tests need (apt packages), if missing
   gen-header         regenerate kernel/include/uapi/pciem.h from pciem-abi
   gen-header --check fail if the committed header differs from a fresh generation
-  c-tests            compile the C layout test and the C examples against the header";
+  c-tests            compile the C layout test and the C examples against the header
+  kbuild             build the shared Rust object (checked) and the kernel modules (W=1, no warnings)
+  vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +29,8 @@ fn main() -> ExitCode {
         ["gen-header"] => xtask::header::gen_header(&root, false),
         ["gen-header", "--check"] => xtask::header::gen_header(&root, true),
         ["c-tests"] => xtask::ctest::run(&root),
+        ["kbuild"] => xtask::kbuild::kbuild(&root),
+        ["vm-test"] => xtask::vm::vm_test(&root),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
