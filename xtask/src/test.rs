@@ -91,6 +91,7 @@ fn steps() -> Vec<Step> {
             Box::new(|r| crate::header::gen_header(r, true)),
         ),
         ("C tests", Box::new(crate::ctest::run)),
+        ("vm-test", Box::new(crate::vm::vm_test)),
     ]
 }
 
