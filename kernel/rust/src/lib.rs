@@ -33,8 +33,7 @@ macro_rules! cstr {
     };
 }
 
-/// Store `reason` (a Rust string that we copy into a static NUL-terminated
-/// table entry) for the caller.
+/// Hand a static NUL-terminated reason to the caller.
 fn say(reason: *mut *const c_char, msg: *const c_char) {
     if !reason.is_null() {
         // SAFETY: the C caller passes either NULL (checked) or a valid
@@ -50,62 +49,7 @@ fn build_error(e: BuildError) -> (i32, *const c_char) {
         BuildError::VendorDataTooLong(_) => E2BIG,
         _ => EINVAL,
     };
-    (errno, reason_of(e.reason()))
-}
-
-/// `BuildError::reason` strings are Rust `&'static str` without a NUL; map
-/// each to its NUL-terminated twin. The table is small and closed: the
-/// match in `BuildError::reason` is exhaustive, and anything new falls back
-/// to a generic message rather than an unterminated string.
-fn reason_of(s: &'static str) -> *const c_char {
-    macro_rules! table {
-        ($($lit:literal),* $(,)?) => {
-            match s {
-                $($lit => cstr!($lit),)*
-                _ => cstr!("invalid configuration (see pciem-core BuildError)"),
-            }
-        };
-    }
-    table!(
-        "BAR index out of range (0..=5)",
-        "BAR size is not a power of two within the type's range",
-        "BAR slot already used",
-        "64-bit BAR cannot start at slot 5",
-        "I/O BARs are not supported",
-        "unknown BAR flag bits",
-        "MSI vector count is not a power of two in 1..=32",
-        "MSI-X table size outside 1..=2048",
-        "MSI-X table or PBA offset not 8-byte aligned",
-        "MSI-X table or PBA BAR not declared",
-        "MSI-X table or PBA outside its BAR",
-        "duplicate capability",
-        "too many capabilities",
-        "capability overlaps another",
-        "capability offset misaligned or outside its space",
-        "capabilities overflow the 256-byte space",
-        "capabilities overflow the 4096-byte space",
-        "unknown capability type",
-        "capability payload size mismatch",
-        "reserved field not zero",
-        "vendor-specific data too long",
-        "only type-0 headers are supported",
-        "PCIe device type must be an endpoint (0, 1 or 9)",
-        "PCIe max link speed must be 1..=6",
-        "PCIe link width must be 1, 2, 4, 8, 12, 16 or 32",
-        "PCIe max payload encoding must be 0..=5",
-        "PME support has 5 bits",
-        "PASID width must be 1..=20",
-        "VSEC revision must be 0..=15",
-        "interrupt pin must be 0..=4",
-        "BAR address not aligned to its size",
-        "address above 4 GiB for a 32-bit BAR",
-        "no such BAR",
-        "BAR has flags but no writable address bits",
-        "BAR type bits must be read-only",
-        "capability chain loops",
-        "capability pointer misaligned or outside its space",
-        "capability pointer outside 0x40..0x100",
-    )
+    (errno, e.reason().as_ptr())
 }
 
 fn fail(reason: *mut *const c_char, (errno, msg): (i32, *const c_char)) -> i32 {

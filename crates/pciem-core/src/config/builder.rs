@@ -107,7 +107,7 @@ impl ConfigBuilder {
     /// Interrupt pin: 0 none, 1..=4 INTA..INTD.
     pub fn interrupt_pin(mut self, pin: u8) -> Self {
         if pin > 4 {
-            return self.record(Err(BuildError::BadField("interrupt pin must be 0..=4")));
+            return self.record(Err(BuildError::BadField(c"interrupt pin must be 0..=4")));
         }
         self.pin = pin;
         self
@@ -122,7 +122,7 @@ impl ConfigBuilder {
             return Err(BuildError::Reserved);
         }
         if id.interrupt_pin > 4 {
-            return Err(BuildError::BadField("interrupt pin must be 0..=4"));
+            return Err(BuildError::BadField(c"interrupt pin must be 0..=4"));
         }
         self.vendor = id.vendor_id;
         self.device = id.device_id;

@@ -181,20 +181,20 @@ impl PcieCap {
     fn check(&self) -> Result<(), BuildError> {
         if !matches!(self.device_type, 0 | 1 | 9) {
             return Err(BuildError::BadField(
-                "PCIe device type must be an endpoint (0, 1 or 9)",
+                c"PCIe device type must be an endpoint (0, 1 or 9)",
             ));
         }
         if !(1..=6).contains(&self.max_link_speed) {
-            return Err(BuildError::BadField("PCIe max link speed must be 1..=6"));
+            return Err(BuildError::BadField(c"PCIe max link speed must be 1..=6"));
         }
         if !matches!(self.max_link_width, 1 | 2 | 4 | 8 | 12 | 16 | 32) {
             return Err(BuildError::BadField(
-                "PCIe link width must be 1, 2, 4, 8, 12, 16 or 32",
+                c"PCIe link width must be 1, 2, 4, 8, 12, 16 or 32",
             ));
         }
         if self.max_payload > 5 {
             return Err(BuildError::BadField(
-                "PCIe max payload encoding must be 0..=5",
+                c"PCIe max payload encoding must be 0..=5",
             ));
         }
         Ok(())
@@ -253,7 +253,7 @@ impl VsecCap {
     /// A VSEC with up to [`PCIEM_VSEC_DATA_MAX`] bytes of contents.
     pub fn new(id: u16, rev: u8, data: &[u8]) -> Result<Self, BuildError> {
         if rev > 15 {
-            return Err(BuildError::BadField("VSEC revision must be 0..=15"));
+            return Err(BuildError::BadField(c"VSEC revision must be 0..=15"));
         }
         let mut out = [0u8; PCIEM_VSEC_DATA_MAX];
         out.get_mut(..data.len())
@@ -395,13 +395,13 @@ impl Capability {
             }
             Capability::Pm(p) => {
                 if p.pme_support > 0x1F {
-                    return Err(BuildError::BadField("PME support has 5 bits"));
+                    return Err(BuildError::BadField(c"PME support has 5 bits"));
                 }
             }
             Capability::Pcie(p) => p.check()?,
             Capability::Pasid(p) => {
                 if !(1..=20).contains(&p.max_width) {
-                    return Err(BuildError::BadField("PASID width must be 1..=20"));
+                    return Err(BuildError::BadField(c"PASID width must be 1..=20"));
                 }
             }
             Capability::Vendor(_)

@@ -15,6 +15,8 @@
 //! the kernel module: no allocation, no floats, no formatting, no panicking
 //! path on any input.
 
+use core::ffi::CStr;
+
 mod builder;
 mod caps;
 mod dump;
@@ -47,11 +49,12 @@ pub enum AccessError {
 }
 
 impl AccessError {
-    /// A static description, for contexts without formatting (the kernel).
-    pub const fn reason(&self) -> &'static str {
+    /// A static, NUL-terminated description, for contexts without
+    /// formatting (the kernel log).
+    pub const fn reason(&self) -> &'static CStr {
         match self {
-            AccessError::BadSize(_) => "config access size is not 1, 2 or 4",
-            AccessError::OutOfRange { .. } => "config access past the end of config space",
+            AccessError::BadSize(_) => c"config access size is not 1, 2 or 4",
+            AccessError::OutOfRange { .. } => c"config access past the end of config space",
         }
     }
 }
@@ -144,43 +147,46 @@ pub enum BuildError {
     VendorDataTooLong(usize),
     /// A field of a capability payload has a value the specification does
     /// not allow (link speed, width, payload size, PASID width, ...).
-    #[error("capability field out of range: {0}")]
-    BadField(&'static str),
+    #[error("capability field out of range: {}", .0.to_str().unwrap_or("?"))]
+    BadField(&'static CStr),
     /// Only type-0 headers are supported.
     #[error("header type {0:#x} is not supported (type 0 only)")]
     HeaderType(u8),
     /// An image handed over whole is inconsistent.
-    #[error("invalid configuration image: {0}")]
-    BadImage(&'static str),
+    #[error("invalid configuration image: {}", .0.to_str().unwrap_or("?"))]
+    BadImage(&'static CStr),
 }
 
 impl BuildError {
-    /// A static description, for contexts without formatting (the kernel).
-    pub const fn reason(&self) -> &'static str {
+    /// A static, NUL-terminated description, for contexts without
+    /// formatting (the kernel log).
+    pub const fn reason(&self) -> &'static CStr {
         match self {
-            BuildError::BarIndex(_) => "BAR index out of range (0..=5)",
-            BuildError::BarSize { .. } => "BAR size is not a power of two within the type's range",
-            BuildError::BarClash(_) => "BAR slot already used",
-            BuildError::Bar64AtLastSlot => "64-bit BAR cannot start at slot 5",
-            BuildError::IoBar(_) => "I/O BARs are not supported",
-            BuildError::BarFlags(_) => "unknown BAR flag bits",
-            BuildError::MsiVectors(_) => "MSI vector count is not a power of two in 1..=32",
-            BuildError::MsixTableSize(_) => "MSI-X table size outside 1..=2048",
-            BuildError::MsixMisaligned => "MSI-X table or PBA offset not 8-byte aligned",
-            BuildError::MsixBarMissing(_) => "MSI-X table or PBA BAR not declared",
-            BuildError::MsixOutsideBar(_) => "MSI-X table or PBA outside its BAR",
-            BuildError::DuplicateCapability(_) => "duplicate capability",
-            BuildError::TooManyCapabilities(_) => "too many capabilities",
-            BuildError::Overlap(_) => "capability overlaps another",
-            BuildError::Misplaced(_) => "capability offset misaligned or outside its space",
-            BuildError::Overflow(CapSpace::Standard) => "capabilities overflow the 256-byte space",
-            BuildError::Overflow(CapSpace::Extended) => "capabilities overflow the 4096-byte space",
-            BuildError::UnknownCapType(_) => "unknown capability type",
-            BuildError::CapSize { .. } => "capability payload size mismatch",
-            BuildError::Reserved => "reserved field not zero",
-            BuildError::VendorDataTooLong(_) => "vendor-specific data too long",
+            BuildError::BarIndex(_) => c"BAR index out of range (0..=5)",
+            BuildError::BarSize { .. } => c"BAR size is not a power of two within the type's range",
+            BuildError::BarClash(_) => c"BAR slot already used",
+            BuildError::Bar64AtLastSlot => c"64-bit BAR cannot start at slot 5",
+            BuildError::IoBar(_) => c"I/O BARs are not supported",
+            BuildError::BarFlags(_) => c"unknown BAR flag bits",
+            BuildError::MsiVectors(_) => c"MSI vector count is not a power of two in 1..=32",
+            BuildError::MsixTableSize(_) => c"MSI-X table size outside 1..=2048",
+            BuildError::MsixMisaligned => c"MSI-X table or PBA offset not 8-byte aligned",
+            BuildError::MsixBarMissing(_) => c"MSI-X table or PBA BAR not declared",
+            BuildError::MsixOutsideBar(_) => c"MSI-X table or PBA outside its BAR",
+            BuildError::DuplicateCapability(_) => c"duplicate capability",
+            BuildError::TooManyCapabilities(_) => c"too many capabilities",
+            BuildError::Overlap(_) => c"capability overlaps another",
+            BuildError::Misplaced(_) => c"capability offset misaligned or outside its space",
+            BuildError::Overflow(CapSpace::Standard) => c"capabilities overflow the 256-byte space",
+            BuildError::Overflow(CapSpace::Extended) => {
+                c"capabilities overflow the 4096-byte space"
+            }
+            BuildError::UnknownCapType(_) => c"unknown capability type",
+            BuildError::CapSize { .. } => c"capability payload size mismatch",
+            BuildError::Reserved => c"reserved field not zero",
+            BuildError::VendorDataTooLong(_) => c"vendor-specific data too long",
             BuildError::BadField(what) => what,
-            BuildError::HeaderType(_) => "only type-0 headers are supported",
+            BuildError::HeaderType(_) => c"only type-0 headers are supported",
             BuildError::BadImage(what) => what,
         }
     }

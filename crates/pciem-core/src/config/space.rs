@@ -445,20 +445,24 @@ impl ConfigSpace {
     /// Device-side: program BAR `index` with `addr` (masks bypassed). The
     /// address must be aligned to the BAR's size and fit its type.
     pub fn set_bar_address(&mut self, index: u8, addr: u64) -> Result<(), BuildError> {
-        let bar = self.bar(index).ok_or(BuildError::BadImage("no such BAR"))?;
+        let bar = self
+            .bar(index)
+            .ok_or(BuildError::BadImage(c"no such BAR"))?;
         if addr & (bar.size - 1) != 0 {
-            return Err(BuildError::BadField("BAR address not aligned to its size"));
+            return Err(BuildError::BadField(c"BAR address not aligned to its size"));
         }
         if !bar.is_64bit() && addr > u32::MAX as u64 {
-            return Err(BuildError::BadField("address above 4 GiB for a 32-bit BAR"));
+            return Err(BuildError::BadField(
+                c"address above 4 GiB for a 32-bit BAR",
+            ));
         }
         let off = BAR0 as u16 + 4 * index as u16;
         let lo = (addr as u32 & !0xF) | bar.flags.bits();
         self.device_write(off, 4, lo)
-            .map_err(|_| BuildError::BadImage("BAR offset"))?;
+            .map_err(|_| BuildError::BadImage(c"BAR offset"))?;
         if bar.is_64bit() {
             self.device_write(off + 4, 4, (addr >> 32) as u32)
-                .map_err(|_| BuildError::BadImage("BAR offset"))?;
+                .map_err(|_| BuildError::BadImage(c"BAR offset"))?;
         }
         Ok(())
     }

@@ -37,7 +37,7 @@ pub fn validate_image(img: &pciem_config_image) -> Result<(), BuildError> {
             (wm as u64 & !0xF) | 0xFFFF_FFFF_0000_0000
         };
         if wm & 0xF != 0 {
-            return Err(BuildError::BadImage("BAR type bits must be read-only"));
+            return Err(BuildError::BadImage(c"BAR type bits must be read-only"));
         }
         let implemented = mask != 0 && mask != 0xFFFF_FFFF_0000_0000;
         if implemented {
@@ -52,7 +52,7 @@ pub fn validate_image(img: &pciem_config_image) -> Result<(), BuildError> {
             }
         } else if lo != 0 {
             return Err(BuildError::BadImage(
-                "BAR has flags but no writable address bits",
+                c"BAR has flags but no writable address bits",
             ));
         }
         i += if is64 { 2 } else { 1 };
@@ -95,7 +95,7 @@ fn check_chain(
             let ptr = cfg.raw8(CAP_PTR).unwrap_or(0) as usize;
             if ptr != 0 {
                 return Err(BuildError::BadImage(
-                    "capability pointer outside 0x40..0x100",
+                    c"capability pointer outside 0x40..0x100",
                 ));
             }
         }
@@ -108,10 +108,10 @@ fn check_chain(
     };
     if next != 0 {
         if count >= (end - start) / 4 {
-            return Err(BuildError::BadImage("capability chain loops"));
+            return Err(BuildError::BadImage(c"capability chain loops"));
         }
         return Err(BuildError::BadImage(
-            "capability pointer misaligned or outside its space",
+            c"capability pointer misaligned or outside its space",
         ));
     }
     Ok(())
