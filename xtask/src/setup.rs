@@ -6,7 +6,12 @@ use std::process::Command;
 use crate::run::{fail, have, run, Result};
 
 /// A tool the tests run and the Debian package that provides it.
-const TOOLS: &[(&str, &str)] = &[("gcc", "gcc"), ("g++", "g++"), ("lspci", "pciutils")];
+const TOOLS: &[(&str, &str)] = &[
+    ("gcc", "gcc"),
+    ("g++", "g++"),
+    ("make", "make"),
+    ("lspci", "pciutils"),
+];
 
 /// Files the tests include and their packages.
 const FILES: &[(&str, &str)] = &[("/usr/include/linux/pci_regs.h", "linux-libc-dev")];
@@ -24,6 +29,14 @@ pub fn setup() -> Result {
             .filter(|(file, _)| !std::path::Path::new(file).exists())
             .map(|&(_, pkg)| pkg),
     );
+    if crate::ctest::kernel_build_dir().is_none() {
+        // Which kernel the project builds against is the kernel build's
+        // choice, so this only says what is missing.
+        eprintln!(
+            "setup: warning: no kernel build tree (/usr/src/linux-headers-*-amd64 or $KDIR); \
+             the kernel-mode header test will fail"
+        );
+    }
     if missing.is_empty() {
         eprintln!("setup: everything needed is installed");
         return Ok(());

@@ -120,3 +120,44 @@ fn doc_comments_are_carried_over() {
     assert!(text.contains("Number of slots in the event ring (a power of two)."));
     assert!(text.contains("Producer index: next slot to fill."));
 }
+
+/// cbindgen is told which structs to emit (those in `PCIEM_LAYOUTS`): a
+/// new ABI struct missing from that table would silently be missing from
+/// the header and from the layout checks.
+#[test]
+fn every_abi_struct_is_in_the_layout_table() {
+    let src = xtask::root().join("crates/pciem-abi/src");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines() {
+            if let Some(rest) = line.trim_start().strip_prefix("pub struct pciem_") {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                found.push(format!("pciem_{name}"));
+            }
+        }
+    }
+    assert!(found.len() >= 20, "only {found:?}");
+    for name in &found {
+        assert!(
+            pciem_abi::layout::PCIEM_LAYOUTS
+                .iter()
+                .any(|l| l.name == name),
+            "{name} is not in PCIEM_LAYOUTS"
+        );
+    }
+}
+
+/// cbindgen cannot evaluate the ioctl constants (const fn calls) and must
+/// skip them, leaving exactly the trailer's definition.
+#[test]
+fn every_ioctl_is_defined_exactly_once() {
+    let text = xtask::header::generate(&xtask::root()).unwrap();
+    for def in pciem_abi::PCIEM_IOCTLS {
+        let n = text.matches(&format!("#define {} ", def.name)).count();
+        assert_eq!(n, 1, "{}", def.name);
+    }
+}
