@@ -135,24 +135,13 @@ pub fn build_example(root: &Path, dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(exe)
 }
 
-/// The kernel build tree to compile against: `$KDIR`, else the newest
-/// `/usr/src/linux-headers-*-amd64` (Debian's linux-headers package).
+/// The kernel build tree to compile against: `$KDIR`, else the one the
+/// kernel modules are built against (`kbuild::kernel`).
 pub fn kernel_build_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("KDIR") {
         return Some(PathBuf::from(dir));
     }
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/src")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("linux-headers-") && n.ends_with("-amd64"))
-                && p.join("Makefile").is_file()
-        })
-        .collect();
-    dirs.sort();
-    dirs.pop()
+    crate::kbuild::kernel().ok().map(|(_, dir)| dir)
 }
 
 /// The layout test once more, as a kernel module object built by kbuild
@@ -163,7 +152,7 @@ pub fn check_layout_kernel(root: &Path, dir: &Path) -> Result {
     let kdir = kernel_build_dir().ok_or_else(|| {
         fail(
             step,
-            "no kernel build tree: set KDIR or install the linux-headers package",
+            "no kernel build tree: set KDIR or run `cargo xtask setup`",
         )
     })?;
     write(dir, "layout.c", &layout_source())?;

@@ -6,9 +6,11 @@
 pub mod ctest;
 pub mod diff;
 pub mod header;
+pub mod kbuild;
 pub mod run;
 pub mod setup;
 pub mod test;
+pub mod vm;
 
 use std::path::PathBuf;
 

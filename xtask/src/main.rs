@@ -8,12 +8,14 @@ usage: cargo xtask <task>
 
 tasks:
   test               every check the project has (what CI runs): setup, fmt, clippy, doc,
-                     cargo test, no_std build, loom, header --check; installs what it needs
+                     cargo test, no_std build, loom, header --check, vm-test; installs what it needs
   setup              install the tools the tests need (apt packages), if missing
   gen-header         regenerate kernel/include/uapi/pciem.h from pciem-abi
   gen-header --check fail if the committed header differs from a fresh generation
   c-tests            compile the layout test (C, C++, kernel module) and the C examples
-                     against the header (also part of `cargo test -p xtask`)";
+                     against the header (also part of `cargo test -p xtask`)
+  kbuild             build the shared Rust object (checked) and the kernel modules (W=1, no warnings)
+  vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +31,8 @@ fn main() -> ExitCode {
         ["gen-header"] => xtask::header::gen_header(&root, false),
         ["gen-header", "--check"] => xtask::header::gen_header(&root, true),
         ["c-tests"] => xtask::ctest::run(&root),
+        ["kbuild"] => xtask::kbuild::kbuild(&root),
+        ["vm-test"] => xtask::vm::vm_test(&root),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

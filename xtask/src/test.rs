@@ -81,6 +81,7 @@ fn steps() -> Vec<Step> {
             "header --check",
             Box::new(|r| crate::header::gen_header(r, true)),
         ),
+        ("vm-test", Box::new(crate::vm::vm_test)),
     ]
 }
 
@@ -230,7 +231,8 @@ mod tests {
                 "test",
                 "no_std build",
                 "loom",
-                "header --check"
+                "header --check",
+                "vm-test"
             ]
         );
     }

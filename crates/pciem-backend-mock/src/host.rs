@@ -60,6 +60,11 @@ impl MockHost {
         }
     }
 
+    /// Look at the configuration space as the host currently has it.
+    pub fn lock_config<R>(&self, f: impl FnOnce(&ConfigSpace) -> R) -> R {
+        f(&self.lock().config)
+    }
+
     /// Lock the state; a poisoned lock (a panicking device thread) still
     /// yields the state, which stays consistent between calls.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {

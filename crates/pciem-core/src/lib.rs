@@ -25,5 +25,7 @@ pub mod prp;
 pub mod ring;
 
 pub use config::{BuildError, ConfigBuilder, ConfigSpace};
-pub use device::{AtomicOp, Device, Host, HostError, Irq, MmioWrite, ResetKind, Watch};
+pub use device::{
+    AtomicOp, ConfigWrite, Device, Host, HostError, Irq, MmioWrite, ResetKind, Watch,
+};
 pub use pciem_abi as abi;

@@ -158,7 +158,14 @@ impl<'a, B: DriverBus + ?Sized> Driver<'a, B> {
     pub fn reset(&mut self) -> Result<(), DemoError> {
         self.bus
             .write_reg(regs::CONTROL, regs::CONTROL_ENABLE | regs::CONTROL_RESET)?;
-        let control = self.bus.read_reg(regs::CONTROL)?;
+        // The device clears RESET when it is done; with the device on its
+        // own thread that takes a moment, so poll as a driver would.
+        let deadline = Instant::now() + IRQ_TIMEOUT;
+        let mut control = self.bus.read_reg(regs::CONTROL)?;
+        while control & regs::CONTROL_RESET != 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+            control = self.bus.read_reg(regs::CONTROL)?;
+        }
         check("RESET", control == regs::CONTROL_ENABLE, || {
             format!("CONTROL reads {control:#x} after reset, expected ENABLE only")
         })?;

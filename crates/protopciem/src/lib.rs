@@ -18,9 +18,10 @@ pub mod config;
 pub mod demo;
 pub mod device;
 pub mod framebuffer;
-pub mod lspci;
+pub mod mock;
 pub mod regs;
-pub mod sim;
+#[cfg(test)]
+pub(crate) mod sim;
 pub mod transform;
 
 pub use device::{ProtoPciem, Stats};

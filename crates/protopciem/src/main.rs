@@ -8,8 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use protopciem::framebuffer::{HEIGHT, WIDTH};
-
-mod mock_bus;
+use protopciem::mock::MockBus;
 
 /// The ProtoPCIem card: a 640×480 framebuffer and compute accelerator that
 /// exists only as this program.
@@ -46,6 +45,11 @@ struct RunArgs {
     /// Where to write the final framebuffer as a 640×480 RGB PNG.
     #[arg(long, default_value = "target/protopciem.png")]
     out: PathBuf,
+    /// Run the device model on the caller's thread, handling events when
+    /// the driver next looks (deterministic), instead of on its own thread
+    /// woken by the event ring.
+    #[arg(long)]
+    stepping: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,16 +114,32 @@ fn run(args: &RunArgs) -> Result<(), AppError> {
     if args.backend == Backend::Chardev {
         return Err(AppError::ChardevUnavailable);
     }
-    let mut bus = mock_bus::MockBus::new()?;
-    let summary = protopciem::demo::run(&mut *bus)?;
-    let stats = bus.device_stats();
+    let mut bus = if args.stepping {
+        MockBus::stepping()?
+    } else {
+        MockBus::threaded()?
+    };
+    let summary = protopciem::demo::run(&mut bus)?;
+    let lost = bus.harness().events_lost();
+    let host_errors = bus.harness().device_errors();
+    let s = bus.into_stats()?;
     println!("{summary}");
-    if let Some(s) = stats {
-        println!(
-            "device: {} commands, {} interrupts raised, {} errors, {} bytes mirrored to BAR2",
-            s.commands, s.interrupts, s.errors, s.bar2_bytes
-        );
-    }
+    println!(
+        "device ({}): {} commands, {} interrupts raised, {} errors, {} bytes mirrored to BAR2",
+        if args.stepping {
+            "stepping"
+        } else {
+            "own thread"
+        },
+        s.commands,
+        s.interrupts,
+        s.errors,
+        s.bar2_bytes
+    );
+    println!(
+        "events lost: {lost}, host errors returned by handlers: {}",
+        host_errors.len()
+    );
     write_png(&args.out, &summary.frame)?;
     println!("framebuffer written to {}", args.out.display());
     Ok(())
@@ -127,10 +147,20 @@ fn run(args: &RunArgs) -> Result<(), AppError> {
 
 fn dump_config(args: &DumpArgs) -> Result<(), AppError> {
     let space = protopciem::config::config_space()?;
-    print!(
-        "{}",
-        protopciem::lspci::dump(&space.image().config, &args.slot)
+    let (base, sub, _) = protopciem::config::CLASS;
+    // lspci's dump parser reads only the slot from this line; the rest says
+    // what lspci itself would print.
+    let header = format!(
+        "{} Class {base:02x}{sub:02x}: Device {:04x}:{:04x}",
+        args.slot,
+        space.vendor_id(),
+        space.device_id()
     );
+    let mut out = String::new();
+    space
+        .write_lspci_dump(&header, true, &mut out)
+        .expect("formatting into a String cannot fail");
+    print!("{out}");
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! A minimal single-threaded host and driver view for the model's own unit
-//! tests, and the demo's host until `pciem-backend-mock` is available.
+//! tests (the demo and the integration tests use `pciem-backend-mock`).
 //!
 //! BARs are plain memory, DMA memory is one growing region starting at
 //! [`DMA_BASE`] (anything outside what was allocated is unmapped), one

@@ -4,16 +4,20 @@
 mod common;
 
 use common::{assert_failed, assert_still_usable, enabled_bus};
+use pciem_backend_mock::IrqKind;
 use protopciem::cmdbuf::CmdBufBuilder;
 use protopciem::demo::{Driver, DriverBus};
 use protopciem::framebuffer::{Rgb, FRAME_BYTES};
+use protopciem::mock::MockBus;
 use protopciem::regs::{self, Command, ErrorCode, MAX_DMA_LEN};
-use protopciem::sim::{SimBus, DMA_BASE};
+
+/// A bus address in the mock's DMA space (the checks fire before any access).
+const DMA_BASE: u64 = 0x1_0000_0000;
 
 const RED: Rgb = Rgb::new(255, 0, 0);
 
 /// Draw something recognisable first so "nothing drawn" can be checked.
-fn prepared() -> (SimBus, Vec<u8>) {
+fn prepared() -> (MockBus, Vec<u8>) {
     let mut bus = enabled_bus();
     let mut d = Driver::new(&mut bus);
     d.submit(
@@ -31,7 +35,7 @@ fn prepared() -> (SimBus, Vec<u8>) {
 /// came, and that the card is still usable with the frame untouched.
 fn bad_cmdbuf(buf: &[u8], code: ErrorCode, offset: u64) {
     let (mut bus, frame) = prepared();
-    let irqs = bus.host.irqs().len();
+    let irqs = bus.harness().irq_count(IrqKind::Msi, 0);
     let mut d = Driver::new(&mut bus);
     let src = d.upload(buf).unwrap();
     d.set_dma(src, 0, buf.len() as u32).unwrap();
@@ -41,8 +45,8 @@ fn bad_cmdbuf(buf: &[u8], code: ErrorCode, offset: u64) {
         offset,
     );
     assert_still_usable(&mut d, &frame);
-    assert_eq!(bus.host.irqs().len(), irqs + 2);
-    assert_eq!(bus.stats().errors, 1);
+    assert_eq!(bus.harness().irq_count(IrqKind::Msi, 0), irqs + 2);
+    assert_eq!(bus.stats().unwrap().errors, 1);
 }
 
 #[test]

@@ -4,16 +4,16 @@
 
 use protopciem::demo::{Completion, Driver};
 use protopciem::framebuffer::FRAME_BYTES;
+use protopciem::mock::MockBus;
 use protopciem::regs::{self, Command, ErrorCode};
-use protopciem::sim::SimBus;
 
 /// A started card on a fresh bus, not yet reset or enabled.
-pub fn bus() -> SimBus {
-    SimBus::new().expect("sim bus")
+pub fn bus() -> MockBus {
+    MockBus::stepping().expect("mock bus")
 }
 
 /// A started card, reset and enabled.
-pub fn enabled_bus() -> SimBus {
+pub fn enabled_bus() -> MockBus {
     let mut b = bus();
     Driver::new(&mut b).reset().expect("reset");
     b
@@ -33,7 +33,7 @@ pub fn assert_failed(c: Completion, code: ErrorCode, detail: u64) {
 
 /// The card still works: ADD gives the right answer and the frame still
 /// reads back as `frame`.
-pub fn assert_still_usable(d: &mut Driver<'_, SimBus>, frame: &[u8]) {
+pub fn assert_still_usable(d: &mut Driver<'_, MockBus>, frame: &[u8]) {
     d.compute(Command::Add, 20, 40)
         .expect("ADD after the error");
     let now = d.read_frame().expect("frame");

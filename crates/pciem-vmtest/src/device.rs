@@ -1,0 +1,290 @@
+//! A synthetic device described and registered through `/dev/pciem`.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+
+use pciem_abi::{
+    pciem_bar_config, pciem_bar_info_query, pciem_cap_config, pciem_cap_msi_userspace,
+    pciem_config_space, pciem_create_device, pciem_eventfd_config, pciem_irq_inject, pciem_version,
+    pciem_watchpoint_config, PCIEM_CAP_MSI, PCIEM_IOCTL_ADD_BAR, PCIEM_IOCTL_ADD_CAPABILITY,
+    PCIEM_IOCTL_CREATE_DEVICE, PCIEM_IOCTL_GET_BAR_INFO, PCIEM_IOCTL_GET_VERSION,
+    PCIEM_IOCTL_INJECT_IRQ, PCIEM_IOCTL_REGISTER, PCIEM_IOCTL_SET_CONFIG, PCIEM_IOCTL_SET_EVENTFD,
+    PCIEM_IOCTL_SET_WATCHPOINT, PCIEM_IRQ_MSI, PCIEM_WP_FLAG_BAR_KPROBES,
+};
+use zerocopy::IntoBytes;
+
+use crate::ring::Ring;
+
+/// Issues `ioctl(fd, req, arg)`; `arg` may be null for `_IO` requests.
+fn ioctl_raw(fd: RawFd, req: u32, arg: *mut libc::c_void) -> io::Result<i32> {
+    // SAFETY: every caller passes either null (for an `_IO` request) or a
+    // pointer to a live value of exactly the argument type encoded in `req`,
+    // so the kernel reads/writes only that object.
+    let ret = unsafe { libc::ioctl(fd, req as libc::c_ulong, arg) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The control file: one device per open `/dev/pciem`.
+#[derive(Debug)]
+pub struct Dev {
+    fd: OwnedFd,
+}
+
+/// The instance file returned by `REGISTER`; its mmap maps the BARs.
+#[derive(Debug)]
+pub struct Instance {
+    fd: OwnedFd,
+}
+
+impl Dev {
+    /// Opens `/dev/pciem`.
+    pub fn open() -> io::Result<Self> {
+        let path = CString::new("/dev/pciem").expect("no NUL in a literal");
+        // SAFETY: `path` is a valid NUL-terminated string that outlives the
+        // call.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by open() and is owned by nobody
+        // else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self { fd })
+    }
+
+    /// The raw control fd.
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn ioctl_in<T: IntoBytes + zerocopy::Immutable>(&self, req: u32, arg: &T) -> io::Result<i32> {
+        ioctl_raw(self.raw(), req, arg as *const T as *mut libc::c_void)
+    }
+
+    /// `GET_VERSION`.
+    pub fn version(&self) -> io::Result<pciem_version> {
+        let mut v = pciem_version::default();
+        ioctl_raw(
+            self.raw(),
+            PCIEM_IOCTL_GET_VERSION,
+            &mut v as *mut pciem_version as *mut libc::c_void,
+        )?;
+        Ok(v)
+    }
+
+    /// `CREATE_DEVICE`.
+    pub fn create(&self) -> io::Result<()> {
+        self.ioctl_in(PCIEM_IOCTL_CREATE_DEVICE, &pciem_create_device::default())
+            .map(drop)
+    }
+
+    /// `ADD_BAR`.
+    pub fn add_bar(&self, bar_index: u32, size: u64, flags: u32) -> io::Result<()> {
+        let bar = pciem_bar_config {
+            bar_index,
+            flags,
+            size,
+        };
+        self.ioctl_in(PCIEM_IOCTL_ADD_BAR, &bar).map(drop)
+    }
+
+    /// `ADD_CAPABILITY` with a 64-bit MSI capability of `1 << log2` vectors.
+    pub fn add_msi(&self, log2: u8) -> io::Result<()> {
+        let msi = pciem_cap_msi_userspace {
+            num_vectors_log2: log2,
+            has_64bit: 1,
+            has_masking: 0,
+            reserved: 0,
+        };
+        let mut cap = pciem_cap_config {
+            cap_type: PCIEM_CAP_MSI,
+            cap_size: core::mem::size_of::<pciem_cap_msi_userspace>() as u32,
+            ..Default::default()
+        };
+        cap.cap_data[..4].copy_from_slice(msi.as_bytes());
+        self.ioctl_in(PCIEM_IOCTL_ADD_CAPABILITY, &cap).map(drop)
+    }
+
+    /// `SET_CONFIG` with the given identity; `class` is `0xCCSSPP`.
+    pub fn set_identity(&self, vendor: u16, device: u16, class: u32) -> io::Result<()> {
+        let cfg = pciem_config_space {
+            vendor_id: vendor,
+            device_id: device,
+            subsys_vendor_id: vendor,
+            subsys_device_id: device,
+            revision: 1,
+            class_code: [class as u8, (class >> 8) as u8, (class >> 16) as u8],
+            header_type: 0,
+            interrupt_pin: 0,
+            reserved: 0,
+        };
+        self.ioctl_in(PCIEM_IOCTL_SET_CONFIG, &cfg).map(drop)
+    }
+
+    /// `SET_CONFIG_IMAGE`: hand over a complete configuration space.
+    pub fn set_image(&self, img: &pciem_abi::pciem_config_image) -> io::Result<()> {
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SET_CONFIG_IMAGE, img)
+            .map(drop)
+    }
+
+    /// `REGISTER`: the device appears on the bus.
+    pub fn register(&self) -> io::Result<Instance> {
+        let fd = ioctl_raw(self.raw(), PCIEM_IOCTL_REGISTER, core::ptr::null_mut())?;
+        // SAFETY: REGISTER returns a new file descriptor owned by the caller.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Instance { fd })
+    }
+
+    /// `GET_BAR_INFO`.
+    pub fn bar_info(&self, bar_index: u32) -> io::Result<pciem_bar_info_query> {
+        let mut q = pciem_bar_info_query {
+            bar_index,
+            ..Default::default()
+        };
+        ioctl_raw(
+            self.raw(),
+            PCIEM_IOCTL_GET_BAR_INFO,
+            &mut q as *mut pciem_bar_info_query as *mut libc::c_void,
+        )?;
+        Ok(q)
+    }
+
+    /// `SET_WATCHPOINT` on `bar`+`offset` (found by ioremap tracing).
+    pub fn watch(&self, bar_index: u32, offset: u32, width: u32) -> io::Result<()> {
+        let wp = pciem_watchpoint_config {
+            bar_index,
+            offset,
+            width,
+            flags: PCIEM_WP_FLAG_BAR_KPROBES,
+            addr: 0,
+        };
+        self.ioctl_in(PCIEM_IOCTL_SET_WATCHPOINT, &wp).map(drop)
+    }
+
+    /// Creates an eventfd and attaches it with `SET_EVENTFD`.
+    pub fn attach_eventfd(&self) -> io::Result<OwnedFd> {
+        // SAFETY: eventfd() has no pointer arguments.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `efd` was just created and is owned by nobody else.
+        let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+        let cfg = pciem_eventfd_config {
+            eventfd: efd.as_raw_fd(),
+            reserved: 0,
+        };
+        self.ioctl_in(PCIEM_IOCTL_SET_EVENTFD, &cfg)?;
+        Ok(efd)
+    }
+
+    /// `INJECT_IRQ` of MSI vector `vector`.
+    pub fn inject_msi(&self, vector: u32) -> io::Result<()> {
+        let irq = pciem_irq_inject {
+            vector,
+            kind: PCIEM_IRQ_MSI,
+            flags: 0,
+            reserved: 0,
+        };
+        self.ioctl_in(PCIEM_IOCTL_INJECT_IRQ, &irq).map(drop)
+    }
+
+    /// Maps the event ring (offset 0 of the control file).
+    pub fn map_ring(&self) -> io::Result<Ring> {
+        Ring::map(self.raw())
+    }
+
+    /// The usual test device: BAR0 4 KiB (32-bit), BAR2 64 KiB (64-bit,
+    /// prefetchable), one MSI vector, class co-processor. Not registered.
+    pub fn describe_test_device(&self, device: u16) -> io::Result<()> {
+        self.create()?;
+        self.add_bar(0, 4096, pciem_abi::PCIEM_BAR_MEM_TYPE_32)?;
+        self.add_bar(
+            2,
+            64 << 10,
+            pciem_abi::PCIEM_BAR_MEM_TYPE_64 | pciem_abi::PCIEM_BAR_MEM_PREFETCH,
+        )?;
+        self.add_msi(0)?;
+        self.set_identity(crate::TEST_VENDOR, device, 0x0b_40_00)
+    }
+}
+
+impl Instance {
+    /// Maps `len` bytes of BAR `bar_index`.
+    pub fn map_bar(&self, bar_index: u32, len: usize) -> io::Result<MappedBar> {
+        // SAFETY: sysconf has no pointer arguments.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as libc::off_t;
+        MappedBar::map(self.fd.as_raw_fd(), bar_index as libc::off_t * page, len)
+    }
+
+    /// Tries to map `len` bytes at page offset `pgoff` (for bounds tests).
+    pub fn try_map(&self, pgoff: u32, len: usize) -> io::Result<MappedBar> {
+        // SAFETY: sysconf has no pointer arguments.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as libc::off_t;
+        MappedBar::map(self.fd.as_raw_fd(), pgoff as libc::off_t * page, len)
+    }
+}
+
+/// A shared mapping of a BAR, accessed with volatile 32-bit loads/stores.
+#[derive(Debug)]
+pub struct MappedBar {
+    ptr: NonNull<u32>,
+    len: usize,
+}
+
+impl MappedBar {
+    fn map(fd: RawFd, offset: libc::off_t, len: usize) -> io::Result<Self> {
+        // SAFETY: a fresh shared mapping chosen by the kernel; no existing
+        // memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                offset,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p as *mut u32).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
+        Ok(Self { ptr, len })
+    }
+
+    /// Reads the 32-bit register at byte offset `off`.
+    pub fn read32(&self, off: usize) -> u32 {
+        assert!(
+            off % 4 == 0 && off + 4 <= self.len,
+            "offset outside the mapping"
+        );
+        // SAFETY: the assertion keeps the access aligned and inside the live
+        // mapping; volatile because the driver changes it behind our back.
+        unsafe { self.ptr.as_ptr().add(off / 4).read_volatile() }
+    }
+
+    /// Writes the 32-bit register at byte offset `off`.
+    pub fn write32(&self, off: usize, val: u32) {
+        assert!(
+            off % 4 == 0 && off + 4 <= self.len,
+            "offset outside the mapping"
+        );
+        // SAFETY: as in read32.
+        unsafe { self.ptr.as_ptr().add(off / 4).write_volatile(val) }
+    }
+}
+
+impl Drop for MappedBar {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping created in `map`, which nothing
+        // else references once `self` is gone.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}

@@ -1,0 +1,54 @@
+//! Scenario programs for the PCIem kernel module, run inside the test VM.
+//!
+//! Each binary in `src/bin` is one scenario: it talks to the real
+//! `/dev/pciem` with raw ioctls on the `pciem-abi` types, drives the test
+//! driver (`pciem_testdrv.ko`) through its sysfs attributes, prints one
+//! `PASS:`/`FAIL:` line per check and a final `SCENARIO <name>: PASS|FAIL`
+//! line, and exits non-zero on any failure.
+//!
+//! The modules are expected to be loaded already (`pciem.ko` with a
+//! `phys_region=` pool, then `pciem_testdrv.ko`); a scenario that finds
+//! them missing fails, it does not skip.
+//!
+//! # Running them (what the VM harness does)
+//!
+//! Guest kernel command line `memmap=2M$0x3f000000` (any carve of at least
+//! 512 KiB works), then `insmod pciem.ko phys_region=0x3f000000:2M`,
+//! `insmod pciem_testdrv.ko`. `lspci` (pciutils) must be in the guest's
+//! PATH for `vmtest-enumerate`. Build statically:
+//! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p
+//! pciem-vmtest --target x86_64-unknown-linux-gnu`.
+//!
+//! | binary | scenario | arguments |
+//! |---|---|---|
+//! | `vmtest-enumerate` | (a) sysfs, lspci, BAR mmap bounds, open permissions | — |
+//! | `vmtest-irq` | (b) watched register → MMIO_WRITE event → MSI; ring overflow; rebind | — |
+//! | `vmtest-two-devices` | (c) two devices, removed independently | — |
+//! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
+//! | `vmtest-badinput` | malformed ioctls and mmaps: errno, no oops | — |
+//! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
+//! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
+//!
+//! Every binary prints `SCENARIO <name>: BEGIN`, one `PASS: …`/`FAIL: …`
+//! line per check, and `SCENARIO <name>: PASS|FAIL (n passed, m failed)`;
+//! the exit status is 0 exactly when the verdict is PASS.
+
+pub mod device;
+pub mod report;
+pub mod ring;
+pub mod sysfs;
+
+pub use device::{Dev, Instance, MappedBar};
+pub use report::Report;
+pub use ring::Ring;
+
+/// Vendor ID of the test devices (the ProtoPCIem vendor).
+pub const TEST_VENDOR: u16 = 0x1f0c;
+/// Device ID the test driver maps with `pci_iomap`.
+pub const TEST_DEVICE_IOMAP: u16 = 0x7e50;
+/// Device ID the test driver maps with plain `ioremap`.
+pub const TEST_DEVICE_IOREMAP: u16 = 0x7e51;
+/// Device ID no driver binds to.
+pub const TEST_DEVICE_UNBOUND: u16 = 0x7e5f;
+/// Name of the test driver in `/sys/bus/pci/drivers`.
+pub const TESTDRV: &str = "pciem_testdrv";

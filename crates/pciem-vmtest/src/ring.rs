@@ -1,0 +1,111 @@
+//! The consumer side of the event ring, minimal and self-contained so the
+//! scenarios test the kernel against the ABI text, not against pciem-core.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pciem_abi::{pciem_event, pciem_shared_ring, PCIEM_RING_SIZE};
+
+/// A mapping of the shared ring of one `/dev/pciem` file.
+#[derive(Debug)]
+pub struct Ring {
+    ring: NonNull<pciem_shared_ring>,
+    len: usize,
+}
+
+impl Ring {
+    pub(crate) fn map(fd: RawFd) -> io::Result<Self> {
+        let len = core::mem::size_of::<pciem_shared_ring>();
+        // SAFETY: a fresh shared mapping chosen by the kernel.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ring = NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
+        Ok(Self { ring, len })
+    }
+
+    fn head(&self) -> &AtomicU32 {
+        // SAFETY: `head` is an aligned u32 inside the live mapping; the
+        // kernel accesses it only atomically too.
+        unsafe { AtomicU32::from_ptr(core::ptr::addr_of_mut!((*self.ring.as_ptr()).head)) }
+    }
+
+    fn tail(&self) -> &AtomicU32 {
+        // SAFETY: as for `head`.
+        unsafe { AtomicU32::from_ptr(core::ptr::addr_of_mut!((*self.ring.as_ptr()).tail)) }
+    }
+
+    /// The producer's overflow counter.
+    pub fn overflow(&self) -> u64 {
+        // SAFETY: `overflow` is an aligned u64 inside the live mapping.
+        unsafe { AtomicU64::from_ptr(core::ptr::addr_of_mut!((*self.ring.as_ptr()).overflow)) }
+            .load(Ordering::Acquire)
+    }
+
+    /// Takes the next event, if any.
+    pub fn pop(&self) -> Option<pciem_event> {
+        let head = self.head().load(Ordering::Relaxed) as usize % PCIEM_RING_SIZE;
+        let tail = self.tail().load(Ordering::Acquire) as usize % PCIEM_RING_SIZE;
+        if head == tail {
+            return None;
+        }
+        // SAFETY: `head` is in bounds, and the slot was published by the
+        // producer's release store of `tail`, which we acquired above.
+        let ev = unsafe { core::ptr::addr_of!((*self.ring.as_ptr()).events[head]).read_volatile() };
+        self.head()
+            .store(((head + 1) % PCIEM_RING_SIZE) as u32, Ordering::Release);
+        Some(ev)
+    }
+
+    /// Pops events until `want` accepts one or `timeout` passes; returns
+    /// the accepted event and every event seen.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        mut want: impl FnMut(&pciem_event) -> bool,
+    ) -> (Option<pciem_event>, Vec<pciem_event>) {
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        while start.elapsed() < timeout {
+            match self.pop() {
+                Some(ev) => {
+                    seen.push(ev);
+                    if want(&ev) {
+                        return (Some(ev), seen);
+                    }
+                }
+                None => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        (None, seen)
+    }
+
+    /// Discards every queued event.
+    pub fn drain(&self) -> usize {
+        let mut n = 0;
+        while self.pop().is_some() {
+            n += 1;
+        }
+        n
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `map`.
+        unsafe { libc::munmap(self.ring.as_ptr().cast(), self.len) };
+    }
+}

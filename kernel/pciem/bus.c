@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bus.c - one virtual root bus per device, in a PCI domain of its own.
+ *
+ * Configuration cycles are answered from the device's image through the
+ * Rust shim (the same code userspace uses), under dev->cfg_lock: x86 does
+ * config access without a global lock, so the pci_ops must serialise
+ * themselves, and they may run in any context (MSI masking runs in hard
+ * irq context), hence a raw spinlock.
+ *
+ * The device's BARs are laid out in one naturally aligned run of the pool
+ * (largest first, so each stays naturally aligned) that is also the
+ * bridge's memory window. They are programmed before the scan so that the
+ * PCI core only has to claim them, which works with an e820-reserved
+ * window where reassignment would not.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/idr.h>
+#include <linux/io.h>
+#include <linux/ktime.h>
+#include <linux/log2.h>
+#include <linux/pci.h>
+#include <linux/sort.h>
+
+#include "pciem_internal.h"
+
+/* Domains below 0x10000 belong to real hardware (ACPI segments, VMD). */
+#define PCIEM_DOMAIN_MIN	0x10000
+
+static DEFINE_IDA(pciem_domain_ida);
+
+static struct pciem_dev *bus_to_dev(struct pci_bus *bus)
+{
+	return container_of(bus->sysdata, struct pciem_dev, sysdata);
+}
+
+static int pciem_cfg_read(struct pci_bus *bus, unsigned int devfn, int where,
+			  int size, u32 *val)
+{
+	struct pciem_dev *dev = bus_to_dev(bus);
+	const char *reason = NULL;
+	unsigned long flags;
+	int ret;
+
+	if (bus->number != 0 || devfn != 0 || where < 0) {
+		PCI_SET_ERROR_RESPONSE(val);
+		return PCIBIOS_DEVICE_NOT_FOUND;
+	}
+	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
+	ret = pciem_rs_cfg_read(dev->img, where, size, val, &reason);
+	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	if (ret) {
+		pr_warn_ratelimited("config read of %d bytes at 0x%x refused: %s (%d)\n",
+				    size, where, reason, ret);
+		PCI_SET_ERROR_RESPONSE(val);
+		return PCIBIOS_BAD_REGISTER_NUMBER;
+	}
+	return PCIBIOS_SUCCESSFUL;
+}
+
+static void pciem_cfg_event(struct pciem_dev *dev, int where, int size,
+			    u32 val, u32 effects)
+{
+	struct pciem_event ev = {
+		.type = PCIEM_EVENT_CONFIG_WRITE,
+		.offset = where,
+		.data = val,
+		.size = size,
+		.flags = PCIEM_EVENT_FLAG_POSTED,
+		.timestamp_ns = ktime_get_mono_fast_ns(),
+	};
+
+	pciem_ring_push(dev, &ev);
+	if (effects & (PCIEM_RS_EFFECT_FLR | PCIEM_RS_EFFECT_D3HOT_TO_D0)) {
+		ev.type = PCIEM_EVENT_RESET;
+		ev.offset = 0;
+		ev.size = 0;
+		ev.data = (effects & PCIEM_RS_EFFECT_FLR) ?
+			PCIEM_RESET_FLR : PCIEM_RESET_D3HOT_D0;
+		pciem_ring_push(dev, &ev);
+	}
+}
+
+static int pciem_cfg_write(struct pci_bus *bus, unsigned int devfn, int where,
+			   int size, u32 val)
+{
+	struct pciem_dev *dev = bus_to_dev(bus);
+	const char *reason = NULL;
+	unsigned long flags;
+	u32 effects = 0;
+	int ret;
+
+	if (bus->number != 0 || devfn != 0 || where < 0)
+		return PCIBIOS_DEVICE_NOT_FOUND;
+	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
+	ret = pciem_rs_cfg_write(dev->img, where, size, val, &effects, &reason);
+	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	if (ret) {
+		pr_warn_ratelimited("config write of %d bytes at 0x%x refused: %s (%d)\n",
+				    size, where, reason, ret);
+		return PCIBIOS_BAD_REGISTER_NUMBER;
+	}
+	if (effects & PCIEM_RS_EFFECT_CHANGED)
+		pciem_cfg_event(dev, where, size, val, effects);
+	if (effects & PCIEM_RS_EFFECT_MSI)
+		pciem_irq_config_written(dev);
+	return PCIBIOS_SUCCESSFUL;
+}
+
+static struct pci_ops pciem_pci_ops = {
+	.read = pciem_cfg_read,
+	.write = pciem_cfg_write,
+};
+
+static int bar_cmp_desc(const void *a, const void *b)
+{
+	const struct pciem_bar *x = *(const struct pciem_bar * const *)a;
+	const struct pciem_bar *y = *(const struct pciem_bar * const *)b;
+
+	return x->size < y->size ? 1 : (x->size > y->size ? -1 : 0);
+}
+
+/* Reads the BARs from the image and places them in one pool region. */
+static int pciem_layout_bars(struct pciem_dev *dev)
+{
+	struct pciem_bar *order[PCIEM_NUM_BARS];
+	const char *reason = NULL;
+	u64 total = 0, largest = PAGE_SIZE, off = 0;
+	int i, n = 0, ret;
+
+	memset(dev->bars, 0, sizeof(dev->bars));
+	for (i = 0; i < PCIEM_NUM_BARS; i++) {
+		struct pciem_bar *bar = &dev->bars[i];
+		u64 size;
+		u32 flags;
+
+		ret = pciem_rs_bar_info(dev->img, i, &size, &flags, &reason);
+		if (ret == -ENOENT)
+			continue;
+		if (ret) {
+			pr_err("BAR%d: %s (%d)\n", i, reason, ret);
+			return ret;
+		}
+		if (flags & PCIEM_BAR_SPACE_IO) {
+			pr_err("BAR%d: I/O BARs cannot be backed by the pool\n", i);
+			return -EINVAL;
+		}
+		if (!size || !is_power_of_2(size)) {
+			pr_err("BAR%d: size %llu is not a power of two\n", i, size);
+			return -EINVAL;
+		}
+		bar->size = size;
+		bar->flags = flags;
+		/* Page granularity, so each BAR can be mmapped alone. */
+		size = max_t(u64, size, PAGE_SIZE);
+		if (total + size < total)
+			return -EOVERFLOW;
+		total += size;
+		largest = max(largest, size);
+		order[n++] = bar;
+	}
+	if (!n) {
+		pr_err("the device has no memory BAR\n");
+		return -EINVAL;
+	}
+	sort(order, n, sizeof(order[0]), bar_cmp_desc, NULL);
+
+	ret = pciem_pool_alloc(total, largest, &dev->region_phys);
+	if (ret)
+		return ret;
+	dev->region_size = PAGE_ALIGN(total);
+
+	for (i = 0; i < n; i++) {
+		order[i]->phys = dev->region_phys + off;
+		off += max_t(u64, order[i]->size, PAGE_SIZE);
+	}
+	for (i = 0; i < PCIEM_NUM_BARS; i++) {
+		struct pciem_bar *bar = &dev->bars[i];
+
+		if (!bar->size)
+			continue;
+		if (!(bar->flags & PCIEM_BAR_MEM_TYPE_64) &&
+		    bar->phys + bar->size - 1 > U32_MAX) {
+			pr_err("BAR%d: 32-bit BAR but the pool lies above 4 GiB\n",
+			       i);
+			ret = -ERANGE;
+			goto err_free;
+		}
+		ret = pciem_rs_bar_set_address(dev->img, i, bar->phys, &reason);
+		if (ret) {
+			pr_err("BAR%d: cannot program address: %s (%d)\n", i,
+			       reason, ret);
+			goto err_free;
+		}
+	}
+	return 0;
+
+err_free:
+	pciem_pool_free(dev->region_phys, dev->region_size);
+	dev->region_size = 0;
+	return ret;
+}
+
+/* The pool may hold whatever a previous device or boot left: zero it. */
+static int pciem_clear_region(struct pciem_dev *dev)
+{
+	void __iomem *p = ioremap(dev->region_phys, dev->region_size);
+
+	if (!p)
+		return -ENOMEM;
+	memset_io(p, 0, dev->region_size);
+	iounmap(p);
+	return 0;
+}
+
+/*
+ * Puts the device on a new root bus. Called with dev->lock held, before
+ * the device is published to the ioremap tracer (the clearing ioremap
+ * above must not be mistaken for the driver's).
+ */
+int pciem_bus_register(struct pciem_dev *dev)
+{
+	struct pci_host_bridge *bridge;
+	int ret;
+
+	ret = pciem_layout_bars(dev);
+	if (ret)
+		return ret;
+	ret = pciem_clear_region(dev);
+	if (ret)
+		goto err_region;
+
+	dev->domain = ida_alloc_range(&pciem_domain_ida, PCIEM_DOMAIN_MIN,
+				      INT_MAX, GFP_KERNEL);
+	if (dev->domain < 0) {
+		ret = dev->domain;
+		goto err_region;
+	}
+
+	dev->window.name = "pciem window";
+	dev->window.start = dev->region_phys;
+	dev->window.end = dev->region_phys + dev->region_size - 1;
+	dev->window.flags = IORESOURCE_MEM;
+	/*
+	 * insert_resource() descends through the pool and memmap's
+	 * "Reserved" entry, whichever nests in which. A window spanning one
+	 * of them exactly would adopt it as a child and then block the BARs.
+	 */
+	ret = insert_resource(&iomem_resource, &dev->window);
+	if (ret) {
+		pr_err("window %pR conflicts in /proc/iomem (%d)\n",
+		       &dev->window, ret);
+		goto err_domain;
+	}
+	if (dev->window.child) {
+		pr_err("window %pR would swallow %pR: make phys_region= larger than the device's BARs\n",
+		       &dev->window, dev->window.child);
+		remove_resource(&dev->window);
+		ret = -ENOSPC;
+		goto err_domain;
+	}
+	dev->busn.name = "pciem bus";
+	dev->busn.start = 0;
+	dev->busn.end = 0;
+	dev->busn.flags = IORESOURCE_BUS;
+
+	dev->sysdata.domain = dev->domain;
+	dev->sysdata.node = NUMA_NO_NODE;
+
+	bridge = pci_alloc_host_bridge(0);
+	if (!bridge) {
+		ret = -ENOMEM;
+		goto err_window;
+	}
+	bridge->sysdata = &dev->sysdata;
+	bridge->ops = &pciem_pci_ops;
+	bridge->busnr = 0;
+	pci_add_resource(&bridge->windows, &dev->window);
+	pci_add_resource(&bridge->windows, &dev->busn);
+
+	pci_lock_rescan_remove();
+	ret = pci_scan_root_bus_bridge(bridge);
+	if (ret) {
+		pci_unlock_rescan_remove();
+		pr_err("domain %04x: scanning the root bus failed (%d)\n",
+		       dev->domain, ret);
+		/*
+		 * Before device_add() the bridge is still ours; after it the
+		 * core has already dropped it. Only the first can happen with
+		 * a domain number nobody else uses.
+		 */
+		pci_free_host_bridge(bridge);
+		goto err_window;
+	}
+	dev->bus = bridge->bus;
+	dev->pdev = pci_get_slot(dev->bus, PCI_DEVFN(0, 0));
+	if (!dev->pdev) {
+		pr_err("domain %04x: the device did not answer the scan\n",
+		       dev->domain);
+		pci_stop_root_bus(dev->bus);
+		pci_remove_root_bus(dev->bus);
+		pci_unlock_rescan_remove();
+		dev->bus = NULL;
+		ret = -ENODEV;
+		goto err_window;
+	}
+	pci_bus_claim_resources(dev->bus);
+	/* The tracer must know the BARs before a driver can probe. */
+	pciem_watch_publish(dev);
+	dev->state = PCIEM_REGISTERED;
+	pci_bus_add_devices(dev->bus);
+	pci_unlock_rescan_remove();
+
+	pr_info("device %s registered on its own root bus, window %pR\n",
+		pci_name(dev->pdev), &dev->window);
+	return 0;
+
+err_window:
+	release_resource(&dev->window);
+err_domain:
+	ida_free(&pciem_domain_ida, dev->domain);
+err_region:
+	pciem_pool_free(dev->region_phys, dev->region_size);
+	dev->region_size = 0;
+	return ret;
+}
+
+/* Hot-removes the device (the bound driver's remove() runs) and frees the
+ * bus, domain and pool range. Called from the last release, may sleep. */
+void pciem_bus_unregister(struct pciem_dev *dev)
+{
+	if (!dev->bus)
+		return;
+	pci_lock_rescan_remove();
+	pci_stop_root_bus(dev->bus);
+	pci_dev_put(dev->pdev);
+	dev->pdev = NULL;
+	pci_remove_root_bus(dev->bus);
+	pci_unlock_rescan_remove();
+	dev->bus = NULL;
+
+	pciem_watch_unpublish(dev);
+	release_resource(&dev->window);
+	ida_free(&pciem_domain_ida, dev->domain);
+	pciem_pool_free(dev->region_phys, dev->region_size);
+	dev->region_size = 0;
+}

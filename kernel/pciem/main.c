@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * main.c - /dev/pciem: one synthetic PCIe device per open file.
+ *
+ * The control file describes the device (CREATE, ADD_BAR, ADD_CAPABILITY,
+ * SET_CONFIG, or a whole SET_CONFIG_IMAGE), REGISTER puts it on its own
+ * root bus and returns the instance file, whose mmap maps the BARs. The
+ * control file's mmap at offset 0 is the event ring. The other ioctls work
+ * on either file. When the last of the two files is closed the device is
+ * hot-removed and everything it held is released; open files pin the
+ * module, so it cannot be unloaded under a live device.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/capability.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+
+#include "pciem_internal.h"
+
+static char *phys_region;
+module_param(phys_region, charp, 0444);
+MODULE_PARM_DESC(phys_region,
+		 "Physical range backing the BARs, ADDR:SIZE (e.g. 0x3f000000:2M); carve it out of RAM at boot with memmap=SIZE$ADDR");
+
+static const struct file_operations pciem_instance_fops;
+
+static int pciem_user_err(int err, const char *what)
+{
+	pr_info_ratelimited("%s\n", what);
+	return err;
+}
+
+static void pciem_dev_release(struct kref *kref)
+{
+	struct pciem_dev *dev = container_of(kref, struct pciem_dev, kref);
+
+	/* Breakpoints first: their handler reads the driver's mapping. */
+	mutex_lock(&dev->lock);
+	pciem_watch_release_all(dev);
+	if (dev->state == PCIEM_REGISTERED)
+		dev->state = PCIEM_DEAD;
+	mutex_unlock(&dev->lock);
+	pciem_irq_stop(dev);
+	pciem_bus_unregister(dev);
+	pciem_ring_free(dev);
+	vfree(dev->img);
+	kfree(dev->builder);
+	mutex_destroy(&dev->lock);
+	kfree(dev);
+}
+
+void pciem_dev_put(struct pciem_dev *dev)
+{
+	kref_put(&dev->kref, pciem_dev_release);
+}
+
+static int pciem_open(struct inode *inode, struct file *file)
+{
+	struct pciem_dev *dev;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	if (!dev)
+		return -ENOMEM;
+	kref_init(&dev->kref);
+	mutex_init(&dev->lock);
+	raw_spin_lock_init(&dev->cfg_lock);
+	pciem_watch_dev_init(dev);
+	pciem_irq_dev_init(dev);
+	ret = pciem_ring_init(dev);
+	if (ret) {
+		kfree(dev);
+		return ret;
+	}
+	file->private_data = dev;
+	return 0;
+}
+
+static int pciem_release(struct inode *inode, struct file *file)
+{
+	pciem_dev_put(file->private_data);
+	return 0;
+}
+
+static int pciem_create(struct pciem_dev *dev, void __user *uarg)
+{
+	struct pciem_create_device arg;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags || arg.reserved)
+		return pciem_user_err(-EINVAL, "CREATE_DEVICE: flags and reserved must be zero");
+	if (dev->state != PCIEM_EMPTY)
+		return pciem_user_err(-EEXIST, "CREATE_DEVICE: this file already describes a device");
+	dev->builder = kzalloc(pciem_rs_builder_size(), GFP_KERNEL);
+	if (!dev->builder)
+		return -ENOMEM;
+	pciem_rs_builder_init(dev->builder);
+	dev->state = PCIEM_BUILDING;
+	return 0;
+}
+
+static int pciem_building(struct pciem_dev *dev, const char *what)
+{
+	if (dev->state == PCIEM_BUILDING)
+		return 0;
+	pr_info_ratelimited("%s: %s\n", what,
+			    dev->state == PCIEM_EMPTY ? "call CREATE_DEVICE first" :
+			    dev->state == PCIEM_IMAGE ? "the device is described by a complete image" :
+			    "the device is already registered");
+	return dev->state == PCIEM_EMPTY ? -EINVAL : -EBUSY;
+}
+
+static int pciem_builder_err(int ret, const char *what, const char *reason)
+{
+	if (ret)
+		pr_info_ratelimited("%s: %s (%d)\n", what, reason, ret);
+	return ret;
+}
+
+static int pciem_add_bar(struct pciem_dev *dev, void __user *uarg)
+{
+	struct pciem_bar_config arg;
+	const char *reason = NULL;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	ret = pciem_building(dev, "ADD_BAR");
+	if (ret)
+		return ret;
+	ret = pciem_rs_builder_add_bar(dev->builder, &arg, &reason);
+	return pciem_builder_err(ret, "ADD_BAR", reason);
+}
+
+static int pciem_add_cap(struct pciem_dev *dev, void __user *uarg)
+{
+	struct pciem_cap_config arg;
+	const char *reason = NULL;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	ret = pciem_building(dev, "ADD_CAPABILITY");
+	if (ret)
+		return ret;
+	ret = pciem_rs_builder_add_cap(dev->builder, &arg, &reason);
+	return pciem_builder_err(ret, "ADD_CAPABILITY", reason);
+}
+
+static int pciem_set_config(struct pciem_dev *dev, void __user *uarg)
+{
+	struct pciem_config_space arg;
+	const char *reason = NULL;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	ret = pciem_building(dev, "SET_CONFIG");
+	if (ret)
+		return ret;
+	ret = pciem_rs_builder_set_identity(dev->builder, &arg, &reason);
+	return pciem_builder_err(ret, "SET_CONFIG", reason);
+}
+
+static int pciem_set_image(struct pciem_dev *dev, void __user *uarg)
+{
+	struct pciem_config_image *img;
+	const char *reason = NULL;
+	int ret;
+
+	if (dev->state == PCIEM_REGISTERED || dev->state == PCIEM_DEAD)
+		return pciem_user_err(-EBUSY, "SET_CONFIG_IMAGE: the device is already registered");
+	img = vmalloc(sizeof(*img));
+	if (!img)
+		return -ENOMEM;
+	if (copy_from_user(img, uarg, sizeof(*img))) {
+		vfree(img);
+		return -EFAULT;
+	}
+	ret = pciem_rs_image_validate(img, &reason);
+	if (ret) {
+		vfree(img);
+		return pciem_builder_err(ret, "SET_CONFIG_IMAGE", reason);
+	}
+	vfree(dev->img);
+	dev->img = img;
+	kfree(dev->builder);
+	dev->builder = NULL;
+	dev->state = PCIEM_IMAGE;
+	return 0;
+}
+
+/* Builds the image of an incrementally described device into dev->img. */
+static int pciem_build_image(struct pciem_dev *dev)
+{
+	const char *reason = NULL;
+	int ret;
+
+	if (!dev->img) {
+		dev->img = vzalloc(sizeof(*dev->img));
+		if (!dev->img)
+			return -ENOMEM;
+	}
+	ret = pciem_rs_builder_build(dev->builder, dev->img, &reason);
+	return pciem_builder_err(ret, "REGISTER", reason);
+}
+
+static int pciem_register(struct pciem_dev *dev)
+{
+	struct file *inst;
+	int fd, ret;
+
+	if (dev->state == PCIEM_EMPTY)
+		return pciem_user_err(-EINVAL, "REGISTER: describe the device first");
+	if (dev->state == PCIEM_REGISTERED || dev->state == PCIEM_DEAD)
+		return pciem_user_err(-EBUSY, "REGISTER: already registered");
+	if (dev->state == PCIEM_BUILDING) {
+		ret = pciem_build_image(dev);
+		if (ret)
+			return ret;
+	}
+
+	fd = get_unused_fd_flags(O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	kref_get(&dev->kref);
+	inst = anon_inode_getfile("[pciem-instance]", &pciem_instance_fops,
+				  dev, O_RDWR);
+	if (IS_ERR(inst)) {
+		kref_put(&dev->kref, pciem_dev_release);
+		put_unused_fd(fd);
+		return PTR_ERR(inst);
+	}
+
+	ret = pciem_bus_register(dev);
+	if (ret) {
+		put_unused_fd(fd);
+		/* Drops the reference taken for it; never the last one. */
+		fput(inst);
+		return ret;
+	}
+	pciem_watch_arm_pending(dev);
+	fd_install(fd, inst);
+	return fd;
+}
+
+static int pciem_get_bar_info(struct pciem_dev *dev, void __user *uarg)
+{
+	struct pciem_bar_info_query q;
+	const char *reason = NULL;
+	int ret;
+
+	if (copy_from_user(&q, uarg, sizeof(q)))
+		return -EFAULT;
+	if (q.bar_index >= PCIEM_NUM_BARS)
+		return pciem_user_err(-EINVAL, "GET_BAR_INFO: BAR index out of range");
+	q.flags = 0;
+	q.size = 0;
+	q.bus_addr = 0;
+	if (dev->state == PCIEM_REGISTERED) {
+		q.size = dev->bars[q.bar_index].size;
+		q.flags = dev->bars[q.bar_index].flags;
+		q.bus_addr = dev->bars[q.bar_index].phys;
+	} else {
+		if (dev->state == PCIEM_BUILDING) {
+			ret = pciem_build_image(dev);
+			if (ret)
+				return ret;
+		}
+		if (!dev->img)
+			return pciem_user_err(-EINVAL, "GET_BAR_INFO: describe the device first");
+		ret = pciem_rs_bar_info(dev->img, q.bar_index, &q.size,
+					&q.flags, &reason);
+		if (ret && ret != -ENOENT)
+			return pciem_builder_err(ret, "GET_BAR_INFO", reason);
+	}
+	if (copy_to_user(uarg, &q, sizeof(q)))
+		return -EFAULT;
+	return 0;
+}
+
+static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct pciem_dev *dev = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	long ret;
+
+	if (cmd == PCIEM_IOCTL_GET_VERSION) {
+		struct pciem_version v = {
+			.abi_version = PCIEM_ABI_VERSION,
+			.ring_size = PCIEM_RING_SIZE,
+			.event_size = sizeof(struct pciem_event),
+		};
+
+		return copy_to_user(uarg, &v, sizeof(v)) ? -EFAULT : 0;
+	}
+
+	mutex_lock(&dev->lock);
+	switch (cmd) {
+	case PCIEM_IOCTL_CREATE_DEVICE:
+		ret = pciem_create(dev, uarg);
+		break;
+	case PCIEM_IOCTL_ADD_BAR:
+		ret = pciem_add_bar(dev, uarg);
+		break;
+	case PCIEM_IOCTL_ADD_CAPABILITY:
+		ret = pciem_add_cap(dev, uarg);
+		break;
+	case PCIEM_IOCTL_SET_CONFIG:
+		ret = pciem_set_config(dev, uarg);
+		break;
+	case PCIEM_IOCTL_SET_CONFIG_IMAGE:
+		ret = pciem_set_image(dev, uarg);
+		break;
+	case PCIEM_IOCTL_REGISTER:
+		ret = pciem_register(dev);
+		break;
+	case PCIEM_IOCTL_GET_BAR_INFO:
+		ret = pciem_get_bar_info(dev, uarg);
+		break;
+	case PCIEM_IOCTL_SET_WATCHPOINT: {
+		struct pciem_watchpoint_config wp;
+
+		ret = copy_from_user(&wp, uarg, sizeof(wp)) ? -EFAULT :
+			pciem_watch_set(dev, &wp);
+		break;
+	}
+	case PCIEM_IOCTL_SET_EVENTFD: {
+		struct pciem_eventfd_config ec;
+
+		if (copy_from_user(&ec, uarg, sizeof(ec)))
+			ret = -EFAULT;
+		else if (ec.reserved)
+			ret = pciem_user_err(-EINVAL, "SET_EVENTFD: reserved must be zero");
+		else
+			ret = pciem_ring_set_eventfd(dev, ec.eventfd);
+		break;
+	}
+	case PCIEM_IOCTL_INJECT_IRQ: {
+		struct pciem_irq_inject irq;
+
+		ret = copy_from_user(&irq, uarg, sizeof(irq)) ? -EFAULT :
+			pciem_irq_inject(dev, &irq);
+		break;
+	}
+	default:
+		ret = -ENOTTY;
+		break;
+	}
+	mutex_unlock(&dev->lock);
+	return ret;
+}
+
+static int pciem_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	return pciem_ring_mmap(file->private_data, vma);
+}
+
+/* Instance file: mmap offset N pages maps BAR N, and nothing beyond it. */
+static int pciem_instance_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct pciem_dev *dev = file->private_data;
+	unsigned long len = vma->vm_end - vma->vm_start;
+	struct pciem_bar *bar;
+
+	if (vma->vm_pgoff >= PCIEM_NUM_BARS)
+		return pciem_user_err(-EINVAL, "BAR mmap: offset must be the BAR index in pages");
+	if (!(vma->vm_flags & VM_SHARED))
+		return pciem_user_err(-EINVAL, "BAR mmap: MAP_SHARED required");
+	/* Fixed after REGISTER, which happened before this file existed. */
+	bar = &dev->bars[vma->vm_pgoff];
+	if (!bar->size)
+		return pciem_user_err(-ENXIO, "BAR mmap: the BAR slot is unused");
+	if (len > PAGE_ALIGN(bar->size))
+		return pciem_user_err(-EINVAL, "BAR mmap: mapping longer than the BAR");
+	vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
+	return remap_pfn_range(vma, vma->vm_start, PHYS_PFN(bar->phys), len,
+			       vma->vm_page_prot);
+}
+
+static const struct file_operations pciem_fops = {
+	.owner = THIS_MODULE,
+	.open = pciem_open,
+	.release = pciem_release,
+	.unlocked_ioctl = pciem_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = pciem_mmap,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations pciem_instance_fops = {
+	.owner = THIS_MODULE,
+	.release = pciem_release,
+	.unlocked_ioctl = pciem_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = pciem_instance_mmap,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice pciem_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "pciem",
+	.fops = &pciem_fops,
+	.mode = 0600,
+};
+
+void pciem_rs_panic(const char *file, u32 file_len, u32 line)
+{
+	pr_emerg("Rust logic panicked at %.*s:%u\n", (int)file_len, file, line);
+	BUG();
+}
+
+static int __init pciem_init(void)
+{
+	int ret;
+
+	ret = pciem_pool_init(phys_region);
+	if (ret)
+		return ret;
+	ret = pciem_watch_init();
+	if (ret)
+		goto err_pool;
+	ret = misc_register(&pciem_misc);
+	if (ret)
+		goto err_watch;
+	pr_info("ready: /dev/pciem, ABI %u\n", PCIEM_ABI_VERSION);
+	return 0;
+
+err_watch:
+	pciem_watch_exit();
+err_pool:
+	pciem_pool_exit();
+	return ret;
+}
+
+static void __exit pciem_exit(void)
+{
+	misc_deregister(&pciem_misc);
+	pciem_watch_exit();
+	pciem_pool_exit();
+}
+
+module_init(pciem_init);
+module_exit(pciem_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("PCIem: PCIe devices modelled by userspace processes");
+MODULE_AUTHOR("PCIem developers");

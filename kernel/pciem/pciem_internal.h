@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pciem_internal.h - state shared by the pieces of pciem.ko.
+ *
+ * One struct pciem_dev per open /dev/pciem file. Its lifetime is a kref:
+ * the control file holds one reference and the instance file (returned by
+ * REGISTER) holds another; the last release tears the device down.
+ *
+ * Locking, outermost first:
+ *   dev->lock (mutex)      - every ioctl and the watch arming work; guards
+ *                            the state machine, the builder, bars[] layout
+ *                            and watches[] bookkeeping.
+ *   dev->cfg_lock (raw)    - the configuration image once the device is on
+ *                            the bus (pci_ops run in any context).
+ *   pciem_map_lock (raw)   - the list of live devices and every BAR's
+ *                            traced driver mapping (kprobe context).
+ *   dev->ring_lock (raw)   - the ring producer; taken from process, irq and
+ *                            #DB (NMI-like) context, never while waiting for
+ *                            anything else, so it cannot deadlock.
+ *   dev->evfd_lock         - the notification eventfd pointer.
+ */
+#ifndef PCIEM_INTERNAL_H
+#define PCIEM_INTERNAL_H
+
+#include <linux/irq_work.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/pci.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+
+#include "../rust/pciem_rs.h"
+
+#define PCIEM_NUM_BARS		6
+#define PCIEM_NUM_WATCHES	4
+#define PCIEM_MAX_MSI		32
+
+enum pciem_state {
+	PCIEM_EMPTY,		/* opened, nothing described yet */
+	PCIEM_BUILDING,		/* CREATE seen; incremental description */
+	PCIEM_IMAGE,		/* a complete image was handed over */
+	PCIEM_REGISTERED,	/* on the bus */
+	PCIEM_DEAD,		/* torn down (REGISTER failed half-way) */
+};
+
+struct pciem_bar {
+	u64 size;		/* 0: slot unused */
+	u32 flags;		/* PCIEM_BAR_* */
+	phys_addr_t phys;	/* bus == physical address in the pool */
+	/* The driver's mapping, recorded by the ioremap tracer. */
+	void __iomem *map_cookie;	/* what ioremap returned */
+	void __iomem *map_kva;		/* kernel address of BAR offset map_off */
+	u64 map_off;
+	u64 map_len;
+};
+
+struct pciem_dev;
+
+struct pciem_watch {
+	struct pciem_dev *dev;
+	struct perf_event * __percpu *bp;	/* NULL: not armed */
+	void __iomem *addr;
+	u32 bar;
+	u32 offset;
+	u32 width;
+	bool used;		/* slot holds a request */
+	bool pending;		/* requested before REGISTER, not armed yet */
+	bool stale;		/* the mapping went away; read nothing */
+};
+
+struct pciem_dev {
+	struct kref kref;
+	struct mutex lock;
+	enum pciem_state state;
+
+	struct pciem_rs_builder *builder;
+	struct pciem_config_image *img;
+	raw_spinlock_t cfg_lock;
+
+	struct pciem_bar bars[PCIEM_NUM_BARS];
+	phys_addr_t region_phys;
+	u64 region_size;
+	struct resource window;
+	struct resource busn;
+
+	int domain;
+	struct pci_sysdata sysdata;
+	struct pci_bus *bus;
+	struct pci_dev *pdev;
+	struct list_head live_node;	/* pciem_live_devs, pciem_map_lock */
+
+	struct pciem_shared_ring *ring;
+	size_t ring_bytes;
+	struct pciem_rs_producer prod;
+	raw_spinlock_t ring_lock;
+	struct irq_work notify_work;
+	spinlock_t evfd_lock;
+	struct eventfd_ctx *evfd;
+
+	struct irq_work irq_work;
+	unsigned long irq_pending;	/* bitmap of MSI vectors to raise */
+	int msi_virq[PCIEM_MAX_MSI];	/* resolved at injection time */
+	bool irq_dead;
+
+	struct pciem_watch watches[PCIEM_NUM_WATCHES];
+	struct work_struct arm_work;
+};
+
+/* main.c */
+void pciem_dev_put(struct pciem_dev *dev);
+
+/* pool.c: the physical BAR pool named by phys_region= */
+int pciem_pool_init(const char *param);
+void pciem_pool_exit(void);
+int pciem_pool_alloc(u64 size, u64 align, phys_addr_t *out);
+void pciem_pool_free(phys_addr_t phys, u64 size);
+
+/* bus.c: the virtual root bus */
+int pciem_bus_register(struct pciem_dev *dev);
+void pciem_bus_unregister(struct pciem_dev *dev);
+
+/* ring.c: the shared event ring and its eventfd */
+int pciem_ring_init(struct pciem_dev *dev);
+void pciem_ring_free(struct pciem_dev *dev);
+int pciem_ring_mmap(struct pciem_dev *dev, struct vm_area_struct *vma);
+void pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev);
+int pciem_ring_set_eventfd(struct pciem_dev *dev, int fd);
+
+/* watch.c: ioremap tracing and hardware watchpoints */
+int pciem_watch_init(void);
+void pciem_watch_exit(void);
+void pciem_watch_dev_init(struct pciem_dev *dev);
+void pciem_watch_publish(struct pciem_dev *dev);
+void pciem_watch_unpublish(struct pciem_dev *dev);
+int pciem_watch_set(struct pciem_dev *dev,
+		    const struct pciem_watchpoint_config *wp);
+void pciem_watch_arm_pending(struct pciem_dev *dev);
+void pciem_watch_release_all(struct pciem_dev *dev);
+
+/* irq.c: interrupt injection */
+void pciem_irq_dev_init(struct pciem_dev *dev);
+int pciem_irq_inject(struct pciem_dev *dev, const struct pciem_irq_inject *req);
+void pciem_irq_stop(struct pciem_dev *dev);
+void pciem_irq_raise(struct pciem_dev *dev, u32 vector);
+void pciem_irq_config_written(struct pciem_dev *dev);
+
+#endif /* PCIEM_INTERNAL_H */

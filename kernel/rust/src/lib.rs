@@ -1,0 +1,493 @@
+//! The extern "C" face of pciem-core for the kernel module: every function
+//! declared in `kernel/rust/pciem_rs.h`, each a thin wrapper that checks
+//! its pointers, calls the same pciem-core code userspace uses, and turns a
+//! typed error into a negative errno plus a static reason string.
+//!
+//! Built for `x86_64-unknown-none` (soft-float, no red zone, kernel code
+//! model) with `panic = "abort"`; no function here can panic on any input,
+//! and the panic handler exists only to satisfy the language: it reports
+//! through the module and stops the thread.
+#![no_std]
+
+use core::ffi::c_char;
+use core::ptr::NonNull;
+
+use pciem_abi::{
+    pciem_bar_config, pciem_cap_config, pciem_config_image, pciem_config_space, pciem_event,
+    pciem_shared_ring,
+};
+use pciem_core::config::{validate_image, BuildError, ConfigBuilder};
+use pciem_core::ring::{Producer, SharedRing};
+use pciem_core::ConfigSpace;
+
+const EINVAL: i32 = 22;
+const ENOENT: i32 = 2;
+const ENOSPC: i32 = 28;
+const EFAULT: i32 = 14;
+const E2BIG: i32 = 7;
+
+/// A static, NUL-terminated reason for the kernel log.
+macro_rules! cstr {
+    ($s:expr) => {
+        concat!($s, "\0").as_ptr() as *const c_char
+    };
+}
+
+/// Store `reason` (a Rust string that we copy into a static NUL-terminated
+/// table entry) for the caller.
+fn say(reason: *mut *const c_char, msg: *const c_char) {
+    if !reason.is_null() {
+        // SAFETY: the C caller passes either NULL (checked) or a valid
+        // pointer to a `const char *` it owns, per pciem_rs.h.
+        unsafe { *reason = msg };
+    }
+}
+
+/// The errno and static reason of a builder error.
+fn build_error(e: BuildError) -> (i32, *const c_char) {
+    let errno = match e {
+        BuildError::TooManyCapabilities(_) | BuildError::Overflow(_) => ENOSPC,
+        BuildError::VendorDataTooLong(_) => E2BIG,
+        _ => EINVAL,
+    };
+    (errno, reason_of(e.reason()))
+}
+
+/// `BuildError::reason` strings are Rust `&'static str` without a NUL; map
+/// each to its NUL-terminated twin. The table is small and closed: the
+/// match in `BuildError::reason` is exhaustive, and anything new falls back
+/// to a generic message rather than an unterminated string.
+fn reason_of(s: &'static str) -> *const c_char {
+    macro_rules! table {
+        ($($lit:literal),* $(,)?) => {
+            match s {
+                $($lit => cstr!($lit),)*
+                _ => cstr!("invalid configuration (see pciem-core BuildError)"),
+            }
+        };
+    }
+    table!(
+        "BAR index out of range (0..=5)",
+        "BAR size is not a power of two within the type's range",
+        "BAR slot already used",
+        "64-bit BAR cannot start at slot 5",
+        "I/O BARs are not supported",
+        "unknown BAR flag bits",
+        "MSI vector count is not a power of two in 1..=32",
+        "MSI-X table size outside 1..=2048",
+        "MSI-X table or PBA offset not 8-byte aligned",
+        "MSI-X table or PBA BAR not declared",
+        "MSI-X table or PBA outside its BAR",
+        "duplicate capability",
+        "too many capabilities",
+        "capability overlaps another",
+        "capability offset misaligned or outside its space",
+        "capabilities overflow the 256-byte space",
+        "capabilities overflow the 4096-byte space",
+        "unknown capability type",
+        "capability payload size mismatch",
+        "reserved field not zero",
+        "vendor-specific data too long",
+        "only type-0 headers are supported",
+        "PCIe device type must be an endpoint (0, 1 or 9)",
+        "PCIe max link speed must be 1..=6",
+        "PCIe link width must be 1, 2, 4, 8, 12, 16 or 32",
+        "PCIe max payload encoding must be 0..=5",
+        "PME support has 5 bits",
+        "PASID width must be 1..=20",
+        "VSEC revision must be 0..=15",
+        "interrupt pin must be 0..=4",
+        "BAR address not aligned to its size",
+        "address above 4 GiB for a 32-bit BAR",
+        "no such BAR",
+        "BAR has flags but no writable address bits",
+        "BAR type bits must be read-only",
+        "capability chain loops",
+        "capability pointer misaligned or outside its space",
+        "capability pointer outside 0x40..0x100",
+    )
+}
+
+fn fail(reason: *mut *const c_char, (errno, msg): (i32, *const c_char)) -> i32 {
+    say(reason, msg);
+    -errno
+}
+
+fn null(reason: *mut *const c_char) -> i32 {
+    fail(reason, (EFAULT, cstr!("NULL pointer passed to pciem_rs")))
+}
+
+/// Size of the opaque builder.
+#[no_mangle]
+pub extern "C" fn pciem_rs_builder_size() -> usize {
+    core::mem::size_of::<ConfigBuilder>()
+}
+
+/// Initialise a builder in caller-provided memory.
+///
+/// # Safety
+/// `b` points to `pciem_rs_builder_size()` writable bytes aligned to 8.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_builder_init(b: *mut ConfigBuilder) {
+    if b.is_null() || b.align_offset(core::mem::align_of::<ConfigBuilder>()) != 0 {
+        return;
+    }
+    // SAFETY: the caller provides writable, aligned memory of the builder's
+    // size (checked non-null and aligned above); `write` does not read or
+    // drop the old contents.
+    unsafe { b.write(ConfigBuilder::new(0, 0)) };
+}
+
+/// Borrow a C pointer as a reference, or fail with EFAULT.
+///
+/// # Safety
+/// A non-null `p` must be valid for the returned lifetime.
+unsafe fn r<'a, T>(p: *const T) -> Option<&'a T> {
+    // SAFETY: forwarded to the caller.
+    unsafe { p.as_ref() }
+}
+
+/// # Safety
+/// A non-null `p` must be valid and unaliased for the returned lifetime.
+unsafe fn m<'a, T>(p: *mut T) -> Option<&'a mut T> {
+    // SAFETY: forwarded to the caller.
+    unsafe { p.as_mut() }
+}
+
+/// Set the identity (SET_CONFIG).
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h; `b` initialised by `pciem_rs_builder_init`.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_builder_set_identity(
+    b: *mut ConfigBuilder,
+    id: *const pciem_config_space,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(b), Some(id)) = (unsafe { m(b) }, unsafe { r(id) }) else {
+        return null(reason);
+    };
+    match b.identity(id) {
+        Ok(_) => 0,
+        Err(e) => fail(reason, build_error(e)),
+    }
+}
+
+/// Add a BAR (ADD_BAR).
+///
+/// # Safety
+/// As for `pciem_rs_builder_set_identity`.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_builder_add_bar(
+    b: *mut ConfigBuilder,
+    bar: *const pciem_bar_config,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(b), Some(bar)) = (unsafe { m(b) }, unsafe { r(bar) }) else {
+        return null(reason);
+    };
+    match b.add_bar_abi(bar) {
+        Ok(_) => 0,
+        Err(e) => fail(reason, build_error(e)),
+    }
+}
+
+/// Add a capability (ADD_CAPABILITY).
+///
+/// # Safety
+/// As for `pciem_rs_builder_set_identity`.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_builder_add_cap(
+    b: *mut ConfigBuilder,
+    cap: *const pciem_cap_config,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(b), Some(cap)) = (unsafe { m(b) }, unsafe { r(cap) }) else {
+        return null(reason);
+    };
+    match b.add_capability_abi(cap) {
+        Ok(_) => 0,
+        Err(e) => fail(reason, build_error(e)),
+    }
+}
+
+/// Lay the configuration space out.
+///
+/// # Safety
+/// As for `pciem_rs_builder_set_identity`; `out` is a writable image.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_builder_build(
+    b: *const ConfigBuilder,
+    out: *mut pciem_config_image,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(b), Some(out)) = (unsafe { r(b) }, unsafe { m(out) }) else {
+        return null(reason);
+    };
+    match b.build_into(ConfigSpace::from_image_mut(out)) {
+        Ok(()) => 0,
+        Err(e) => fail(reason, build_error(e)),
+    }
+}
+
+/// Validate an image handed over whole.
+///
+/// # Safety
+/// `img` valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_image_validate(
+    img: *const pciem_config_image,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let Some(img) = (unsafe { r(img) }) else {
+        return null(reason);
+    };
+    match validate_image(img) {
+        Ok(()) => 0,
+        Err(e) => fail(reason, build_error(e)),
+    }
+}
+
+fn narrow(where_: u32, size: u32) -> Option<(u16, u8)> {
+    Some((u16::try_from(where_).ok()?, u8::try_from(size).ok()?))
+}
+
+/// Host configuration read.
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_cfg_read(
+    img: *const pciem_config_image,
+    where_: u32,
+    size: u32,
+    val: *mut u32,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(img), Some(val)) = (unsafe { r(img) }, unsafe { m(val) }) else {
+        return null(reason);
+    };
+    let access = cstr!("config access out of range or of a bad size");
+    let Some((off, sz)) = narrow(where_, size) else {
+        return fail(reason, (EINVAL, access));
+    };
+    match ConfigSpace::from_image_ref(img).read(off, sz) {
+        Ok(v) => {
+            *val = v;
+            0
+        }
+        Err(_) => fail(reason, (EINVAL, access)),
+    }
+}
+
+/// Host configuration write.
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_cfg_write(
+    img: *mut pciem_config_image,
+    where_: u32,
+    size: u32,
+    val: u32,
+    effects: *mut u32,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(img), Some(effects)) = (unsafe { m(img) }, unsafe { m(effects) }) else {
+        return null(reason);
+    };
+    let access = cstr!("config access out of range or of a bad size");
+    let Some((off, sz)) = narrow(where_, size) else {
+        return fail(reason, (EINVAL, access));
+    };
+    match ConfigSpace::from_image_mut(img).write(off, sz, val) {
+        Ok(fx) => {
+            *effects = fx.bits();
+            0
+        }
+        Err(_) => fail(reason, (EINVAL, access)),
+    }
+}
+
+/// BAR size and flags.
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_bar_info(
+    img: *const pciem_config_image,
+    index: u32,
+    size: *mut u64,
+    flags: *mut u32,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(img), Some(size), Some(flags)) = (unsafe { r(img) }, unsafe { m(size) }, unsafe { m(flags) })
+    else {
+        return null(reason);
+    };
+    let bar = u8::try_from(index).ok().and_then(|i| ConfigSpace::from_image_ref(img).bar(i));
+    match bar {
+        Some(b) => {
+            *size = b.size;
+            *flags = b.flags.bits();
+            0
+        }
+        None => fail(reason, (ENOENT, cstr!("no such BAR"))),
+    }
+}
+
+/// Program a BAR's address (device side).
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_bar_set_address(
+    img: *mut pciem_config_image,
+    index: u32,
+    addr: u64,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let Some(img) = (unsafe { m(img) }) else {
+        return null(reason);
+    };
+    let Ok(i) = u8::try_from(index) else {
+        return fail(reason, (ENOENT, cstr!("no such BAR")));
+    };
+    match ConfigSpace::from_image_mut(img).set_bar_address(i, addr) {
+        Ok(()) => 0,
+        Err(e) => fail(reason, build_error(e)),
+    }
+}
+
+/// `struct pciem_rs_msi`.
+#[repr(C)]
+pub struct PciemRsMsi {
+    cap_offset: u32,
+    enabled: u32,
+    vectors_enabled: u32,
+    per_vector_mask: u32,
+    mask: u32,
+    pending: u32,
+    address: u64,
+    data: u32,
+    reserved: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<PciemRsMsi>() == 40);
+
+/// MSI state.
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_msi_state(
+    img: *const pciem_config_image,
+    out: *mut PciemRsMsi,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(img), Some(out)) = (unsafe { r(img) }, unsafe { m(out) }) else {
+        return null(reason);
+    };
+    let Some(s) = ConfigSpace::from_image_ref(img).msi() else {
+        return fail(reason, (ENOENT, cstr!("device has no MSI capability")));
+    };
+    *out = PciemRsMsi {
+        cap_offset: s.offset as u32,
+        enabled: s.enabled as u32,
+        vectors_enabled: s.vectors_enabled,
+        per_vector_mask: s.per_vector_mask as u32,
+        mask: s.mask,
+        pending: s.pending,
+        address: s.address,
+        data: s.data as u32,
+        reserved: 0,
+    };
+    0
+}
+
+/// Set or clear an MSI pending bit.
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_msi_set_pending(
+    img: *mut pciem_config_image,
+    vector: u32,
+    pending: u32,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let Some(img) = (unsafe { m(img) }) else {
+        return null(reason);
+    };
+    if ConfigSpace::from_image_mut(img).set_msi_pending(vector, pending != 0) {
+        0
+    } else {
+        fail(reason, (EINVAL, cstr!("no per-vector masking or no such MSI vector")))
+    }
+}
+
+/// Initialise a ring producer.
+///
+/// # Safety
+/// `p` points to a writable `struct pciem_rs_producer`.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_producer_init(p: *mut Producer) {
+    if !p.is_null() {
+        // SAFETY: non-null, and the caller's contract makes it writable and
+        // aligned; Producer has the layout of struct pciem_rs_producer.
+        unsafe { p.write(Producer::new()) };
+    }
+}
+
+/// Publish one event.
+///
+/// # Safety
+/// `ring` is the shared ring the kernel allocated (valid for its whole
+/// size); `p` the device's producer; callers serialise pushes.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_ring_push(
+    ring: *mut pciem_shared_ring,
+    p: *mut Producer,
+    ev: *const pciem_event,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(ring), Some(p), Some(ev)) = (NonNull::new(ring), unsafe { m(p) }, unsafe { r(ev) }) else {
+        return null(reason);
+    };
+    // SAFETY: the ring memory is valid and aligned for as long as the
+    // device exists, which outlives this call (caller's contract).
+    let shared = unsafe { SharedRing::from_raw(ring) };
+    match p.push(&shared, ev) {
+        Ok(_) => 0,
+        Err(_) => fail(reason, (ENOSPC, cstr!("event ring full: event counted in overflow"))),
+    }
+}
+
+#[cfg(not(test))]
+extern "C" {
+    fn pciem_rs_panic(file: *const u8, file_len: u32, line: u32);
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let (file, line) = info.location().map_or(("?", 0), |l| (l.file(), l.line()));
+    // SAFETY: pciem_rs_panic is the module's C reporter; it reads `file_len`
+    // bytes from `file`, which is a valid &str, and does not return.
+    unsafe { pciem_rs_panic(file.as_ptr(), file.len() as u32, line) };
+    loop {
+        core::hint::spin_loop();
+    }
+}

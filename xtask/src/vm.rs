@@ -1,0 +1,278 @@
+//! `cargo xtask vm-test`: the kernel module in a real kernel.
+//!
+//! Builds the shared Rust object and the modules (`kbuild`), the scenario
+//! programs as static binaries (crate `pciem-vmtest`) and the C counter
+//! device, packs a busybox initramfs whose `/init` loads the modules and
+//! runs every scenario listed in `crates/pciem-vmtest/scenarios.txt` in
+//! order, boots it under QEMU (TCG: KVM does not boot on these machines),
+//! and fails on a scenario that fails or never reports, or on any sign of a
+//! kernel problem in the guest's log.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::run::{fail, output, run, Result};
+
+/// Lines that mean the kernel itself is unhappy.
+const BAD: &[&str] = &[
+    "BUG:",
+    "WARNING:",
+    "Oops",
+    "general protection",
+    "refcount_t",
+    "list_del corruption",
+    "sleeping function called",
+];
+
+/// Physical range carved with `memmap=` for BAR memory.
+const POOL: &str = "0x3f000000:2M";
+const MEMMAP: &str = "memmap=2M$0x3f000000";
+
+const APPLETS: &[&str] = &[
+    "sh", "mount", "insmod", "rmmod", "lsmod", "poweroff", "cat", "ls", "sleep", "dmesg", "grep",
+    "echo", "kill", "ps", "timeout", "id", "su", "adduser", "chmod", "mkdir", "true", "false",
+    "head", "tail", "wc",
+];
+
+/// Scenarios: `binary [args...]` per line, `#` comments.
+pub fn scenarios(root: &Path) -> Result<Vec<String>> {
+    let file = root.join("crates/pciem-vmtest/scenarios.txt");
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| fail("vm-test", format!("{}: {e}", file.display())))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect())
+}
+
+fn copy(step: &str, from: &Path, to: &Path) -> Result {
+    if let Some(d) = to.parent() {
+        std::fs::create_dir_all(d).map_err(|e| fail(step, e.to_string()))?;
+    }
+    std::fs::copy(from, to)
+        .map_err(|e| fail(step, format!("{} -> {}: {e}", from.display(), to.display())))?;
+    Ok(())
+}
+
+fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String]) -> Result {
+    let step = "vm-test: initramfs";
+    let dir = out.join("root");
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "usr/share/misc"] {
+        std::fs::create_dir_all(dir.join(d)).map_err(|e| fail(step, e.to_string()))?;
+    }
+    copy(
+        step,
+        Path::new("/usr/bin/busybox"),
+        &dir.join("bin/busybox"),
+    )?;
+    for a in APPLETS {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(a))
+            .map_err(|e| fail(step, e.to_string()))?;
+    }
+    // lspci and the shared libraries it needs.
+    copy(step, Path::new("/usr/bin/lspci"), &dir.join("bin/lspci"))?;
+    let ldd = output(step, Command::new("ldd").arg("/usr/bin/lspci"))?;
+    for lib in ldd.split_whitespace().filter(|w| w.starts_with('/')) {
+        let real = std::fs::canonicalize(lib).map_err(|e| fail(step, format!("{lib}: {e}")))?;
+        copy(step, &real, &dir.join(lib.trim_start_matches('/')))?;
+    }
+    if Path::new("/usr/share/misc/pci.ids").exists() {
+        copy(
+            step,
+            Path::new("/usr/share/misc/pci.ids"),
+            &dir.join("usr/share/misc/pci.ids"),
+        )?;
+    }
+    for m in modules {
+        copy(step, m, &dir.join(m.file_name().unwrap_or_default()))?;
+    }
+    let bins = root.join("target/vmtest/x86_64-unknown-linux-gnu/release");
+    for e in std::fs::read_dir(&bins)
+        .map_err(|e| fail(step, e.to_string()))?
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("vmtest-") && !name.ends_with(".d") {
+            copy(step, &e.path(), &dir.join("bin").join(&name))?;
+        }
+    }
+    copy(
+        step,
+        &out.join("counter_device"),
+        &dir.join("bin/counter_device"),
+    )?;
+    std::fs::write(dir.join("scenarios.txt"), list.join("\n") + "\n")
+        .map_err(|e| fail(step, e.to_string()))?;
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )
+    .map_err(|e| fail(step, e.to_string()))?;
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
+        .map_err(|e| fail(step, e.to_string()))?;
+    let init = format!(
+        r#"#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+echo "VMTEST BOOTED $(cat /proc/sys/kernel/osrelease)"
+insmod /pciem.ko phys_region={POOL} || echo "VMTEST EXIT insmod-pciem 1"
+insmod /pciem_testdrv.ko || echo "VMTEST EXIT insmod-testdrv 1"
+while read bin args; do
+    [ -z "$bin" ] && continue
+    echo "VMTEST RUN $bin $args"
+    timeout 180 /bin/$bin $args
+    echo "VMTEST EXIT $bin $?"
+done < /scenarios.txt
+echo "VMTEST DMESG BEGIN"
+dmesg
+echo "VMTEST DMESG END"
+poweroff -f
+"#
+    );
+    let init_path = dir.join("init");
+    std::fs::write(&init_path, init).map_err(|e| fail(step, e.to_string()))?;
+    run(step, Command::new("chmod").arg("755").arg(&init_path))?;
+    run(
+        step,
+        Command::new("sh").arg("-c").arg(format!(
+            "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
+            dir.display(),
+            out.join("initramfs.gz").display()
+        )),
+    )
+}
+
+/// Everything, then boot and judge.
+pub fn vm_test(root: &Path) -> Result {
+    let started = Instant::now();
+    let (ver, _) = crate::kbuild::kernel()?;
+    crate::kbuild::build_rust(root)?;
+    let modules = crate::kbuild::build_modules(root)?;
+    let out = root.join("target/vm");
+    std::fs::create_dir_all(&out).map_err(|e| fail("vm-test", e.to_string()))?;
+    run(
+        "vm-test: scenario programs",
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "pciem-vmtest",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+                "--target-dir",
+            ])
+            .arg(root.join("target/vmtest"))
+            .env("RUSTFLAGS", "-C target-feature=+crt-static"),
+    )?;
+    run(
+        "vm-test: C counter device",
+        Command::new("gcc")
+            .args(["-static", "-O2", "-Wall", "-Wextra", "-Werror", "-I"])
+            .arg(root.join("kernel/include/uapi"))
+            .arg(root.join("examples/c/counter_device.c"))
+            .arg("-o")
+            .arg(out.join("counter_device")),
+    )?;
+    let list = scenarios(root)?;
+    initramfs(root, &out, &modules, &list)?;
+
+    let log_path = out.join("vm.log");
+    eprintln!(
+        "+ qemu-system-x86_64 (TCG) kernel {ver}, log in {}",
+        log_path.display()
+    );
+    let boot = Instant::now();
+    let qemu = Command::new("timeout")
+        .arg("900")
+        .arg("qemu-system-x86_64")
+        .args([
+            "-m",
+            "1024",
+            "-smp",
+            "2",
+            "-nographic",
+            "-no-reboot",
+            "-kernel",
+        ])
+        .arg(format!("/boot/vmlinuz-{ver}"))
+        .arg("-initrd")
+        .arg(out.join("initramfs.gz"))
+        .arg("-append")
+        .arg(format!("console=ttyS0 {MEMMAP} panic=-1 quiet"))
+        .output()
+        .map_err(|e| {
+            fail(
+                "vm-test: qemu",
+                format!("cannot start qemu-system-x86_64: {e} (run `cargo xtask setup`)"),
+            )
+        })?;
+    let log = String::from_utf8_lossy(&qemu.stdout).replace('\r', "");
+    std::fs::write(&log_path, &log).map_err(|e| fail("vm-test", e.to_string()))?;
+    let boot_secs = boot.elapsed().as_secs_f64();
+
+    let mut failures = Vec::new();
+    if !log.contains("VMTEST BOOTED") {
+        failures.push("the guest never reached /init".to_string());
+    }
+    for l in log.lines().filter(|l| l.starts_with("VMTEST EXIT insmod")) {
+        failures.push(l.to_string());
+    }
+    println!("\nscenario                 result");
+    for entry in &list {
+        let bin = entry.split_whitespace().next().unwrap_or_default();
+        let exit = log
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("VMTEST EXIT {bin} ")))
+            .map(|rc| rc.trim().to_string());
+        let verdict = match exit.as_deref() {
+            Some("0") => "PASS".to_string(),
+            Some(rc) => format!("FAIL (exit {rc})"),
+            None => "NO RESULT (hang or crash)".to_string(),
+        };
+        println!("{bin:<24} {verdict}");
+        if verdict != "PASS" {
+            failures.push(format!("{bin}: {verdict}"));
+        }
+    }
+    // Scenario programs print their own verdict lines (which may name the
+    // very patterns they checked for); everything else is the kernel's.
+    let scenario_output = |l: &str| {
+        ["PASS:", "FAIL:", "SCENARIO ", "VMTEST ", "INFO:"]
+            .iter()
+            .any(|p| l.starts_with(p))
+    };
+    for l in log.lines().filter(|l| !scenario_output(l)) {
+        if BAD.iter().any(|b| l.contains(b)) {
+            failures.push(format!("kernel log: {l}"));
+        }
+    }
+    for l in log.lines().filter(|l| l.starts_with("FAIL")) {
+        eprintln!("  {l}");
+    }
+    println!(
+        "vm-test: {} scenarios, boot+run {boot_secs:.1} s, total {:.1} s",
+        list.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(fail(
+            "vm-test",
+            format!(
+                "{} problem(s), log in {}:\n{}",
+                failures.len(),
+                log_path.display(),
+                failures.join("\n")
+            ),
+        ))
+    }
+}
