@@ -14,6 +14,10 @@ use crate::run::{fail, Result};
 /// Path of the generated header, relative to the workspace root.
 pub const HEADER: &str = "kernel/include/uapi/pciem.h";
 
+/// The include guard. Written by us rather than by cbindgen, whose guard
+/// would close before the trailer (the ioctl numbers and assertions).
+const GUARD: &str = "PCIEM_UAPI_PCIEM_H";
+
 const BANNER: &str = "\
 /* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
 /*
@@ -42,8 +46,8 @@ pub fn generate(root: &Path) -> Result<String> {
     let step = "gen-header";
     let mut config = cbindgen::Config {
         language: cbindgen::Language::C,
-        header: Some(BANNER.to_string()),
-        include_guard: Some("PCIEM_UAPI_PCIEM_H".to_string()),
+        header: Some(format!("{BANNER}\n\n#ifndef {GUARD}\n#define {GUARD}")),
+        include_guard: None,
         no_includes: true,
         after_includes: Some(INCLUDES.to_string()),
         trailer: Some(trailer()),
@@ -78,7 +82,35 @@ pub fn generate(root: &Path) -> Result<String> {
         .map_err(|e| fail(step, format!("cbindgen: {e}")))?;
     let mut out = Vec::new();
     bindings.write(&mut out);
-    String::from_utf8(out).map_err(|e| fail(step, format!("cbindgen wrote non-UTF-8: {e}")))
+    let text =
+        String::from_utf8(out).map_err(|e| fail(step, format!("cbindgen wrote non-UTF-8: {e}")))?;
+    Ok(tidy_docs(&text))
+}
+
+/// Rustdoc links mean nothing in C: in comment lines, "\[`a::b`\]" becomes
+/// "`a.b`" (a field is named `struct.field` in C prose).
+pub fn tidy_docs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if !line.trim_start().starts_with('*') {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(start) = rest.find("[`") {
+            let Some(len) = rest[start + 2..].find("`]") else {
+                break;
+            };
+            let target = &rest[start + 2..start + 2 + len];
+            out.push_str(&rest[..start]);
+            out.push('`');
+            out.push_str(&target.replace("::", "."));
+            out.push('`');
+            rest = &rest[start + 2 + len + 2..];
+        }
+        out.push_str(rest);
+    }
+    out
 }
 
 /// The ioctl numbers and the layout assertions.
@@ -118,12 +150,25 @@ fn trailer() -> String {
             );
         }
     }
+    let _ = write!(t, "\n#endif /* {GUARD} */");
     t
 }
 
 /// The header's path under `root`.
 pub fn path(root: &Path) -> PathBuf {
     root.join(HEADER)
+}
+
+/// How the committed header differs from a fresh generation, as a unified
+/// diff, or `None` when it is up to date.
+pub fn staleness(committed: &str, fresh: &str) -> Option<String> {
+    crate::diff::unified(
+        committed,
+        fresh,
+        &format!("{HEADER} (committed)"),
+        &format!("{HEADER} (fresh generation)"),
+        80,
+    )
 }
 
 /// Write the header, or with `check` compare it with the committed one.
@@ -137,19 +182,11 @@ pub fn gen_header(root: &Path, check: bool) -> Result {
                 format!("cannot read {}: {e}", file.display()),
             )
         })?;
-        if committed != fresh {
-            let line = committed
-                .lines()
-                .zip(fresh.lines())
-                .position(|(a, b)| a != b)
-                .unwrap_or_else(|| committed.lines().count().min(fresh.lines().count()));
+        if let Some(diff) = staleness(&committed, &fresh) {
+            eprint!("{diff}");
             return Err(fail(
                 "gen-header --check",
-                format!(
-                    "{} is stale (first difference at line {}); run `cargo xtask gen-header`",
-                    HEADER,
-                    line + 1
-                ),
+                format!("{HEADER} is stale (diff above); run `cargo xtask gen-header`"),
             ));
         }
         eprintln!("{HEADER} is up to date");
@@ -162,4 +199,34 @@ pub fn gen_header(root: &Path, check: bool) -> Result {
         .map_err(|e| fail("gen-header", format!("{}: {e}", file.display())))?;
     eprintln!("wrote {HEADER}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_links_become_plain_c_names() {
+        let text = "/**\n * See [`pciem_bar_config::flags`] and [`PCIEM_RING_SIZE`].\n */\n\
+                    #define X [`not a comment`]\n";
+        assert_eq!(
+            tidy_docs(text),
+            "/**\n * See `pciem_bar_config.flags` and `PCIEM_RING_SIZE`.\n */\n\
+             #define X [`not a comment`]\n"
+        );
+    }
+
+    #[test]
+    fn an_unclosed_link_is_left_alone() {
+        let text = "   * odd [`text\n";
+        assert_eq!(tidy_docs(text), text);
+    }
+
+    #[test]
+    fn staleness_is_a_diff_naming_the_header() {
+        assert_eq!(staleness("a\n", "a\n"), None);
+        let d = staleness("#define A 1\n", "#define A 2\n").unwrap();
+        assert!(d.contains(&format!("--- {HEADER} (committed)")), "{d}");
+        assert!(d.contains("-#define A 1\n+#define A 2\n"), "{d}");
+    }
 }

@@ -4,6 +4,7 @@
 //! `main.rs`, which dispatches to these modules.
 
 pub mod ctest;
+pub mod diff;
 pub mod header;
 pub mod kbuild;
 pub mod run;

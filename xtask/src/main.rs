@@ -7,11 +7,13 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test               every test the project has (what CI runs); installs what it needs
+  test               every check the project has (what CI runs): setup, fmt, clippy, doc,
+                     cargo test, no_std build, loom, header --check, vm-test; installs what it needs
   setup              install the tools the tests need (apt packages), if missing
   gen-header         regenerate kernel/include/uapi/pciem.h from pciem-abi
   gen-header --check fail if the committed header differs from a fresh generation
-  c-tests            compile the C layout test and the C examples against the header
+  c-tests            compile the layout test (C, C++, kernel module) and the C examples
+                     against the header (also part of `cargo test -p xtask`)
   kbuild             build the shared Rust object (checked) and the kernel modules (W=1, no warnings)
   vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest";
 

@@ -66,6 +66,26 @@ pub fn output(step: &str, cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Print and run `cmd` with its standard error shown as it comes, and
+/// return its standard output, which is also printed once it has exited.
+pub fn run_keeping_stdout(step: &str, cmd: &mut Command) -> Result<String> {
+    eprintln!("+ {}", show(cmd));
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| fail(step, format!("cannot start {:?}: {e}", cmd.get_program())))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{stdout}");
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(fail(
+            step,
+            format!("`{}` exited with {}", show(cmd), out.status),
+        ))
+    }
+}
+
 /// Whether `program` is on PATH.
 pub fn have(program: &str) -> bool {
     std::env::var_os("PATH")

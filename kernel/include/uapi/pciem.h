@@ -24,7 +24,7 @@
 
 /**
  * Version of this ABI. Bumped on any incompatible change; reported by
- * [`PCIEM_IOCTL_GET_VERSION`].
+ * `PCIEM_IOCTL_GET_VERSION`.
  */
 #define PCIEM_ABI_VERSION 1
 
@@ -44,7 +44,7 @@
 #define PCIEM_MAX_BARS 6
 
 /**
- * Bytes of capability-specific payload carried by [`pciem_cap_config`].
+ * Bytes of capability-specific payload carried by `pciem_cap_config`.
  */
 #define PCIEM_CAP_DATA_MAX 64
 
@@ -61,50 +61,50 @@
 #define PCIEM_MAX_WATCHPOINTS 4
 
 /**
- * MSI capability; payload [`pciem_cap_msi_userspace`].
+ * MSI capability; payload `pciem_cap_msi_userspace`.
  */
 #define PCIEM_CAP_MSI 1
 
 /**
- * MSI-X capability; payload [`pciem_cap_msix_userspace`].
+ * MSI-X capability; payload `pciem_cap_msix_userspace`.
  */
 #define PCIEM_CAP_MSIX 2
 
 /**
- * Power Management capability; payload [`pciem_cap_pm_userspace`].
+ * Power Management capability; payload `pciem_cap_pm_userspace`.
  */
 #define PCIEM_CAP_PM 3
 
 /**
- * PCI Express capability; payload [`pciem_cap_pcie_userspace`].
+ * PCI Express capability; payload `pciem_cap_pcie_userspace`.
  */
 #define PCIEM_CAP_PCIE 4
 
 /**
- * Vendor-specific capability; payload [`pciem_cap_vendor_userspace`].
+ * Vendor-specific capability; payload `pciem_cap_vendor_userspace`.
  */
 #define PCIEM_CAP_VENDOR 5
 
 /**
- * PASID extended capability; payload [`pciem_cap_pasid_userspace`].
+ * PASID extended capability; payload `pciem_cap_pasid_userspace`.
  */
 #define PCIEM_CAP_PASID 6
 
 /**
  * Device Serial Number extended capability; payload
- * [`pciem_cap_dsn_userspace`].
+ * `pciem_cap_dsn_userspace`.
  */
 #define PCIEM_CAP_DSN 7
 
 /**
  * Vendor-specific extended capability; payload
- * [`pciem_cap_vsec_userspace`].
+ * `pciem_cap_vsec_userspace`.
  */
 #define PCIEM_CAP_VSEC 8
 
 /**
  * Advanced Error Reporting extended capability; payload
- * [`pciem_cap_aer_userspace`].
+ * `pciem_cap_aer_userspace`.
  */
 #define PCIEM_CAP_AER 9
 
@@ -158,7 +158,7 @@
 #define PCIEM_BAR_MEM_PREFETCH 8
 
 /**
- * The bits of [`pciem_bar_config::flags`] that carry meaning.
+ * The bits of `pciem_bar_config.flags` that carry meaning.
  */
 #define PCIEM_BAR_FLAGS_MASK 15
 
@@ -278,7 +278,7 @@
 #define PCIEM_IRQ_INTX 3
 
 /**
- * INTx: assert the line (the default for [`PCIEM_IRQ_INTX`]).
+ * INTx: assert the line (the default for `PCIEM_IRQ_INTX`).
  */
 #define PCIEM_IRQ_FLAG_ASSERT 1
 
@@ -310,7 +310,7 @@
 #define PCIEM_WP_FLAG_BAR_KPROBES 1
 
 /**
- * Use the kernel virtual address in [`pciem_watchpoint_config::addr`].
+ * Use the kernel virtual address in `pciem_watchpoint_config.addr`.
  */
 #define PCIEM_WP_FLAG_BAR_MANUAL 2
 
@@ -320,15 +320,15 @@
 #define PCIEM_WP_FLAG_CLEAR 4
 
 /**
- * Reported by [`PCIEM_IOCTL_GET_VERSION`].
+ * Reported by `PCIEM_IOCTL_GET_VERSION`.
  */
 struct pciem_version {
   /**
-   * [`PCIEM_ABI_VERSION`] of the kernel module.
+   * `PCIEM_ABI_VERSION` of the kernel module.
    */
   uint32_t abi_version;
   /**
-   * [`PCIEM_RING_SIZE`] of the kernel module.
+   * `PCIEM_RING_SIZE` of the kernel module.
    */
   uint32_t ring_size;
   /**
@@ -600,7 +600,7 @@ struct pciem_cap_pcie_userspace {
  */
 struct pciem_cap_vendor_userspace {
   /**
-   * Bytes of `data` in use, 0..=[`PCIEM_VENDOR_DATA_MAX`].
+   * Bytes of `data` in use, 0..=`PCIEM_VENDOR_DATA_MAX`.
    */
   uint16_t data_len;
   /**
@@ -662,7 +662,7 @@ struct pciem_cap_vsec_userspace {
    */
   uint8_t reserved;
   /**
-   * Bytes of `data` in use, 0..=[`PCIEM_VSEC_DATA_MAX`].
+   * Bytes of `data` in use, 0..=`PCIEM_VSEC_DATA_MAX`.
    */
   uint16_t data_len;
   /**
@@ -721,7 +721,7 @@ struct pciem_watchpoint_config {
   uint32_t flags;
   /**
    * Kernel virtual address of the register, only with
-   * [`PCIEM_WP_FLAG_BAR_MANUAL`]; otherwise zero.
+   * `PCIEM_WP_FLAG_BAR_MANUAL`; otherwise zero.
    */
   uint64_t addr;
 };
@@ -985,8 +985,6 @@ struct pciem_shared_ring {
   struct pciem_event events[PCIEM_RING_SIZE];
 };
 
-#endif  /* PCIEM_UAPI_PCIEM_H */
-
 /* ioctl numbers (pciem_abi::PCIEM_IOCTLS). */
 #define PCIEM_IOCTL_GET_VERSION _IOR(PCIEM_IOCTL_MAGIC, 0x00, struct pciem_version)
 #define PCIEM_IOCTL_CREATE_DEVICE _IOW(PCIEM_IOCTL_MAGIC, 0x01, struct pciem_create_device)
@@ -1155,3 +1153,5 @@ PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved1) == 1
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, overflow) == 136, "offsetof(pciem_shared_ring, overflow)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved2) == 144, "offsetof(pciem_shared_ring, reserved2)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, events) == 256, "offsetof(pciem_shared_ring, events)");
+
+#endif /* PCIEM_UAPI_PCIEM_H */
