@@ -190,7 +190,7 @@ pub struct pciem_cap_dsn_userspace {
 }
 
 /// Most bytes a vendor-specific extended capability may carry after its
-/// 10-byte header.
+/// 8-byte header (extended capability header + VSEC header).
 pub const PCIEM_VSEC_DATA_MAX: usize = 52;
 
 /// Vendor-specific extended capability payload.

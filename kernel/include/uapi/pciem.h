@@ -131,7 +131,7 @@
 
 /**
  * Most bytes a vendor-specific extended capability may carry after its
- * 10-byte header.
+ * 8-byte header (extended capability header + VSEC header).
  */
 #define PCIEM_VSEC_DATA_MAX 52
 

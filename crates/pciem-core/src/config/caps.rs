@@ -368,7 +368,7 @@ impl Capability {
             Capability::Vendor(v) => 3 + v.data().len(),
             Capability::Pasid(_) => 8,
             Capability::Dsn(_) => 12,
-            Capability::Vsec(v) => 10 + v.data().len(),
+            Capability::Vsec(v) => 8 + v.data().len(),
             Capability::Aer(_) => AER_CAP_SIZE,
         };
         raw.div_ceil(4) * 4
@@ -532,7 +532,7 @@ impl Capability {
                 img.cfg32(off + 8, (*serial >> 32) as u32);
             }
             Capability::Vsec(v) => {
-                let len = 10 + v.data().len() as u32;
+                let len = 8 + v.data().len() as u32;
                 img.cfg32(off + 4, v.id as u32 | (v.rev as u32) << 16 | len << 20);
                 img.cfg_bytes(off + 8, v.data());
             }
