@@ -26,6 +26,7 @@
 //! | `vmtest-two-devices` | (c) two devices, removed independently | — |
 //! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
 //! | `vmtest-badinput` | malformed ioctls and mmaps: errno, no oops | — |
+//! | `vmtest-msi` | multi-message MSI per-vector counts, per-vector mask → Pending → unmask | — |
 //! | `vmtest-msix` | MSI-X per-entry counts, entry mask → PBA → unmask, Function Mask (setpci) | — |
 //! | `vmtest-intx` | INTx level semantics: assert/deassert, Interrupt Status, Interrupt Disable | — |
 //! | `vmtest-irqfd` | SET_IRQFD for MSI, MSI-X and INTx (LEVEL/DEASSERT), REMOVE, eventfd close, bad fds | — |
