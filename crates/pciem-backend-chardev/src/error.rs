@@ -97,6 +97,9 @@ fn open_hint(errno: Errno) -> &'static str {
 fn step_hint(step: &str, errno: Errno) -> &'static str {
     match errno {
         Errno::EACCES | Errno::EPERM => ": run as root",
+        Errno::ENOTTY if step == "GET_VERSION" => {
+            ": this file is not a PCIem control file (open /dev/pciem of pciem.ko)"
+        }
         Errno::ENOTTY | Errno::EOPNOTSUPP => {
             ": the loaded pciem.ko does not implement this; load a newer module"
         }

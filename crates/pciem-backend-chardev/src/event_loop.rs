@@ -110,6 +110,11 @@ impl StopSignal {
         Ok(())
     }
 
+    /// Requests the stop on SIGINT or SIGTERM (Ctrl-C, `kill`).
+    pub fn on_termination(&self) -> io::Result<()> {
+        self.on_signals(&[libc::SIGINT, libc::SIGTERM])
+    }
+
     /// Whether a stop was requested (consumes pending requests).
     pub fn take(&self) -> bool {
         let mut buf = [0u8; 64];

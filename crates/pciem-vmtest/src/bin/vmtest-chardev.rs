@@ -78,8 +78,7 @@ fn device(mode: &str) -> ! {
     };
     let result = (|| -> Result<String, String> {
         let stop = StopSignal::new().map_err(|e| e.to_string())?;
-        stop.on_signals(&[libc::SIGTERM, libc::SIGINT])
-            .map_err(|e| e.to_string())?;
+        stop.on_termination().map_err(|e| e.to_string())?;
         let mut model = Echo::default();
         let options = RunOptions {
             wait,
