@@ -163,6 +163,11 @@ fn one(r: &mut Report, mode: &str) {
         sysfs::driver_of(&path).as_deref() == Some(TESTDRV),
         format!("{TESTDRV} bound to {}", sysfs::pci_name(&path)),
     );
+    let refcnt_live = module_refcnt();
+    r.check(
+        refcnt0.is_some() && refcnt_live > refcnt0,
+        format!("the live device's files pin pciem.ko (refcnt {refcnt0:?} -> {refcnt_live:?})"),
+    );
     r.check(
         sysfs::wait_until(Duration::from_secs(2), || {
             testdrv_read(&path, REG_MAGIC as u32).ok() == Some(MAGIC)
