@@ -252,9 +252,11 @@ impl Uring {
             let sqe = opcode::PollAdd::new(types::Fd(fd.as_raw_fd()), libc::POLLIN as u32)
                 .build()
                 .user_data(tag);
-            // SAFETY: POLL_ADD lends the kernel no memory; the descriptor
-            // outlives the request (the session owns both and drops the
-            // ring first, which cancels it).
+            // SAFETY: POLL_ADD lends the kernel no memory of ours, and the
+            // kernel takes its own reference to the file when it prepares
+            // the request, so even a descriptor closed while the poll is
+            // armed cannot make it touch this process's memory. Dropping
+            // the ring cancels whatever is still armed.
             let pushed = unsafe { self.ring.submission().push(&sqe) };
             if pushed.is_err() {
                 // Two entries in a queue of eight: only possible if the
