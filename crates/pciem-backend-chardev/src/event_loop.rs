@@ -12,6 +12,7 @@
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use io_uring::{opcode, types, IoUring};
@@ -103,8 +104,29 @@ impl StopSignal {
     /// arrives. The handler only writes a byte to the channel (async-signal
     /// safe); the loop then returns normally and everything is dropped in
     /// order, which removes the device.
+    ///
+    /// The handlers stay installed for the life of the process. A second
+    /// delivery of the same signal takes the default action (terminates),
+    /// so a stuck shutdown can still be interrupted, and so can the process
+    /// after the loop has returned.
     pub fn on_signals(&self, signals: &[i32]) -> io::Result<()> {
+        if let Some(sig) = signals
+            .iter()
+            .find(|s| signal_hook::consts::FORBIDDEN.contains(s))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "signal {sig} cannot be handled (SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGSEGV)"
+                ),
+            ));
+        }
         for &sig in signals {
+            let seen = Arc::new(AtomicBool::new(false));
+            // Runs before the action below: a no-op the first time, the
+            // default action once `seen` is set.
+            signal_hook::flag::register_conditional_default(sig, seen.clone())?;
+            signal_hook::flag::register(sig, seen)?;
             signal_hook::low_level::pipe::register(sig, self.writer.try_clone()?)?;
         }
         Ok(())
@@ -398,5 +420,13 @@ mod tests {
         let mut w = Waiter::new(WaitMode::Poll).unwrap();
         nix::sys::signal::raise(nix::sys::signal::Signal::SIGUSR2).unwrap();
         assert_eq!(w.wait(&efd, &stop).unwrap(), Wake::Stop);
+    }
+
+    #[test]
+    fn unhandleable_signals_are_refused() {
+        let stop = StopSignal::new().unwrap();
+        let e = stop.on_signals(&[libc::SIGKILL]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("cannot be handled"), "{e}");
     }
 }
