@@ -31,6 +31,7 @@
 //! | `vmtest-intx` | INTx level semantics: assert/deassert, Interrupt Status, Interrupt Disable | — |
 //! | `vmtest-irqfd` | SET_IRQFD for MSI, MSI-X and INTx (LEVEL/DEASSERT), REMOVE, eventfd close, bad fds | — |
 //! | `vmtest-config-events` | CONFIG_WRITE and RESET events from setpci and from driver actions (FLR, D3hot→D0) | — |
+//! | `vmtest-chardev` | a Rust model on `pciem-backend-chardev` (io-uring and poll loops), ring overflow reported, SIGTERM → device removed | — |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
 //!
