@@ -233,7 +233,7 @@ static struct pci_driver dmadrv_driver = {
 	.id_table = dmadrv_ids,
 	.probe = dmadrv_probe,
 	.remove = dmadrv_remove,
-	.driver.dev_groups = dmadrv_groups,
+	.dev_groups = dmadrv_groups,
 };
 module_pci_driver(dmadrv_driver);
 

@@ -535,8 +535,9 @@ fn find_pdev(r: &mut Report) -> Option<PathBuf> {
     let pdev = wait_device(TEST_VENDOR, TEST_DEVICE_DMA, Duration::from_secs(10));
     r.check(pdev.is_some(), "the DMA test device is on the bus");
     let pdev = pdev?;
+    // The driver's files appear after its probe, after the driver link.
     let bound = wait_until(Duration::from_secs(10), || {
-        driver_of(&pdev).as_deref() == Some(DMADRV)
+        driver_of(&pdev).as_deref() == Some(DMADRV) && pdev.join("dma_prp").exists()
     });
     r.check(bound, "pciem_dmadrv bound to it");
     bound.then_some(pdev)
