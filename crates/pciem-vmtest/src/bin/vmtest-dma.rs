@@ -235,6 +235,47 @@ fn atomics(r: &mut Report, dev: &Dev, b: &Buf) {
     );
 }
 
+/// The device's fetch-add racing the driver's CPU increments of one word:
+/// no update may be lost on either side.
+fn atomic_race(r: &mut Report, dev: &Dev, b: &Buf, pdev: &Path) {
+    const OFF: u64 = 0x2000;
+    const CPU_INCS: u64 = 1_000_000;
+    const DEV_ADDS: u64 = 3000;
+    if b.cpu_write(OFF, &0u64.to_le_bytes()).is_err() {
+        r.check(false, "atomic race: clear the word");
+        return;
+    }
+    let hammer = pdev.join("hammer");
+    let cpu = std::thread::spawn(move || {
+        let res = std::fs::write(&hammer, format!("{OFF} {CPU_INCS}"));
+        (res, std::time::Instant::now())
+    });
+    let mut dev_ok = true;
+    for _ in 0..DEV_ADDS {
+        dev_ok &= dev
+            .dma_atomic(b.addr + OFF, PCIEM_ATOMIC_FETCH_ADD, 1, 0)
+            .is_ok();
+    }
+    let dev_done = std::time::Instant::now();
+    let (cpu_res, cpu_done) = cpu.join().expect("hammer thread");
+    let total = b.cpu_u64(OFF).ok();
+    println!(
+        "INFO: atomic race: the CPU loop ended {} the device's",
+        if cpu_done > dev_done {
+            "after"
+        } else {
+            "before"
+        }
+    );
+    r.check(
+        dev_ok && cpu_res.is_ok() && total == Some(CPU_INCS + DEV_ADDS),
+        format!(
+            "atomic race: {CPU_INCS} CPU increments + {DEV_ADDS} device fetch-adds = {} (got {total:?}, {cpu_res:?})",
+            CPU_INCS + DEV_ADDS
+        ),
+    );
+}
+
 /// PRP transfers over the driver's PRP pages.
 fn prp(r: &mut Report, dev: &Dev, b: &Buf) {
     let pg = |k: u64| b.addr + k * PAGE;
@@ -587,6 +628,7 @@ fn main() {
     transfers(&mut r, &dev, &coherent);
     transfers(&mut r, &dev, &stream);
     atomics(&mut r, &dev, &coherent);
+    atomic_race(&mut r, &dev, &coherent, &pdev);
     let res = stream.cpu_write(8, &40u64.to_le_bytes());
     let old = dev.dma_atomic(stream.addr + 8, PCIEM_ATOMIC_FETCH_ADD, 2, 0);
     r.check(
