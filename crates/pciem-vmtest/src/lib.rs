@@ -7,14 +7,16 @@
 //! line, and exits non-zero on any failure.
 //!
 //! The modules are expected to be loaded already (`pciem.ko` with a
-//! `phys_region=` pool, then `pciem_testdrv.ko`); a scenario that finds
-//! them missing fails, it does not skip.
+//! `phys_region=` pool and a `p2p_regions=` whitelist, then
+//! `pciem_testdrv.ko` and `pciem_dmadrv.ko`); a scenario that finds them
+//! missing fails, it does not skip.
 //!
 //! # Running them (what the VM harness does)
 //!
-//! Guest kernel command line `memmap=2M$0x3f000000` (any carve of at least
-//! 512 KiB works), then `insmod pciem.ko phys_region=0x3f000000:2M`,
-//! `insmod pciem_testdrv.ko`. `lspci` (pciutils) must be in the guest's
+//! Guest kernel command line `memmap=2M$0x3f000000 memmap=1M$0x3ee00000`
+//! (any pool carve of at least 512 KiB works), then `insmod pciem.ko
+//! phys_region=0x3f000000:2M p2p_regions=0x3ee00000:1M`, `insmod
+//! pciem_testdrv.ko`, `insmod pciem_dmadrv.ko`. `lspci` (pciutils) must be in the guest's
 //! PATH for `vmtest-enumerate`. Build statically:
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p
 //! pciem-vmtest --target x86_64-unknown-linux-gnu`.

@@ -24,7 +24,7 @@ use pciem_abi::{
     PCIEM_ATOMIC_SWAP, PCIEM_DMA_MAX_LEN, PCIEM_IOCTL_DMA_READ,
 };
 use pciem_vmtest::sysfs::{self, driver_of, parse_num, read_hex, wait_device, wait_until};
-use pciem_vmtest::{Dev, Report, DMADRV, TEST_DEVICE_DMA, TEST_VENDOR};
+use pciem_vmtest::{Dev, Report, DMADRV, TEST_DEVICE_DMA, TEST_DEVICE_UNBOUND, TEST_VENDOR};
 
 const PAGE: u64 = 4096;
 /// A bus address far above any RAM the VM has.
@@ -600,6 +600,31 @@ fn main() {
         r.check(
             errno(&res) == Some(libc::ENODEV),
             format!("DMA_READ before REGISTER -> ENODEV ({res:?})"),
+        );
+    }
+
+    // A device no driver binds to: Bus Master Enable stays clear, so it
+    // may not touch host memory, as real hardware may not.
+    if let Some(idle) = r.step("open /dev/pciem", Dev::open()) {
+        let _ = idle.describe_test_device(TEST_DEVICE_UNBOUND);
+        let inst = idle.register();
+        r.check(inst.is_ok(), "register a device no driver binds");
+        let mut buf = [0u8; 8];
+        let res = idle.dma_read(0x1000, &mut buf);
+        r.check(
+            errno(&res) == Some(libc::EPERM),
+            format!("DMA_READ without bus mastering -> EPERM ({res:?})"),
+        );
+        let res = idle.dma_atomic(0x1000, PCIEM_ATOMIC_FETCH_ADD, 1, 0);
+        r.check(
+            errno(&res) == Some(libc::EPERM),
+            format!("DMA_ATOMIC without bus mastering -> EPERM ({res:?})"),
+        );
+        let peer = region.map_or(0, |(base, _)| base);
+        let res = idle.p2p_read(peer, &mut buf);
+        r.check(
+            errno(&res) == Some(libc::EPERM),
+            format!("P2P_READ without bus mastering -> EPERM ({res:?})"),
         );
     }
 
