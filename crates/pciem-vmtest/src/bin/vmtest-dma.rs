@@ -359,6 +359,58 @@ fn prp(r: &mut Report, dev: &Dev, b: &Buf) {
         res.is_ok() && seen == data && b.cpu_read(12 * PAGE, 16).ok() == Some(at(12, 0, 16)),
         format!("chained PRP list: write scatters into the same pages ({res:?})"),
     );
+    let _ = b.cpu_write(0, &img);
+
+    // Exactly PCIEM_DMA_MAX_LEN: 4096 pages, PRP1 plus 4095 entries in
+    // nine full list pages (511 data entries and a chain each, then 7),
+    // transfer page n taken from data page n % 8.
+    let total = (PCIEM_DMA_MAX_LEN / PAGE) as usize;
+    let mut ok = true;
+    let mut n = 1usize;
+    for j in 0..9u64 {
+        let left = total - n;
+        let mut list: Vec<u64> = (0..left.min(512))
+            .map(|i| pg(((n + i) % 8) as u64))
+            .collect();
+        if left > 512 {
+            list.truncate(511);
+            list.push(pg(41 + j));
+        }
+        n += list.len().min(511);
+        ok &= entries(40 + j, 0, &list).is_ok();
+    }
+    let mut got = vec![0u8; PCIEM_DMA_MAX_LEN as usize];
+    let res = dev.prp_read(pg(0), pg(40), &mut got);
+    let right = got
+        .chunks(PAGE as usize)
+        .enumerate()
+        .all(|(n, c)| c == at((n % 8) as u64, 0, PAGE as usize));
+    r.check(
+        ok && n == total && res.is_ok() && right,
+        format!("PRP read of exactly PCIEM_DMA_MAX_LEN through nine chained list pages ({res:?})"),
+    );
+    drop(got);
+
+    // An 8 KiB PRP page size: PRP1 runs to the end of its 8 KiB page.
+    let k0 = (b.addr / PAGE) % 2;
+    let len = (8192 - 100) + 5000;
+    let mut got = vec![0u8; len];
+    let req = pciem_dma_indirect {
+        prp1: pg(k0 + 2) + 100,
+        prp2: pg(k0 + 6),
+        user_addr: got.as_mut_ptr() as u64,
+        length: len as u64,
+        page_size: 8192,
+        flags: 0,
+    };
+    // SAFETY: the kernel writes at most `len` bytes into `got`, which is
+    // live and not otherwise used during the call.
+    let res = unsafe { dev.dma_indirect_raw(&req) };
+    let expect = [at(k0 + 2, 100, 8192 - 100), at(k0 + 6, 0, 5000)].concat();
+    r.check(
+        res.is_ok() && got == expect,
+        format!("PRP read with an 8 KiB page size ({res:?})"),
+    );
 
     // A loop: page 50 chains to 51, which chains back to 50.
     let ok = entries(50, PAGE - 16, &[pg(0), pg(51) + PAGE - 16]).is_ok()
