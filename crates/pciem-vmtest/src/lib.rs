@@ -38,6 +38,7 @@
 //! the exit status is 0 exactly when the verdict is PASS.
 
 pub mod device;
+pub mod dmadrv;
 pub mod report;
 pub mod ring;
 pub mod sysfs;
