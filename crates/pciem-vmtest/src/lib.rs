@@ -15,7 +15,8 @@
 //!
 //! Guest kernel command line `memmap=2M$0x3f000000 memmap=1M$0x3ee00000`
 //! (any pool carve of at least 512 KiB works), then `insmod pciem.ko
-//! phys_region=0x3f000000:2M p2p_regions=0x3ee00000:1M`, `insmod
+//! phys_region=0x3f000000:2M
+//! p2p_regions=0x3ee00000:1M,0x3f000000:2M`, `insmod
 //! pciem_testdrv.ko`, `insmod pciem_dmadrv.ko`. `lspci` (pciutils) must be in the guest's
 //! PATH for `vmtest-enumerate`. Build statically:
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p
@@ -28,7 +29,7 @@
 //! | `vmtest-two-devices` | (c) two devices, removed independently | — |
 //! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
 //! | `vmtest-badinput` | malformed ioctls and mmaps: errno, no oops | — |
-//! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the `p2p_regions=` entry `ADDR:SIZE` pciem.ko was loaded with |
+//! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the two `p2p_regions=` entries pciem.ko was loaded with: a carve-out `ADDR:SIZE`, then the BAR pool |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
 //! | `vmtest-p2p-params` | `p2p_regions=` validation at load | `PATH/pciem.ko POOL ADDR:SIZE` (unloads pciem first; leaves it loaded) |

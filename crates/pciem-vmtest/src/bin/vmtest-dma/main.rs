@@ -9,8 +9,9 @@
 //! list), peer-to-peer inside the `p2p_regions=` whitelist, and each bad
 //! request with the errno it must get.
 //!
-//! Run as `vmtest-dma ADDR:SIZE`, the `p2p_regions=` entry pciem.ko was
-//! loaded with.
+//! Run as `vmtest-dma ADDR:SIZE POOL`: the carved-out `p2p_regions=` entry
+//! pciem.ko was loaded with, then its second entry, the BAR pool (so a
+//! peer PCIem device's BAR is a legal P2P target).
 
 mod atomics;
 mod p2p;
@@ -177,6 +178,7 @@ fn find_pdev(r: &mut Report) -> Option<PathBuf> {
 
 fn main() {
     let region = std::env::args().nth(1).and_then(|a| parse_region(&a));
+    let pool = std::env::args().nth(2).and_then(|a| parse_region(&a));
     let mut r = Report::new("dma");
     r.check(
         sysfs::modules_loaded() && Path::new("/sys/bus/pci/drivers").join(DMADRV).exists(),
@@ -254,5 +256,6 @@ fn main() {
     prp::prp(&mut r, &dev, &prp_buf);
     bad_dma(&mut r, &dev, &coherent);
     p2p::p2p(&mut r, &dev, region, coherent.addr);
+    p2p::peer_bar(&mut r, &dev, pool);
     r.finish()
 }

@@ -1,7 +1,7 @@
 //! Peer-to-peer transfers inside and outside the whitelist.
 
 use pciem_vmtest::dmadrv::{errno, pattern};
-use pciem_vmtest::{Dev, Report};
+use pciem_vmtest::{Dev, Report, TEST_DEVICE_UNBOUND};
 
 use crate::UNMAPPED;
 
@@ -66,5 +66,64 @@ pub fn p2p(r: &mut Report, dev: &Dev, region: Option<(u64, u64)>, ram: u64) {
     r.check(
         errno(&res) == Some(libc::ENXIO),
         format!("plain DMA_READ of the peer region (not RAM) -> ENXIO ({res:?})"),
+    );
+}
+
+/// P2P into a second PCIem device's BAR (whitelisted by the `pool` entry,
+/// the BAR pool), checked through that device's own BAR mapping: the peer
+/// sees what the initiator wrote, and the initiator reads what the peer
+/// stored.
+pub fn peer_bar(r: &mut Report, dev: &Dev, pool: Option<(u64, u64)>) {
+    let Some((pool_base, pool_size)) = pool else {
+        r.check(
+            false,
+            "P2P to a peer BAR: pass the whitelisted BAR pool ADDR:SIZE as the second argument",
+        );
+        return;
+    };
+    let Some(peer) = r.step("open /dev/pciem for the peer", Dev::open()) else {
+        return;
+    };
+    let described = peer.describe_test_device(TEST_DEVICE_UNBOUND);
+    r.step("describe the peer device", described);
+    let Some(inst) = r.step("register the peer", peer.register()) else {
+        return;
+    };
+    let Some(bar) = r.step("peer BAR2 info", peer.bar_info(2)) else {
+        return;
+    };
+    r.check(
+        bar.bus_addr >= pool_base && bar.bus_addr + bar.size <= pool_base + pool_size,
+        format!(
+            "peer BAR2 {:#x}+{:#x} lies in the whitelisted pool",
+            bar.bus_addr, bar.size
+        ),
+    );
+    let Some(map) = r.step("map the peer's BAR2", inst.map_bar(2, bar.size as usize)) else {
+        return;
+    };
+
+    let data = pattern(0x7077, 4096);
+    let res = dev.p2p_write(bar.bus_addr + 0x100, &data);
+    let seen: Vec<u8> = (0..1024)
+        .flat_map(|i| map.read32(0x100 + i * 4).to_le_bytes())
+        .collect();
+    r.check(
+        res.is_ok() && seen == data,
+        format!("P2P_WRITE into the peer's BAR2 is what the peer reads there ({res:?})"),
+    );
+
+    let words: Vec<u32> = (0..256u32)
+        .map(|i| 0xa5a5_0000 ^ (i * 0x0101_0101))
+        .collect();
+    for (i, w) in words.iter().enumerate() {
+        map.write32(0x2000 + i * 4, *w);
+    }
+    let mut got = vec![0u8; 1024];
+    let res = dev.p2p_read(bar.bus_addr + 0x2000, &mut got);
+    let expect: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    r.check(
+        res.is_ok() && got == expect,
+        format!("P2P_READ of the peer's BAR2 returns what the peer stored ({res:?})"),
     );
 }
