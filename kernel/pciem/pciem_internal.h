@@ -177,4 +177,15 @@ void pciem_irqfd_dev_init(struct pciem_dev *dev);
 int pciem_irqfd_set(struct pciem_dev *dev, const struct pciem_irqfd_config *cfg);
 void pciem_irqfd_release_all(struct pciem_dev *dev);
 
+/* dma.c: DMA, atomics and PRP-list DMA issued by the device process */
+int pciem_dma_may_master(struct pciem_dev *dev, const char *what);
+int pciem_dma_rw(struct pciem_dev *dev, void __user *uarg, bool to_host);
+int pciem_dma_atomic(struct pciem_dev *dev, void __user *uarg);
+int pciem_dma_indirect(struct pciem_dev *dev, void __user *uarg);
+
+/* p2p.c: peer-to-peer transfers inside the p2p_regions= whitelist */
+int pciem_p2p_init(void);
+void pciem_p2p_exit(void);
+int pciem_p2p_xfer(struct pciem_dev *dev, void __user *uarg, bool to_peer);
+
 #endif /* PCIEM_INTERNAL_H */

@@ -7,8 +7,9 @@
 //! line, and exits non-zero on any failure.
 //!
 //! The modules are expected to be loaded already (`pciem.ko` with a
-//! `phys_region=` pool, then `pciem_testdrv.ko`); a scenario that finds
-//! them missing fails, it does not skip.
+//! `phys_region=` pool and a `p2p_regions=` whitelist, then
+//! `pciem_testdrv.ko` and `pciem_dmadrv.ko`); a scenario that finds them
+//! missing fails, it does not skip.
 //!
 //! # Running them (what the VM harness does)
 //!
@@ -16,6 +17,12 @@
 //! 512 KiB works), then `insmod pciem.ko phys_region=0x3f000000:2M`,
 //! `insmod pciem_testdrv.ko`. `lspci` and `setpci` (pciutils) must be in the guest's
 //! PATH for `vmtest-enumerate` and the interrupt/config scenarios. Build statically:
+//! Guest kernel command line `memmap=2M$0x3f000000 memmap=1M$0x3ee00000`
+//! (any pool carve of at least 512 KiB works), then `insmod pciem.ko
+//! phys_region=0x3f000000:2M
+//! p2p_regions=0x3ee00000:1M,0x3f000000:2M`, `insmod
+//! pciem_testdrv.ko`, `insmod pciem_dmadrv.ko`. `lspci` (pciutils) must be in the guest's
+//! PATH for `vmtest-enumerate`. Build statically:
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p
 //! pciem-vmtest --target x86_64-unknown-linux-gnu`.
 //!
@@ -32,14 +39,17 @@
 //! | `vmtest-irqfd` | SET_IRQFD for MSI, MSI-X and INTx (LEVEL/DEASSERT), REMOVE, eventfd close, bad fds | — |
 //! | `vmtest-config-events` | CONFIG_WRITE and RESET events from setpci and from driver actions (FLR, D3hot→D0) | — |
 //! | `vmtest-chardev` | a Rust model on `pciem-backend-chardev` (io-uring and poll loops), ring overflow reported, SIGTERM → device removed | — |
+//! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the two `p2p_regions=` entries pciem.ko was loaded with: a carve-out `ADDR:SIZE`, then the BAR pool |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
+//! | `vmtest-p2p-params` | `p2p_regions=` validation at load | `PATH/pciem.ko POOL ADDR:SIZE` (unloads pciem first; leaves it loaded) |
 //!
 //! Every binary prints `SCENARIO <name>: BEGIN`, one `PASS: …`/`FAIL: …`
 //! line per check, and `SCENARIO <name>: PASS|FAIL (n passed, m failed)`;
 //! the exit status is 0 exactly when the verdict is PASS.
 
 pub mod device;
+pub mod dmadrv;
 pub mod report;
 pub mod ring;
 pub mod sysfs;
@@ -54,6 +64,10 @@ pub const TEST_VENDOR: u16 = 0x1f0c;
 pub const TEST_DEVICE_IOMAP: u16 = 0x7e50;
 /// Device ID the test driver maps with plain `ioremap`.
 pub const TEST_DEVICE_IOREMAP: u16 = 0x7e51;
+/// Device ID the DMA test driver (`pciem_dmadrv.ko`) binds to.
+pub const TEST_DEVICE_DMA: u16 = 0x7e52;
+/// Name of the DMA test driver in `/sys/bus/pci/drivers`.
+pub const DMADRV: &str = "pciem_dmadrv";
 /// Device ID no driver binds to.
 pub const TEST_DEVICE_UNBOUND: u16 = 0x7e5f;
 /// Name of the test driver in `/sys/bus/pci/drivers`.

@@ -9,22 +9,24 @@
 //! through the module and stops the thread.
 #![no_std]
 
-use core::ffi::c_char;
+use core::ffi::{c_char, c_void};
 use core::ptr::NonNull;
 
 use pciem_abi::{
-    pciem_bar_config, pciem_cap_config, pciem_config_image, pciem_config_space, pciem_event,
-    pciem_shared_ring,
+    pciem_bar_config, pciem_cap_config, pciem_config_image, pciem_config_space, pciem_dma_indirect,
+    pciem_event, pciem_shared_ring,
 };
 use pciem_core::config::{validate_image, BuildError, ConfigBuilder};
+use pciem_core::prp::{for_each_segment, Prp, PrpError};
 use pciem_core::ring::{Producer, SharedRing};
-use pciem_core::ConfigSpace;
+use pciem_core::{AtomicOp, ConfigSpace};
 
 const EINVAL: i32 = 22;
 const ENOENT: i32 = 2;
 const ENOSPC: i32 = 28;
 const EFAULT: i32 = 14;
 const E2BIG: i32 = 7;
+const ELOOP: i32 = 40;
 
 /// A static, NUL-terminated reason for the kernel log.
 macro_rules! cstr {
@@ -273,11 +275,14 @@ pub unsafe extern "C" fn pciem_rs_bar_info(
     reason: *mut *const c_char,
 ) -> i32 {
     // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
-    let (Some(img), Some(size), Some(flags)) = (unsafe { r(img) }, unsafe { m(size) }, unsafe { m(flags) })
+    let (Some(img), Some(size), Some(flags)) =
+        (unsafe { r(img) }, unsafe { m(size) }, unsafe { m(flags) })
     else {
         return null(reason);
     };
-    let bar = u8::try_from(index).ok().and_then(|i| ConfigSpace::from_image_ref(img).bar(i));
+    let bar = u8::try_from(index)
+        .ok()
+        .and_then(|i| ConfigSpace::from_image_ref(img).bar(i));
     match bar {
         Some(b) => {
             *size = b.size;
@@ -377,7 +382,10 @@ pub unsafe extern "C" fn pciem_rs_msi_set_pending(
     if ConfigSpace::from_image_mut(img).set_msi_pending(vector, pending != 0) {
         0
     } else {
-        fail(reason, (EINVAL, cstr!("no per-vector masking or no such MSI vector")))
+        fail(
+            reason,
+            (EINVAL, cstr!("no per-vector masking or no such MSI vector")),
+        )
     }
 }
 
@@ -407,7 +415,8 @@ pub unsafe extern "C" fn pciem_rs_ring_push(
     reason: *mut *const c_char,
 ) -> i32 {
     // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
-    let (Some(ring), Some(p), Some(ev)) = (NonNull::new(ring), unsafe { m(p) }, unsafe { r(ev) }) else {
+    let (Some(ring), Some(p), Some(ev)) = (NonNull::new(ring), unsafe { m(p) }, unsafe { r(ev) })
+    else {
         return null(reason);
     };
     // SAFETY: the ring memory is valid and aligned for as long as the
@@ -415,7 +424,142 @@ pub unsafe extern "C" fn pciem_rs_ring_push(
     let shared = unsafe { SharedRing::from_raw(ring) };
     match p.push(&shared, ev) {
         Ok(_) => 0,
-        Err(_) => fail(reason, (ENOSPC, cstr!("event ring full: event counted in overflow"))),
+        Err(_) => fail(
+            reason,
+            (ENOSPC, cstr!("event ring full: event counted in overflow")),
+        ),
+    }
+}
+
+/// The value memory holds after atomic `op` (a `PCIEM_ATOMIC_*`), given the
+/// value `old` before it: pciem-core's `AtomicOp::apply`, which the mock
+/// backend runs too.
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_atomic_apply(
+    op: u32,
+    operand: u64,
+    compare: u64,
+    old: u64,
+    new: *mut u64,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let Some(new) = (unsafe { m(new) }) else {
+        return null(reason);
+    };
+    match AtomicOp::from_abi(op, operand, compare) {
+        Some(a) => {
+            *new = a.apply(old);
+            0
+        }
+        None => fail(reason, (EINVAL, cstr!("unknown atomic op"))),
+    }
+}
+
+/// `read_list` callback of `pciem_rs_prp_walk`: fill `len` bytes at `buf`
+/// with host memory at bus address `addr`; 0 or a negative errno.
+pub type PrpReadList =
+    unsafe extern "C" fn(ctx: *mut c_void, addr: u64, buf: *mut u8, len: u32) -> i32;
+
+/// `segment` callback of `pciem_rs_prp_walk`: bytes `pos..pos + len` of the
+/// transfer live at bus address `addr`; 0 or a negative errno.
+pub type PrpSegment = unsafe extern "C" fn(ctx: *mut c_void, pos: u64, addr: u64, len: u64) -> i32;
+
+/// Why a PRP walk stopped.
+enum WalkError {
+    /// The description is malformed.
+    Prp(PrpError),
+    /// A callback failed with this (negative) errno.
+    Callback(i32),
+}
+
+impl From<PrpError> for WalkError {
+    fn from(e: PrpError) -> Self {
+        WalkError::Prp(e)
+    }
+}
+
+/// The errno and static reason of a malformed PRP description.
+fn prp_error(e: PrpError) -> (i32, *const c_char) {
+    match e {
+        PrpError::Loop(_) => (
+            ELOOP,
+            cstr!("PRP list chains back to a list page already walked"),
+        ),
+        PrpError::TooManyLists(_) => (
+            E2BIG,
+            cstr!("PRP list chain longer than any valid transfer needs"),
+        ),
+        PrpError::Empty => (EINVAL, cstr!("zero-length transfer")),
+        PrpError::TooLong(_) => (EINVAL, cstr!("transfer longer than PCIEM_DMA_MAX_LEN")),
+        PrpError::BadPageSize(_) => (
+            EINVAL,
+            cstr!("page size not a power of two from 4096 to 128 MiB"),
+        ),
+        PrpError::Misaligned { .. } => (EINVAL, cstr!("PRP entry misaligned for its role")),
+        _ => (EINVAL, cstr!("malformed PRP description")),
+    }
+}
+
+/// Walk the PRP description of `req` with pciem-core's walker, calling
+/// `read_list` for list entries and `segment` for each data segment in
+/// transfer order.
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h; the callbacks are safe to call with
+/// `ctx` and with buffers the walker owns.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_prp_walk(
+    req: *const pciem_dma_indirect,
+    ctx: *mut c_void,
+    read_list: Option<PrpReadList>,
+    segment: Option<PrpSegment>,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(req), Some(read_list), Some(segment)) = (unsafe { r(req) }, read_list, segment)
+    else {
+        return null(reason);
+    };
+    let prp = Prp {
+        prp1: req.prp1,
+        prp2: req.prp2,
+        page_size: req.page_size,
+    };
+    let walked = for_each_segment(
+        prp,
+        req.length,
+        |addr, bytes: &mut [u8]| {
+            let len = u32::try_from(bytes.len()).map_err(|_| WalkError::Callback(-EINVAL))?;
+            // SAFETY: `bytes` is a live, writable buffer of `len` bytes owned
+            // by the walker; the callback fills at most `len` bytes of it.
+            match unsafe { read_list(ctx, addr, bytes.as_mut_ptr(), len) } {
+                0 => Ok(()),
+                e => Err(WalkError::Callback(e)),
+            }
+        },
+        |pos, addr, len| {
+            // SAFETY: plain values; the callback's contract is the caller's.
+            match unsafe { segment(ctx, pos, addr, len) } {
+                0 => Ok(()),
+                e => Err(WalkError::Callback(e)),
+            }
+        },
+    );
+    match walked {
+        Ok(()) => 0,
+        Err(WalkError::Prp(e)) => fail(reason, prp_error(e)),
+        Err(WalkError::Callback(e)) => {
+            say(reason, cstr!("PRP list or data access failed"));
+            if e < 0 {
+                e
+            } else {
+                -EINVAL
+            }
+        }
     }
 }
 
@@ -490,5 +634,165 @@ pub unsafe extern "C" fn pciem_rs_set_intx_status(img: *mut pciem_config_image, 
     // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
     if let Some(img) = unsafe { m(img) } {
         ConfigSpace::from_image_mut(img).set_intx_status(asserted != 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The shim's DMA entry points on the host: errno mapping and the C
+    //! callback plumbing (the walk itself is tested in pciem-core).
+    extern crate std;
+    use std::collections::BTreeMap;
+    use std::vec::Vec;
+
+    use super::*;
+
+    const ENXIO: i32 = 6;
+
+    #[test]
+    fn atomic_apply_computes_and_rejects_unknown_ops() {
+        let mut new = 0u64;
+        let mut reason: *const c_char = core::ptr::null();
+        // SAFETY: valid pointers to locals.
+        let ok = unsafe {
+            pciem_rs_atomic_apply(
+                pciem_abi::PCIEM_ATOMIC_FETCH_SUB,
+                7,
+                0,
+                5,
+                &mut new,
+                &mut reason,
+            )
+        };
+        assert_eq!((ok, new), (0, u64::MAX - 1));
+        // SAFETY: as above.
+        let ok = unsafe {
+            pciem_rs_atomic_apply(pciem_abi::PCIEM_ATOMIC_CAS, 9, 5, 5, &mut new, &mut reason)
+        };
+        assert_eq!((ok, new), (0, 9));
+        // SAFETY: as above.
+        let bad = unsafe { pciem_rs_atomic_apply(0, 1, 0, 5, &mut new, &mut reason) };
+        assert_eq!(bad, -EINVAL);
+        assert!(!reason.is_null());
+    }
+
+    /// Host memory of list pages (page -> little-endian entries) and the
+    /// segments seen, behind the C callbacks' `ctx`.
+    struct Host {
+        lists: BTreeMap<u64, Vec<u64>>,
+        segments: Vec<(u64, u64, u64)>,
+        fail_at: Option<u64>,
+    }
+
+    unsafe extern "C" fn read_list(ctx: *mut c_void, addr: u64, buf: *mut u8, len: u32) -> i32 {
+        // SAFETY: the tests pass a live `Host` as ctx, and the walker a
+        // buffer of `len` bytes.
+        let (host, buf) = unsafe {
+            (
+                &*(ctx as *const Host),
+                core::slice::from_raw_parts_mut(buf, len as usize),
+            )
+        };
+        let Some(entries) = host.lists.get(&(addr & !4095)) else {
+            return -ENXIO;
+        };
+        let first = ((addr & 4095) / 8) as usize;
+        for (i, c) in buf.chunks_exact_mut(8).enumerate() {
+            c.copy_from_slice(&entries.get(first + i).copied().unwrap_or(0).to_le_bytes());
+        }
+        0
+    }
+
+    unsafe extern "C" fn segment(ctx: *mut c_void, pos: u64, addr: u64, len: u64) -> i32 {
+        // SAFETY: the tests pass a live, unaliased `Host` as ctx.
+        let host = unsafe { &mut *(ctx as *mut Host) };
+        if host.fail_at == Some(addr) {
+            return -ENXIO;
+        }
+        host.segments.push((pos, addr, len));
+        0
+    }
+
+    fn walk(host: &mut Host, prp1: u64, prp2: u64, length: u64) -> (i32, *const c_char) {
+        let req = pciem_dma_indirect {
+            prp1,
+            prp2,
+            length,
+            ..Default::default()
+        };
+        let mut reason: *const c_char = core::ptr::null();
+        // SAFETY: `req`, `host` and `reason` are live locals; the callbacks
+        // match the contract.
+        let ret = unsafe {
+            pciem_rs_prp_walk(
+                &req,
+                host as *mut Host as *mut c_void,
+                Some(read_list),
+                Some(segment),
+                &mut reason,
+            )
+        };
+        (ret, reason)
+    }
+
+    fn host(lists: &[(u64, Vec<u64>)]) -> Host {
+        Host {
+            lists: lists.iter().cloned().collect(),
+            segments: Vec::new(),
+            fail_at: None,
+        }
+    }
+
+    #[test]
+    fn prp_walk_follows_a_chained_list() {
+        let mut first = std::vec![0u64; 511];
+        first[0] = 0x5000;
+        first[510] = 0x6000;
+        first.push(0x20_0000);
+        let mut h = host(&[(0x10_0000, first), (0x20_0000, std::vec![0x7000, 0x8000])]);
+        // 511 data entries in the first list page, then two in the second.
+        let len = 4096 * 514;
+        let (ret, _) = walk(&mut h, 0x1000, 0x10_0000, len);
+        assert_eq!(ret, 0);
+        assert_eq!(h.segments.len(), 514);
+        assert_eq!(h.segments[1], (4096, 0x5000, 4096));
+        assert_eq!(h.segments[511], (511 * 4096, 0x6000, 4096));
+        assert_eq!(h.segments[513], (513 * 4096, 0x8000, 4096));
+    }
+
+    #[test]
+    fn prp_walk_maps_errors_to_errnos() {
+        let mut looping = std::vec![0x5000u64; 511];
+        looping.push(0x10_0000);
+        let mut h = host(&[(0x10_0000, looping)]);
+        let (ret, reason) = walk(&mut h, 0x1000, 0x10_0000, 4096 * 1000);
+        assert_eq!(ret, -ELOOP);
+        assert!(!reason.is_null());
+
+        // Every list page holds one data entry and chains to the next.
+        let chain: Vec<(u64, Vec<u64>)> = (0..20u64)
+            .map(|k| {
+                let page = 0x100_0000 + k * 4096;
+                let mut e = std::vec![0u64; 510];
+                e.extend([0x5000, page + 4096 + 4080]);
+                (page, e)
+            })
+            .collect();
+        let mut h = host(&chain);
+        let (ret, _) = walk(&mut h, 0x1000, 0x100_0000 + 4080, 4096 * 30);
+        assert_eq!(ret, -E2BIG);
+
+        let mut h = host(&[]);
+        assert_eq!(walk(&mut h, 0x1000, 0x2001, 8192).0, -EINVAL);
+        assert_eq!(walk(&mut h, 0x1000, 0, 0).0, -EINVAL);
+
+        // A callback's errno comes back unchanged, with a reason.
+        let mut h = host(&[]);
+        h.fail_at = Some(0x3000);
+        let (ret, reason) = walk(&mut h, 0x1000, 0x3000, 8192);
+        assert_eq!(ret, -ENXIO);
+        assert!(!reason.is_null());
+        let mut h = host(&[]);
+        assert_eq!(walk(&mut h, 0x1000, 0x40_0000, 4096 * 3).0, -ENXIO);
     }
 }
