@@ -116,14 +116,12 @@ const fn num(dir: IoctlDir, nr: u8, size: usize) -> u32 {
 }
 
 /// RESULT = DATA + DATA.
-pub const PROTOPCIEM_IOCTL_ADD: u32 =
-    num(IoctlDir::ReadWrite, 1, size_of::<protopciem_compute>());
+pub const PROTOPCIEM_IOCTL_ADD: u32 = num(IoctlDir::ReadWrite, 1, size_of::<protopciem_compute>());
 /// RESULT = DATA × DATA.
 pub const PROTOPCIEM_IOCTL_MULTIPLY: u32 =
     num(IoctlDir::ReadWrite, 2, size_of::<protopciem_compute>());
 /// RESULT = DATA ^ 0xFFFFFFFF.
-pub const PROTOPCIEM_IOCTL_XOR: u32 =
-    num(IoctlDir::ReadWrite, 3, size_of::<protopciem_compute>());
+pub const PROTOPCIEM_IOCTL_XOR: u32 = num(IoctlDir::ReadWrite, 3, size_of::<protopciem_compute>());
 /// PROCESS_BUFFER on a user buffer, through the DMA-coherent buffer.
 pub const PROTOPCIEM_IOCTL_PROCESS_BUFFER: u32 =
     num(IoctlDir::ReadWrite, 4, size_of::<protopciem_buffer>());
@@ -365,11 +363,19 @@ mod tests {
             // No implicit padding: the fields tile the struct exactly.
             let mut end = 0;
             for f in st.fields {
-                assert_eq!(f.offset, end, "{}.{} has padding before it", st.name, f.name);
+                assert_eq!(
+                    f.offset, end,
+                    "{}.{} has padding before it",
+                    st.name, f.name
+                );
                 end += f.size;
             }
             assert_eq!(end, st.size, "{} has tail padding", st.name);
         }
-        assert_eq!(PROTOPCIEM_FRAME_BYTES % 4096, 0, "frames must be page-aligned in mmap");
+        assert_eq!(
+            PROTOPCIEM_FRAME_BYTES % 4096,
+            0,
+            "frames must be page-aligned in mmap"
+        );
     }
 }

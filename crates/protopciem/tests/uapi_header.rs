@@ -8,7 +8,9 @@ use protopciem::uapi::{c_header, C_HEADER_PATH};
 
 #[test]
 fn committed_header_matches_the_rust_definition() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(C_HEADER_PATH);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(C_HEADER_PATH);
     let fresh = c_header();
     if std::env::var_os("PROTOPCIEM_BLESS").is_some() {
         std::fs::write(&path, &fresh).expect("write the header");
