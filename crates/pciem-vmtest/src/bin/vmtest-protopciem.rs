@@ -60,9 +60,8 @@ impl Card {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: a fresh fd owned by nobody else.
-        Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self { fd })
     }
 
     fn raw(&self) -> RawFd {
