@@ -894,7 +894,7 @@ static struct pci_driver ppm_driver = {
 	.id_table = ppm_ids,
 	.probe = ppm_probe,
 	.remove = ppm_remove,
-	.driver.dev_groups = ppm_groups,
+	.dev_groups = ppm_groups,
 };
 module_pci_driver(ppm_driver);
 
