@@ -5,7 +5,7 @@
 //! then handles events until it is killed.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use protopciem::ProtoPciem;
 
@@ -19,22 +19,7 @@ fn main() {
     };
     println!("READY");
     let _ = std::io::stdout().flush();
-    // After an event, keep polling the ring for a moment before sleeping
-    // on the eventfd again: a driver usually writes its next command soon,
-    // and a wake-up from sleep costs far more than the spin (under TCG a
-    // sleeping vCPU can take a timer tick to notice the eventfd).
-    let spin = Duration::from_millis(2);
     loop {
-        if served.step(Duration::from_millis(500)) == 0 {
-            continue;
-        }
-        let mut last = Instant::now();
-        while last.elapsed() < spin {
-            if served.drain() > 0 {
-                last = Instant::now();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        served.step(Duration::from_millis(500));
     }
 }
