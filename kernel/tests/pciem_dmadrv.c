@@ -17,9 +17,12 @@
  *       requires around CPU access to a streaming mapping
  *   coherent_addr, stream_addr, prp_addr  (ro) bus addresses, hex
  *   coherent_size, stream_size, prp_size  (ro) sizes in bytes, hex
+ *   hammer  (wo) "OFFSET COUNT": COUNT CPU atomic increments of the
+ *       coherent buffer's word at OFFSET, to race the device's atomics
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/atomic.h>
 #include <linux/dma-mapping.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -123,7 +126,34 @@ DMADRV_CONST(stream_size, DMADRV_STREAM_SIZE);
 DMADRV_VAL(prp_addr, d->prp_dma);
 DMADRV_CONST(prp_size, DMADRV_PRP_SIZE);
 
+/*
+ * "OFFSET COUNT": COUNT atomic64_inc() on the coherent buffer's 8-byte word
+ * at OFFSET, from the CPU, so the scenario can race the device's atomics
+ * against it. Not under d->lock: it is meant to run alongside DMA.
+ */
+static ssize_t hammer_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	struct dmadrv *d = dev_get_drvdata(dev);
+	unsigned long long off, n, i;
+	atomic64_t *word;
+
+	if (sscanf(buf, "%llu %llu", &off, &n) != 2)
+		return -EINVAL;
+	if (off % 8 || off > DMADRV_COHERENT_SIZE - 8 || n > 100000000ULL)
+		return -EINVAL;
+	word = d->coherent + off;
+	for (i = 0; i < n; i++) {
+		atomic64_inc(word);
+		if (!(i % 4096))
+			cond_resched();
+	}
+	return count;
+}
+static DEVICE_ATTR_WO(hammer);
+
 static struct attribute *dmadrv_attrs[] = {
+	&dev_attr_hammer.attr,
 	&dev_attr_coherent_addr.attr,
 	&dev_attr_coherent_size.attr,
 	&dev_attr_stream_addr.attr,
@@ -233,7 +263,7 @@ static struct pci_driver dmadrv_driver = {
 	.id_table = dmadrv_ids,
 	.probe = dmadrv_probe,
 	.remove = dmadrv_remove,
-	.driver.dev_groups = dmadrv_groups,
+	.dev_groups = dmadrv_groups,
 };
 module_pci_driver(dmadrv_driver);
 
