@@ -101,7 +101,8 @@ fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String]) -> R
         .flatten()
     {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("vmtest-") && !name.ends_with(".d") {
+        // The scenario programs, and the ProtoPCIem device process.
+        if (name.starts_with("vmtest-") && !name.ends_with(".d")) || name == "protopciem" {
             copy(step, &e.path(), &dir.join("bin").join(&name))?;
         }
     }
@@ -171,6 +172,8 @@ pub fn vm_test(root: &Path) -> Result {
                 "--release",
                 "-p",
                 "pciem-vmtest",
+                "-p",
+                "protopciem",
                 "--target",
                 "x86_64-unknown-linux-gnu",
                 "--target-dir",

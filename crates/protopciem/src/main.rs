@@ -38,8 +38,9 @@ enum Cmd {
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Where the device runs: `mock` is the in-process host with a
-    /// simulated driver; `chardev` is the real /dev/pciem (not implemented
-    /// yet).
+    /// simulated driver; `chardev` puts the card on the real PCI bus
+    /// through /dev/pciem (root, pciem.ko loaded) and serves the kernel
+    /// driver until SIGINT or SIGTERM, then removes it.
     #[arg(long, value_enum, default_value_t = Backend::Mock)]
     backend: Backend,
     /// Where to write the final framebuffer as a 640×480 RGB PNG.
@@ -50,6 +51,12 @@ struct RunArgs {
     /// woken by the event ring.
     #[arg(long)]
     stepping: bool,
+    /// chardev: the control file.
+    #[arg(long, default_value = pciem_backend_chardev::DEFAULT_PATH)]
+    device: PathBuf,
+    /// chardev: wait for events with poll(2) instead of io-uring.
+    #[arg(long)]
+    poll: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,14 +70,16 @@ struct DumpArgs {
 enum Backend {
     /// In-process mock host and driver harness.
     Mock,
-    /// The real /dev/pciem kernel interface (reserved).
+    /// The real /dev/pciem kernel interface.
     Chardev,
 }
 
 #[derive(Debug, thiserror::Error)]
 enum AppError {
-    #[error("the chardev backend is not implemented yet; use --backend mock")]
-    ChardevUnavailable,
+    #[error("chardev backend: {0}")]
+    Chardev(#[from] pciem_backend_chardev::ChardevError),
+    #[error("installing the SIGINT/SIGTERM handlers: {0}")]
+    Signals(std::io::Error),
     #[error("building the configuration space: {0}")]
     Config(#[from] pciem_core::BuildError),
     #[error("mock backend: {0}")]
@@ -110,9 +119,53 @@ fn write_png(path: &Path, rgb: &[u8]) -> Result<(), AppError> {
     w.finish().map_err(enc)
 }
 
+/// The card on the real bus until SIGINT/SIGTERM; the device is removed
+/// when the session (and with it every file) is dropped.
+fn run_chardev(args: &RunArgs) -> Result<(), AppError> {
+    use pciem_backend_chardev::{RunOptions, Session, StopSignal, WaitMode};
+
+    let stop = StopSignal::new().map_err(AppError::Signals)?;
+    stop.on_termination().map_err(AppError::Signals)?;
+    let mut model = protopciem::device::ProtoPciem::new();
+    let options = RunOptions {
+        path: args.device.clone(),
+        wait: if args.poll {
+            WaitMode::Poll
+        } else {
+            WaitMode::Auto
+        },
+        ..Default::default()
+    };
+    let mut session = Session::open(&model, options)?;
+    println!(
+        "protopciem: device {:04x}:{:04x} registered through {} (event loop: {}); SIGINT or SIGTERM removes it",
+        protopciem::config::VENDOR_ID,
+        protopciem::config::DEVICE_ID,
+        args.device.display(),
+        session.loop_kind()
+    );
+    let report = session.run(&mut model, &stop)?;
+    drop(session);
+    let s = model.stats();
+    println!(
+        "protopciem: device removed; {} events handled ({} lost to ring overflow, kernel overflow counter {}), {} handler errors",
+        report.events, report.lost, report.overflow, report.handler_errors
+    );
+    for e in &report.errors {
+        println!("  handler error: {e}");
+    }
+    println!(
+        "device: {} commands, {} interrupts raised, {} errors, {} bytes mirrored to BAR2",
+        s.commands, s.interrupts, s.errors, s.bar2_bytes
+    );
+    write_png(&args.out, model.framebuffer().pixels())?;
+    println!("framebuffer written to {}", args.out.display());
+    Ok(())
+}
+
 fn run(args: &RunArgs) -> Result<(), AppError> {
     if args.backend == Backend::Chardev {
-        return Err(AppError::ChardevUnavailable);
+        return run_chardev(args);
     }
     let mut bus = if args.stepping {
         MockBus::stepping()?

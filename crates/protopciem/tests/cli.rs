@@ -1,5 +1,5 @@
 //! The binary: the workload writes a 640×480 PNG and reports no errors;
-//! the reserved chardev backend fails clearly.
+//! the chardev backend without a usable /dev/pciem fails clearly.
 
 use std::process::Command;
 
@@ -34,9 +34,25 @@ fn workload_writes_a_640x480_png_with_zero_errors() {
 }
 
 #[test]
-fn chardev_backend_is_reserved_and_fails() {
-    let out = bin().args(["--backend", "chardev"]).output().unwrap();
-    assert!(!out.status.success());
+fn chardev_backend_without_the_module_fails_clearly() {
+    let out = bin()
+        .args(["--backend", "chardev", "--device", "/nonexistent/pciem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("chardev backend is not implemented"), "{err}");
+    assert!(err.contains("opening /nonexistent/pciem"), "{err}");
+    assert!(err.contains("load pciem.ko"), "{err}");
+}
+
+#[test]
+fn chardev_backend_refuses_a_file_that_is_not_pciem() {
+    let out = bin()
+        .args(["--backend", "chardev", "--device", "/dev/null", "--poll"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("GET_VERSION"), "{err}");
+    assert!(err.contains("not a PCIem control file"), "{err}");
 }

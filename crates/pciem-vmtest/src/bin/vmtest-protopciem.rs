@@ -2,8 +2,10 @@
 //! `protopciem.ko`, driven through `/dev/protopciem`.
 //!
 //! `vmtest-protopciem KO DEVICE-CMD [ARGS...]`: loads the driver module
-//! `KO`, starts the device process `DEVICE-CMD ARGS...` (which prints
-//! `READY` once its card is on the bus), then
+//! `KO`, starts the device process `DEVICE-CMD ARGS...` (`protopciem
+//! --backend chardev`, which prints a line saying the device was
+//! registered, or the stand-in `vmtest-protopciem-device`, which prints
+//! `READY`), then
 //! - runs every compute command on several operands and checks the results,
 //!   and times 1000 ADD round trips (median and p99);
 //! - PROCESS_BUFFER on 64 KiB, checked byte for byte;
@@ -570,7 +572,11 @@ fn start_device(r: &mut Report, cmd: &[String]) -> Option<Child> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(out).lines();
-        let ready = lines.any(|l| l.map(|l| l.trim() == "READY").unwrap_or(false));
+        // `READY` (the stand-in), or protopciem's "device ... registered".
+        let ready = lines.any(|l| {
+            l.map(|l| l.trim() == "READY" || l.contains(" registered "))
+                .unwrap_or(false)
+        });
         let _ = tx.send(ready);
         // Keep draining so the child never blocks on a full pipe.
         for _ in lines {}

@@ -1,0 +1,379 @@
+//! [`ChardevHost`]: the pciem-core [`Host`] over `/dev/pciem`.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use pciem_abi::{
+    pciem_dma_atomic, pciem_irqfd_config, PCIEM_DMA_MAX_LEN, PCIEM_IRQFD_FLAG_DEASSERT,
+    PCIEM_IRQFD_FLAG_LEVEL, PCIEM_IRQFD_FLAG_REMOVE, PCIEM_MAX_BARS,
+};
+use pciem_core::prp::Prp;
+use pciem_core::{AtomicOp, Host, HostError, Irq};
+
+use crate::bar::BarMemory;
+use crate::error::{host_error, ChardevError};
+use crate::ioctl;
+
+/// The device side of a registered device: its BARs mapped into this
+/// process, interrupts and DMA through ioctls on the control file.
+///
+/// Dropping it unmaps the BARs and closes the instance and control files;
+/// when the last of them is closed the kernel hot-removes the device.
+#[derive(Debug)]
+pub struct ChardevHost {
+    // Field order is drop order: mappings, then the instance file, then the
+    // control file.
+    bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize],
+    instance: OwnedFd,
+    control: OwnedFd,
+}
+
+impl ChardevHost {
+    pub(crate) fn new(
+        control: OwnedFd,
+        instance: OwnedFd,
+        bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize],
+    ) -> Self {
+        Self {
+            bars,
+            instance,
+            control,
+        }
+    }
+
+    /// The control file (`/dev/pciem`).
+    pub fn control_fd(&self) -> BorrowedFd<'_> {
+        self.control.as_fd()
+    }
+
+    /// The instance file returned by `REGISTER`.
+    pub fn instance_fd(&self) -> BorrowedFd<'_> {
+        self.instance.as_fd()
+    }
+
+    /// Size of the mapping of BAR `bar`, if the device has it.
+    pub fn bar_len(&self, bar: u8) -> Option<u64> {
+        self.bar(bar).ok().map(BarMemory::len)
+    }
+
+    fn bar(&self, bar: u8) -> Result<&BarMemory, HostError> {
+        self.bars
+            .get(bar as usize)
+            .and_then(Option::as_ref)
+            .ok_or(HostError::NoSuchBar { bar })
+    }
+
+    /// Binds a fresh eventfd to `irq`: signalling it (from any thread, with
+    /// [`IrqFd::trigger`] or a plain write) raises the interrupt with no
+    /// ioctl. Unbound and closed when dropped.
+    pub fn irqfd(&self, irq: Irq) -> Result<IrqFd<'_>, ChardevError> {
+        let eventfd = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC)
+            .map_err(ChardevError::sys("eventfd for an irqfd"))?;
+        let abi = irq.to_abi();
+        let flags = match irq {
+            Irq::IntxAssert => PCIEM_IRQFD_FLAG_LEVEL,
+            Irq::IntxDeassert => PCIEM_IRQFD_FLAG_DEASSERT,
+            _ => 0,
+        };
+        let cfg = pciem_irqfd_config {
+            eventfd: std::os::fd::AsRawFd::as_raw_fd(&eventfd),
+            vector: abi.vector,
+            kind: abi.kind,
+            flags,
+        };
+        ioctl::set_irqfd(self.control.as_fd(), &cfg).map_err(ChardevError::sys("SET_IRQFD"))?;
+        Ok(IrqFd {
+            eventfd,
+            control: self.control.as_fd(),
+            cfg,
+        })
+    }
+}
+
+/// The name of an interrupt kind, for errors.
+fn irq_kind(irq: Irq) -> &'static str {
+    match irq {
+        Irq::Auto { .. } => "any",
+        Irq::Msi { .. } => "MSI",
+        Irq::MsiX { .. } => "MSI-X",
+        Irq::IntxAssert | Irq::IntxDeassert => "INTx",
+    }
+}
+
+/// Splits `len` bytes into transfers of at most [`PCIEM_DMA_MAX_LEN`].
+fn dma_chunks(len: usize) -> impl Iterator<Item = (usize, usize)> {
+    let max = PCIEM_DMA_MAX_LEN as usize;
+    (0..len)
+        .step_by(max)
+        .map(move |at| (at, (len - at).min(max)))
+}
+
+fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
+    match errno {
+        Errno::EFAULT | Errno::ENXIO => HostError::Unmapped {
+            addr,
+            len: len as u64,
+        },
+        _ => host_error(op, errno),
+    }
+}
+
+fn p2p_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
+    match errno {
+        Errno::EPERM | Errno::EACCES => HostError::P2pDenied {
+            addr,
+            len: len as u64,
+        },
+        _ => host_error(op, errno),
+    }
+}
+
+impl Host for ChardevHost {
+    fn bar_read(&self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        self.bar(bar)?.read(offset, buf)
+    }
+
+    fn bar_write(&self, bar: u8, offset: u64, data: &[u8]) -> Result<(), HostError> {
+        self.bar(bar)?.write(offset, data)
+    }
+
+    fn raise_irq(&self, irq: Irq) -> Result<(), HostError> {
+        ioctl::inject_irq(self.control.as_fd(), &irq.to_abi()).map_err(|e| match e {
+            // The kernel's answer when the driver has not enabled the kind.
+            Errno::EIO => HostError::IrqNotEnabled {
+                kind: irq_kind(irq),
+            },
+            e => host_error("INJECT_IRQ", e),
+        })
+    }
+
+    fn dma_read(&self, bus_addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        if buf.is_empty() {
+            return Err(HostError::Empty);
+        }
+        let len = buf.len();
+        for (at, n) in dma_chunks(len) {
+            let addr = bus_addr.wrapping_add(at as u64);
+            ioctl::dma_read(self.control.as_fd(), addr, &mut buf[at..at + n])
+                .map_err(|e| dma_error("DMA_READ", bus_addr, len, e))?;
+        }
+        Ok(())
+    }
+
+    fn dma_write(&self, bus_addr: u64, data: &[u8]) -> Result<(), HostError> {
+        if data.is_empty() {
+            return Err(HostError::Empty);
+        }
+        for (at, n) in dma_chunks(data.len()) {
+            let addr = bus_addr.wrapping_add(at as u64);
+            ioctl::dma_write(self.control.as_fd(), addr, &data[at..at + n])
+                .map_err(|e| dma_error("DMA_WRITE", bus_addr, data.len(), e))?;
+        }
+        Ok(())
+    }
+
+    fn dma_atomic(&self, bus_addr: u64, op: AtomicOp) -> Result<u64, HostError> {
+        if bus_addr % 8 != 0 {
+            return Err(HostError::Misaligned {
+                addr: bus_addr,
+                align: 8,
+            });
+        }
+        let (op, operand, compare) = op.to_abi();
+        let mut arg = pciem_dma_atomic {
+            bus_addr,
+            operand,
+            compare,
+            result: 0,
+            op,
+            flags: 0,
+        };
+        ioctl::dma_atomic(self.control.as_fd(), &mut arg)
+            .map_err(|e| dma_error("DMA_ATOMIC", bus_addr, 8, e))
+    }
+
+    fn p2p_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        if buf.is_empty() {
+            return Err(HostError::Empty);
+        }
+        check_len(buf.len())?;
+        let len = buf.len();
+        ioctl::p2p_read(self.control.as_fd(), addr, buf)
+            .map_err(|e| p2p_error("P2P_READ", addr, len, e))
+    }
+
+    fn p2p_write(&self, addr: u64, data: &[u8]) -> Result<(), HostError> {
+        if data.is_empty() {
+            return Err(HostError::Empty);
+        }
+        check_len(data.len())?;
+        ioctl::p2p_write(self.control.as_fd(), addr, data)
+            .map_err(|e| p2p_error("P2P_WRITE", addr, data.len(), e))
+    }
+
+    /// One `DMA_INDIRECT`: the kernel walks the PRP lists itself.
+    fn dma_read_prp(&self, prp: Prp, buf: &mut [u8]) -> Result<(), HostError> {
+        if buf.is_empty() {
+            return Err(HostError::Empty);
+        }
+        check_len(buf.len())?;
+        let len = buf.len();
+        ioctl::dma_indirect_read(self.control.as_fd(), prp.prp1, prp.prp2, prp.page_size, buf)
+            .map_err(|e| dma_error("DMA_INDIRECT", prp.prp1, len, e))
+    }
+
+    /// One `DMA_INDIRECT` with `PCIEM_PRP_FLAG_WRITE`.
+    fn dma_write_prp(&self, prp: Prp, data: &[u8]) -> Result<(), HostError> {
+        if data.is_empty() {
+            return Err(HostError::Empty);
+        }
+        check_len(data.len())?;
+        ioctl::dma_indirect_write(
+            self.control.as_fd(),
+            prp.prp1,
+            prp.prp2,
+            prp.page_size,
+            data,
+        )
+        .map_err(|e| dma_error("DMA_INDIRECT", prp.prp1, data.len(), e))
+    }
+}
+
+fn check_len(len: usize) -> Result<(), HostError> {
+    if len as u64 > PCIEM_DMA_MAX_LEN {
+        return Err(HostError::TooLong {
+            len: len as u64,
+            max: PCIEM_DMA_MAX_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// An eventfd bound to an interrupt with `SET_IRQFD`.
+#[derive(Debug)]
+pub struct IrqFd<'h> {
+    eventfd: EventFd,
+    control: BorrowedFd<'h>,
+    cfg: pciem_irqfd_config,
+}
+
+impl IrqFd<'_> {
+    /// Raises the interrupt.
+    pub fn trigger(&self) -> Result<(), HostError> {
+        self.eventfd
+            .write(1)
+            .map(drop)
+            .map_err(|e| host_error("irqfd write", e))
+    }
+
+    /// The eventfd, to hand to another thread or process.
+    pub fn eventfd(&self) -> BorrowedFd<'_> {
+        self.eventfd.as_fd()
+    }
+}
+
+impl Drop for IrqFd<'_> {
+    fn drop(&mut self) {
+        let cfg = pciem_irqfd_config {
+            flags: self.cfg.flags | PCIEM_IRQFD_FLAG_REMOVE,
+            ..self.cfg
+        };
+        // Best effort: if unbinding fails the kernel drops the binding when
+        // the eventfd is closed or the device goes away.
+        let _ = ioctl::set_irqfd(self.control, &cfg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dma_is_split_at_the_abi_limit() {
+        let max = PCIEM_DMA_MAX_LEN as usize;
+        assert_eq!(dma_chunks(10).collect::<Vec<_>>(), [(0, 10)]);
+        assert_eq!(
+            dma_chunks(2 * max + 1).collect::<Vec<_>>(),
+            [(0, max), (max, max), (2 * max, 1)]
+        );
+        assert_eq!(dma_chunks(0).count(), 0);
+    }
+
+    #[test]
+    fn errno_becomes_a_host_error() {
+        assert_eq!(
+            dma_error("DMA_READ", 0x1000, 8, Errno::EFAULT),
+            HostError::Unmapped {
+                addr: 0x1000,
+                len: 8
+            }
+        );
+        assert_eq!(
+            dma_error("DMA_READ", 0x1000, 8, Errno::ENOTTY),
+            HostError::Unsupported("DMA_READ")
+        );
+        assert_eq!(
+            p2p_error("P2P_WRITE", 0x2000, 4, Errno::EPERM),
+            HostError::P2pDenied {
+                addr: 0x2000,
+                len: 4
+            }
+        );
+        assert_eq!(check_len(PCIEM_DMA_MAX_LEN as usize), Ok(()));
+        assert!(check_len(PCIEM_DMA_MAX_LEN as usize + 1).is_err());
+    }
+
+    /// A host over files that are not /dev/pciem: every kernel operation
+    /// fails with a typed error, never a panic.
+    #[test]
+    fn a_host_without_the_module_fails_cleanly() {
+        let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let host = ChardevHost::new(null(), null(), Default::default());
+        assert_eq!(
+            host.raise_irq(Irq::Msi { vector: 0 }),
+            Err(HostError::Unsupported("INJECT_IRQ"))
+        );
+        let mut b = [0u8; 4];
+        assert_eq!(
+            host.bar_read(0, 0, &mut b),
+            Err(HostError::NoSuchBar { bar: 0 })
+        );
+        assert_eq!(
+            host.bar_write(7, 0, &b),
+            Err(HostError::NoSuchBar { bar: 7 })
+        );
+        assert_eq!(
+            host.dma_read(0x1000, &mut b),
+            Err(HostError::Unsupported("DMA_READ"))
+        );
+        assert_eq!(host.dma_write(0x1000, &[]), Err(HostError::Empty));
+        assert_eq!(
+            host.dma_atomic(0x1004, AtomicOp::FetchAdd(1)),
+            Err(HostError::Misaligned {
+                addr: 0x1004,
+                align: 8
+            })
+        );
+        assert_eq!(
+            host.dma_atomic(0x1000, AtomicOp::FetchAdd(1)),
+            Err(HostError::Unsupported("DMA_ATOMIC"))
+        );
+        assert_eq!(
+            host.p2p_read(0, &mut b),
+            Err(HostError::Unsupported("P2P_READ"))
+        );
+        let prp = Prp {
+            prp1: 0x1000,
+            prp2: 0,
+            page_size: 0,
+        };
+        assert_eq!(
+            host.dma_read_prp(prp, &mut b),
+            Err(HostError::Unsupported("DMA_INDIRECT"))
+        );
+        let e = host.irqfd(Irq::Msi { vector: 0 }).unwrap_err();
+        assert!(e.to_string().starts_with("SET_IRQFD: "), "{e}");
+        assert_eq!(host.bar_len(0), None);
+    }
+}

@@ -1,0 +1,55 @@
+//! Run PCIem device models on the real `/dev/pciem`.
+//!
+//! A model written against pciem-core's [`Device`](pciem_core::Device)
+//! trait runs unchanged here and on the mock backend. [`run`] brings the
+//! device up (configuration image, watched registers, `REGISTER`, BAR
+//! mappings), calls the model's `start`, then feeds it the kernel's events
+//! until a stop is requested; dropping everything on the way out closes the
+//! files, and the kernel hot-removes the device.
+//!
+//! ```no_run
+//! use pciem_backend_chardev::{run, RunOptions, StopSignal};
+//! # use pciem_core::{BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError,
+//! #                  MmioWrite, Watch};
+//! # use pciem_core::config::Bar;
+//! # struct Model;
+//! # impl Device for Model {
+//! #     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+//! #         ConfigBuilder::new(0x1234, 1).bar(0, Bar::memory32(4096)).build()
+//! #     }
+//! #     fn watches(&self) -> &[Watch] { &[] }
+//! #     fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> { Ok(()) }
+//! # }
+//! let stop = StopSignal::new()?;
+//! stop.on_signals(&[libc::SIGINT, libc::SIGTERM])?;
+//! let report = run(&mut Model, RunOptions::default(), &stop)?;
+//! println!("{} events, {} lost", report.events, report.lost);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Modules, one job each:
+//! - [`ioctl`]: typed, safe wrappers of the ioctls (numbers from
+//!   `pciem_abi`).
+//! - [`mapping`]: RAII shared mappings; [`bar`]: BAR memory with volatile,
+//!   naturally aligned copies; [`ring`]: the event ring over pciem-core's
+//!   consumer, with lost-event accounting.
+//! - [`event_loop`]: the wait on the ring's eventfd and a stop channel,
+//!   io-uring with a poll(2) fallback.
+//! - [`host`]: [`ChardevHost`], the [`Host`](pciem_core::Host) impl, and
+//!   irqfds.
+//! - [`session`]: bringing the device up and the loop; [`error`]: errors
+//!   that name the step, the errno and the usual fix.
+
+pub mod bar;
+pub mod error;
+pub mod event_loop;
+pub mod host;
+pub mod ioctl;
+pub mod mapping;
+pub mod ring;
+pub mod session;
+
+pub use error::ChardevError;
+pub use event_loop::{LoopKind, StopHandle, StopSignal, WaitMode};
+pub use host::{ChardevHost, IrqFd};
+pub use session::{run, RunOptions, RunReport, Session, DEFAULT_PATH};

@@ -1,0 +1,366 @@
+//! Bringing a device model up on `/dev/pciem` and running its event loop.
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::eventfd::EventFd;
+use nix::sys::stat::Mode;
+use pciem_abi::{
+    pciem_event, pciem_watchpoint_config, PCIEM_ABI_VERSION, PCIEM_MAX_BARS, PCIEM_MAX_WATCHPOINTS,
+    PCIEM_RING_SIZE, PCIEM_WP_FLAG_BAR_KPROBES,
+};
+use pciem_core::{ConfigSpace, Device, HostError, Watch};
+
+use crate::bar::BarMemory;
+use crate::error::ChardevError;
+use crate::event_loop::{notification_eventfd, LoopKind, StopSignal, WaitMode, Waiter, Wake};
+use crate::host::ChardevHost;
+use crate::ioctl;
+use crate::mapping::{page_size, Mapping};
+use crate::ring::EventRing;
+
+/// The default control file.
+pub const DEFAULT_PATH: &str = "/dev/pciem";
+
+/// Handler errors kept in a [`RunReport`] (the count covers all of them).
+pub const KEPT_ERRORS: usize = 32;
+
+/// How to bring the device up and wait for events.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The control file; [`DEFAULT_PATH`] by default.
+    pub path: PathBuf,
+    /// io-uring, poll(2), or io-uring with a poll(2) fallback (default).
+    pub wait: WaitMode,
+    /// Events taken from the ring per batch (at least 1).
+    pub batch: usize,
+    /// Print a line to stderr whenever events were lost to ring overflow.
+    pub warn_lost: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            path: DEFAULT_PATH.into(),
+            wait: WaitMode::Auto,
+            batch: 64,
+            warn_lost: true,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Events handed to the model.
+    pub events: u64,
+    /// Wake-ups of the event loop.
+    pub wakeups: u64,
+    /// Events lost to ring overflow, from sequence-number gaps.
+    pub lost: u64,
+    /// The kernel's overflow counter at the end (it also counts losses
+    /// after the last event seen).
+    pub overflow: u64,
+    /// Handler calls that returned an error.
+    pub handler_errors: u64,
+    /// The first [`KEPT_ERRORS`] of those errors.
+    pub errors: Vec<HostError>,
+}
+
+/// A device registered on `/dev/pciem`, its BARs mapped, ready to run.
+///
+/// Dropping it removes the device (the files are closed).
+#[derive(Debug)]
+pub struct Session {
+    waiter: Waiter,
+    ring: EventRing,
+    eventfd: EventFd,
+    host: ChardevHost,
+    options: RunOptions,
+}
+
+static MAP_BAR_STEP: [&str; PCIEM_MAX_BARS as usize] = [
+    "mmap BAR 0",
+    "mmap BAR 1",
+    "mmap BAR 2",
+    "mmap BAR 3",
+    "mmap BAR 4",
+    "mmap BAR 5",
+];
+
+impl Session {
+    /// Describes `device` to the kernel and registers it: open the control
+    /// file, check the ABI, map the ring, attach the eventfd,
+    /// `SET_CONFIG_IMAGE` from [`Device::config_space`], `SET_WATCHPOINT`
+    /// for each of [`Device::watches`], `REGISTER`, map every BAR.
+    pub fn open<D: Device + ?Sized>(device: &D, options: RunOptions) -> Result<Self, ChardevError> {
+        let space = device.config_space()?;
+        let watches = device.watches();
+        check_watches(&space, watches)?;
+        let waiter = Waiter::new(options.wait)?;
+
+        let control = open(
+            &options.path,
+            OFlag::O_RDWR | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| ChardevError::Open {
+            path: options.path.clone(),
+            errno,
+        })?;
+        let v = ioctl::get_version(control.as_fd()).map_err(ChardevError::sys("GET_VERSION"))?;
+        for (what, kernel, ours) in [
+            ("abi_version", v.abi_version, PCIEM_ABI_VERSION),
+            ("ring_size", v.ring_size, PCIEM_RING_SIZE as u32),
+            (
+                "event_size",
+                v.event_size,
+                core::mem::size_of::<pciem_event>() as u32,
+            ),
+        ] {
+            if kernel != ours {
+                return Err(ChardevError::AbiMismatch { what, kernel, ours });
+            }
+        }
+        let ring = EventRing::map(&control).map_err(ChardevError::sys("mmap the event ring"))?;
+        let eventfd = notification_eventfd().map_err(ChardevError::sys("eventfd"))?;
+        ioctl::set_eventfd(control.as_fd(), Some(eventfd.as_fd()))
+            .map_err(ChardevError::sys("SET_EVENTFD"))?;
+        ioctl::set_config_image(control.as_fd(), space.image())
+            .map_err(ChardevError::sys("SET_CONFIG_IMAGE"))?;
+        for w in watches {
+            let wp = pciem_watchpoint_config {
+                bar_index: w.bar as u32,
+                offset: w.offset,
+                width: w.width as u32,
+                flags: PCIEM_WP_FLAG_BAR_KPROBES,
+                addr: 0,
+            };
+            ioctl::set_watchpoint(control.as_fd(), &wp)
+                .map_err(ChardevError::sys("SET_WATCHPOINT"))?;
+        }
+        let instance = ioctl::register(control.as_fd()).map_err(ChardevError::sys("REGISTER"))?;
+
+        let page = page_size();
+        let mut bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize] = Default::default();
+        for bar in space.bars() {
+            let i = bar.index;
+            let info = ioctl::get_bar_info(control.as_fd(), i as u32)
+                .map_err(ChardevError::sys("GET_BAR_INFO"))?;
+            let len =
+                usize::try_from(info.size)
+                    .ok()
+                    .filter(|&l| l > 0)
+                    .ok_or(ChardevError::BadBar {
+                        bar: i,
+                        size: info.size,
+                    })?;
+            let map = Mapping::shared(&instance, i as u64 * page, len)
+                .map_err(ChardevError::sys(MAP_BAR_STEP[i as usize]))?;
+            bars[i as usize] = Some(BarMemory::new(i, map));
+        }
+        Ok(Self {
+            waiter,
+            ring,
+            eventfd,
+            host: ChardevHost::new(control, instance, bars),
+            options,
+        })
+    }
+
+    /// The host the model runs on (BARs, interrupts, DMA).
+    pub fn host(&self) -> &ChardevHost {
+        &self.host
+    }
+
+    /// The wait mechanism in use.
+    pub fn loop_kind(&self) -> LoopKind {
+        self.waiter.kind()
+    }
+
+    /// Calls [`Device::start`], then hands every event to
+    /// [`Device::handle_event`] until `stop` is requested. Events already
+    /// in the ring when the stop arrives are still handled.
+    pub fn run<D: Device + ?Sized>(
+        &mut self,
+        device: &mut D,
+        stop: &StopSignal,
+    ) -> Result<RunReport, ChardevError> {
+        device.start(&self.host).map_err(ChardevError::Start)?;
+        let mut report = RunReport::default();
+        let mut batch = vec![pciem_event::default(); self.options.batch.max(1)];
+        loop {
+            self.drain(device, &mut batch, &mut report);
+            match self.waiter.wait(&self.eventfd, stop)? {
+                Wake::Events => report.wakeups += 1,
+                Wake::Stop => break,
+            }
+        }
+        self.drain(device, &mut batch, &mut report);
+        report.overflow = self.ring.overflow();
+        Ok(report)
+    }
+
+    fn drain<D: Device + ?Sized>(
+        &mut self,
+        device: &mut D,
+        batch: &mut [pciem_event],
+        report: &mut RunReport,
+    ) {
+        loop {
+            let b = self.ring.pop_batch(batch);
+            if b.lost != 0 {
+                report.lost += b.lost;
+                if self.options.warn_lost {
+                    eprintln!(
+                        "pciem-chardev: {} events lost to ring overflow ({} in total); the model is too slow for the driver",
+                        b.lost, report.lost
+                    );
+                }
+            }
+            for ev in &batch[..b.events] {
+                report.events += 1;
+                if let Err(e) = device.handle_event(&self.host, ev) {
+                    report.handler_errors += 1;
+                    if report.errors.len() < KEPT_ERRORS {
+                        report.errors.push(e);
+                    }
+                }
+            }
+            if b.events < batch.len() {
+                return;
+            }
+        }
+    }
+}
+
+/// Refuses watches the kernel would refuse, with the reason, before any
+/// device exists.
+fn check_watches(space: &ConfigSpace, watches: &[Watch]) -> Result<(), ChardevError> {
+    let bad = |w: &Watch, reason| ChardevError::BadWatch {
+        bar: w.bar,
+        offset: w.offset,
+        width: w.width,
+        reason,
+    };
+    if watches.len() > PCIEM_MAX_WATCHPOINTS as usize {
+        let w = &watches[PCIEM_MAX_WATCHPOINTS as usize];
+        return Err(bad(
+            w,
+            "more watches than the kernel has debug registers (4)",
+        ));
+    }
+    for (i, w) in watches.iter().enumerate() {
+        if !matches!(w.width, 1 | 2 | 4 | 8) {
+            return Err(bad(w, "width must be 1, 2, 4 or 8"));
+        }
+        if w.offset % w.width as u32 != 0 {
+            return Err(bad(w, "offset must be aligned to the width"));
+        }
+        let Some(bar) = space.bar(w.bar) else {
+            return Err(bad(w, "the device has no such memory BAR"));
+        };
+        if w.offset as u64 + w.width as u64 > bar.size {
+            return Err(bad(w, "the register lies outside the BAR"));
+        }
+        if watches[..i]
+            .iter()
+            .any(|o| o.bar == w.bar && o.offset == w.offset)
+        {
+            return Err(bad(w, "the register is watched twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `device` on `/dev/pciem` until `stop` is requested: [`Session::open`]
+/// then [`Session::run`]. The device is removed when this returns.
+pub fn run<D: Device + ?Sized>(
+    device: &mut D,
+    options: RunOptions,
+    stop: &StopSignal,
+) -> Result<RunReport, ChardevError> {
+    Session::open(device, options)?.run(device, stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pciem_core::config::Bar;
+    use pciem_core::{BuildError, ConfigBuilder, Host, MmioWrite};
+
+    struct Model(Vec<Watch>);
+
+    impl Device for Model {
+        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+            ConfigBuilder::new(0x1f0c, 0x7e5f)
+                .bar(0, Bar::memory32(4096))
+                .build()
+        }
+        fn watches(&self) -> &[Watch] {
+            &self.0
+        }
+        fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
+            Ok(())
+        }
+    }
+
+    fn w(bar: u8, offset: u32, width: u8) -> Watch {
+        Watch { bar, offset, width }
+    }
+
+    #[test]
+    fn malformed_watches_are_refused_with_a_reason() {
+        let space = Model(vec![]).config_space().unwrap();
+        assert!(check_watches(&space, &[w(0, 0, 4), w(0, 8, 8)]).is_ok());
+        let reason = |ws: &[Watch]| match check_watches(&space, ws) {
+            Err(ChardevError::BadWatch { reason, .. }) => reason,
+            other => panic!("expected BadWatch, got {other:?}"),
+        };
+        assert!(reason(&[w(0, 0, 3)]).contains("width"));
+        assert!(reason(&[w(0, 2, 4)]).contains("aligned"));
+        assert!(reason(&[w(1, 0, 4)]).contains("no such"));
+        assert!(reason(&[w(0, 4096, 4)]).contains("outside"));
+        assert!(reason(&[w(0, 0, 4), w(0, 0, 4)]).contains("twice"));
+        assert!(
+            reason(&[w(0, 0, 4), w(0, 4, 4), w(0, 8, 4), w(0, 12, 4), w(0, 16, 4)])
+                .contains("debug registers")
+        );
+    }
+
+    #[test]
+    fn no_control_file_says_load_the_module() {
+        let options = RunOptions {
+            path: "/nonexistent/pciem".into(),
+            ..Default::default()
+        };
+        let e = Session::open(&Model(vec![]), options).unwrap_err();
+        assert_eq!(e.errno(), Some(nix::errno::Errno::ENOENT));
+        let s = e.to_string();
+        assert!(s.contains("/nonexistent/pciem"), "{s}");
+        assert!(s.contains("load pciem.ko"), "{s}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_pciem_fails_at_get_version() {
+        let options = RunOptions {
+            path: "/dev/null".into(),
+            ..Default::default()
+        };
+        let e = Session::open(&Model(vec![]), options).unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("GET_VERSION: "), "{s}");
+        assert!(s.contains("not a PCIem control file"), "{s}");
+    }
+
+    #[test]
+    fn a_bad_watch_fails_before_touching_the_kernel() {
+        let options = RunOptions {
+            path: "/nonexistent/pciem".into(),
+            ..Default::default()
+        };
+        let e = Session::open(&Model(vec![w(0, 1, 4)]), options).unwrap_err();
+        assert!(matches!(e, ChardevError::BadWatch { .. }), "{e}");
+    }
+}

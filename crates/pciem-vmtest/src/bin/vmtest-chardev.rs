@@ -1,0 +1,282 @@
+//! Scenario: a Rust device model on the chardev backend
+//! (`pciem-backend-chardev`), driven by the test driver.
+//!
+//! The device process (this binary re-executed with `--device MODE`) runs
+//! an "echo" model: BAR0+0x0 is watched; each driver write of `v` makes the
+//! model store `2v + 1` at BAR0+0x4, count at BAR0+0x8 and raise MSI vector
+//! 0; `start` puts a magic value at BAR0+0xC. The parent checks start →
+//! BAR value, register write → event → model → register value plus an MSI
+//! counted, a burst of writes all handled in order, then SIGTERM of the
+//! device process → clean exit with no events lost, the device gone from
+//! sysfs, its window released and the module's reference count back where
+//! it was. It runs twice: with the default loop (io-uring, or the poll(2)
+//! fallback, reported) and with poll(2) forced.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use pciem_backend_chardev::{LoopKind, RunOptions, Session, StopSignal, WaitMode};
+use pciem_core::config::{Bar, MsiCap};
+use pciem_core::MmioWrite;
+use pciem_core::{BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError, Irq, Watch};
+use pciem_vmtest::sysfs::{self, testdrv_counter, testdrv_irqs, testdrv_read, testdrv_write};
+use pciem_vmtest::{Report, TESTDRV, TEST_DEVICE_IOMAP, TEST_VENDOR};
+
+const REG_IN: u64 = 0x0;
+const REG_OUT: u64 = 0x4;
+const REG_COUNT: u64 = 0x8;
+const REG_MAGIC: u64 = 0xC;
+const MAGIC: u32 = 0xC4A2_DE00;
+
+const WATCHES: [Watch; 1] = [Watch {
+    bar: 0,
+    offset: REG_IN as u32,
+    width: 4,
+}];
+
+#[derive(Default)]
+struct Echo {
+    count: u32,
+}
+
+impl Device for Echo {
+    fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+        ConfigBuilder::new(TEST_VENDOR, TEST_DEVICE_IOMAP)
+            .class(0x0b, 0x40, 0x00)
+            .bar(0, Bar::memory32(4096))
+            .msi(MsiCap::new(1))
+            .build()
+    }
+
+    fn watches(&self) -> &[Watch] {
+        &WATCHES
+    }
+
+    fn start(&mut self, host: &dyn Host) -> Result<(), HostError> {
+        host.write_u32(0, REG_MAGIC, MAGIC)
+    }
+
+    fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
+        if w.bar != 0 || w.offset != REG_IN {
+            return Ok(());
+        }
+        self.count += 1;
+        host.write_u32(0, REG_OUT, (w.value as u32).wrapping_mul(2).wrapping_add(1))?;
+        host.write_u32(0, REG_COUNT, self.count)?;
+        host.raise_irq(Irq::Msi { vector: 0 })
+    }
+}
+
+/// The device process: prints `READY <loop>` once registered, runs until
+/// SIGTERM, prints `REPORT ...`.
+fn device(mode: &str) -> ! {
+    let wait = match mode {
+        "poll" => WaitMode::Poll,
+        _ => WaitMode::Auto,
+    };
+    let result = (|| -> Result<String, String> {
+        let stop = StopSignal::new().map_err(|e| e.to_string())?;
+        stop.on_termination().map_err(|e| e.to_string())?;
+        let mut model = Echo::default();
+        let options = RunOptions {
+            wait,
+            ..Default::default()
+        };
+        let mut session = Session::open(&model, options).map_err(|e| e.to_string())?;
+        println!("READY {}", session.loop_kind());
+        let _ = std::io::stdout().flush();
+        let r = session.run(&mut model, &stop).map_err(|e| e.to_string())?;
+        Ok(format!(
+            "REPORT events={} lost={} overflow={} handler_errors={} count={} errors={:?}",
+            r.events, r.lost, r.overflow, r.handler_errors, model.count, r.errors
+        ))
+    })();
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            std::process::exit(0)
+        }
+        Err(e) => {
+            println!("ERROR {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+fn module_refcnt() -> Option<u64> {
+    sysfs::read_hex(Path::new("/sys/module/pciem/refcnt"))
+}
+
+fn read_line(out: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    let _ = out.read_line(&mut line);
+    line.trim().to_string()
+}
+
+fn one(r: &mut Report, mode: &str) {
+    println!("--- device process with --device {mode}");
+    let refcnt0 = module_refcnt();
+    let removes0 = testdrv_counter("removes").unwrap_or(0);
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut kid: Child = match Command::new(exe)
+        .args(["--device", mode])
+        .stdout(Stdio::piped())
+        .spawn()
+    {
+        Ok(k) => k,
+        Err(e) => {
+            r.check(false, format!("spawn the device process: {e}"));
+            return;
+        }
+    };
+    let mut out = BufReader::new(kid.stdout.take().expect("piped stdout"));
+    let ready = read_line(&mut out);
+    if !r.check(
+        ready.starts_with("READY "),
+        format!("the device process registered its device ({ready:?})"),
+    ) {
+        let _ = kid.kill();
+        let _ = kid.wait();
+        return;
+    }
+    let kind = ready.trim_start_matches("READY ");
+    println!("INFO: event loop in the guest: {kind}");
+    let expected_kind = match mode {
+        "poll" => LoopKind::Poll { fallback: None }.to_string(),
+        _ => LoopKind::IoUring.to_string(),
+    };
+    r.check(
+        kind == expected_kind || (mode != "poll" && kind.starts_with("poll (io-uring unavailable")),
+        format!("the event loop is {expected_kind} or an explained fallback ({kind})"),
+    );
+
+    let Some(path) = sysfs::wait_device(TEST_VENDOR, TEST_DEVICE_IOMAP, Duration::from_secs(5))
+    else {
+        r.check(false, "device visible in sysfs");
+        let _ = kid.kill();
+        let _ = kid.wait();
+        return;
+    };
+    r.check(
+        sysfs::driver_of(&path).as_deref() == Some(TESTDRV),
+        format!("{TESTDRV} bound to {}", sysfs::pci_name(&path)),
+    );
+    r.check(
+        sysfs::wait_until(Duration::from_secs(2), || {
+            testdrv_read(&path, REG_MAGIC as u32).ok() == Some(MAGIC)
+        }),
+        "the driver reads the value the model's start() put in BAR0",
+    );
+
+    // One write at a time: register → event → model → register + MSI.
+    let mut all = true;
+    for i in 0..10u32 {
+        let before = testdrv_irqs(&path).first().copied().unwrap_or(0);
+        let value = 0x1000 + i * 7;
+        if testdrv_write(&path, REG_IN as u32, value).is_err() {
+            all = false;
+            break;
+        }
+        let echoed = sysfs::wait_until(Duration::from_secs(5), || {
+            testdrv_read(&path, REG_OUT as u32).ok() == Some(value * 2 + 1)
+        });
+        let irq = sysfs::wait_until(Duration::from_secs(5), || {
+            testdrv_irqs(&path).first().copied().unwrap_or(0) > before
+        });
+        if !(echoed && irq) {
+            println!("INFO: write {i} ({value:#x}): echoed {echoed}, MSI counted {irq}");
+            all = false;
+            break;
+        }
+    }
+    r.check(
+        all,
+        "10 driver writes each came back as 2v+1 from the model, with one MSI each",
+    );
+
+    // A burst: every write is an event, handled in order.
+    let irqs_before = testdrv_irqs(&path).first().copied().unwrap_or(0);
+    let mut ok = true;
+    for i in 0..20u32 {
+        ok &= testdrv_write(&path, REG_IN as u32, 0x5000 + i).is_ok();
+    }
+    r.check(ok, "the driver wrote 20 values back to back");
+    r.check(
+        sysfs::wait_until(Duration::from_secs(10), || {
+            testdrv_read(&path, REG_COUNT as u32).ok() == Some(30)
+        }),
+        format!(
+            "the model counted all 30 writes (BAR0+0x8 = {:?})",
+            testdrv_read(&path, REG_COUNT as u32).ok()
+        ),
+    );
+    r.check(
+        testdrv_read(&path, REG_OUT as u32).ok() == Some((0x5000 + 19) * 2 + 1),
+        "the last value of the burst was handled last",
+    );
+    r.check(
+        sysfs::wait_until(Duration::from_secs(5), || {
+            testdrv_irqs(&path).first().copied().unwrap_or(0) > irqs_before
+        }),
+        "the burst raised MSIs",
+    );
+
+    // SIGTERM: the loop stops, everything is closed, the device goes.
+    // SAFETY: kill() has no pointer arguments; the pid is our live child.
+    let rc = unsafe { libc::kill(kid.id() as libc::pid_t, libc::SIGTERM) };
+    r.check(rc == 0, "SIGTERM sent to the device process");
+    let status = kid.wait();
+    r.check(
+        status.as_ref().is_ok_and(|s| s.success()),
+        format!("the device process exited cleanly ({status:?})"),
+    );
+    let report = read_line(&mut out);
+    println!("INFO: {report}");
+    r.check(
+        report.starts_with("REPORT ")
+            && report.contains(" lost=0 ")
+            && report.contains(" overflow=0 "),
+        "the device process reports no lost events",
+    );
+    r.check(
+        report.contains(" handler_errors=0 ") && report.contains(" count=30 "),
+        "the model handled 30 writes without a host error",
+    );
+    r.check(
+        sysfs::wait_until(Duration::from_secs(5), || !path.exists()),
+        "the device left the bus",
+    );
+    r.check(
+        testdrv_counter("removes") == Some(removes0 + 1),
+        "the driver's remove() ran",
+    );
+    let iomem = std::fs::read_to_string("/proc/iomem").unwrap_or_default();
+    r.check(
+        !iomem.contains("pciem window"),
+        "the bridge window is released",
+    );
+    r.check(
+        sysfs::wait_until(Duration::from_secs(2), || module_refcnt() == refcnt0),
+        format!(
+            "pciem.ko's reference count is back to {refcnt0:?} (every file closed): {:?}",
+            module_refcnt()
+        ),
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--device") {
+        device(args.get(2).map_or("auto", String::as_str));
+    }
+    let mut r = Report::new("chardev");
+    r.check(
+        sysfs::modules_loaded(),
+        "pciem.ko and pciem_testdrv.ko are loaded",
+    );
+    one(&mut r, "auto");
+    one(&mut r, "poll");
+    r.finish()
+}
