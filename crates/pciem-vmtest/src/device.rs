@@ -412,48 +412,6 @@ impl MappedBar {
     }
 }
 
-impl MappedBar {
-    /// Length of the mapping in bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the mapping is empty (it never is once mapped).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Copies `buf.len()` bytes at byte offset `off` out of the mapping;
-    /// `false` (and nothing copied) if the range is outside it.
-    pub fn read_bytes(&self, off: usize, buf: &mut [u8]) -> bool {
-        if off.checked_add(buf.len()).is_none_or(|end| end > self.len) {
-            return false;
-        }
-        let base = self.ptr.as_ptr().cast::<u8>();
-        for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: `off + i < len` was checked above, so the byte is
-            // inside the live mapping; volatile because the driver may
-            // change it behind our back.
-            *b = unsafe { base.add(off + i).read_volatile() };
-        }
-        true
-    }
-
-    /// Copies `data` into the mapping at byte offset `off`; `false` (and
-    /// nothing written) if the range is outside it.
-    pub fn write_bytes(&self, off: usize, data: &[u8]) -> bool {
-        if off.checked_add(data.len()).is_none_or(|end| end > self.len) {
-            return false;
-        }
-        let base = self.ptr.as_ptr().cast::<u8>();
-        for (i, b) in data.iter().enumerate() {
-            // SAFETY: as in read_bytes.
-            unsafe { base.add(off + i).write_volatile(*b) };
-        }
-        true
-    }
-}
-
 impl Drop for MappedBar {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping created in `map`, which nothing

@@ -38,7 +38,6 @@
 //! the exit status is 0 exactly when the verdict is PASS.
 
 pub mod device;
-pub mod rawhost;
 pub mod report;
 pub mod ring;
 pub mod sysfs;

@@ -267,7 +267,12 @@ pub fn c_header() -> String {
          #ifndef PROTOPCIEM_UAPI_PROTOPCIEM_H\n\
          #define PROTOPCIEM_UAPI_PROTOPCIEM_H\n\n\
          #include <linux/types.h>\n\
-         #include <linux/ioctl.h>\n\n",
+         #include <linux/ioctl.h>\n\n\
+         #if defined(__cplusplus)\n\
+         #define PROTOPCIEM_STATIC_ASSERT(expr, msg) static_assert(expr, msg)\n\
+         #else\n\
+         #define PROTOPCIEM_STATIC_ASSERT(expr, msg) _Static_assert(expr, msg)\n\
+         #endif\n\n",
     );
     let consts = [
         ("PROTOPCIEM_MAX_CMDBUF", PROTOPCIEM_MAX_CMDBUF),
@@ -306,12 +311,12 @@ pub fn c_header() -> String {
     s.push_str("\n/* Layouts as the Rust definition has them. */\n");
     for st in PROTOPCIEM_STRUCTS {
         s.push_str(&format!(
-            "_Static_assert(sizeof(struct {0}) == {1}, \"size of {0}\");\n",
+            "PROTOPCIEM_STATIC_ASSERT(sizeof(struct {0}) == {1}, \"size of {0}\");\n",
             st.name, st.size
         ));
         for f in st.fields {
             s.push_str(&format!(
-                "_Static_assert(__builtin_offsetof(struct {0}, {1}) == {2}, \"{0}.{1}\");\n",
+                "PROTOPCIEM_STATIC_ASSERT(__builtin_offsetof(struct {0}, {1}) == {2}, \"{0}.{1}\");\n",
                 st.name, f.name, f.offset
             ));
         }
@@ -319,7 +324,7 @@ pub fn c_header() -> String {
     s.push_str("/* ioctl numbers as the Rust definition has them. */\n");
     for io in PROTOPCIEM_IOCTLS {
         s.push_str(&format!(
-            "_Static_assert({0} == {1:#x}u, \"{0}\");\n",
+            "PROTOPCIEM_STATIC_ASSERT({0} == {1:#x}u, \"{0}\");\n",
             io.name, io.value
         ));
     }

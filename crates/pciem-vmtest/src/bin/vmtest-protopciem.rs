@@ -4,8 +4,8 @@
 //! `vmtest-protopciem KO DEVICE-CMD [ARGS...]`: loads the driver module
 //! `KO`, starts the device process `DEVICE-CMD ARGS...` (`protopciem
 //! --backend chardev`, which prints a line saying the device was
-//! registered, or the stand-in `vmtest-protopciem-device`, which prints
-//! `READY`), then
+//! registered, or any program printing `READY` once its card is on the
+//! bus), then
 //! - runs every compute command on several operands and checks the results,
 //!   and times 1000 ADD round trips (median and p99);
 //! - PROCESS_BUFFER on 64 KiB, checked byte for byte;
@@ -17,7 +17,10 @@
 //! - reads sysfs `stats` and checks the counts;
 //! - stops the device process mid-command (timeout, then recovery), and
 //!   kills it mid-command: the waiting call returns an error, the card
-//!   leaves, the driver unloads.
+//!   leaves, the driver unloads;
+//! - loads the driver again with `force_polling=1` (no interrupt): compute
+//!   commands and round-trip times by polling, then SIGTERM ends the
+//!   device process cleanly and the driver unloads.
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
@@ -323,11 +326,11 @@ fn compute_commands(r: &mut Report, card: &Card) {
     }
 }
 
-fn round_trips(r: &mut Report, card: &Card) {
-    let mut times = Vec::with_capacity(ROUND_TRIPS);
+fn round_trips(r: &mut Report, card: &Card, n: usize, how: &str) {
+    let mut times = Vec::with_capacity(n);
     let mut wrong = 0usize;
-    let mut driver_ns = Vec::with_capacity(ROUND_TRIPS);
-    for i in 0..ROUND_TRIPS {
+    let mut driver_ns = Vec::with_capacity(n);
+    for i in 0..n {
         let d = (i as u32).wrapping_mul(0x9e37_79b9);
         let t0 = Instant::now();
         let res = card.compute(PROTOPCIEM_IOCTL_ADD, d);
@@ -344,14 +347,14 @@ fn round_trips(r: &mut Report, card: &Card) {
     }
     r.check(
         wrong == 0,
-        format!("{ROUND_TRIPS} ADD round trips all return the right result ({wrong} wrong)"),
+        format!("{n} ADD round trips ({how}) all return the right result ({wrong} wrong)"),
     );
     times.sort();
     driver_ns.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!(
         "INFO: ProtoPCIem ADD round trip through /dev/protopciem (ioctl -> CMD -> watchpoint -> \
-         device process -> MSI -> ioctl return), n={ROUND_TRIPS}: median {:.1} us, p99 {:.1} us, \
+         device process -> completion by {how} -> ioctl return), n={n}: median {:.1} us, p99 {:.1} us, \
          min {:.1} us, max {:.1} us; driver-side CMD-to-DONE median {:.1} us (QEMU TCG)",
         us(percentile(&times, 0.5)),
         us(percentile(&times, 0.99)),
@@ -572,7 +575,7 @@ fn start_device(r: &mut Report, cmd: &[String]) -> Option<Child> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(out).lines();
-        // `READY` (the stand-in), or protopciem's "device ... registered".
+        // `READY`, or protopciem's "device ... registered through ...".
         let ready = lines.any(|l| {
             l.map(|l| l.trim() == "READY" || l.contains(" registered "))
                 .unwrap_or(false)
@@ -641,7 +644,7 @@ fn main() {
     };
 
     compute_commands(&mut r, &card);
-    round_trips(&mut r, &card);
+    round_trips(&mut r, &card, ROUND_TRIPS, "MSI");
     process_buffer(&mut r, &card);
     rendering(&mut r, &card);
 
@@ -667,6 +670,12 @@ fn main() {
     r.check(
         irq_mode == Some("msi") && stat(&s, "interrupts") >= stat(&s, "commands"),
         format!("stats: MSI, one interrupt per command at least ({irq_mode:?})"),
+    );
+
+    let (ok, _) = sysfs::run("rmmod", &["protopciem"]);
+    r.check(
+        !ok,
+        "rmmod protopciem is refused while /dev/protopciem is open",
     );
 
     // The device process stops answering: the command times out, then
@@ -731,5 +740,54 @@ fn main() {
     r.check(!Path::new(DEV_PATH).exists(), "/dev/protopciem is gone");
     let (ok, out) = sysfs::run("rmmod", &["protopciem"]);
     r.check(ok, format!("rmmod protopciem {out}"));
+
+    polling(&mut r, ko, device_cmd);
     r.finish()
+}
+
+/// The driver without an interrupt (`force_polling=1`): commands complete
+/// by polling STATUS; the device process then ends cleanly with SIGTERM.
+fn polling(r: &mut Report, ko: &str, device_cmd: &[String]) {
+    println!("--- protopciem.ko force_polling=1");
+    let (ok, out) = sysfs::run("insmod", &[ko, "force_polling=1"]);
+    if !r.check(ok, format!("insmod {ko} force_polling=1 {out}")) {
+        return;
+    }
+    let Some(mut kid) = start_device(r, device_cmd) else {
+        return;
+    };
+    let dev = sysfs::wait_device(VENDOR, DEVICE, Duration::from_secs(5));
+    let card = wait_until(Duration::from_secs(5), || Path::new(DEV_PATH).exists())
+        .then(Card::open)
+        .and_then(Result::ok);
+    if let (Some(dev), Some(card)) = (dev.as_ref(), card) {
+        compute_commands(r, &card);
+        round_trips(r, &card, 200, "polling");
+        let s = stats(dev);
+        let mode = s
+            .iter()
+            .find(|(k, _)| k == "irq_mode")
+            .map(|(_, v)| v.clone());
+        r.check(
+            mode.as_deref() == Some("poll") && stat(&s, "interrupts") == Some(0),
+            format!("stats: polling, no interrupt handled ({mode:?})"),
+        );
+        r.check(stat(&s, "add") == Some(208), "stats: 208 ADDs");
+    } else {
+        r.check(false, "the card and /dev/protopciem are back");
+    }
+    r.check(signal(&kid, libc::SIGTERM), "SIGTERM the device process");
+    let status = kid.wait();
+    r.check(
+        matches!(&status, Ok(st) if st.success()),
+        format!("the device process exits cleanly on SIGTERM ({status:?})"),
+    );
+    r.check(
+        wait_until(Duration::from_secs(5), || {
+            sysfs::find_devices(VENDOR, DEVICE).is_empty()
+        }),
+        "the card left the bus",
+    );
+    let (ok, out) = sysfs::run("rmmod", &["protopciem"]);
+    r.check(ok, format!("rmmod protopciem {out}"));
 }
