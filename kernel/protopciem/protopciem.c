@@ -485,6 +485,11 @@ static int ppm_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long index;
 	int ret;
 
+	if (!(vma->vm_flags & VM_SHARED)) {
+		dev_info_ratelimited(&pd->pdev->dev,
+				     "mmap of a frame buffer must be MAP_SHARED\n");
+		return -EINVAL;
+	}
 	if (vma->vm_pgoff % frame_pages) {
 		dev_info_ratelimited(&pd->pdev->dev,
 				     "mmap offset %#lx is not a frame boundary\n",

@@ -31,7 +31,16 @@ fn header_compiles_in_c_and_cxx_with_its_assertions() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../kernel/include/uapi");
     for (compiler, lang, std) in [("gcc", "c", "-std=c11"), ("g++", "c++", "-std=c++17")] {
         let out = std::process::Command::new(compiler)
-            .args(["-fsyntax-only", "-Wall", "-Wextra", "-Werror", std, "-x", lang, "-I"])
+            .args([
+                "-fsyntax-only",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                std,
+                "-x",
+                lang,
+                "-I",
+            ])
             .arg(&dir)
             .arg("-")
             .stdin(std::process::Stdio::piped())

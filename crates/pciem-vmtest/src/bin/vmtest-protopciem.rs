@@ -19,8 +19,9 @@
 //!   kills it mid-command: the waiting call returns an error, the card
 //!   leaves, the driver unloads;
 //! - loads the driver again with `force_polling=1` (no interrupt): compute
-//!   commands and round-trip times by polling, then SIGTERM ends the
-//!   device process cleanly and the driver unloads.
+//!   commands and round-trip times by polling, then the driver unloads
+//!   with the card still bound and SIGTERM ends the device process
+//!   cleanly.
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
@@ -166,6 +167,28 @@ impl FrameMap {
             return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
         }
         Ok(Self { ptr: p.cast(), len })
+    }
+
+    /// A private mapping of frame 0 (which the driver refuses).
+    fn map_private(card: &Card) -> Result<Self, i32> {
+        // SAFETY: a fresh private mapping chosen by the kernel.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE,
+                card.raw(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+        }
+        Ok(Self {
+            ptr: p.cast(),
+            len: 4096,
+        })
     }
 
     fn fill(&self, data: &[u8]) {
@@ -548,6 +571,10 @@ fn rendering(r: &mut Report, card: &Card) {
         FrameMap::map(card, 0, PROTOPCIEM_FRAME_BYTES as usize + 4096).err() == Some(libc::EINVAL),
         "mmap longer than a frame: EINVAL",
     );
+    r.check(
+        FrameMap::map_private(card).err() == Some(libc::EINVAL),
+        "a MAP_PRIVATE mapping of a frame: EINVAL",
+    );
     let mut junk = 0u64;
     r.check(
         card.ioctl(0xc008_70ff, &mut junk) == Err(libc::ENOTTY),
@@ -776,6 +803,15 @@ fn polling(r: &mut Report, ko: &str, device_cmd: &[String]) {
     } else {
         r.check(false, "the card and /dev/protopciem are back");
     }
+    // Unload the driver while the card is still on the bus: remove() runs
+    // from the module side this time.
+    let (ok, out) = sysfs::run("rmmod", &["protopciem"]);
+    r.check(ok, format!("rmmod protopciem with the card bound {out}"));
+    r.check(
+        !Path::new(DEV_PATH).exists()
+            && dev.as_ref().is_some_and(|d| sysfs::driver_of(d).is_none()),
+        "the driver let go of the card and /dev/protopciem is gone",
+    );
     r.check(signal(&kid, libc::SIGTERM), "SIGTERM the device process");
     let status = kid.wait();
     r.check(
@@ -788,6 +824,4 @@ fn polling(r: &mut Report, ko: &str, device_cmd: &[String]) {
         }),
         "the card left the bus",
     );
-    let (ok, out) = sysfs::run("rmmod", &["protopciem"]);
-    r.check(ok, format!("rmmod protopciem {out}"));
 }
