@@ -582,6 +582,97 @@ fn rendering(r: &mut Report, card: &Card) {
     );
 }
 
+/// Four threads share one open file: every answer is right (the driver
+/// runs one command at a time).
+fn concurrent(r: &mut Report, card: &Card) {
+    let fd = card.raw();
+    let threads: Vec<_> = (0..4u32)
+        .map(|t| {
+            std::thread::spawn(move || {
+                (0..50u32)
+                    .filter(|i| {
+                        let mut c = protopciem_compute {
+                            data: t * 1000 + i,
+                            ..Default::default()
+                        };
+                        // SAFETY: `c` is a live protopciem_compute, the
+                        // MULTIPLY argument; `fd` stays open until every
+                        // thread is joined.
+                        let ret = unsafe {
+                            libc::ioctl(fd, PROTOPCIEM_IOCTL_MULTIPLY as libc::c_ulong, &mut c)
+                        };
+                        let d = u64::from(t * 1000 + i);
+                        ret != 0 || c.result != d * d
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let wrong: usize = threads.into_iter().map(|h| h.join().unwrap_or(50)).sum();
+    r.check(
+        wrong == 0,
+        format!("4 threads x 50 MULTIPLY on one file: all right ({wrong} wrong)"),
+    );
+}
+
+/// Unbind the driver while a command is in flight (the device process is
+/// stopped so the command cannot finish): the waiting call gets ENODEV,
+/// remove() completes, the open file is dead; after a rebind a fresh open
+/// works again. Returns the new file.
+fn unbind_while_busy(r: &mut Report, dev: &Path, kid: &Child, card: Card) -> Option<Card> {
+    let name = sysfs::pci_name(dev);
+    r.check(signal(kid, libc::SIGSTOP), "SIGSTOP the device process");
+    let fd = card.raw();
+    let waiter = std::thread::spawn(move || {
+        let mut c = protopciem_compute {
+            data: 3,
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        // SAFETY: `c` is a live protopciem_compute; `fd` stays open until
+        // this thread is joined.
+        let ret = unsafe { libc::ioctl(fd, PROTOPCIEM_IOCTL_XOR as libc::c_ulong, &mut c) };
+        (errno_of(ret), t0.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let unbind = std::fs::write("/sys/bus/pci/drivers/protopciem/unbind", &name);
+    r.check(
+        unbind.is_ok(),
+        format!("unbind {name} mid-command ({unbind:?})"),
+    );
+    let (res, took) = waiter.join().unwrap_or((Ok(()), Duration::ZERO));
+    r.check(
+        res == Err(libc::ENODEV) && took < Duration::from_secs(1),
+        format!(
+            "the XOR in flight fails with ENODEV after {took:?} ({:?})",
+            res.map_err(errno_str)
+        ),
+    );
+    r.check(
+        sysfs::driver_of(dev).is_none() && !Path::new(DEV_PATH).exists(),
+        "the driver is unbound and /dev/protopciem is gone",
+    );
+    r.check(
+        card.compute(PROTOPCIEM_IOCTL_ADD, 1).err() == Some(libc::ENODEV),
+        "the old file answers ENODEV",
+    );
+    drop(card);
+    r.check(signal(kid, libc::SIGCONT), "SIGCONT the device process");
+    let bind = std::fs::write("/sys/bus/pci/drivers/protopciem/bind", &name);
+    r.check(bind.is_ok(), format!("bind {name} again ({bind:?})"));
+    r.check(
+        wait_until(Duration::from_secs(5), || Path::new(DEV_PATH).exists()),
+        "/dev/protopciem is back",
+    );
+    let card = r.step("open /dev/protopciem again", Card::open())?;
+    let res = card.compute(PROTOPCIEM_IOCTL_ADD, 21);
+    r.check(
+        matches!(res, Ok(c) if c.result == 42),
+        format!("the rebound driver resets the card and ADD works ({res:?})"),
+    );
+    Some(card)
+}
+
 fn errno_str(e: i32) -> String {
     std::io::Error::from_raw_os_error(e).to_string()
 }
@@ -698,6 +789,12 @@ fn main() {
         irq_mode == Some("msi") && stat(&s, "interrupts") >= stat(&s, "commands"),
         format!("stats: MSI, one interrupt per command at least ({irq_mode:?})"),
     );
+
+    concurrent(&mut r, &card);
+    let Some(card) = unbind_while_busy(&mut r, &dev, &kid, card) else {
+        let _ = kid.kill();
+        r.finish()
+    };
 
     let (ok, _) = sysfs::run("rmmod", &["protopciem"]);
     r.check(
