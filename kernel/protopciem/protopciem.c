@@ -483,7 +483,6 @@ static int ppm_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long frame_pages = PROTOPCIEM_FRAME_BYTES >> PAGE_SHIFT;
 	unsigned long size = vma->vm_end - vma->vm_start;
 	unsigned long index;
-	int ret;
 
 	if (!(vma->vm_flags & VM_SHARED)) {
 		dev_info_ratelimited(&pd->pdev->dev,
@@ -503,19 +502,18 @@ static int ppm_mmap(struct file *file, struct vm_area_struct *vma)
 				     index, size);
 		return -EINVAL;
 	}
-	if (mutex_lock_killable(&pd->lock))
-		return -EINTR;
-	if (pd->gone) {
-		ret = -ENODEV;
-		goto out;
-	}
+	/*
+	 * No dev->lock here: mmap() runs under mmap_lock, and write()/read()
+	 * fault user pages (taking mmap_lock) while holding dev->lock. The
+	 * frame buffers cannot go away under us anyway: they are freed with
+	 * the last reference, and this open file holds one.
+	 */
+	if (atomic_read(&pd->dying))
+		return -ENODEV;
 	/* dma_mmap_coherent() reads vm_pgoff as the offset into the buffer. */
 	vma->vm_pgoff = 0;
-	ret = dma_mmap_coherent(&pd->pdev->dev, vma, pd->frames[index],
-				pd->frames_dma[index], PROTOPCIEM_FRAME_BYTES);
-out:
-	mutex_unlock(&pd->lock);
-	return ret;
+	return dma_mmap_coherent(&pd->pdev->dev, vma, pd->frames[index],
+				 pd->frames_dma[index], PROTOPCIEM_FRAME_BYTES);
 }
 
 static long ppm_ioctl_compute(struct ppm_dev *pd, enum ppm_cmd cmd,

@@ -857,8 +857,9 @@ fn main() {
     r.check(
         card.compute(PROTOPCIEM_IOCTL_ADD, 1).err() == Some(libc::ENODEV)
             && card.read_frame().err() == Some(libc::ENODEV)
-            && card.write(&[0u8; 8]).err() == Some(libc::ENODEV),
-        "the open file answers ENODEV to ioctl, read and write",
+            && card.write(&[0u8; 8]).err() == Some(libc::ENODEV)
+            && FrameMap::map(&card, 0, 4096).err() == Some(libc::ENODEV),
+        "the open file answers ENODEV to ioctl, read, write and mmap",
     );
     drop(card);
     r.check(!Path::new(DEV_PATH).exists(), "/dev/protopciem is gone");
