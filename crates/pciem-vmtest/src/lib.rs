@@ -36,6 +36,9 @@
 //! Every binary prints `SCENARIO <name>: BEGIN`, one `PASS: …`/`FAIL: …`
 //! line per check, and `SCENARIO <name>: PASS|FAIL (n passed, m failed)`;
 //! the exit status is 0 exactly when the verdict is PASS.
+//! `INFO: …` lines are commentary; `MEASURE: …` lines are figures
+//! (e.g. round-trip times) that `cargo xtask vm-test` repeats under its
+//! verdict table.
 
 pub mod device;
 pub mod report;

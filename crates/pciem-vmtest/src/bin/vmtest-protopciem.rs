@@ -376,7 +376,7 @@ fn round_trips(r: &mut Report, card: &Card, n: usize, how: &str) {
     driver_ns.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!(
-        "INFO: ProtoPCIem ADD round trip through /dev/protopciem (ioctl -> CMD -> watchpoint -> \
+        "MEASURE: ProtoPCIem ADD round trip through /dev/protopciem (ioctl -> CMD -> watchpoint -> \
          device process -> completion by {how} -> ioctl return), n={n}: median {:.1} us, p99 {:.1} us, \
          min {:.1} us, max {:.1} us; driver-side CMD-to-DONE median {:.1} us (QEMU TCG)",
         us(percentile(&times, 0.5)),
