@@ -146,6 +146,7 @@ void pciem_irq_raise(struct pciem_dev *dev, u32 vector);
 void pciem_irq_config_written(struct pciem_dev *dev);
 
 /* dma.c: DMA, atomics and PRP-list DMA issued by the device process */
+int pciem_dma_may_master(struct pciem_dev *dev, const char *what);
 int pciem_dma_rw(struct pciem_dev *dev, void __user *uarg, bool to_host);
 int pciem_dma_atomic(struct pciem_dev *dev, void __user *uarg);
 int pciem_dma_indirect(struct pciem_dev *dev, void __user *uarg);

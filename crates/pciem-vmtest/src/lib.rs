@@ -7,14 +7,17 @@
 //! line, and exits non-zero on any failure.
 //!
 //! The modules are expected to be loaded already (`pciem.ko` with a
-//! `phys_region=` pool, then `pciem_testdrv.ko`); a scenario that finds
-//! them missing fails, it does not skip.
+//! `phys_region=` pool and a `p2p_regions=` whitelist, then
+//! `pciem_testdrv.ko` and `pciem_dmadrv.ko`); a scenario that finds them
+//! missing fails, it does not skip.
 //!
 //! # Running them (what the VM harness does)
 //!
-//! Guest kernel command line `memmap=2M$0x3f000000` (any carve of at least
-//! 512 KiB works), then `insmod pciem.ko phys_region=0x3f000000:2M`,
-//! `insmod pciem_testdrv.ko`. `lspci` (pciutils) must be in the guest's
+//! Guest kernel command line `memmap=2M$0x3f000000 memmap=1M$0x3ee00000`
+//! (any pool carve of at least 512 KiB works), then `insmod pciem.ko
+//! phys_region=0x3f000000:2M
+//! p2p_regions=0x3ee00000:1M,0x3f000000:2M`, `insmod
+//! pciem_testdrv.ko`, `insmod pciem_dmadrv.ko`. `lspci` (pciutils) must be in the guest's
 //! PATH for `vmtest-enumerate`. Build statically:
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p
 //! pciem-vmtest --target x86_64-unknown-linux-gnu`.
@@ -26,7 +29,7 @@
 //! | `vmtest-two-devices` | (c) two devices, removed independently | — |
 //! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
 //! | `vmtest-badinput` | malformed ioctls and mmaps: errno, no oops | — |
-//! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the `p2p_regions=` entry `ADDR:SIZE` pciem.ko was loaded with |
+//! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the two `p2p_regions=` entries pciem.ko was loaded with: a carve-out `ADDR:SIZE`, then the BAR pool |
 //! | `vmtest-chardev` | a Rust model on `pciem-backend-chardev` (io-uring and poll loops), SIGTERM → device removed | — |
 //! | `vmtest-protopciem` | ProtoPCIem end to end: the device process + `protopciem.ko` through `/dev/protopciem` (compute, round-trip times, PROCESS_BUFFER, frames and command buffers compared with the mock backend byte for byte, bad input, stats, stop/kill mid-command, unload) | `PATH/protopciem.ko DEVICE-CMD [ARGS...]` (e.g. `/bin/protopciem --backend chardev`) |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
@@ -41,6 +44,7 @@
 //! verdict table.
 
 pub mod device;
+pub mod dmadrv;
 pub mod report;
 pub mod ring;
 pub mod sysfs;
