@@ -12,6 +12,7 @@
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use io_uring::{opcode, types, IoUring};
@@ -103,8 +104,29 @@ impl StopSignal {
     /// arrives. The handler only writes a byte to the channel (async-signal
     /// safe); the loop then returns normally and everything is dropped in
     /// order, which removes the device.
+    ///
+    /// The handlers stay installed for the life of the process. A second
+    /// delivery of the same signal takes the default action (terminates),
+    /// so a stuck shutdown can still be interrupted, and so can the process
+    /// after the loop has returned.
     pub fn on_signals(&self, signals: &[i32]) -> io::Result<()> {
+        if let Some(sig) = signals
+            .iter()
+            .find(|s| signal_hook::consts::FORBIDDEN.contains(s))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "signal {sig} cannot be handled (SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGSEGV)"
+                ),
+            ));
+        }
         for &sig in signals {
+            let seen = Arc::new(AtomicBool::new(false));
+            // Runs before the action below: a no-op the first time, the
+            // default action once `seen` is set.
+            signal_hook::flag::register_conditional_default(sig, seen.clone())?;
+            signal_hook::flag::register(sig, seen)?;
             signal_hook::low_level::pipe::register(sig, self.writer.try_clone()?)?;
         }
         Ok(())
@@ -252,9 +274,11 @@ impl Uring {
             let sqe = opcode::PollAdd::new(types::Fd(fd.as_raw_fd()), libc::POLLIN as u32)
                 .build()
                 .user_data(tag);
-            // SAFETY: POLL_ADD lends the kernel no memory; the descriptor
-            // outlives the request (the session owns both and drops the
-            // ring first, which cancels it).
+            // SAFETY: POLL_ADD lends the kernel no memory of ours, and the
+            // kernel takes its own reference to the file when it prepares
+            // the request, so even a descriptor closed while the poll is
+            // armed cannot make it touch this process's memory. Dropping
+            // the ring cancels whatever is still armed.
             let pushed = unsafe { self.ring.submission().push(&sqe) };
             if pushed.is_err() {
                 // Two entries in a queue of eight: only possible if the
@@ -396,5 +420,13 @@ mod tests {
         let mut w = Waiter::new(WaitMode::Poll).unwrap();
         nix::sys::signal::raise(nix::sys::signal::Signal::SIGUSR2).unwrap();
         assert_eq!(w.wait(&efd, &stop).unwrap(), Wake::Stop);
+    }
+
+    #[test]
+    fn unhandleable_signals_are_refused() {
+        let stop = StopSignal::new().unwrap();
+        let e = stop.on_signals(&[libc::SIGKILL]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("cannot be handled"), "{e}");
     }
 }

@@ -109,9 +109,13 @@ fn dma_chunks(len: usize) -> impl Iterator<Item = (usize, usize)> {
         .map(move |at| (at, (len - at).min(max)))
 }
 
+/// The module's DMA errors: ENXIO for a bus address that does not reach
+/// RAM (or that the IOMMU does not map), EPERM while the driver has not
+/// enabled bus mastering, EINVAL for a malformed request, ENODEV before
+/// REGISTER.
 fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
     match errno {
-        Errno::EFAULT | Errno::ENXIO => HostError::Unmapped {
+        Errno::ENXIO => HostError::Unmapped {
             addr,
             len: len as u64,
         },
@@ -119,9 +123,11 @@ fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError
     }
 }
 
+/// The module's P2P errors: EACCES outside the whitelisted regions, EPERM
+/// while bus mastering is off (an OS error, not a denial by region).
 fn p2p_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
     match errno {
-        Errno::EPERM | Errno::EACCES => HostError::P2pDenied {
+        Errno::EACCES => HostError::P2pDenied {
             addr,
             len: len as u64,
         },
@@ -303,10 +309,17 @@ mod tests {
     #[test]
     fn errno_becomes_a_host_error() {
         assert_eq!(
-            dma_error("DMA_READ", 0x1000, 8, Errno::EFAULT),
+            dma_error("DMA_READ", 0x1000, 8, Errno::ENXIO),
             HostError::Unmapped {
                 addr: 0x1000,
                 len: 8
+            }
+        );
+        assert_eq!(
+            dma_error("DMA_WRITE", 0x1000, 8, Errno::EPERM),
+            HostError::Os {
+                op: "DMA_WRITE",
+                errno: libc::EPERM
             }
         );
         assert_eq!(
@@ -314,7 +327,7 @@ mod tests {
             HostError::Unsupported("DMA_READ")
         );
         assert_eq!(
-            p2p_error("P2P_WRITE", 0x2000, 4, Errno::EPERM),
+            p2p_error("P2P_WRITE", 0x2000, 4, Errno::EACCES),
             HostError::P2pDenied {
                 addr: 0x2000,
                 len: 4

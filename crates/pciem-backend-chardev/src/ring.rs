@@ -33,7 +33,7 @@ impl EventRing {
     /// Maps the ring at offset 0 of `control` (a `/dev/pciem` file).
     pub fn map(control: impl AsFd) -> nix::Result<Self> {
         let map = Mapping::shared(control, 0, core::mem::size_of::<pciem_shared_ring>())?;
-        // Safe to construct from the mapping alone: mmap never returns null.
+        // mmap never returns null; the check only avoids an unwrap.
         let ptr = NonNull::new(map.as_ptr().cast::<pciem_shared_ring>())
             .ok_or(nix::errno::Errno::EFAULT)?;
         // SAFETY: the mapping is page aligned, exactly one

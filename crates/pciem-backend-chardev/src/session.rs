@@ -354,6 +354,133 @@ mod tests {
         assert!(s.contains("not a PCIem control file"), "{s}");
     }
 
+    /// Counts MMIO writes into BAR0+0x8, echoes the value to BAR0+0x4 and
+    /// raises an interrupt for 0xdead (which fails: no kernel behind).
+    #[derive(Default)]
+    struct Counting(u32);
+
+    impl Device for Counting {
+        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+            Model(vec![]).config_space()
+        }
+        fn watches(&self) -> &[Watch] {
+            &[]
+        }
+        fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
+            self.0 += 1;
+            host.write_u32(0, 0x4, w.value as u32)?;
+            host.write_u32(0, 0x8, self.0)?;
+            if w.value == 0xdead {
+                host.raise_irq(pciem_core::Irq::Msi { vector: 0 })?;
+            }
+            Ok(())
+        }
+    }
+
+    /// The whole loop over stand-ins for the kernel: the ring and BAR0 are
+    /// memfds, a producer on a second mapping plays the kernel, the control
+    /// and instance files are /dev/null. Events reach the model in order
+    /// across batches, losses are reported, handler errors are collected,
+    /// and a stop ends the run.
+    #[test]
+    fn the_loop_feeds_the_model_and_reports_losses() {
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        use pciem_abi::{pciem_shared_ring, PCIEM_EVENT_MMIO_WRITE};
+        use pciem_core::ring::{Producer, SharedRing, RING_CAPACITY};
+        use std::os::fd::OwnedFd;
+        use std::ptr::NonNull;
+        use std::time::{Duration, Instant};
+
+        for mode in [WaitMode::Poll, WaitMode::Auto] {
+            let size = core::mem::size_of::<pciem_shared_ring>();
+            let ring_fd = memfd_create(c"ring", MFdFlags::empty()).unwrap();
+            nix::unistd::ftruncate(&ring_fd, size as i64).unwrap();
+            let bar_fd = memfd_create(c"bar0", MFdFlags::empty()).unwrap();
+            nix::unistd::ftruncate(&bar_fd, 4096).unwrap();
+            let mut bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize] = Default::default();
+            bars[0] = Some(BarMemory::new(
+                0,
+                Mapping::shared(&bar_fd, 0, 4096).unwrap(),
+            ));
+            let driver_view = BarMemory::new(0, Mapping::shared(&bar_fd, 0, 4096).unwrap());
+            let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+            let eventfd = notification_eventfd().unwrap();
+            let notify = eventfd.as_fd().try_clone_to_owned().unwrap();
+            let mut session = Session {
+                waiter: Waiter::new(mode).unwrap(),
+                ring: EventRing::map(&ring_fd).unwrap(),
+                eventfd,
+                host: ChardevHost::new(null(), null(), bars),
+                options: RunOptions {
+                    batch: 7,
+                    warn_lost: false,
+                    ..Default::default()
+                },
+            };
+
+            let producer_map = Mapping::shared(&ring_fd, 0, size).unwrap();
+            // SAFETY: the mapping outlives the view (both live to the end of
+            // the iteration); one producer, one consumer, zeroed memory.
+            let view = unsafe {
+                SharedRing::from_raw(NonNull::new(producer_map.as_ptr().cast()).unwrap())
+            };
+            let mut producer = Producer::new();
+            let mmio = |value: u64| pciem_event {
+                r#type: PCIEM_EVENT_MMIO_WRITE,
+                bar: 0,
+                offset: 0,
+                size: 4,
+                data: value,
+                ..Default::default()
+            };
+            // More than fits before the device runs: two are lost.
+            for v in 1..=RING_CAPACITY as u64 + 2 {
+                let _ = producer.push(&view, &mmio(v));
+            }
+            let stop = StopSignal::new().unwrap();
+            let handle = stop.handle();
+            let runner = std::thread::spawn(move || {
+                let mut model = Counting::default();
+                let report = session.run(&mut model, &stop);
+                (report, model.0)
+            });
+            let count_is = |n: u32| {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(10) {
+                    let mut b = [0u8; 4];
+                    driver_view.read(0x8, &mut b).unwrap();
+                    if u32::from_ne_bytes(b) == n {
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                false
+            };
+            assert!(
+                count_is(RING_CAPACITY as u32),
+                "{mode:?}: the backlog is handled"
+            );
+            producer.push(&view, &mmio(0xdead)).unwrap();
+            nix::unistd::write(&notify, &1u64.to_ne_bytes()).unwrap();
+            assert!(
+                count_is(RING_CAPACITY as u32 + 1),
+                "{mode:?}: the notified event is handled"
+            );
+            handle.stop();
+            let (report, count) = runner.join().unwrap();
+            let report = report.unwrap();
+            assert_eq!(count, RING_CAPACITY as u32 + 1);
+            assert_eq!(report.events, RING_CAPACITY as u64 + 1, "{mode:?}");
+            assert_eq!((report.lost, report.overflow), (2, 2), "{mode:?}");
+            assert!(report.wakeups >= 1, "{mode:?}");
+            assert_eq!(report.handler_errors, 1, "{mode:?}");
+            assert_eq!(report.errors, [HostError::Unsupported("INJECT_IRQ")]);
+            let mut b = [0u8; 4];
+            driver_view.read(0x4, &mut b).unwrap();
+            assert_eq!(u32::from_ne_bytes(b), 0xdead);
+        }
+    }
+
     #[test]
     fn a_bad_watch_fails_before_touching_the_kernel() {
         let options = RunOptions {

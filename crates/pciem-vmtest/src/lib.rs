@@ -30,7 +30,7 @@
 //! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
 //! | `vmtest-badinput` | malformed ioctls and mmaps: errno, no oops | — |
 //! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the two `p2p_regions=` entries pciem.ko was loaded with: a carve-out `ADDR:SIZE`, then the BAR pool |
-//! | `vmtest-chardev` | a Rust model on `pciem-backend-chardev` (io-uring and poll loops), SIGTERM → device removed | — |
+//! | `vmtest-chardev` | a Rust model on `pciem-backend-chardev` (io-uring and poll loops), ring overflow reported, SIGTERM → device removed | — |
 //! | `vmtest-protopciem` | ProtoPCIem end to end: the device process + `protopciem.ko` through `/dev/protopciem` (compute, round-trip times, PROCESS_BUFFER, frames and command buffers compared with the mock backend byte for byte, bad input, stats, stop/kill mid-command, unload) | `PATH/protopciem.ko DEVICE-CMD [ARGS...]` (e.g. `/bin/protopciem --backend chardev`) |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |

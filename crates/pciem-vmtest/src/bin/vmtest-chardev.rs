@@ -10,7 +10,10 @@
 //! device process → clean exit with no events lost, the device gone from
 //! sysfs, its window released and the module's reference count back where
 //! it was. It runs twice: with the default loop (io-uring, or the poll(2)
-//! fallback, reported) and with poll(2) forced.
+//! fallback, reported) and with poll(2) forced. The first run also
+//! overflows the ring: the model stalls on a PAUSE write while the driver
+//! writes 10 more values than the ring holds, and the device process must
+//! report exactly those 10 as lost.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -19,6 +22,7 @@ use std::time::Duration;
 
 use pciem_backend_chardev::{LoopKind, RunOptions, Session, StopSignal, WaitMode};
 use pciem_core::config::{Bar, MsiCap};
+use pciem_core::ring::RING_CAPACITY;
 use pciem_core::MmioWrite;
 use pciem_core::{BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError, Irq, Watch};
 use pciem_vmtest::sysfs::{self, testdrv_counter, testdrv_irqs, testdrv_read, testdrv_write};
@@ -29,6 +33,9 @@ const REG_OUT: u64 = 0x4;
 const REG_COUNT: u64 = 0x8;
 const REG_MAGIC: u64 = 0xC;
 const MAGIC: u32 = 0xC4A2_DE00;
+/// Written to REG_IN: the model stalls until [`RESUME_FILE`] exists.
+const PAUSE: u32 = 0xFFFF_FFFF;
+const RESUME_FILE: &str = "/tmp/vmtest-chardev-resume";
 
 const WATCHES: [Watch; 1] = [Watch {
     bar: 0,
@@ -65,6 +72,15 @@ impl Device for Echo {
         self.count += 1;
         host.write_u32(0, REG_OUT, (w.value as u32).wrapping_mul(2).wrapping_add(1))?;
         host.write_u32(0, REG_COUNT, self.count)?;
+        if w.value as u32 == PAUSE {
+            // Stall the event loop (bounded) so the driver can overflow the
+            // ring behind it.
+            let start = std::time::Instant::now();
+            while !Path::new(RESUME_FILE).exists() && start.elapsed() < Duration::from_secs(60) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            return Ok(());
+        }
         host.raise_irq(Irq::Msi { vector: 0 })
     }
 }
@@ -115,7 +131,61 @@ fn read_line(out: &mut BufReader<ChildStdout>) -> String {
     line.trim().to_string()
 }
 
-fn one(r: &mut Report, mode: &str) {
+/// Stalls the model, writes `RING_CAPACITY + extra` values, resumes it and
+/// checks the backlog is handled in order; returns the writes the model
+/// handled (the lost ones excluded).
+fn overflow(r: &mut Report, path: &Path, count0: u32, extra: usize) -> u32 {
+    let _ = std::fs::remove_file(RESUME_FILE);
+    r.step(
+        "driver writes PAUSE",
+        testdrv_write(path, REG_IN as u32, PAUSE),
+    );
+    r.check(
+        sysfs::wait_until(Duration::from_secs(5), || {
+            testdrv_read(path, REG_COUNT as u32).ok() == Some(count0 + 1)
+        }),
+        "the model took PAUSE and stalls",
+    );
+    let total = RING_CAPACITY + extra;
+    let mut ok = std::fs::write(path.join("reg_offset"), "0").is_ok();
+    for i in 0..total {
+        ok &= std::fs::write(path.join("reg"), format!("{i}")).is_ok();
+    }
+    r.check(
+        ok,
+        format!("the driver wrote {total} values behind the stalled model"),
+    );
+    r.step("resume the model", std::fs::write(RESUME_FILE, b"go"));
+    let backlog = count0 + 1 + RING_CAPACITY as u32;
+    r.check(
+        sysfs::wait_until(Duration::from_secs(60), || {
+            testdrv_read(path, REG_COUNT as u32).ok() == Some(backlog)
+        }),
+        format!(
+            "the model handled the {RING_CAPACITY} writes the ring kept (count {:?}, want {backlog})",
+            testdrv_read(path, REG_COUNT as u32).ok()
+        ),
+    );
+    r.check(
+        testdrv_read(path, REG_OUT as u32).ok() == Some(2 * (RING_CAPACITY as u32 - 1) + 1),
+        "the last write the ring kept was handled last",
+    );
+    // The next event shows the gap in sequence numbers.
+    r.step(
+        "driver writes 0x7777",
+        testdrv_write(path, REG_IN as u32, 0x7777),
+    );
+    r.check(
+        sysfs::wait_until(Duration::from_secs(5), || {
+            testdrv_read(path, REG_OUT as u32).ok() == Some(2 * 0x7777 + 1)
+        }),
+        "the model handles writes after the overflow",
+    );
+    let _ = std::fs::remove_file(RESUME_FILE);
+    backlog + 1
+}
+
+fn one(r: &mut Report, mode: &str, with_overflow: bool) {
     println!("--- device process with --device {mode}");
     let refcnt0 = module_refcnt();
     let removes0 = testdrv_counter("removes").unwrap_or(0);
@@ -123,6 +193,7 @@ fn one(r: &mut Report, mode: &str) {
     let mut kid: Child = match Command::new(exe)
         .args(["--device", mode])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
     {
         Ok(k) => k,
@@ -162,6 +233,11 @@ fn one(r: &mut Report, mode: &str) {
     r.check(
         sysfs::driver_of(&path).as_deref() == Some(TESTDRV),
         format!("{TESTDRV} bound to {}", sysfs::pci_name(&path)),
+    );
+    let refcnt_live = module_refcnt();
+    r.check(
+        refcnt0.is_some() && refcnt_live > refcnt0,
+        format!("the live device's files pin pciem.ko (refcnt {refcnt0:?} -> {refcnt_live:?})"),
     );
     r.check(
         sysfs::wait_until(Duration::from_secs(2), || {
@@ -223,6 +299,12 @@ fn one(r: &mut Report, mode: &str) {
         "the burst raised MSIs",
     );
 
+    let (count, lost) = if with_overflow {
+        (overflow(r, &path, 30, 10), 10)
+    } else {
+        (30, 0)
+    };
+
     // SIGTERM: the loop stops, everything is closed, the device goes.
     // SAFETY: kill() has no pointer arguments; the pid is our live child.
     let rc = unsafe { libc::kill(kid.id() as libc::pid_t, libc::SIGTERM) };
@@ -236,13 +318,28 @@ fn one(r: &mut Report, mode: &str) {
     println!("INFO: {report}");
     r.check(
         report.starts_with("REPORT ")
-            && report.contains(" lost=0 ")
-            && report.contains(" overflow=0 "),
-        "the device process reports no lost events",
+            && report.contains(&format!(" lost={lost} "))
+            && report.contains(&format!(" overflow={lost} ")),
+        format!("the device process reports {lost} lost events"),
     );
     r.check(
-        report.contains(" handler_errors=0 ") && report.contains(" count=30 "),
-        "the model handled 30 writes without a host error",
+        report.contains(" handler_errors=0 ") && report.contains(&format!(" count={count} ")),
+        format!("the model handled {count} writes without a host error"),
+    );
+    let mut stderr = String::new();
+    if let Some(mut e) = kid.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    for l in stderr.lines() {
+        println!("INFO: device stderr: {l}");
+    }
+    r.check(
+        if lost == 0 {
+            !stderr.contains("lost")
+        } else {
+            stderr.contains(&format!("{lost} events lost to ring overflow"))
+        },
+        "the device process said on stderr what it lost, and only then",
     );
     r.check(
         sysfs::wait_until(Duration::from_secs(5), || !path.exists()),
@@ -276,7 +373,7 @@ fn main() {
         sysfs::modules_loaded(),
         "pciem.ko and pciem_testdrv.ko are loaded",
     );
-    one(&mut r, "auto");
-    one(&mut r, "poll");
+    one(&mut r, "auto", true);
+    one(&mut r, "poll", false);
     r.finish()
 }
