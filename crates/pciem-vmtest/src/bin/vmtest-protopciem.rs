@@ -664,6 +664,12 @@ fn unbind_while_busy(r: &mut Report, dev: &Path, kid: &Child, card: Card) -> Opt
         wait_until(Duration::from_secs(5), || Path::new(DEV_PATH).exists()),
         "/dev/protopciem is back",
     );
+    // pciem.ko arms its watchpoints from a work item after it sees the
+    // driver's ioremap (registering a hardware breakpoint sleeps), so a
+    // register write in the first moments after probe can go unseen: the
+    // driver's reset would then time out. Give the arming time to finish
+    // (a known limitation of the watch mechanism, not of this driver).
+    std::thread::sleep(Duration::from_secs(1));
     let card = r.step("open /dev/protopciem again", Card::open())?;
     let res = card.compute(PROTOPCIEM_IOCTL_ADD, 21);
     r.check(
@@ -699,8 +705,11 @@ fn start_device(r: &mut Report, cmd: &[String]) -> Option<Child> {
                 .unwrap_or(false)
         });
         let _ = tx.send(ready);
-        // Keep draining so the child never blocks on a full pipe.
-        for _ in lines {}
+        // Keep draining so the child never blocks on a full pipe, and show
+        // what it says (its exit report names handler errors).
+        for l in lines.map_while(Result::ok) {
+            println!("INFO: device process: {l}");
+        }
     });
     let ready = rx.recv_timeout(Duration::from_secs(30)).unwrap_or(false);
     r.check(
