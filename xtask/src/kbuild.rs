@@ -43,7 +43,7 @@ const ALLOWED_RELOCS: &[&str] = &[
 ];
 
 /// The kernel modules, relative to the workspace root.
-pub const MODULE_DIRS: &[&str] = &["kernel/pciem", "kernel/tests"];
+pub const MODULE_DIRS: &[&str] = &["kernel/pciem", "kernel/tests", "kernel/protopciem"];
 
 /// The headers directory of the newest installed 6.12 kernel that also has
 /// its image in /boot: `(version, headers dir)`.

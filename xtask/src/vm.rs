@@ -109,7 +109,8 @@ fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String]) -> R
         .flatten()
     {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("vmtest-") && !name.ends_with(".d") {
+        // The scenario programs, and the ProtoPCIem device process.
+        if (name.starts_with("vmtest-") && !name.ends_with(".d")) || name == "protopciem" {
             copy(step, &e.path(), &dir.join("bin").join(&name))?;
         }
     }
@@ -179,6 +180,8 @@ pub fn vm_test(root: &Path) -> Result {
                 "--release",
                 "-p",
                 "pciem-vmtest",
+                "-p",
+                "protopciem",
                 "--target",
                 "x86_64-unknown-linux-gnu",
                 "--target-dir",
@@ -261,14 +264,26 @@ pub fn vm_test(root: &Path) -> Result {
     // Scenario programs print their own verdict lines (which may name the
     // very patterns they checked for); everything else is the kernel's.
     let scenario_output = |l: &str| {
-        ["PASS:", "FAIL:", "SCENARIO ", "VMTEST ", "INFO:"]
-            .iter()
-            .any(|p| l.starts_with(p))
+        [
+            "PASS:",
+            "FAIL:",
+            "SCENARIO ",
+            "VMTEST ",
+            "INFO:",
+            "MEASURE:",
+        ]
+        .iter()
+        .any(|p| l.starts_with(p))
     };
     for l in log.lines().filter(|l| !scenario_output(l)) {
         if BAD.iter().any(|b| l.contains(b)) {
             failures.push(format!("kernel log: {l}"));
         }
+    }
+    // Figures the scenarios measured (e.g. round-trip times), shown with
+    // the verdicts.
+    for l in log.lines().filter(|l| l.starts_with("MEASURE:")) {
+        println!("{l}");
     }
     for l in log.lines().filter(|l| l.starts_with("FAIL")) {
         eprintln!("  {l}");

@@ -23,5 +23,6 @@ pub mod regs;
 #[cfg(test)]
 pub(crate) mod sim;
 pub mod transform;
+pub mod uapi;
 
 pub use device::{ProtoPciem, Stats};
