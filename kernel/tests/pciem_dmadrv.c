@@ -30,7 +30,7 @@
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 
-#define DMADRV_COHERENT_SIZE	(2u << 20)
+#define DMADRV_COHERENT_SIZE	(4u << 20)
 #define DMADRV_STREAM_SIZE	(2u << 20)
 #define DMADRV_PRP_PAGES	64u
 #define DMADRV_PRP_SIZE		(DMADRV_PRP_PAGES * PAGE_SIZE)

@@ -3,6 +3,7 @@
 //! `cargo xtask <task>` (aliased in `.cargo/config.toml`) runs the binary in
 //! `main.rs`, which dispatches to these modules.
 
+pub mod benchvm;
 pub mod ctest;
 pub mod diff;
 pub mod header;

@@ -15,7 +15,9 @@ tasks:
   c-tests            compile the layout test (C, C++, kernel module) and the C examples
                      against the header (also part of `cargo test -p xtask`)
   kbuild             build the shared Rust object (checked) and the kernel modules (W=1, no warnings)
-  vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest";
+  vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest
+  bench-vm           boot the same guest and run the VM benchmark (vmtest-bench): events/s into
+                     the ring, MSI/irqfd injection rates, DMA bandwidth, each beside a baseline";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         ["c-tests"] => xtask::ctest::run(&root),
         ["kbuild"] => xtask::kbuild::kbuild(&root),
         ["vm-test"] => xtask::vm::vm_test(&root),
+        ["bench-vm"] => xtask::benchvm::bench_vm(&root),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

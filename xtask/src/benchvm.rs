@@ -1,0 +1,145 @@
+//! `cargo xtask bench-vm`: the VM benchmark.
+//!
+//! Boots the same guest as `vm-test` (same modules, same kernel, QEMU TCG)
+//! but runs only `vmtest-bench`, which prints one `BENCH` line per figure,
+//! each with the baseline measured beside it in the same guest. This task
+//! turns them into a table with ratios, printed and written to
+//! `target/bench-vm/results.md` (and `results.tsv` for tools).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::run::{fail, Result};
+
+/// One `BENCH` line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    /// What was measured.
+    pub metric: String,
+    /// Its value.
+    pub value: f64,
+    /// Unit of `value` and `baseline_value`.
+    pub unit: String,
+    /// The baseline measured beside it.
+    pub baseline: String,
+    /// The baseline's value, in the same unit.
+    pub baseline_value: f64,
+}
+
+impl Figure {
+    /// `value / baseline_value` (both are rates: higher is faster).
+    pub fn ratio(&self) -> f64 {
+        if self.baseline_value > 0.0 {
+            self.value / self.baseline_value
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// The figures of a guest log: `BENCH metric value unit baseline value`.
+/// A malformed `BENCH` line is an error, not a skipped row.
+pub fn parse(log: &str) -> std::result::Result<Vec<Figure>, String> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("BENCH "))
+        .map(|rest| {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let [metric, value, unit, baseline, baseline_value] = f[..] else {
+                return Err(format!("malformed BENCH line: {rest:?}"));
+            };
+            let num = |s: &str| {
+                s.parse::<f64>()
+                    .map_err(|e| format!("BENCH {metric}: {s:?} is not a number ({e})"))
+            };
+            Ok(Figure {
+                metric: metric.to_string(),
+                value: num(value)?,
+                unit: unit.to_string(),
+                baseline: baseline.to_string(),
+                baseline_value: num(baseline_value)?,
+            })
+        })
+        .collect()
+}
+
+/// The Markdown table of `figs`.
+pub fn table(figs: &[Figure]) -> String {
+    let mut out = String::from(
+        "| measurement | value | baseline (same guest, same run) | baseline value | ratio |\n\
+         |---|---:|---|---:|---:|\n",
+    );
+    for f in figs {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} {} | {} | {:.1} {} | {:.3} |",
+            f.metric,
+            f.value,
+            f.unit,
+            f.baseline,
+            f.baseline_value,
+            f.unit,
+            f.ratio()
+        );
+    }
+    out
+}
+
+/// Build, boot, measure, report.
+pub fn bench_vm(root: &Path) -> Result {
+    let log = crate::vm::vm_run(root, vec!["vmtest-bench".to_string()])?;
+    let figs = parse(&log).map_err(|e| fail("bench-vm", e))?;
+    if figs.is_empty() {
+        return Err(fail("bench-vm", "the guest printed no BENCH line"));
+    }
+    let out = root.join("target/bench-vm");
+    std::fs::create_dir_all(&out).map_err(|e| fail("bench-vm", e.to_string()))?;
+    let md = table(&figs);
+    let tsv: String = figs
+        .iter()
+        .map(|f| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\n",
+                f.metric,
+                f.value,
+                f.unit,
+                f.baseline,
+                f.baseline_value,
+                f.ratio()
+            )
+        })
+        .collect();
+    for (name, text) in [("results.md", &md), ("results.tsv", &tsv)] {
+        std::fs::write(out.join(name), text).map_err(|e| fail("bench-vm", e.to_string()))?;
+    }
+    println!("\n{md}");
+    for l in log.lines().filter(|l| l.starts_with("INFO:")) {
+        println!("{l}");
+    }
+    println!("written to {}", out.join("results.md").display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_lines_become_figures_with_ratios() {
+        let log = "noise\nBENCH dma-read-1MiB 500.000 MB/s memcpy-1MiB 1000.000\n\
+                   PASS: x\nBENCH ring-events-per-s 30000 events/s untrapped-stores-per-s 3000000\n";
+        let figs = parse(log).unwrap();
+        assert_eq!(figs.len(), 2);
+        assert_eq!(figs[0].metric, "dma-read-1MiB");
+        assert!((figs[0].ratio() - 0.5).abs() < 1e-12);
+        assert!((figs[1].ratio() - 0.01).abs() < 1e-12);
+        let t = table(&figs);
+        assert!(t.contains("| dma-read-1MiB | 500.0 MB/s | memcpy-1MiB | 1000.0 MB/s | 0.500 |"));
+    }
+
+    #[test]
+    fn malformed_lines_are_errors() {
+        assert!(parse("BENCH only three fields\n").is_err());
+        assert!(parse("BENCH m x u b 1\n").is_err());
+        assert!(parse("BENCH m 1 u b 0\n").unwrap()[0].ratio().is_nan());
+    }
+}
