@@ -54,6 +54,7 @@
 
 pub mod device;
 pub mod dmadrv;
+pub mod protocard;
 pub mod report;
 pub mod ring;
 pub mod sysfs;

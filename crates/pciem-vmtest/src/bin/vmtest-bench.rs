@@ -8,6 +8,11 @@
 //! | MSI injections/s by `INJECT_IRQ`, and the interrupts the driver counted | a null ioctl (`GET_VERSION`) on the same file |
 //! | MSI by irqfd: eventfd signals/s and interrupts counted | `write(2)` of the same eventfd with nothing bound |
 //! | DMA_READ / DMA_WRITE bandwidth for 4 KiB … 4 MiB on a DMA-coherent buffer | `memcpy` of the same size between two buffers of this process |
+//! | ProtoPCIem ADD round trip through `protopciem.ko` and the Rust device process (p50/p99 of 10,000) | `LAST_COMPLETION`, an ioctl of the same driver that does not touch the card |
+//!
+//! `vmtest-bench [KO DEVICE-CMD [ARGS...]]`: with the ProtoPCIem driver
+//! module and the device process command (as for `vmtest-protopciem`), the
+//! round trip is measured too.
 //!
 //! Each result is one line `BENCH <metric> <value> <unit> <baseline metric>
 //! <baseline value>`, parsed by xtask. The program also checks what it
@@ -23,8 +28,10 @@ use std::time::{Duration, Instant};
 use pciem_abi::{PCIEM_EVENT_MMIO_WRITE, PCIEM_IRQ_MSI};
 use pciem_vmtest::device::{eventfd, signal};
 use pciem_vmtest::dmadrv::{pattern, Buf};
+use pciem_vmtest::protocard::{percentile, start_device, Card, DEVICE, DEV_PATH, VENDOR};
 use pciem_vmtest::sysfs::{self, testdrv_irqs, wait_until};
 use pciem_vmtest::{Dev, Report, TEST_DEVICE_DMA, TEST_DEVICE_IOMAP, TEST_VENDOR};
+use protopciem::uapi::PROTOPCIEM_IOCTL_ADD;
 
 /// Stores in one event burst. Under TCG a trapped store costs tens of
 /// microseconds, so this is about a second.
@@ -34,6 +41,8 @@ const INJECTIONS: u32 = 20_000;
 /// Bytes moved per bandwidth measurement (at least `MIN_ROUNDS` transfers).
 const BYTES_PER_POINT: usize = 32 << 20;
 const MIN_ROUNDS: usize = 4;
+/// ProtoPCIem round trips timed.
+const ROUND_TRIPS: usize = 10_000;
 const SIZES: [usize; 6] = [4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
 
 /// One result line for xtask.
@@ -339,7 +348,98 @@ fn dma(r: &mut Report) {
     );
 }
 
+/// Latency in microseconds of each call of `f`, sorted.
+fn latencies(n: usize, mut f: impl FnMut() -> bool) -> Option<Vec<Duration>> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        if !f() {
+            return None;
+        }
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Some(times)
+}
+
+/// ProtoPCIem compute round trips through the real driver.
+fn protopciem(r: &mut Report, ko: &str, device_cmd: &[String]) {
+    let (ok, out) = sysfs::run("insmod", &[ko]);
+    if !r.check(ok, format!("insmod {ko} {out}")) {
+        return;
+    }
+    if let Some(mut kid) = start_device(r, device_cmd) {
+        let bound = sysfs::wait_device(VENDOR, DEVICE, Duration::from_secs(5)).is_some()
+            && wait_until(Duration::from_secs(5), || Path::new(DEV_PATH).exists());
+        // Watches are armed a moment after the driver maps BAR0.
+        std::thread::sleep(Duration::from_secs(1));
+        match r.step("open /dev/protopciem", Card::open()) {
+            Some(card) if bound => round_trips(r, &card),
+            _ => {
+                r.check(false, "the card is bound and /dev/protopciem exists");
+            }
+        }
+        let _ = kid.kill();
+        let _ = kid.wait();
+    }
+    let (ok, out) = sysfs::run("rmmod", &["protopciem"]);
+    r.check(ok, format!("rmmod protopciem {out}"));
+}
+
+fn round_trips(r: &mut Report, card: &Card) {
+    let mut i = 0u32;
+    let mut wrong = 0usize;
+    let add = latencies(ROUND_TRIPS, || {
+        i = i.wrapping_add(0x9e37_79b9);
+        match card.compute(PROTOPCIEM_IOCTL_ADD, i) {
+            Ok(c) => {
+                wrong += usize::from(c.result != 2 * u64::from(i));
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    let Some(add) = add else {
+        r.check(false, "an ADD round trip failed");
+        return;
+    };
+    r.check(
+        wrong == 0,
+        format!("{ROUND_TRIPS} ADD round trips all return 2 x DATA ({wrong} wrong)"),
+    );
+    let Some(null) = latencies(ROUND_TRIPS, || card.last().is_ok()) else {
+        r.check(false, "LAST_COMPLETION failed");
+        return;
+    };
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "INFO: ProtoPCIem ADD n={ROUND_TRIPS}: p50 {:.1} us p99 {:.1} us min {:.1} us max {:.1} us",
+        us(percentile(&add, 0.5)),
+        us(percentile(&add, 0.99)),
+        us(add[0]),
+        us(add[add.len() - 1]),
+    );
+    for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
+        bench(
+            &format!("protopciem-add-roundtrip-{name}"),
+            us(percentile(&add, q)),
+            "us",
+            &format!("null-driver-ioctl-{name}"),
+            us(percentile(&null, q)),
+        );
+    }
+    let total: Duration = add.iter().sum();
+    bench(
+        "protopciem-add-commands-per-s",
+        per_sec(ROUND_TRIPS as u64, total),
+        "cmds/s",
+        "null-driver-ioctls-per-s",
+        per_sec(ROUND_TRIPS as u64, null.iter().sum()),
+    );
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let mut r = Report::new("bench");
     r.check(
         sysfs::modules_loaded(),
@@ -370,5 +470,12 @@ fn main() {
         }
     }
     dma(&mut r);
+    if let [ko, device_cmd @ ..] = &args[..] {
+        if device_cmd.is_empty() {
+            r.check(false, "usage: vmtest-bench [KO DEVICE-CMD [ARGS...]]");
+        } else {
+            protopciem(&mut r, ko, device_cmd);
+        }
+    }
     r.finish()
 }

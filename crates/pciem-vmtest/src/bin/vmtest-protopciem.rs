@@ -23,13 +23,13 @@
 //!   with the card still bound and SIGTERM ends the device process
 //!   cleanly.
 
-use std::ffi::CString;
-use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
+use pciem_vmtest::protocard::{
+    errno_of, percentile, signal, start_device, Card, DEVICE, DEV_PATH, VENDOR,
+};
 use pciem_vmtest::sysfs::{self, wait_until};
 use pciem_vmtest::Report;
 use protopciem::cmdbuf::CmdBufBuilder;
@@ -39,109 +39,7 @@ use protopciem::mock::MockBus;
 use protopciem::regs::{self, Command as Cmd, ErrorCode};
 use protopciem::uapi::*;
 
-const VENDOR: u16 = 0x1f0c;
-const DEVICE: u16 = 0x0001;
-const DEV_PATH: &str = "/dev/protopciem";
 const ROUND_TRIPS: usize = 1000;
-
-fn errno_of(ret: libc::c_int) -> Result<(), i32> {
-    if ret < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-    } else {
-        Ok(())
-    }
-}
-
-/// `/dev/protopciem`, opened.
-struct Card {
-    fd: OwnedFd,
-}
-
-impl Card {
-    fn open() -> std::io::Result<Self> {
-        let path = CString::new(DEV_PATH).expect("no NUL in a literal");
-        // SAFETY: a valid NUL-terminated path that outlives the call.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a fresh fd owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Self { fd })
-    }
-
-    fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-
-    /// ioctl with an argument struct; Err(errno).
-    fn ioctl<T>(&self, req: u32, arg: &mut T) -> Result<(), i32> {
-        // SAFETY: `arg` is a live, exclusively borrowed value of the type
-        // `req` encodes (the uapi tables pin both), read and written by the
-        // kernel only within its size.
-        errno_of(unsafe { libc::ioctl(self.raw(), req as libc::c_ulong, arg as *mut T) })
-    }
-
-    fn compute(&self, req: u32, data: u32) -> Result<protopciem_compute, i32> {
-        let mut c = protopciem_compute {
-            data,
-            ..Default::default()
-        };
-        self.ioctl(req, &mut c).map(|()| c)
-    }
-
-    fn reset(&self) -> Result<(), i32> {
-        // SAFETY: RESET is an _IO request: no argument is read.
-        errno_of(unsafe { libc::ioctl(self.raw(), PROTOPCIEM_IOCTL_RESET as libc::c_ulong, 0) })
-    }
-
-    fn last(&self) -> Result<protopciem_completion, i32> {
-        let mut c = protopciem_completion::default();
-        self.ioctl(PROTOPCIEM_IOCTL_LAST_COMPLETION, &mut c)
-            .map(|()| c)
-    }
-
-    fn write(&self, buf: &[u8]) -> Result<usize, i32> {
-        // SAFETY: `buf` is a live slice of `buf.len()` bytes.
-        let n = unsafe { libc::write(self.raw(), buf.as_ptr().cast(), buf.len()) };
-        errno_of(n as libc::c_int).map(|()| n as usize)
-    }
-
-    /// The framebuffer read back from BAR2 (pread at 0).
-    fn read_frame(&self) -> Result<Vec<u8>, i32> {
-        let mut buf = vec![0u8; FRAME_BYTES];
-        let mut done = 0;
-        while done < buf.len() {
-            // SAFETY: the destination is the live tail of `buf`.
-            let n = unsafe {
-                libc::pread(
-                    self.raw(),
-                    buf[done..].as_mut_ptr().cast(),
-                    buf.len() - done,
-                    done as libc::off_t,
-                )
-            };
-            if n < 0 {
-                return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-            }
-            if n == 0 {
-                break;
-            }
-            done += n as usize;
-        }
-        buf.truncate(done);
-        Ok(buf)
-    }
-
-    fn submit_frame(&self, index: u32) -> Result<protopciem_frame, i32> {
-        let mut f = protopciem_frame {
-            index,
-            ..Default::default()
-        };
-        self.ioctl(PROTOPCIEM_IOCTL_SUBMIT_FRAME, &mut f)
-            .map(|()| f)
-    }
-}
 
 /// One mmap'ed frame buffer.
 struct FrameMap {
@@ -303,11 +201,6 @@ fn stats(dev: &Path) -> Vec<(String, String)> {
 
 fn stat(s: &[(String, String)], key: &str) -> Option<u64> {
     s.iter().find(|(k, _)| k == key)?.1.parse().ok()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn compute_commands(r: &mut Report, card: &Card) {
@@ -681,64 +574,6 @@ fn unbind_while_busy(r: &mut Report, dev: &Path, kid: &Child, card: Card) -> Opt
 
 fn errno_str(e: i32) -> String {
     std::io::Error::from_raw_os_error(e).to_string()
-}
-
-fn start_device(r: &mut Report, cmd: &[String]) -> Option<Child> {
-    let mut kid = match Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .stdout(Stdio::piped())
-        .spawn()
-    {
-        Ok(k) => k,
-        Err(e) => {
-            r.check(false, format!("spawn the device process {cmd:?}: {e}"));
-            return None;
-        }
-    };
-    let out = kid.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(out).lines();
-        // `READY`, or protopciem's "device ... registered through ...".
-        let ready = lines.any(|l| {
-            l.map(|l| l.trim() == "READY" || l.contains(" registered "))
-                .unwrap_or(false)
-        });
-        let _ = tx.send(ready);
-        // Keep draining so the child never blocks on a full pipe, and show
-        // what it says (its exit report names handler errors).
-        // Its exit report lists every handler error; with force_polling
-        // every completion interrupt is one, so show only the first few.
-        let mut handler_errors = 0usize;
-        for l in lines.map_while(Result::ok) {
-            if l.trim_start().starts_with("handler error:") {
-                handler_errors += 1;
-                if handler_errors > 3 {
-                    continue;
-                }
-            }
-            println!("INFO: device process: {l}");
-        }
-        if handler_errors > 3 {
-            println!("INFO: device process: ({handler_errors} handler error lines in all)");
-        }
-    });
-    let ready = rx.recv_timeout(Duration::from_secs(30)).unwrap_or(false);
-    r.check(
-        ready,
-        format!("the device process {cmd:?} registered its card"),
-    );
-    if !ready {
-        let _ = kid.kill();
-        let _ = kid.wait();
-        return None;
-    }
-    Some(kid)
-}
-
-fn signal(kid: &Child, sig: libc::c_int) -> bool {
-    // SAFETY: kill(2) on our own child's pid; no memory is involved.
-    unsafe { libc::kill(kid.id() as libc::pid_t, sig) == 0 }
 }
 
 fn main() {
