@@ -20,6 +20,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
@@ -31,6 +32,24 @@ MODULE_PARM_DESC(phys_region,
 		 "Physical range backing the BARs, ADDR:SIZE (e.g. 0x3f000000:2M); carve it out of RAM at boot with memmap=SIZE$ADDR");
 
 static const struct file_operations pciem_instance_fops;
+
+/*
+ * Devices (open control files) not yet fully released, readable as the
+ * live_devices parameter so that tests can see a leaked reference.
+ */
+static atomic_t pciem_live_devs = ATOMIC_INIT(0);
+
+static int pciem_live_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read(&pciem_live_devs));
+}
+
+static const struct kernel_param_ops pciem_live_ops = {
+	.get = pciem_live_get,
+};
+module_param_cb(live_devices, &pciem_live_ops, NULL, 0444);
+MODULE_PARM_DESC(live_devices,
+		 "Devices whose last file is not yet released (read-only)");
 
 static int pciem_user_err(int err, const char *what)
 {
@@ -55,6 +74,7 @@ static void pciem_dev_release(struct kref *kref)
 	kfree(dev->builder);
 	mutex_destroy(&dev->lock);
 	kfree(dev);
+	atomic_dec(&pciem_live_devs);
 }
 
 void pciem_dev_put(struct pciem_dev *dev)
@@ -83,6 +103,7 @@ static int pciem_open(struct inode *inode, struct file *file)
 		return ret;
 	}
 	file->private_data = dev;
+	atomic_inc(&pciem_live_devs);
 	return 0;
 }
 
