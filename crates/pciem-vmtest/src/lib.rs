@@ -34,6 +34,7 @@
 //! the exit status is 0 exactly when the verdict is PASS.
 
 pub mod device;
+pub mod klog;
 pub mod report;
 pub mod ring;
 pub mod sysfs;
