@@ -23,6 +23,7 @@
 #include <linux/sysfs.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <linux/unaligned.h>
 
 #include "pciem_internal.h"
 
@@ -241,6 +242,7 @@ static int pciem_register(struct pciem_dev *dev)
 {
 	struct file *inst;
 	int fd, ret;
+	u16 vendor;
 
 	if (dev->state == PCIEM_EMPTY)
 		return pciem_user_err(-EINVAL, "REGISTER: describe the device first");
@@ -250,6 +252,16 @@ static int pciem_register(struct pciem_dev *dev)
 		ret = pciem_build_image(dev);
 		if (ret)
 			return ret;
+	}
+	/*
+	 * The PCI core reads these vendor IDs as "no device": refuse them
+	 * here with a reason instead of failing the bus scan later.
+	 */
+	vendor = get_unaligned_le16(&dev->img->config[PCI_VENDOR_ID]);
+	if (vendor == 0x0000 || vendor == 0xffff) {
+		pr_info_ratelimited("REGISTER: vendor ID 0x%04x means no device; set the identity first\n",
+				    vendor);
+		return -EINVAL;
 	}
 
 	fd = get_unused_fd_flags(O_RDWR | O_CLOEXEC);

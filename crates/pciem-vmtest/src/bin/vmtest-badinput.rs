@@ -633,10 +633,15 @@ fn rows() -> Vec<Row> {
         ),
         row(
             "ADD_CAPABILITY",
-            "offset 0x41 (misaligned)",
+            "offset 0x41 (misaligned; refused at layout)",
             Created,
             libc::EINVAL,
-            |f| cap_raw(f, PCIEM_CAP_MSI, 4, 0x41, &[0, 1, 0, 0]),
+            |f| {
+                bar(f, 0, 0, 4096)?;
+                identity(f, 0, 0, 0)?;
+                cap_raw(f, PCIEM_CAP_MSI, 4, 0x41, &[0, 1, 0, 0])?;
+                register(f.fd())
+            },
         ),
         row(
             "ADD_CAPABILITY",
@@ -723,10 +728,13 @@ fn rows() -> Vec<Row> {
         ),
         row(
             "SET_CONFIG_IMAGE",
-            "an all-zero image",
+            "an all-zero image, then REGISTER",
             Open,
             libc::EINVAL,
-            |f| set_image(f, &zero_image()),
+            |f| {
+                set_image(f, &zero_image())?;
+                register(f.fd())
+            },
         ),
         row(
             "SET_CONFIG_IMAGE",
@@ -741,12 +749,12 @@ fn rows() -> Vec<Row> {
         ),
         row(
             "SET_CONFIG_IMAGE",
-            "writable vendor ID",
+            "writable BAR type bits",
             Open,
             libc::EINVAL,
             |f| {
                 let mut img = Box::new(*valid_image()?.image());
-                img.wmask[0] = 0xff;
+                img.wmask[0x10] |= 0x1;
                 set_image(f, &img)
             },
         ),
@@ -765,6 +773,16 @@ fn rows() -> Vec<Row> {
             Open,
             libc::EINVAL,
             |f| register(f.fd()),
+        ),
+        row(
+            "REGISTER",
+            "without SET_CONFIG (vendor ID 0)",
+            Created,
+            libc::EINVAL,
+            |f| {
+                bar(f, 0, 0, 4096)?;
+                register(f.fd())
+            },
         ),
         row("REGISTER", "twice", Registered, libc::EBUSY, |f| {
             register(f.fd())
@@ -1042,7 +1060,7 @@ fn rows() -> Vec<Row> {
             "INTx on a device without a pin",
             Bound,
             libc::EOPNOTSUPP,
-            |f| inject(f, 0, PCIEM_IRQ_INTX, PCIEM_IRQ_FLAG_ASSERT, 0),
+            |f| inject(f, 0, PCIEM_IRQ_INTX, 0, 0),
         ),
         row(
             "INJECT_IRQ",
