@@ -6,7 +6,8 @@
 //! still registers, binds and takes an interrupt.
 //!
 //! Usage: `vmtest-random [SECONDS [SEED]]` (default 20 s, seed from the
-//! clock). The seed is printed first so a failing run can be replayed.
+//! clock). The seed is printed first so a failing run can be replayed;
+//! `vmtest-random SECONDS SEED trace` prints every operation as it goes.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -127,10 +128,15 @@ struct Driver {
     /// errno -> count.
     errnos: BTreeMap<i32, u64>,
     forks: u64,
+    /// Print every operation before doing it (replaying a failure).
+    trace: bool,
 }
 
 impl Driver {
     fn note(&mut self, op: &'static str, r: io::Result<i32>) -> io::Result<i32> {
+        if self.trace {
+            eprintln!("TRACE {} {op} -> {r:?}", std::process::id());
+        }
         let e = self.stats.entry(op).or_default();
         e.0 += 1;
         match &r {
@@ -168,7 +174,11 @@ impl Driver {
     }
 
     fn step(&mut self) {
-        match self.rng.below(100) {
+        let pick = self.rng.below(100);
+        if self.trace {
+            eprintln!("TRACE {} op {pick}", std::process::id());
+        }
+        match pick {
             0..=7 => self.open(),
             8..=11 => self.close(),
             12..=16 => self.describe(),
@@ -206,6 +216,9 @@ impl Driver {
 
     fn close(&mut self) {
         if let Some(i) = self.pick() {
+            if self.trace {
+                eprintln!("TRACE close fd {}", self.files[i].dev.raw());
+            }
             self.files.swap_remove(i);
             let _ = self.note("close", Ok(0));
         }
@@ -395,7 +408,12 @@ impl Driver {
         if self.maps.len() >= MAX_MAPS {
             return self.munmap();
         }
-        let fd = self.some_fd();
+        // Not stdin/stdout/stderr: stdin is the harness's scenario list,
+        // a real file whose pages past its end would SIGBUS when touched.
+        let fd = match self.some_fd() {
+            0..=2 => -1,
+            fd => fd,
+        };
         let pgoff = if self.rng.chance(80) {
             self.rng.below(7)
         } else {
@@ -420,6 +438,10 @@ impl Driver {
                 off,
             )
         };
+        if self.trace {
+            let what = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok();
+            eprintln!("TRACE mmap fd {fd} {what:?} pgoff {pgoff} len {len} flags {flags} -> {p:?}");
+        }
         let r = if p == libc::MAP_FAILED {
             Err(io::Error::last_os_error())
         } else {
@@ -443,6 +465,9 @@ impl Driver {
         let off = (self.rng.below(PAGE as u64 / 4) * 4) as usize;
         let p = (m.addr + off) as *mut u32;
         let v = self.rng.next() as u32;
+        if self.trace {
+            eprintln!("TRACE touch {:#x}+{off:#x} (len {})", m.addr, m.len);
+        }
         // SAFETY: `p` is 4-byte aligned inside the first page of a live
         // mapping this process made; the memory is BAR or ring memory
         // that nothing in this process holds references into.
@@ -459,6 +484,9 @@ impl Driver {
         }
         let i = self.rng.below(self.maps.len() as u64) as usize;
         let m = self.maps.swap_remove(i);
+        if self.trace {
+            eprintln!("TRACE munmap {:#x} len {}", m.addr, m.len);
+        }
         // SAFETY: unmaps a mapping this process made and no longer uses.
         unsafe { libc::munmap(m.addr as *mut libc::c_void, m.len) };
         let _ = self.note("munmap", Ok(0));
@@ -517,6 +545,53 @@ impl Driver {
     }
 }
 
+/// On SIGBUS/SIGSEGV: print the signal, the faulting address and this
+/// process's memory map to stderr, then exit 128+signal, so that a crash
+/// of the driver loop says where it happened.
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let mut msg = [0u8; 96];
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
+    let text = format_into(&mut msg, sig, code, addr);
+    // SAFETY: write/open/read/_exit are async-signal-safe; the buffers
+    // are local and the path is NUL-terminated.
+    unsafe {
+        libc::write(2, text.as_ptr().cast(), text.len());
+        let fd = libc::open(c"/proc/self/maps".as_ptr(), libc::O_RDONLY);
+        let mut buf = [0u8; 512];
+        loop {
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            if n <= 0 {
+                break;
+            }
+            libc::write(2, buf.as_ptr().cast(), n as usize);
+        }
+        libc::_exit(128 + sig);
+    }
+}
+
+/// Formats the fault line without allocating (signal context).
+fn format_into(buf: &mut [u8; 96], sig: i32, code: i32, addr: usize) -> &[u8] {
+    use std::io::Write;
+    let mut cur = std::io::Cursor::new(&mut buf[..]);
+    let _ = writeln!(cur, "FAULT: signal {sig} code {code} at {addr:#x}; maps:");
+    let n = cur.position() as usize;
+    &buf[..n]
+}
+
+fn install_fault_reporter() {
+    for sig in [libc::SIGBUS, libc::SIGSEGV] {
+        // SAFETY: a zeroed sigaction is a valid starting point; the
+        // handler has the SA_SIGINFO signature.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_fault as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO;
+            libc::sigaction(sig, &sa, core::ptr::null_mut());
+        }
+    }
+}
+
 fn live_devices() -> Option<u64> {
     read_hex(Path::new("/sys/module/pciem/parameters/live_devices"))
 }
@@ -537,6 +612,7 @@ fn main() {
         "pciem.ko and pciem_testdrv.ko are loaded",
     );
     let live0 = live_devices();
+    install_fault_reporter();
     let mut d = Driver {
         rng: Rng(seed | 1),
         files: Vec::new(),
@@ -545,6 +621,7 @@ fn main() {
         stats: BTreeMap::new(),
         errnos: BTreeMap::new(),
         forks: 0,
+        trace: args.next().as_deref() == Some("trace"),
     };
     let start = Instant::now();
     let mut ops = 0u64;
