@@ -387,6 +387,24 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			pciem_irq_inject(dev, &irq);
 		break;
 	}
+	case PCIEM_IOCTL_DMA_READ:
+		ret = pciem_dma_rw(dev, uarg, false);
+		break;
+	case PCIEM_IOCTL_DMA_WRITE:
+		ret = pciem_dma_rw(dev, uarg, true);
+		break;
+	case PCIEM_IOCTL_DMA_ATOMIC:
+		ret = pciem_dma_atomic(dev, uarg);
+		break;
+	case PCIEM_IOCTL_DMA_INDIRECT:
+		ret = pciem_dma_indirect(dev, uarg);
+		break;
+	case PCIEM_IOCTL_P2P_READ:
+		ret = pciem_p2p_xfer(dev, uarg, false);
+		break;
+	case PCIEM_IOCTL_P2P_WRITE:
+		ret = pciem_p2p_xfer(dev, uarg, true);
+		break;
 	default:
 		ret = -ENOTTY;
 		break;
@@ -461,9 +479,12 @@ static int __init pciem_init(void)
 	ret = pciem_pool_init(phys_region);
 	if (ret)
 		return ret;
-	ret = pciem_watch_init();
+	ret = pciem_p2p_init();
 	if (ret)
 		goto err_pool;
+	ret = pciem_watch_init();
+	if (ret)
+		goto err_p2p;
 	ret = misc_register(&pciem_misc);
 	if (ret)
 		goto err_watch;
@@ -472,6 +493,8 @@ static int __init pciem_init(void)
 
 err_watch:
 	pciem_watch_exit();
+err_p2p:
+	pciem_p2p_exit();
 err_pool:
 	pciem_pool_exit();
 	return ret;
@@ -481,6 +504,7 @@ static void __exit pciem_exit(void)
 {
 	misc_deregister(&pciem_misc);
 	pciem_watch_exit();
+	pciem_p2p_exit();
 	pciem_pool_exit();
 }
 

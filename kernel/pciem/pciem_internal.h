@@ -145,4 +145,14 @@ void pciem_irq_stop(struct pciem_dev *dev);
 void pciem_irq_raise(struct pciem_dev *dev, u32 vector);
 void pciem_irq_config_written(struct pciem_dev *dev);
 
+/* dma.c: DMA, atomics and PRP-list DMA issued by the device process */
+int pciem_dma_rw(struct pciem_dev *dev, void __user *uarg, bool to_host);
+int pciem_dma_atomic(struct pciem_dev *dev, void __user *uarg);
+int pciem_dma_indirect(struct pciem_dev *dev, void __user *uarg);
+
+/* p2p.c: peer-to-peer transfers inside the p2p_regions= whitelist */
+int pciem_p2p_init(void);
+void pciem_p2p_exit(void);
+int pciem_p2p_xfer(struct pciem_dev *dev, void __user *uarg, bool to_peer);
+
 #endif /* PCIEM_INTERNAL_H */

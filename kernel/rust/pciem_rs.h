@@ -109,6 +109,24 @@ int pciem_rs_ring_push(struct pciem_shared_ring *ring,
 		       struct pciem_rs_producer *p,
 		       const struct pciem_event *ev, const char **reason);
 
+/* Atomics: *new_val = the value memory holds after `op` (PCIEM_ATOMIC_*)
+ * given the value `old` before it; -EINVAL for an unknown op. */
+int pciem_rs_atomic_apply(u32 op, u64 operand, u64 compare, u64 old,
+			  u64 *new_val, const char **reason);
+
+/* NVMe-style PRP walk (pciem-core's walker) of req->prp1/prp2/length/
+ * page_size: read_list() fills `len` bytes with host memory at bus address
+ * `addr` (list entries), segment() moves bytes pos..pos+len of the transfer
+ * at bus address `addr`; both return 0 or a negative errno, which ends the
+ * walk and is returned. Malformed descriptions: -EINVAL (alignment, length,
+ * page size), -ELOOP (a list chains back to a walked list page), -E2BIG
+ * (more list pages than any valid transfer needs). May sleep if the
+ * callbacks do. */
+int pciem_rs_prp_walk(const struct pciem_dma_indirect *req, void *ctx,
+		      int (*read_list)(void *ctx, u64 addr, u8 *buf, u32 len),
+		      int (*segment)(void *ctx, u64 pos, u64 addr, u64 len),
+		      const char **reason);
+
 /* Implemented in C by the module: the Rust panic handler's report. */
 void pciem_rs_panic(const char *file, u32 file_len, u32 line);
 

@@ -29,6 +29,11 @@ const BAD: &[&str] = &[
 const POOL: &str = "0x3f000000:2M";
 const MEMMAP: &str = "memmap=2M$0x3f000000";
 
+/// A second carve-out standing in for a peer's BAR: the `p2p_regions=`
+/// whitelist of pciem.ko (and the argument of `vmtest-dma`).
+const P2P_REGION: &str = "0x3ee00000:1M";
+const P2P_MEMMAP: &str = "memmap=1M$0x3ee00000";
+
 const APPLETS: &[&str] = &[
     "sh", "mount", "insmod", "rmmod", "lsmod", "poweroff", "cat", "ls", "sleep", "dmesg", "grep",
     "echo", "kill", "ps", "timeout", "id", "su", "adduser", "chmod", "mkdir", "true", "false",
@@ -121,8 +126,9 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 echo "VMTEST BOOTED $(cat /proc/sys/kernel/osrelease)"
-insmod /pciem.ko phys_region={POOL} || echo "VMTEST EXIT insmod-pciem 1"
+insmod /pciem.ko phys_region={POOL} p2p_regions={P2P_REGION} || echo "VMTEST EXIT insmod-pciem 1"
 insmod /pciem_testdrv.ko || echo "VMTEST EXIT insmod-testdrv 1"
+insmod /pciem_dmadrv.ko || echo "VMTEST EXIT insmod-dmadrv 1"
 while read bin args; do
     [ -z "$bin" ] && continue
     echo "VMTEST RUN $bin $args"
@@ -206,7 +212,9 @@ pub fn vm_test(root: &Path) -> Result {
         .arg("-initrd")
         .arg(out.join("initramfs.gz"))
         .arg("-append")
-        .arg(format!("console=ttyS0 {MEMMAP} panic=-1 quiet"))
+        .arg(format!(
+            "console=ttyS0 {MEMMAP} {P2P_MEMMAP} panic=-1 quiet"
+        ))
         .output()
         .map_err(|e| {
             fail(

@@ -13,6 +13,11 @@ use pciem_abi::{
     PCIEM_IOCTL_INJECT_IRQ, PCIEM_IOCTL_REGISTER, PCIEM_IOCTL_SET_CONFIG, PCIEM_IOCTL_SET_EVENTFD,
     PCIEM_IOCTL_SET_WATCHPOINT, PCIEM_IRQ_MSI, PCIEM_WP_FLAG_BAR_KPROBES,
 };
+use pciem_abi::{
+    pciem_dma_atomic, pciem_dma_indirect, pciem_dma_op, pciem_p2p_op, PCIEM_IOCTL_DMA_ATOMIC,
+    PCIEM_IOCTL_DMA_INDIRECT, PCIEM_IOCTL_DMA_READ, PCIEM_IOCTL_DMA_WRITE, PCIEM_IOCTL_P2P_READ,
+    PCIEM_IOCTL_P2P_WRITE, PCIEM_PRP_FLAG_WRITE,
+};
 use zerocopy::IntoBytes;
 
 use crate::ring::Ring;
@@ -21,7 +26,9 @@ use crate::ring::Ring;
 fn ioctl_raw(fd: RawFd, req: u32, arg: *mut libc::c_void) -> io::Result<i32> {
     // SAFETY: every caller passes either null (for an `_IO` request) or a
     // pointer to a live value of exactly the argument type encoded in `req`,
-    // so the kernel reads/writes only that object.
+    // so the kernel reads/writes only that object, plus, for the DMA and
+    // P2P requests, the user buffer the argument names, which each caller
+    // vouches for (see `dma_raw`).
     let ret = unsafe { libc::ioctl(fd, req as libc::c_ulong, arg) };
     if ret < 0 {
         Err(io::Error::last_os_error())
@@ -193,6 +200,130 @@ impl Dev {
             reserved: 0,
         };
         self.ioctl_in(PCIEM_IOCTL_INJECT_IRQ, &irq).map(drop)
+    }
+
+    /// `DMA_READ`: host memory at `bus_addr` into `buf`.
+    pub fn dma_read(&self, bus_addr: u64, buf: &mut [u8]) -> io::Result<()> {
+        let op = pciem_dma_op {
+            bus_addr,
+            user_addr: buf.as_mut_ptr() as u64,
+            length: buf.len() as u64,
+            flags: 0,
+            reserved: 0,
+        };
+        // SAFETY: the kernel writes at most `buf.len()` bytes at `buf`,
+        // which is live and exclusively borrowed for the call.
+        unsafe { self.dma_raw(PCIEM_IOCTL_DMA_READ, &op) }
+    }
+
+    /// `DMA_WRITE`: `data` into host memory at `bus_addr`.
+    pub fn dma_write(&self, bus_addr: u64, data: &[u8]) -> io::Result<()> {
+        let op = pciem_dma_op {
+            bus_addr,
+            user_addr: data.as_ptr() as u64,
+            length: data.len() as u64,
+            flags: 0,
+            reserved: 0,
+        };
+        // SAFETY: DMA_WRITE only reads the user buffer, which is live for
+        // the call.
+        unsafe { self.dma_raw(PCIEM_IOCTL_DMA_WRITE, &op) }
+    }
+
+    /// `DMA_READ` or `DMA_WRITE` (`req`) with a hand-made argument, for
+    /// malformed requests.
+    ///
+    /// # Safety
+    /// For `DMA_READ` the kernel may write `op.length` bytes at
+    /// `op.user_addr`: that memory must be writable and unused, or unmapped.
+    pub unsafe fn dma_raw(&self, req: u32, op: &pciem_dma_op) -> io::Result<()> {
+        self.ioctl_in(req, op).map(drop)
+    }
+
+    /// `DMA_ATOMIC`: one 8-byte atomic; returns the value before it.
+    pub fn dma_atomic(
+        &self,
+        bus_addr: u64,
+        op: u32,
+        operand: u64,
+        compare: u64,
+    ) -> io::Result<u64> {
+        let mut a = pciem_dma_atomic {
+            bus_addr,
+            operand,
+            compare,
+            result: 0,
+            op,
+            flags: 0,
+        };
+        ioctl_raw(
+            self.raw(),
+            PCIEM_IOCTL_DMA_ATOMIC,
+            &mut a as *mut pciem_dma_atomic as *mut libc::c_void,
+        )?;
+        Ok(a.result)
+    }
+
+    /// `DMA_INDIRECT` read: the PRP-described host memory into `buf`.
+    pub fn prp_read(&self, prp1: u64, prp2: u64, buf: &mut [u8]) -> io::Result<()> {
+        let req = pciem_dma_indirect {
+            prp1,
+            prp2,
+            user_addr: buf.as_mut_ptr() as u64,
+            length: buf.len() as u64,
+            page_size: 0,
+            flags: 0,
+        };
+        // SAFETY: the kernel writes at most `buf.len()` bytes at `buf`,
+        // which is live and exclusively borrowed for the call.
+        unsafe { self.dma_indirect_raw(&req) }
+    }
+
+    /// `DMA_INDIRECT` write: `data` into the PRP-described host memory.
+    pub fn prp_write(&self, prp1: u64, prp2: u64, data: &[u8]) -> io::Result<()> {
+        let req = pciem_dma_indirect {
+            prp1,
+            prp2,
+            user_addr: data.as_ptr() as u64,
+            length: data.len() as u64,
+            page_size: 0,
+            flags: PCIEM_PRP_FLAG_WRITE,
+        };
+        // SAFETY: a PRP write only reads the user buffer, live for the call.
+        unsafe { self.dma_indirect_raw(&req) }
+    }
+
+    /// `DMA_INDIRECT` with a hand-made argument.
+    ///
+    /// # Safety
+    /// Without `PCIEM_PRP_FLAG_WRITE` the kernel may write `req.length`
+    /// bytes at `req.user_addr`: that memory must be writable and unused.
+    pub unsafe fn dma_indirect_raw(&self, req: &pciem_dma_indirect) -> io::Result<()> {
+        self.ioctl_in(PCIEM_IOCTL_DMA_INDIRECT, req).map(drop)
+    }
+
+    /// `P2P_READ`: the peer memory at `target_addr` into `buf`.
+    pub fn p2p_read(&self, target_addr: u64, buf: &mut [u8]) -> io::Result<()> {
+        let op = pciem_p2p_op {
+            target_addr,
+            user_addr: buf.as_mut_ptr() as u64,
+            length: buf.len() as u64,
+            flags: 0,
+            reserved: 0,
+        };
+        self.ioctl_in(PCIEM_IOCTL_P2P_READ, &op).map(drop)
+    }
+
+    /// `P2P_WRITE`: `data` into the peer memory at `target_addr`.
+    pub fn p2p_write(&self, target_addr: u64, data: &[u8]) -> io::Result<()> {
+        let op = pciem_p2p_op {
+            target_addr,
+            user_addr: data.as_ptr() as u64,
+            length: data.len() as u64,
+            flags: 0,
+            reserved: 0,
+        };
+        self.ioctl_in(PCIEM_IOCTL_P2P_WRITE, &op).map(drop)
     }
 
     /// Maps the event ring (offset 0 of the control file).

@@ -26,8 +26,10 @@
 //! | `vmtest-two-devices` | (c) two devices, removed independently | — |
 //! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
 //! | `vmtest-badinput` | malformed ioctls and mmaps: errno, no oops | — |
+//! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the `p2p_regions=` entry `ADDR:SIZE` pciem.ko was loaded with |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
+//! | `vmtest-p2p-params` | `p2p_regions=` validation at load | `PATH/pciem.ko POOL ADDR:SIZE` (unloads pciem first; leaves it loaded) |
 //!
 //! Every binary prints `SCENARIO <name>: BEGIN`, one `PASS: …`/`FAIL: …`
 //! line per check, and `SCENARIO <name>: PASS|FAIL (n passed, m failed)`;
@@ -49,6 +51,10 @@ pub const TEST_VENDOR: u16 = 0x1f0c;
 pub const TEST_DEVICE_IOMAP: u16 = 0x7e50;
 /// Device ID the test driver maps with plain `ioremap`.
 pub const TEST_DEVICE_IOREMAP: u16 = 0x7e51;
+/// Device ID the DMA test driver (`pciem_dmadrv.ko`) binds to.
+pub const TEST_DEVICE_DMA: u16 = 0x7e52;
+/// Name of the DMA test driver in `/sys/bus/pci/drivers`.
+pub const DMADRV: &str = "pciem_dmadrv";
 /// Device ID no driver binds to.
 pub const TEST_DEVICE_UNBOUND: u16 = 0x7e5f;
 /// Name of the test driver in `/sys/bus/pci/drivers`.

@@ -9,22 +9,24 @@
 //! through the module and stops the thread.
 #![no_std]
 
-use core::ffi::c_char;
+use core::ffi::{c_char, c_void};
 use core::ptr::NonNull;
 
 use pciem_abi::{
-    pciem_bar_config, pciem_cap_config, pciem_config_image, pciem_config_space, pciem_event,
-    pciem_shared_ring,
+    pciem_bar_config, pciem_cap_config, pciem_config_image, pciem_config_space, pciem_dma_indirect,
+    pciem_event, pciem_shared_ring,
 };
 use pciem_core::config::{validate_image, BuildError, ConfigBuilder};
+use pciem_core::prp::{for_each_segment, Prp, PrpError};
 use pciem_core::ring::{Producer, SharedRing};
-use pciem_core::ConfigSpace;
+use pciem_core::{AtomicOp, ConfigSpace};
 
 const EINVAL: i32 = 22;
 const ENOENT: i32 = 2;
 const ENOSPC: i32 = 28;
 const EFAULT: i32 = 14;
 const E2BIG: i32 = 7;
+const ELOOP: i32 = 40;
 
 /// A static, NUL-terminated reason for the kernel log.
 macro_rules! cstr {
@@ -273,11 +275,14 @@ pub unsafe extern "C" fn pciem_rs_bar_info(
     reason: *mut *const c_char,
 ) -> i32 {
     // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
-    let (Some(img), Some(size), Some(flags)) = (unsafe { r(img) }, unsafe { m(size) }, unsafe { m(flags) })
+    let (Some(img), Some(size), Some(flags)) =
+        (unsafe { r(img) }, unsafe { m(size) }, unsafe { m(flags) })
     else {
         return null(reason);
     };
-    let bar = u8::try_from(index).ok().and_then(|i| ConfigSpace::from_image_ref(img).bar(i));
+    let bar = u8::try_from(index)
+        .ok()
+        .and_then(|i| ConfigSpace::from_image_ref(img).bar(i));
     match bar {
         Some(b) => {
             *size = b.size;
@@ -377,7 +382,10 @@ pub unsafe extern "C" fn pciem_rs_msi_set_pending(
     if ConfigSpace::from_image_mut(img).set_msi_pending(vector, pending != 0) {
         0
     } else {
-        fail(reason, (EINVAL, cstr!("no per-vector masking or no such MSI vector")))
+        fail(
+            reason,
+            (EINVAL, cstr!("no per-vector masking or no such MSI vector")),
+        )
     }
 }
 
@@ -407,7 +415,8 @@ pub unsafe extern "C" fn pciem_rs_ring_push(
     reason: *mut *const c_char,
 ) -> i32 {
     // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
-    let (Some(ring), Some(p), Some(ev)) = (NonNull::new(ring), unsafe { m(p) }, unsafe { r(ev) }) else {
+    let (Some(ring), Some(p), Some(ev)) = (NonNull::new(ring), unsafe { m(p) }, unsafe { r(ev) })
+    else {
         return null(reason);
     };
     // SAFETY: the ring memory is valid and aligned for as long as the
@@ -415,7 +424,142 @@ pub unsafe extern "C" fn pciem_rs_ring_push(
     let shared = unsafe { SharedRing::from_raw(ring) };
     match p.push(&shared, ev) {
         Ok(_) => 0,
-        Err(_) => fail(reason, (ENOSPC, cstr!("event ring full: event counted in overflow"))),
+        Err(_) => fail(
+            reason,
+            (ENOSPC, cstr!("event ring full: event counted in overflow")),
+        ),
+    }
+}
+
+/// The value memory holds after atomic `op` (a `PCIEM_ATOMIC_*`), given the
+/// value `old` before it: pciem-core's `AtomicOp::apply`, which the mock
+/// backend runs too.
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_atomic_apply(
+    op: u32,
+    operand: u64,
+    compare: u64,
+    old: u64,
+    new: *mut u64,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let Some(new) = (unsafe { m(new) }) else {
+        return null(reason);
+    };
+    match AtomicOp::from_abi(op, operand, compare) {
+        Some(a) => {
+            *new = a.apply(old);
+            0
+        }
+        None => fail(reason, (EINVAL, cstr!("unknown atomic op"))),
+    }
+}
+
+/// `read_list` callback of `pciem_rs_prp_walk`: fill `len` bytes at `buf`
+/// with host memory at bus address `addr`; 0 or a negative errno.
+pub type PrpReadList =
+    unsafe extern "C" fn(ctx: *mut c_void, addr: u64, buf: *mut u8, len: u32) -> i32;
+
+/// `segment` callback of `pciem_rs_prp_walk`: bytes `pos..pos + len` of the
+/// transfer live at bus address `addr`; 0 or a negative errno.
+pub type PrpSegment = unsafe extern "C" fn(ctx: *mut c_void, pos: u64, addr: u64, len: u64) -> i32;
+
+/// Why a PRP walk stopped.
+enum WalkError {
+    /// The description is malformed.
+    Prp(PrpError),
+    /// A callback failed with this (negative) errno.
+    Callback(i32),
+}
+
+impl From<PrpError> for WalkError {
+    fn from(e: PrpError) -> Self {
+        WalkError::Prp(e)
+    }
+}
+
+/// The errno and static reason of a malformed PRP description.
+fn prp_error(e: PrpError) -> (i32, *const c_char) {
+    match e {
+        PrpError::Loop(_) => (
+            ELOOP,
+            cstr!("PRP list chains back to a list page already walked"),
+        ),
+        PrpError::TooManyLists(_) => (
+            E2BIG,
+            cstr!("PRP list chain longer than any valid transfer needs"),
+        ),
+        PrpError::Empty => (EINVAL, cstr!("zero-length transfer")),
+        PrpError::TooLong(_) => (EINVAL, cstr!("transfer longer than PCIEM_DMA_MAX_LEN")),
+        PrpError::BadPageSize(_) => (
+            EINVAL,
+            cstr!("page size not a power of two from 4096 to 128 MiB"),
+        ),
+        PrpError::Misaligned { .. } => (EINVAL, cstr!("PRP entry misaligned for its role")),
+        _ => (EINVAL, cstr!("malformed PRP description")),
+    }
+}
+
+/// Walk the PRP description of `req` with pciem-core's walker, calling
+/// `read_list` for list entries and `segment` for each data segment in
+/// transfer order.
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h; the callbacks are safe to call with
+/// `ctx` and with buffers the walker owns.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_prp_walk(
+    req: *const pciem_dma_indirect,
+    ctx: *mut c_void,
+    read_list: Option<PrpReadList>,
+    segment: Option<PrpSegment>,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(req), Some(read_list), Some(segment)) = (unsafe { r(req) }, read_list, segment)
+    else {
+        return null(reason);
+    };
+    let prp = Prp {
+        prp1: req.prp1,
+        prp2: req.prp2,
+        page_size: req.page_size,
+    };
+    let walked = for_each_segment(
+        prp,
+        req.length,
+        |addr, bytes: &mut [u8]| {
+            let len = u32::try_from(bytes.len()).map_err(|_| WalkError::Callback(-EINVAL))?;
+            // SAFETY: `bytes` is a live, writable buffer of `len` bytes owned
+            // by the walker; the callback fills at most `len` bytes of it.
+            match unsafe { read_list(ctx, addr, bytes.as_mut_ptr(), len) } {
+                0 => Ok(()),
+                e => Err(WalkError::Callback(e)),
+            }
+        },
+        |pos, addr, len| {
+            // SAFETY: plain values; the callback's contract is the caller's.
+            match unsafe { segment(ctx, pos, addr, len) } {
+                0 => Ok(()),
+                e => Err(WalkError::Callback(e)),
+            }
+        },
+    );
+    match walked {
+        Ok(()) => 0,
+        Err(WalkError::Prp(e)) => fail(reason, prp_error(e)),
+        Err(WalkError::Callback(e)) => {
+            say(reason, cstr!("PRP list or data access failed"));
+            if e < 0 {
+                e
+            } else {
+                -EINVAL
+            }
+        }
     }
 }
 
