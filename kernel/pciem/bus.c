@@ -22,6 +22,7 @@
 #include <linux/log2.h>
 #include <linux/pci.h>
 #include <linux/sort.h>
+#include <linux/vmalloc.h>
 
 #include "pciem_internal.h"
 
@@ -71,15 +72,44 @@ static void pciem_cfg_event(struct pciem_dev *dev, int where, int size,
 		.timestamp_ns = ktime_get_mono_fast_ns(),
 	};
 
-	pciem_ring_push(dev, &ev);
-	if (effects & (PCIEM_RS_EFFECT_FLR | PCIEM_RS_EFFECT_D3HOT_TO_D0)) {
+	if (effects & PCIEM_RS_EFFECT_CHANGED)
+		pciem_ring_push(dev, &ev);
+	/*
+	 * A reset keys on the request alone: pcie_flr() writes Initiate FLR,
+	 * a bit that always reads 0, so nothing in the image changes.
+	 */
+	if (effects & PCIEM_RS_EFFECT_FLR) {
 		ev.type = PCIEM_EVENT_RESET;
 		ev.offset = 0;
 		ev.size = 0;
-		ev.data = (effects & PCIEM_RS_EFFECT_FLR) ?
-			PCIEM_RESET_FLR : PCIEM_RESET_D3HOT_D0;
+		ev.data = PCIEM_RESET_FLR;
 		pciem_ring_push(dev, &ev);
 	}
+	if (effects & PCIEM_RS_EFFECT_D3HOT_TO_D0) {
+		ev.type = PCIEM_EVENT_RESET;
+		ev.offset = 0;
+		ev.size = 0;
+		ev.data = PCIEM_RESET_D3HOT_D0;
+		pciem_ring_push(dev, &ev);
+	}
+}
+
+/*
+ * cfg_lock held: the function resets to the configuration it was
+ * registered with, except that the BARs keep their addresses (as the mock
+ * backend does), and the interrupt state held while masked is dropped.
+ */
+static void pciem_cfg_reset_locked(struct pciem_dev *dev)
+{
+	u8 bars[PCI_ROM_ADDRESS - PCI_BASE_ADDRESS_0];
+
+	if (!dev->img_initial)
+		return;
+	memcpy(bars, dev->img->config + PCI_BASE_ADDRESS_0, sizeof(bars));
+	memcpy(dev->img->config, dev->img_initial->config,
+	       sizeof(dev->img->config));
+	memcpy(dev->img->config + PCI_BASE_ADDRESS_0, bars, sizeof(bars));
+	pciem_irq_reset_locked(dev);
 }
 
 static int pciem_cfg_write(struct pci_bus *bus, unsigned int devfn, int where,
@@ -95,16 +125,17 @@ static int pciem_cfg_write(struct pci_bus *bus, unsigned int devfn, int where,
 		return PCIBIOS_DEVICE_NOT_FOUND;
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 	ret = pciem_rs_cfg_write(dev->img, where, size, val, &effects, &reason);
+	if (!ret && (effects & (PCIEM_RS_EFFECT_FLR |
+				PCIEM_RS_EFFECT_D3HOT_TO_D0)))
+		pciem_cfg_reset_locked(dev);
 	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
 	if (ret) {
 		pr_warn_ratelimited("config write of %d bytes at 0x%x refused: %s (%d)\n",
 				    size, where, reason, ret);
 		return PCIBIOS_BAD_REGISTER_NUMBER;
 	}
-	if (effects & PCIEM_RS_EFFECT_CHANGED)
-		pciem_cfg_event(dev, where, size, val, effects);
-	if (effects & PCIEM_RS_EFFECT_MSI)
-		pciem_irq_config_written(dev);
+	pciem_cfg_event(dev, where, size, val, effects);
+	pciem_irq_config_written(dev, effects);
 	return PCIBIOS_SUCCESSFUL;
 }
 
@@ -214,6 +245,15 @@ static int pciem_clear_region(struct pciem_dev *dev)
 	return 0;
 }
 
+static void pciem_bus_unmap(struct pciem_dev *dev)
+{
+	if (dev->region_kva)
+		iounmap(dev->region_kva);
+	dev->region_kva = NULL;
+	vfree(dev->img_initial);
+	dev->img_initial = NULL;
+}
+
 /*
  * Puts the device on a new root bus. Called with dev->lock held, before
  * the device is published to the ioremap tracer (the clearing ioremap
@@ -230,12 +270,26 @@ int pciem_bus_register(struct pciem_dev *dev)
 	ret = pciem_clear_region(dev);
 	if (ret)
 		goto err_region;
+	/*
+	 * Mapped now, before the tracer is published, so that this mapping
+	 * is never taken for the driver's: MSI-X reads its table and PBA here.
+	 */
+	dev->region_kva = ioremap(dev->region_phys, dev->region_size);
+	dev->img_initial = vmalloc(sizeof(*dev->img_initial));
+	if (!dev->region_kva || !dev->img_initial) {
+		ret = -ENOMEM;
+		goto err_map;
+	}
+	memcpy(dev->img_initial, dev->img, sizeof(*dev->img));
+	ret = pciem_irq_register(dev);
+	if (ret)
+		goto err_map;
 
 	dev->domain = ida_alloc_range(&pciem_domain_ida, PCIEM_DOMAIN_MIN,
 				      INT_MAX, GFP_KERNEL);
 	if (dev->domain < 0) {
 		ret = dev->domain;
-		goto err_region;
+		goto err_irq;
 	}
 
 	dev->window.name = "pciem window";
@@ -275,6 +329,7 @@ int pciem_bus_register(struct pciem_dev *dev)
 	}
 	bridge->sysdata = &dev->sysdata;
 	bridge->ops = &pciem_pci_ops;
+	bridge->map_irq = pciem_irq_map_intx;
 	bridge->busnr = 0;
 	pci_add_resource(&bridge->windows, &dev->window);
 	pci_add_resource(&bridge->windows, &dev->busn);
@@ -320,6 +375,10 @@ err_window:
 	release_resource(&dev->window);
 err_domain:
 	ida_free(&pciem_domain_ida, dev->domain);
+err_irq:
+	pciem_irq_unregister(dev);
+err_map:
+	pciem_bus_unmap(dev);
 err_region:
 	pciem_pool_free(dev->region_phys, dev->region_size);
 	dev->region_size = 0;
@@ -341,6 +400,8 @@ void pciem_bus_unregister(struct pciem_dev *dev)
 	dev->bus = NULL;
 
 	pciem_watch_unpublish(dev);
+	pciem_irq_unregister(dev);
+	pciem_bus_unmap(dev);
 	release_resource(&dev->window);
 	ida_free(&pciem_domain_ida, dev->domain);
 	pciem_pool_free(dev->region_phys, dev->region_size);

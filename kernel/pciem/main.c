@@ -62,7 +62,9 @@ static void pciem_dev_release(struct kref *kref)
 {
 	struct pciem_dev *dev = container_of(kref, struct pciem_dev, kref);
 
-	/* Breakpoints first: their handler reads the driver's mapping. */
+	/* irqfds first: their inject work takes dev->lock. */
+	pciem_irqfd_release_all(dev);
+	/* Breakpoints next: their handler reads the driver's mapping. */
 	mutex_lock(&dev->lock);
 	pciem_watch_release_all(dev);
 	if (dev->state == PCIEM_REGISTERED)
@@ -98,6 +100,7 @@ static int pciem_open(struct inode *inode, struct file *file)
 	raw_spin_lock_init(&dev->cfg_lock);
 	pciem_watch_dev_init(dev);
 	pciem_irq_dev_init(dev);
+	pciem_irqfd_dev_init(dev);
 	ret = pciem_ring_init(dev);
 	if (ret) {
 		kfree(dev);
@@ -405,6 +408,13 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case PCIEM_IOCTL_P2P_WRITE:
 		ret = pciem_p2p_xfer(dev, uarg, true);
 		break;
+	case PCIEM_IOCTL_SET_IRQFD: {
+		struct pciem_irqfd_config fdc;
+
+		ret = copy_from_user(&fdc, uarg, sizeof(fdc)) ? -EFAULT :
+			pciem_irqfd_set(dev, &fdc);
+		break;
+	}
 	default:
 		ret = -ENOTTY;
 		break;

@@ -105,6 +105,30 @@ struct pciem_dev {
 
 	struct pciem_watch watches[PCIEM_NUM_WATCHES];
 	struct work_struct arm_work;
+
+	/*
+	 * irq.c: MSI-X and INTx. The table and PBA are pool memory the
+	 * module maps once (region_kva) before the tracer is published.
+	 * msix_held and msix_raise use atomic bitops; the PBA itself is
+	 * only written under dev->lock (ioctl and msix_poll).
+	 */
+	void __iomem *region_kva;	/* the whole BAR run, or NULL */
+	struct pciem_config_image *img_initial;	/* restored by a reset */
+	u32 msix_entries;		/* usable table entries, 0: none */
+	void __iomem *msix_table;
+	void __iomem *msix_pba;
+	unsigned long *msix_held;	/* pending in the PBA while masked */
+	unsigned long *msix_raise;	/* entries for the irq_work */
+	int *msix_virq;			/* resolved in process context */
+	struct delayed_work msix_poll;	/* re-reads masks while any held */
+	int intx_virq;			/* the INTx irq of our chip, 0: none */
+	bool intx_line;			/* asserted (cfg_lock) */
+	bool intx_masked;		/* masked by the irq core (cfg_lock) */
+	unsigned long intx_raise;	/* bit 0: run the INTx flow handler */
+
+	/* irqfd.c: bound eventfds, under dev->lock. */
+	struct list_head irqfds;
+	struct work_struct irqfd_reap;	/* frees bindings whose eventfd closed */
 };
 
 /* main.c */
@@ -142,8 +166,16 @@ void pciem_watch_release_all(struct pciem_dev *dev);
 void pciem_irq_dev_init(struct pciem_dev *dev);
 int pciem_irq_inject(struct pciem_dev *dev, const struct pciem_irq_inject *req);
 void pciem_irq_stop(struct pciem_dev *dev);
-void pciem_irq_raise(struct pciem_dev *dev, u32 vector);
-void pciem_irq_config_written(struct pciem_dev *dev);
+void pciem_irq_config_written(struct pciem_dev *dev, u32 effects);
+int pciem_irq_register(struct pciem_dev *dev);
+void pciem_irq_unregister(struct pciem_dev *dev);
+void pciem_irq_reset_locked(struct pciem_dev *dev);
+int pciem_irq_map_intx(const struct pci_dev *pdev, u8 slot, u8 pin);
+
+/* irqfd.c: eventfds bound to interrupts */
+void pciem_irqfd_dev_init(struct pciem_dev *dev);
+int pciem_irqfd_set(struct pciem_dev *dev, const struct pciem_irqfd_config *cfg);
+void pciem_irqfd_release_all(struct pciem_dev *dev);
 
 /* dma.c: DMA, atomics and PRP-list DMA issued by the device process */
 int pciem_dma_rw(struct pciem_dev *dev, void __user *uarg, bool to_host);

@@ -130,4 +130,23 @@ int pciem_rs_prp_walk(const struct pciem_dma_indirect *req, void *ctx,
 /* Implemented in C by the module: the Rust panic handler's report. */
 void pciem_rs_panic(const char *file, u32 file_len, u32 line);
 
+struct pciem_rs_msix {
+	u32 cap_offset;
+	u32 enabled;		/* MSI-X Enable */
+	u32 function_mask;	/* Function Mask */
+	u32 table_size;		/* entries, 1..2048 */
+	u32 table_bar;		/* BIR of the vector table */
+	u32 table_offset;	/* offset of the table in that BAR */
+	u32 pba_bar;		/* BIR of the pending-bit array */
+	u32 pba_offset;		/* offset of the PBA in that BAR */
+};
+
+/* -ENOENT if the image has no MSI-X capability. The table and PBA are BAR
+ * memory: only their location is in the image. */
+int pciem_rs_msix_state(const struct pciem_config_image *img,
+			struct pciem_rs_msix *out, const char **reason);
+/* Device-side: set (asserted != 0) or clear the Interrupt Status bit of the
+ * status register, which mirrors the INTx line. */
+void pciem_rs_set_intx_status(struct pciem_config_image *img, u32 asserted);
+
 #endif /* PCIEM_RS_H */

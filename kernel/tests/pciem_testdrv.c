@@ -5,11 +5,19 @@
  * It binds to the test IDs below, enables the device, maps BAR0 (with
  * pci_iomap, or with plain ioremap for the 0x7e51 variant, so the
  * scenarios prove the ioremap tracing does not depend on the PCI helpers),
- * allocates as many MSI vectors as the device offers and counts interrupts
- * per vector. Per-device sysfs attributes (on the PCI device):
+ * allocates as many interrupt vectors as the device offers and counts
+ * interrupts per vector. The kind depends on the device ID: MSI by default,
+ * MSI-X for 0x7e53, INTx for 0x7e54 (whose handler acknowledges as
+ * uio_pci_generic does: it sets Interrupt Disable if Interrupt Status is set,
+ * and intx_enable clears it again). Per-device sysfs attributes:
  *   reg_offset  rw  BAR0 offset used by `reg` (hex or decimal)
  *   reg         rw  read: readl(BAR0 + reg_offset); write: writel there
  *   irq_counts  ro  interrupts seen per vector, space separated
+ *   irq_kind    ro  msi, msix, intx or none
+ *   mask_vec    wo  N: mask vector N in the device (disable_irq, not lazy)
+ *   unmask_vec  wo  N: unmask it again (enable_irq)
+ *   intx_enable wo  any: clear Interrupt Disable (pci_intx(pdev, 1))
+ *   d3_cycle    wo  any: save state, D3hot, D0, restore state
  * Module-wide counters, read-only parameters: probes, removes.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -17,12 +25,16 @@
 #include <linux/atomic.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/irq.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/spinlock.h>
 
 #define TESTDRV_MAX_VEC		32
 #define TESTDRV_PLAIN_IOREMAP	1
+#define TESTDRV_MSIX		2
+#define TESTDRV_INTX		4
 
 static int probes;
 module_param(probes, int, 0444);
@@ -46,6 +58,9 @@ struct testdrv {
 	 */
 	spinlock_t reg_lock;
 	int nvec;
+	unsigned int irq_type;		/* PCI_IRQ_MSI, _MSIX or _INTX */
+	struct mutex mask_lock;		/* masked vs. disable_irq depth */
+	DECLARE_BITMAP(masked, TESTDRV_MAX_VEC);
 	atomic_t irq_count[TESTDRV_MAX_VEC];
 };
 
@@ -66,6 +81,17 @@ static irqreturn_t testdrv_irq(int irq, void *data)
 		}
 	}
 	return IRQ_NONE;
+}
+
+/* Level-triggered: acknowledged by masking INTx at the function. */
+static irqreturn_t testdrv_intx(int irq, void *data)
+{
+	struct testdrv *td = data;
+
+	if (!pci_check_and_mask_intx(td->pdev))
+		return IRQ_NONE;
+	atomic_inc(&td->irq_count[0]);
+	return IRQ_HANDLED;
 }
 
 static ssize_t reg_offset_show(struct device *dev,
@@ -134,25 +160,152 @@ static ssize_t irq_counts_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(irq_counts);
 
+static ssize_t irq_kind_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	struct testdrv *td = dev_get_drvdata(dev);
+
+	if (!td->nvec)
+		return sysfs_emit(buf, "none\n");
+	return sysfs_emit(buf, "%s\n", td->irq_type == PCI_IRQ_MSIX ? "msix" :
+			  td->irq_type == PCI_IRQ_INTX ? "intx" : "msi");
+}
+static DEVICE_ATTR_RO(irq_kind);
+
+static int testdrv_set_masked(struct testdrv *td, const char *buf, bool mask)
+{
+	int vec, ret;
+
+	ret = kstrtoint(buf, 0, &vec);
+	if (ret)
+		return ret;
+	if (vec < 0 || vec >= td->nvec)
+		return -EINVAL;
+	mutex_lock(&td->mask_lock);
+	if (test_bit(vec, td->masked) == mask) {
+		/* Keeps disable_irq/enable_irq balanced. */
+		ret = -EALREADY;
+	} else if (mask) {
+		disable_irq(pci_irq_vector(td->pdev, vec));
+		set_bit(vec, td->masked);
+	} else {
+		clear_bit(vec, td->masked);
+		enable_irq(pci_irq_vector(td->pdev, vec));
+	}
+	mutex_unlock(&td->mask_lock);
+	return ret;
+}
+
+static ssize_t mask_vec_store(struct device *dev, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	int ret = testdrv_set_masked(dev_get_drvdata(dev), buf, true);
+
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(mask_vec);
+
+static ssize_t unmask_vec_store(struct device *dev,
+				struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	int ret = testdrv_set_masked(dev_get_drvdata(dev), buf, false);
+
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(unmask_vec);
+
+static ssize_t intx_enable_store(struct device *dev,
+				 struct device_attribute *attr,
+				 const char *buf, size_t count)
+{
+	struct testdrv *td = dev_get_drvdata(dev);
+
+	if (td->irq_type != PCI_IRQ_INTX || !td->nvec)
+		return -EINVAL;
+	pci_intx(td->pdev, 1);
+	return count;
+}
+static DEVICE_ATTR_WO(intx_enable);
+
+static ssize_t d3_cycle_store(struct device *dev, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	struct testdrv *td = dev_get_drvdata(dev);
+	int ret;
+
+	if (!td->pdev->pm_cap)
+		return -EOPNOTSUPP;
+	pci_save_state(td->pdev);
+	ret = pci_set_power_state(td->pdev, PCI_D3hot);
+	if (!ret)
+		ret = pci_set_power_state(td->pdev, PCI_D0);
+	pci_restore_state(td->pdev);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(d3_cycle);
+
 static struct attribute *testdrv_attrs[] = {
 	&dev_attr_reg_offset.attr,
 	&dev_attr_reg.attr,
 	&dev_attr_irq_counts.attr,
+	&dev_attr_irq_kind.attr,
+	&dev_attr_mask_vec.attr,
+	&dev_attr_unmask_vec.attr,
+	&dev_attr_intx_enable.attr,
+	&dev_attr_d3_cycle.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(testdrv);
 
 static void testdrv_free_irqs(struct testdrv *td, int n)
 {
-	while (n-- > 0)
-		free_irq(pci_irq_vector(td->pdev, n), td);
+	while (n-- > 0) {
+		int irq = pci_irq_vector(td->pdev, n);
+
+		if (test_and_clear_bit(n, td->masked))
+			enable_irq(irq);
+		irq_clear_status_flags(irq, IRQ_DISABLE_UNLAZY);
+		free_irq(irq, td);
+	}
 	pci_free_irq_vectors(td->pdev);
+}
+
+static int testdrv_request_irqs(struct testdrv *td)
+{
+	struct pci_dev *pdev = td->pdev;
+	int ret, vec;
+
+	/* Interrupts are optional: a device without them still binds. */
+	ret = pci_alloc_irq_vectors(pdev, 1,
+				    td->irq_type == PCI_IRQ_INTX ? 1 : TESTDRV_MAX_VEC,
+				    td->irq_type);
+	td->nvec = ret > 0 ? ret : 0;
+	for (vec = 0; vec < td->nvec; vec++) {
+		int irq = pci_irq_vector(pdev, vec);
+
+		/* mask_vec masks in the device at once, not on the next irq. */
+		irq_set_status_flags(irq, IRQ_DISABLE_UNLAZY);
+		if (td->irq_type == PCI_IRQ_INTX)
+			ret = request_irq(irq, testdrv_intx, IRQF_SHARED,
+					  KBUILD_MODNAME, td);
+		else
+			ret = request_irq(irq, testdrv_irq, 0, KBUILD_MODNAME,
+					  td);
+		if (ret) {
+			irq_clear_status_flags(irq, IRQ_DISABLE_UNLAZY);
+			testdrv_free_irqs(td, vec);
+			td->nvec = 0;
+			return ret;
+		}
+	}
+	return 0;
 }
 
 static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct testdrv *td;
-	int ret, vec;
+	int ret;
 
 	td = devm_kzalloc(&pdev->dev, sizeof(*td), GFP_KERNEL);
 	if (!td)
@@ -160,6 +313,9 @@ static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	td->pdev = pdev;
 	spin_lock_init(&td->reg_lock);
 	td->plain_ioremap = id->driver_data & TESTDRV_PLAIN_IOREMAP;
+	td->irq_type = id->driver_data & TESTDRV_MSIX ? PCI_IRQ_MSIX :
+		id->driver_data & TESTDRV_INTX ? PCI_IRQ_INTX : PCI_IRQ_MSI;
+	mutex_init(&td->mask_lock);
 
 	ret = pci_enable_device(pdev);
 	if (ret)
@@ -183,22 +339,16 @@ static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_regions;
 	}
 
-	/* Interrupts are optional: a device without MSI still binds. */
-	ret = pci_alloc_irq_vectors(pdev, 1, TESTDRV_MAX_VEC, PCI_IRQ_MSI);
-	td->nvec = ret > 0 ? ret : 0;
-	for (vec = 0; vec < td->nvec; vec++) {
-		ret = request_irq(pci_irq_vector(pdev, vec), testdrv_irq, 0,
-				  KBUILD_MODNAME, td);
-		if (ret) {
-			testdrv_free_irqs(td, vec);
-			goto err_unmap;
-		}
-	}
+	ret = testdrv_request_irqs(td);
+	if (ret)
+		goto err_unmap;
 	pci_set_drvdata(pdev, td);
 	probes++;
-	dev_info(&pdev->dev, "bound: BAR0 %pR mapped at %p by %s, %d MSI vector(s)\n",
+	dev_info(&pdev->dev, "bound: BAR0 %pR mapped at %p by %s, %d %s vector(s)\n",
 		 &pdev->resource[0], td->bar0,
-		 td->plain_ioremap ? "ioremap" : "pci_iomap", td->nvec);
+		 td->plain_ioremap ? "ioremap" : "pci_iomap", td->nvec,
+		 td->irq_type == PCI_IRQ_MSIX ? "MSI-X" :
+		 td->irq_type == PCI_IRQ_INTX ? "INTx" : "MSI");
 	return 0;
 
 err_unmap:
@@ -231,6 +381,9 @@ static void testdrv_remove(struct pci_dev *pdev)
 static const struct pci_device_id testdrv_ids[] = {
 	{ PCI_DEVICE(0x1f0c, 0x7e50) },		/* pci_iomap */
 	{ PCI_DEVICE(0x1f0c, 0x7e51), .driver_data = TESTDRV_PLAIN_IOREMAP },
+	{ PCI_DEVICE(0x1f0c, 0x7e53), .driver_data = TESTDRV_MSIX },
+	{ PCI_DEVICE(0x1f0c, 0x7e54), .driver_data = TESTDRV_INTX },
+	{ PCI_DEVICE(0x1f0c, 0x7e55) },		/* config events: PCIe + PM */
 	{ PCI_DEVICE(0x1234, 0x5678) },		/* the walkthrough's counter */
 	{ }
 };

@@ -85,6 +85,13 @@ fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String]) -> R
         let real = std::fs::canonicalize(lib).map_err(|e| fail(step, format!("{lib}: {e}")))?;
         copy(step, &real, &dir.join(lib.trim_start_matches('/')))?;
     }
+    // setpci (vmtest-msix, -intx, -config-events) and its libraries.
+    copy(step, Path::new("/usr/bin/setpci"), &dir.join("bin/setpci"))?;
+    let ldd = output(step, Command::new("ldd").arg("/usr/bin/setpci"))?;
+    for lib in ldd.split_whitespace().filter(|w| w.starts_with('/')) {
+        let real = std::fs::canonicalize(lib).map_err(|e| fail(step, format!("{lib}: {e}")))?;
+        copy(step, &real, &dir.join(lib.trim_start_matches('/')))?;
+    }
     if Path::new("/usr/share/misc/pci.ids").exists() {
         copy(
             step,

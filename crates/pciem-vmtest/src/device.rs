@@ -424,3 +424,52 @@ impl Drop for MappedBar {
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
+
+/// Creates a non-blocking eventfd (for `SET_IRQFD` and friends).
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd() has no pointer arguments.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if efd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `efd` was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(efd) })
+}
+
+/// Adds 1 to an eventfd's counter, which wakes whatever waits on it.
+pub fn signal(efd: &OwnedFd) -> io::Result<()> {
+    let one = 1u64;
+    // SAFETY: writes 8 bytes from a live u64 to an fd we own.
+    let n = unsafe { libc::write(efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    if n == 8 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl Dev {
+    /// `INJECT_IRQ` of any kind (`PCIEM_IRQ_*`) with `PCIEM_IRQ_FLAG_*`.
+    pub fn inject(&self, kind: u32, vector: u32, flags: u32) -> io::Result<()> {
+        let irq = pciem_irq_inject {
+            vector,
+            kind,
+            flags,
+            reserved: 0,
+        };
+        self.ioctl_in(PCIEM_IOCTL_INJECT_IRQ, &irq).map(drop)
+    }
+
+    /// `SET_IRQFD`: binds (or with `PCIEM_IRQFD_FLAG_REMOVE` unbinds) the
+    /// eventfd `fd` to interrupt `kind`/`vector`.
+    pub fn set_irqfd(&self, fd: RawFd, kind: u32, vector: u32, flags: u32) -> io::Result<()> {
+        let cfg = pciem_abi::pciem_irqfd_config {
+            eventfd: fd,
+            vector,
+            kind,
+            flags,
+        };
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SET_IRQFD, &cfg)
+            .map(drop)
+    }
+}

@@ -14,8 +14,8 @@
 //!
 //! Guest kernel command line `memmap=2M$0x3f000000` (any carve of at least
 //! 512 KiB works), then `insmod pciem.ko phys_region=0x3f000000:2M`,
-//! `insmod pciem_testdrv.ko`. `lspci` (pciutils) must be in the guest's
-//! PATH for `vmtest-enumerate`. Build statically:
+//! `insmod pciem_testdrv.ko`. `lspci` and `setpci` (pciutils) must be in the guest's
+//! PATH for `vmtest-enumerate` and the interrupt/config scenarios. Build statically:
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p
 //! pciem-vmtest --target x86_64-unknown-linux-gnu`.
 //!
@@ -27,6 +27,11 @@
 //! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
 //! | `vmtest-badinput` | malformed ioctls and mmaps: errno, no oops | — |
 //! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the `p2p_regions=` entry `ADDR:SIZE` pciem.ko was loaded with |
+//! | `vmtest-msi` | multi-message MSI per-vector counts, per-vector mask → Pending → unmask | — |
+//! | `vmtest-msix` | MSI-X per-entry counts, entry mask → PBA → unmask, Function Mask (setpci) | — |
+//! | `vmtest-intx` | INTx level semantics: assert/deassert, Interrupt Status, Interrupt Disable | — |
+//! | `vmtest-irqfd` | SET_IRQFD for MSI, MSI-X and INTx (LEVEL/DEASSERT), REMOVE, eventfd close, bad fds | — |
+//! | `vmtest-config-events` | CONFIG_WRITE and RESET events from setpci and from driver actions (FLR, D3hot→D0) | — |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
 //! | `vmtest-p2p-params` | `p2p_regions=` validation at load | `PATH/pciem.ko POOL ADDR:SIZE` (unloads pciem first; leaves it loaded) |

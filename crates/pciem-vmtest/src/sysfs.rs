@@ -134,3 +134,32 @@ pub fn run(cmd: &str, args: &[&str]) -> (bool, String) {
 pub fn modules_loaded() -> bool {
     Path::new("/dev/pciem").exists() && Path::new("/sys/bus/pci/drivers/pciem_testdrv").exists()
 }
+
+/// Reads `size` (1, 2 or 4) bytes of the device's configuration space at
+/// `offset` through sysfs (as root, all 4096 bytes are readable).
+pub fn config_read(dev: &Path, offset: usize, size: usize) -> Option<u32> {
+    let bytes = fs::read(dev.join("config")).ok()?;
+    let b = bytes.get(offset..offset + size)?;
+    Some(b.iter().rev().fold(0u32, |v, &x| v << 8 | x as u32))
+}
+
+/// The offset of standard capability `id` in the device's config space.
+pub fn find_capability(dev: &Path, id: u8) -> Option<usize> {
+    let bytes = fs::read(dev.join("config")).ok()?;
+    let mut at = *bytes.get(0x34)? as usize & !3;
+    for _ in 0..48 {
+        if at < 0x40 {
+            return None;
+        }
+        if *bytes.get(at)? == id {
+            return Some(at);
+        }
+        at = *bytes.get(at + 1)? as usize & !3;
+    }
+    None
+}
+
+/// `setpci -s <device> <assignment>`: true if setpci succeeded.
+pub fn setpci(dev: &Path, assignment: &str) -> (bool, String) {
+    run("setpci", &["-s", &pci_name(dev), assignment])
+}

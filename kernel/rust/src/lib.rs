@@ -579,3 +579,60 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         core::hint::spin_loop();
     }
 }
+
+/// `struct pciem_rs_msix`.
+#[repr(C)]
+pub struct PciemRsMsix {
+    cap_offset: u32,
+    enabled: u32,
+    function_mask: u32,
+    table_size: u32,
+    table_bar: u32,
+    table_offset: u32,
+    pba_bar: u32,
+    pba_offset: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<PciemRsMsix>() == 32);
+
+/// MSI-X capability state (the table and PBA live in BAR memory).
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_msix_state(
+    img: *const pciem_config_image,
+    out: *mut PciemRsMsix,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(img), Some(out)) = (unsafe { r(img) }, unsafe { m(out) }) else {
+        return null(reason);
+    };
+    let Some(s) = ConfigSpace::from_image_ref(img).msix() else {
+        return fail(reason, (ENOENT, cstr!("device has no MSI-X capability")));
+    };
+    *out = PciemRsMsix {
+        cap_offset: s.offset as u32,
+        enabled: s.enabled as u32,
+        function_mask: s.function_mask as u32,
+        table_size: s.table_size,
+        table_bar: s.table_bar as u32,
+        table_offset: s.table_offset,
+        pba_bar: s.pba_bar as u32,
+        pba_offset: s.pba_offset,
+    };
+    0
+}
+
+/// Set or clear the status register's Interrupt Status bit (INTx line).
+///
+/// # Safety
+/// `img` valid per pciem_rs.h (a NULL `img` is ignored).
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_set_intx_status(img: *mut pciem_config_image, asserted: u32) {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    if let Some(img) = unsafe { m(img) } {
+        ConfigSpace::from_image_mut(img).set_intx_status(asserted != 0);
+    }
+}

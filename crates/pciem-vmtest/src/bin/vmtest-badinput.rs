@@ -355,6 +355,27 @@ fn zero_image() -> Box<pciem_config_image> {
     Box::new(pciem_config_image::new_zeroed())
 }
 
+/// A fresh eventfd.
+fn new_eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd() has no pointer arguments.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if efd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: just created and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(efd) })
+}
+
+fn irqfd(fx: &Fx, eventfd: i32, vector: u32, kind: u32, flags: u32) -> io::Result<i32> {
+    let c = pciem_irqfd_config {
+        eventfd,
+        vector,
+        kind,
+        flags,
+    };
+    ioc(fx.fd(), PCIEM_IOCTL_SET_IRQFD, &c)
+}
+
 /// Opens /dev/null: an open file that is not an eventfd.
 fn dev_null() -> io::Result<OwnedFd> {
     std::fs::File::open("/dev/null").map(OwnedFd::from)
@@ -1147,10 +1168,27 @@ fn rows() -> Vec<Row> {
             libc::EINVAL,
             |f| inject(f, 0, PCIEM_IRQ_MSI, PCIEM_IRQ_FLAG_ASSERT, 0),
         ),
-        row("INJECT_IRQ", "kind 7", Bound, libc::EOPNOTSUPP, |f| {
+        row("INJECT_IRQ", "kind 7", Bound, libc::EINVAL, |f| {
             inject(f, 0, 7, 0, 0)
         }),
-        // Adjust the next two when MSI-X / INTx injection lands (branch kirq).
+        row("INJECT_IRQ", "INTx vector 1", Bound, libc::EINVAL, |f| {
+            inject(f, 1, PCIEM_IRQ_INTX, PCIEM_IRQ_FLAG_ASSERT, 0)
+        }),
+        row(
+            "INJECT_IRQ",
+            "INTx with both ASSERT and DEASSERT",
+            Bound,
+            libc::EINVAL,
+            |f| {
+                inject(
+                    f,
+                    0,
+                    PCIEM_IRQ_INTX,
+                    PCIEM_IRQ_FLAG_ASSERT | PCIEM_IRQ_FLAG_DEASSERT,
+                    0,
+                )
+            },
+        ),
         row(
             "INJECT_IRQ",
             "MSI-X on a device without MSI-X",
@@ -1163,7 +1201,7 @@ fn rows() -> Vec<Row> {
             "INTx on a device without a pin",
             Bound,
             libc::EOPNOTSUPP,
-            |f| inject(f, 0, PCIEM_IRQ_INTX, 0, 0),
+            |f| inject(f, 0, PCIEM_IRQ_INTX, PCIEM_IRQ_FLAG_ASSERT, 0),
         ),
         row(
             "INJECT_IRQ",
@@ -1188,6 +1226,115 @@ fn rows() -> Vec<Row> {
             Bound,
             libc::EINVAL,
             |f| inject(f, u32::MAX, PCIEM_IRQ_MSI, 0, 0),
+        ),
+        // ---- SET_IRQFD.
+        row("SET_IRQFD", "null pointer", Registered, libc::EFAULT, |f| {
+            ioc_at(f.fd(), PCIEM_IOCTL_SET_IRQFD, 0)
+        }),
+        row(
+            "SET_IRQFD",
+            "unknown flags",
+            Registered,
+            libc::EINVAL,
+            |f| {
+                let e = new_eventfd()?;
+                irqfd(f, e.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0x80)
+            },
+        ),
+        row(
+            "SET_IRQFD",
+            "unknown kind 9",
+            Registered,
+            libc::EINVAL,
+            |f| {
+                let e = new_eventfd()?;
+                irqfd(f, e.as_raw_fd(), 0, 9, 0)
+            },
+        ),
+        row(
+            "SET_IRQFD",
+            "MSI vector 32",
+            Registered,
+            libc::EINVAL,
+            |f| {
+                let e = new_eventfd()?;
+                irqfd(f, e.as_raw_fd(), 32, PCIEM_IRQ_MSI, 0)
+            },
+        ),
+        row(
+            "SET_IRQFD",
+            "MSI-X entry 2048",
+            Registered,
+            libc::EINVAL,
+            |f| {
+                let e = new_eventfd()?;
+                irqfd(f, e.as_raw_fd(), 2048, PCIEM_IRQ_MSIX, 0)
+            },
+        ),
+        row(
+            "SET_IRQFD",
+            "INTx vector 1",
+            Registered,
+            libc::EINVAL,
+            |f| {
+                let e = new_eventfd()?;
+                irqfd(f, e.as_raw_fd(), 1, PCIEM_IRQ_INTX, PCIEM_IRQFD_FLAG_LEVEL)
+            },
+        ),
+        row(
+            "SET_IRQFD",
+            "INTx without LEVEL or DEASSERT",
+            Registered,
+            libc::EINVAL,
+            |f| {
+                let e = new_eventfd()?;
+                irqfd(f, e.as_raw_fd(), 0, PCIEM_IRQ_INTX, 0)
+            },
+        ),
+        row("SET_IRQFD", "LEVEL on MSI", Registered, libc::EINVAL, |f| {
+            let e = new_eventfd()?;
+            irqfd(f, e.as_raw_fd(), 0, PCIEM_IRQ_MSI, PCIEM_IRQFD_FLAG_LEVEL)
+        }),
+        row(
+            "SET_IRQFD",
+            "a closed eventfd",
+            Registered,
+            libc::EBADF,
+            |f| irqfd(f, closed_eventfd()?, 0, PCIEM_IRQ_MSI, 0),
+        ),
+        row("SET_IRQFD", "fd -1", Registered, libc::EBADF, |f| {
+            irqfd(f, -1, 0, PCIEM_IRQ_MSI, 0)
+        }),
+        row(
+            "SET_IRQFD",
+            "an open file that is not an eventfd",
+            Registered,
+            libc::EINVAL,
+            |f| {
+                let null = dev_null()?;
+                irqfd(f, null.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0)
+            },
+        ),
+        row(
+            "SET_IRQFD",
+            "the same interrupt twice",
+            Registered,
+            libc::EBUSY,
+            |f| {
+                let (a, b) = (new_eventfd()?, new_eventfd()?);
+                irqfd(f, a.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0)?;
+                irqfd(f, b.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0)
+            },
+        ),
+        row(
+            "SET_IRQFD",
+            "REMOVE of an unbound interrupt",
+            Registered,
+            libc::ENOENT,
+            |f| {
+                let e = new_eventfd()?;
+                irqfd(f, e.as_raw_fd(), 3, PCIEM_IRQ_MSI, PCIEM_IRQFD_FLAG_REMOVE)
+            },
         ),
         // ---- DMA_READ / DMA_WRITE.
         row("DMA_READ", "null pointer", Registered, libc::EFAULT, |f| {
@@ -1546,7 +1693,7 @@ fn rows() -> Vec<Row> {
 
 /// Ioctls added by other work; until this kernel has them they must be
 /// unknown (ENOTTY), whatever the argument.
-const NOT_YET: &[(&str, u32)] = &[("SET_IRQFD", PCIEM_IOCTL_SET_IRQFD)];
+const NOT_YET: &[(&str, u32)] = &[];
 
 fn main() {
     let mut r = Report::new("badinput");
