@@ -162,26 +162,23 @@ fn ioc<T: IntoBytes + Immutable>(fd: RawFd, req: u32, arg: &T) -> io::Result<i32
     ioc_at(fd, req, arg.as_bytes().as_ptr() as usize)
 }
 
-/// A page that was mapped and then unmapped: a user address that faults.
+/// A user address that is never mapped: below `vm.mmap_min_addr` (64 KiB
+/// on this kernel), where no mmap of ours can land. (A page unmapped
+/// after use would not do: the next mmap reuses the hole.)
 fn unmapped() -> usize {
-    static ADDR: OnceLock<usize> = OnceLock::new();
-    *ADDR.get_or_init(|| {
-        let p = anon_map(PAGE);
-        // SAFETY: unmaps the page just mapped, which nothing references.
-        unsafe { libc::munmap(p as *mut libc::c_void, PAGE) };
-        p
-    })
+    0x1000
 }
 
-/// The last 16 bytes of a mapped page whose successor is unmapped: an
-/// argument that starts in valid memory and runs off its end.
+/// The last 16 bytes of a mapped page followed by a page with no access:
+/// an argument that starts in valid memory and runs off its end. The
+/// guard page stays reserved, so no later mapping fills it.
 fn half_mapped() -> usize {
     static ADDR: OnceLock<usize> = OnceLock::new();
     *ADDR.get_or_init(|| {
         let p = anon_map(2 * PAGE);
-        // SAFETY: unmaps the second page of the mapping just made; the
-        // first stays mapped for the life of the process.
-        unsafe { libc::munmap((p + PAGE) as *mut libc::c_void, PAGE) };
+        // SAFETY: changes the protection of the second page of the
+        // mapping just made, which nothing references.
+        unsafe { libc::mprotect((p + PAGE) as *mut libc::c_void, PAGE, libc::PROT_NONE) };
         p + PAGE - 16
     })
 }
