@@ -25,7 +25,8 @@
 //! | `vmtest-irq` | (b) watched register → MMIO_WRITE event → MSI; ring overflow; rebind | — |
 //! | `vmtest-two-devices` | (c) two devices, removed independently | — |
 //! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
-//! | `vmtest-badinput` | malformed ioctls and mmaps: errno, no oops | — |
+//! | `vmtest-badinput` | the bad-input table: one row per (ioctl or mmap, invalid argument, expected errno), each on a fresh device | — |
+//! | `vmtest-random` | seeded random ioctl/mmap/close/fork sequence; afterwards everything released and a device still works | `SECONDS [SEED [trace]]` |
 //! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the `p2p_regions=` entry `ADDR:SIZE` pciem.ko was loaded with |
 //! | `vmtest-msi` | multi-message MSI per-vector counts, per-vector mask → Pending → unmask | — |
 //! | `vmtest-msix` | MSI-X per-entry counts, entry mask → PBA → unmask, Function Mask (setpci) | — |
@@ -33,6 +34,7 @@
 //! | `vmtest-irqfd` | SET_IRQFD for MSI, MSI-X and INTx (LEVEL/DEASSERT), REMOVE, eventfd close, bad fds | — |
 //! | `vmtest-config-events` | CONFIG_WRITE and RESET events from setpci and from driver actions (FLR, D3hot→D0) | — |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
+//! | `vmtest-stress` | create/register/close ×N, kill -9 of a busy bound device ×K, module reload ×R; iomem, domains, counters and memory back to the start | `PCIEM_KO TESTDRV_KO ADDR:SIZE [N K R]` (loads the modules itself, unloads them at the end) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
 //! | `vmtest-p2p-params` | `p2p_regions=` validation at load | `PATH/pciem.ko POOL ADDR:SIZE` (unloads pciem first; leaves it loaded) |
 //!

@@ -195,6 +195,7 @@ impl Driver {
             78..=81 => self.munmap(),
             82..=84 => self.close_instance(),
             85..=86 => self.fork(),
+            87..=92 => self.create(),
             _ => self.version(),
         }
     }
@@ -232,6 +233,14 @@ impl Driver {
         }
     }
 
+    /// CREATE_DEVICE alone, so that ADD_BAR / ADD_CAPABILITY / SET_CONFIG
+    /// find files in the building state.
+    fn create(&mut self) {
+        let Some(i) = self.pick() else { return };
+        let r = self.files[i].dev.create().map(|_| 0);
+        let _ = self.note("CREATE_DEVICE", r);
+    }
+
     /// A sensible description: sometimes the device a driver binds to.
     fn describe(&mut self) {
         let Some(i) = self.pick() else { return };
@@ -245,7 +254,10 @@ impl Driver {
     }
 
     fn add_bar(&mut self) {
-        let fd = self.some_fd();
+        let fd = match self.pick() {
+            Some(i) if self.rng.chance(70) => self.files[i].dev.raw(),
+            _ => self.some_fd(),
+        };
         let b = pciem_bar_config {
             bar_index: self.rng.below(8) as u32,
             flags: self.rng.below(16) as u32,
@@ -261,13 +273,33 @@ impl Driver {
     }
 
     fn add_cap(&mut self) {
-        let fd = self.some_fd();
+        let fd = match self.pick() {
+            Some(i) if self.rng.chance(70) => self.files[i].dev.raw(),
+            _ => self.some_fd(),
+        };
+        // Payload sizes of PCIEM_CAP_1..=9 (MSI, MSI-X, PM, PCIe, vendor,
+        // PASID, DSN, VSEC, AER), so that half the calls get past the size
+        // check to the payload checks.
+        use core::mem::size_of;
+        const SIZES: [usize; 9] = [
+            size_of::<pciem_cap_msi_userspace>(),
+            size_of::<pciem_cap_msix_userspace>(),
+            size_of::<pciem_cap_pm_userspace>(),
+            size_of::<pciem_cap_pcie_userspace>(),
+            size_of::<pciem_cap_vendor_userspace>(),
+            size_of::<pciem_cap_pasid_userspace>(),
+            size_of::<pciem_cap_dsn_userspace>(),
+            size_of::<pciem_cap_vsec_userspace>(),
+            size_of::<pciem_cap_aer_userspace>(),
+        ];
+        let cap_type = self.rng.below(11) as u32;
+        let known = SIZES.get((cap_type as usize).wrapping_sub(1)).copied();
         let mut c = pciem_cap_config {
-            cap_type: self.rng.below(11) as u32,
-            cap_size: if self.rng.chance(70) {
-                self.rng.below(65) as u32
-            } else {
-                self.rng.interesting() as u32
+            cap_type,
+            cap_size: match known {
+                Some(n) if self.rng.chance(60) => n as u32,
+                _ if self.rng.chance(70) => self.rng.below(65) as u32,
+                _ => self.rng.interesting() as u32,
             },
             offset: if self.rng.chance(70) {
                 0
