@@ -16,7 +16,9 @@
  * Errors: EINVAL for a malformed request (zero or over-limit length,
  * wrap-around, non-zero flags, unaligned atomic, unknown atomic op,
  * malformed PRPs), ENXIO for a bus address that does not reach RAM, EFAULT
- * for an inaccessible user buffer, ENODEV before REGISTER, ELOOP for a PRP
+ * for an inaccessible user buffer, ENODEV before REGISTER, EPERM while the
+ * driver has not enabled bus mastering (PCI_COMMAND_MASTER), as a real
+ * device cannot master the bus then, ELOOP for a PRP
  * list that loops, E2BIG for a PRP list chain longer than any valid
  * transfer needs. Each is explained in the kernel log (ratelimited).
  *
@@ -46,15 +48,36 @@ static int dma_err(int err, const char *what, const char *reason)
 	return err;
 }
 
+int pciem_dma_may_master(struct pciem_dev *dev, const char *what)
+{
+	const char *reason = NULL;
+	unsigned long flags;
+	u32 cmd = 0;
+	int ret;
+
+	if (dev->state != PCIEM_REGISTERED || !dev->pdev)
+		return dma_err(-ENODEV, what, "the device is not on the bus (REGISTER first)");
+	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
+	ret = pciem_rs_cfg_read(dev->img, PCI_COMMAND, 2, &cmd, &reason);
+	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	if (ret)
+		return dma_err(ret, what, reason);
+	if (!(cmd & PCI_COMMAND_MASTER))
+		return dma_err(-EPERM, what, "Bus Master Enable is clear in the Command register (the driver has not called pci_set_master)");
+	return 0;
+}
+
 static int pciem_dma_ctx_init(struct pciem_dev *dev, const char *what,
 			      struct pciem_dma_ctx *c)
 {
 	struct iommu_domain *domain;
+	int ret;
 
 	c->what = what;
 	c->domain = NULL;
-	if (dev->state != PCIEM_REGISTERED || !dev->pdev)
-		return dma_err(-ENODEV, what, "the device is not on the bus (REGISTER first)");
+	ret = pciem_dma_may_master(dev, what);
+	if (ret)
+		return ret;
 	domain = iommu_get_domain_for_dev(&dev->pdev->dev);
 	if (domain && domain->type == IOMMU_DOMAIN_BLOCKED)
 		return dma_err(-ENXIO, what, "the device's IOMMU domain blocks all DMA");

@@ -11,7 +11,8 @@
  *
  * Errors: EACCES for a transfer not wholly inside one whitelisted region
  * (including when no region is configured), EINVAL for a malformed request,
- * EFAULT for an inaccessible user buffer, ENODEV before REGISTER.
+ * EFAULT for an inaccessible user buffer, ENODEV before REGISTER, EPERM
+ * while bus mastering is disabled (as for DMA).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -182,10 +183,9 @@ int pciem_p2p_xfer(struct pciem_dev *dev, void __user *uarg, bool to_peer)
 		pr_info_ratelimited("%s: user buffer wraps around\n", what);
 		return -EINVAL;
 	}
-	if (dev->state != PCIEM_REGISTERED) {
-		pr_info_ratelimited("%s: the device is not on the bus (REGISTER first)\n", what);
-		return -ENODEV;
-	}
+	ret = pciem_dma_may_master(dev, what);
+	if (ret)
+		return ret;
 	r = p2p_find(op.target_addr, op.length);
 	if (!r) {
 		pr_info_ratelimited("%s: 0x%llx+0x%llx is not inside one p2p_regions entry\n",

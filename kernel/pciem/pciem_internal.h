@@ -178,6 +178,7 @@ int pciem_irqfd_set(struct pciem_dev *dev, const struct pciem_irqfd_config *cfg)
 void pciem_irqfd_release_all(struct pciem_dev *dev);
 
 /* dma.c: DMA, atomics and PRP-list DMA issued by the device process */
+int pciem_dma_may_master(struct pciem_dev *dev, const char *what);
 int pciem_dma_rw(struct pciem_dev *dev, void __user *uarg, bool to_host);
 int pciem_dma_atomic(struct pciem_dev *dev, void __user *uarg);
 int pciem_dma_indirect(struct pciem_dev *dev, void __user *uarg);

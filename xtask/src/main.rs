@@ -8,7 +8,7 @@ usage: cargo xtask <task>
 
 tasks:
   test               every check the project has (what CI runs): setup, fmt, clippy, doc,
-                     cargo test, no_std build, loom, header --check, vm-test; installs what it needs
+                     cargo test, no_std build, loom, kshim tests, header --check, vm-test; installs what it needs
   setup              install the tools the tests need (apt packages), if missing
   gen-header         regenerate kernel/include/uapi/pciem.h from pciem-abi
   gen-header --check fail if the committed header differs from a fresh generation

@@ -75,6 +75,7 @@ fn steps() -> Vec<Step> {
             }),
         ),
         ("loom", Box::new(loom)),
+        ("kshim tests", Box::new(kshim_tests)),
         // The C layout tests and C program builds are cargo tests of xtask
         // (xtask/tests/), so the `test` step has run them already.
         (
@@ -103,6 +104,22 @@ fn loom(root: &Path) -> Result {
         ));
     }
     eprintln!("loom: {passed} tests passed");
+    Ok(())
+}
+
+/// The host unit tests of the kernel shim (kernel/rust, a workspace of its
+/// own), in a target directory of their own; at least one must run.
+fn kshim_tests(root: &Path) -> Result {
+    let stdout = run_keeping_stdout(
+        "kshim tests",
+        cargo(root, &["test", "--manifest-path", "kernel/rust/Cargo.toml"])
+            .env("CARGO_TARGET_DIR", root.join("target/kshim-test")),
+    )?;
+    let passed = passed_tests(&stdout);
+    if passed == 0 {
+        return Err(fail("kshim tests", "no test ran"));
+    }
+    eprintln!("kshim tests: {passed} tests passed");
     Ok(())
 }
 
@@ -231,6 +248,7 @@ mod tests {
                 "test",
                 "no_std build",
                 "loom",
+                "kshim tests",
                 "header --check",
                 "vm-test"
             ]

@@ -29,9 +29,10 @@ const BAD: &[&str] = &[
 const POOL: &str = "0x3f000000:2M";
 const MEMMAP: &str = "memmap=2M$0x3f000000";
 
-/// A second carve-out standing in for a peer's BAR: the `p2p_regions=`
-/// whitelist of pciem.ko (and the argument of `vmtest-dma`).
-const P2P_REGION: &str = "0x3ee00000:1M";
+/// The `p2p_regions=` whitelist of pciem.ko (and the arguments of
+/// `vmtest-dma`): a second carve-out standing in for a peer's BAR, and the
+/// BAR pool, so other PCIem devices' BARs are legal peer targets.
+const P2P_REGION: &str = "0x3ee00000:1M,0x3f000000:2M";
 const P2P_MEMMAP: &str = "memmap=1M$0x3ee00000";
 
 const APPLETS: &[&str] = &[

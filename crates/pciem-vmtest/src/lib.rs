@@ -7,14 +7,17 @@
 //! line, and exits non-zero on any failure.
 //!
 //! The modules are expected to be loaded already (`pciem.ko` with a
-//! `phys_region=` pool, then `pciem_testdrv.ko`); a scenario that finds
-//! them missing fails, it does not skip.
+//! `phys_region=` pool and a `p2p_regions=` whitelist, then
+//! `pciem_testdrv.ko` and `pciem_dmadrv.ko`); a scenario that finds them
+//! missing fails, it does not skip.
 //!
 //! # Running them (what the VM harness does)
 //!
-//! Guest kernel command line `memmap=2M$0x3f000000` (any carve of at least
-//! 512 KiB works), then `insmod pciem.ko phys_region=0x3f000000:2M`,
-//! `insmod pciem_testdrv.ko`. `lspci` and `setpci` (pciutils) must be in the guest's
+//! Guest kernel command line `memmap=2M$0x3f000000 memmap=1M$0x3ee00000`
+//! (any pool carve of at least 512 KiB works), then `insmod pciem.ko
+//! phys_region=0x3f000000:2M
+//! p2p_regions=0x3ee00000:1M,0x3f000000:2M`, `insmod
+//! pciem_testdrv.ko`, `insmod pciem_dmadrv.ko`. `lspci` and `setpci` (pciutils) must be in the guest's
 //! PATH for `vmtest-enumerate` and the interrupt/config scenarios. Build statically:
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p
 //! pciem-vmtest --target x86_64-unknown-linux-gnu`.
@@ -27,7 +30,7 @@
 //! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
 //! | `vmtest-badinput` | the bad-input table: one row per (ioctl or mmap, invalid argument, expected errno), each on a fresh device | — |
 //! | `vmtest-random` | seeded random ioctl/mmap/close/fork sequence; afterwards everything released and a device still works | `SECONDS [SEED [trace]]` |
-//! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the `p2p_regions=` entry `ADDR:SIZE` pciem.ko was loaded with |
+//! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the two `p2p_regions=` entries pciem.ko was loaded with: a carve-out `ADDR:SIZE`, then the BAR pool |
 //! | `vmtest-msi` | multi-message MSI per-vector counts, per-vector mask → Pending → unmask | — |
 //! | `vmtest-msix` | MSI-X per-entry counts, entry mask → PBA → unmask, Function Mask (setpci) | — |
 //! | `vmtest-intx` | INTx level semantics: assert/deassert, Interrupt Status, Interrupt Disable | — |
@@ -43,6 +46,7 @@
 //! the exit status is 0 exactly when the verdict is PASS.
 
 pub mod device;
+pub mod dmadrv;
 pub mod klog;
 pub mod report;
 pub mod ring;

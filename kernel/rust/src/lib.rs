@@ -634,5 +634,162 @@ pub unsafe extern "C" fn pciem_rs_set_intx_status(img: *mut pciem_config_image, 
     // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
     if let Some(img) = unsafe { m(img) } {
         ConfigSpace::from_image_mut(img).set_intx_status(asserted != 0);
+#[cfg(test)]
+mod tests {
+    //! The shim's DMA entry points on the host: errno mapping and the C
+    //! callback plumbing (the walk itself is tested in pciem-core).
+    extern crate std;
+    use std::collections::BTreeMap;
+    use std::vec::Vec;
+
+    use super::*;
+
+    const ENXIO: i32 = 6;
+
+    #[test]
+    fn atomic_apply_computes_and_rejects_unknown_ops() {
+        let mut new = 0u64;
+        let mut reason: *const c_char = core::ptr::null();
+        // SAFETY: valid pointers to locals.
+        let ok = unsafe {
+            pciem_rs_atomic_apply(
+                pciem_abi::PCIEM_ATOMIC_FETCH_SUB,
+                7,
+                0,
+                5,
+                &mut new,
+                &mut reason,
+            )
+        };
+        assert_eq!((ok, new), (0, u64::MAX - 1));
+        // SAFETY: as above.
+        let ok = unsafe {
+            pciem_rs_atomic_apply(pciem_abi::PCIEM_ATOMIC_CAS, 9, 5, 5, &mut new, &mut reason)
+        };
+        assert_eq!((ok, new), (0, 9));
+        // SAFETY: as above.
+        let bad = unsafe { pciem_rs_atomic_apply(0, 1, 0, 5, &mut new, &mut reason) };
+        assert_eq!(bad, -EINVAL);
+        assert!(!reason.is_null());
+    }
+
+    /// Host memory of list pages (page -> little-endian entries) and the
+    /// segments seen, behind the C callbacks' `ctx`.
+    struct Host {
+        lists: BTreeMap<u64, Vec<u64>>,
+        segments: Vec<(u64, u64, u64)>,
+        fail_at: Option<u64>,
+    }
+
+    unsafe extern "C" fn read_list(ctx: *mut c_void, addr: u64, buf: *mut u8, len: u32) -> i32 {
+        // SAFETY: the tests pass a live `Host` as ctx, and the walker a
+        // buffer of `len` bytes.
+        let (host, buf) = unsafe {
+            (
+                &*(ctx as *const Host),
+                core::slice::from_raw_parts_mut(buf, len as usize),
+            )
+        };
+        let Some(entries) = host.lists.get(&(addr & !4095)) else {
+            return -ENXIO;
+        };
+        let first = ((addr & 4095) / 8) as usize;
+        for (i, c) in buf.chunks_exact_mut(8).enumerate() {
+            c.copy_from_slice(&entries.get(first + i).copied().unwrap_or(0).to_le_bytes());
+        }
+        0
+    }
+
+    unsafe extern "C" fn segment(ctx: *mut c_void, pos: u64, addr: u64, len: u64) -> i32 {
+        // SAFETY: the tests pass a live, unaliased `Host` as ctx.
+        let host = unsafe { &mut *(ctx as *mut Host) };
+        if host.fail_at == Some(addr) {
+            return -ENXIO;
+        }
+        host.segments.push((pos, addr, len));
+        0
+    }
+
+    fn walk(host: &mut Host, prp1: u64, prp2: u64, length: u64) -> (i32, *const c_char) {
+        let req = pciem_dma_indirect {
+            prp1,
+            prp2,
+            length,
+            ..Default::default()
+        };
+        let mut reason: *const c_char = core::ptr::null();
+        // SAFETY: `req`, `host` and `reason` are live locals; the callbacks
+        // match the contract.
+        let ret = unsafe {
+            pciem_rs_prp_walk(
+                &req,
+                host as *mut Host as *mut c_void,
+                Some(read_list),
+                Some(segment),
+                &mut reason,
+            )
+        };
+        (ret, reason)
+    }
+
+    fn host(lists: &[(u64, Vec<u64>)]) -> Host {
+        Host {
+            lists: lists.iter().cloned().collect(),
+            segments: Vec::new(),
+            fail_at: None,
+        }
+    }
+
+    #[test]
+    fn prp_walk_follows_a_chained_list() {
+        let mut first = std::vec![0u64; 511];
+        first[0] = 0x5000;
+        first[510] = 0x6000;
+        first.push(0x20_0000);
+        let mut h = host(&[(0x10_0000, first), (0x20_0000, std::vec![0x7000, 0x8000])]);
+        // 511 data entries in the first list page, then two in the second.
+        let len = 4096 * 514;
+        let (ret, _) = walk(&mut h, 0x1000, 0x10_0000, len);
+        assert_eq!(ret, 0);
+        assert_eq!(h.segments.len(), 514);
+        assert_eq!(h.segments[1], (4096, 0x5000, 4096));
+        assert_eq!(h.segments[511], (511 * 4096, 0x6000, 4096));
+        assert_eq!(h.segments[513], (513 * 4096, 0x8000, 4096));
+    }
+
+    #[test]
+    fn prp_walk_maps_errors_to_errnos() {
+        let mut looping = std::vec![0x5000u64; 511];
+        looping.push(0x10_0000);
+        let mut h = host(&[(0x10_0000, looping)]);
+        let (ret, reason) = walk(&mut h, 0x1000, 0x10_0000, 4096 * 1000);
+        assert_eq!(ret, -ELOOP);
+        assert!(!reason.is_null());
+
+        // Every list page holds one data entry and chains to the next.
+        let chain: Vec<(u64, Vec<u64>)> = (0..20u64)
+            .map(|k| {
+                let page = 0x100_0000 + k * 4096;
+                let mut e = std::vec![0u64; 510];
+                e.extend([0x5000, page + 4096 + 4080]);
+                (page, e)
+            })
+            .collect();
+        let mut h = host(&chain);
+        let (ret, _) = walk(&mut h, 0x1000, 0x100_0000 + 4080, 4096 * 30);
+        assert_eq!(ret, -E2BIG);
+
+        let mut h = host(&[]);
+        assert_eq!(walk(&mut h, 0x1000, 0x2001, 8192).0, -EINVAL);
+        assert_eq!(walk(&mut h, 0x1000, 0, 0).0, -EINVAL);
+
+        // A callback's errno comes back unchanged, with a reason.
+        let mut h = host(&[]);
+        h.fail_at = Some(0x3000);
+        let (ret, reason) = walk(&mut h, 0x1000, 0x3000, 8192);
+        assert_eq!(ret, -ENXIO);
+        assert!(!reason.is_null());
+        let mut h = host(&[]);
+        assert_eq!(walk(&mut h, 0x1000, 0x40_0000, 4096 * 3).0, -ENXIO);
     }
 }
