@@ -634,6 +634,9 @@ pub unsafe extern "C" fn pciem_rs_set_intx_status(img: *mut pciem_config_image, 
     // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
     if let Some(img) = unsafe { m(img) } {
         ConfigSpace::from_image_mut(img).set_intx_status(asserted != 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The shim's DMA entry points on the host: errno mapping and the C
