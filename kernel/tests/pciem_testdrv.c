@@ -17,6 +17,8 @@
  *   mask_vec    wo  N: mask vector N in the device (disable_irq, not lazy)
  *   unmask_vec  wo  N: unmask it again (enable_irq)
  *   intx_enable wo  any: clear Interrupt Disable (pci_intx(pdev, 1))
+ *   intx_burst  rw  N: the INTx handler acknowledges (masks) on every N-th
+ *                   run only, leaving the line asserted before that
  *   d3_cycle    wo  any: save state, D3hot, D0, restore state
  * Module-wide counters, read-only parameters: probes, removes.
  */
@@ -61,6 +63,8 @@ struct testdrv {
 	unsigned int irq_type;		/* PCI_IRQ_MSI, _MSIX or _INTX */
 	struct mutex mask_lock;		/* masked vs. disable_irq depth */
 	DECLARE_BITMAP(masked, TESTDRV_MAX_VEC);
+	int intx_burst;			/* handler runs per acknowledgement */
+	int intx_runs;			/* runs since the last one (handler only) */
 	atomic_t irq_count[TESTDRV_MAX_VEC];
 };
 
@@ -83,14 +87,24 @@ static irqreturn_t testdrv_irq(int irq, void *data)
 	return IRQ_NONE;
 }
 
-/* Level-triggered: acknowledged by masking INTx at the function. */
+/*
+ * Level-triggered: acknowledged by masking INTx at the function, but only
+ * on the intx_burst-th run; before that the line is left asserted, so the
+ * handler must run again as soon as it returns.
+ */
 static irqreturn_t testdrv_intx(int irq, void *data)
 {
 	struct testdrv *td = data;
+	u16 status = 0;
 
-	if (!pci_check_and_mask_intx(td->pdev))
+	pci_read_config_word(td->pdev, PCI_STATUS, &status);
+	if (!(status & PCI_STATUS_INTERRUPT))
 		return IRQ_NONE;
 	atomic_inc(&td->irq_count[0]);
+	if (++td->intx_runs < READ_ONCE(td->intx_burst))
+		return IRQ_HANDLED;
+	td->intx_runs = 0;
+	pci_check_and_mask_intx(td->pdev);
 	return IRQ_HANDLED;
 }
 
@@ -228,6 +242,31 @@ static ssize_t intx_enable_store(struct device *dev,
 }
 static DEVICE_ATTR_WO(intx_enable);
 
+static ssize_t intx_burst_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct testdrv *td = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%d\n", READ_ONCE(td->intx_burst));
+}
+
+static ssize_t intx_burst_store(struct device *dev,
+				struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	struct testdrv *td = dev_get_drvdata(dev);
+	int n, ret;
+
+	ret = kstrtoint(buf, 0, &n);
+	if (ret)
+		return ret;
+	if (n < 1 || n > 1000)
+		return -EINVAL;
+	WRITE_ONCE(td->intx_burst, n);
+	return count;
+}
+static DEVICE_ATTR_RW(intx_burst);
+
 static ssize_t d3_cycle_store(struct device *dev, struct device_attribute *attr,
 			      const char *buf, size_t count)
 {
@@ -253,6 +292,7 @@ static struct attribute *testdrv_attrs[] = {
 	&dev_attr_mask_vec.attr,
 	&dev_attr_unmask_vec.attr,
 	&dev_attr_intx_enable.attr,
+	&dev_attr_intx_burst.attr,
 	&dev_attr_d3_cycle.attr,
 	NULL,
 };
@@ -316,6 +356,7 @@ static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	td->irq_type = id->driver_data & TESTDRV_MSIX ? PCI_IRQ_MSIX :
 		id->driver_data & TESTDRV_INTX ? PCI_IRQ_INTX : PCI_IRQ_MSI;
 	mutex_init(&td->mask_lock);
+	td->intx_burst = 1;
 
 	ret = pci_enable_device(pdev);
 	if (ret)

@@ -38,12 +38,15 @@ pub struct pciem_irq_inject {
 pub const PCIEM_IRQFD_FLAG_LEVEL: u32 = 0x1;
 /// irqfd: signalling this eventfd deasserts INTx.
 pub const PCIEM_IRQFD_FLAG_DEASSERT: u32 = 0x2;
-/// irqfd: detach the eventfd previously bound to `kind`/`vector`.
+/// irqfd: detach the eventfd previously bound to `kind`/`vector` (for INTx,
+/// together with `LEVEL` or `DEASSERT` to say which); `eventfd` is ignored.
 pub const PCIEM_IRQFD_FLAG_REMOVE: u32 = 0x4;
 
 /// Argument of `PCIEM_IOCTL_SET_IRQFD`: bind an eventfd to an interrupt, so
 /// that signalling the eventfd (from any process or thread) raises it with no
-/// ioctl.
+/// ioctl. One eventfd per interrupt (`EBUSY` if already bound); an INTx
+/// binding takes exactly one of `LEVEL` and `DEASSERT`. Closing the eventfd
+/// ends its binding.
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,

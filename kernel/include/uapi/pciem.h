@@ -299,7 +299,8 @@
 #define PCIEM_IRQFD_FLAG_DEASSERT 2
 
 /**
- * irqfd: detach the eventfd previously bound to `kind`/`vector`.
+ * irqfd: detach the eventfd previously bound to `kind`/`vector` (for INTx,
+ * together with `LEVEL` or `DEASSERT` to say which); `eventfd` is ignored.
  */
 #define PCIEM_IRQFD_FLAG_REMOVE 4
 
@@ -766,7 +767,9 @@ struct pciem_irq_inject {
 /**
  * Argument of `PCIEM_IOCTL_SET_IRQFD`: bind an eventfd to an interrupt, so
  * that signalling the eventfd (from any process or thread) raises it with no
- * ioctl.
+ * ioctl. One eventfd per interrupt (`EBUSY` if already bound); an INTx
+ * binding takes exactly one of `LEVEL` and `DEASSERT`. Closing the eventfd
+ * ends its binding.
  */
 struct pciem_irqfd_config {
   /**

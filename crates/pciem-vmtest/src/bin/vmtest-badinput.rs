@@ -44,6 +44,9 @@ enum Stage {
     /// Registered with the ID `pciem_testdrv` binds to; the driver has
     /// mapped BAR0 and enabled one MSI vector.
     Bound,
+    /// Registered, no driver, and Bus Master Enable set in the Command
+    /// register through sysfs (DMA and P2P need it).
+    Master,
 }
 
 /// A device at some stage, and its instance file once registered.
@@ -65,6 +68,46 @@ impl Fx {
     }
 }
 
+/// Sets Bus Master Enable (Command bit 2) of the one device with this ID,
+/// as `pci_set_master` would, by a config write through sysfs.
+fn set_bus_master(device: u16) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let path = find_devices(TEST_VENDOR, device)
+        .pop()
+        .ok_or_else(|| io::Error::other("device not in sysfs"))?;
+    let cfg = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path.join("config"))?;
+    let mut cmd = [0u8; 2];
+    cfg.read_exact_at(&mut cmd, 4)?;
+    let v = u16::from_le_bytes(cmd) | 0x4;
+    cfg.write_all_at(&v.to_le_bytes(), 4)
+}
+
+/// The first `p2p_regions=` entry pciem.ko was loaded with, as
+/// (address, size).
+fn p2p_region() -> io::Result<(u64, u64)> {
+    let text = std::fs::read_to_string("/sys/module/pciem/parameters/p2p_regions")?;
+    let first = text.trim().split(',').next().unwrap_or_default();
+    let (a, sz) = first
+        .split_once(':')
+        .ok_or_else(|| io::Error::other(format!("p2p_regions {text:?}")))?;
+    let num = |t: &str| {
+        let (digits, mult) = match t.chars().last() {
+            Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+            Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+            Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+            _ => (t, 1),
+        };
+        sysfs::parse_num(digits).map(|n| n * mult)
+    };
+    match (num(a), num(sz)) {
+        (Some(a), Some(sz)) => Ok((a, sz)),
+        _ => Err(io::Error::other(format!("p2p_regions {text:?}"))),
+    }
+}
+
 fn fixture(stage: Stage) -> io::Result<Fx> {
     let dev = Dev::open()?;
     let mut inst = None;
@@ -75,6 +118,11 @@ fn fixture(stage: Stage) -> io::Result<Fx> {
         Stage::Registered => {
             dev.describe_test_device(TEST_DEVICE_UNBOUND)?;
             inst = Some(dev.register()?);
+        }
+        Stage::Master => {
+            dev.describe_test_device(TEST_DEVICE_UNBOUND)?;
+            inst = Some(dev.register()?);
+            set_bus_master(TEST_DEVICE_UNBOUND)?;
         }
         Stage::Bound => {
             dev.describe_test_device(TEST_DEVICE_IOMAP)?;
@@ -488,7 +536,7 @@ fn p2p(fx: &Fx, req: u32, target_addr: u64, length: u64, flags: u32) -> io::Resu
 /// The local APIC: an address that is not RAM.
 const NOT_RAM: u64 = 0xfee0_0000;
 
-use Stage::{Bound, Created, Described, Open, Registered};
+use Stage::{Bound, Created, Described, Master, Open, Registered};
 
 /// The table. Expected errnos are what a careful kernel must say; where
 /// the kernel said something else the kernel was fixed.
@@ -1334,16 +1382,46 @@ fn rows() -> Vec<Row> {
             },
         ),
         // ---- DMA_READ / DMA_WRITE.
-        row("DMA_READ", "null pointer", Registered, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_DMA_READ, 0)
-        }),
         row(
             "DMA_READ",
-            "unmapped argument",
+            "without Bus Master Enable",
             Registered,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_DMA_READ, unmapped()),
+            libc::EPERM,
+            |f| dma_read(f, own_page()?.1, 64),
         ),
+        row(
+            "DMA_ATOMIC",
+            "without Bus Master Enable",
+            Registered,
+            libc::EPERM,
+            |f| atomic(f, own_page()?.1 + 8, PCIEM_ATOMIC_FETCH_ADD, 0),
+        ),
+        row(
+            "DMA_INDIRECT",
+            "without Bus Master Enable",
+            Registered,
+            libc::EPERM,
+            |f| {
+                let bus = own_page()?.1;
+                prp(f, bus, 0, 64, 0)
+            },
+        ),
+        row(
+            "P2P_READ",
+            "without Bus Master Enable",
+            Registered,
+            libc::EPERM,
+            |f| {
+                let (addr, _) = p2p_region()?;
+                p2p(f, PCIEM_IOCTL_P2P_READ, addr, 64, 0)
+            },
+        ),
+        row("DMA_READ", "null pointer", Master, libc::EFAULT, |f| {
+            ioc_at(f.fd(), PCIEM_IOCTL_DMA_READ, 0)
+        }),
+        row("DMA_READ", "unmapped argument", Master, libc::EFAULT, |f| {
+            ioc_at(f.fd(), PCIEM_IOCTL_DMA_READ, unmapped())
+        }),
         row(
             "DMA_READ",
             "before REGISTER",
@@ -1351,28 +1429,28 @@ fn rows() -> Vec<Row> {
             libc::ENODEV,
             |f| dma_read(f, own_page()?.1, 64),
         ),
-        row("DMA_READ", "flags set", Registered, libc::EINVAL, |f| {
+        row("DMA_READ", "flags set", Master, libc::EINVAL, |f| {
             let bus = own_page()?.1;
             dma(f, PCIEM_IOCTL_DMA_READ, bus, own_page()?.0 as u64, 64, 1, 0)
         }),
-        row("DMA_READ", "reserved set", Registered, libc::EINVAL, |f| {
+        row("DMA_READ", "reserved set", Master, libc::EINVAL, |f| {
             let bus = own_page()?.1;
             dma(f, PCIEM_IOCTL_DMA_READ, bus, own_page()?.0 as u64, 64, 0, 1)
         }),
-        row("DMA_READ", "zero length", Registered, libc::EINVAL, |f| {
+        row("DMA_READ", "zero length", Master, libc::EINVAL, |f| {
             dma_read(f, own_page()?.1, 0)
         }),
         row(
             "DMA_READ",
             "16 MiB + 1 (oversized)",
-            Registered,
+            Master,
             libc::EINVAL,
             |f| dma_read(f, own_page()?.1, PCIEM_DMA_MAX_LEN + 1),
         ),
         row(
             "DMA_READ",
             "user buffer wraps around",
-            Registered,
+            Master,
             libc::EINVAL,
             |f| {
                 dma(
@@ -1389,28 +1467,28 @@ fn rows() -> Vec<Row> {
         row(
             "DMA_READ",
             "bus range wraps around",
-            Registered,
+            Master,
             libc::EINVAL,
             |f| dma_read(f, u64::MAX - 15, 64),
         ),
         row(
             "DMA_READ",
             "bus address 2^60 (no such memory)",
-            Registered,
+            Master,
             libc::ENXIO,
             |f| dma_read(f, 1 << 60, 64),
         ),
         row(
             "DMA_READ",
             "bus address of the local APIC (not RAM)",
-            Registered,
+            Master,
             libc::ENXIO,
             |f| dma_read(f, NOT_RAM, 64),
         ),
         row(
             "DMA_READ",
             "bus address of the BAR pool (reserved, not RAM)",
-            Registered,
+            Master,
             libc::ENXIO,
             |f| {
                 let q = f.dev.bar_info(0)?;
@@ -1420,7 +1498,7 @@ fn rows() -> Vec<Row> {
         row(
             "DMA_READ",
             "into an unmapped user buffer",
-            Registered,
+            Master,
             libc::EFAULT,
             |f| {
                 dma(
@@ -1437,7 +1515,7 @@ fn rows() -> Vec<Row> {
         row(
             "DMA_READ",
             "into a read-only user buffer",
-            Registered,
+            Master,
             libc::EFAULT,
             |f| {
                 // The text of this program: mapped, but not writable.
@@ -1452,17 +1530,17 @@ fn rows() -> Vec<Row> {
                 )
             },
         ),
-        row("DMA_WRITE", "null pointer", Registered, libc::EFAULT, |f| {
+        row("DMA_WRITE", "null pointer", Master, libc::EFAULT, |f| {
             ioc_at(f.fd(), PCIEM_IOCTL_DMA_WRITE, 0)
         }),
-        row("DMA_WRITE", "zero length", Registered, libc::EINVAL, |f| {
+        row("DMA_WRITE", "zero length", Master, libc::EINVAL, |f| {
             let (va, bus) = own_page()?;
             dma(f, PCIEM_IOCTL_DMA_WRITE, bus, va as u64, 0, 0, 0)
         }),
         row(
             "DMA_WRITE",
             "to the local APIC (not RAM)",
-            Registered,
+            Master,
             libc::ENXIO,
             |f| {
                 let (va, _) = own_page()?;
@@ -1472,7 +1550,7 @@ fn rows() -> Vec<Row> {
         row(
             "DMA_WRITE",
             "from an unmapped user buffer (into our page)",
-            Registered,
+            Master,
             libc::EFAULT,
             |f| {
                 dma(
@@ -1487,13 +1565,9 @@ fn rows() -> Vec<Row> {
             },
         ),
         // ---- DMA_ATOMIC.
-        row(
-            "DMA_ATOMIC",
-            "null pointer",
-            Registered,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_DMA_ATOMIC, 0),
-        ),
+        row("DMA_ATOMIC", "null pointer", Master, libc::EFAULT, |f| {
+            ioc_at(f.fd(), PCIEM_IOCTL_DMA_ATOMIC, 0)
+        }),
         row(
             "DMA_ATOMIC",
             "before REGISTER",
@@ -1504,58 +1578,38 @@ fn rows() -> Vec<Row> {
         row(
             "DMA_ATOMIC",
             "unaligned bus address",
-            Registered,
+            Master,
             libc::EINVAL,
             |f| atomic(f, own_page()?.1 + 4, PCIEM_ATOMIC_FETCH_ADD, 0),
         ),
-        row(
-            "DMA_ATOMIC",
-            "unknown op 99",
-            Registered,
-            libc::EINVAL,
-            |f| atomic(f, own_page()?.1 + 8, 99, 0),
-        ),
-        row("DMA_ATOMIC", "op 0", Registered, libc::EINVAL, |f| {
+        row("DMA_ATOMIC", "unknown op 99", Master, libc::EINVAL, |f| {
+            atomic(f, own_page()?.1 + 8, 99, 0)
+        }),
+        row("DMA_ATOMIC", "op 0", Master, libc::EINVAL, |f| {
             atomic(f, own_page()?.1 + 8, 0, 0)
         }),
-        row("DMA_ATOMIC", "flags set", Registered, libc::EINVAL, |f| {
+        row("DMA_ATOMIC", "flags set", Master, libc::EINVAL, |f| {
             atomic(f, own_page()?.1 + 8, PCIEM_ATOMIC_FETCH_ADD, 1)
         }),
         row(
             "DMA_ATOMIC",
             "on the local APIC (not RAM)",
-            Registered,
+            Master,
             libc::ENXIO,
             |f| atomic(f, NOT_RAM, PCIEM_ATOMIC_FETCH_ADD, 0),
         ),
         // ---- DMA_INDIRECT (PRP lists).
-        row(
-            "DMA_INDIRECT",
-            "null pointer",
-            Registered,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_DMA_INDIRECT, 0),
-        ),
-        row(
-            "DMA_INDIRECT",
-            "unknown flags",
-            Registered,
-            libc::EINVAL,
-            |f| {
-                let bus = own_page()?.1;
-                prp(f, bus, 0, 64, 0x80)
-            },
-        ),
-        row(
-            "DMA_INDIRECT",
-            "zero length",
-            Registered,
-            libc::EINVAL,
-            |f| {
-                let bus = own_page()?.1;
-                prp(f, bus, 0, 0, 0)
-            },
-        ),
+        row("DMA_INDIRECT", "null pointer", Master, libc::EFAULT, |f| {
+            ioc_at(f.fd(), PCIEM_IOCTL_DMA_INDIRECT, 0)
+        }),
+        row("DMA_INDIRECT", "unknown flags", Master, libc::EINVAL, |f| {
+            let bus = own_page()?.1;
+            prp(f, bus, 0, 64, 0x80)
+        }),
+        row("DMA_INDIRECT", "zero length", Master, libc::EINVAL, |f| {
+            let bus = own_page()?.1;
+            prp(f, bus, 0, 0, 0)
+        }),
         row(
             "DMA_INDIRECT",
             "before REGISTER",
@@ -1569,7 +1623,7 @@ fn rows() -> Vec<Row> {
         row(
             "DMA_INDIRECT",
             "a PRP list that chains to itself",
-            Registered,
+            Master,
             libc::ELOOP,
             |f| {
                 // The list is the last two entries of our page: one data
@@ -1588,7 +1642,7 @@ fn rows() -> Vec<Row> {
         row(
             "DMA_INDIRECT",
             "a list pointer that is not RAM",
-            Registered,
+            Master,
             libc::ENXIO,
             |f| {
                 let bus = own_page()?.1;
@@ -1596,13 +1650,13 @@ fn rows() -> Vec<Row> {
             },
         ),
         // ---- P2P_READ / P2P_WRITE.
-        row("P2P_READ", "null pointer", Registered, libc::EFAULT, |f| {
+        row("P2P_READ", "null pointer", Master, libc::EFAULT, |f| {
             ioc_at(f.fd(), PCIEM_IOCTL_P2P_READ, 0)
         }),
-        row("P2P_READ", "flags set", Registered, libc::EINVAL, |f| {
+        row("P2P_READ", "flags set", Master, libc::EINVAL, |f| {
             p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 64, 1)
         }),
-        row("P2P_READ", "zero length", Registered, libc::EINVAL, |f| {
+        row("P2P_READ", "zero length", Master, libc::EINVAL, |f| {
             p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 0, 0)
         }),
         row(
@@ -1615,24 +1669,24 @@ fn rows() -> Vec<Row> {
         row(
             "P2P_READ",
             "outside the whitelist (RAM at 0x1000)",
-            Registered,
+            Master,
             libc::EACCES,
             |f| p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 64, 0),
         ),
         row(
             "P2P_READ",
-            "our own BAR (not whitelisted)",
-            Registered,
+            "straddling the end of a whitelisted region",
+            Master,
             libc::EACCES,
             |f| {
-                let q = f.dev.bar_info(0)?;
-                p2p(f, PCIEM_IOCTL_P2P_READ, q.bus_addr, 64, 0)
+                let (addr, size) = p2p_region()?;
+                p2p(f, PCIEM_IOCTL_P2P_READ, addr + size - 32, 64, 0)
             },
         ),
         row(
             "P2P_WRITE",
             "outside the whitelist (the local APIC)",
-            Registered,
+            Master,
             libc::EACCES,
             |f| p2p(f, PCIEM_IOCTL_P2P_WRITE, NOT_RAM, 64, 0),
         ),
