@@ -424,7 +424,8 @@ fn main() {
         mem0.avail - mem1.avail,
     );
     println!(
-        "INFO: after {mem1:?}: SUnreclaim {ds:+} kB, VmallocUsed {dv:+} kB, MemAvailable -{da} kB"
+        "INFO: after {mem1:?}: SUnreclaim {ds:+} kB, VmallocUsed {dv:+} kB, MemAvailable {:+} kB",
+        -da
     );
     r.check(
         mem0.slab >= 0 && ds < SLAB_TOLERANCE_KB,
