@@ -20,8 +20,10 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <linux/unaligned.h>
 
 #include "pciem_internal.h"
 
@@ -31,6 +33,24 @@ MODULE_PARM_DESC(phys_region,
 		 "Physical range backing the BARs, ADDR:SIZE (e.g. 0x3f000000:2M); carve it out of RAM at boot with memmap=SIZE$ADDR");
 
 static const struct file_operations pciem_instance_fops;
+
+/*
+ * Devices (open control files) not yet fully released, readable as the
+ * live_devices parameter so that tests can see a leaked reference.
+ */
+static atomic_t pciem_live_devs = ATOMIC_INIT(0);
+
+static int pciem_live_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read(&pciem_live_devs));
+}
+
+static const struct kernel_param_ops pciem_live_ops = {
+	.get = pciem_live_get,
+};
+module_param_cb(live_devices, &pciem_live_ops, NULL, 0444);
+MODULE_PARM_DESC(live_devices,
+		 "Devices whose last file is not yet released (read-only)");
 
 static int pciem_user_err(int err, const char *what)
 {
@@ -57,6 +77,7 @@ static void pciem_dev_release(struct kref *kref)
 	kfree(dev->builder);
 	mutex_destroy(&dev->lock);
 	kfree(dev);
+	atomic_dec(&pciem_live_devs);
 }
 
 void pciem_dev_put(struct pciem_dev *dev)
@@ -86,6 +107,7 @@ static int pciem_open(struct inode *inode, struct file *file)
 		return ret;
 	}
 	file->private_data = dev;
+	atomic_inc(&pciem_live_devs);
 	return 0;
 }
 
@@ -223,6 +245,7 @@ static int pciem_register(struct pciem_dev *dev)
 {
 	struct file *inst;
 	int fd, ret;
+	u16 vendor;
 
 	if (dev->state == PCIEM_EMPTY)
 		return pciem_user_err(-EINVAL, "REGISTER: describe the device first");
@@ -232,6 +255,16 @@ static int pciem_register(struct pciem_dev *dev)
 		ret = pciem_build_image(dev);
 		if (ret)
 			return ret;
+	}
+	/*
+	 * The PCI core reads these vendor IDs as "no device": refuse them
+	 * here with a reason instead of failing the bus scan later.
+	 */
+	vendor = get_unaligned_le16(&dev->img->config[PCI_VENDOR_ID]);
+	if (vendor == 0x0000 || vendor == 0xffff) {
+		pr_info_ratelimited("REGISTER: vendor ID 0x%04x means no device; set the identity first\n",
+				    vendor);
+		return -EINVAL;
 	}
 
 	fd = get_unused_fd_flags(O_RDWR | O_CLOEXEC);

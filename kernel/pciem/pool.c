@@ -14,8 +14,10 @@
 #include <linux/ioport.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 
 #include "pciem_internal.h"
 
@@ -26,6 +28,25 @@ static struct resource pool_res = {
 	.name = "pciem BAR pool",
 	.flags = IORESOURCE_MEM,
 };
+
+/* Pages handed out, readable as the pool_pages_used parameter. */
+static int pool_used_get(char *buf, const struct kernel_param *kp)
+{
+	unsigned long used = 0;
+
+	mutex_lock(&pool_mutex);
+	if (pool_map)
+		used = bitmap_weight(pool_map, pool_pages);
+	mutex_unlock(&pool_mutex);
+	return sysfs_emit(buf, "%lu\n", used);
+}
+
+static const struct kernel_param_ops pool_used_ops = {
+	.get = pool_used_get,
+};
+module_param_cb(pool_pages_used, &pool_used_ops, NULL, 0444);
+MODULE_PARM_DESC(pool_pages_used,
+		 "Pages of the BAR pool currently backing BARs (read-only)");
 
 static int pool_parse(const char *param, u64 *addr, u64 *size)
 {

@@ -90,11 +90,15 @@ int pciem_ring_set_eventfd(struct pciem_dev *dev, int fd)
 	if (fd >= 0) {
 		ctx = eventfd_ctx_fdget(fd);
 		if (IS_ERR(ctx)) {
-			pr_info_ratelimited("SET_EVENTFD: fd %d is not an eventfd\n",
-					    fd);
+			/* EBADF: no such open file; EINVAL: not an eventfd. */
+			pr_info_ratelimited("SET_EVENTFD: fd %d is %s\n", fd,
+					    PTR_ERR(ctx) == -EBADF ? "not an open file" :
+					    "not an eventfd");
 			return PTR_ERR(ctx);
 		}
 	} else if (fd != -1) {
+		pr_info_ratelimited("SET_EVENTFD: fd %d is negative (use -1 to detach)\n",
+				    fd);
 		return -EBADF;
 	}
 	spin_lock_irqsave(&dev->evfd_lock, flags);

@@ -402,8 +402,11 @@ int pciem_watch_set(struct pciem_dev *dev,
 	}
 	if (wp->flags & PCIEM_WP_FLAG_CLEAR) {
 		w = pciem_watch_find(dev, wp->bar_index, wp->offset);
-		if (!w)
+		if (!w) {
+			pr_info_ratelimited("SET_WATCHPOINT: CLEAR of BAR%u+0x%x, which is not watched\n",
+					    wp->bar_index, wp->offset);
 			return -ENOENT;
+		}
 		pciem_watch_disarm(w);
 		return 0;
 	}

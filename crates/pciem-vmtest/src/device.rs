@@ -347,6 +347,11 @@ impl Dev {
 }
 
 impl Instance {
+    /// The raw instance fd.
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// Maps `len` bytes of BAR `bar_index`.
     pub fn map_bar(&self, bar_index: u32, len: usize) -> io::Result<MappedBar> {
         // SAFETY: sysconf has no pointer arguments.

@@ -13,16 +13,12 @@
 //!
 //! # Running them (what the VM harness does)
 //!
-//! Guest kernel command line `memmap=2M$0x3f000000` (any carve of at least
-//! 512 KiB works), then `insmod pciem.ko phys_region=0x3f000000:2M`,
-//! `insmod pciem_testdrv.ko`. `lspci` and `setpci` (pciutils) must be in the guest's
-//! PATH for `vmtest-enumerate` and the interrupt/config scenarios. Build statically:
 //! Guest kernel command line `memmap=2M$0x3f000000 memmap=1M$0x3ee00000`
 //! (any pool carve of at least 512 KiB works), then `insmod pciem.ko
 //! phys_region=0x3f000000:2M
 //! p2p_regions=0x3ee00000:1M,0x3f000000:2M`, `insmod
-//! pciem_testdrv.ko`, `insmod pciem_dmadrv.ko`. `lspci` (pciutils) must be in the guest's
-//! PATH for `vmtest-enumerate`. Build statically:
+//! pciem_testdrv.ko`, `insmod pciem_dmadrv.ko`. `lspci` and `setpci` (pciutils) must be in the guest's
+//! PATH for `vmtest-enumerate` and the interrupt/config scenarios. Build statically:
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p
 //! pciem-vmtest --target x86_64-unknown-linux-gnu`.
 //!
@@ -32,18 +28,21 @@
 //! | `vmtest-irq` | (b) watched register → MMIO_WRITE event → MSI; ring overflow; rebind | — |
 //! | `vmtest-two-devices` | (c) two devices, removed independently | — |
 //! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
-//! | `vmtest-badinput` | malformed ioctls and mmaps: errno, no oops | — |
+//! | `vmtest-badinput` | the bad-input table: one row per (ioctl or mmap, invalid argument, expected errno), each on a fresh device | — |
+//! | `vmtest-random` | seeded random ioctl/mmap/close/fork sequence; afterwards everything released and a device still works | `SECONDS [SEED [trace]]` |
+//! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the two `p2p_regions=` entries pciem.ko was loaded with: a carve-out `ADDR:SIZE`, then the BAR pool |
 //! | `vmtest-msi` | multi-message MSI per-vector counts, per-vector mask → Pending → unmask | — |
 //! | `vmtest-msix` | MSI-X per-entry counts, entry mask → PBA → unmask, Function Mask (setpci) | — |
 //! | `vmtest-intx` | INTx level semantics: assert/deassert, Interrupt Status, Interrupt Disable | — |
 //! | `vmtest-irqfd` | SET_IRQFD for MSI, MSI-X and INTx (LEVEL/DEASSERT), REMOVE, eventfd close, bad fds | — |
 //! | `vmtest-config-events` | CONFIG_WRITE and RESET events from setpci and from driver actions (FLR, D3hot→D0) | — |
 //! | `vmtest-chardev` | a Rust model on `pciem-backend-chardev` (io-uring and poll loops), ring overflow reported, SIGTERM → device removed | — |
-//! | `vmtest-dma` | DMA read/write, atomics, PRP lists and P2P against `pciem_dmadrv.ko`'s buffers | the two `p2p_regions=` entries pciem.ko was loaded with: a carve-out `ADDR:SIZE`, then the BAR pool |
 //! | `vmtest-protopciem` | ProtoPCIem end to end: the device process + `protopciem.ko` through `/dev/protopciem` (compute, round-trip times, PROCESS_BUFFER, frames and command buffers compared with the mock backend byte for byte, bad input, stats, stop/kill mid-command, unload) | `PATH/protopciem.ko DEVICE-CMD [ARGS...]` (e.g. `/bin/protopciem --backend chardev`) |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
+//! | `vmtest-stress` | create/register/close ×N, kill -9 of a busy bound device ×K, module reload ×R; iomem, domains, counters and memory back to the start | `PCIEM_KO TESTDRV_KO ADDR:SIZE [N K R]` (loads the modules itself, unloads them at the end) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
 //! | `vmtest-p2p-params` | `p2p_regions=` validation at load | `PATH/pciem.ko POOL ADDR:SIZE` (unloads pciem first; leaves it loaded) |
+//! | `vmtest-bench` | not a scenario: the VM benchmark `cargo xtask bench-vm` runs it alone (events/s, interrupt rates, DMA bandwidth, ProtoPCIem round trips, each beside a baseline) | `[PATH/protopciem.ko DEVICE-CMD [ARGS...]]` |
 //!
 //! Every binary prints `SCENARIO <name>: BEGIN`, one `PASS: …`/`FAIL: …`
 //! line per check, and `SCENARIO <name>: PASS|FAIL (n passed, m failed)`;
@@ -54,6 +53,7 @@
 
 pub mod device;
 pub mod dmadrv;
+pub mod klog;
 pub mod protocard;
 pub mod report;
 pub mod ring;
