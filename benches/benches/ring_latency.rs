@@ -15,12 +15,14 @@ use pciem_bench::pingpong::{
 };
 use pciem_bench::plot::{bar_chart, Bar, BarKind};
 use pciem_bench::report::{format_table, out_dir, write_csv};
-use pciem_bench::stats::{median, Recorder};
+use pciem_bench::stats::{chunked_ns_per_op, median, paired_ratio, Recorder};
 
 static RECORDER: Recorder = Recorder::new();
 
-/// Samples per benchmark (criterion's measurement phase).
-const SAMPLES: usize = 30;
+/// Samples per benchmark in criterion's pass.
+const SAMPLES: usize = 20;
+/// Rounds of the interleaved pass the summary is computed from.
+const ROUNDS: usize = 15;
 /// Events per throughput iteration.
 const BATCH: u64 = 4096;
 const QUEUE_SLOTS: usize = 1024;
@@ -94,38 +96,138 @@ impl SpscQueue for StdMpsc {
     }
 }
 
-/// Records one sample's one-way latency (half the round-trip time per
-/// iteration) and returns what criterion should see for it.
-fn one_way(name: &str, iters: u64, round_trips: Duration) -> Duration {
-    let one_way = round_trips / 2;
-    RECORDER.record(name, vec![one_way.as_nanos() as f64 / iters.max(1) as f64]);
-    one_way
-}
-
-fn queue_latency<Q: SpscQueue + 'static>(c: &mut Criterion, name: &str, echo_cpu: usize) {
-    let mut pp = QueuePingPong::<Q>::start(echo_cpu).expect("start echo thread");
+/// Criterion's view of one mechanism: one-way latency is half of each
+/// round trip.
+fn criterion_latency(c: &mut Criterion, name: &str, mut round_trips: impl FnMut(u64) -> Duration) {
     c.benchmark_group("one-way-latency")
-        .bench_function(name, |b| {
-            b.iter_custom(|iters| one_way(name, iters, pp.round_trips(iters)))
-        });
-    assert_eq!(pp.mismatches, 0, "{name}: echoes came back wrong");
+        .bench_function(name, |b| b.iter_custom(|iters| round_trips(iters) / 2));
 }
 
-fn queue_throughput<Q: SpscQueue + 'static>(c: &mut Criterion, name: &str, sink_cpu: usize) {
+fn criterion_throughput<Q: SpscQueue + 'static>(c: &mut Criterion, name: &str, sink_cpu: usize) {
     let mut s = QueueStream::<Q>::start(sink_cpu).expect("start sink thread");
     let mut g = c.benchmark_group("throughput");
     g.throughput(Throughput::Elements(BATCH));
     g.bench_function(BenchmarkId::new(name, BATCH), |b| {
-        b.iter_custom(|iters| {
-            let d = s.send(iters * BATCH);
-            RECORDER.record(
-                &format!("{name}/throughput"),
-                vec![(iters * BATCH) as f64 / d.as_secs_f64().max(1e-12)],
-            );
-            d
-        })
+        b.iter_custom(|iters| s.send(iters * BATCH))
     });
 }
+
+/// One interleaved sample (per-chunk one-way latencies in ns, or events/s):
+/// start its echo thread on `cpu`, warm up, measure for `budget`, stop.
+type Sampler = fn(cpu: usize, budget: Duration) -> Vec<f64>;
+
+/// Round trips per chunk of a busy-polling sample, and of a sleeping one.
+const SPIN_CHUNK: u64 = 200;
+const SLEEP_CHUNK: u64 = 10;
+
+fn halve(v: Vec<f64>) -> Vec<f64> {
+    v.into_iter().map(|x| x / 2.0).collect()
+}
+
+fn queue_sample<Q: SpscQueue + 'static>(cpu: usize, budget: Duration) -> Vec<f64> {
+    let mut pp = QueuePingPong::<Q>::start(cpu).expect("start echo thread");
+    pp.round_trips(1000);
+    let ns = halve(chunked_ns_per_op(budget, SPIN_CHUNK, |k| pp.round_trips(k)));
+    assert_eq!(pp.mismatches, 0, "echoes came back wrong");
+    ns
+}
+
+fn floor_sample(cpu: usize, budget: Duration) -> Vec<f64> {
+    let mut pp = CacheLinePingPong::start(cpu).expect("start echo thread");
+    pp.round_trips(1000);
+    halve(chunked_ns_per_op(budget, SPIN_CHUNK, |k| pp.round_trips(k)))
+}
+
+fn eventfd_sample(cpu: usize, budget: Duration) -> Vec<f64> {
+    let mut pp = EventfdPingPong::start(cpu).expect("start echo thread");
+    pp.round_trips(100);
+    let ns = halve(chunked_ns_per_op(budget, SLEEP_CHUNK, |k| {
+        pp.round_trips(k)
+    }));
+    assert_eq!(pp.errors, 0, "eventfd ping-pong: failed system calls");
+    ns
+}
+
+fn ring_eventfd_sample(cpu: usize, budget: Duration) -> Vec<f64> {
+    let mut pp = RingEventfdPingPong::start(cpu).expect("start echo thread");
+    pp.round_trips(100);
+    let ns = halve(chunked_ns_per_op(budget, SLEEP_CHUNK, |k| {
+        pp.round_trips(k)
+    }));
+    assert_eq!(pp.errors, 0, "ring + eventfd ping-pong: errors");
+    ns
+}
+
+/// Events per second streamed one way to a sink on `cpu`.
+fn throughput_sample<Q: SpscQueue + 'static>(cpu: usize, budget: Duration) -> Vec<f64> {
+    let mut s = QueueStream::<Q>::start(cpu).expect("start sink thread");
+    s.send(BATCH);
+    let ns = chunked_ns_per_op(budget, BATCH, |k| s.send(k));
+    ns.into_iter().map(|x| 1e9 / x).collect()
+}
+
+/// (name, the floor it is compared with, colour, latency sampler,
+/// throughput sampler)
+type Mechanism = (
+    &'static str,
+    &'static str,
+    BarKind,
+    Sampler,
+    Option<Sampler>,
+);
+
+const MECHANISMS: [Mechanism; 8] = [
+    ("floor", "floor", BarKind::Floor, floor_sample, None),
+    (
+        "pciem-ring",
+        "floor",
+        BarKind::Pciem,
+        queue_sample::<PciemRing>,
+        Some(throughput_sample::<PciemRing>),
+    ),
+    (
+        "rtrb",
+        "floor",
+        BarKind::Peer,
+        queue_sample::<Rtrb>,
+        Some(throughput_sample::<Rtrb>),
+    ),
+    (
+        "crossbeam-array-queue",
+        "floor",
+        BarKind::Peer,
+        queue_sample::<ArrayQueue>,
+        Some(throughput_sample::<ArrayQueue>),
+    ),
+    (
+        "crossbeam-channel",
+        "floor",
+        BarKind::Peer,
+        queue_sample::<CrossbeamChannel>,
+        Some(throughput_sample::<CrossbeamChannel>),
+    ),
+    (
+        "std-mpsc",
+        "floor",
+        BarKind::Peer,
+        queue_sample::<StdMpsc>,
+        Some(throughput_sample::<StdMpsc>),
+    ),
+    (
+        "eventfd-floor",
+        "eventfd-floor",
+        BarKind::Floor,
+        eventfd_sample,
+        None,
+    ),
+    (
+        "pciem-ring-eventfd",
+        "eventfd-floor",
+        BarKind::Pciem,
+        ring_eventfd_sample,
+        None,
+    ),
+];
 
 fn main() {
     let (cpu_a, cpu_b) = two_cpus().expect("two CPUs");
@@ -137,69 +239,71 @@ fn main() {
         .configure_from_args();
     let test_mode = std::env::args().any(|a| a == "--test");
 
-    // The floor first, then each mechanism, so they share the machine's
-    // state of the moment as closely as sequential runs can.
+    // Criterion's pass: its own statistics for each mechanism in turn.
     let mut floor = CacheLinePingPong::start(cpu_b).expect("start echo thread");
-    c.benchmark_group("one-way-latency")
-        .bench_function("floor", |b| {
-            b.iter_custom(|iters| one_way("floor", iters, floor.round_trips(iters)))
-        });
+    criterion_latency(&mut c, "floor", |n| floor.round_trips(n));
     drop(floor);
-    queue_latency::<PciemRing>(&mut c, "pciem-ring", cpu_b);
-    queue_latency::<Rtrb>(&mut c, "rtrb", cpu_b);
-    queue_latency::<ArrayQueue>(&mut c, "crossbeam-array-queue", cpu_b);
-    queue_latency::<CrossbeamChannel>(&mut c, "crossbeam-channel", cpu_b);
-    queue_latency::<StdMpsc>(&mut c, "std-mpsc", cpu_b);
-
+    let mut ring = QueuePingPong::<PciemRing>::start(cpu_b).expect("start echo thread");
+    criterion_latency(&mut c, "pciem-ring", |n| ring.round_trips(n));
+    drop(ring);
+    let mut rtrb = QueuePingPong::<Rtrb>::start(cpu_b).expect("start echo thread");
+    criterion_latency(&mut c, "rtrb", |n| rtrb.round_trips(n));
+    drop(rtrb);
+    let mut aq = QueuePingPong::<ArrayQueue>::start(cpu_b).expect("start echo thread");
+    criterion_latency(&mut c, "crossbeam-array-queue", |n| aq.round_trips(n));
+    drop(aq);
+    let mut cc = QueuePingPong::<CrossbeamChannel>::start(cpu_b).expect("start echo thread");
+    criterion_latency(&mut c, "crossbeam-channel", |n| cc.round_trips(n));
+    drop(cc);
+    let mut mpsc = QueuePingPong::<StdMpsc>::start(cpu_b).expect("start echo thread");
+    criterion_latency(&mut c, "std-mpsc", |n| mpsc.round_trips(n));
+    drop(mpsc);
     let mut efd = EventfdPingPong::start(cpu_b).expect("start echo thread");
-    c.benchmark_group("wakeup-latency")
-        .bench_function("eventfd-floor", |b| {
-            b.iter_custom(|iters| one_way("eventfd-floor", iters, efd.round_trips(iters)))
-        });
-    assert_eq!(efd.errors, 0, "eventfd ping-pong: failed system calls");
+    criterion_latency(&mut c, "eventfd-floor", |n| efd.round_trips(n));
     drop(efd);
     let mut ring_efd = RingEventfdPingPong::start(cpu_b).expect("start echo thread");
-    c.benchmark_group("wakeup-latency")
-        .bench_function("pciem-ring-eventfd", |b| {
-            b.iter_custom(|iters| one_way("pciem-ring-eventfd", iters, ring_efd.round_trips(iters)))
-        });
-    assert_eq!(ring_efd.errors, 0, "ring + eventfd ping-pong: errors");
+    criterion_latency(&mut c, "pciem-ring-eventfd", |n| ring_efd.round_trips(n));
     drop(ring_efd);
-
-    queue_throughput::<PciemRing>(&mut c, "pciem-ring", cpu_b);
-    queue_throughput::<Rtrb>(&mut c, "rtrb", cpu_b);
-    queue_throughput::<ArrayQueue>(&mut c, "crossbeam-array-queue", cpu_b);
-    queue_throughput::<CrossbeamChannel>(&mut c, "crossbeam-channel", cpu_b);
-    queue_throughput::<StdMpsc>(&mut c, "std-mpsc", cpu_b);
-
+    criterion_throughput::<PciemRing>(&mut c, "pciem-ring", cpu_b);
+    criterion_throughput::<Rtrb>(&mut c, "rtrb", cpu_b);
+    criterion_throughput::<ArrayQueue>(&mut c, "crossbeam-array-queue", cpu_b);
+    criterion_throughput::<CrossbeamChannel>(&mut c, "crossbeam-channel", cpu_b);
+    criterion_throughput::<StdMpsc>(&mut c, "std-mpsc", cpu_b);
     c.final_summary();
-    summarise(test_mode);
+
+    // The summary's pass: rounds in which every mechanism takes one short
+    // sample, so all of them see the same load, each paired with its floor
+    // of the same round.
+    let (rounds, budget) = if test_mode {
+        (1, Duration::from_millis(1))
+    } else {
+        (ROUNDS, Duration::from_millis(25))
+    };
+    for _ in 0..rounds {
+        for (name, _, _, latency, throughput) in MECHANISMS {
+            RECORDER.record(name, latency(cpu_b, budget));
+            if let Some(t) = throughput {
+                RECORDER.record(&format!("{name}/throughput"), t(cpu_b, budget));
+            }
+        }
+    }
+    summarise(test_mode, rounds);
 }
 
-/// (name, the floor it is compared with, colour)
-const ROWS: [(&str, &str, BarKind); 8] = [
-    ("floor", "floor", BarKind::Floor),
-    ("pciem-ring", "floor", BarKind::Pciem),
-    ("rtrb", "floor", BarKind::Peer),
-    ("crossbeam-array-queue", "floor", BarKind::Peer),
-    ("crossbeam-channel", "floor", BarKind::Peer),
-    ("std-mpsc", "floor", BarKind::Peer),
-    ("eventfd-floor", "eventfd-floor", BarKind::Floor),
-    ("pciem-ring-eventfd", "eventfd-floor", BarKind::Pciem),
-];
-
-fn summarise(test_mode: bool) {
-    let med = |name: &str| median(&RECORDER.last_sorted(name, SAMPLES));
+fn summarise(test_mode: bool, rounds: usize) {
+    let med = |name: &str| median(&RECORDER.last_sorted(name, rounds));
     let mut rows = Vec::new();
     let mut bars = Vec::new();
     let mut medians = std::collections::BTreeMap::new();
-    for (name, floor, kind) in ROWS {
-        let (Some(m), Some(f)) = (med(name), med(floor)) else {
-            eprintln!("{name}: no samples (filtered out?)");
+    for (name, floor, kind, _, _) in MECHANISMS {
+        let (Some(m), Some(ratio)) = (
+            med(name),
+            paired_ratio(&RECORDER.samples(name), &RECORDER.samples(floor)),
+        ) else {
+            eprintln!("{name}: no samples");
             continue;
         };
-        medians.insert(name, m);
-        let ratio = m / f;
+        medians.insert(name, (m, ratio));
         let throughput = med(&format!("{name}/throughput"))
             .map_or_else(|| "-".to_owned(), |t| format!("{:.1}", t / 1e6));
         rows.push(vec![
@@ -223,15 +327,17 @@ fn summarise(test_mode: bool) {
         "floor",
         "Mevents_per_s",
     ];
-    println!("\nSummary (one-way latency, median of {SAMPLES} samples; ratio to the floor in the same run):");
+    println!(
+        "\nSummary: one-way latency, median of {rounds} interleaved rounds; ratio_to_floor is the median \
+         of per-round ratios to the floor measured in the same round"
+    );
     print!("{}", format_table(&header, &rows));
 
     let goal = |ok: bool| if ok { "met" } else { "MISSED" };
-    if let (Some(ring), Some(floor)) = (medians.get("pciem-ring"), medians.get("floor")) {
+    if let Some((ring, ratio)) = medians.get("pciem-ring").copied() {
         println!(
-            "goal pciem-ring <= 1.5x floor: {} ({:.2}x)",
-            goal(*ring <= 1.5 * floor),
-            ring / floor
+            "goal pciem-ring <= 1.5x floor: {} ({ratio:.2}x)",
+            goal(ratio <= 1.5)
         );
         let peers = [
             "rtrb",
@@ -239,35 +345,31 @@ fn summarise(test_mode: bool) {
             "crossbeam-channel",
             "std-mpsc",
         ];
-        let slower: Vec<&str> = peers
+        let not_below: Vec<&str> = peers
             .iter()
             .copied()
-            .filter(|p| medians.get(p).is_some_and(|v| v <= ring))
+            .filter(|p| medians.get(p).is_some_and(|(v, _)| *v <= ring))
             .collect();
         println!(
             "goal pciem-ring below every peer: {}{}",
-            goal(slower.is_empty()),
-            if slower.is_empty() {
+            goal(not_below.is_empty()),
+            if not_below.is_empty() {
                 String::new()
             } else {
-                format!(" (not below {})", slower.join(", "))
+                format!(" (not below {})", not_below.join(", "))
             }
         );
     }
-    if let (Some(ring), Some(floor)) = (
-        medians.get("pciem-ring-eventfd"),
-        medians.get("eventfd-floor"),
-    ) {
+    if let Some((_, ratio)) = medians.get("pciem-ring-eventfd").copied() {
         println!(
-            "goal pciem-ring-eventfd <= 1.2x eventfd-floor: {} ({:.2}x)",
-            goal(*ring <= 1.2 * floor),
-            ring / floor
+            "goal pciem-ring-eventfd <= 1.2x eventfd-floor: {} ({ratio:.2}x)",
+            goal(ratio <= 1.2)
         );
     }
     if test_mode {
-        // One iteration each, thread start-up included: a smoke run, not a
-        // measurement, so nothing is written to the results.
-        println!("(--test mode: single iterations, the figures above are not measurements)");
+        // One short round: a smoke run, not a measurement, so nothing is
+        // written to the results.
+        println!("(--test mode: one 1 ms round, the figures above are not measurements)");
         return;
     }
     match write_csv("ring_latency.csv", &header, &rows) {

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Raw figures per benchmark name: one `Vec` per `iter_custom` call (a
 /// sample), holding either one per-operation mean or every operation's
@@ -51,6 +52,67 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    /// Every sample of `name`, in recording order.
+    pub fn samples(&self, name: &str) -> Vec<Vec<f64>> {
+        let map = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// Runs `chunk(k)` (k operations, returning their total time) with
+/// growing `k` until `budget` is spent; returns nanoseconds per operation.
+pub fn ns_per_op(budget: Duration, mut chunk: impl FnMut(u64) -> Duration) -> f64 {
+    let (mut ops, mut spent, mut k) = (0u64, Duration::ZERO, 16u64);
+    while spent < budget {
+        spent += chunk(k);
+        ops += k;
+        k = (k * 2).min(1 << 14);
+    }
+    spent.as_nanos() as f64 / ops.max(1) as f64
+}
+
+/// Runs `chunk(k)` (k operations, returning their total time) with a
+/// fixed `k` until `budget` is spent; returns each chunk's nanoseconds per
+/// operation, sorted. Chunks are short (tens of microseconds), so on a
+/// loaded machine the ones that were preempted stand out as outliers
+/// instead of inflating every figure: take the median.
+pub fn chunked_ns_per_op(
+    budget: Duration,
+    k: u64,
+    mut chunk: impl FnMut(u64) -> Duration,
+) -> Vec<f64> {
+    let k = k.max(1);
+    let mut spent = Duration::ZERO;
+    let mut out = Vec::new();
+    while spent < budget {
+        let d = chunk(k);
+        spent += d;
+        out.push(d.as_nanos() as f64 / k as f64);
+    }
+    out.sort_by(f64::total_cmp);
+    out
+}
+
+/// Median over rounds of `value / floor`, pairing each round's sample of
+/// a mechanism with the same round's sample of its floor (each sample
+/// reduced to its median first). Pairing cancels most of the machine's
+/// load drift, which hits both alike.
+pub fn paired_ratio(values: &[Vec<f64>], floors: &[Vec<f64>]) -> Option<f64> {
+    let med = |v: &Vec<f64>| {
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        median(&v)
+    };
+    let mut ratios: Vec<f64> = values
+        .iter()
+        .zip(floors)
+        .filter_map(|(v, f)| Some(med(v)? / med(f)?))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    median(&ratios)
+}
+
 /// The `p`-th percentile (`0.0..=100.0`) of sorted data, nearest rank;
 /// `None` for no data.
 pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
@@ -85,6 +147,38 @@ mod tests {
         assert_eq!(median(&[3.0]), Some(3.0));
         assert_eq!(median(&[]), None);
         assert_eq!(mean(&[1.0, 2.0, 6.0]), Some(3.0));
+    }
+
+    #[test]
+    fn ratios_pair_rounds() {
+        let v = vec![vec![20.0], vec![40.0, 60.0, 50.0], vec![300.0]];
+        let f = vec![vec![10.0], vec![25.0], vec![100.0]];
+        // Per round 2.0, 2.0, 3.0: the median is 2.0.
+        assert_eq!(paired_ratio(&v, &f), Some(2.0));
+        assert_eq!(paired_ratio(&[], &[]), None);
+    }
+
+    #[test]
+    fn ns_per_op_spends_the_budget() {
+        let mut calls = 0;
+        let per = ns_per_op(Duration::from_micros(50), |k| {
+            calls += 1;
+            Duration::from_nanos(10 * k)
+        });
+        assert_eq!(per, 10.0);
+        assert!(calls >= 2);
+    }
+
+    #[test]
+    fn chunks_are_reported_per_operation() {
+        let mut n = 0u64;
+        let v = chunked_ns_per_op(Duration::from_micros(10), 4, |k| {
+            n += 1;
+            Duration::from_nanos(if n == 2 { 4000 } else { 40 * k })
+        });
+        assert_eq!(v.first(), Some(&40.0));
+        assert_eq!(v.last(), Some(&1000.0));
+        assert_eq!(median(&v), Some(40.0));
     }
 
     #[test]
