@@ -237,7 +237,10 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
-    let test_mode = std::env::args().any(|a| a == "--test");
+    // Criterion's own rule: without `--bench` (that is, under `cargo test
+    // --benches`) or with `--test`, every benchmark runs once as a test.
+    let test_mode =
+        std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench");
 
     // Criterion's pass: its own statistics for each mechanism in turn.
     let mut floor = CacheLinePingPong::start(cpu_b).expect("start echo thread");
