@@ -14,7 +14,7 @@ use pciem_bench::pingpong::{
     SpscQueue,
 };
 use pciem_bench::plot::{bar_chart, Bar, BarKind};
-use pciem_bench::report::{format_table, out_dir, write_csv};
+use pciem_bench::report::{format_table, markdown_table, out_dir, write_csv, write_text};
 use pciem_bench::stats::{chunked_ns_per_op, median, paired_ratio, Recorder};
 
 static RECORDER: Recorder = Recorder::new();
@@ -337,11 +337,8 @@ fn summarise(test_mode: bool, rounds: usize) {
     print!("{}", format_table(&header, &rows));
 
     let goal = |ok: bool| if ok { "met" } else { "MISSED" };
+    let mut goals = String::new();
     if let Some((ring, ratio)) = medians.get("pciem-ring").copied() {
-        println!(
-            "goal pciem-ring <= 1.5x floor: {} ({ratio:.2}x)",
-            goal(ratio <= 1.5)
-        );
         let peers = [
             "rtrb",
             "crossbeam-array-queue",
@@ -353,27 +350,37 @@ fn summarise(test_mode: bool, rounds: usize) {
             .copied()
             .filter(|p| medians.get(p).is_some_and(|(v, _)| *v <= ring))
             .collect();
-        println!(
-            "goal pciem-ring below every peer: {}{}",
-            goal(not_below.is_empty()),
-            if not_below.is_empty() {
-                String::new()
-            } else {
-                format!(" (not below {})", not_below.join(", "))
-            }
+        let which = if not_below.is_empty() {
+            String::new()
+        } else {
+            format!(" (not below {})", not_below.join(", "))
+        };
+        goals += &format!(
+            "goal pciem-ring <= 1.5x floor: {} ({ratio:.2}x)\n",
+            goal(ratio <= 1.5)
+        );
+        goals += &format!(
+            "goal pciem-ring below every peer: {}{which}\n",
+            goal(not_below.is_empty())
         );
     }
     if let Some((_, ratio)) = medians.get("pciem-ring-eventfd").copied() {
-        println!(
-            "goal pciem-ring-eventfd <= 1.2x eventfd-floor: {} ({ratio:.2}x)",
+        goals += &format!(
+            "goal pciem-ring-eventfd <= 1.2x eventfd-floor: {} ({ratio:.2}x)\n",
             goal(ratio <= 1.2)
         );
     }
+    print!("{goals}");
     if test_mode {
         // One short round: a smoke run, not a measurement, so nothing is
         // written to the results.
         println!("(--test mode: one 1 ms round, the figures above are not measurements)");
         return;
+    }
+    let notes = format!("{}\n{goals}", markdown_table(&header, &rows));
+    match write_text("ring_latency.md", &notes) {
+        Ok(p) => println!("wrote {}", p.display()),
+        Err(e) => eprintln!("{e}"),
     }
     match write_csv("ring_latency.csv", &header, &rows) {
         Ok(p) => println!("wrote {}", p.display()),

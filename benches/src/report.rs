@@ -6,12 +6,14 @@ use std::path::PathBuf;
 
 use crate::BenchError;
 
-/// Where results go: `$PCIEM_BENCH_OUT` if set, else `target/pciem-bench`
-/// of the workspace.
+/// Where results go: `$PCIEM_BENCH_OUT` if set (a relative path is taken
+/// from the workspace root, since `cargo bench` runs benchmarks in the
+/// package's directory), else `target/pciem-bench` of the workspace.
 pub fn out_dir() -> Result<PathBuf, BenchError> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = match std::env::var_os("PCIEM_BENCH_OUT") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pciem-bench"),
+        Some(d) => root.join(d),
+        None => root.join("target/pciem-bench"),
     };
     std::fs::create_dir_all(&dir).map_err(|e| BenchError::Write {
         path: dir.display().to_string(),
@@ -62,9 +64,38 @@ pub fn write_csv(name: &str, header: &[&str], rows: &[Vec<String>]) -> Result<Pa
     Ok(path)
 }
 
+/// The same rows as a Markdown table (what docs/performance.md quotes).
+pub fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = format!("| {} |\n|", header.join(" | "));
+    for _ in header {
+        out.push_str(" --- |");
+    }
+    out.push('\n');
+    for r in rows {
+        out.push_str(&format!("| {} |\n", r.join(" | ")));
+    }
+    out
+}
+
+/// Writes `text` to `name` in the results directory.
+pub fn write_text(name: &str, text: &str) -> Result<PathBuf, BenchError> {
+    let path = out_dir()?.join(name);
+    std::fs::write(&path, text).map_err(|e| BenchError::Write {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_has_a_separator_row() {
+        let t = markdown_table(&["a", "b"], &[vec!["1".into(), "2".into()]]);
+        assert_eq!(t, "| a | b |\n| --- | --- |\n| 1 | 2 |\n");
+    }
 
     #[test]
     fn table_aligns_columns() {
