@@ -42,6 +42,22 @@ impl SpscQueue for Rtrb {
     fn try_recv(rx: &mut Self::Rx) -> Option<pciem_event> {
         rx.pop().ok()
     }
+    // rtrb's chunk API, so that in the throughput runs it batches as the
+    // pciem-core ring does.
+    fn try_send_batch(tx: &mut Self::Tx, events: &[pciem_event]) -> usize {
+        let n = events.len().min(tx.slots());
+        match tx.write_chunk_uninit(n) {
+            Ok(chunk) if n != 0 => chunk.fill_from_iter(events.iter().copied()),
+            _ => 0,
+        }
+    }
+    fn try_recv_batch(rx: &mut Self::Rx, out: &mut [pciem_event]) -> usize {
+        let n = out.len().min(rx.slots());
+        match rx.read_chunk(n) {
+            Ok(chunk) if n != 0 => out.iter_mut().zip(chunk).map(|(o, e)| *o = e).count(),
+            _ => 0,
+        }
+    }
 }
 
 struct ArrayQueue;

@@ -36,6 +36,23 @@ pub trait SpscQueue {
     fn try_send(tx: &mut Self::Tx, event: &pciem_event) -> bool;
     /// Take the oldest event, if any.
     fn try_recv(rx: &mut Self::Rx) -> Option<pciem_event>;
+    /// Send the longest prefix of `events` that fits; returns its length.
+    /// The default sends one by one; a queue with a batch API overrides it.
+    fn try_send_batch(tx: &mut Self::Tx, events: &[pciem_event]) -> usize {
+        events.iter().take_while(|e| Self::try_send(tx, e)).count()
+    }
+    /// Take up to `out.len()` events; returns how many.
+    fn try_recv_batch(rx: &mut Self::Rx, out: &mut [pciem_event]) -> usize {
+        let mut n = 0;
+        for slot in out.iter_mut() {
+            match Self::try_recv(rx) {
+                Some(e) => *slot = e,
+                None => break,
+            }
+            n += 1;
+        }
+        n
+    }
 }
 
 /// The pciem-core ring (its heap-backed channel).
@@ -55,6 +72,12 @@ impl SpscQueue for PciemRing {
     #[inline]
     fn try_recv(rx: &mut HeapConsumer) -> Option<pciem_event> {
         rx.pop()
+    }
+    fn try_send_batch(tx: &mut HeapProducer, events: &[pciem_event]) -> usize {
+        tx.try_push_batch(events)
+    }
+    fn try_recv_batch(rx: &mut HeapConsumer, out: &mut [pciem_event]) -> usize {
+        rx.pop_batch(out)
     }
 }
 
@@ -383,8 +406,11 @@ impl Drop for RingEventfdPingPong {
 #[derive(Debug, Default)]
 struct Count(AtomicU64);
 
-/// Streams events one way to a sink thread that counts them, for
-/// throughput.
+/// Events per batch when streaming.
+pub const STREAM_BATCH: usize = 64;
+
+/// Streams events one way, in batches, to a sink thread that counts them,
+/// for throughput.
 pub struct QueueStream<Q: SpscQueue> {
     tx: Q::Tx,
     consumed: Arc<Count>,
@@ -400,24 +426,20 @@ impl<Q: SpscQueue + 'static> QueueStream<Q> {
         let theirs = consumed.clone();
         let sink = spawn_pinned(sink_cpu, move || {
             let mut n = 0u64;
+            let mut buf = [pciem_event::default(); STREAM_BATCH];
             loop {
-                match Q::try_recv(&mut rx) {
-                    Some(e) if e.r#type == STOP => return,
-                    Some(_) => {
-                        n += 1;
-                        // Publish now and then, and whenever caught up, so
-                        // the counter's line does not bounce per event.
-                        if n % 256 == 0 {
-                            theirs.0.store(n, Ordering::Release);
-                        }
-                    }
-                    None => {
-                        if theirs.0.load(Ordering::Relaxed) != n {
-                            theirs.0.store(n, Ordering::Release);
-                        }
-                        core::hint::spin_loop();
-                    }
+                let got = Q::try_recv_batch(&mut rx, &mut buf);
+                if got == 0 {
+                    core::hint::spin_loop();
+                    continue;
                 }
+                if buf.iter().take(got).any(|e| e.r#type == STOP) {
+                    return;
+                }
+                n += got as u64;
+                // One store per batch: the counter's line moves once per
+                // batch, not per event.
+                theirs.0.store(n, Ordering::Release);
             }
         })?;
         Ok(Self {
@@ -428,14 +450,19 @@ impl<Q: SpscQueue + 'static> QueueStream<Q> {
         })
     }
 
-    /// Send `events` events and wait until the sink has taken them all;
-    /// returns the time.
+    /// Send `events` events, in batches of [`STREAM_BATCH`], and wait
+    /// until the sink has taken them all; returns the time.
     pub fn send(&mut self, events: u64) -> Duration {
-        let mut event = pciem_event::default();
+        let batch = [pciem_event::default(); STREAM_BATCH];
         let start = Instant::now();
-        for i in 0..events {
-            event.data = i;
-            send_spin::<Q>(&mut self.tx, &event);
+        let mut left = events;
+        while left != 0 {
+            let want = (left as usize).min(STREAM_BATCH);
+            let sent = Q::try_send_batch(&mut self.tx, &batch[..want]);
+            if sent == 0 {
+                core::hint::spin_loop();
+            }
+            left -= sent as u64;
         }
         self.sent += events;
         while self.consumed.0.load(Ordering::Acquire) < self.sent {
