@@ -98,14 +98,37 @@ fn recv_spin<Q: SpscQueue>(rx: &mut Q::Rx) -> pciem_event {
     }
 }
 
+/// Spawns `body` on a thread pinned to `cpu`; returns once the thread is
+/// pinned, or the pinning error (the body then never runs, so no caller
+/// spins forever waiting for a peer that is not there).
 fn spawn_pinned<T: Send + 'static>(
     cpu: usize,
     body: impl FnOnce() -> T + Send + 'static,
 ) -> Result<JoinHandle<Option<T>>, BenchError> {
-    std::thread::Builder::new()
+    let (pinned_tx, pinned_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::Builder::new()
         .name(format!("bench-peer-cpu{cpu}"))
-        .spawn(move || pin_current(cpu).ok().map(|()| body()))
-        .map_err(|e| BenchError::Affinity { cpu, source: e })
+        .spawn(move || {
+            let pinned = pin_current(cpu);
+            let ok = pinned.is_ok();
+            let _ = pinned_tx.send(pinned);
+            ok.then(body)
+        })
+        .map_err(|e| BenchError::Affinity { cpu, source: e })?;
+    match pinned_rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err(BenchError::Affinity {
+                cpu,
+                source: io::Error::other("peer thread died before pinning"),
+            })
+        }
+    }
 }
 
 /// Round trips over two queues of type `Q`, busy-polling on both sides.
@@ -491,6 +514,15 @@ mod tests {
 
     fn cpu() -> usize {
         crate::affinity::allowed_cpus().unwrap()[0]
+    }
+
+    #[test]
+    fn a_peer_that_cannot_be_pinned_is_an_error_not_a_hang() {
+        assert!(matches!(
+            QueuePingPong::<PciemRing>::start(usize::MAX),
+            Err(BenchError::Affinity { .. })
+        ));
+        assert!(CacheLinePingPong::start(usize::MAX).is_err());
     }
 
     #[test]
