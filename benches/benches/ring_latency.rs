@@ -15,6 +15,7 @@ use pciem_bench::pingpong::{
 };
 use pciem_bench::plot::{bar_chart, Bar, BarKind};
 use pciem_bench::report::{format_table, markdown_table, out_dir, write_csv, write_text};
+use pciem_bench::slotseq::SlotSeqRing;
 use pciem_bench::stats::{chunked_ns_per_op, median, paired_ratio, Recorder};
 
 static RECORDER: Recorder = Recorder::new();
@@ -192,7 +193,7 @@ type Mechanism = (
     Option<Sampler>,
 );
 
-const MECHANISMS: [Mechanism; 8] = [
+const MECHANISMS: [Mechanism; 9] = [
     ("floor", "floor", BarKind::Floor, floor_sample, None),
     (
         "pciem-ring",
@@ -228,6 +229,13 @@ const MECHANISMS: [Mechanism; 8] = [
         BarKind::Peer,
         queue_sample::<StdMpsc>,
         Some(throughput_sample::<StdMpsc>),
+    ),
+    (
+        "proposal-slot-seq",
+        "floor",
+        BarKind::Proposal,
+        queue_sample::<SlotSeqRing>,
+        Some(throughput_sample::<SlotSeqRing>),
     ),
     (
         "eventfd-floor",
@@ -277,6 +285,9 @@ fn main() {
     let mut mpsc = QueuePingPong::<StdMpsc>::start(cpu_b).expect("start echo thread");
     criterion_latency(&mut c, "std-mpsc", |n| mpsc.round_trips(n));
     drop(mpsc);
+    let mut slot_seq = QueuePingPong::<SlotSeqRing>::start(cpu_b).expect("start echo thread");
+    criterion_latency(&mut c, "proposal-slot-seq", |n| slot_seq.round_trips(n));
+    drop(slot_seq);
     let mut efd = EventfdPingPong::start(cpu_b).expect("start echo thread");
     criterion_latency(&mut c, "eventfd-floor", |n| efd.round_trips(n));
     drop(efd);

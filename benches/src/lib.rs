@@ -13,6 +13,7 @@ mod font;
 pub mod pingpong;
 pub mod plot;
 pub mod report;
+pub mod slotseq;
 pub mod stats;
 
 pub use error::BenchError;

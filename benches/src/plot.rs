@@ -18,6 +18,8 @@ pub enum BarKind {
     Pciem,
     /// A peer doing the same job.
     Peer,
+    /// A prototype of a proposed change.
+    Proposal,
 }
 
 /// One bar: a label on the left, a length from `value_ns`, a note after it.
@@ -89,6 +91,7 @@ fn colour(kind: BarKind) -> [u8; 3] {
         BarKind::Floor => [130, 130, 130],
         BarKind::Pciem => [31, 100, 200],
         BarKind::Peer => [230, 140, 40],
+        BarKind::Proposal => [60, 160, 90],
     }
 }
 
