@@ -41,8 +41,10 @@ pub struct SlotSeqRx {
 const _: () = assert!(core::mem::size_of::<pciem_event>() == 64);
 
 fn words_of(e: &pciem_event) -> [u64; 8] {
-    // SAFETY: `pciem_event` is 64 bytes of plain integers (checked above),
-    // so it reads as eight `u64`s; `read_unaligned` needs no alignment.
+    // SAFETY: `pciem_event` is 64 bytes (checked above) of integers with no
+    // padding (pciem-abi derives zerocopy's `IntoBytes` for it, which
+    // refuses padding), so all 64 bytes are initialised and read as eight
+    // `u64`s; `read_unaligned` needs no alignment.
     unsafe { core::ptr::read_unaligned((e as *const pciem_event).cast::<[u64; 8]>()) }
 }
 
