@@ -96,7 +96,7 @@ int pciem_rs_msi_set_pending(struct pciem_config_image *img, u32 vector,
  * out of bounds; `head` is read from the page and masked. */
 struct pciem_rs_producer {
 	u32 tail;
-	u32 reserved;
+	u32 cached_head; /* private to the Rust side: last head it loaded */
 	u64 next_seq;
 	u64 overflow;
 };

@@ -55,6 +55,17 @@ fn steps() -> Vec<Step> {
             "test",
             Box::new(|r| run("test", &mut cargo(r, &["test", "--workspace"]))),
         ),
+        // The benchmarks once each in criterion's test mode (a smoke run of
+        // every driver, well under a minute; no figures are written).
+        (
+            "bench smoke",
+            Box::new(|r| {
+                run(
+                    "bench smoke",
+                    &mut cargo(r, &["test", "-p", "pciem-bench", "--benches"]),
+                )
+            }),
+        ),
         (
             "no_std build",
             Box::new(|r| {
@@ -246,6 +257,7 @@ mod tests {
                 "clippy",
                 "doc",
                 "test",
+                "bench smoke",
                 "no_std build",
                 "loom",
                 "kshim tests",

@@ -38,6 +38,9 @@ pub enum MockError {
     /// The device's `start` failed.
     #[error("device start failed: {0}")]
     Start(HostError),
+    /// The eventfd that wakes the device thread could not be created.
+    #[error("cannot create the device thread's eventfd: {0}")]
+    Eventfd(std::io::ErrorKind),
     /// The device thread panicked.
     #[error("the device thread panicked")]
     DevicePanicked,

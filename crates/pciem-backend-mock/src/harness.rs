@@ -1,8 +1,8 @@
 //! The driver side: configuration cycles, BAR accesses, DMA buffers,
 //! interrupts, and the device run either by stepping or on its own thread.
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,30 +15,40 @@ use pciem_core::config::WriteEffects;
 use pciem_core::ring::{channel, HeapConsumer, HeapProducer};
 use pciem_core::{Device, HostError, Watch};
 
+use crate::doorbell::Doorbell;
 use crate::host::{MockHost, State};
 use crate::irq::{IrqKind, IrqRecord};
 use crate::MockError;
 
-/// Sleep/wake handshake between the producer (driver side) and a device
-/// thread blocked on an empty ring: the consumer announces `sleeping`,
-/// re-checks the ring, then waits; the producer publishes, then checks
-/// `sleeping` (both sides fence SeqCst in between), so a wake-up is never
-/// lost and the producer pays for a notification only when the device
-/// actually sleeps.
-#[derive(Debug, Default)]
+/// How the device thread of [`Harness::threaded_with`] waits for events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DeviceWait {
+    /// Sleep on an eventfd while the ring is empty (the real device
+    /// process's way): no CPU used while idle, a few microseconds of
+    /// wake-up per event that finds the device asleep.
+    #[default]
+    Sleep,
+    /// Spin on the ring: the lowest latency, one core fully used. For
+    /// benchmarks and latency-critical models on a machine with a core to
+    /// spare.
+    BusyPoll,
+}
+
+/// What the driver side shares with the device thread: how to wake it and
+/// when to stop.
+#[derive(Debug)]
 struct Wake {
-    sleeping: AtomicBool,
+    bell: Doorbell,
     stop: AtomicBool,
-    lock: Mutex<()>,
-    cv: Condvar,
 }
 
 impl Wake {
     fn notify(&self) {
-        fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) {
-            let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-            self.cv.notify_all();
+        // `ring` fails only if write(2) on our own eventfd does, which it
+        // cannot for a live descriptor; should it anyway, try once more
+        // unconditionally rather than leave the device asleep.
+        if self.bell.ring().is_err() {
+            let _ = self.bell.signal();
         }
     }
 }
@@ -81,14 +91,24 @@ impl<D: Device + Send + 'static> Harness<D> {
             producer,
             watches,
             mode: Mode::Stepping { device, consumer },
-            wake: Arc::new(Wake::default()),
+            wake: Arc::new(Wake {
+                bell: Doorbell::new().map_err(|e| MockError::Eventfd(e.kind()))?,
+                stop: AtomicBool::new(false),
+            }),
             errors: Arc::new(Mutex::new(Vec::new())),
             epoch: Instant::now(),
         })
     }
 
-    /// Plug `device` in with the device on its own thread.
+    /// Plug `device` in with the device on its own thread, sleeping on an
+    /// eventfd while it has nothing to do ([`DeviceWait::Sleep`]).
     pub fn threaded(device: D) -> Result<Self, MockError> {
+        Self::threaded_with(device, DeviceWait::Sleep)
+    }
+
+    /// Plug `device` in with the device on its own thread, waiting for
+    /// events as `wait` says.
+    pub fn threaded_with(device: D, wait: DeviceWait) -> Result<Self, MockError> {
         let mut h = Self::new(device)?;
         let Mode::Stepping {
             mut device,
@@ -105,18 +125,25 @@ impl<D: Device + Send + 'static> Harness<D> {
                 loop {
                     let n = consumer.pop_batch(&mut batch);
                     if n == 0 {
-                        if wake.stop.load(Ordering::SeqCst) {
+                        // `stop` is set before the final notify, and every
+                        // event published before it is in the ring by then:
+                        // seeing it with an empty ring means all is handled.
+                        if wake.stop.load(Ordering::Acquire) {
                             return device;
                         }
-                        let g = wake.lock.lock().unwrap_or_else(|p| p.into_inner());
-                        wake.sleeping.store(true, Ordering::SeqCst);
-                        fence(Ordering::SeqCst);
-                        if consumer.is_empty() && !wake.stop.load(Ordering::SeqCst) {
-                            // The timeout only bounds the damage of a bug in
-                            // the handshake; wake-ups come from `notify`.
-                            let _ = wake.cv.wait_timeout(g, Duration::from_millis(100));
+                        match wait {
+                            DeviceWait::BusyPoll => core::hint::spin_loop(),
+                            DeviceWait::Sleep => {
+                                let ready =
+                                    || !consumer.is_empty() || wake.stop.load(Ordering::Acquire);
+                                if wake.bell.wait_until(ready).is_err() {
+                                    // The eventfd broke (it cannot for a
+                                    // live descriptor): degrade to polling
+                                    // rather than strand the events.
+                                    std::thread::yield_now();
+                                }
+                            }
                         }
-                        wake.sleeping.store(false, Ordering::SeqCst);
                         continue;
                     }
                     for ev in batch.iter().take(n) {
@@ -160,9 +187,11 @@ impl<D: Device + Send + 'static> Harness<D> {
                 Ok(device)
             }
             Mode::Threaded { thread } => {
-                self.wake.stop.store(true, Ordering::SeqCst);
-                self.wake.sleeping.store(true, Ordering::SeqCst);
-                self.wake.notify();
+                self.wake.stop.store(true, Ordering::Release);
+                // Unconditional: the thread may be between its check of
+                // `stop` and its sleep, where the doorbell's flag is set;
+                // a stale count at worst costs it one extra loop.
+                let _ = self.wake.bell.signal();
                 thread.join().map_err(|_| MockError::DevicePanicked)
             }
             Mode::Gone => Err(MockError::Threaded),
@@ -445,12 +474,17 @@ impl<D: Device + Send + 'static> Harness<D> {
         let mut st = self.host.lock();
         loop {
             if let Some(r) = st.irqs.pop_front() {
+                self.host.note_irqs(&st);
                 return Ok(r);
             }
             let now = Instant::now();
             if now >= deadline || matches!(self.mode, Mode::Stepping { .. }) {
                 return Err(MockError::Timeout);
             }
+            // Registered under the lock, so a delivery after this point
+            // sees us (see `MockHost::with`).
+            let waiters = &self.host.shared.irq_waiters;
+            waiters.fetch_add(1, Ordering::Relaxed);
             st = self
                 .host
                 .shared
@@ -458,13 +492,31 @@ impl<D: Device + Send + 'static> Harness<D> {
                 .wait_timeout(st, deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            waiters.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// The next interrupt if one was delivered, without waiting. Cheap when
+    /// none is there (one atomic load, no lock), so a driver can spin on it
+    /// as it would on a status register.
+    pub fn poll_irq(&mut self) -> Option<IrqRecord> {
+        self.settle();
+        if !self.host.irqs_maybe_pending() {
+            return None;
+        }
+        let mut st = self.host.lock();
+        let r = st.irqs.pop_front();
+        self.host.note_irqs(&st);
+        r
     }
 
     /// Every interrupt delivered and not yet waited for.
     pub fn take_irqs(&mut self) -> Vec<IrqRecord> {
         self.settle();
-        self.host.lock().irqs.drain(..).collect()
+        let mut st = self.host.lock();
+        let all = st.irqs.drain(..).collect();
+        self.host.note_irqs(&st);
+        all
     }
 
     /// How many interrupts of this kind and vector were delivered in all.

@@ -2,6 +2,7 @@
 //! device model (through the [`Host`] trait).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use pciem_core::config::regs::COMMAND_INTX_DISABLE;
@@ -28,6 +29,13 @@ pub(crate) struct State {
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) irq_cv: Condvar,
+    /// `state.irqs.len()` as of the last change, stored under the lock: lets
+    /// a polling driver see "nothing yet" without taking the lock (and so
+    /// without slowing the device thread that delivers).
+    pub(crate) irqs_pending: AtomicUsize,
+    /// Threads blocked on `irq_cv`, changed under the lock: delivery skips
+    /// the futex wake (a system call) when nobody waits.
+    pub(crate) irq_waiters: AtomicUsize,
 }
 
 /// The device side of the mock host: what a model's [`Host`] calls reach.
@@ -56,6 +64,8 @@ impl MockHost {
                     intx: false,
                 }),
                 irq_cv: Condvar::new(),
+                irqs_pending: AtomicUsize::new(0),
+                irq_waiters: AtomicUsize::new(0),
             }),
         }
     }
@@ -77,11 +87,30 @@ impl MockHost {
         let before = st.irqs.len();
         let r = f(&mut st);
         let delivered = st.irqs.len() != before;
-        drop(st);
         if delivered {
+            self.note_irqs(&st);
+        }
+        drop(st);
+        // Relaxed is enough: waiters register under the lock we just
+        // released, so a waiter that did not see the new interrupt
+        // registered before our critical section and is counted here.
+        if delivered && self.shared.irq_waiters.load(Ordering::Relaxed) != 0 {
             self.shared.irq_cv.notify_all();
         }
         r
+    }
+
+    /// Record how many interrupts are queued; call with the lock held,
+    /// after any change to `irqs`.
+    pub(crate) fn note_irqs(&self, st: &State) {
+        self.shared
+            .irqs_pending
+            .store(st.irqs.len(), Ordering::Release);
+    }
+
+    /// Whether an interrupt may be queued, without taking the lock.
+    pub(crate) fn irqs_maybe_pending(&self) -> bool {
+        self.shared.irqs_pending.load(Ordering::Acquire) != 0
     }
 }
 

@@ -49,12 +49,14 @@
 //! ```
 
 mod dma;
+mod doorbell;
 mod error;
 mod harness;
 mod host;
 mod irq;
 
+pub use doorbell::Doorbell;
 pub use error::MockError;
-pub use harness::Harness;
+pub use harness::{DeviceWait, Harness};
 pub use host::MockHost;
 pub use irq::{IrqKind, IrqRecord};

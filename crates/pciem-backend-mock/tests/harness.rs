@@ -460,3 +460,63 @@ fn threaded_mode_shuts_down_cleanly() {
     let mut h = Harness::threaded(p).unwrap();
     assert!(matches!(h.step(), Err(MockError::Threaded)));
 }
+
+#[test]
+fn both_device_wait_modes_deliver_every_command_in_order() {
+    use pciem_backend_mock::DeviceWait;
+    for wait in [DeviceWait::BusyPoll, DeviceWait::Sleep] {
+        let (p, seen, _) = probe();
+        let mut h = Harness::threaded_with(p, wait).unwrap();
+        h.enable_msi(0xfee0_0000, MSI).unwrap();
+        assert!(
+            h.poll_irq().is_none(),
+            "{wait:?}: no interrupt before a command"
+        );
+        for i in 0..500u32 {
+            // MSI vector 0 for each command; spin on poll_irq as a driver
+            // spins on a status register.
+            h.write32(0, 0, 0x100).unwrap();
+            let start = std::time::Instant::now();
+            let irq = loop {
+                if let Some(irq) = h.poll_irq() {
+                    break irq;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "{wait:?}: command {i} never answered"
+                );
+                std::thread::yield_now();
+            };
+            assert_eq!((irq.kind, irq.data), (IrqKind::Msi, MSI as u32));
+        }
+        assert!(
+            h.poll_irq().is_none(),
+            "{wait:?}: one interrupt per command"
+        );
+        let d = h.into_device().unwrap();
+        drop(d);
+        let mmio = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| matches!(s, Seen::Mmio(_)))
+            .count();
+        assert_eq!(mmio, 500, "{wait:?}");
+    }
+}
+
+#[test]
+fn wait_irq_still_wakes_a_sleeping_driver() {
+    let (p, _, _) = probe();
+    let mut h = Harness::threaded(p).unwrap();
+    h.enable_msi(0xfee0_0000, MSI).unwrap();
+    for _ in 0..50 {
+        h.write32(0, 0, 0x101).unwrap();
+        let irq = h.wait_irq(Duration::from_secs(5)).unwrap();
+        assert_eq!(irq.vector, 1);
+    }
+    assert!(matches!(
+        h.wait_irq(Duration::from_millis(20)),
+        Err(MockError::Timeout)
+    ));
+}
