@@ -7,7 +7,7 @@
 //! | events/s: a burst of driver stores to a watched register, each one a hardware-breakpoint trap and a ring event, consumed by this process | the same burst to the same register unwatched (plain stores) |
 //! | MSI injections/s by `INJECT_IRQ`, and the interrupts the driver counted | a null ioctl (`GET_VERSION`) on the same file |
 //! | MSI by irqfd: eventfd signals/s and interrupts counted | `write(2)` of the same eventfd with nothing bound |
-//! | DMA_READ / DMA_WRITE bandwidth for 4 KiB … 4 MiB on a DMA-coherent buffer | `memcpy` of the same size between two buffers of this process |
+//! | DMA_READ / DMA_WRITE bandwidth for 4 KiB … 4 MiB on a DMA-coherent buffer (median of 5 passes, taking turns with the baseline) | `memcpy` of the same size between two buffers of this process |
 //! | ProtoPCIem ADD round trip through `protopciem.ko` and the Rust device process (p50/p99 of 10,000) | `LAST_COMPLETION`, an ioctl of the same driver that does not touch the card |
 //!
 //! `vmtest-bench [KO DEVICE-CMD [ARGS...]]`: with the ProtoPCIem driver
