@@ -10,13 +10,18 @@
 //! Every target panics, with a reason, on a broken invariant; libFuzzer
 //! reports a panic as a crash and saves the input.
 
+#![deny(missing_docs)]
+
 pub mod config;
 pub mod proto;
 pub mod ring;
 pub mod wire;
 
+/// Named corpus seeds of one target.
+pub type Seeds = Vec<(&'static str, Vec<u8>)>;
+
 /// The targets, each with its corpus seeds.
-pub fn all_seeds() -> Vec<(&'static str, Vec<(&'static str, Vec<u8>)>)> {
+pub fn all_seeds() -> Vec<(&'static str, Seeds)> {
     vec![
         ("config_space", config::seeds()),
         ("ring", ring::seeds()),

@@ -52,7 +52,7 @@ pub fn run_with_stats(data: &[u8]) -> protopciem::Stats {
         card.control(regs::CONTROL_ENABLE | regs::CONTROL_RESET);
     }
     let mut steps = 0;
-    while !r.is_empty() && steps < 48 {
+    while !r.is_empty() && steps < 32 {
         steps += 1;
         match r.u8() % 6 {
             0 => {
@@ -90,7 +90,7 @@ pub fn run_with_stats(data: &[u8]) -> protopciem::Stats {
             }
             _ => {
                 let fill = r.u8();
-                let frame: Vec<u8> = (0..FRAME_BYTES).map(|i| (i as u8) ^ fill).collect();
+                let frame = vec![fill; FRAME_BYTES];
                 let src = card.upload(&frame);
                 card.set_dma(src, 0, FRAME_BYTES as u32);
                 card.command(Command::DmaFrame as u32);
@@ -236,13 +236,28 @@ impl Card {
                 || done.status == regs::STATUS_DONE | regs::STATUS_ERROR,
             "STATUS after completion: {done:?}"
         );
-        assert_eq!(failed, done.error != 0, "ERROR bit and ERROR_CODE disagree: {done:?}");
-        assert!(ErrorCode::from_raw(done.error).is_some(), "unknown code {done:?}");
+        assert_eq!(
+            failed,
+            done.error != 0,
+            "ERROR bit and ERROR_CODE disagree: {done:?}"
+        );
+        assert!(
+            ErrorCode::from_raw(done.error).is_some(),
+            "unknown code {done:?}"
+        );
         if Command::from_raw(raw).is_none() {
-            assert_eq!(done.error, ErrorCode::UnknownCommand.raw(), "CMD {raw}: {done:?}");
+            assert_eq!(
+                done.error,
+                ErrorCode::UnknownCommand.raw(),
+                "CMD {raw}: {done:?}"
+            );
             assert_eq!(done.result, raw as u64);
         } else if self.reg(regs::CONTROL) & regs::CONTROL_ENABLE == 0 {
-            assert_eq!(done.error, ErrorCode::NotEnabled.raw(), "disabled card ran {raw}");
+            assert_eq!(
+                done.error,
+                ErrorCode::NotEnabled.raw(),
+                "disabled card ran {raw}"
+            );
         }
         // As the driver does, clear STATUS for the next command.
         self.h().write32(REG_BAR, regs::STATUS, 0).expect("STATUS");
@@ -275,11 +290,6 @@ impl Card {
             .expect("stepping mode")
             .framebuffer()
             .clone();
-        let shown_before = self.bar2_frame();
-        assert!(
-            shown_before == before.pixels(),
-            "BAR2 does not mirror the framebuffer"
-        );
         let src = self.upload(bytes);
         self.set_dma(src, 0, bytes.len() as u32);
         let done = self
@@ -359,7 +369,7 @@ fn code_of(e: &ParseError) -> ErrorCode {
 /// Corpus seeds: the demo's test scene and small buffers of every record
 /// kind, the malformed-buffer cases of `tests/malformed.rs`, compute and
 /// DMA commands with good and bad addresses, and register pokes.
-pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+pub fn seeds() -> crate::Seeds {
     let red = Rgb::new(255, 0, 0);
     let cmdbuf = |w: &mut Writer, buf: &[u8]| {
         let len = buf.len().min(4096);
@@ -455,11 +465,32 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     w.u8(1).u8(0).u16(0x100).u8(0).u8(1).u16(0).u8(4);
     // P2P outside the window, unmapped DMA, zero and huge lengths.
     w.u8(2).u8(7);
-    w.u8(2).u8(0).u16(0).u64(0x1234_0000).u8(0).u8(1).u16(0).u8(4);
+    w.u8(2)
+        .u8(0)
+        .u16(0)
+        .u64(0x1234_0000)
+        .u8(0)
+        .u8(1)
+        .u16(0)
+        .u8(4);
     w.u8(2).u8(4);
-    w.u8(2).u8(0).u16(0).u64(0xdead_beef_0000).u8(3).u8(0).u16(0).u8(0);
+    w.u8(2)
+        .u8(0)
+        .u16(0)
+        .u64(0xdead_beef_0000)
+        .u8(3)
+        .u8(0)
+        .u16(0)
+        .u8(0);
     w.u8(2).u8(5);
-    w.u8(0).u8(0).u16(0).u8(3).u8(0).u16(0).u8(0xFF).u32(u32::MAX);
+    w.u8(0)
+        .u8(0)
+        .u16(0)
+        .u8(3)
+        .u8(0)
+        .u16(0)
+        .u8(0xFF)
+        .u32(u32::MAX);
     w.u8(2).u8(6);
     w.u8(0).u8(0).u16(0).u8(3).u8(0).u16(0).u8(0xFE);
     w.u8(2).u8(0xFF).u32(0x100);

@@ -114,12 +114,19 @@ impl<const N: usize> Model<N> {
         self.next_seq += 1;
         match self.producer.push(&event(tag)) {
             Ok(s) => {
-                assert!(self.queue.len() < Self::CAPACITY, "push into a full ring succeeded");
+                assert!(
+                    self.queue.len() < Self::CAPACITY,
+                    "push into a full ring succeeded"
+                );
                 assert_eq!(s, seq, "push numbered {s}, expected {seq}");
                 self.queue.push_back((seq, tag));
             }
             Err(RingFull { seq: s }) => {
-                assert_eq!(self.queue.len(), Self::CAPACITY, "push refused with room left");
+                assert_eq!(
+                    self.queue.len(),
+                    Self::CAPACITY,
+                    "push refused with room left"
+                );
                 assert_eq!(s, seq, "dropped event numbered {s}, expected {seq}");
                 self.lost += 1;
                 self.lost_seqs.push_back(seq);
@@ -131,12 +138,19 @@ impl<const N: usize> Model<N> {
         let tag = self.tag();
         match self.producer.try_push(&event(tag)) {
             Some(s) => {
-                assert!(self.queue.len() < Self::CAPACITY, "try_push into a full ring");
+                assert!(
+                    self.queue.len() < Self::CAPACITY,
+                    "try_push into a full ring"
+                );
                 assert_eq!(s, self.next_seq);
                 self.queue.push_back((s, tag));
                 self.next_seq += 1;
             }
-            None => assert_eq!(self.queue.len(), Self::CAPACITY, "try_push refused with room"),
+            None => assert_eq!(
+                self.queue.len(),
+                Self::CAPACITY,
+                "try_push refused with room"
+            ),
         }
     }
 
@@ -145,7 +159,11 @@ impl<const N: usize> Model<N> {
         let events: Vec<pciem_event> = tags.iter().map(|&t| event(t)).collect();
         let pushed = self.producer.try_push_batch(&events);
         let room = Self::CAPACITY - self.queue.len();
-        assert_eq!(pushed, n.min(room), "batch of {n} with {room} free took {pushed}");
+        assert_eq!(
+            pushed,
+            n.min(room),
+            "batch of {n} with {room} free took {pushed}"
+        );
         for &tag in tags.iter().take(pushed) {
             self.queue.push_back((self.next_seq, tag));
             self.next_seq += 1;
@@ -180,7 +198,10 @@ impl<const N: usize> Model<N> {
             .iter()
             .filter(|&&s| s >= expected_next && s < got.seq)
             .count() as u64;
-        assert_eq!(gap, dropped_between, "seq gap {gap} but {dropped_between} dropped");
+        assert_eq!(
+            gap, dropped_between,
+            "seq gap {gap} but {dropped_between} dropped"
+        );
         self.gaps += gap;
         self.last_seen = Some(got.seq);
         // The overflow counter covers at least the losses seen so far.
@@ -190,7 +211,10 @@ impl<const N: usize> Model<N> {
     fn pop(&mut self) {
         match self.consumer.pop() {
             Some(e) => self.took(&e),
-            None => assert!(self.queue.is_empty(), "pop found nothing with events published"),
+            None => assert!(
+                self.queue.is_empty(),
+                "pop found nothing with events published"
+            ),
         }
     }
 
@@ -213,7 +237,11 @@ impl<const N: usize> Model<N> {
     fn check_counts(&self) {
         assert_eq!(self.consumer.len(), self.queue.len(), "consumer len");
         assert_eq!(self.consumer.is_empty(), self.queue.is_empty());
-        assert_eq!(self.producer.state().overflow(), self.lost, "producer overflow");
+        assert_eq!(
+            self.producer.state().overflow(),
+            self.lost,
+            "producer overflow"
+        );
         assert_eq!(self.consumer.overflow(), self.lost, "published overflow");
         assert_eq!(self.producer.ring().overflow(), self.lost);
         assert_eq!(self.producer.state().next_seq(), self.next_seq);
@@ -232,14 +260,17 @@ impl<const N: usize> Model<N> {
         self.queue.push_back((seq, tag));
         self.next_seq += 1;
         self.drain();
-        assert_eq!(self.gaps, self.lost, "seq gaps do not add up to the overflow counter");
+        assert_eq!(
+            self.gaps, self.lost,
+            "seq gaps do not add up to the overflow counter"
+        );
         self.check_counts();
     }
 }
 
 /// Corpus seeds: fill/overflow/drain cycles, batches that straddle the wrap
 /// point, and a long run on the ABI's ring size.
-pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+pub fn seeds() -> crate::Seeds {
     let ops = |size: u8, ops: &[(u8, u8)]| {
         let mut w = Writer::new();
         w.u8(size);
@@ -250,9 +281,33 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     };
     vec![
         ("tiny-overflow", ops(0, &[(5, 3), (3, 0), (0, 2), (6, 0)])),
-        ("wrap-batches", ops(2, &[(2, 5), (4, 3), (2, 7), (4, 10), (2, 23), (6, 0)])),
-        ("interleaved", ops(3, &[(0, 3), (3, 1), (1, 7), (3, 2), (5, 0), (4, 4), (0, 7), (6, 0)])),
-        ("abi-size", ops(4, &[(2, 23), (2, 23), (4, 17), (0, 7), (3, 7), (6, 0)])),
-        ("overflow-then-refill", ops(1, &[(5, 2), (1, 3), (4, 1), (1, 1), (0, 1), (6, 0)])),
+        (
+            "wrap-batches",
+            ops(2, &[(2, 5), (4, 3), (2, 7), (4, 10), (2, 23), (6, 0)]),
+        ),
+        (
+            "interleaved",
+            ops(
+                3,
+                &[
+                    (0, 3),
+                    (3, 1),
+                    (1, 7),
+                    (3, 2),
+                    (5, 0),
+                    (4, 4),
+                    (0, 7),
+                    (6, 0),
+                ],
+            ),
+        ),
+        (
+            "abi-size",
+            ops(4, &[(2, 23), (2, 23), (4, 17), (0, 7), (3, 7), (6, 0)]),
+        ),
+        (
+            "overflow-then-refill",
+            ops(1, &[(5, 2), (1, 3), (4, 1), (1, 1), (0, 1), (6, 0)]),
+        ),
     ]
 }

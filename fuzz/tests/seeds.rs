@@ -63,7 +63,10 @@ fn whole_corpus_passes() {
 fn config_seeds_describe_what_they_claim() {
     let seeds = pciem_fuzz::config::seeds();
     let get = |n: &str| &seeds.iter().find(|s| s.0 == n).unwrap().1;
-    assert_eq!(pciem_fuzz::config::seed_outcome(get("protopciem")), Some((3, true)));
+    assert_eq!(
+        pciem_fuzz::config::seed_outcome(get("protopciem")),
+        Some((3, true))
+    );
     // 12 items accepted; the unknown capability type 10 is refused.
     assert_eq!(
         pciem_fuzz::config::seed_outcome(get("all-capabilities")),
@@ -71,7 +74,10 @@ fn config_seeds_describe_what_they_claim() {
     );
     // Only the two misplaced capabilities pass the item checks, and the
     // layout then refuses them.
-    assert_eq!(pciem_fuzz::config::seed_outcome(get("rejected")), Some((2, false)));
+    assert_eq!(
+        pciem_fuzz::config::seed_outcome(get("rejected")),
+        Some((2, false))
+    );
 }
 
 /// The ProtoPCIem seeds run commands, successful and failing ones.

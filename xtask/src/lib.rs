@@ -5,6 +5,7 @@
 
 pub mod ctest;
 pub mod diff;
+pub mod fuzz;
 pub mod header;
 pub mod kbuild;
 pub mod run;

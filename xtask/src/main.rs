@@ -8,14 +8,19 @@ usage: cargo xtask <task>
 
 tasks:
   test               every check the project has (what CI runs): setup, fmt, clippy, doc,
-                     cargo test, no_std build, loom, header --check, vm-test; installs what it needs
+                     cargo test, no_std build, loom, header --check, fuzz --smoke, vm-test; installs what it needs
   setup              install the tools the tests need (apt packages), if missing
   gen-header         regenerate kernel/include/uapi/pciem.h from pciem-abi
   gen-header --check fail if the committed header differs from a fresh generation
   c-tests            compile the layout test (C, C++, kernel module) and the C examples
                      against the header (also part of `cargo test -p xtask`)
   kbuild             build the shared Rust object (checked) and the kernel modules (W=1, no warnings)
-  vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest";
+  vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest
+  fuzz --smoke       every cargo-fuzz target of fuzz/ for a short fixed time (nightly)
+  fuzz TARGET [--seconds N]
+                     one fuzz target (config_space, ring, protopciem_cmdbuf) for N seconds
+  fuzz TARGET --merge
+                     minimise what fuzz runs found into the committed fuzz/corpus/TARGET";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +38,13 @@ fn main() -> ExitCode {
         ["c-tests"] => xtask::ctest::run(&root),
         ["kbuild"] => xtask::kbuild::kbuild(&root),
         ["vm-test"] => xtask::vm::vm_test(&root),
+        ["fuzz", rest @ ..] => match xtask::fuzz::parse_args(rest) {
+            Ok(request) => xtask::fuzz::fuzz(&root, request),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -81,6 +81,7 @@ fn steps() -> Vec<Step> {
             "header --check",
             Box::new(|r| crate::header::gen_header(r, true)),
         ),
+        ("fuzz --smoke", Box::new(crate::fuzz::smoke)),
         ("vm-test", Box::new(crate::vm::vm_test)),
     ]
 }
@@ -232,6 +233,7 @@ mod tests {
                 "no_std build",
                 "loom",
                 "header --check",
+                "fuzz --smoke",
                 "vm-test"
             ]
         );
