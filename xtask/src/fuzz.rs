@@ -105,7 +105,7 @@ pub fn parse_stats(log: &str) -> Option<Stats> {
         } else if line.starts_with("Done ") {
             // "Done 5252 runs in 21 second(s)"
             s.seconds = field(line, " in ")?;
-        } else if line.starts_with('#') && line.contains(" DONE ") {
+        } else if line.starts_with('#') && line.split_whitespace().nth(1) == Some("DONE") {
             seen_done = true;
             s.coverage = field(line, "cov:").unwrap_or(0);
             s.features = field(line, "ft:").unwrap_or(0);

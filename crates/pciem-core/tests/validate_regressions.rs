@@ -51,3 +51,21 @@ fn bar_bits_cannot_be_write_1_to_clear() {
     img.w1cmask[0x14] = 0x80;
     assert!(matches!(validate_image(&img), Err(BuildError::BadImage(_))));
 }
+
+#[test]
+fn a_64_bit_bar_of_exactly_4_gib_is_valid() {
+    // Its mask, 0xFFFF_FFFF_0000_0000, was taken for an unimplemented
+    // 32-bit BAR's and the image refused ("flags but no writable bits").
+    for size in [1u64 << 31, 1 << 32, 1 << 33] {
+        let space = ConfigBuilder::new(1, 2)
+            .bar(2, Bar::memory64(size))
+            .build()
+            .unwrap();
+        assert_eq!(
+            validate_image(space.image()),
+            Ok(()),
+            "64-bit BAR of {size:#x}"
+        );
+        assert_eq!(space.bar(2).map(|b| b.size), Some(size));
+    }
+}
