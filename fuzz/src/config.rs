@@ -361,15 +361,16 @@ fn sizing_answer(space: &ConfigSpace, slot: usize) -> Option<u64> {
     if lo & 1 != 0 {
         return None;
     }
-    let mask = if lo & 0x6 == 0x4 && slot < 5 {
+    let (mask, implemented) = if lo & 0x6 == 0x4 && slot < 5 {
         probe.write(off + 4, 4, u32::MAX).ok()?;
         let hi = probe.read(off + 4, 4).ok()?;
-        (hi as u64) << 32 | (lo & !0xF) as u64
+        let mask = (hi as u64) << 32 | (lo & !0xF) as u64;
+        (mask, mask != 0)
     } else {
-        0xFFFF_FFFF_0000_0000 | (lo & !0xF) as u64
+        (0xFFFF_FFFF_0000_0000 | (lo & !0xF) as u64, lo & !0xF != 0)
     };
     let size = (!mask).wrapping_add(1);
-    (size != 0 && mask != 0xFFFF_FFFF_0000_0000).then_some(size)
+    (implemented && size != 0).then_some(size)
 }
 
 /// Length of the capability `id` at `off`, from the specification (not the
