@@ -1,5 +1,6 @@
-//! Images the `config_space` fuzzer found `validate_image` accepting
-//! although the OS would misread them. Each is also kept in
+//! What the `config_space` fuzzer found `validate_image` getting wrong:
+//! images it accepted although the OS would misread their BARs, and a
+//! valid built image it refused. The crashing inputs are also kept in
 //! `fuzz/corpus/config_space/` as `regress-*`.
 
 use pciem_core::config::{validate_image, Bar, BuildError, ConfigBuilder};
