@@ -9,13 +9,20 @@
 //! the consumer's view of the losses (the gaps in `seq`) must add up to
 //! the overflow counter.
 //!
-//! Input format (see [`crate::wire`]): ring size u8 (2, 4, 8, 16 or 1024
-//! slots), then until the end: op kind u8, count u8.
+//! Input format (see [`crate::wire`]): mode u8 (mod 6: a model run on 2, 4,
+//! 8, 16 or 1024 slots, or the untrusted-peer run of [`hostile`]), then
+//! until the end: op kind u8, count u8 (and, for a scribble, its value).
 
 use std::collections::VecDeque;
 
-use pciem_abi::pciem_event;
-use pciem_core::ring::{channel_sized, HeapConsumer, HeapProducer, RingFull};
+use core::ptr::{addr_of_mut, NonNull};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use pciem_abi::{pciem_event, PCIEM_RING_SIZE};
+use pciem_core::ring::{
+    channel_sized, Consumer, HeapConsumer, HeapProducer, HeapRing, Producer, RingFull, SharedRing,
+    RING_CAPACITY,
+};
 
 use crate::wire::{Reader, Writer};
 
@@ -38,13 +45,128 @@ fn event(tag: u64) -> pciem_event {
 /// Run one input; panics on any broken invariant.
 pub fn run(data: &[u8]) {
     let mut r = Reader::new(data);
-    match r.u8() % 5 {
+    match r.u8() % 6 {
         0 => Model::<2>::new().run(&mut r),
         1 => Model::<4>::new().run(&mut r),
         2 => Model::<8>::new().run(&mut r),
         3 => Model::<16>::new().run(&mut r),
-        _ => Model::<1024>::new().run(&mut r),
+        4 => Model::<1024>::new().run(&mut r),
+        _ => hostile(&mut r),
     }
+}
+
+/// Stores `value` into a `u32` word of the ring page, as a misbehaving
+/// peer would.
+///
+/// # Safety
+/// `word` points into live ring memory that is otherwise accessed only
+/// atomically or by this thread.
+unsafe fn scribble32(word: *mut u32, value: u32) {
+    // SAFETY: the caller's contract; an atomic store never races.
+    unsafe { AtomicU32::from_ptr(word) }.store(value, Ordering::Release);
+}
+
+/// The untrusted-peer mode: the ABI-sized ring over raw memory, as the
+/// kernel page is, with the fuzzer also scribbling on `head`, `tail` and
+/// `overflow` between operations. Nothing can be promised about the events
+/// then, only that neither side reads or writes outside the ring
+/// (AddressSanitizer watches the allocation's edges), panics or loops, and
+/// that the indices they publish stay in range and the producer's own
+/// accounting (published + dropped = numbered) holds.
+fn hostile(r: &mut Reader<'_>) {
+    let memory = HeapRing::new();
+    let raw = NonNull::new(memory.as_ptr()).expect("heap ring");
+    // SAFETY: `memory` outlives both views, which serve one producer and
+    // one consumer; the ring is fresh.
+    let (pview, cview) = unsafe { (SharedRing::from_raw(raw), SharedRing::from_raw(raw)) };
+    let mut producer = Producer::new();
+    let mut consumer = Consumer::new(cview);
+    let mut published = 0u64;
+    let mask = (PCIEM_RING_SIZE - 1) as u32;
+    let mut out = vec![pciem_event::default(); 64];
+    let mut ops = 0;
+    while !r.is_empty() && ops < 512 {
+        ops += 1;
+        let kind = r.u8() % 8;
+        let n = r.u8() as usize;
+        let published_before = published;
+        let mut took = false;
+        match kind {
+            0 => {
+                for _ in 0..n % 8 + 1 {
+                    published += producer.push(&pview, &event(0)).is_ok() as u64;
+                }
+            }
+            1 => published += producer.try_push(&pview, &event(1)).is_some() as u64,
+            2 => {
+                let batch = vec![event(2); n % 40];
+                let pushed = producer.try_push_batch(&pview, &batch);
+                assert!(pushed <= batch.len());
+                published += pushed as u64;
+            }
+            3 => {
+                // Bounded: a pop that never reported empty would be the bug.
+                let taken = (0..n % 8 + 1)
+                    .take_while(|_| consumer.pop().is_some())
+                    .count();
+                assert!(taken <= n % 8 + 1);
+                took = taken > 0;
+            }
+            4 => {
+                let got = consumer.pop_batch(&mut out[..n % 64]);
+                assert!(got <= n % 64);
+                took = got > 0;
+            }
+            5 | 6 => {
+                let value = r.u32();
+                // SAFETY: `raw` is live; only this thread touches it.
+                let word = unsafe {
+                    if kind == 5 {
+                        addr_of_mut!((*raw.as_ptr()).head)
+                    } else {
+                        addr_of_mut!((*raw.as_ptr()).tail)
+                    }
+                };
+                // SAFETY: as above, and the views access the word only
+                // atomically.
+                unsafe { scribble32(word, value) };
+            }
+            _ => {
+                let value = r.u64();
+                // SAFETY: `raw` is live; only this thread touches it, and
+                // the views access the word only atomically.
+                unsafe {
+                    AtomicU64::from_ptr(addr_of_mut!((*raw.as_ptr()).overflow))
+                        .store(value, Ordering::Release)
+                };
+            }
+        }
+        assert!(
+            consumer.len() <= RING_CAPACITY,
+            "consumer sees {} events",
+            consumer.len()
+        );
+        assert_eq!(
+            published + producer.overflow(),
+            producer.next_seq(),
+            "producer accounting"
+        );
+        // An index a side has just published is in range.
+        // SAFETY: atomic loads of live, aligned words.
+        let (head, tail) = unsafe {
+            (
+                AtomicU32::from_ptr(addr_of_mut!((*raw.as_ptr()).head)).load(Ordering::Acquire),
+                AtomicU32::from_ptr(addr_of_mut!((*raw.as_ptr()).tail)).load(Ordering::Acquire),
+            )
+        };
+        if published > published_before {
+            assert!(tail <= mask, "producer published tail {tail:#x}");
+        }
+        if took {
+            assert!(head <= mask, "consumer published head {head:#x}");
+        }
+    }
+    // `memory`, declared first, is dropped after both views.
 }
 
 struct Model<const N: usize> {
@@ -309,5 +431,26 @@ pub fn seeds() -> crate::Seeds {
             "overflow-then-refill",
             ops(1, &[(5, 2), (1, 3), (4, 1), (1, 1), (0, 1), (6, 0)]),
         ),
+        ("hostile-peer", hostile_seed()),
     ]
+}
+
+/// Batches, a `head` scribbled to all ones, a `tail` scribbled past the
+/// ring, the overflow counter reset, pops and pushes in between.
+fn hostile_seed() -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u8(5);
+    w.u8(2).u8(39);
+    w.u8(5).u8(0).u32(0xFFFF_FFFF);
+    w.u8(0).u8(7);
+    w.u8(6).u8(0).u32(0x8000_0400);
+    w.u8(4).u8(63);
+    w.u8(3).u8(7);
+    w.u8(7).u8(0).u64(0);
+    w.u8(0).u8(3);
+    w.u8(5).u8(0).u32(1023);
+    w.u8(2).u8(39);
+    w.u8(6).u8(0).u32(7);
+    w.u8(4).u8(63);
+    w.finish()
 }
