@@ -44,11 +44,13 @@ fn apt_install(step: &str, packages: &[&str], extra: &[&str]) -> Result {
 /// The fuzzing tools: the nightly toolchain (libFuzzer's sanitizer flags
 /// need it) and cargo-fuzz. Silent when both are there.
 fn fuzz_tools() -> Result {
-    let toolchains = output(
-        "setup: rustup",
-        Command::new("rustup").args(["toolchain", "list"]),
-    )
-    .unwrap_or_default();
+    // Asked directly, not through `output`, which would print the command:
+    // setup stays silent when nothing is missing.
+    let toolchains = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
     if !toolchains.lines().any(|l| l.starts_with("nightly")) {
         eprintln!("setup: installing the nightly toolchain (for cargo fuzz)");
         run(
