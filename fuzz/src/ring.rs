@@ -10,7 +10,7 @@
 //! the overflow counter.
 //!
 //! Input format (see [`crate::wire`]): mode u8 (mod 6: a model run on 2, 4,
-//! 8, 16 or 1024 slots, or the untrusted-peer run of [`hostile`]), then
+//! 8, 16 or 1024 slots, or the untrusted-peer run of `hostile`), then
 //! until the end: op kind u8, count u8 (and, for a scribble, its value).
 
 use std::collections::VecDeque;
