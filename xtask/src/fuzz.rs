@@ -244,9 +244,10 @@ fn run_plan(root: &Path, plan: &[(&str, u32)]) -> Result {
     Ok(())
 }
 
-/// The fuzz crate's own checks, on stable: formatting, and its tests (the
-/// committed corpus matches the seed generators and every corpus file
-/// passes its target).
+/// The fuzz crate's own checks, on stable (it is outside the workspace, so
+/// the workspace's fmt and clippy steps do not see it): formatting, clippy,
+/// and its tests (the committed corpus matches the seed generators and
+/// every corpus file passes its target).
 fn crate_checks(root: &Path) -> Result {
     let manifest = root.join("fuzz/Cargo.toml");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -257,6 +258,17 @@ fn crate_checks(root: &Path) -> Result {
             .arg("--manifest-path")
             .arg(&manifest)
             .args(["--", "--check"]),
+    )?;
+    run(
+        "fuzz clippy",
+        Command::new(&cargo)
+            .arg("clippy")
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--all-targets")
+            .arg("--target-dir")
+            .arg(root.join("target/fuzz/stable"))
+            .args(["--", "-D", "warnings"]),
     )?;
     run(
         "fuzz seeds",
