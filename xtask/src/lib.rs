@@ -6,6 +6,7 @@
 pub mod benchvm;
 pub mod ctest;
 pub mod diff;
+pub mod fuzz;
 pub mod header;
 pub mod kbuild;
 pub mod run;

@@ -8,7 +8,8 @@ usage: cargo xtask <task>
 
 tasks:
   test               every check the project has (what CI runs): setup, fmt, clippy, doc,
-                     cargo test, no_std build, loom, kshim tests, header --check, vm-test; installs what it needs
+                     cargo test, bench smoke, no_std build, loom, kshim tests, header --check, fuzz --smoke,
+                     vm-test; installs what it needs
   setup              install the tools the tests need (apt packages), if missing
   gen-header         regenerate kernel/include/uapi/pciem.h from pciem-abi
   gen-header --check fail if the committed header differs from a fresh generation
@@ -17,7 +18,12 @@ tasks:
   kbuild             build the shared Rust object (checked) and the kernel modules (W=1, no warnings)
   vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest
   bench-vm           boot the same guest and run the VM benchmark (vmtest-bench): events/s into
-                     the ring, MSI/irqfd injection rates, DMA bandwidth, each beside a baseline";
+                     the ring, MSI/irqfd injection rates, DMA bandwidth, each beside a baseline
+  fuzz --smoke       every cargo-fuzz target of fuzz/ for a short fixed time (nightly)
+  fuzz TARGET [--seconds N]
+                     one fuzz target (config_space, ring, protopciem_cmdbuf) for N seconds
+  fuzz TARGET --merge
+                     minimise what fuzz runs found into the committed fuzz/corpus/TARGET";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +42,13 @@ fn main() -> ExitCode {
         ["kbuild"] => xtask::kbuild::kbuild(&root),
         ["vm-test"] => xtask::vm::vm_test(&root),
         ["bench-vm"] => xtask::benchvm::bench_vm(&root),
+        ["fuzz", rest @ ..] => match xtask::fuzz::parse_args(rest) {
+            Ok(request) => xtask::fuzz::fuzz(&root, request),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -41,8 +41,46 @@ fn apt_install(step: &str, packages: &[&str], extra: &[&str]) -> Result {
     )
 }
 
-/// Install missing packages with apt-get.
+/// The fuzzing tools: the nightly toolchain (libFuzzer's sanitizer flags
+/// need it) and cargo-fuzz. Silent when both are there.
+fn fuzz_tools() -> Result {
+    // Asked directly, not through `output`, which would print the command:
+    // setup stays silent when nothing is missing.
+    let toolchains = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
+        eprintln!("setup: installing the nightly toolchain (for cargo fuzz)");
+        run(
+            "setup: nightly",
+            Command::new("rustup").args([
+                "toolchain",
+                "install",
+                "nightly",
+                "--profile",
+                "minimal",
+            ]),
+        )?;
+    }
+    if !have("cargo-fuzz") {
+        eprintln!("setup: installing cargo-fuzz");
+        run(
+            "setup: cargo-fuzz",
+            Command::new("cargo").env_remove("RUSTUP_TOOLCHAIN").args([
+                "install",
+                "cargo-fuzz",
+                "--locked",
+            ]),
+        )?;
+    }
+    Ok(())
+}
+
+/// Install missing packages with apt-get, and the fuzzing tools.
 pub fn setup() -> Result {
+    fuzz_tools()?;
     let mut missing: Vec<&str> = TOOLS
         .iter()
         .filter(|(t, _)| !have(t))

@@ -93,6 +93,7 @@ fn steps() -> Vec<Step> {
             "header --check",
             Box::new(|r| crate::header::gen_header(r, true)),
         ),
+        ("fuzz --smoke", Box::new(crate::fuzz::smoke)),
         ("vm-test", Box::new(crate::vm::vm_test)),
     ]
 }
@@ -262,6 +263,7 @@ mod tests {
                 "loom",
                 "kshim tests",
                 "header --check",
+                "fuzz --smoke",
                 "vm-test"
             ]
         );

@@ -39,7 +39,32 @@ pub fn validate_image(img: &pciem_config_image) -> Result<(), BuildError> {
         if wm & 0xF != 0 {
             return Err(BuildError::BadImage(c"BAR type bits must be read-only"));
         }
-        let implemented = mask != 0 && mask != 0xFFFF_FFFF_0000_0000;
+        // Decided per type: a 64-bit BAR of exactly 4 GiB has the mask
+        // 0xFFFF_FFFF_0000_0000, which is also what an unimplemented 32-bit
+        // BAR's mask looks like here (found by the config_space fuzzer).
+        let implemented = if is64 { mask != 0 } else { wm & !0xF != 0 };
+        // Found by the config_space fuzzer: read-only address bits that are
+        // not zero, or W1C bits, make the sizing write read back something
+        // other than the size (Linux would size such a BAR by its lowest
+        // set bit, the module by the mask).
+        let regs = if is64 { 8 } else { 4 };
+        if img
+            .w1cmask
+            .get(off..off + regs)
+            .is_some_and(|m| m.iter().any(|&b| b != 0))
+        {
+            return Err(BuildError::BadImage(c"BAR bits cannot be write-1-to-clear"));
+        }
+        let value = if is64 {
+            (cfg.raw32(off + 4).unwrap_or(0) as u64) << 32 | (lo & !0xF) as u64
+        } else {
+            (lo & !0xF) as u64
+        };
+        if implemented && value & !mask != 0 {
+            return Err(BuildError::BadImage(
+                c"BAR address bits below its size must read zero",
+            ));
+        }
         if implemented {
             // A sizeable BAR's writable address bits are all the bits from
             // its size upwards: the mask is a run of ones to bit 63.
