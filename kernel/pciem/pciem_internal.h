@@ -67,6 +67,13 @@ struct pciem_watch {
 	bool used;		/* slot holds a request */
 	bool pending;		/* requested before REGISTER, not armed yet */
 	bool stale;		/* the mapping went away; read nothing */
+	/*
+	 * The register's value when the driver's mapping was traced, for a
+	 * pending watch: arming takes milliseconds (it sleeps), and a store in
+	 * between produces no event, so arming compares and says so.
+	 */
+	bool snap_valid;
+	u64 snap;
 };
 
 struct pciem_dev {

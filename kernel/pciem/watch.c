@@ -41,6 +41,41 @@ struct ioremap_call {
 	unsigned long size;
 };
 
+/* The @width-byte register at @addr (a traced mapping of pool RAM). */
+static u64 pciem_watch_read(void __iomem *addr, u32 width)
+{
+	switch (width) {
+	case 1:
+		return readb(addr);
+	case 2:
+		return readw(addr);
+	case 4:
+		return readl(addr);
+	default:
+		return readq(addr);
+	}
+}
+
+/* Snapshots the pending watches of @dev that the new mapping of @bar covers. */
+static void pciem_watch_snapshot(struct pciem_dev *dev, u32 bar_index)
+{
+	struct pciem_bar *bar = &dev->bars[bar_index];
+	int i;
+
+	for (i = 0; i < PCIEM_NUM_WATCHES; i++) {
+		struct pciem_watch *w = &dev->watches[i];
+
+		if (!READ_ONCE(w->used) || !READ_ONCE(w->pending) ||
+		    w->bar != bar_index || w->offset < bar->map_off ||
+		    (u64)w->offset + w->width > bar->map_off + bar->map_len)
+			continue;
+		WRITE_ONCE(w->snap, pciem_watch_read(bar->map_kva +
+						     (w->offset - bar->map_off),
+						     w->width));
+		WRITE_ONCE(w->snap_valid, true);
+	}
+}
+
 /* Records a new mapping [phys, phys + size) -> ret on every BAR it covers. */
 static void pciem_record_mapping(phys_addr_t phys, unsigned long size,
 				 void __iomem *ret)
@@ -68,6 +103,7 @@ static void pciem_record_mapping(phys_addr_t phys, unsigned long size,
 			bar->map_kva = ret + (lo - phys);
 			bar->map_off = lo - bar->phys;
 			bar->map_len = hi - lo;
+			pciem_watch_snapshot(dev, i);
 			want_arm = true;
 		}
 		if (want_arm)
@@ -251,20 +287,7 @@ static void pciem_bp_handler(struct perf_event *bp,
 	ev.offset = w->offset;
 	ev.size = w->width;
 	ev.timestamp_ns = ktime_get_mono_fast_ns();
-	switch (w->width) {
-	case 1:
-		ev.data = readb(w->addr);
-		break;
-	case 2:
-		ev.data = readw(w->addr);
-		break;
-	case 4:
-		ev.data = readl(w->addr);
-		break;
-	default:
-		ev.data = readq(w->addr);
-		break;
-	}
+	ev.data = pciem_watch_read(w->addr, w->width);
 	pciem_ring_push(w->dev, &ev);
 }
 
@@ -319,6 +342,14 @@ static int pciem_watch_arm(struct pciem_watch *w, void __iomem *addr)
 	}
 	w->bp = bp;
 	w->pending = false;
+	if (READ_ONCE(w->snap_valid)) {
+		u64 now = pciem_watch_read(addr, w->width);
+
+		if (now != READ_ONCE(w->snap))
+			pr_warn_ratelimited("BAR%u+0x%x changed from 0x%llx to 0x%llx while its watch was being armed: a driver store in that window produced no event\n",
+					    w->bar, w->offset, READ_ONCE(w->snap), now);
+		WRITE_ONCE(w->snap_valid, false);
+	}
 	return 0;
 }
 
