@@ -326,6 +326,8 @@ static int pciem_watch_arm(struct pciem_watch *w, void __iomem *addr)
 {
 	struct perf_event_attr attr;
 	struct perf_event * __percpu *bp;
+	bool snap_valid;
+	u64 before = 0;
 
 	hw_breakpoint_init(&attr);
 	attr.bp_addr = (unsigned long)addr;
@@ -334,6 +336,9 @@ static int pciem_watch_arm(struct pciem_watch *w, void __iomem *addr)
 
 	w->addr = addr;
 	WRITE_ONCE(w->stale, false);
+	snap_valid = READ_ONCE(w->snap_valid);
+	if (snap_valid)
+		before = pciem_watch_read(addr, w->width);
 	bp = register_wide_hw_breakpoint(&attr, pciem_bp_handler, w);
 	if (IS_ERR(bp)) {
 		pr_info_ratelimited("BAR%u+0x%x: no free debug register (%ld)\n",
@@ -342,12 +347,20 @@ static int pciem_watch_arm(struct pciem_watch *w, void __iomem *addr)
 	}
 	w->bp = bp;
 	w->pending = false;
-	if (READ_ONCE(w->snap_valid)) {
-		u64 now = pciem_watch_read(addr, w->width);
+	if (snap_valid) {
+		u64 snap = READ_ONCE(w->snap);
+		u64 after = pciem_watch_read(addr, w->width);
 
-		if (now != READ_ONCE(w->snap))
+		/*
+		 * A change seen before registering certainly produced no
+		 * event; one seen only after may have been trapped already.
+		 */
+		if (before != snap)
 			pr_warn_ratelimited("BAR%u+0x%x changed from 0x%llx to 0x%llx while its watch was being armed: a driver store in that window produced no event\n",
-					    w->bar, w->offset, READ_ONCE(w->snap), now);
+					    w->bar, w->offset, snap, before);
+		else if (after != before)
+			pr_warn_ratelimited("BAR%u+0x%x changed from 0x%llx to 0x%llx while its watch was being armed: that store may have produced no event\n",
+					    w->bar, w->offset, before, after);
 		WRITE_ONCE(w->snap_valid, false);
 	}
 	return 0;

@@ -47,6 +47,10 @@ MODULE_PARM_DESC(probes, "Number of successful probes (read-only)");
 static int removes;
 module_param(removes, int, 0444);
 MODULE_PARM_DESC(removes, "Number of remove() calls (read-only)");
+static uint probe_write;
+module_param(probe_write, uint, 0644);
+MODULE_PARM_DESC(probe_write,
+		 "When non-zero, probe() stores this value to BAR0+0x0 right after mapping BAR0 (watch-arming race tests)");
 
 struct testdrv {
 	struct pci_dev *pdev;
@@ -428,6 +432,9 @@ static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		ret = -ENOMEM;
 		goto err_regions;
 	}
+	/* A driver that resets its device first thing, as many do. */
+	if (READ_ONCE(probe_write))
+		writel(READ_ONCE(probe_write), td->bar0);
 
 	ret = testdrv_request_irqs(td);
 	if (ret)

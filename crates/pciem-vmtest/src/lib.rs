@@ -38,6 +38,7 @@
 //! | `vmtest-config-events` | CONFIG_WRITE and RESET events from setpci and from driver actions (FLR, D3hot→D0) | — |
 //! | `vmtest-chardev` | a Rust model on `pciem-backend-chardev` (io-uring and poll loops), ring overflow reported, SIGTERM → device removed | — |
 //! | `vmtest-protopciem` | ProtoPCIem end to end: the device process + `protopciem.ko` through `/dev/protopciem` (compute, round-trip times, PROCESS_BUFFER, frames and command buffers compared with the mock backend byte for byte, bad input, stats, stop/kill mid-command, unload) | `PATH/protopciem.ko DEVICE-CMD [ARGS...]` (e.g. `/bin/protopciem --backend chardev`) |
+//! | `vmtest-watch-late` | a driver store between its ioremap and the arming of the watch is an event or a kernel-log line, never silently lost | — |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
 //! | `vmtest-stress` | create/register/close ×N, kill -9 of a busy bound device ×K, module reload ×R; iomem, domains, counters and memory back to the start | `PCIEM_KO TESTDRV_KO ADDR:SIZE [N K R]` (loads the modules itself, unloads them at the end) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
