@@ -52,6 +52,7 @@
 //! (e.g. round-trip times) that `cargo xtask vm-test` repeats under its
 //! verdict table.
 
+pub mod bringup;
 pub mod device;
 pub mod dmadrv;
 pub mod klog;

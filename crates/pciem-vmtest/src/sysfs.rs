@@ -163,3 +163,15 @@ pub fn find_capability(dev: &Path, id: u8) -> Option<usize> {
 pub fn setpci(dev: &Path, assignment: &str) -> (bool, String) {
     run("setpci", &["-s", &pci_name(dev), assignment])
 }
+
+/// Waits up to 3 s until the test driver's per-vector counts are `want`.
+pub fn wait_irq_counts(dev: &Path, want: &[u64]) -> bool {
+    wait_until(Duration::from_secs(3), || testdrv_irqs(dev) == want)
+}
+
+/// After 200 ms of quiet, the test driver's counts are still `want`
+/// (nothing more was delivered).
+pub fn irq_counts_steady(dev: &Path, want: &[u64]) -> bool {
+    std::thread::sleep(Duration::from_millis(200));
+    testdrv_irqs(dev) == want
+}

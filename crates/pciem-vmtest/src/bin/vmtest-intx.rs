@@ -18,8 +18,9 @@ use pciem_abi::{
 };
 use pciem_core::config::Bar;
 use pciem_core::ConfigBuilder;
+use pciem_vmtest::bringup::bring_up;
 use pciem_vmtest::sysfs::{self, config_read, testdrv_irqs, wait_until};
-use pciem_vmtest::{Dev, Report, TESTDRV, TEST_VENDOR};
+use pciem_vmtest::{Dev, Report, TEST_VENDOR};
 
 const DEVICE: u16 = 0x7e54;
 
@@ -55,24 +56,9 @@ fn main() {
         .bar(0, Bar::memory32(4096))
         .interrupt_pin(1)
         .build();
-    let Some(space) = r.step("pciem-core builds an INTx device", space) else {
+    let Some((dev, _inst, path)) = bring_up(&mut r, space, DEVICE) else {
         r.finish()
     };
-    let Some(dev) = r.step("open /dev/pciem", Dev::open()) else {
-        r.finish()
-    };
-    r.step("SET_CONFIG_IMAGE", dev.set_image(space.image()));
-    let Some(_inst) = r.step("REGISTER", dev.register()) else {
-        r.finish()
-    };
-    let Some(path) = sysfs::wait_device(TEST_VENDOR, DEVICE, Duration::from_secs(5)) else {
-        r.check(false, "device 1f0c:7e54 visible in sysfs");
-        r.finish()
-    };
-    r.check(
-        sysfs::driver_of(&path).as_deref() == Some(TESTDRV),
-        format!("{TESTDRV} bound to {}", sysfs::pci_name(&path)),
-    );
     let kind = sysfs::read_trim(&path.join("irq_kind")).unwrap_or_default();
     r.check(kind == "intx", format!("the driver uses INTx ({kind})"));
     let irq = sysfs::read_hex(&path.join("irq")).unwrap_or(0);

@@ -7,7 +7,7 @@
 //! errno; closing the device with bindings in place is clean.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use pciem_abi::{
@@ -16,39 +16,14 @@ use pciem_abi::{
 };
 use pciem_core::config::{Bar, MsixCap};
 use pciem_core::ConfigBuilder;
+use pciem_vmtest::bringup::bring_up;
 use pciem_vmtest::device::{eventfd, signal};
 use pciem_vmtest::sysfs::{self, config_read, testdrv_irqs, wait_until};
-use pciem_vmtest::{Dev, Instance, Report, TESTDRV, TEST_DEVICE_IOMAP, TEST_VENDOR};
+use pciem_vmtest::sysfs::{irq_counts_steady as steady, wait_irq_counts as wait_counts};
+use pciem_vmtest::{Dev, Report, TEST_DEVICE_IOMAP, TEST_VENDOR};
 
 fn errno(res: std::io::Result<()>) -> Option<i32> {
     res.err().and_then(|e| e.raw_os_error())
-}
-
-fn wait_counts(path: &Path, want: &[u64]) -> bool {
-    wait_until(Duration::from_secs(3), || testdrv_irqs(path) == want)
-}
-
-fn steady(path: &Path, want: &[u64]) -> bool {
-    std::thread::sleep(Duration::from_millis(200));
-    testdrv_irqs(path) == want
-}
-
-/// Registers `space` and waits for the test driver to bind.
-fn bring_up(
-    r: &mut Report,
-    space: Result<pciem_core::ConfigSpace, pciem_core::config::BuildError>,
-    device: u16,
-) -> Option<(Dev, Instance, PathBuf)> {
-    let space = r.step(format!("build 1f0c:{device:04x}"), space)?;
-    let dev = r.step("open /dev/pciem", Dev::open())?;
-    r.step("SET_CONFIG_IMAGE", dev.set_image(space.image()))?;
-    let inst = r.step("REGISTER", dev.register())?;
-    let path = sysfs::wait_device(TEST_VENDOR, device, Duration::from_secs(5));
-    let bound = path
-        .as_deref()
-        .is_some_and(|p| sysfs::driver_of(p).as_deref() == Some(TESTDRV));
-    r.check(bound, format!("{TESTDRV} bound to 1f0c:{device:04x}"));
-    Some((dev, inst, path?))
 }
 
 fn msi(r: &mut Report) {

@@ -10,22 +10,14 @@
 //! (multi-vector delivery is proven with MSI-X in vmtest-msix).
 
 use std::path::Path;
-use std::time::Duration;
 
 use pciem_abi::PCIEM_IRQ_MSI;
 use pciem_core::config::{Bar, MsiCap};
 use pciem_core::ConfigBuilder;
-use pciem_vmtest::sysfs::{self, config_read, testdrv_irqs, wait_until};
-use pciem_vmtest::{Dev, Report, TESTDRV, TEST_DEVICE_IOMAP, TEST_VENDOR};
-
-fn wait_counts(path: &Path, want: &[u64]) -> bool {
-    wait_until(Duration::from_secs(3), || testdrv_irqs(path) == want)
-}
-
-fn steady(path: &Path, want: &[u64]) -> bool {
-    std::thread::sleep(Duration::from_millis(200));
-    testdrv_irqs(path) == want
-}
+use pciem_vmtest::bringup::bring_up;
+use pciem_vmtest::sysfs::{self, config_read, testdrv_irqs};
+use pciem_vmtest::sysfs::{irq_counts_steady as steady, wait_irq_counts as wait_counts};
+use pciem_vmtest::{Report, TEST_DEVICE_IOMAP, TEST_VENDOR};
 
 fn main() {
     let mut r = Report::new("msi");
@@ -38,25 +30,9 @@ fn main() {
         .bar(0, Bar::memory32(4096))
         .msi(MsiCap::new(4).maskable(true))
         .build();
-    let Some(space) = r.step("pciem-core builds a 4-vector maskable MSI device", space) else {
+    let Some((dev, _inst, path)) = bring_up(&mut r, space, TEST_DEVICE_IOMAP) else {
         r.finish()
     };
-    let Some(dev) = r.step("open /dev/pciem", Dev::open()) else {
-        r.finish()
-    };
-    r.step("SET_CONFIG_IMAGE", dev.set_image(space.image()));
-    let Some(_inst) = r.step("REGISTER", dev.register()) else {
-        r.finish()
-    };
-    let Some(path) = sysfs::wait_device(TEST_VENDOR, TEST_DEVICE_IOMAP, Duration::from_secs(5))
-    else {
-        r.check(false, "device visible in sysfs");
-        r.finish()
-    };
-    r.check(
-        sysfs::driver_of(&path).as_deref() == Some(TESTDRV),
-        format!("{TESTDRV} bound to {}", sysfs::pci_name(&path)),
-    );
     let Some(msi) = sysfs::find_capability(&path, 0x05) else {
         r.check(false, "MSI capability found");
         r.finish()

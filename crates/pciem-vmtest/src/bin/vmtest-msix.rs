@@ -16,8 +16,10 @@ use std::time::Duration;
 use pciem_abi::{PCIEM_IRQ_AUTO, PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_MSI, PCIEM_IRQ_MSIX};
 use pciem_core::config::{Bar, MsixCap};
 use pciem_core::ConfigBuilder;
+use pciem_vmtest::bringup::bring_up;
 use pciem_vmtest::sysfs::{self, testdrv_irqs, wait_until};
-use pciem_vmtest::{Dev, MappedBar, Report, TESTDRV, TEST_VENDOR};
+use pciem_vmtest::sysfs::{irq_counts_steady as steady, wait_irq_counts as wait_counts};
+use pciem_vmtest::{MappedBar, Report, TESTDRV, TEST_VENDOR};
 
 const DEVICE: u16 = 0x7e53;
 const ENTRIES: u32 = 8;
@@ -30,15 +32,6 @@ fn pba_bit(bar0: &MappedBar, entry: u32) -> bool {
 
 fn entry_masked(bar0: &MappedBar, entry: u32) -> bool {
     bar0.read32(TABLE + 16 * entry as usize + 12) & 1 != 0
-}
-
-fn wait_counts(path: &Path, want: &[u64]) -> bool {
-    wait_until(Duration::from_secs(3), || testdrv_irqs(path) == want)
-}
-
-fn steady(path: &Path, want: &[u64]) -> bool {
-    std::thread::sleep(Duration::from_millis(200));
-    testdrv_irqs(path) == want
 }
 
 fn main() {
@@ -58,24 +51,9 @@ fn main() {
             pba_offset: PBA as u32,
         })
         .build();
-    let Some(space) = r.step("pciem-core builds an MSI-X device", space) else {
+    let Some((dev, inst, path)) = bring_up(&mut r, space, DEVICE) else {
         r.finish()
     };
-    let Some(dev) = r.step("open /dev/pciem", Dev::open()) else {
-        r.finish()
-    };
-    r.step("SET_CONFIG_IMAGE", dev.set_image(space.image()));
-    let Some(inst) = r.step("REGISTER", dev.register()) else {
-        r.finish()
-    };
-    let Some(path) = sysfs::wait_device(TEST_VENDOR, DEVICE, Duration::from_secs(5)) else {
-        r.check(false, "device 1f0c:7e53 visible in sysfs");
-        r.finish()
-    };
-    r.check(
-        sysfs::driver_of(&path).as_deref() == Some(TESTDRV),
-        format!("{TESTDRV} bound to {}", sysfs::pci_name(&path)),
-    );
     let kind = sysfs::read_trim(&path.join("irq_kind")).unwrap_or_default();
     r.check(kind == "msix", format!("the driver uses MSI-X ({kind})"));
     let Some(bar0) = r.step("mmap BAR0", inst.map_bar(0, 4096)) else {
