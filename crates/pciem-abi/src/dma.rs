@@ -5,6 +5,14 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Argument of `PCIEM_IOCTL_DMA_READ` (host memory at `bus_addr` into the
 /// user buffer) and `PCIEM_IOCTL_DMA_WRITE` (user buffer into host memory).
+///
+/// Errors (each with a reason in the kernel log): `EINVAL` for a zero or
+/// over-limit length, a range that wraps around, or non-zero
+/// `flags`/`reserved`; `ENXIO` for a bus address that does not reach RAM
+/// (or is not mapped in the device's IOMMU domain, or, for DMA_WRITE, reaches
+/// reserved memory); `EFAULT` for an inaccessible user buffer; `ENODEV`
+/// before REGISTER; `EPERM` while the driver has not set Bus Master Enable;
+/// `EINTR` when a fatal signal ends a long transfer.
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -39,6 +47,10 @@ pub const PCIEM_ATOMIC_FETCH_XOR: u32 = 7;
 
 /// Argument of `PCIEM_IOCTL_DMA_ATOMIC`: one 8-byte atomic operation on an
 /// 8-byte aligned bus address.
+///
+/// Errors: `EINVAL` for an address that is not 8-byte aligned, an unknown
+/// `op` or non-zero `flags` (memory is not touched); otherwise as for
+/// [`pciem_dma_op`].
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -68,6 +80,10 @@ pub const PCIEM_PRP_MAX_ENTRIES: u32 = 4096;
 /// Argument of `PCIEM_IOCTL_DMA_INDIRECT`: NVMe-style scatter DMA described
 /// by PRP1/PRP2, where PRP2 is either the second page or a pointer to a PRP
 /// list whose last entry chains to the next list page.
+///
+/// Errors: `EINVAL` for misaligned entries, a bad length or page size, or
+/// unknown flags; `ELOOP` for a list chain that loops; `E2BIG` for a chain
+/// longer than any valid transfer needs; otherwise as for [`pciem_dma_op`].
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -89,6 +105,11 @@ pub struct pciem_dma_indirect {
 
 /// Argument of `PCIEM_IOCTL_P2P_READ` / `PCIEM_IOCTL_P2P_WRITE`: a transfer
 /// to or from a peer's BAR, allowed only inside the module's `p2p_regions`.
+///
+/// Errors: `EACCES` for a transfer not wholly inside one whitelisted region
+/// (also when none is configured); `EINVAL` for a malformed request;
+/// `EFAULT` for an inaccessible user buffer; `ENODEV` before REGISTER;
+/// `EPERM` while bus mastering is disabled.
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,

@@ -47,6 +47,12 @@ pub const PCIEM_IRQFD_FLAG_REMOVE: u32 = 0x4;
 /// ioctl. One eventfd per interrupt (`EBUSY` if already bound); an INTx
 /// binding takes exactly one of `LEVEL` and `DEASSERT`. Closing the eventfd
 /// ends its binding.
+///
+/// Errors: `EBADF` for an fd that is not open; `EINVAL` for an fd that is
+/// not an eventfd, an unknown kind or bad flags; `EBUSY` when that
+/// interrupt is already bound; `ENOENT` for REMOVE of an unbound
+/// interrupt; `ENOSPC` past the module's limit of bindings; `ENODEV` once
+/// the device is gone.
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,

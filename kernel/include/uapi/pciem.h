@@ -770,6 +770,12 @@ struct pciem_irq_inject {
  * ioctl. One eventfd per interrupt (`EBUSY` if already bound); an INTx
  * binding takes exactly one of `LEVEL` and `DEASSERT`. Closing the eventfd
  * ends its binding.
+ *
+ * Errors: `EBADF` for an fd that is not open; `EINVAL` for an fd that is
+ * not an eventfd, an unknown kind or bad flags; `EBUSY` when that
+ * interrupt is already bound; `ENOENT` for REMOVE of an unbound
+ * interrupt; `ENOSPC` past the module's limit of bindings; `ENODEV` once
+ * the device is gone.
  */
 struct pciem_irqfd_config {
   /**
@@ -793,6 +799,14 @@ struct pciem_irqfd_config {
 /**
  * Argument of `PCIEM_IOCTL_DMA_READ` (host memory at `bus_addr` into the
  * user buffer) and `PCIEM_IOCTL_DMA_WRITE` (user buffer into host memory).
+ *
+ * Errors (each with a reason in the kernel log): `EINVAL` for a zero or
+ * over-limit length, a range that wraps around, or non-zero
+ * `flags`/`reserved`; `ENXIO` for a bus address that does not reach RAM
+ * (or is not mapped in the device's IOMMU domain, or, for DMA_WRITE, reaches
+ * reserved memory); `EFAULT` for an inaccessible user buffer; `ENODEV`
+ * before REGISTER; `EPERM` while the driver has not set Bus Master Enable;
+ * `EINTR` when a fatal signal ends a long transfer.
  */
 struct pciem_dma_op {
   /**
@@ -820,6 +834,10 @@ struct pciem_dma_op {
 /**
  * Argument of `PCIEM_IOCTL_DMA_ATOMIC`: one 8-byte atomic operation on an
  * 8-byte aligned bus address.
+ *
+ * Errors: `EINVAL` for an address that is not 8-byte aligned, an unknown
+ * `op` or non-zero `flags` (memory is not touched); otherwise as for
+ * `pciem_dma_op`.
  */
 struct pciem_dma_atomic {
   /**
@@ -852,6 +870,10 @@ struct pciem_dma_atomic {
  * Argument of `PCIEM_IOCTL_DMA_INDIRECT`: NVMe-style scatter DMA described
  * by PRP1/PRP2, where PRP2 is either the second page or a pointer to a PRP
  * list whose last entry chains to the next list page.
+ *
+ * Errors: `EINVAL` for misaligned entries, a bad length or page size, or
+ * unknown flags; `ELOOP` for a list chain that loops; `E2BIG` for a chain
+ * longer than any valid transfer needs; otherwise as for `pciem_dma_op`.
  */
 struct pciem_dma_indirect {
   /**
@@ -883,6 +905,11 @@ struct pciem_dma_indirect {
 /**
  * Argument of `PCIEM_IOCTL_P2P_READ` / `PCIEM_IOCTL_P2P_WRITE`: a transfer
  * to or from a peer's BAR, allowed only inside the module's `p2p_regions`.
+ *
+ * Errors: `EACCES` for a transfer not wholly inside one whitelisted region
+ * (also when none is configured); `EINVAL` for a malformed request;
+ * `EFAULT` for an inaccessible user buffer; `ENODEV` before REGISTER;
+ * `EPERM` while bus mastering is disabled.
  */
 struct pciem_p2p_op {
   /**
