@@ -12,8 +12,8 @@ use criterion::Criterion;
 use pciem_backend_mock::{DeviceWait, Harness};
 use pciem_bench::affinity::{pin_current, two_cpus};
 use pciem_bench::pingpong::{CacheLinePingPong, EventfdPingPong};
-use pciem_bench::plot::{bar_chart, Bar, BarKind};
-use pciem_bench::report::{format_table, markdown_table, out_dir, write_csv, write_text};
+use pciem_bench::plot::{Bar, BarKind};
+use pciem_bench::report::{format_table, publish, Summary};
 use pciem_bench::stats::{chunked_ns_per_op, mean, paired_ratio, percentile, Recorder};
 use pciem_core::config::{Bar as PciBar, MsiCap};
 use pciem_core::{
@@ -255,28 +255,15 @@ fn summarise(test_mode: bool, rounds: usize) {
         let verdict = if *p50 < 2000.0 { "met" } else { "MISSED" };
         goals = format!("goal mock-busy-poll p50 < 2 us: {verdict} ({p50:.0} ns)\n");
     }
-    if !test_mode {
-        // Goals judged on a smoke run's figures would be noise.
-        print!("{goals}");
-    }
-    if test_mode {
-        println!("(--test mode: one 1 ms round, the figures above are not measurements)");
-        return;
-    }
-    let notes = format!("{}\n{goals}", markdown_table(&header, &rows));
-    match write_text("mock_roundtrip.md", &notes) {
-        Ok(p) => println!("wrote {}", p.display()),
-        Err(e) => eprintln!("{e}"),
-    }
-    match write_csv("mock_roundtrip.csv", &header, &rows) {
-        Ok(p) => println!("wrote {}", p.display()),
-        Err(e) => eprintln!("{e}"),
-    }
-    match out_dir().and_then(|d| {
-        let p = d.join("mock_roundtrip.png");
-        bar_chart(&p, "mock round trip per command (p50, log scale)", &bars).map(|()| p)
-    }) {
-        Ok(p) => println!("wrote {}", p.display()),
-        Err(e) => eprintln!("{e}"),
-    }
+    publish(
+        &Summary {
+            name: "mock_roundtrip",
+            title: "mock round trip per command (p50, log scale)",
+            header: &header,
+            rows: &rows,
+            goals: &goals,
+            bars: &bars,
+        },
+        test_mode,
+    );
 }

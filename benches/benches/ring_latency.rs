@@ -13,8 +13,8 @@ use pciem_bench::pingpong::{
     CacheLinePingPong, EventfdPingPong, PciemRing, QueuePingPong, QueueStream, RingEventfdPingPong,
     SpscQueue,
 };
-use pciem_bench::plot::{bar_chart, Bar, BarKind};
-use pciem_bench::report::{format_table, markdown_table, out_dir, write_csv, write_text};
+use pciem_bench::plot::{Bar, BarKind};
+use pciem_bench::report::{format_table, publish, Summary};
 use pciem_bench::slotseq::SlotSeqRing;
 use pciem_bench::stats::{chunked_ns_per_op, median, paired_ratio, Recorder};
 
@@ -397,35 +397,15 @@ fn summarise(test_mode: bool, rounds: usize) {
             goal(ratio <= 1.2)
         );
     }
-    if !test_mode {
-        // Goals judged on a smoke run's figures would be noise.
-        print!("{goals}");
-    }
-    if test_mode {
-        // One short round: a smoke run, not a measurement, so nothing is
-        // written to the results.
-        println!("(--test mode: one 1 ms round, the figures above are not measurements)");
-        return;
-    }
-    let notes = format!("{}\n{goals}", markdown_table(&header, &rows));
-    match write_text("ring_latency.md", &notes) {
-        Ok(p) => println!("wrote {}", p.display()),
-        Err(e) => eprintln!("{e}"),
-    }
-    match write_csv("ring_latency.csv", &header, &rows) {
-        Ok(p) => println!("wrote {}", p.display()),
-        Err(e) => eprintln!("{e}"),
-    }
-    match out_dir().and_then(|d| {
-        let p = d.join("ring_latency.png");
-        bar_chart(
-            &p,
-            "one-way latency per mechanism (median, log scale)",
-            &bars,
-        )
-        .map(|()| p)
-    }) {
-        Ok(p) => println!("wrote {}", p.display()),
-        Err(e) => eprintln!("{e}"),
-    }
+    publish(
+        &Summary {
+            name: "ring_latency",
+            title: "one-way latency per mechanism (median, log scale)",
+            header: &header,
+            rows: &rows,
+            goals: &goals,
+            bars: &bars,
+        },
+        test_mode,
+    );
 }

@@ -87,6 +87,50 @@ pub fn write_text(name: &str, text: &str) -> Result<PathBuf, BenchError> {
     Ok(path)
 }
 
+/// One benchmark's finished summary: what `publish` prints and writes.
+#[derive(Debug)]
+pub struct Summary<'a> {
+    /// File stem of the results (`NAME.md`, `NAME.csv`, `NAME.png`).
+    pub name: &'a str,
+    /// Title of the plot.
+    pub title: &'a str,
+    /// Column names of the table.
+    pub header: &'a [&'a str],
+    /// Its rows.
+    pub rows: &'a [Vec<String>],
+    /// The goal verdict lines, each ending in a newline.
+    pub goals: &'a str,
+    /// The plot's bars.
+    pub bars: &'a [crate::plot::Bar],
+}
+
+/// Prints the goal verdicts and writes the Markdown table with them, the
+/// CSV and the plot into the results directory, reporting each path (or
+/// error). In criterion's `--test` mode (one short round, a smoke run) it
+/// writes nothing and judges no goal: those figures are not measurements.
+pub fn publish(s: &Summary<'_>, test_mode: bool) {
+    if test_mode {
+        println!("(--test mode: one 1 ms round, the figures above are not measurements)");
+        return;
+    }
+    print!("{}", s.goals);
+    let notes = format!("{}\n{}", markdown_table(s.header, s.rows), s.goals);
+    let png = |d: PathBuf| {
+        let p = d.join(format!("{}.png", s.name));
+        crate::plot::bar_chart(&p, s.title, s.bars).map(|()| p)
+    };
+    for written in [
+        write_text(&format!("{}.md", s.name), &notes),
+        write_csv(&format!("{}.csv", s.name), s.header, s.rows),
+        out_dir().and_then(png),
+    ] {
+        match written {
+            Ok(p) => println!("wrote {}", p.display()),
+            Err(e) => eprintln!("{e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
