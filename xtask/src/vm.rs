@@ -14,16 +14,9 @@ use std::time::Instant;
 
 use crate::run::{fail, output, run, Result};
 
-/// Lines that mean the kernel itself is unhappy.
-const BAD: &[&str] = &[
-    "BUG:",
-    "WARNING:",
-    "Oops",
-    "general protection",
-    "refcount_t",
-    "list_del corruption",
-    "sleeping function called",
-];
+/// Lines that mean the kernel itself is unhappy: the list the scenarios
+/// also judge their own part of the log by.
+const BAD: &[&str] = pciem_vmtest::klog::BAD;
 
 /// Physical range carved with `memmap=` for BAR memory.
 const POOL: &str = "0x3f000000:2M";
@@ -79,19 +72,16 @@ fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String]) -> R
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(a))
             .map_err(|e| fail(step, e.to_string()))?;
     }
-    // lspci and the shared libraries it needs.
-    copy(step, Path::new("/usr/bin/lspci"), &dir.join("bin/lspci"))?;
-    let ldd = output(step, Command::new("ldd").arg("/usr/bin/lspci"))?;
-    for lib in ldd.split_whitespace().filter(|w| w.starts_with('/')) {
-        let real = std::fs::canonicalize(lib).map_err(|e| fail(step, format!("{lib}: {e}")))?;
-        copy(step, &real, &dir.join(lib.trim_start_matches('/')))?;
-    }
-    // setpci (vmtest-msix, -intx, -config-events) and its libraries.
-    copy(step, Path::new("/usr/bin/setpci"), &dir.join("bin/setpci"))?;
-    let ldd = output(step, Command::new("ldd").arg("/usr/bin/setpci"))?;
-    for lib in ldd.split_whitespace().filter(|w| w.starts_with('/')) {
-        let real = std::fs::canonicalize(lib).map_err(|e| fail(step, format!("{lib}: {e}")))?;
-        copy(step, &real, &dir.join(lib.trim_start_matches('/')))?;
+    // pciutils: lspci (vmtest-enumerate) and setpci (vmtest-msix, -intx,
+    // -config-events), each with the shared libraries it needs.
+    for tool in ["lspci", "setpci"] {
+        let bin = Path::new("/usr/bin").join(tool);
+        copy(step, &bin, &dir.join("bin").join(tool))?;
+        let ldd = output(step, Command::new("ldd").arg(&bin))?;
+        for lib in ldd.split_whitespace().filter(|w| w.starts_with('/')) {
+            let real = std::fs::canonicalize(lib).map_err(|e| fail(step, format!("{lib}: {e}")))?;
+            copy(step, &real, &dir.join(lib.trim_start_matches('/')))?;
+        }
     }
     if Path::new("/usr/share/misc/pci.ids").exists() {
         copy(

@@ -2,8 +2,8 @@
 
 use crate::sysfs::run;
 
-/// Kernel log lines that mean the kernel itself is unhappy (the same list
-/// as the harness in `xtask/src/vm.rs`, plus "Call Trace").
+/// Kernel log lines that mean the kernel itself is unhappy. The harness
+/// (`cargo xtask vm-test`) judges the whole guest log by this same list.
 pub const BAD: &[&str] = &[
     "BUG:",
     "WARNING:",
