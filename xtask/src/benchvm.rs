@@ -11,11 +11,6 @@ use std::path::Path;
 
 use crate::run::{fail, Result};
 
-/// The guest's only scenario: the benchmark, with the ProtoPCIem driver and
-/// device process for the round-trip part (as `vmtest-protopciem` takes
-/// them in `scenarios.txt`).
-const BENCH_LINE: &str = "vmtest-bench /protopciem.ko /bin/protopciem --backend chardev";
-
 /// One `BENCH` line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Figure {
@@ -92,7 +87,17 @@ pub fn table(figs: &[Figure]) -> String {
 
 /// Build, boot, measure, report.
 pub fn bench_vm(root: &Path) -> Result {
-    let log = crate::vm::vm_run(root, vec![BENCH_LINE.to_string()])?;
+    // The guest's only scenario: the benchmark, given the ProtoPCIem driver
+    // and device process exactly as `scenarios.txt` gives them to
+    // `vmtest-protopciem`, for the round-trip part.
+    let proto = crate::vm::scenarios(root)?
+        .into_iter()
+        .find_map(|l| {
+            l.strip_prefix("vmtest-protopciem ")
+                .map(|args| args.to_string())
+        })
+        .ok_or_else(|| fail("bench-vm", "scenarios.txt has no vmtest-protopciem line"))?;
+    let log = crate::vm::vm_run(root, vec![format!("vmtest-bench {proto}")])?;
     let figs = parse(&log).map_err(|e| fail("bench-vm", e))?;
     if figs.is_empty() {
         return Err(fail("bench-vm", "the guest printed no BENCH line"));
