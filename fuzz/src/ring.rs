@@ -67,8 +67,9 @@ unsafe fn scribble32(word: *mut u32, value: u32) {
 }
 
 /// The untrusted-peer mode: the ABI-sized ring over raw memory, as the
-/// kernel page is, with the fuzzer also scribbling on `head`, `tail` and
-/// `overflow` between operations. Nothing can be promised about the events
+/// kernel page is, with the fuzzer also scribbling on `head`, `tail`,
+/// `overflow` and slot tickets (random, or forged to look published)
+/// between operations. Nothing can be promised about the events
 /// then, only that neither side reads or writes outside the ring
 /// (AddressSanitizer watches the allocation's edges), panics or loops, and
 /// that the indices they publish stay in range and the producer's own
@@ -133,11 +134,25 @@ fn hostile(r: &mut Reader<'_>) {
             }
             _ => {
                 let value = r.u64();
+                let index = value as usize % PCIEM_RING_SIZE;
+                // Odd counts scribble a slot's ticket: with the top bit set,
+                // the ticket that slot would carry if it were published in
+                // the consumer's current lap.
+                let pos = consumer.position();
+                let forged = pos
+                    + 1
+                    + (index.wrapping_sub(pos as usize) % PCIEM_RING_SIZE) as u64;
+                let ticket = if value >> 63 == 1 { forged } else { value };
                 // SAFETY: `raw` is live; only this thread touches it, and
-                // the views access the word only atomically.
+                // the views access these words only atomically.
                 unsafe {
-                    AtomicU64::from_ptr(addr_of_mut!((*raw.as_ptr()).overflow))
-                        .store(value, Ordering::Release)
+                    let word = if n % 2 == 1 {
+                        addr_of_mut!((*raw.as_ptr()).events[index].ticket)
+                    } else {
+                        addr_of_mut!((*raw.as_ptr()).overflow)
+                    };
+                    let value = if n % 2 == 1 { ticket } else { value };
+                    AtomicU64::from_ptr(word).store(value, Ordering::Release)
                 };
             }
         }
@@ -185,6 +200,8 @@ struct Model<const N: usize> {
     /// Last `seq` the consumer saw, and the gaps it saw before it.
     last_seen: Option<u64>,
     gaps: u64,
+    /// Events popped so far: the next popped event's ticket is this + 1.
+    taken: u64,
 }
 
 impl<const N: usize> Model<N> {
@@ -202,6 +219,7 @@ impl<const N: usize> Model<N> {
             lost_seqs: VecDeque::new(),
             last_seen: None,
             gaps: 0,
+            taken: 0,
         }
     }
 
@@ -309,6 +327,9 @@ impl<const N: usize> Model<N> {
             .unwrap_or_else(|| panic!("popped seq {} from an empty ring", got.seq));
         let mut want = event(tag);
         want.seq = seq;
+        // Tickets number published slots, not sequence numbers.
+        self.taken += 1;
+        want.ticket = self.taken;
         assert_eq!(*got, want, "popped event is not the oldest one published");
         // The consumer's view of losses: the gap before this event.
         let expected_next = self.last_seen.map_or(0, |s| s + 1);
@@ -359,6 +380,12 @@ impl<const N: usize> Model<N> {
     fn check_counts(&self) {
         assert_eq!(self.consumer.len(), self.queue.len(), "consumer len");
         assert_eq!(self.consumer.is_empty(), self.queue.is_empty());
+        assert_eq!(self.consumer.position(), self.taken, "consumer position");
+        assert_eq!(
+            self.producer.state().published(),
+            self.taken + self.queue.len() as u64,
+            "producer position"
+        );
         assert_eq!(
             self.producer.state().overflow(),
             self.lost,
@@ -436,7 +463,8 @@ pub fn seeds() -> crate::Seeds {
 }
 
 /// Batches, a `head` scribbled to all ones, a `tail` scribbled past the
-/// ring, the overflow counter reset, pops and pushes in between.
+/// ring, the overflow counter reset, tickets forged and garbled, pops and
+/// pushes in between.
 fn hostile_seed() -> Vec<u8> {
     let mut w = Writer::new();
     w.u8(5);
@@ -452,5 +480,10 @@ fn hostile_seed() -> Vec<u8> {
     w.u8(2).u8(39);
     w.u8(6).u8(0).u32(7);
     w.u8(4).u8(63);
+    w.u8(7).u8(1).u64((1 << 63) | 3);
+    w.u8(7).u8(1).u64((1 << 63) | 4);
+    w.u8(4).u8(63);
+    w.u8(7).u8(3).u64(0x1234_5678);
+    w.u8(3).u8(7);
     w.finish()
 }

@@ -91,12 +91,15 @@ int pciem_rs_msi_state(const struct pciem_config_image *img,
 int pciem_rs_msi_set_pending(struct pciem_config_image *img, u32 vector,
 			     u32 pending, const char **reason);
 
-/* Producer side of the shared event ring. The producer keeps its own copy of
- * `tail`, so a consumer scribbling on the shared page cannot make it write
- * out of bounds; `head` is read from the page and masked. */
+/* Producer side of the shared event ring (ABI version 2). The producer keeps
+ * its own position, so a consumer scribbling on the shared page cannot make
+ * it write out of bounds; `head` is read from the page and masked. A push
+ * writes the slot, publishes it by its ticket (pos + 1), then stores `tail`.
+ * Layout pinned by pciem-core (Producer) and by static_assert in ring.c. */
 struct pciem_rs_producer {
-	u32 tail;
-	u32 cached_head; /* private to the Rust side: last head it loaded */
+	u64 pos;		/* slots filled so far; next slot pos % size */
+	u32 cached_head;	/* private to the Rust side: last head it loaded */
+	u32 reserved;
 	u64 next_seq;
 	u64 overflow;
 };

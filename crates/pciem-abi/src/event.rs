@@ -4,16 +4,26 @@
 //! must react to into a [`pciem_shared_ring`] that the device process
 //! (consumer) maps from the `/dev/pciem` file at offset 0.
 //!
-//! Protocol (single producer, single consumer, indices in
-//! `0..PCIEM_RING_SIZE`):
-//! - `tail` is written only by the producer, `head` only by the consumer.
-//! - The ring is empty when `head == tail` and full when
-//!   `(tail + 1) % PCIEM_RING_SIZE == head`, so it holds at most
-//!   `PCIEM_RING_SIZE - 1` events.
-//! - The producer fills `events[tail]`, then stores the new `tail` with
-//!   release ordering; the consumer loads `tail` with acquire ordering before
-//!   reading the event, and stores the new `head` with release ordering after
-//!   it is done with the slot.
+//! Protocol (single producer, single consumer; ABI version 2):
+//! - Each slot is published by its own `ticket`: the producer fills the
+//!   other 56 bytes of `events[p % PCIEM_RING_SIZE]`, then stores
+//!   `ticket = p + 1` with release ordering, where `p` counts the slots it
+//!   filled before (0 for the first; never reset). The consumer keeps its
+//!   own position `p`, loads the ticket of `events[p % PCIEM_RING_SIZE]` with
+//!   acquire ordering, and takes the event when the ticket is `p + 1`. The
+//!   event and the news of it travel in one cache line; zeroed slots
+//!   (ticket 0) and the previous lap's (ticket `p + 1 - PCIEM_RING_SIZE`)
+//!   never match.
+//! - `head` (in `0..PCIEM_RING_SIZE`) is written only by the consumer: after
+//!   it is done with a slot it stores its new position modulo the ring size
+//!   with release ordering, handing the slot back. The producer loads it
+//!   (acquire) only when its cached copy says the ring is full.
+//! - `tail` (in `0..PCIEM_RING_SIZE`) is written only by the producer, with
+//!   release ordering after the ticket: the producer's position modulo the
+//!   ring size. Popping needs only the tickets; `tail` is for counting
+//!   waiting events (`(tail - head) % PCIEM_RING_SIZE`).
+//! - The ring is full when `(tail + 1) % PCIEM_RING_SIZE == head`, so it
+//!   holds at most `PCIEM_RING_SIZE - 1` events.
 //! - When the ring is full the producer does not overwrite: it increments
 //!   `overflow` instead. Every event carries a sequence number (`seq`) that
 //!   counts every event the producer tried to publish, so a consumer sees
@@ -21,6 +31,10 @@
 //! - `head` and `tail` are 128 bytes apart so that the two sides never write
 //!   the same cache line (adjacent-line prefetch pairs 64-byte lines on
 //!   x86-64).
+//!
+//! Version 1 had no tickets (the last word was `reserved`, zero) and the
+//! consumer polled `tail`. A version-1 consumer still works with a
+//! version-2 producer, which publishes `tail` as before.
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -100,19 +114,23 @@ pub struct pciem_event {
     pub timestamp_ns: u64,
     /// Request identifier (fault-trap reads); zero otherwise.
     pub id: u64,
-    /// Must be zero.
-    pub reserved: u64,
+    /// Ring publication stamp: `p + 1` for the `p`-th slot the producer
+    /// filled (see the module documentation). Written by the ring producer,
+    /// whatever the caller put here; ignored outside the ring.
+    pub ticket: u64,
 }
 
 /// The shared event ring; see the module documentation for the protocol.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct pciem_shared_ring {
-    /// Consumer index: next slot to read. Written only by the consumer.
+    /// Consumer index: next slot to read, in `0..PCIEM_RING_SIZE`. Written
+    /// only by the consumer, after it is done with the slots before it.
     pub head: u32,
     /// Padding keeping `tail` 128 bytes away.
     pub reserved0: [u8; 124],
-    /// Producer index: next slot to fill. Written only by the producer.
+    /// Producer index: next slot to fill, in `0..PCIEM_RING_SIZE`. Written
+    /// only by the producer, after the tickets of the slots before it.
     pub tail: u32,
     /// Padding.
     pub reserved1: u32,
@@ -120,7 +138,7 @@ pub struct pciem_shared_ring {
     pub overflow: u64,
     /// Padding up to the first event.
     pub reserved2: [u8; 112],
-    /// The slots.
+    /// The slots; each is published by its `ticket`.
     pub events: [pciem_event; PCIEM_RING_SIZE],
 }
 

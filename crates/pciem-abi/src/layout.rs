@@ -102,7 +102,7 @@ layouts! {
     pciem_p2p_op = 32 { target_addr @ 0, user_addr @ 8, length @ 16, flags @ 24, reserved @ 28 }
     pciem_event = 64 {
         seq @ 0, r#type @ 8, bar @ 12, offset @ 16, data @ 24, size @ 32, flags @ 36,
-        timestamp_ns @ 40, id @ 48, reserved @ 56,
+        timestamp_ns @ 40, id @ 48, ticket @ 56,
     }
     pciem_shared_ring = 65792 {
         head @ 0, reserved0 @ 4, tail @ 128, reserved1 @ 132, overflow @ 136, reserved2 @ 144,

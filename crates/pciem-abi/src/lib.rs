@@ -36,7 +36,11 @@ pub use watch::*;
 
 /// Version of this ABI. Bumped on any incompatible change; reported by
 /// [`PCIEM_IOCTL_GET_VERSION`].
-pub const PCIEM_ABI_VERSION: u32 = 1;
+///
+/// - 1: the first version.
+/// - 2: ring slots carry a `ticket` (the last word of `pciem_event`, which
+///   was `reserved`), and consumers poll the slot instead of `tail`.
+pub const PCIEM_ABI_VERSION: u32 = 2;
 
 /// Size of a PCI Express configuration space in bytes.
 pub const PCIEM_CONFIG_SPACE_SIZE: usize = 4096;

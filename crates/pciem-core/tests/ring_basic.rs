@@ -21,14 +21,18 @@ fn event(n: u64) -> pciem_event {
         flags: 0,
         timestamp_ns: n.wrapping_mul(1000),
         id: 0,
-        reserved: 0,
+        ticket: 0xfeed, // replaced by the producer
     }
 }
 
+/// `e` is event `n` numbered `seq`; its ticket says it was published (the
+/// exact tickets are checked by `ring_tickets_number_slots_not_events`).
 fn assert_is(e: &pciem_event, n: u64, seq: u64) {
     let mut expected = event(n);
     expected.seq = seq;
+    expected.ticket = e.ticket;
     assert_eq!(*e, expected);
+    assert_ne!(e.ticket, 0, "a popped event carries its ticket");
 }
 
 #[test]
@@ -152,7 +156,9 @@ fn ring_raw_view_matches_abi_layout() {
     assert_eq!(page.head, 0);
     for n in 0..5u64 {
         assert_is(&page.events[n as usize], n, n);
+        assert_eq!(page.events[n as usize].ticket, n + 1);
     }
+    assert_eq!(page.events[5].ticket, 0, "unwritten slots keep ticket 0");
     assert_eq!(consumer.pop().map(|e| e.seq), Some(0));
     // SAFETY: as above.
     let page = unsafe { &*raw.as_ptr() };
@@ -184,6 +190,70 @@ fn ring_consumer_resumes_at_shared_head() {
     assert_eq!(second.pop().map(|e| e.seq), Some(2));
     assert_eq!(second.pop().map(|e| e.seq), Some(3));
     assert_eq!(second.pop(), None);
+}
+
+#[test]
+fn ring_tickets_number_slots_not_events() {
+    // Tickets count published slots; `seq` also counts lost events. Lose
+    // three, then wrap the tiny ring twice: every popped ticket is its
+    // position + 1, whatever the seq gap.
+    let (mut tx, mut rx) = channel_sized::<4>();
+    for n in 0..3 {
+        assert_eq!(tx.push(&event(n)), Ok(n));
+    }
+    for n in 3..6 {
+        assert_eq!(tx.push(&event(n)), Err(RingFull { seq: n }));
+    }
+    let mut position = 0u64;
+    let mut seqs = Vec::new();
+    for round in 0..4u64 {
+        while let Some(e) = rx.pop() {
+            assert_eq!(e.ticket, position + 1);
+            position += 1;
+            seqs.push(e.seq);
+        }
+        assert_eq!(rx.position(), position);
+        assert!(rx.is_empty());
+        for n in 0..3 {
+            tx.push(&event(100 + round * 3 + n))
+                .expect("room after draining");
+        }
+    }
+    while rx.pop().is_some() {}
+    assert_eq!(tx.state().published(), 15);
+    assert_eq!(rx.position(), 15);
+    assert_eq!(&seqs[..4], &[0, 1, 2, 6]);
+    assert_eq!(rx.overflow(), 3);
+}
+
+#[test]
+fn ring_consumer_resumes_after_full_laps() {
+    // A second consumer recovers its position from the ticket before
+    // `head`, even when `head` is back at slot 0 after whole laps.
+    let memory = HeapRing::<PCIEM_RING_SIZE>::new();
+    let raw = NonNull::new(memory.as_ptr()).expect("non-null");
+    // SAFETY: `memory` outlives all views; consumers follow one another.
+    let ptx = unsafe { SharedRing::from_raw(raw) };
+    let mut producer = Producer::new();
+    {
+        // SAFETY: see above.
+        let mut first = Consumer::new(unsafe { SharedRing::from_raw(raw) });
+        for lap in 0..2u64 {
+            for n in 0..PCIEM_RING_SIZE as u64 / 2 {
+                producer.push(&ptx, &event(n)).expect("room");
+                producer.push(&ptx, &event(n)).expect("room");
+                first.pop().expect("event");
+                first.pop().expect("event");
+            }
+            assert_eq!(first.position(), (lap + 1) * PCIEM_RING_SIZE as u64);
+        }
+    }
+    producer.push(&ptx, &event(9)).expect("room");
+    // SAFETY: see above; the first consumer is gone.
+    let mut second = Consumer::new(unsafe { SharedRing::from_raw(raw) });
+    assert_eq!(second.position(), 2 * PCIEM_RING_SIZE as u64);
+    let e = second.pop().expect("the event after two laps");
+    assert_eq!((e.data, e.ticket), (!9, 2 * PCIEM_RING_SIZE as u64 + 1));
 }
 
 #[test]

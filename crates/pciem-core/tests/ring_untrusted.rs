@@ -1,10 +1,10 @@
 //! A peer that scribbles on the shared ring page (any value in `head`,
-//! `tail` or `overflow`, even concurrently) must never make the other side
-//! access memory outside the ring, panic or loop.
+//! `tail`, `overflow` or a slot's `ticket`, even concurrently) must never
+//! make the other side access memory outside the ring, panic or loop.
 #![cfg(not(loom))]
 
 use core::ptr::{addr_of, addr_of_mut, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pciem_abi::{pciem_event, pciem_shared_ring, PCIEM_RING_SIZE};
@@ -145,34 +145,126 @@ fn ring_producer_survives_scribbled_head() {
     );
 }
 
+/// Stores `value` as the ticket of slot `index`, as a hostile producer would.
+///
+/// # Safety
+/// `ring` is live and its tickets are accessed only atomically meanwhile.
+unsafe fn scribble_ticket(ring: NonNull<pciem_shared_ring>, index: usize, value: u64) {
+    let index = index % PCIEM_RING_SIZE;
+    // SAFETY: the caller's contract; `index` is in bounds and the ticket an
+    // aligned `u64`.
+    unsafe { AtomicU64::from_ptr(addr_of_mut!((*ring.as_ptr()).events[index].ticket)) }
+        .store(value, Ordering::Release);
+}
+
 #[test]
 fn ring_consumer_survives_scribbled_tail() {
     let mut memory = Guarded::new();
     let raw = memory.ring_ptr();
     // SAFETY: `memory` outlives the consumer; there is no producer.
-    let mut consumer = Consumer::new(unsafe { SharedRing::from_raw(raw) });
-    let mut out = vec![pciem_event::default(); PCIEM_RING_SIZE * 2];
-    for (i, value) in scribbles().into_iter().enumerate() {
+    let consumer = Consumer::new(unsafe { SharedRing::from_raw(raw) });
+    for value in scribbles() {
         // SAFETY: `raw` is live; this thread is the only one touching it.
         unsafe { scribble(addr_of_mut!((*raw.as_ptr()).tail), value) };
-        let head = read_head(raw);
-        assert!(head <= MASK);
-        let expected = (value.wrapping_sub(head) & MASK) as usize;
-        assert_eq!(consumer.len(), expected, "tail {value:#x}");
+        // `len` counts by the masked `tail`; popping ignores it.
+        assert_eq!(consumer.len(), (value & MASK) as usize, "tail {value:#x}");
+        assert!(consumer.is_empty(), "no ticket, no event (tail {value:#x})");
+        memory.assert_guards_intact();
+    }
+}
+
+#[test]
+fn ring_consumer_survives_scribbled_tickets() {
+    let mut memory = Guarded::new();
+    let raw = memory.ring_ptr();
+    // SAFETY: `memory` outlives the consumer; there is no producer.
+    let mut consumer = Consumer::new(unsafe { SharedRing::from_raw(raw) });
+    let mut out = vec![pciem_event::default(); PCIEM_RING_SIZE * 2];
+    let mut rng = Rng(0x0bad_5eed);
+    for (i, value) in scribbles().into_iter().enumerate() {
+        // Forge "published" tickets for the next `forged` positions (more
+        // than a lap, sometimes) and noise after them.
+        let pos = consumer.position();
+        let forged = value as usize % (PCIEM_RING_SIZE * 2);
+        for j in 0..PCIEM_RING_SIZE {
+            let expected = pos + j as u64 + 1;
+            let ticket = if j < forged {
+                expected
+            } else {
+                let noise = rng.next();
+                if noise == expected {
+                    noise + 1
+                } else {
+                    noise
+                }
+            };
+            // SAFETY: `raw` is live; this thread is the only one touching it.
+            unsafe { scribble_ticket(raw, pos as usize + j, ticket) };
+        }
+        // A lap of forged slots at most: slot `pos` comes round again with
+        // ticket `pos + 1`, not `pos + N + 1`.
         let taken = if i % 2 == 0 {
             consumer.pop_batch(&mut out)
         } else {
             // Bounded: a loop that never ended would be the bug.
-            (0..PCIEM_RING_SIZE * 2)
+            (0..PCIEM_RING_SIZE * 4)
                 .take_while(|_| consumer.pop().is_some())
                 .count()
         };
-        assert_eq!(taken, expected, "tail {value:#x}");
-        assert!(taken <= RING_CAPACITY);
-        assert!(consumer.is_empty());
-        assert_eq!(read_head(raw), value & MASK);
+        let lap_limit = if i % 2 == 0 {
+            RING_CAPACITY
+        } else {
+            PCIEM_RING_SIZE
+        };
+        assert_eq!(taken, forged.min(lap_limit), "forged {forged}");
+        assert_eq!(consumer.position(), pos + taken as u64);
+        assert_eq!(read_head(raw), consumer.position() as u32 & MASK);
         memory.assert_guards_intact();
     }
+}
+
+#[test]
+fn ring_consumer_survives_concurrent_scribbler() {
+    let mut memory = Guarded::new();
+    let raw = memory.ring_ptr();
+    let page = raw.as_ptr() as usize;
+    let stop = Arc::new(AtomicBool::new(false));
+    let scribbler = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let ring = NonNull::new(page as *mut pciem_shared_ring).expect("non-null");
+            let mut rng = Rng(99);
+            while !stop.load(Ordering::Relaxed) {
+                let r = rng.next();
+                // Small tickets, so that some match what the consumer wants.
+                // SAFETY: `memory` outlives this thread (joined below); the
+                // consumer only loads tickets and `tail` atomically.
+                unsafe {
+                    scribble_ticket(ring, r as usize, r >> 54);
+                    scribble(addr_of_mut!((*ring.as_ptr()).tail), r as u32);
+                }
+            }
+        })
+    };
+    // SAFETY: `memory` outlives the consumer; the scribbler plays a hostile
+    // producer that only stores tickets and `tail` atomically. Bodies it
+    // leaves alone, so the consumer's volatile body reads race with nothing.
+    let mut consumer = Consumer::new(unsafe { SharedRing::from_raw(raw) });
+    let mut out = [pciem_event::default(); 64];
+    let mut taken = 0u64;
+    for i in 0..200_000 {
+        taken += if i % 2 == 0 {
+            consumer.pop_batch(&mut out) as u64
+        } else {
+            u64::from(consumer.pop().is_some())
+        };
+        assert!(consumer.len() <= MASK as usize);
+    }
+    stop.store(true, Ordering::Relaxed);
+    scribbler.join().expect("scribbler");
+    assert_eq!(consumer.position(), taken);
+    assert_eq!(read_head(raw), taken as u32 & MASK);
+    memory.assert_guards_intact();
 }
 
 #[test]
@@ -202,6 +294,9 @@ fn ring_producer_never_trusts_shared_overflow_or_tail() {
     unsafe { scribble(addr_of_mut!((*raw.as_ptr()).head), 1) };
     assert!(producer.push(&view, &pciem_event::default()).is_ok());
     assert_eq!(read_tail(raw), 0);
+    // SAFETY: as above.
+    let page = unsafe { &*raw.as_ptr() };
+    assert_eq!(page.events[RING_CAPACITY].ticket, RING_CAPACITY as u64 + 1);
     memory.assert_guards_intact();
 }
 
@@ -213,9 +308,9 @@ fn ring_garbage_producer_state_stays_in_bounds() {
     let view = unsafe { SharedRing::from_raw(raw) };
     for fill in [0xffu8, 0x80, 0x5a] {
         // As if the kernel embedded an uninitialised `pciem_rs_producer`.
-        // SAFETY: `Producer` is four integers in `#[repr(C)]`: every bit
+        // SAFETY: `Producer` is five integers in `#[repr(C)]`: every bit
         // pattern is a valid value.
-        let mut producer: Producer = unsafe { core::mem::transmute([fill; 24]) };
+        let mut producer: Producer = unsafe { core::mem::transmute([fill; 32]) };
         for _ in 0..PCIEM_RING_SIZE + 3 {
             let _ = producer.push(&view, &pciem_event::default());
             assert!(read_tail(raw) <= MASK);

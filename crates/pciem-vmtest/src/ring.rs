@@ -1,6 +1,12 @@
 //! The consumer side of the event ring, minimal and self-contained so the
 //! scenarios test the kernel against the ABI text, not against pciem-core.
+//!
+//! It follows the version-2 protocol (take slot `pos % N` when its ticket is
+//! `pos + 1`) and checks the kernel's `tail` against the tickets as it goes:
+//! a `tail` past a slot whose ticket is not out is a kernel bug, and panics
+//! the scenario with a message saying so.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
@@ -14,6 +20,8 @@ use pciem_abi::{pciem_event, pciem_shared_ring, PCIEM_RING_SIZE};
 pub struct Ring {
     ring: NonNull<pciem_shared_ring>,
     len: usize,
+    /// Events taken so far through this mapping (and by earlier consumers).
+    pos: Cell<u64>,
 }
 
 impl Ring {
@@ -34,7 +42,20 @@ impl Ring {
             return Err(io::Error::last_os_error());
         }
         let ring = NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
-        Ok(Self { ring, len })
+        let this = Self {
+            ring,
+            len,
+            pos: Cell::new(0),
+        };
+        // Resume after an earlier consumer: the slot before `head` carries
+        // the ticket of the last event taken, which is the position itself.
+        let head = this.head().load(Ordering::Relaxed) as usize % PCIEM_RING_SIZE;
+        let last = this
+            .ticket((head + PCIEM_RING_SIZE - 1) % PCIEM_RING_SIZE)
+            .load(Ordering::Acquire);
+        let resumed = last != 0 && last as usize % PCIEM_RING_SIZE == head;
+        this.pos.set(if resumed { last } else { head as u64 });
+        Ok(this)
     }
 
     fn head(&self) -> &AtomicU32 {
@@ -48,6 +69,17 @@ impl Ring {
         unsafe { AtomicU32::from_ptr(core::ptr::addr_of_mut!((*self.ring.as_ptr()).tail)) }
     }
 
+    fn ticket(&self, index: usize) -> &AtomicU64 {
+        let index = index % PCIEM_RING_SIZE;
+        // SAFETY: `index` is in bounds; the ticket is an aligned u64 inside
+        // the live mapping, which the kernel stores atomically.
+        unsafe {
+            AtomicU64::from_ptr(core::ptr::addr_of_mut!(
+                (*self.ring.as_ptr()).events[index].ticket
+            ))
+        }
+    }
+
     /// The producer's overflow counter.
     pub fn overflow(&self) -> u64 {
         // SAFETY: `overflow` is an aligned u64 inside the live mapping.
@@ -56,17 +88,34 @@ impl Ring {
     }
 
     /// Takes the next event, if any.
+    ///
+    /// # Panics
+    /// If the kernel's `tail` says the slot is published but its ticket is
+    /// not out: the kernel broke the ring protocol.
     pub fn pop(&self) -> Option<pciem_event> {
-        let head = self.head().load(Ordering::Relaxed) as usize % PCIEM_RING_SIZE;
+        let pos = self.pos.get();
+        let index = pos as usize % PCIEM_RING_SIZE;
+        // `tail` first: the kernel stores it after the ticket (both
+        // release), so a `tail` past `index` means the ticket load below must
+        // see the slot published.
         let tail = self.tail().load(Ordering::Acquire) as usize % PCIEM_RING_SIZE;
-        if head == tail {
+        let ticket = self.ticket(index).load(Ordering::Acquire);
+        if ticket != pos + 1 {
+            assert!(
+                tail == index,
+                "ring protocol broken: tail {tail} is past slot {index}, whose ticket is \
+                 {ticket}, not {}",
+                pos + 1
+            );
             return None;
         }
-        // SAFETY: `head` is in bounds, and the slot was published by the
-        // producer's release store of `tail`, which we acquired above.
-        let ev = unsafe { core::ptr::addr_of!((*self.ring.as_ptr()).events[head]).read_volatile() };
+        // SAFETY: `index` is in bounds, and the slot was published by the
+        // producer's release store of its ticket, which we acquired above.
+        let ev =
+            unsafe { core::ptr::addr_of!((*self.ring.as_ptr()).events[index]).read_volatile() };
+        self.pos.set(pos + 1);
         self.head()
-            .store(((head + 1) % PCIEM_RING_SIZE) as u32, Ordering::Release);
+            .store(((index + 1) % PCIEM_RING_SIZE) as u32, Ordering::Release);
         Some(ev)
     }
 

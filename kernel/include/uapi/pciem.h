@@ -25,8 +25,12 @@
 /**
  * Version of this ABI. Bumped on any incompatible change; reported by
  * `PCIEM_IOCTL_GET_VERSION`.
+ *
+ * - 1: the first version.
+ * - 2: ring slots carry a `ticket` (the last word of `pciem_event`, which
+ *   was `reserved`), and consumers poll the slot instead of `tail`.
  */
-#define PCIEM_ABI_VERSION 1
+#define PCIEM_ABI_VERSION 2
 
 /**
  * Size of a PCI Express configuration space in bytes.
@@ -976,9 +980,11 @@ struct pciem_event {
    */
   uint64_t id;
   /**
-   * Must be zero.
+   * Ring publication stamp: `p + 1` for the `p`-th slot the producer
+   * filled (see the module documentation). Written by the ring producer,
+   * whatever the caller put here; ignored outside the ring.
    */
-  uint64_t reserved;
+  uint64_t ticket;
 };
 
 /**
@@ -986,7 +992,8 @@ struct pciem_event {
  */
 struct pciem_shared_ring {
   /**
-   * Consumer index: next slot to read. Written only by the consumer.
+   * Consumer index: next slot to read, in `0..PCIEM_RING_SIZE`. Written
+   * only by the consumer, after it is done with the slots before it.
    */
   uint32_t head;
   /**
@@ -994,7 +1001,8 @@ struct pciem_shared_ring {
    */
   uint8_t reserved0[124];
   /**
-   * Producer index: next slot to fill. Written only by the producer.
+   * Producer index: next slot to fill, in `0..PCIEM_RING_SIZE`. Written
+   * only by the producer, after the tickets of the slots before it.
    */
   uint32_t tail;
   /**
@@ -1010,7 +1018,7 @@ struct pciem_shared_ring {
    */
   uint8_t reserved2[112];
   /**
-   * The slots.
+   * The slots; each is published by its `ticket`.
    */
   struct pciem_event events[PCIEM_RING_SIZE];
 };
@@ -1174,7 +1182,7 @@ PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, size) == 32, "offseto
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, flags) == 36, "offsetof(pciem_event, flags)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, timestamp_ns) == 40, "offsetof(pciem_event, timestamp_ns)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, id) == 48, "offsetof(pciem_event, id)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, reserved) == 56, "offsetof(pciem_event, reserved)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, ticket) == 56, "offsetof(pciem_event, ticket)");
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_shared_ring) == 65792, "sizeof(struct pciem_shared_ring)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, head) == 0, "offsetof(pciem_shared_ring, head)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved0) == 4, "offsetof(pciem_shared_ring, reserved0)");

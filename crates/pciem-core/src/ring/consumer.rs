@@ -3,37 +3,42 @@
 use pciem_abi::{pciem_event, PCIEM_RING_SIZE};
 
 use super::shared::{mask, SharedRing};
-use super::sync::Ordering::{Acquire, Release};
+use super::sync::Ordering::{Acquire, Relaxed, Release};
 
 /// Pops events from a [`SharedRing`] it owns.
 ///
-/// Keeps its own `head` (the copy in shared memory is only ever written by
-/// it) and masks every `tail` it loads, so a producer that scribbles on the
-/// ring can garble events but never make it read outside the ring, loop or
-/// panic.
+/// Keeps its own position (the copy of `head` in shared memory is only ever
+/// written by it) and takes slot `pos % N` when its ticket is `pos + 1`, so
+/// a producer that scribbles on the ring can garble events but never make it
+/// read outside the ring, loop or panic.
 #[derive(Debug)]
 pub struct Consumer<const N: usize = PCIEM_RING_SIZE> {
     ring: SharedRing<N>,
-    /// Next slot to read; always `< N`.
-    head: u32,
-    /// Last `tail` loaded (acquire), masked: events up to it are known to
-    /// be published, so `pop` need not touch the producer's cache line
-    /// again until it catches up.
-    tail: u32,
+    /// Slots taken so far (never reset); the next slot is `pos % N` and is
+    /// published when its ticket reads `pos + 1`.
+    pos: u64,
 }
 
 impl<const N: usize> Consumer<N> {
-    /// A consumer of `ring`, resuming at the ring's current `head` (0 for a
-    /// fresh ring).
+    /// A consumer of `ring`, resuming where the ring's `head` says the last
+    /// consumer stopped (at the start for a fresh ring).
+    ///
+    /// The position is recovered from the ticket of the slot before `head`,
+    /// which the last consumer took: that ticket is the position itself.
+    /// If it does not fit `head` (a fresh ring, or a scribbled one), the
+    /// consumer starts in the first lap, at `head`.
     pub fn new(ring: SharedRing<N>) -> Self {
+        let mask = mask::<N>();
         // Relaxed is enough: only consumers write `head`, and the one before
         // us (if any) handed the ring over by some synchronising means.
-        let head = ring.head().load(super::sync::Ordering::Relaxed) & mask::<N>();
-        Self {
-            ring,
-            head,
-            tail: head,
-        }
+        let head = ring.head().load(Relaxed) & mask;
+        let last = ring.slot(head.wrapping_sub(1)).ticket();
+        let pos = if last != 0 && last as u32 & mask == head {
+            last
+        } else {
+            u64::from(head)
+        };
+        Self { ring, pos }
     }
 
     /// The ring this consumer reads.
@@ -41,72 +46,87 @@ impl<const N: usize> Consumer<N> {
         &self.ring
     }
 
-    /// Loads the producer's `tail` (acquire) into the cache and returns it.
+    /// Events taken so far (the position in the producer's stream).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// The ticket slot `pos % N` carries once it is published.
     #[inline(always)]
-    fn load_tail(&mut self) -> u32 {
-        // Acquire: pairs with the producer's release store of `tail`, so the
-        // slot writes before it are visible to the reads that follow. Masked
-        // because the producer's side of the page is not trusted.
-        self.tail = self.ring.tail().load(Acquire) & mask::<N>();
-        self.tail
+    fn expected(pos: u64) -> u64 {
+        pos.wrapping_add(1)
+    }
+
+    /// Whether slot `pos % N` is published (acquire load of its ticket).
+    #[inline(always)]
+    fn published(&self, pos: u64) -> bool {
+        self.ring.slot(pos as u32).ticket() == Self::expected(pos)
+    }
+
+    /// Hands every slot before `self.pos` back to the producer.
+    #[inline(always)]
+    fn release(&self) {
+        // Release: our reads of the slots happen before the producer's
+        // acquire load that sees the new `head` and reuses them.
+        self.ring
+            .head()
+            .store(self.pos as u32 & mask::<N>(), Release);
     }
 
     /// Takes the oldest published event, or `None` if the ring is empty.
     #[inline]
     pub fn pop(&mut self) -> Option<pciem_event> {
-        let head = self.head;
-        if head == self.tail && head == self.load_tail() {
+        let pos = self.pos;
+        let slot = self.ring.slot(pos as u32);
+        let ticket = slot.ticket();
+        if ticket != Self::expected(pos) {
             return None;
         }
-        // SAFETY: `head != tail`, and `tail` came from an acquire load that
-        // synchronised with the producer's release store publishing every
-        // slot from `head` up to it; the producer will not write this slot
-        // again before our release store of `head` below hands it back.
-        let event = unsafe { self.ring.slot(head).read() };
-        self.head = head.wrapping_add(1) & mask::<N>();
-        // Release: our read of the slot happens before the producer's acquire
-        // load that sees the new `head` and reuses the slot.
-        self.ring.head().store(self.head, Release);
+        // SAFETY: the acquire load of the ticket synchronised with the
+        // producer's release store publishing this slot; the producer will
+        // not write it again before our release store of `head` hands it
+        // back.
+        let event = unsafe { slot.read(ticket) };
+        self.pos = pos.wrapping_add(1);
+        self.release();
         Some(event)
     }
 
-    /// Takes up to `out.len()` events, oldest first, into the front of `out`
-    /// and returns how many. One acquire load of `tail` and (if anything
-    /// was taken) one release store of `head` for the whole batch.
+    /// Takes up to `out.len()` events (and at most the ring's capacity),
+    /// oldest first, into the front of `out` and returns how many. One
+    /// release store of `head` (if anything was taken) for the whole batch.
     pub fn pop_batch(&mut self, out: &mut [pciem_event]) -> usize {
-        if out.is_empty() {
-            return 0;
-        }
-        let head = self.head;
-        let tail = self.load_tail();
-        let available = tail.wrapping_sub(head) & mask::<N>();
-        let count = out.len().min(available as usize);
-        let mut index = head;
-        for slot in out.iter_mut().take(count) {
-            // SAFETY: the `count <= available` slots from `head` on were
-            // published by the release store of the `tail` we acquired above
-            // and are ours until the release store of `head` below.
-            *slot = unsafe { self.ring.slot(index).read() };
-            index = index.wrapping_add(1) & mask::<N>();
+        let mut count = 0;
+        for dst in out.iter_mut().take(SharedRing::<N>::CAPACITY) {
+            let slot = self.ring.slot(self.pos as u32);
+            let ticket = slot.ticket();
+            if ticket != Self::expected(self.pos) {
+                break;
+            }
+            // SAFETY: as in `pop`; the slot is ours until the release store
+            // of `head` below.
+            *dst = unsafe { slot.read(ticket) };
+            self.pos = self.pos.wrapping_add(1);
+            count += 1;
         }
         if count != 0 {
-            self.head = index;
-            // Release: as in `pop`, for all the slots at once.
-            self.ring.head().store(index, Release);
+            self.release();
         }
         count
     }
 
-    /// Number of published events not yet taken (a snapshot: the producer
-    /// may add more at any time).
+    /// Number of published events not yet taken, counted by the producer's
+    /// `tail` (a snapshot: the producer may add more at any time).
     pub fn len(&self) -> usize {
-        let tail = self.ring.tail().load(Acquire) & mask::<N>();
-        (tail.wrapping_sub(self.head) & mask::<N>()) as usize
+        let mask = mask::<N>();
+        let tail = self.ring.tail().load(Acquire) & mask;
+        (tail.wrapping_sub(self.pos as u32) & mask) as usize
     }
 
-    /// Whether no published event is waiting (a snapshot).
+    /// Whether the next event is not published yet (a snapshot; the same
+    /// test [`pop`](Consumer::pop) makes).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        !self.published(self.pos)
     }
 
     /// Events the producer dropped because the ring was full, as last

@@ -19,23 +19,31 @@
 //! # Protocol
 //!
 //! The ring has `N` slots (`N` a power of two; [`PCIEM_RING_SIZE`] for the
-//! ABI's ring) and indices in `0..N`.
+//! ABI's ring). Each side keeps a private position: how many slots it has
+//! filled (producer) or taken (consumer) since the ring was fresh. Slot
+//! `p % N` holds the `p`-th event.
 //!
-//! - `tail` is the next slot the producer fills; only the producer writes
-//!   it. `head` is the next slot the consumer reads; only the consumer writes
-//!   it.
-//! - Empty when `head == tail`, full when `(tail + 1) % N == head`: at most
-//!   `N - 1` events are in flight, and the slots in `head..tail` (modulo
-//!   `N`) belong to the consumer, all others to the producer.
-//! - Push: if full, the event is **not** written; the producer increments
-//!   its overflow count and stores it in `overflow`. Otherwise it copies the
-//!   event into `events[tail]`, then stores `tail + 1` (release).
-//! - Pop: load `tail` (acquire); if it differs from `head`, copy
-//!   `events[head]` out, then store `head + 1` (release).
+//! - Push: if the ring is full the event is **not** written; the producer
+//!   increments its overflow count and stores it in `overflow`. Otherwise it
+//!   copies the event's first 56 bytes into slot `p % N`, stores the slot's
+//!   `ticket` as `p + 1` (release), and then `tail = (p + 1) % N` (release).
+//! - Pop: load the ticket of slot `p % N` (acquire); if it is `p + 1` the
+//!   event is there: copy it out, then store `head = (p + 1) % N` (release),
+//!   handing the slot back. A zeroed slot (ticket 0) or one from the
+//!   previous lap (ticket `p + 1 - N`) never matches.
+//! - Full when `(tail + 1) % N == head`: at most `N - 1` events are in
+//!   flight. The producer knows its own tail and loads `head` only when its
+//!   cached copy says the ring is full.
 //! - Every event the producer is asked to publish gets the next sequence
 //!   number (`seq`, from 0), whether it fits or overflows. A consumer that
 //!   sees `seq` jump from `a` to `b` knows `b - a - 1` events were lost, and
 //!   the sum of all jumps equals the overflow counter.
+//!
+//! Polling the slot, not `tail`, is what makes the ring fast: the event and
+//! the news of it arrive in one cache line, where a shared `tail` costs a
+//! second cross-core miss per event (docs/performance.md measures both).
+//! `tail` is still published so that [`Consumer::len`] and version-1
+//! consumers can count.
 //!
 //! # Memory ordering
 //!
@@ -43,24 +51,25 @@
 //! with one acquire load; nothing stronger is needed, and nothing weaker is
 //! enough:
 //!
-//! - **Producer → consumer** (`tail`): the producer's slot write is
-//!   sequenced before its release store of `tail`; the consumer's acquire
-//!   load that reads that value (or a later one) synchronises with it, so the
-//!   write happens before the consumer's read of the slot. Without release
-//!   the consumer could see the new `tail` before the event bytes (a torn or
-//!   stale event); without acquire its slot read could be satisfied early.
-//! - **Consumer → producer** (`head`): the consumer's slot read is sequenced
-//!   before its release store of `head`; the producer's acquire load seeing
-//!   it synchronises, so the read happens before the producer's next write
-//!   of that slot. Without this the producer could overwrite an event the
-//!   consumer is still copying.
+//! - **Producer → consumer** (the slot's `ticket`): the producer's body
+//!   writes are sequenced before its release store of the ticket; the
+//!   consumer's acquire load that reads that ticket synchronises with it, so
+//!   the writes happen before the consumer's read of the body. Without
+//!   release the consumer could see the ticket before the event bytes (a
+//!   torn or stale event); without acquire its body reads could be
+//!   satisfied early.
+//! - **Consumer → producer** (`head`): the consumer's slot reads are
+//!   sequenced before its release store of `head`; the producer's acquire
+//!   load seeing it synchronises, so the reads happen before the producer's
+//!   next write of those slots. Without this the producer could overwrite
+//!   an event the consumer is still copying.
 //! - **Overflow**: the producer stores its count before it publishes the
-//!   next event's `tail`, so after popping an event the consumer's load of
+//!   next event's ticket, so after popping an event the consumer's load of
 //!   `overflow` is at least the number of events lost before it (ordered by
-//!   the `tail` pair above). The store is release and the load acquire only
+//!   the ticket pair above). The store is release and the load acquire only
 //!   so that a standalone read is a well-defined snapshot; it guards no
-//!   other data.
-//! - Each index has a single writer, which keeps its own copy, so no
+//!   other data. `tail` is ordered the same way, after the ticket.
+//! - Each word has a single writer, which keeps its own copy, so no
 //!   read-modify-write (and no `SeqCst` fence) is needed. On x86-64 the
 //!   acquire loads and release stores are plain `mov`s.
 //!
@@ -73,11 +82,13 @@
 //!
 //! The ring page is writable by both sides, so each side treats what the
 //! other writes as untrusted: the producer masks the `head` it loads and
-//! never reads back `tail` or `overflow`; the consumer masks the `tail` it
-//! loads and keeps its own `head`. A scribbling peer can make events
+//! never reads back tickets, `tail` or `overflow`; the consumer keeps its own
+//! position, compares tickets for equality only and masks the `tail` it
+//! loads for [`Consumer::len`]. A scribbling peer can make events
 //! disappear, repeat or arrive garbled (the consumer validates event
 //! contents anyway), but can never cause an out-of-bounds access, a panic
-//! or a loop. Slots are copied with volatile accesses, exactly once each.
+//! or a loop. Slot bodies are copied with volatile accesses, exactly once
+//! each.
 //!
 //! # Example
 //!

@@ -15,24 +15,27 @@ pub struct RingFull {
     pub seq: u64,
 }
 
-/// The producer's private state: its own copy of `tail`, the last `head`
-/// it loaded, the next sequence number and the overflow count.
+/// The producer's private state: its position (slots filled so far), the
+/// last `head` it loaded, the next sequence number and the overflow count.
 ///
 /// The kernel embeds this as `struct pciem_rs_producer` (same fields, same
 /// layout; `kernel/rust/pciem_rs.h`), which is why it is `#[repr(C)]` and
 /// separate from the ring: [`push`](Producer::push) takes the ring to
 /// publish into.
 ///
-/// [`push`](Producer::push) and [`try_push`](Producer::try_push) load the
-/// shared `head` only when the cached copy says the ring is full, so while
-/// there is room a push touches no cache line the consumer writes: in a
-/// ping-pong that is one cross-core cache miss less per event. The cache can
-/// only be behind the real `head` (the consumer only advances it), so it
-/// never makes the producer believe in room that is not there; a consumer
-/// that moves `head` backwards (scribbling) just sees its "unread" slots
-/// reused, which it could have garbled anyway.
+/// A push writes the event's body into slot `pos % N`, publishes it by
+/// storing the slot's ticket (`pos + 1`, release), then stores `tail` (the
+/// new position modulo `N`, release) for consumers that count. The consumer
+/// polls the ticket, so the event and the news of it arrive in one cache
+/// line. [`push`](Producer::push) and [`try_push`](Producer::try_push) load
+/// the shared `head` only when the cached copy says the ring is full, so
+/// while there is room a push touches no cache line the consumer writes.
+/// The cache can only be behind the real `head` (the consumer only advances
+/// it), so it never makes the producer believe in room that is not there; a
+/// consumer that moves `head` backwards (scribbling) just sees its "unread"
+/// slots reused, which it could have garbled anyway.
 ///
-/// The producer never reads back its own `tail` or `overflow` from shared
+/// The producer never reads back tickets, `tail` or `overflow` from shared
 /// memory, and masks the shared `head` it does read, so a consumer that
 /// scribbles on the ring page cannot make it write outside the ring, loop
 /// or panic. Even the private fields are masked before use, so a garbage
@@ -40,30 +43,33 @@ pub struct RingFull {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Producer {
-    tail: u32,
-    /// Last `head` loaded from the ring, masked when used (`reserved` in
-    /// older versions of the C header: C never looks at it).
+    /// Slots filled so far (never reset); the next slot is `pos % N` and
+    /// gets ticket `pos + 1`.
+    pos: u64,
+    /// Last `head` loaded from the ring, masked when used.
     cached_head: u32,
+    reserved: u32,
     next_seq: u64,
     overflow: u64,
 }
 
 const _: () = {
     use core::mem::{offset_of, size_of};
-    assert!(size_of::<Producer>() == 24);
-    assert!(offset_of!(Producer, tail) == 0);
-    assert!(offset_of!(Producer, cached_head) == 4);
-    assert!(offset_of!(Producer, next_seq) == 8);
-    assert!(offset_of!(Producer, overflow) == 16);
+    assert!(size_of::<Producer>() == 32);
+    assert!(offset_of!(Producer, pos) == 0);
+    assert!(offset_of!(Producer, cached_head) == 8);
+    assert!(offset_of!(Producer, next_seq) == 16);
+    assert!(offset_of!(Producer, overflow) == 24);
 };
 
 impl Producer {
-    /// A producer for a fresh (zeroed) ring: tail 0, first sequence number 0,
-    /// no overflow.
+    /// A producer for a fresh (zeroed) ring: position 0, first sequence
+    /// number 0, no overflow.
     pub const fn new() -> Self {
         Self {
-            tail: 0,
+            pos: 0,
             cached_head: 0,
+            reserved: 0,
             next_seq: 0,
             overflow: 0,
         }
@@ -80,8 +86,14 @@ impl Producer {
         self.overflow
     }
 
-    /// Publishes `event` with the next sequence number (the `seq` field of
-    /// `event` is ignored) and returns that number.
+    /// Events this producer has published (the next slot's ticket is this
+    /// plus one).
+    pub const fn published(&self) -> u64 {
+        self.pos
+    }
+
+    /// Publishes `event` with the next sequence number (the `seq` and
+    /// `ticket` fields of `event` are ignored) and returns that number.
     ///
     /// If the ring is full the event is dropped, never overwriting an unread
     /// one: the sequence number is used up, the overflow counter is
@@ -98,13 +110,16 @@ impl Producer {
     ) -> Result<u64, RingFull> {
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
-        if self.publish(ring, event, seq) {
+        if self.has_room(ring) {
+            self.publish(ring, event, seq);
             Ok(seq)
         } else {
             self.overflow = self.overflow.wrapping_add(1);
             // Release: pairs with the consumer's acquire load of `overflow`.
-            // The count lives in `self`, never read back from the page, so a
-            // consumer resetting the shared copy cannot make it go wrong.
+            // Stored before the next ticket, so a consumer that takes the
+            // next event sees at least this count. The count lives in
+            // `self`, never read back from the page, so a consumer resetting
+            // the shared copy cannot make it go wrong.
             ring.overflow_counter().store(self.overflow, Release);
             Err(RingFull { seq })
         }
@@ -119,89 +134,94 @@ impl Producer {
         ring: &SharedRing<N>,
         event: &pciem_event,
     ) -> Option<u64> {
-        let seq = self.next_seq;
-        if self.publish(ring, event, seq) {
-            self.next_seq = seq.wrapping_add(1);
-            Some(seq)
-        } else {
-            None
+        if !self.has_room(ring) {
+            return None;
         }
+        let seq = self.next_seq;
+        self.next_seq = seq.wrapping_add(1);
+        self.publish(ring, event, seq);
+        Some(seq)
     }
 
     /// Publishes the longest prefix of `events` that fits, with consecutive
     /// sequence numbers, and returns its length. One acquire load of `head`
-    /// (always fresh, and kept as the cached copy) and one release store of
-    /// `tail` for the whole batch. Events that did
-    /// not fit are neither numbered nor counted as overflow: retry them, or
-    /// [`push`](Producer::push) them to account for them as lost.
+    /// (always fresh, and kept as the cached copy) and one store of `tail`
+    /// for the whole batch; each slot is still published by its own ticket,
+    /// so the consumer may start on the first before the last is written.
+    /// Events that did not fit are neither numbered nor counted as overflow:
+    /// retry them, or [`push`](Producer::push) them to account for them as
+    /// lost.
     pub fn try_push_batch<const N: usize>(
         &mut self,
         ring: &SharedRing<N>,
         events: &[pciem_event],
     ) -> usize {
         let mask = mask::<N>();
-        let tail = self.tail & mask;
+        let tail = self.pos as u32 & mask;
         let head = ring.head().load(Acquire) & mask;
         self.cached_head = head;
         // Free slots, keeping one empty: in 0..N, whatever `head` says.
         let free = head.wrapping_sub(tail).wrapping_sub(1) & mask;
         let count = events.len().min(free as usize);
-        let mut index = tail;
         for event in events.iter().take(count) {
+            let slot = ring.slot(self.pos as u32);
             let mut copy = *event;
             copy.seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
-            // SAFETY: `index` runs over the `count <= free` slots from `tail`
-            // on; the acquire load of `head` above saw the consumer release
-            // them, and the consumer will not read them before the release
-            // store of `tail` below.
-            unsafe { ring.slot(index).write(&copy) };
-            index = index.wrapping_add(1) & mask;
+            // SAFETY: the slot is among the `count <= free` slots from
+            // `tail` on, which the acquire load of `head` above saw the
+            // consumer release; the consumer will not read it before the
+            // ticket below.
+            unsafe { slot.write(&copy) };
+            self.pos = self.pos.wrapping_add(1);
+            // Release: the body written above happens before the consumer's
+            // acquire load that sees this ticket.
+            slot.publish(self.pos);
         }
         if count != 0 {
-            self.tail = index;
-            ring.tail().store(index, Release);
+            ring.tail().store(self.pos as u32 & mask, Release);
         }
         count
     }
 
-    /// Writes `event` numbered `seq` at `tail` and publishes it, or returns
-    /// false if the ring is full.
+    /// Whether slot `pos % N` is free, loading the shared `head` only if
+    /// the cached one says the ring is full.
     #[inline(always)]
-    fn publish<const N: usize>(
-        &mut self,
-        ring: &SharedRing<N>,
-        event: &pciem_event,
-        seq: u64,
-    ) -> bool {
+    fn has_room<const N: usize>(&mut self, ring: &SharedRing<N>) -> bool {
         let mask = mask::<N>();
-        let tail = self.tail & mask;
-        let next = tail.wrapping_add(1) & mask;
-        if next == self.cached_head & mask {
-            // Looks full: see how far the consumer got. Acquire: pairs with
-            // the consumer's release store of `head`, so its reads of the
-            // slots we are about to reuse happen before our writes (the
-            // cached value was loaded the same way, so slots it freed are
-            // safe too). Masked: a scribbled `head` can make us think the
-            // ring is full or empty (and so garble what the consumer sees),
-            // never index outside.
-            let head = ring.head().load(Acquire) & mask;
-            self.cached_head = head;
-            if next == head {
-                return false;
-            }
+        let next = (self.pos as u32).wrapping_add(1) & mask;
+        if next != self.cached_head & mask {
+            return true;
         }
+        // Looks full: see how far the consumer got. Acquire: pairs with the
+        // consumer's release store of `head`, so its reads of the slots we
+        // are about to reuse happen before our writes (the cached value was
+        // loaded the same way, so slots it freed are safe too). Masked: a
+        // scribbled `head` can make us think the ring is full or empty (and
+        // so garble what the consumer sees), never index outside.
+        let head = ring.head().load(Acquire) & mask;
+        self.cached_head = head;
+        next != head
+    }
+
+    /// Writes `event` numbered `seq` into slot `pos % N` and publishes it;
+    /// [`has_room`](Producer::has_room) said the slot is free.
+    #[inline(always)]
+    fn publish<const N: usize>(&mut self, ring: &SharedRing<N>, event: &pciem_event, seq: u64) {
+        let slot = ring.slot(self.pos as u32);
         let mut copy = *event;
         copy.seq = seq;
-        // SAFETY: `tail` is ours until we publish it below; the consumer
-        // released every slot before the cached `head`, whose acquire load
-        // (now or earlier) synchronised with that release, and
-        // `tail != head - 1` means `tail` is among them.
-        unsafe { ring.slot(tail).write(&copy) };
-        self.tail = next;
-        // Release: the slot write above happens before the consumer's
-        // acquire load that observes this `tail`.
-        ring.tail().store(next, Release);
-        true
+        // SAFETY: the slot is ours until its ticket is published below: the
+        // consumer released every slot before the cached `head`, whose
+        // acquire load (now or earlier) synchronised with that release, and
+        // `has_room` saw that `pos % N != head - 1`, so it is among them.
+        unsafe { slot.write(&copy) };
+        self.pos = self.pos.wrapping_add(1);
+        // Release: the body written above happens before the consumer's
+        // acquire load that sees this ticket.
+        slot.publish(self.pos);
+        // Release: for consumers that count by `tail` (`Consumer::len`,
+        // version-1 readers): the slot is published before this is seen.
+        ring.tail().store(self.pos as u32 & mask::<N>(), Release);
     }
 }

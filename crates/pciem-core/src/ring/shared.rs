@@ -69,7 +69,7 @@ pub(crate) const fn mask<const N: usize>() -> u32 {
 }
 
 /// A view of one event ring in memory: the shared header (`head`, `tail`,
-/// `overflow`) and the slots, over memory that may be shared with another
+/// `overflow`) and the ticketed slots, over memory that may be shared with another
 /// process or the kernel.
 ///
 /// The view does no protocol work itself; a [`Producer`](super::Producer)
@@ -112,9 +112,11 @@ impl SharedRing<PCIEM_RING_SIZE> {
     ///   `SharedRing` views, and at any time at most one producer pushes
     ///   into it and at most one consumer pops from it. Another process or
     ///   the kernel may access it concurrently in any way.
-    /// - The producer side starts at `tail == 0`; the memory was zeroed (or
-    ///   the ring otherwise emptied, `head == tail == 0`) before the first
-    ///   push.
+    /// - The producer side starts at position 0 ([`Producer::new`]); the
+    ///   memory was zeroed (every ticket 0, `head == tail == 0`) before the
+    ///   first push.
+    ///
+    /// [`Producer::new`]: super::Producer::new
     #[cfg(not(loom))]
     #[inline]
     pub unsafe fn from_raw(ring: NonNull<pciem_shared_ring>) -> Self {
@@ -148,7 +150,8 @@ impl<const N: usize> SharedRing<N> {
         unsafe { &*addr_of!((*self.mem.as_ptr()).head) }
     }
 
-    /// The shared producer index (untrusted by the consumer).
+    /// The shared producer index (untrusted by the consumer; only
+    /// `Consumer::len` reads it).
     #[inline(always)]
     pub(crate) fn tail(&self) -> &AtomicU32 {
         // SAFETY: as in `head`.
