@@ -168,7 +168,20 @@ pub(crate) fn draw(
                 }
                 None => origin + 8,
             };
-            c.lines(note_x, text_y(y, h, note), note, INK);
+            let note_y = text_y(y, h, note);
+            if scale == Scale::Ratio {
+                // Notes of ratio charts sit on the plot (right of the 1x
+                // line): keep the grid lines out of their text.
+                let lines = note.lines().count();
+                c.rect(
+                    note_x - 2,
+                    note_y - 2,
+                    text_w(note) + 4,
+                    block_h(lines) + 4,
+                    BG,
+                );
+            }
+            c.lines(note_x, note_y, note, INK);
         }
         y += h;
     }

@@ -48,7 +48,8 @@ pub enum BarKind {
 }
 
 impl BarKind {
-    fn colour(self) -> [u8; 3] {
+    /// The bar colour (RGB).
+    pub fn colour(self) -> [u8; 3] {
         match self {
             BarKind::Floor => [130, 130, 130],
             BarKind::Pciem => [31, 100, 200],
@@ -98,7 +99,8 @@ pub enum Better {
 }
 
 impl Better {
-    fn colour(self) -> [u8; 3] {
+    /// The bar colour (RGB).
+    pub fn colour(self) -> [u8; 3] {
         match self {
             Better::Higher => [31, 100, 200],
             Better::Lower => [230, 140, 40],
