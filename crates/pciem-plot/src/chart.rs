@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::canvas::{block_h, text_w, Canvas, BG, INK, LINE};
+use crate::canvas::{block_h, text_w, Canvas, BG, CHAR_W, INK, LINE};
 use crate::PlotError;
 
 /// How values map to the horizontal axis.
@@ -104,6 +104,18 @@ fn tick_label(scale: Scale, decade: f64) -> String {
     }
 }
 
+/// Every decade gets a grid line; when the axis spans so many decades
+/// that their labels would run into each other, only every `step`-th
+/// (counted from 10^0: 1 ns, 1x) gets a label.
+fn label_step(scale: Scale, lo: f64, hi: f64) -> f64 {
+    let widest = (lo as i32..=hi as i32)
+        .map(|d| text_w(&tick_label(scale, f64::from(d))))
+        .max()
+        .unwrap_or(0);
+    let per_decade = PLOT_W as f64 / (hi - lo);
+    ((widest + CHAR_W) as f64 / per_decade).ceil().max(1.0)
+}
+
 /// Draws `items` under `title` (which may have several lines) and writes
 /// the PNG to `path`.
 pub(crate) fn draw(
@@ -133,16 +145,19 @@ pub(crate) fn draw(
     let mut c = Canvas::new(width, top + rows_h + 40);
     c.lines(MARGIN, 14, title, INK);
     let axis_y = top + rows_h + 6;
+    let step = label_step(scale, lo, hi);
     let mut decade = lo;
     while decade <= hi {
         let x = x_of(10f64.powf(decade));
         c.rect(x, top - 6, 1, rows_h + 10, GRID);
-        let label = tick_label(scale, decade);
-        let label_x = match scale {
-            Scale::Nanoseconds => x.saturating_sub(12),
-            Scale::Ratio => x.saturating_sub(text_w(&label) / 2),
-        };
-        c.text(label_x, axis_y + 6, &label, INK);
+        if decade.rem_euclid(step) == 0.0 {
+            let label = tick_label(scale, decade);
+            let label_x = match scale {
+                Scale::Nanoseconds => x.saturating_sub(12),
+                Scale::Ratio => x.saturating_sub(text_w(&label) / 2),
+            };
+            c.text(label_x, axis_y + 6, &label, INK);
+        }
         decade += 1.0;
     }
     // Text blocks are centred in their row, 2 px high (as the first
@@ -197,4 +212,21 @@ pub(crate) fn draw(
         y += h;
     }
     c.write_png(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decade_labels_thin_out_only_when_they_would_touch() {
+        // 0.001x..1000x: 87 px a decade, "0.001x" is 72 px wide.
+        assert_eq!(label_step(Scale::Ratio, -3.0, 3.0), 1.0);
+        // 0.0001x..100000x: 58 px a decade, "100000x" 84 px.
+        assert_eq!(label_step(Scale::Ratio, -4.0, 5.0), 2.0);
+        assert_eq!(label_step(Scale::Nanoseconds, 1.0, 5.0), 1.0);
+        assert_eq!(tick_label(Scale::Ratio, -2.0), "0.01x");
+        assert_eq!(tick_label(Scale::Ratio, 2.0), "100x");
+        assert_eq!(tick_label(Scale::Nanoseconds, 4.0), "10 us");
+    }
 }
