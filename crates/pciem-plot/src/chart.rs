@@ -160,8 +160,8 @@ pub(crate) fn draw(
         }
         decade += 1.0;
     }
-    // Text blocks are centred in their row, 2 px high (as the first
-    // charts were drawn).
+    // Text blocks are centred in their row, 2 px above centre (where the
+    // first charts drew them, kept so those stay pixel for pixel).
     let text_y = |y: usize, h: usize, s: &str| (y + (h - block_h(s.lines().count())) / 2) - 2;
     let mut y = top;
     for item in items {
