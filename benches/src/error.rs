@@ -25,9 +25,9 @@ pub enum BenchError {
         /// Why.
         source: std::io::Error,
     },
-    /// PNG encoding failed.
-    #[error("encoding PNG: {0}")]
-    Png(#[from] png::EncodingError),
+    /// Drawing or writing the plot failed.
+    #[error("plot: {0}")]
+    Plot(#[from] pciem_plot::PlotError),
     /// A measurement produced no samples.
     #[error("no samples recorded for {0}")]
     NoSamples(String),

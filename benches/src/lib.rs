@@ -9,7 +9,6 @@
 
 pub mod affinity;
 pub mod error;
-mod font;
 pub mod pingpong;
 pub mod plot;
 pub mod report;

@@ -4,7 +4,14 @@
 //! but runs only `vmtest-bench`, which prints one `BENCH` line per figure,
 //! each with the baseline measured beside it in the same guest. This task
 //! turns them into a table with ratios, printed and written to
-//! `target/bench-vm/results.md` (and `results.tsv` for tools).
+//! `target/bench-vm/results.md` (and `results.tsv` for tools), and a chart
+//! of the ratios, `results.png` (see [`chart`]).
+//!
+//! `cargo xtask bench-vm --from-log FILE` makes the same three files from
+//! a guest log kept from an earlier run (`target/vm/vm.log`), without
+//! booting.
+
+pub mod chart;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -98,7 +105,39 @@ pub fn bench_vm(root: &Path) -> Result {
         })
         .ok_or_else(|| fail("bench-vm", "scenarios.txt has no vmtest-protopciem line"))?;
     let log = crate::vm::vm_run(root, vec![format!("vmtest-bench {proto}")])?;
-    let figs = parse(&log).map_err(|e| fail("bench-vm", e))?;
+    report(root, &log)
+}
+
+/// `--from-log FILE`: the report of a kept guest log. Only of a run in
+/// which `vmtest-bench` exited 0, because it exits non-zero when a check
+/// of what it measured failed, and such figures are not measurements.
+pub fn bench_vm_from_log(root: &Path, log: &Path) -> Result {
+    let text = std::fs::read_to_string(log)
+        .map_err(|e| fail("bench-vm", format!("reading {}: {e}", log.display())))?;
+    if !bench_passed(&text) {
+        return Err(fail(
+            "bench-vm",
+            format!(
+                "{} has no `VMTEST EXIT vmtest-bench 0` line: not a finished, passing bench-vm run",
+                log.display()
+            ),
+        ));
+    }
+    report(root, &text)
+}
+
+/// Whether the guest log shows `vmtest-bench` exiting 0.
+fn bench_passed(log: &str) -> bool {
+    log.lines().any(|l| {
+        l.strip_prefix("VMTEST EXIT vmtest-bench ")
+            .is_some_and(|rc| rc.trim() == "0")
+    })
+}
+
+/// Parses the guest's `BENCH` lines and writes the table, the TSV and the
+/// chart into `target/bench-vm`.
+fn report(root: &Path, log: &str) -> Result {
+    let figs = parse(log).map_err(|e| fail("bench-vm", e))?;
     if figs.is_empty() {
         return Err(fail("bench-vm", "the guest printed no BENCH line"));
     }
@@ -126,7 +165,12 @@ pub fn bench_vm(root: &Path) -> Result {
     for l in log.lines().filter(|l| l.starts_with("INFO:")) {
         println!("{l}");
     }
-    println!("written to {}", out.join("results.md").display());
+    let png = out.join("results.png");
+    chart::write(&png, &figs).map_err(|e| fail("bench-vm: chart", e))?;
+    println!(
+        "written to {}, results.tsv and results.png",
+        out.join("results.md").display()
+    );
     Ok(())
 }
 
@@ -145,6 +189,13 @@ mod tests {
         assert!((figs[1].ratio() - 0.01).abs() < 1e-12);
         let t = table(&figs);
         assert!(t.contains("| dma-read-1MiB | 500.0 MB/s | memcpy-1MiB | 1000.0 MB/s | 0.500 |"));
+    }
+
+    #[test]
+    fn only_a_log_where_the_bench_exited_0_is_reported() {
+        assert!(bench_passed("x\nVMTEST EXIT vmtest-bench 0\n"));
+        assert!(!bench_passed("VMTEST EXIT vmtest-bench 1\n"));
+        assert!(!bench_passed("VMTEST EXIT vmtest-msi 0\nBENCH m 1 u b 1\n"));
     }
 
     #[test]

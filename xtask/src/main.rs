@@ -19,6 +19,8 @@ tasks:
   vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest
   bench-vm           boot the same guest and run the VM benchmark (vmtest-bench): events/s into
                      the ring, MSI/irqfd injection rates, DMA bandwidth, each beside a baseline
+  bench-vm --from-log FILE
+                     the bench-vm table and chart (target/bench-vm) from a kept guest log, no boot
   fuzz --smoke       every cargo-fuzz target of fuzz/ for a short fixed time (nightly)
   fuzz TARGET [--seconds N]
                      one fuzz target (config_space, ring, protopciem_cmdbuf) for N seconds
@@ -42,6 +44,9 @@ fn main() -> ExitCode {
         ["kbuild"] => xtask::kbuild::kbuild(&root),
         ["vm-test"] => xtask::vm::vm_test(&root),
         ["bench-vm"] => xtask::benchvm::bench_vm(&root),
+        ["bench-vm", "--from-log", log] => {
+            xtask::benchvm::bench_vm_from_log(&root, std::path::Path::new(log))
+        }
         ["fuzz", rest @ ..] => match xtask::fuzz::parse_args(rest) {
             Ok(request) => xtask::fuzz::fuzz(&root, request),
             Err(e) => {

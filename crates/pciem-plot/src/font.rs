@@ -1,4 +1,4 @@
-//! A 5×7 pixel font for the plot's labels, so drawing text needs no font
+//! A 5×7 pixel font for the charts' labels, so drawing text needs no font
 //! files or text library. Upper case only (lower case is drawn as upper);
 //! unknown characters are drawn as a hollow box.
 
