@@ -15,7 +15,7 @@ use pciem_bench::pingpong::{
 };
 use pciem_bench::plot::{Bar, BarKind};
 use pciem_bench::report::{format_table, publish, Summary};
-use pciem_bench::slotseq::SlotSeqRing;
+use pciem_bench::ringv1::RingV1;
 use pciem_bench::stats::{chunked_ns_per_op, median, paired_ratio, Recorder};
 
 static RECORDER: Recorder = Recorder::new();
@@ -231,11 +231,11 @@ const MECHANISMS: [Mechanism; 9] = [
         Some(throughput_sample::<StdMpsc>),
     ),
     (
-        "proposal-slot-seq",
+        "pciem-ring-v1",
         "floor",
-        BarKind::Proposal,
-        queue_sample::<SlotSeqRing>,
-        Some(throughput_sample::<SlotSeqRing>),
+        BarKind::Former,
+        queue_sample::<RingV1>,
+        None,
     ),
     (
         "eventfd-floor",
@@ -285,9 +285,9 @@ fn main() {
     let mut mpsc = QueuePingPong::<StdMpsc>::start(cpu_b).expect("start echo thread");
     criterion_latency(&mut c, "std-mpsc", |n| mpsc.round_trips(n));
     drop(mpsc);
-    let mut slot_seq = QueuePingPong::<SlotSeqRing>::start(cpu_b).expect("start echo thread");
-    criterion_latency(&mut c, "proposal-slot-seq", |n| slot_seq.round_trips(n));
-    drop(slot_seq);
+    let mut v1 = QueuePingPong::<RingV1>::start(cpu_b).expect("start echo thread");
+    criterion_latency(&mut c, "pciem-ring-v1", |n| v1.round_trips(n));
+    drop(v1);
     let mut efd = EventfdPingPong::start(cpu_b).expect("start echo thread");
     criterion_latency(&mut c, "eventfd-floor", |n| efd.round_trips(n));
     drop(efd);
@@ -389,6 +389,15 @@ fn summarise(test_mode: bool, rounds: usize) {
         goals += &format!(
             "goal pciem-ring below every peer: {}{which}\n",
             goal(not_below.is_empty())
+        );
+    }
+    if let Some(ratio) = paired_ratio(
+        &RECORDER.samples("pciem-ring"),
+        &RECORDER.samples("pciem-ring-v1"),
+    ) {
+        goals += &format!(
+            "pciem-ring / pciem-ring-v1 (ABI-2 tickets against version-1 tail polling, \
+             paired by round): {ratio:.2}x\n"
         );
     }
     if let Some((_, ratio)) = medians.get("pciem-ring-eventfd").copied() {

@@ -12,7 +12,7 @@ pub mod error;
 pub mod pingpong;
 pub mod plot;
 pub mod report;
-pub mod slotseq;
+pub mod ringv1;
 pub mod stats;
 
 pub use error::BenchError;

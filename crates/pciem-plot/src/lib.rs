@@ -43,8 +43,9 @@ pub enum BarKind {
     Pciem,
     /// A peer doing the same job.
     Peer,
-    /// A prototype of a proposed change.
-    Proposal,
+    /// An earlier version of PCIem's own mechanism, kept as a baseline to
+    /// show what a change bought.
+    Former,
 }
 
 impl BarKind {
@@ -54,7 +55,7 @@ impl BarKind {
             BarKind::Floor => [130, 130, 130],
             BarKind::Pciem => [31, 100, 200],
             BarKind::Peer => [230, 140, 40],
-            BarKind::Proposal => [60, 160, 90],
+            BarKind::Former => [60, 160, 90],
         }
     }
 }
