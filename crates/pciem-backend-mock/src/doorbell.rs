@@ -52,8 +52,9 @@ impl Doorbell {
     #[inline]
     pub fn ring(&self) -> io::Result<()> {
         // SeqCst fence: orders the caller's publication (the ring's release
-        // store of `tail`) before the load of `sleeping`; pairs with the
-        // fence in `wait_until`.
+        // store of the slot's ticket) before the load of `sleeping`; pairs
+        // with the fence in `wait_until`, after which the consumer's
+        // `is_empty` loads that ticket.
         fence(Ordering::SeqCst);
         // Load first so the common, not-sleeping case does not take the
         // cache line exclusively; swap so one sleep gets one write.
