@@ -139,9 +139,7 @@ fn hostile(r: &mut Reader<'_>) {
                 // the ticket that slot would carry if it were published in
                 // the consumer's current lap.
                 let pos = consumer.position();
-                let forged = pos
-                    + 1
-                    + (index.wrapping_sub(pos as usize) % PCIEM_RING_SIZE) as u64;
+                let forged = pos + 1 + (index.wrapping_sub(pos as usize) % PCIEM_RING_SIZE) as u64;
                 let ticket = if value >> 63 == 1 { forged } else { value };
                 // SAFETY: `raw` is live; only this thread touches it, and
                 // the views access these words only atomically.

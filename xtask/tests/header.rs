@@ -118,7 +118,8 @@ fn header_carries_the_constants_c_programs_use() {
 fn doc_comments_are_carried_over() {
     let text = xtask::header::generate(&xtask::root()).unwrap();
     assert!(text.contains("Number of slots in the event ring (a power of two)."));
-    assert!(text.contains("Producer index: next slot to fill."));
+    assert!(text.contains("Producer index: next slot to fill, in"));
+    assert!(text.contains("Ring publication stamp"));
 }
 
 /// cbindgen is told which structs to emit (those in `PCIEM_LAYOUTS`): a
