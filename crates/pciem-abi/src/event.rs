@@ -33,8 +33,9 @@
 //!   x86-64).
 //!
 //! Version 1 had no tickets (the last word was `reserved`, zero) and the
-//! consumer polled `tail`. A version-1 consumer still works with a
-//! version-2 producer, which publishes `tail` as before.
+//! consumer polled `tail`. A version-1 consumer that ignores the last word
+//! still works with a version-2 producer, which publishes `tail` as before
+//! (after the ticket); one that insisted on `reserved == 0` does not.
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 

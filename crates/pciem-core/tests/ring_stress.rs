@@ -162,3 +162,62 @@ fn ring_stress_slow_consumer_accounts_every_loss() {
     assert_eq!(gaps, overflow);
     assert_eq!(consumed + overflow, produced);
 }
+
+/// A version-1 consumer (one that polls `tail` and ignores the slot's last
+/// word, as consumers did before ABI version 2) still gets every event, in
+/// order and intact, from the version-2 producer: the producer stores
+/// `tail` after the ticket, with release. Written here against the raw
+/// page, the way such a consumer was written against the ABI text.
+#[test]
+fn ring_stress_version1_reader_gets_everything() {
+    use core::ptr::{addr_of, addr_of_mut, NonNull};
+    use core::sync::atomic::{AtomicU32, Ordering};
+    use pciem_abi::PCIEM_RING_SIZE;
+    use pciem_core::ring::{HeapRing, Producer, SharedRing};
+
+    const V1_EVENTS: u64 = 1_000_000;
+    let memory = std::sync::Arc::new(HeapRing::new());
+    let page = memory.as_ptr() as usize;
+    let producer = {
+        let memory = std::sync::Arc::clone(&memory);
+        std::thread::spawn(move || {
+            let raw = NonNull::new(memory.as_ptr()).expect("non-null");
+            // SAFETY: `memory` lives as long as this thread holds its Arc;
+            // this is the only producer.
+            let view = unsafe { SharedRing::from_raw(raw) };
+            let mut producer = Producer::new();
+            let mut n = 0;
+            while n < V1_EVENTS {
+                match producer.try_push(&view, &event(n)) {
+                    Some(_) => n += 1,
+                    None => std::thread::yield_now(),
+                }
+            }
+        })
+    };
+    let ring = page as *mut pciem_abi::pciem_shared_ring;
+    // SAFETY: an aligned u32 of the live page (`memory` is held by this
+    // thread until the end), accessed only atomically.
+    let tail = unsafe { AtomicU32::from_ptr(addr_of!((*ring).tail).cast_mut()) };
+    // SAFETY: as for `tail`.
+    let head = unsafe { AtomicU32::from_ptr(addr_of_mut!((*ring).head)) };
+    let mut index = 0usize;
+    let mut expected = 0u64;
+    while expected < V1_EVENTS {
+        if tail.load(Ordering::Acquire) as usize % PCIEM_RING_SIZE == index {
+            std::thread::yield_now();
+            continue;
+        }
+        // SAFETY: `index < PCIEM_RING_SIZE`; the slot was published before
+        // the `tail` acquired above and stays ours until `head` moves.
+        let e = unsafe { addr_of!((*ring).events[index]).read_volatile() };
+        assert_eq!(e.seq, expected, "version-1 reader: events out of order");
+        check_payload(&e);
+        assert_eq!(e.ticket, expected + 1);
+        index = (index + 1) % PCIEM_RING_SIZE;
+        head.store(index as u32, Ordering::Release);
+        expected += 1;
+    }
+    producer.join().expect("producer");
+    assert_eq!(tail.load(Ordering::Acquire) as usize, index);
+}
