@@ -143,15 +143,15 @@ fn hostile(r: &mut Reader<'_>) {
                 let ticket = if value >> 63 == 1 { forged } else { value };
                 // SAFETY: `raw` is live; only this thread touches it, and
                 // the views access these words only atomically.
-                unsafe {
-                    let word = if n % 2 == 1 {
-                        addr_of_mut!((*raw.as_ptr()).events[index].ticket)
+                let (word, stored) = unsafe {
+                    if n % 2 == 1 {
+                        (addr_of_mut!((*raw.as_ptr()).events[index].ticket), ticket)
                     } else {
-                        addr_of_mut!((*raw.as_ptr()).overflow)
-                    };
-                    let value = if n % 2 == 1 { ticket } else { value };
-                    AtomicU64::from_ptr(word).store(value, Ordering::Release)
+                        (addr_of_mut!((*raw.as_ptr()).overflow), value)
+                    }
                 };
+                // SAFETY: as above.
+                unsafe { AtomicU64::from_ptr(word) }.store(stored, Ordering::Release);
             }
         }
         assert!(

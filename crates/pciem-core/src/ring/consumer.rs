@@ -57,10 +57,22 @@ impl<const N: usize> Consumer<N> {
         pos.wrapping_add(1)
     }
 
-    /// Whether slot `pos % N` is published (acquire load of its ticket).
+    /// Takes the event at the consumer's position if its ticket is out,
+    /// advancing the position but not yet handing the slot back (the
+    /// caller stores `head` through [`release`](Consumer::release)).
     #[inline(always)]
-    fn published(&self, pos: u64) -> bool {
-        self.ring.slot(pos as u32).ticket() == Self::expected(pos)
+    fn take(&mut self) -> Option<pciem_event> {
+        let slot = self.ring.slot(self.pos as u32);
+        let ticket = slot.ticket();
+        if ticket != Self::expected(self.pos) {
+            return None;
+        }
+        // SAFETY: the acquire load of the ticket synchronised with the
+        // producer's release store publishing this slot; the producer will
+        // not write it again before `release` stores a `head` past it.
+        let event = unsafe { slot.read(ticket) };
+        self.pos = self.pos.wrapping_add(1);
+        Some(event)
     }
 
     /// Hands every slot before `self.pos` back to the producer.
@@ -76,18 +88,7 @@ impl<const N: usize> Consumer<N> {
     /// Takes the oldest published event, or `None` if the ring is empty.
     #[inline]
     pub fn pop(&mut self) -> Option<pciem_event> {
-        let pos = self.pos;
-        let slot = self.ring.slot(pos as u32);
-        let ticket = slot.ticket();
-        if ticket != Self::expected(pos) {
-            return None;
-        }
-        // SAFETY: the acquire load of the ticket synchronised with the
-        // producer's release store publishing this slot; the producer will
-        // not write it again before our release store of `head` hands it
-        // back.
-        let event = unsafe { slot.read(ticket) };
-        self.pos = pos.wrapping_add(1);
+        let event = self.take()?;
         self.release();
         Some(event)
     }
@@ -98,15 +99,8 @@ impl<const N: usize> Consumer<N> {
     pub fn pop_batch(&mut self, out: &mut [pciem_event]) -> usize {
         let mut count = 0;
         for dst in out.iter_mut().take(SharedRing::<N>::CAPACITY) {
-            let slot = self.ring.slot(self.pos as u32);
-            let ticket = slot.ticket();
-            if ticket != Self::expected(self.pos) {
-                break;
-            }
-            // SAFETY: as in `pop`; the slot is ours until the release store
-            // of `head` below.
-            *dst = unsafe { slot.read(ticket) };
-            self.pos = self.pos.wrapping_add(1);
+            let Some(event) = self.take() else { break };
+            *dst = event;
             count += 1;
         }
         if count != 0 {
@@ -126,7 +120,7 @@ impl<const N: usize> Consumer<N> {
     /// Whether the next event is not published yet (a snapshot; the same
     /// test [`pop`](Consumer::pop) makes).
     pub fn is_empty(&self) -> bool {
-        !self.published(self.pos)
+        self.ring.slot(self.pos as u32).ticket() != Self::expected(self.pos)
     }
 
     /// Events the producer dropped because the ring was full, as last

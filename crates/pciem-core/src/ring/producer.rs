@@ -164,22 +164,15 @@ impl Producer {
         let free = head.wrapping_sub(tail).wrapping_sub(1) & mask;
         let count = events.len().min(free as usize);
         for event in events.iter().take(count) {
-            let slot = ring.slot(self.pos as u32);
-            let mut copy = *event;
-            copy.seq = self.next_seq;
-            self.next_seq = self.next_seq.wrapping_add(1);
-            // SAFETY: the slot is among the `count <= free` slots from
-            // `tail` on, which the acquire load of `head` above saw the
-            // consumer release; the consumer will not read it before the
-            // ticket below.
-            unsafe { slot.write(&copy) };
-            self.pos = self.pos.wrapping_add(1);
-            // Release: the body written above happens before the consumer's
-            // acquire load that sees this ticket.
-            slot.publish(self.pos);
+            let seq = self.next_seq;
+            self.next_seq = seq.wrapping_add(1);
+            // The slot is among the `count <= free` slots from `tail` on,
+            // which the acquire load of `head` above saw the consumer
+            // release.
+            self.fill(ring, event, seq);
         }
         if count != 0 {
-            ring.tail().store(self.pos as u32 & mask, Release);
+            self.publish_tail(ring);
         }
         count
     }
@@ -204,24 +197,38 @@ impl Producer {
         next != head
     }
 
-    /// Writes `event` numbered `seq` into slot `pos % N` and publishes it;
-    /// [`has_room`](Producer::has_room) said the slot is free.
+    /// Writes `event` numbered `seq` into slot `pos % N` and publishes it,
+    /// then `tail`; [`has_room`](Producer::has_room) said the slot is free.
     #[inline(always)]
     fn publish<const N: usize>(&mut self, ring: &SharedRing<N>, event: &pciem_event, seq: u64) {
+        self.fill(ring, event, seq);
+        self.publish_tail(ring);
+    }
+
+    /// Writes `event` numbered `seq` into slot `pos % N` and publishes it
+    /// by its ticket. The caller has seen that the consumer released the
+    /// slot (`has_room`, or the fresh `head` of `try_push_batch`).
+    #[inline(always)]
+    fn fill<const N: usize>(&mut self, ring: &SharedRing<N>, event: &pciem_event, seq: u64) {
         let slot = ring.slot(self.pos as u32);
         let mut copy = *event;
         copy.seq = seq;
         // SAFETY: the slot is ours until its ticket is published below: the
-        // consumer released every slot before the cached `head`, whose
-        // acquire load (now or earlier) synchronised with that release, and
-        // `has_room` saw that `pos % N != head - 1`, so it is among them.
+        // consumer released every slot before the `head` the caller loaded
+        // (acquire, now or earlier, synchronising with that release), and
+        // the caller checked that `pos % N` is among them.
         unsafe { slot.write(&copy) };
         self.pos = self.pos.wrapping_add(1);
         // Release: the body written above happens before the consumer's
         // acquire load that sees this ticket.
         slot.publish(self.pos);
-        // Release: for consumers that count by `tail` (`Consumer::len`,
-        // version-1 readers): the slot is published before this is seen.
+    }
+
+    /// Stores `tail` for consumers that count by it (`Consumer::len`,
+    /// version-1 readers); release, so the slots before it are published
+    /// when it is seen.
+    #[inline(always)]
+    fn publish_tail<const N: usize>(&self, ring: &SharedRing<N>) {
         ring.tail().store(self.pos as u32 & mask::<N>(), Release);
     }
 }
