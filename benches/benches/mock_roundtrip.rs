@@ -13,7 +13,7 @@ use pciem_backend_mock::{DeviceWait, Harness};
 use pciem_bench::affinity::{pin_current, two_cpus};
 use pciem_bench::pingpong::{CacheLinePingPong, EventfdPingPong};
 use pciem_bench::plot::{Bar, BarKind};
-use pciem_bench::report::{format_table, publish, Summary};
+use pciem_bench::report::{criterion_test_mode, format_table, publish, Summary};
 use pciem_bench::stats::{chunked_ns_per_op, mean, paired_ratio, percentile, Recorder};
 use pciem_core::config::{Bar as PciBar, MsiCap};
 use pciem_core::{
@@ -136,10 +136,7 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
-    // Criterion's own rule: without `--bench` (that is, under `cargo test
-    // --benches`) or with `--test`, every benchmark runs once as a test.
-    let test_mode =
-        std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench");
+    let test_mode = criterion_test_mode();
 
     let mut floor = CacheLinePingPong::start(cpu_b).expect("start echo thread");
     c.benchmark_group("round-trip")

@@ -14,7 +14,7 @@ use pciem_bench::pingpong::{
     SpscQueue,
 };
 use pciem_bench::plot::{Bar, BarKind};
-use pciem_bench::report::{format_table, publish, Summary};
+use pciem_bench::report::{criterion_test_mode, format_table, publish, Summary};
 use pciem_bench::ringv1::RingV1;
 use pciem_bench::stats::{chunked_ns_per_op, median, paired_ratio, Recorder};
 
@@ -261,10 +261,7 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
-    // Criterion's own rule: without `--bench` (that is, under `cargo test
-    // --benches`) or with `--test`, every benchmark runs once as a test.
-    let test_mode =
-        std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench");
+    let test_mode = criterion_test_mode();
 
     // Criterion's pass: its own statistics for each mechanism in turn.
     let mut floor = CacheLinePingPong::start(cpu_b).expect("start echo thread");

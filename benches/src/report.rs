@@ -104,6 +104,16 @@ pub struct Summary<'a> {
     pub bars: &'a [crate::plot::Bar],
 }
 
+/// Whether this bench binary runs in criterion's test mode. Criterion's own
+/// rule: without `--bench` (that is, under `cargo test --benches`) or with
+/// `--test`, every benchmark runs once as a test; the summary pass then
+/// takes one short round and [`publish`] writes nothing.
+pub fn criterion_test_mode() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    has("--test") || !has("--bench")
+}
+
 /// Prints the goal verdicts and writes the Markdown table with them, the
 /// CSV and the plot into the results directory, reporting each path (or
 /// error). In criterion's `--test` mode (one short round, a smoke run) it
