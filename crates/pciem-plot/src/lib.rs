@@ -13,6 +13,7 @@
 mod canvas;
 mod chart;
 mod font;
+pub mod inspect;
 
 use std::path::Path;
 
@@ -164,41 +165,16 @@ mod tests {
         dir
     }
 
-    /// Decodes an RGB PNG: (width, height, pixels).
-    fn decode(bytes: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
-        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
-            .read_info()
-            .unwrap();
-        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        assert_eq!(info.color_type, png::ColorType::Rgb);
-        let px = buf[..info.buffer_size()]
-            .chunks_exact(3)
-            .map(|p| [p[0], p[1], p[2]])
-            .collect();
-        (info.width as usize, info.height as usize, px)
+    fn decode(bytes: &[u8]) -> inspect::Image {
+        inspect::decode(bytes).unwrap()
     }
 
-    /// Horizontal bands of rows holding colour `c`: for each, the leftmost
-    /// and rightmost column of `c` in its middle row and the count there.
-    fn bands(w: usize, px: &[[u8; 3]], c: [u8; 3]) -> Vec<(usize, usize, usize)> {
-        let rows: Vec<bool> = px.chunks_exact(w).map(|r| r.contains(&c)).collect();
-        let mut out = Vec::new();
-        let mut y = 0;
-        while y < rows.len() {
-            if !rows[y] {
-                y += 1;
-                continue;
-            }
-            let start = y;
-            while y < rows.len() && rows[y] {
-                y += 1;
-            }
-            let mid = &px[(start + y) / 2 * w..][..w];
-            let xs: Vec<usize> = (0..w).filter(|&x| mid[x] == c).collect();
-            out.push((xs[0], xs[xs.len() - 1], xs.len()));
-        }
-        out
+    /// (leftmost x, rightmost x, pixels) of each bar of colour `c`.
+    fn bands(image: &inspect::Image, c: [u8; 3]) -> Vec<(usize, usize, usize)> {
+        inspect::bars(image, c)
+            .into_iter()
+            .map(|s| (s.left, s.right, s.count))
+            .collect()
     }
 
     #[test]
@@ -227,10 +203,10 @@ mod tests {
         let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
         let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
         assert_eq!((w, h), (300 + 520 + 300, 60 + 3 * 34 + 40));
-        let (w, _, px) = decode(&bytes);
-        let floor = bands(w, &px, BarKind::Floor.colour());
-        let ring = bands(w, &px, BarKind::Pciem.colour());
-        let peer = bands(w, &px, BarKind::Peer.colour());
+        let img = decode(&bytes);
+        let floor = bands(&img, BarKind::Floor.colour());
+        let ring = bands(&img, BarKind::Pciem.colour());
+        let peer = bands(&img, BarKind::Peer.colour());
         assert_eq!((floor.len(), ring.len(), peer.len()), (1, 1, 1));
         // All from the left edge; 4000 ns far longer than 60, 60 than 50.
         assert_eq!(floor[0].0, ring[0].0);
@@ -244,7 +220,7 @@ mod tests {
         let path = dir.join("t.png");
         bar_chart(&path, "nothing", &[]).unwrap();
         ratio_chart(&dir.join("r.png"), "nothing", &[]).unwrap();
-        let (_, h, _) = decode(&std::fs::read(&path).unwrap());
+        let h = decode(&std::fs::read(&path).unwrap()).height;
         assert_eq!(h, 60 + 40);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -274,12 +250,13 @@ mod tests {
             ],
         )
         .unwrap();
-        let (w, h, px) = decode(&std::fs::read(&path).unwrap());
+        let img = decode(&std::fs::read(&path).unwrap());
+        let h = img.height;
         // Two-line title: 18 px more on top; two-line rows are 44 high,
         // headings 30.
         assert_eq!(h, 78 + 2 * 30 + 4 * 44 + 40);
-        let rates = bands(w, &px, Better::Higher.colour());
-        let latencies = bands(w, &px, Better::Lower.colour());
+        let rates = bands(&img, Better::Higher.colour());
+        let latencies = bands(&img, Better::Lower.colour());
         assert_eq!(rates.len(), 2, "{rates:?}");
         // The NaN row has no bar.
         assert_eq!(latencies.len(), 1, "{latencies:?}");

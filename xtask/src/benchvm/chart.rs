@@ -131,45 +131,24 @@ BENCH dma-read-1MiB 1650.600 MB/s memcpy-1MiB 1974.300\n\
 vmtest-bench             PASS\n\
 BENCH protopciem-add-roundtrip-p50 361.700 us null-driver-ioctl-p50 1.400\n";
 
-    fn decode(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+    fn decode(path: &Path) -> (u32, u32, pciem_plot::inspect::Image) {
         let bytes = std::fs::read(path).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
         assert_eq!(&bytes[12..16], b"IHDR", "first chunk");
         let ihdr_w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
         let ihdr_h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
-            .read_info()
-            .unwrap();
-        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        assert_eq!((info.width, info.height), (ihdr_w, ihdr_h));
-        let px = buf[..info.buffer_size()]
-            .chunks_exact(3)
-            .map(|p| [p[0], p[1], p[2]])
-            .collect();
-        (ihdr_w, ihdr_h, px)
+        let image = pciem_plot::inspect::decode(&bytes).unwrap();
+        assert_eq!((image.width as u32, image.height as u32), (ihdr_w, ihdr_h));
+        (ihdr_w, ihdr_h, image)
     }
 
     /// For each horizontal band of rows holding colour `c`, top to
     /// bottom: (leftmost x, rightmost x, pixels of `c`) in its middle row.
-    fn bars(w: u32, px: &[[u8; 3]], c: [u8; 3]) -> Vec<(usize, usize, usize)> {
-        let w = w as usize;
-        let rows: Vec<&[[u8; 3]]> = px.chunks_exact(w).collect();
-        let mut out = Vec::new();
-        let mut y = 0;
-        while y < rows.len() {
-            let start = y;
-            while y < rows.len() && rows[y].contains(&c) {
-                y += 1;
-            }
-            if y == start {
-                y += 1;
-                continue;
-            }
-            let xs: Vec<usize> = (0..w).filter(|&x| rows[(start + y) / 2][x] == c).collect();
-            out.push((xs[0], xs[xs.len() - 1], xs.len()));
-        }
-        out
+    fn bars(image: &pciem_plot::inspect::Image, c: [u8; 3]) -> Vec<(usize, usize, usize)> {
+        pciem_plot::inspect::bars(image, c)
+            .into_iter()
+            .map(|s| (s.left, s.right, s.count))
+            .collect()
     }
 
     #[test]
@@ -183,8 +162,8 @@ BENCH protopciem-add-roundtrip-p50 361.700 us null-driver-ioctl-p50 1.400\n";
         // Wide enough for the two-line title (about 85 characters of 12 px).
         assert!(w >= 85 * 12, "width {w}");
 
-        let rates = bars(w, &px, Better::Higher.colour());
-        let latencies = bars(w, &px, Better::Lower.colour());
+        let rates = bars(&px, Better::Higher.colour());
+        let latencies = bars(&px, Better::Lower.colour());
         assert_eq!(rates.len(), 2, "{rates:?}");
         assert_eq!(latencies.len(), 1, "{latencies:?}");
         // Rates are below their baselines: their bars end at the 1x line,
