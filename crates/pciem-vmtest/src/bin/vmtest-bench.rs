@@ -141,6 +141,23 @@ fn events(r: &mut Report, dev: &Dev, path: &Path) {
 }
 
 /// Waits until the driver's count for vector 0 stops moving.
+/// Runs `op` [`INJECTIONS`] times and returns how long that took; on the
+/// first failure records it in `r` (naming `what`) and returns `None`.
+fn timed(
+    r: &mut Report,
+    what: &str,
+    mut op: impl FnMut() -> std::io::Result<()>,
+) -> Option<Duration> {
+    let t = Instant::now();
+    for _ in 0..INJECTIONS {
+        if let Err(e) = op() {
+            r.check(false, format!("{what} failed: {e}"));
+            return None;
+        }
+    }
+    Some(t.elapsed())
+}
+
 fn settled_count(path: &Path) -> u64 {
     let mut last = testdrv_irqs(path).first().copied().unwrap_or(0);
     loop {
@@ -156,24 +173,14 @@ fn settled_count(path: &Path) -> u64 {
 /// MSI injection by ioctl and by irqfd.
 fn interrupts(r: &mut Report, dev: &Dev, path: &Path) {
     // Baseline: the cheapest ioctl this file answers.
-    let t = Instant::now();
-    for _ in 0..INJECTIONS {
-        if dev.version().is_err() {
-            r.check(false, "GET_VERSION failed");
-            return;
-        }
-    }
-    let null_ioctl = t.elapsed();
+    let Some(null_ioctl) = timed(r, "GET_VERSION", || dev.version().map(drop)) else {
+        return;
+    };
 
     let before = settled_count(path);
-    let t = Instant::now();
-    for _ in 0..INJECTIONS {
-        if let Err(e) = dev.inject(PCIEM_IRQ_MSI, 0, 0) {
-            r.check(false, format!("INJECT_IRQ: {e}"));
-            return;
-        }
-    }
-    let inject = t.elapsed();
+    let Some(inject) = timed(r, "INJECT_IRQ", || dev.inject(PCIEM_IRQ_MSI, 0, 0)) else {
+        return;
+    };
     let delivered = settled_count(path) - before;
     // Injections that find the previous one still queued coalesce into
     // one interrupt, as MSI writes to a busy vector would not; the count
@@ -201,14 +208,9 @@ fn interrupts(r: &mut Report, dev: &Dev, path: &Path) {
     let Some(efd) = r.step("eventfd", eventfd()) else {
         return;
     };
-    let t = Instant::now();
-    for _ in 0..INJECTIONS {
-        if signal(&efd).is_err() {
-            r.check(false, "eventfd write failed");
-            return;
-        }
-    }
-    let bare = t.elapsed();
+    let Some(bare) = timed(r, "eventfd write", || signal(&efd)) else {
+        return;
+    };
     let Some(efd) = r.step("eventfd", eventfd()) else {
         return;
     };
@@ -221,14 +223,9 @@ fn interrupts(r: &mut Report, dev: &Dev, path: &Path) {
         return;
     }
     let before = settled_count(path);
-    let t = Instant::now();
-    for _ in 0..INJECTIONS {
-        if signal(&efd).is_err() {
-            r.check(false, "eventfd write failed");
-            return;
-        }
-    }
-    let signalled = t.elapsed();
+    let Some(signalled) = timed(r, "eventfd write", || signal(&efd)) else {
+        return;
+    };
     let delivered = settled_count(path) - before;
     r.check(
         delivered >= 1 && delivered <= u64::from(INJECTIONS),
