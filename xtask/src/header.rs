@@ -68,6 +68,7 @@ pub fn generate(root: &Path) -> Result<String> {
         "PCIEM_LAYOUTS",
         "BarFlags",
         "WatchFlags",
+        "TrapFlags",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -44,22 +44,26 @@ pub const PCIEM_RING_SIZE: usize = 1024;
 
 /// The driver wrote a watched register; `data` is the value written.
 pub const PCIEM_EVENT_MMIO_WRITE: u32 = 1;
-/// The driver read a trapped register (fault-trap mode, reserved).
+/// The driver read a trapped register. Without [`PCIEM_EVENT_FLAG_POSTED`]
+/// the driver's CPU waits for the answer to `id` (see [`crate::trap`]); with
+/// it, `data` is the value the backing supplied.
 pub const PCIEM_EVENT_MMIO_READ: u32 = 2;
 /// The host wrote configuration space and changed it; `offset`, `size` and
 /// `data` describe the write, `bar` is unused.
 pub const PCIEM_EVENT_CONFIG_WRITE: u32 = 3;
 /// The function was reset; `data` is one of `PCIEM_RESET_*`.
 pub const PCIEM_EVENT_RESET: u32 = 4;
+/// Something the driver did could not be carried out; `flags` is one of
+/// `PCIEM_ERROR_*` (see [`crate::trap`]).
+pub const PCIEM_EVENT_ERROR: u32 = 5;
 
 /// Reset by Function Level Reset (PCIe Device Control bit 15).
 pub const PCIEM_RESET_FLR: u64 = 1;
 /// Reset by a D3hot to D0 transition without No_Soft_Reset.
 pub const PCIEM_RESET_D3HOT_D0: u64 = 2;
 
-/// Event flag: the event answers nothing and needs no response. Reserved
-/// for fault-trap mode, in which an `MMIO_READ` event without this flag
-/// waits for the read value identified by `id`.
+/// Event flag: the event needs no response. An `MMIO_READ` event without
+/// this flag waits for the read value identified by `id`.
 pub const PCIEM_EVENT_FLAG_POSTED: u32 = 0x1;
 
 /// Kinds of [`pciem_event`], the Rust view of `PCIEM_EVENT_*`.
@@ -74,6 +78,8 @@ pub enum EventKind {
     ConfigWrite = PCIEM_EVENT_CONFIG_WRITE,
     /// [`PCIEM_EVENT_RESET`].
     Reset = PCIEM_EVENT_RESET,
+    /// [`PCIEM_EVENT_ERROR`].
+    Error = PCIEM_EVENT_ERROR,
 }
 
 impl EventKind {
@@ -85,6 +91,7 @@ impl EventKind {
             PCIEM_EVENT_MMIO_READ => Some(Self::MmioRead),
             PCIEM_EVENT_CONFIG_WRITE => Some(Self::ConfigWrite),
             PCIEM_EVENT_RESET => Some(Self::Reset),
+            PCIEM_EVENT_ERROR => Some(Self::Error),
             _ => None,
         }
     }
@@ -113,7 +120,8 @@ pub struct pciem_event {
     pub flags: u32,
     /// Producer's monotonic clock in nanoseconds.
     pub timestamp_ns: u64,
-    /// Request identifier (fault-trap reads); zero otherwise.
+    /// Request identifier of a model-answered read; the second 8
+    /// instruction bytes of an `ERROR` event; zero otherwise.
     pub id: u64,
     /// Ring publication stamp: `p + 1` for the `p`-th slot the producer
     /// filled (see the module documentation). Written by the ring producer,

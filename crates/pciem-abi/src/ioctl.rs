@@ -5,7 +5,8 @@ use core::mem::size_of;
 use crate::{
     pciem_bar_config, pciem_bar_info_query, pciem_cap_config, pciem_config_image,
     pciem_config_space, pciem_create_device, pciem_dma_atomic, pciem_dma_indirect, pciem_dma_op,
-    pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config, pciem_p2p_op, pciem_version,
+    pciem_bar_mode, pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config, pciem_p2p_op,
+    pciem_read_completion, pciem_read_timeout, pciem_trap_range, pciem_version,
     pciem_watchpoint_config,
 };
 
@@ -143,6 +144,18 @@ ioctls! {
     PCIEM_IOCTL_P2P_READ = Write, 0x10, pciem_p2p_op;
     /// Write to a whitelisted peer region ([`pciem_p2p_op`]).
     PCIEM_IOCTL_P2P_WRITE = Write, 0x11, pciem_p2p_op;
+    /// Put a BAR in watch or trap mode, before REGISTER ([`pciem_bar_mode`]).
+    PCIEM_IOCTL_SET_BAR_MODE = Write, 0x12, pciem_bar_mode;
+    /// Declare how a range of a trapped BAR is served, before REGISTER
+    /// ([`pciem_trap_range`]).
+    PCIEM_IOCTL_ADD_TRAP_RANGE = Write, 0x13, pciem_trap_range;
+    /// Set the model-answered read timeout ([`pciem_read_timeout`]).
+    PCIEM_IOCTL_SET_READ_TIMEOUT = Write, 0x14, pciem_read_timeout;
+    /// Let drivers bind to a registered device with trapped BARs (from a
+    /// kernel worker; returns at once). Once only; `EALREADY` after.
+    PCIEM_IOCTL_START = None, 0x15, ();
+    /// Answer a model-answered read ([`pciem_read_completion`]).
+    PCIEM_IOCTL_COMPLETE_READ = Write, 0x16, pciem_read_completion;
 }
 
 #[cfg(test)]

@@ -100,6 +100,12 @@ layouts! {
         prp1 @ 0, prp2 @ 8, user_addr @ 16, length @ 24, page_size @ 32, flags @ 36,
     }
     pciem_p2p_op = 32 { target_addr @ 0, user_addr @ 8, length @ 16, flags @ 24, reserved @ 28 }
+    pciem_bar_mode = 16 { bar_index @ 0, mode @ 4, flags @ 8, reserved @ 12 }
+    pciem_trap_range = 24 { bar_index @ 0, flags @ 4, offset @ 8, length @ 16 }
+    pciem_read_timeout = 8 { timeout_us @ 0, reserved @ 4 }
+    pciem_read_completion = 16 { id @ 0, value @ 8 }
+    pciem_read_response = 64 { id @ 0, value @ 8, reserved @ 16 }
+    pciem_read_responses = 4096 { slots @ 0 }
     pciem_event = 64 {
         seq @ 0, r#type @ 8, bar @ 12, offset @ 16, data @ 24, size @ 32, flags @ 36,
         timestamp_ns @ 40, id @ 48, ticket @ 56,

@@ -24,6 +24,7 @@ pub mod event;
 pub mod ioctl;
 pub mod irq;
 pub mod layout;
+pub mod trap;
 pub mod watch;
 
 pub use caps::*;
@@ -32,6 +33,7 @@ pub use dma::*;
 pub use event::*;
 pub use ioctl::*;
 pub use irq::*;
+pub use trap::*;
 pub use watch::*;
 
 /// Version of this ABI. Bumped on any incompatible change; reported by
@@ -40,7 +42,10 @@ pub use watch::*;
 /// - 1: the first version.
 /// - 2: ring slots carry a `ticket` (the last word of `pciem_event`, which
 ///   was `reserved`), and consumers poll the slot instead of `tail`.
-pub const PCIEM_ABI_VERSION: u32 = 2;
+/// - 3: trap mode ([`trap`]): `SET_BAR_MODE`, `ADD_TRAP_RANGE`,
+///   `SET_READ_TIMEOUT`, `START`, `COMPLETE_READ`, the read-response page,
+///   model-answered `MMIO_READ` events and `ERROR` events.
+pub const PCIEM_ABI_VERSION: u32 = 3;
 
 /// Size of a PCI Express configuration space in bytes.
 pub const PCIEM_CONFIG_SPACE_SIZE: usize = 4096;

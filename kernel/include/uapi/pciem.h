@@ -29,8 +29,11 @@
  * - 1: the first version.
  * - 2: ring slots carry a `ticket` (the last word of `pciem_event`, which
  *   was `reserved`), and consumers poll the slot instead of `tail`.
+ * - 3: trap mode (`trap`): `SET_BAR_MODE`, `ADD_TRAP_RANGE`,
+ *   `SET_READ_TIMEOUT`, `START`, `COMPLETE_READ`, the read-response page,
+ *   model-answered `MMIO_READ` events and `ERROR` events.
  */
-#define PCIEM_ABI_VERSION 2
+#define PCIEM_ABI_VERSION 3
 
 /**
  * Size of a PCI Express configuration space in bytes.
@@ -223,7 +226,9 @@
 #define PCIEM_EVENT_MMIO_WRITE 1
 
 /**
- * The driver read a trapped register (fault-trap mode, reserved).
+ * The driver read a trapped register. Without `PCIEM_EVENT_FLAG_POSTED`
+ * the driver's CPU waits for the answer to `id` (see `crate.trap`); with
+ * it, `data` is the value the backing supplied.
  */
 #define PCIEM_EVENT_MMIO_READ 2
 
@@ -239,6 +244,12 @@
 #define PCIEM_EVENT_RESET 4
 
 /**
+ * Something the driver did could not be carried out; `flags` is one of
+ * `PCIEM_ERROR_*` (see `crate.trap`).
+ */
+#define PCIEM_EVENT_ERROR 5
+
+/**
  * Reset by Function Level Reset (PCIe Device Control bit 15).
  */
 #define PCIEM_RESET_FLR 1
@@ -249,9 +260,8 @@
 #define PCIEM_RESET_D3HOT_D0 2
 
 /**
- * Event flag: the event answers nothing and needs no response. Reserved
- * for fault-trap mode, in which an `MMIO_READ` event without this flag
- * waits for the read value identified by `id`.
+ * Event flag: the event needs no response. An `MMIO_READ` event without
+ * this flag waits for the read value identified by `id`.
  */
 #define PCIEM_EVENT_FLAG_POSTED 1
 
@@ -307,6 +317,81 @@
  * together with `LEVEL` or `DEASSERT` to say which); `eventfd` is ignored.
  */
 #define PCIEM_IRQFD_FLAG_REMOVE 4
+
+/**
+ * Watch mode (the default): the BAR is plain memory shared with the
+ * device process; writes to at most four registers are reported by
+ * hardware watchpoints.
+ */
+#define PCIEM_BAR_MODE_WATCH 0
+
+/**
+ * Trap mode: every kernel access through a mapping of the BAR faults and
+ * is emulated (see the module documentation).
+ */
+#define PCIEM_BAR_MODE_TRAP 1
+
+/**
+ * Loads covered by the range are answered synchronously by the model.
+ */
+#define PCIEM_TRAP_READ_MODEL 1
+
+/**
+ * Loads covered by the range are served from the backing and reported as
+ * posted `MMIO_READ` events carrying the value read.
+ */
+#define PCIEM_TRAP_READ_NOTIFY 2
+
+/**
+ * Stores covered by the range are delivered as events but not stored into
+ * the backing.
+ */
+#define PCIEM_TRAP_WRITE_NO_STORE 4
+
+/**
+ * The bits of `pciem_trap_range.flags` that carry meaning.
+ */
+#define PCIEM_TRAP_FLAGS_MASK 7
+
+/**
+ * Upper bound on the number of trap ranges of one device.
+ */
+#define PCIEM_MAX_TRAP_RANGES 32
+
+/**
+ * Default read timeout (10 ms).
+ */
+#define PCIEM_READ_TIMEOUT_DEFAULT_US 10000
+
+/**
+ * Largest read timeout accepted (1 s): the faulting CPU spins meanwhile.
+ */
+#define PCIEM_READ_TIMEOUT_MAX_US 1000000
+
+/**
+ * Number of read-response slots (one page of 64-byte slots).
+ */
+#define PCIEM_READ_SLOTS 64
+
+/**
+ * Page offset of the read-response page in the instance file's mmap (the
+ * BARs are at pages 0..=5).
+ */
+#define PCIEM_MMAP_READ_RESPONSES_PGOFF 8
+
+/**
+ * `PCIEM_EVENT_ERROR` kind: the faulting instruction could not be
+ * emulated (the access completed as a master abort: loads all-ones,
+ * stores dropped). `data` and `id` hold its first 16 bytes
+ * (little-endian), `size` how many of them were readable.
+ */
+#define PCIEM_ERROR_UNDECODABLE 1
+
+/**
+ * `PCIEM_EVENT_ERROR` kind: a model-answered read timed out (completed
+ * all-ones); `offset`/`size`/`bar` name it and `id` is its id.
+ */
+#define PCIEM_ERROR_READ_TIMEOUT 2
 
 /**
  * Find the driver's mapping of the BAR automatically, by tracing the
@@ -939,6 +1024,114 @@ struct pciem_p2p_op {
 };
 
 /**
+ * Argument of `PCIEM_IOCTL_SET_BAR_MODE`: the access mode of one BAR,
+ * before REGISTER.
+ */
+struct pciem_bar_mode {
+  /**
+   * BAR slot, 0..=5 (the first slot of a 64-bit BAR).
+   */
+  uint32_t bar_index;
+  /**
+   * `PCIEM_BAR_MODE_*`.
+   */
+  uint32_t mode;
+  /**
+   * Must be zero.
+   */
+  uint32_t flags;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_ADD_TRAP_RANGE`: how accesses to a range of a
+ * trapped BAR are handled, before REGISTER. Ranges of one BAR must not
+ * overlap; READ_MODEL and READ_NOTIFY exclude each other.
+ */
+struct pciem_trap_range {
+  /**
+   * BAR slot; the BAR must be in trap mode.
+   */
+  uint32_t bar_index;
+  /**
+   * `PCIEM_TRAP_*`.
+   */
+  uint32_t flags;
+  /**
+   * First byte of the range in the BAR.
+   */
+  uint64_t offset;
+  /**
+   * Length in bytes, at least 1; the range lies inside the BAR.
+   */
+  uint64_t length;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_SET_READ_TIMEOUT`: how long a model-answered
+ * read waits before it completes all-ones.
+ */
+struct pciem_read_timeout {
+  /**
+   * Microseconds, 1..=`PCIEM_READ_TIMEOUT_MAX_US`.
+   */
+  uint32_t timeout_us;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_COMPLETE_READ`: the answer to the
+ * `MMIO_READ` event whose `id` this is (the same effect as writing the
+ * read-response slot).
+ */
+struct pciem_read_completion {
+  /**
+   * The event's `id`.
+   */
+  uint64_t id;
+  /**
+   * The value read, in the low `size` bytes.
+   */
+  uint64_t value;
+};
+
+/**
+ * One read-response slot. The kernel allocates slot `id % PCIEM_READ_SLOTS`
+ * to a waiting read; the model writes `value`, then `id` (release).
+ */
+struct pciem_read_response {
+  /**
+   * The id being answered; the kernel takes `value` when this equals the
+   * id it waits for.
+   */
+  uint64_t id;
+  /**
+   * The value read.
+   */
+  uint64_t value;
+  /**
+   * Padding to a cache line; ignored.
+   */
+  uint64_t reserved[6];
+};
+
+/**
+ * The read-response page.
+ */
+struct pciem_read_responses {
+  /**
+   * The slots.
+   */
+  struct pciem_read_response slots[PCIEM_READ_SLOTS];
+};
+
+/**
  * One event, 64 bytes (one cache line).
  */
 struct pciem_event {
@@ -976,7 +1169,8 @@ struct pciem_event {
    */
   uint64_t timestamp_ns;
   /**
-   * Request identifier (fault-trap reads); zero otherwise.
+   * Request identifier of a model-answered read; the second 8
+   * instruction bytes of an `ERROR` event; zero otherwise.
    */
   uint64_t id;
   /**
@@ -1042,6 +1236,11 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_DMA_INDIRECT _IOW(PCIEM_IOCTL_MAGIC, 0x0F, struct pciem_dma_indirect)
 #define PCIEM_IOCTL_P2P_READ _IOW(PCIEM_IOCTL_MAGIC, 0x10, struct pciem_p2p_op)
 #define PCIEM_IOCTL_P2P_WRITE _IOW(PCIEM_IOCTL_MAGIC, 0x11, struct pciem_p2p_op)
+#define PCIEM_IOCTL_SET_BAR_MODE _IOW(PCIEM_IOCTL_MAGIC, 0x12, struct pciem_bar_mode)
+#define PCIEM_IOCTL_ADD_TRAP_RANGE _IOW(PCIEM_IOCTL_MAGIC, 0x13, struct pciem_trap_range)
+#define PCIEM_IOCTL_SET_READ_TIMEOUT _IOW(PCIEM_IOCTL_MAGIC, 0x14, struct pciem_read_timeout)
+#define PCIEM_IOCTL_START _IO(PCIEM_IOCTL_MAGIC, 0x15)
+#define PCIEM_IOCTL_COMPLETE_READ _IOW(PCIEM_IOCTL_MAGIC, 0x16, struct pciem_read_completion)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_version) == 16, "sizeof(struct pciem_version)");
@@ -1172,6 +1371,28 @@ PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, user_addr) == 8, "of
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, length) == 16, "offsetof(pciem_p2p_op, length)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, flags) == 24, "offsetof(pciem_p2p_op, flags)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, reserved) == 28, "offsetof(pciem_p2p_op, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_bar_mode) == 16, "sizeof(struct pciem_bar_mode)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_mode, bar_index) == 0, "offsetof(pciem_bar_mode, bar_index)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_mode, mode) == 4, "offsetof(pciem_bar_mode, mode)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_mode, flags) == 8, "offsetof(pciem_bar_mode, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_mode, reserved) == 12, "offsetof(pciem_bar_mode, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_trap_range) == 24, "sizeof(struct pciem_trap_range)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_trap_range, bar_index) == 0, "offsetof(pciem_trap_range, bar_index)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_trap_range, flags) == 4, "offsetof(pciem_trap_range, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_trap_range, offset) == 8, "offsetof(pciem_trap_range, offset)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_trap_range, length) == 16, "offsetof(pciem_trap_range, length)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_timeout) == 8, "sizeof(struct pciem_read_timeout)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_timeout, timeout_us) == 0, "offsetof(pciem_read_timeout, timeout_us)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_timeout, reserved) == 4, "offsetof(pciem_read_timeout, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_completion) == 16, "sizeof(struct pciem_read_completion)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_completion, id) == 0, "offsetof(pciem_read_completion, id)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_completion, value) == 8, "offsetof(pciem_read_completion, value)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_response) == 64, "sizeof(struct pciem_read_response)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, id) == 0, "offsetof(pciem_read_response, id)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, value) == 8, "offsetof(pciem_read_response, value)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, reserved) == 16, "offsetof(pciem_read_response, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_responses) == 4096, "sizeof(struct pciem_read_responses)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_responses, slots) == 0, "offsetof(pciem_read_responses, slots)");
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_event) == 64, "sizeof(struct pciem_event)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, seq) == 0, "offsetof(pciem_event, seq)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, type) == 8, "offsetof(pciem_event, type)");
