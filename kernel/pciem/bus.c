@@ -152,6 +152,18 @@ static int bar_cmp_desc(const void *a, const void *b)
 	return x->size < y->size ? 1 : (x->size > y->size ? -1 : 0);
 }
 
+/* sysfs pciem_trap on the PCI device: what trap mode did for it. */
+static ssize_t pciem_trap_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	struct pci_dev *pdev = to_pci_dev(d);
+	struct pciem_dev *dev = container_of(pdev->bus->sysdata,
+					     struct pciem_dev, sysdata);
+
+	return pciem_trap_stats_show(dev, buf);
+}
+static DEVICE_ATTR(pciem_trap, 0444, pciem_trap_show, NULL);
+
 /* Reads the BARs from the image and places them in one pool region. */
 static int pciem_layout_bars(struct pciem_dev *dev)
 {
@@ -267,6 +279,9 @@ int pciem_bus_register(struct pciem_dev *dev)
 	ret = pciem_layout_bars(dev);
 	if (ret)
 		return ret;
+	ret = pciem_trap_check_layout(dev);
+	if (ret)
+		goto err_region;
 	ret = pciem_clear_region(dev);
 	if (ret)
 		goto err_region;
@@ -366,8 +381,16 @@ int pciem_bus_register(struct pciem_dev *dev)
 	/* The tracer must know the BARs before a driver can probe. */
 	pciem_watch_publish(dev);
 	dev->state = PCIEM_REGISTERED;
-	pci_bus_add_devices(dev->bus);
+	/*
+	 * A device with a trapped BAR waits for START: its driver's probe
+	 * will wait on the model, which must be running by then.
+	 */
+	if (!pciem_dev_trapped(dev))
+		pci_bus_add_devices(dev->bus);
 	pci_unlock_rescan_remove();
+	if (device_create_file(&dev->pdev->dev, &dev_attr_pciem_trap))
+		pr_warn("%s: no pciem_trap statistics in sysfs\n",
+			pci_name(dev->pdev));
 
 	pr_info("device %s registered on its own root bus, window %pR\n",
 		pci_name(dev->pdev), &dev->window);
@@ -396,6 +419,7 @@ void pciem_bus_unregister(struct pciem_dev *dev)
 	if (!dev->bus)
 		return;
 	bridge = to_pci_host_bridge(dev->bus->bridge);
+	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_trap);
 	pci_lock_rescan_remove();
 	pci_stop_root_bus(dev->bus);
 	pci_dev_put(dev->pdev);
@@ -411,6 +435,8 @@ void pciem_bus_unregister(struct pciem_dev *dev)
 	pci_free_host_bridge(bridge);
 	dev->bus = NULL;
 
+	/* Before the backing goes: no fault may still be using it. */
+	pciem_trap_orphan(dev);
 	pciem_watch_unpublish(dev);
 	pciem_irq_unregister(dev);
 	pciem_bus_unmap(dev);

@@ -62,6 +62,10 @@ static void pciem_dev_release(struct kref *kref)
 {
 	struct pciem_dev *dev = container_of(kref, struct pciem_dev, kref);
 
+	/* A driver waiting for the model's answer to a read stops waiting. */
+	pciem_trap_model_gone(dev);
+	/* Drivers may be probing from START's worker: let them finish. */
+	cancel_work_sync(&dev->start_work);
 	/* irqfds first: their inject work takes dev->lock. */
 	pciem_irqfd_release_all(dev);
 	/* Breakpoints next: their handler reads the driver's mapping. */
@@ -73,6 +77,7 @@ static void pciem_dev_release(struct kref *kref)
 	pciem_irq_stop(dev);
 	pciem_bus_unregister(dev);
 	pciem_ring_free(dev);
+	pciem_trap_dev_free(dev);
 	vfree(dev->img);
 	kfree(dev->builder);
 	mutex_destroy(&dev->lock);
@@ -83,6 +88,36 @@ static void pciem_dev_release(struct kref *kref)
 void pciem_dev_put(struct pciem_dev *dev)
 {
 	kref_put(&dev->kref, pciem_dev_release);
+}
+
+/*
+ * START's bus add. Drivers probe here, in a kernel worker, while the device
+ * process runs its event loop and can answer their reads. Neither dev->lock
+ * nor any lock the device process needs is held.
+ */
+static void pciem_start_work_fn(struct work_struct *work)
+{
+	struct pciem_dev *dev = container_of(work, struct pciem_dev,
+					     start_work);
+
+	pci_lock_rescan_remove();
+	if (dev->bus && !READ_ONCE(dev->trap_dead))
+		pci_bus_add_devices(dev->bus);
+	pci_unlock_rescan_remove();
+}
+
+/* START, dev->lock held. */
+static int pciem_start(struct pciem_dev *dev)
+{
+	if (dev->state != PCIEM_REGISTERED)
+		return pciem_user_err(-EINVAL, "START: REGISTER first");
+	if (!pciem_dev_trapped(dev))
+		return pciem_user_err(-EINVAL, "START: only a device with a trapped BAR waits for START; this one was added at REGISTER");
+	if (dev->started)
+		return pciem_user_err(-EALREADY, "START: already started");
+	dev->started = true;
+	queue_work(system_unbound_wq, &dev->start_work);
+	return 0;
 }
 
 static int pciem_open(struct inode *inode, struct file *file)
@@ -101,8 +136,15 @@ static int pciem_open(struct inode *inode, struct file *file)
 	pciem_watch_dev_init(dev);
 	pciem_irq_dev_init(dev);
 	pciem_irqfd_dev_init(dev);
+	INIT_WORK(&dev->start_work, pciem_start_work_fn);
 	ret = pciem_ring_init(dev);
 	if (ret) {
+		kfree(dev);
+		return ret;
+	}
+	ret = pciem_trap_dev_init(dev);
+	if (ret) {
+		pciem_ring_free(dev);
 		kfree(dev);
 		return ret;
 	}
@@ -341,6 +383,17 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 		return copy_to_user(uarg, &v, sizeof(v)) ? -EFAULT : 0;
 	}
+	/*
+	 * Without dev->lock: a driver waiting for this answer may hold up
+	 * whoever holds the lock.
+	 */
+	if (cmd == PCIEM_IOCTL_COMPLETE_READ) {
+		struct pciem_read_completion rc;
+
+		if (copy_from_user(&rc, uarg, sizeof(rc)))
+			return -EFAULT;
+		return pciem_trap_complete(dev, &rc);
+	}
 
 	mutex_lock(&dev->lock);
 	switch (cmd) {
@@ -415,6 +468,30 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case PCIEM_IOCTL_P2P_WRITE:
 		ret = pciem_p2p_xfer(dev, uarg, true);
 		break;
+	case PCIEM_IOCTL_SET_BAR_MODE: {
+		struct pciem_bar_mode bm;
+
+		ret = copy_from_user(&bm, uarg, sizeof(bm)) ? -EFAULT :
+			pciem_trap_set_mode(dev, &bm);
+		break;
+	}
+	case PCIEM_IOCTL_ADD_TRAP_RANGE: {
+		struct pciem_trap_range tr;
+
+		ret = copy_from_user(&tr, uarg, sizeof(tr)) ? -EFAULT :
+			pciem_trap_add_range(dev, &tr);
+		break;
+	}
+	case PCIEM_IOCTL_SET_READ_TIMEOUT: {
+		struct pciem_read_timeout rt;
+
+		ret = copy_from_user(&rt, uarg, sizeof(rt)) ? -EFAULT :
+			pciem_trap_set_timeout(dev, &rt);
+		break;
+	}
+	case PCIEM_IOCTL_START:
+		ret = pciem_start(dev);
+		break;
 	default:
 		ret = -ENOTTY;
 		break;
@@ -435,10 +512,12 @@ static int pciem_instance_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long len = vma->vm_end - vma->vm_start;
 	struct pciem_bar *bar;
 
-	if (vma->vm_pgoff >= PCIEM_NUM_BARS)
-		return pciem_user_err(-EINVAL, "BAR mmap: offset must be the BAR index in pages");
 	if (!(vma->vm_flags & VM_SHARED))
 		return pciem_user_err(-EINVAL, "BAR mmap: MAP_SHARED required");
+	if (vma->vm_pgoff == PCIEM_MMAP_READ_RESPONSES_PGOFF)
+		return pciem_trap_mmap(dev, vma);
+	if (vma->vm_pgoff >= PCIEM_NUM_BARS)
+		return pciem_user_err(-EINVAL, "BAR mmap: offset must be the BAR index in pages (or 8: the read-response page)");
 	/* Fixed after REGISTER, which happened before this file existed. */
 	bar = &dev->bars[vma->vm_pgoff];
 	if (!bar->size)
@@ -492,17 +571,23 @@ static int __init pciem_init(void)
 	ret = pciem_p2p_init();
 	if (ret)
 		goto err_pool;
-	ret = pciem_watch_init();
+	ret = pciem_trap_init();
 	if (ret)
 		goto err_p2p;
+	ret = pciem_watch_init();
+	if (ret)
+		goto err_trap;
 	ret = misc_register(&pciem_misc);
 	if (ret)
 		goto err_watch;
-	pr_info("ready: /dev/pciem, ABI %u\n", PCIEM_ABI_VERSION);
+	pr_info("ready: /dev/pciem, ABI %u, trap mode %s\n", PCIEM_ABI_VERSION,
+		pciem_trap_available() ? "available" : "unavailable");
 	return 0;
 
 err_watch:
 	pciem_watch_exit();
+err_trap:
+	pciem_trap_exit();
 err_p2p:
 	pciem_p2p_exit();
 err_pool:
@@ -514,6 +599,7 @@ static void __exit pciem_exit(void)
 {
 	misc_deregister(&pciem_misc);
 	pciem_watch_exit();
+	pciem_trap_exit();
 	pciem_p2p_exit();
 	pciem_pool_exit();
 }

@@ -57,6 +57,17 @@ struct pciem_bar {
 
 struct pciem_dev;
 
+/* trap.c: what trap mode counts, per device (sysfs pciem_trap). */
+struct pciem_trap_stats {
+	atomic64_t faults;	/* emulated instructions */
+	atomic64_t loads;	/* BAR loads among them */
+	atomic64_t stores;	/* BAR stores among them */
+	atomic64_t model_reads;	/* loads answered (or not) by the model */
+	atomic64_t timeouts;	/* model reads that completed all-ones */
+	atomic64_t undecodable;	/* instructions we could not emulate */
+	atomic64_t untrapped;	/* mappings left untrapped */
+};
+
 struct pciem_watch {
 	struct pciem_dev *dev;
 	struct perf_event * __percpu *bp;	/* NULL: not armed */
@@ -136,6 +147,25 @@ struct pciem_dev {
 	/* irqfd.c: bound eventfds, under dev->lock. */
 	struct list_head irqfds;
 	struct work_struct irqfd_reap;	/* frees bindings whose eventfd closed */
+
+	/*
+	 * trap.c. Modes and ranges are fixed at REGISTER; the rest is used
+	 * from the fault handler, with interrupts off.
+	 */
+	u32 bar_mode[PCIEM_NUM_BARS];	/* PCIEM_BAR_MODE_* */
+	struct pciem_trap_range trap_ranges[PCIEM_MAX_TRAP_RANGES];
+	u32 n_trap_ranges;
+	u64 read_timeout_ns;
+	struct pciem_read_responses *resp;	/* mmapped by the process */
+	unsigned long resp_busy;		/* slots with a waiting read */
+	atomic64_t read_gen;
+	atomic_t trap_inflight;		/* faults emulating against us */
+	bool trap_dead;			/* the model is gone */
+	bool trap_logged_timeout;
+	bool trap_logged_insn;
+	struct pciem_trap_stats trap_stats;
+	struct work_struct start_work;	/* START: bus add, drivers probe */
+	bool started;
 };
 
 /* main.c */
@@ -155,7 +185,7 @@ void pciem_bus_unregister(struct pciem_dev *dev);
 int pciem_ring_init(struct pciem_dev *dev);
 void pciem_ring_free(struct pciem_dev *dev);
 int pciem_ring_mmap(struct pciem_dev *dev, struct vm_area_struct *vma);
-void pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev);
+int pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev);
 int pciem_ring_set_eventfd(struct pciem_dev *dev, int fd);
 
 /* watch.c: ioremap tracing and hardware watchpoints */
@@ -168,6 +198,29 @@ int pciem_watch_set(struct pciem_dev *dev,
 		    const struct pciem_watchpoint_config *wp);
 void pciem_watch_arm_pending(struct pciem_dev *dev);
 void pciem_watch_release_all(struct pciem_dev *dev);
+
+/* trap.c: trap mode */
+int pciem_trap_init(void);
+void pciem_trap_exit(void);
+bool pciem_trap_available(void);
+int pciem_trap_dev_init(struct pciem_dev *dev);
+void pciem_trap_dev_free(struct pciem_dev *dev);
+void pciem_trap_model_gone(struct pciem_dev *dev);
+void pciem_trap_orphan(struct pciem_dev *dev);
+bool pciem_dev_trapped(const struct pciem_dev *dev);
+int pciem_trap_set_mode(struct pciem_dev *dev, const struct pciem_bar_mode *m);
+int pciem_trap_add_range(struct pciem_dev *dev,
+			 const struct pciem_trap_range *r);
+int pciem_trap_check_layout(struct pciem_dev *dev);
+int pciem_trap_set_timeout(struct pciem_dev *dev,
+			   const struct pciem_read_timeout *t);
+int pciem_trap_complete(struct pciem_dev *dev,
+			const struct pciem_read_completion *c);
+int pciem_trap_mmap(struct pciem_dev *dev, struct vm_area_struct *vma);
+ssize_t pciem_trap_stats_show(struct pciem_dev *dev, char *buf);
+void pciem_trap_map_add(struct pciem_dev *dev, u32 bar, unsigned long cookie,
+			unsigned long va, unsigned long len, u64 bar_off);
+void pciem_trap_iounmap(unsigned long cookie);
 
 /* irq.c: interrupt injection */
 void pciem_irq_dev_init(struct pciem_dev *dev);

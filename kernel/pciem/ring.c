@@ -72,19 +72,22 @@ int pciem_ring_mmap(struct pciem_dev *dev, struct vm_area_struct *vma)
 }
 
 /*
- * Callable from any context, including #DB. A full ring is counted by the
+ * Callable from any context, including #DB; 0, or -ENOSPC when the event
+ * did not fit. A full ring is counted by the
  * shim in the ring's overflow field, which the consumer sees, and every
  * event's seq numbers the attempts, so no loss goes unnoticed.
  */
-void pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev)
+int pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev)
 {
 	const char *reason = NULL;
 	unsigned long flags;
+	int ret;
 
 	raw_spin_lock_irqsave(&dev->ring_lock, flags);
-	pciem_rs_ring_push(dev->ring, &dev->prod, ev, &reason);
+	ret = pciem_rs_ring_push(dev->ring, &dev->prod, ev, &reason);
 	raw_spin_unlock_irqrestore(&dev->ring_lock, flags);
 	irq_work_queue(&dev->notify_work);
+	return ret;
 }
 
 int pciem_ring_set_eventfd(struct pciem_dev *dev, int fd)

@@ -22,6 +22,9 @@
  * pciem_map_lock (raw) guards pciem_live_devs and every BAR's map_* fields;
  * it is taken in kprobe context. Watch bookkeeping is under dev->lock;
  * a watch's `stale` flag is also written under pciem_map_lock.
+ *
+ * A mapping of a BAR in trap mode is not watched: it is handed to trap.c,
+ * which makes its pages fault before ioremap returns to the driver.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -99,6 +102,13 @@ static void pciem_record_mapping(phys_addr_t phys, unsigned long size,
 				   bar->phys + bar->size);
 			if (lo >= hi)
 				continue;
+			if (dev->bar_mode[i] == PCIEM_BAR_MODE_TRAP) {
+				/* Before the driver has the address. */
+				pciem_trap_map_add(dev, i, (unsigned long)ret,
+						   (unsigned long)ret + (lo - phys),
+						   hi - lo, lo - bar->phys);
+				continue;
+			}
 			bar->map_cookie = ret;
 			bar->map_kva = ret + (lo - phys);
 			bar->map_off = lo - bar->phys;
@@ -161,6 +171,7 @@ static int iounmap_pre(struct kprobe *kp, struct pt_regs *regs)
 	unsigned long flags;
 	int i, w;
 
+	pciem_trap_iounmap(addr);
 	raw_spin_lock_irqsave(&pciem_map_lock, flags);
 	list_for_each_entry(dev, &pciem_live_devs, live_node) {
 		for (i = 0; i < PCIEM_NUM_BARS; i++) {

@@ -152,4 +152,27 @@ int pciem_rs_msix_state(const struct pciem_config_image *img,
  * status register, which mirrors the INTx line. */
 void pciem_rs_set_intx_status(struct pciem_config_image *img, u32 asserted);
 
+/* Trap mode: pciem-core's x86-64 emulator. */
+struct pciem_rs_regs {
+	u64 gpr[16];		/* x86 encoding order: rax rcx rdx rbx rsp ... r15 */
+	u64 rip;
+	u64 rflags;
+};
+
+/* The emulator's memory: 0, or a negative errno that ends the instruction. */
+struct pciem_rs_mem_ops {
+	int (*read)(void *ctx, u64 addr, u32 width, u64 *val);
+	int (*write)(void *ctx, u64 addr, u32 width, u64 val);
+};
+
+/* Decodes the instruction in bytes[0..nbytes) (nbytes may be short of a
+ * whole instruction near an unreadable page) and executes it against
+ * `regs` and `ops`: its memory accesses in program order, a whole REP
+ * string operation in one call, rip advanced past it. 0 on success;
+ * -EOPNOTSUPP for an instruction it does not emulate, with *len its length
+ * when that is known (else 0), registers untouched; a callback's errno if a
+ * callback failed (registers untouched). */
+int pciem_rs_emulate(const u8 *bytes, u32 nbytes, struct pciem_rs_regs *regs,
+		     const struct pciem_rs_mem_ops *ops, void *ctx, u32 *len);
+
 #endif /* PCIEM_RS_H */

@@ -17,6 +17,8 @@ tasks:
                      against the header (also part of `cargo test -p xtask`)
   kbuild             build the shared Rust object (checked) and the kernel modules (W=1, no warnings)
   vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest
+  vm-test --only NAME[,NAME...]
+                     the same boot, running only the scenario lines whose binary is vmtest-NAME
   bench-vm           boot the same guest and run the VM benchmark (vmtest-bench): events/s into
                      the ring, MSI/irqfd injection rates, DMA bandwidth, each beside a baseline
   bench-vm --from-log FILE
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         ["c-tests"] => xtask::ctest::run(&root),
         ["kbuild"] => xtask::kbuild::kbuild(&root),
         ["vm-test"] => xtask::vm::vm_test(&root),
+        ["vm-test", "--only", names] => xtask::vm::vm_test_only(&root, names),
         ["bench-vm"] => xtask::benchvm::bench_vm(&root),
         ["bench-vm", "--from-log", log] => {
             xtask::benchvm::bench_vm_from_log(&root, std::path::Path::new(log))

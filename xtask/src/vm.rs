@@ -158,6 +158,24 @@ pub fn vm_test(root: &Path) -> Result {
     vm_run(root, scenarios(root)?).map(drop)
 }
 
+/// Like [`vm_test`], running only the lines of `scenarios.txt` whose binary
+/// is `vmtest-NAME` for a NAME in the comma-separated `names`.
+pub fn vm_test_only(root: &Path, names: &str) -> Result {
+    let wanted: Vec<String> = names.split(',').map(|n| format!("vmtest-{n}")).collect();
+    let all = scenarios(root)?;
+    let list: Vec<String> = all
+        .into_iter()
+        .filter(|l| wanted.iter().any(|w| l.split_whitespace().next() == Some(w)))
+        .collect();
+    if list.len() != wanted.len() {
+        return Err(fail(
+            "vm-test --only",
+            format!("scenarios.txt has no line for some of {names}"),
+        ));
+    }
+    vm_run(root, list).map(drop)
+}
+
 /// Builds everything, boots the guest running the scenario lines `list`
 /// (instead of `scenarios.txt`), judges it like `vm-test` and returns the
 /// guest's log.
