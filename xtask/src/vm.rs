@@ -128,6 +128,7 @@ echo "VMTEST BOOTED $(cat /proc/sys/kernel/osrelease)"
 insmod /pciem.ko phys_region={POOL} p2p_regions={P2P_REGION} || echo "VMTEST EXIT insmod-pciem 1"
 insmod /pciem_testdrv.ko || echo "VMTEST EXIT insmod-testdrv 1"
 insmod /pciem_dmadrv.ko || echo "VMTEST EXIT insmod-dmadrv 1"
+insmod /pciem_trapdrv.ko || echo "VMTEST EXIT insmod-trapdrv 1"
 while read bin args; do
     [ -z "$bin" ] && continue
     echo "VMTEST RUN $bin $args"
@@ -165,7 +166,11 @@ pub fn vm_test_only(root: &Path, names: &str) -> Result {
     let all = scenarios(root)?;
     let list: Vec<String> = all
         .into_iter()
-        .filter(|l| wanted.iter().any(|w| l.split_whitespace().next() == Some(w)))
+        .filter(|l| {
+            wanted
+                .iter()
+                .any(|w| l.split_whitespace().next() == Some(w))
+        })
         .collect();
     if list.len() != wanted.len() {
         return Err(fail(

@@ -473,3 +473,179 @@ impl Dev {
             .map(drop)
     }
 }
+
+/// Trap mode (ABI 3): the ioctls of `pciem_abi::trap`.
+impl Dev {
+    /// `SET_BAR_MODE`: `mode` is `PCIEM_BAR_MODE_*`; before REGISTER.
+    pub fn set_bar_mode(&self, bar_index: u32, mode: u32) -> io::Result<()> {
+        let m = pciem_abi::pciem_bar_mode {
+            bar_index,
+            mode,
+            flags: 0,
+            reserved: 0,
+        };
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SET_BAR_MODE, &m)
+            .map(drop)
+    }
+
+    /// `ADD_TRAP_RANGE`: `flags` is `PCIEM_TRAP_*`; before REGISTER.
+    pub fn add_trap_range(
+        &self,
+        bar_index: u32,
+        flags: u32,
+        offset: u64,
+        length: u64,
+    ) -> io::Result<()> {
+        let r = pciem_abi::pciem_trap_range {
+            bar_index,
+            flags,
+            offset,
+            length,
+        };
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_ADD_TRAP_RANGE, &r)
+            .map(drop)
+    }
+
+    /// `SET_READ_TIMEOUT` in microseconds.
+    pub fn set_read_timeout(&self, timeout_us: u32) -> io::Result<()> {
+        let t = pciem_abi::pciem_read_timeout {
+            timeout_us,
+            reserved: 0,
+        };
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SET_READ_TIMEOUT, &t)
+            .map(drop)
+    }
+
+    /// `START`: drivers may bind (from a kernel worker; returns at once).
+    pub fn start(&self) -> io::Result<()> {
+        ioctl_raw(
+            self.raw(),
+            pciem_abi::PCIEM_IOCTL_START,
+            core::ptr::null_mut(),
+        )
+        .map(drop)
+    }
+
+    /// `COMPLETE_READ`: answers the model-answered read `id` with `value`.
+    pub fn complete_read(&self, id: u64, value: u64) -> io::Result<()> {
+        let c = pciem_abi::pciem_read_completion { id, value };
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_COMPLETE_READ, &c)
+            .map(drop)
+    }
+}
+
+impl Instance {
+    /// Maps the read-response page (page offset
+    /// `PCIEM_MMAP_READ_RESPONSES_PGOFF`).
+    pub fn map_responses(&self) -> io::Result<Responses> {
+        let len = core::mem::size_of::<pciem_abi::pciem_read_responses>();
+        // SAFETY: sysconf has no pointer arguments.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as libc::off_t;
+        // SAFETY: a fresh shared mapping chosen by the kernel.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                self.raw(),
+                pciem_abi::PCIEM_MMAP_READ_RESPONSES_PGOFF as libc::off_t * page,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let page = NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
+        Ok(Responses { page })
+    }
+}
+
+/// The read-response page: how a model answers `MMIO_READ` events that
+/// wait (no `PCIEM_EVENT_FLAG_POSTED`).
+#[derive(Debug)]
+pub struct Responses {
+    page: NonNull<pciem_abi::pciem_read_responses>,
+}
+
+impl Responses {
+    /// Answers read `id` with `value`: slot `id % PCIEM_READ_SLOTS`,
+    /// `value` first, then `id` with release ordering.
+    pub fn answer(&self, id: u64, value: u64) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let s = (id % pciem_abi::PCIEM_READ_SLOTS as u64) as usize;
+        // SAFETY: `s` is in bounds; both fields are aligned u64s inside the
+        // live mapping, which the kernel reads (acquire on `id`) while we
+        // write; accessing them only atomically keeps that sound.
+        unsafe {
+            let slot = core::ptr::addr_of_mut!((*self.page.as_ptr()).slots[s]);
+            AtomicU64::from_ptr(core::ptr::addr_of_mut!((*slot).value))
+                .store(value, Ordering::Relaxed);
+            AtomicU64::from_ptr(core::ptr::addr_of_mut!((*slot).id)).store(id, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for Responses {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the page mapped in `map_responses`.
+        unsafe {
+            libc::munmap(
+                self.page.as_ptr().cast(),
+                core::mem::size_of::<pciem_abi::pciem_read_responses>(),
+            )
+        };
+    }
+}
+
+/// Byte-granular access to a mapped BAR (the trap scenarios check odd
+/// offsets and widths).
+impl MappedBar {
+    /// Length of the mapping in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping is empty (never: mmap refuses zero length).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `buf.len()` bytes at `off` out of the BAR, byte by byte.
+    pub fn read_bytes(&self, off: usize, buf: &mut [u8]) {
+        assert!(
+            off <= self.len && buf.len() <= self.len - off,
+            "range outside the mapping"
+        );
+        let base = self.ptr.as_ptr().cast::<u8>();
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: in bounds by the assertion; volatile because the
+            // kernel changes the memory behind our back.
+            *b = unsafe { base.add(off + i).read_volatile() };
+        }
+    }
+
+    /// Copies `data` into the BAR at `off`, byte by byte.
+    pub fn write_bytes(&self, off: usize, data: &[u8]) {
+        assert!(
+            off <= self.len && data.len() <= self.len - off,
+            "range outside the mapping"
+        );
+        let base = self.ptr.as_ptr().cast::<u8>();
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: as in read_bytes.
+            unsafe { base.add(off + i).write_volatile(*b) };
+        }
+    }
+
+    /// The `width` (1..=8) bytes at `off`, little-endian.
+    pub fn read_le(&self, off: usize, width: usize) -> u64 {
+        let mut b = [0u8; 8];
+        self.read_bytes(off, &mut b[..width]);
+        u64::from_le_bytes(b)
+    }
+
+    /// Stores the low `width` (1..=8) bytes of `val` at `off`.
+    pub fn write_le(&self, off: usize, width: usize, val: u64) {
+        self.write_bytes(off, &val.to_le_bytes()[..width]);
+    }
+}

@@ -8,7 +8,7 @@
 //!
 //! The modules are expected to be loaded already (`pciem.ko` with a
 //! `phys_region=` pool and a `p2p_regions=` whitelist, then
-//! `pciem_testdrv.ko` and `pciem_dmadrv.ko`); a scenario that finds them
+//! `pciem_testdrv.ko`, `pciem_dmadrv.ko` and `pciem_trapdrv.ko`); a scenario that finds them
 //! missing fails, it does not skip.
 //!
 //! # Running them (what the VM harness does)
@@ -17,7 +17,7 @@
 //! (any pool carve of at least 512 KiB works), then `insmod pciem.ko
 //! phys_region=0x3f000000:2M
 //! p2p_regions=0x3ee00000:1M,0x3f000000:2M`, `insmod
-//! pciem_testdrv.ko`, `insmod pciem_dmadrv.ko`. `lspci` and `setpci` (pciutils) must be in the guest's
+//! pciem_testdrv.ko`, `insmod pciem_dmadrv.ko`, `insmod pciem_trapdrv.ko`. `lspci` and `setpci` (pciutils) must be in the guest's
 //! PATH for `vmtest-enumerate` and the interrupt/config scenarios. Build statically:
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p
 //! pciem-vmtest --target x86_64-unknown-linux-gnu`.
@@ -39,6 +39,8 @@
 //! | `vmtest-chardev` | a Rust model on `pciem-backend-chardev` (io-uring and poll loops), ring overflow reported, SIGTERM → device removed | — |
 //! | `vmtest-protopciem` | ProtoPCIem end to end: the device process + `protopciem.ko` through `/dev/protopciem` (compute, round-trip times, PROCESS_BUFFER, frames and command buffers compared with the mock backend byte for byte, bad input, stats, stop/kill mid-command, unload) | `PATH/protopciem.ko DEVICE-CMD [ARGS...]` (e.g. `/bin/protopciem --backend chardev`) |
 //! | `vmtest-watch-late` | a driver store between its ioremap and the arming of the watch is an event or a kernel-log line, never silently lost | — |
+//! | `vmtest-trap` | trap mode against `pciem_trapdrv.ko` (1f0c:7e56): not bound before START, the probe-time read answered by the model, every read/write accessor and width (events with exact offset/size/value, backing, model answers via the response page and COMPLETE_READ, READ_NOTIFY), read-to-clear and W1C registers, memcpy_toio/fromio and memset_io of odd lengths and alignments, completion timeout (SET_READ_TIMEOUT), `pciem_trap` counters, an undecodable `lock xadd` | — |
+//! | `vmtest-trap-smp` | trap mode on two CPUs: pinned writers, per-CPU sequence stores and read-backs; none lost, per-CPU order kept, ring overflow 0, counters exact | `[ACCESSES]` (default 1000000) |
 //! | `vmtest-kill` | (d) kill -9 of the device process, then `rmmod` of both modules | — (unloads the modules: run it last) |
 //! | `vmtest-stress` | create/register/close ×N, kill -9 of a busy bound device ×K, module reload ×R; iomem, domains, counters and memory back to the start | `PCIEM_KO TESTDRV_KO ADDR:SIZE [N K R]` (loads the modules itself, unloads them at the end) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
@@ -60,8 +62,9 @@ pub mod protocard;
 pub mod report;
 pub mod ring;
 pub mod sysfs;
+pub mod trapdrv;
 
-pub use device::{Dev, Instance, MappedBar};
+pub use device::{Dev, Instance, MappedBar, Responses};
 pub use report::Report;
 pub use ring::Ring;
 
@@ -79,3 +82,7 @@ pub const DMADRV: &str = "pciem_dmadrv";
 pub const TEST_DEVICE_UNBOUND: u16 = 0x7e5f;
 /// Name of the test driver in `/sys/bus/pci/drivers`.
 pub const TESTDRV: &str = "pciem_testdrv";
+/// Device ID the trap-mode test driver (`pciem_trapdrv.ko`) binds to.
+pub const TEST_DEVICE_TRAP: u16 = 0x7e56;
+/// Name of the trap-mode test driver in `/sys/bus/pci/drivers`.
+pub const TRAPDRV: &str = "pciem_trapdrv";
