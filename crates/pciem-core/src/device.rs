@@ -381,6 +381,43 @@ pub struct MmioWrite {
     pub value: u64,
 }
 
+impl MmioWrite {
+    /// The value register `reg_offset..reg_offset + reg_width` (at most 8
+    /// bytes) holds after this write, given the value `current` it held
+    /// (or holds: the bytes the write did not cover are taken from it), or
+    /// `None` if the write does not touch the register.
+    ///
+    /// In watch mode a watched register's event already carries the whole
+    /// register; in trap mode an event is the store itself, which may cover
+    /// part of a register or several registers: this rebuilds the
+    /// register's value either way.
+    pub fn apply_to(&self, reg_offset: u64, reg_width: u8, current: u64) -> Option<u64> {
+        let size = u64::from(self.size.min(8));
+        let width = u64::from(reg_width.min(8));
+        let end = self.offset.checked_add(size)?;
+        let reg_end = reg_offset.checked_add(width)?;
+        if !(self.offset < reg_end && reg_offset < end) {
+            return None;
+        }
+        let mut reg = current.to_le_bytes();
+        let written = self.value.to_le_bytes();
+        for (i, b) in reg.iter_mut().enumerate().take(width as usize) {
+            let at = reg_offset + i as u64;
+            if at >= self.offset && at < end {
+                if let Some(&w) = written.get((at - self.offset) as usize) {
+                    *b = w;
+                }
+            }
+        }
+        let v = u64::from_le_bytes(reg);
+        Some(if width >= 8 {
+            v
+        } else {
+            v & ((1u64 << (width * 8)) - 1)
+        })
+    }
+}
+
 /// A driver load from a trapped BAR, in a range whose reads the model
 /// answers ([`ReadPolicy::Model`](crate::ReadPolicy::Model)) or is told of
 /// ([`ReadPolicy::Notify`](crate::ReadPolicy::Notify)).
@@ -978,6 +1015,30 @@ mod tests {
         assert_eq!(dev.error, Some(undecodable));
         let other = TrapError::Other { kind: 99 };
         assert_eq!(TrapError::from_event(&other.to_event()), other);
+    }
+
+    #[test]
+    fn writes_rebuild_the_registers_they_touch() {
+        let w = |offset, size, value| MmioWrite {
+            bar: 0,
+            offset,
+            size,
+            value,
+        };
+        // The whole register.
+        assert_eq!(w(8, 4, 0x1234).apply_to(8, 4, 0xFFFF_FFFF), Some(0x1234));
+        // One byte of it.
+        assert_eq!(w(9, 1, 0xAB).apply_to(8, 4, 0x1122_3344), Some(0x1122_AB44));
+        // An 8-byte store over two registers.
+        let wide = w(8, 8, 0x5555_6666_7777_8888);
+        assert_eq!(wide.apply_to(8, 4, 0), Some(0x7777_8888));
+        assert_eq!(wide.apply_to(12, 4, 0), Some(0x5555_6666));
+        // Straddling the start of a register.
+        assert_eq!(w(6, 4, 0xAABB_CCDD).apply_to(8, 4, 0), Some(0xAABB));
+        // Not touching it.
+        assert_eq!(w(4, 4, 1).apply_to(8, 4, 0), None);
+        assert_eq!(w(12, 4, 1).apply_to(8, 4, 0), None);
+        assert_eq!(w(u64::MAX, 8, 1).apply_to(8, 4, 0), None);
     }
 
     #[test]

@@ -324,19 +324,32 @@ impl Device for ProtoPciem {
         if w.bar != REG_BAR {
             return Ok(());
         }
-        match w.offset {
-            regs::CMD => self.run_command(host, w.value),
-            regs::CONTROL => {
-                let v = w.value as u32;
-                self.enabled = v & regs::CONTROL_ENABLE != 0;
-                if v & regs::CONTROL_RESET != 0 {
-                    self.clear_state(host)?;
-                    host.write_u32(REG_BAR, regs::CONTROL, v & !regs::CONTROL_RESET)?;
-                }
-                Ok(())
+        // Watch mode delivers CONTROL and CMD whole; in trap mode the event
+        // is the store itself, which may cover part of a register or two
+        // registers: each register it touches gets the value the store
+        // left in it (the bytes it did not write from BAR memory), in
+        // register order, as the watchpoints would report them.
+        for reg in [regs::CONTROL, regs::CMD] {
+            if w.apply_to(reg, 4, u64::MAX).is_none() {
+                continue;
             }
-            _ => Ok(()),
+            let current = u64::from(host.read_u32(REG_BAR, reg)?);
+            let Some(value) = w.apply_to(reg, 4, current) else {
+                continue;
+            };
+            match reg {
+                regs::CMD => self.run_command(host, value)?,
+                _ => {
+                    let v = value as u32;
+                    self.enabled = v & regs::CONTROL_ENABLE != 0;
+                    if v & regs::CONTROL_RESET != 0 {
+                        self.clear_state(host)?;
+                        host.write_u32(REG_BAR, regs::CONTROL, v & !regs::CONTROL_RESET)?;
+                    }
+                }
+            }
         }
+        Ok(())
     }
 
     fn reset(&mut self, host: &dyn Host, _kind: ResetKind) -> Result<(), HostError> {
