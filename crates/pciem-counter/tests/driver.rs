@@ -151,7 +151,10 @@ fn trapped_counter_reads_are_exact_without_polling() {
     // either never reach BAR memory.
     h.write32(0, REG_COUNTER, 77).unwrap();
     assert_eq!(h.read32(0, REG_COUNTER).unwrap(), 1000);
-    assert_eq!(pciem_core::Host::read_u32(h.host(), 0, REG_CONTROL).unwrap(), 0);
+    assert_eq!(
+        pciem_core::Host::read_u32(h.host(), 0, REG_CONTROL).unwrap(),
+        0
+    );
     assert_eq!(h.read_timeouts(), 0);
     assert_eq!(h.model_reads(), 1001);
 }
