@@ -13,11 +13,15 @@ impl Cursor<'_> {
     /// than [`MAX_INSN_LEN`] bytes were given and
     /// [`DecodeError::Unsupported`] (too long) otherwise.
     fn byte(&mut self) -> Result<u8, DecodeError> {
+        let b = self.peek()?;
+        self.pos = self.pos.saturating_add(1);
+        Ok(b)
+    }
+
+    /// The next byte, not consumed.
+    fn peek(&self) -> Result<u8, DecodeError> {
         match self.bytes.get(self.pos) {
-            Some(&b) => {
-                self.pos = self.pos.saturating_add(1);
-                Ok(b)
-            }
+            Some(&b) => Ok(b),
             None if self.pos >= MAX_INSN_LEN => Err(DecodeError::Unsupported),
             None => Err(DecodeError::Truncated),
         }
@@ -141,12 +145,12 @@ pub fn decode(bytes: &[u8]) -> Result<Insn, DecodeError> {
         }
         0xc6 | 0xc7 => {
             let width = if opcode == 0xc6 { 1 } else { p.width() };
-            let (reg, mem) = modrm(&mut c, &p, width)?;
-            // Only /0 is MOV (C6 F8 and C7 F8 are XABORT and XBEGIN, and
-            // register forms were refused already).
-            if reg.num & 7 != 0 {
+            // Only /0 is MOV (C6 F8 and C7 F8 are XABORT and XBEGIN);
+            // refuse the others before reading further.
+            if c.peek()? & 0x38 != 0 {
                 return Err(DecodeError::Unsupported);
             }
+            let (_, mem) = modrm(&mut c, &p, width)?;
             let imm = match width {
                 1 => u64::from(c.byte()?),
                 2 => u64::from(c.u16()?),
