@@ -11,9 +11,12 @@
 //! - [`device`]: the device-model API: the [`Device`] trait a model
 //!   implements and the [`Host`] trait a backend offers it.
 //! - [`prp`]: walking NVMe-style PRP lists into DMA segments.
+//! - [`insn`]: decoding and emulating the x86-64 instructions drivers use
+//!   on MMIO (trap mode).
 //!
 //! The crate is `no_std`. The parts the kernel links (config access,
-//! capability layout, the ring producer, PRP walking) use no allocation, no
+//! capability layout, the ring producer, PRP walking, the MMIO instruction
+//! emulator) use no allocation, no
 //! floating point, no formatting and have no panicking path on any input.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -24,6 +27,7 @@ extern crate std;
 pub mod access;
 pub mod config;
 pub mod device;
+pub mod insn;
 pub mod prp;
 pub mod ring;
 
