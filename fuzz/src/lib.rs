@@ -6,6 +6,8 @@
 //! - [`ring`]: produce/consume/overflow interleavings on the event ring.
 //! - [`proto`]: command buffers and register writes to ProtoPCIem on the
 //!   mock backend.
+//! - [`mmio`]: the trap-mode MMIO instruction decoder and emulator against
+//!   iced-x86.
 //!
 //! Every target panics, with a reason, on a broken invariant; libFuzzer
 //! reports a panic as a crash and saves the input.
@@ -13,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod mmio;
 pub mod proto;
 pub mod ring;
 pub mod wire;
@@ -26,5 +29,6 @@ pub fn all_seeds() -> Vec<(&'static str, Seeds)> {
         ("config_space", config::seeds()),
         ("ring", ring::seeds()),
         ("protopciem_cmdbuf", proto::seeds()),
+        ("mmio_decode", mmio::seeds()),
     ]
 }

@@ -32,6 +32,7 @@ fn seeds_are_committed_and_pass() {
             match target {
                 "config_space" => pciem_fuzz::config::run(&bytes),
                 "ring" => pciem_fuzz::ring::run(&bytes),
+                "mmio_decode" => pciem_fuzz::mmio::run(&bytes),
                 _ => pciem_fuzz::proto::run(&bytes),
             }
         }
@@ -51,6 +52,7 @@ fn whole_corpus_passes() {
             match target {
                 "config_space" => pciem_fuzz::config::run(&bytes),
                 "ring" => pciem_fuzz::ring::run(&bytes),
+                "mmio_decode" => pciem_fuzz::mmio::run(&bytes),
                 _ => pciem_fuzz::proto::run(&bytes),
             }
         }

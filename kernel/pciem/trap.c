@@ -418,6 +418,22 @@ static bool pciem_trap_hit(struct pciem_trap_ctx *c, u64 addr, u32 width,
 	return true;
 }
 
+/*
+ * A store into the MSI-X table may have unmasked a held entry: re-check
+ * now instead of at the next 5 ms poll.
+ */
+static void pciem_trap_msix_written(struct pciem_dev *dev, u32 bar, u64 off)
+{
+	void __iomem *p = pciem_trap_backing(dev, bar) + off;
+
+	if (!dev->msix_entries || READ_ONCE(dev->irq_dead) ||
+	    p < dev->msix_table ||
+	    p >= dev->msix_table + dev->msix_entries * PCI_MSIX_ENTRY_SIZE ||
+	    bitmap_empty(dev->msix_held, dev->msix_entries))
+		return;
+	mod_delayed_work(system_wq, &dev->msix_poll, 0);
+}
+
 static int pciem_trap_mem_read(void *ctx, u64 addr, u32 width, u64 *val)
 {
 	struct pciem_trap_ctx *c = ctx;
@@ -450,6 +466,27 @@ static int pciem_trap_mem_read(void *ctx, u64 addr, u32 width, u64 *val)
 	return 0;
 }
 
+/* A store to ordinary kernel memory (the other side of a string move). */
+static int pciem_poke(u64 addr, u32 width, u64 val)
+{
+	switch (width) {
+	case 1:
+		__put_kernel_nofault((u8 *)addr, &(u8){ val }, u8, fault);
+		return 0;
+	case 2:
+		__put_kernel_nofault((u16 *)addr, &(u16){ val }, u16, fault);
+		return 0;
+	case 4:
+		__put_kernel_nofault((u32 *)addr, &(u32){ val }, u32, fault);
+		return 0;
+	default:
+		__put_kernel_nofault((u64 *)addr, &val, u64, fault);
+		return 0;
+	}
+fault:
+	return -EFAULT;
+}
+
 static int pciem_trap_mem_write(void *ctx, u64 addr, u32 width, u64 val)
 {
 	struct pciem_trap_ctx *c = ctx;
@@ -459,8 +496,7 @@ static int pciem_trap_mem_write(void *ctx, u64 addr, u32 width, u64 val)
 	if (width != 1 && width != 2 && width != 4 && width != 8)
 		return -EINVAL;
 	if (!pciem_trap_hit(c, addr, width, &off))
-		return copy_to_kernel_nofault((void *)addr, &val, width) ?
-			-EFAULT : 0;
+		return pciem_poke(addr, width, val);
 	if (c->dead)
 		return 0;
 	atomic64_inc(&dev->trap_stats.stores);
@@ -471,6 +507,7 @@ static int pciem_trap_mem_write(void *ctx, u64 addr, u32 width, u64 val)
 		val &= (1ULL << (8 * width)) - 1;
 	pciem_trap_event(dev, PCIEM_EVENT_MMIO_WRITE, c->m.bar, off, width,
 			 val, PCIEM_EVENT_FLAG_POSTED, 0);
+	pciem_trap_msix_written(dev, c->m.bar, off);
 	return 0;
 }
 

@@ -62,6 +62,10 @@ pub enum ChardevError {
     /// The model's `start` failed.
     #[error("device start: {0}")]
     Start(HostError),
+    /// The model's trap declarations are inconsistent with its
+    /// configuration space (checked before any device exists).
+    #[error("trap declarations: {0}")]
+    Access(BuildError),
     /// io-uring was asked for explicitly and cannot be used.
     #[error("io-uring unavailable: {} (errno {}); use the poll(2) loop", .0.desc(), *.0 as i32)]
     IoUringUnavailable(Errno),
@@ -109,6 +113,22 @@ fn step_hint(step: &str, errno: Errno) -> &'static str {
         Errno::EBUSY if step == "SET_WATCHPOINT" => {
             ": the register is already watched or no debug register is free"
         }
+        Errno::EINVAL if step == "SET_BAR_MODE" => {
+            ": the module refused the BAR mode (no such BAR in the configuration image, or an unknown mode)"
+        }
+        Errno::EINVAL if step == "ADD_TRAP_RANGE" => {
+            ": the module refused the trap range (outside its BAR, overlapping another, on a BAR not in trap mode, or READ_MODEL with READ_NOTIFY)"
+        }
+        Errno::E2BIG | Errno::ENOSPC if step == "ADD_TRAP_RANGE" => {
+            ": more trap ranges than the module accepts (PCIEM_MAX_TRAP_RANGES)"
+        }
+        Errno::EINVAL if step == "SET_READ_TIMEOUT" => {
+            ": the read timeout must be 1..=1000000 microseconds"
+        }
+        Errno::EBUSY if step == "SET_BAR_MODE" || step == "ADD_TRAP_RANGE" || step == "SET_READ_TIMEOUT" => {
+            ": trap declarations must come before REGISTER"
+        }
+        Errno::EALREADY if step == "START" => ": START was already called for this device",
         _ => "",
     }
 }
@@ -117,6 +137,10 @@ fn step_hint(step: &str, errno: Errno) -> &'static str {
 pub(crate) fn host_error(op: &'static str, errno: Errno) -> HostError {
     match errno {
         Errno::ENOTTY | Errno::EOPNOTSUPP | Errno::ENOSYS => HostError::Unsupported(op),
+        // DMA, atomics, PRP and P2P before the driver set Bus Master Enable.
+        Errno::EPERM if op.starts_with("DMA") || op.starts_with("P2P") => {
+            HostError::BusMasterDisabled
+        }
         Errno::ENODEV => HostError::Disconnected,
         _ => HostError::Os {
             op,
@@ -205,6 +229,29 @@ mod tests {
                 errno: libc::EFAULT
             }
         );
+    }
+
+    #[test]
+    fn trap_steps_explain_their_errors() {
+        let s = |step, errno| ChardevError::Sys { step, errno }.to_string();
+        assert!(s("SET_BAR_MODE", Errno::EINVAL).contains("refused the BAR mode"));
+        assert!(s("ADD_TRAP_RANGE", Errno::EINVAL).contains("outside its BAR"));
+        assert!(s("ADD_TRAP_RANGE", Errno::E2BIG).contains("PCIEM_MAX_TRAP_RANGES"));
+        assert!(s("SET_READ_TIMEOUT", Errno::EINVAL).contains("1..=1000000"));
+        assert!(s("START", Errno::EALREADY).contains("already"));
+        assert!(s("START", Errno::ENOTTY).contains("does not implement"));
+        assert!(s("ADD_TRAP_RANGE", Errno::EBUSY).contains("before REGISTER"));
+    }
+
+    #[test]
+    fn eperm_on_dma_is_bus_master_disabled() {
+        for op in ["DMA_READ", "DMA_ATOMIC", "DMA_INDIRECT", "P2P_WRITE"] {
+            assert_eq!(host_error(op, Errno::EPERM), HostError::BusMasterDisabled);
+        }
+        assert!(matches!(
+            host_error("INJECT_IRQ", Errno::EPERM),
+            HostError::Os { .. }
+        ));
     }
 
     #[test]

@@ -124,7 +124,8 @@ fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError
 }
 
 /// The module's P2P errors: EACCES outside the whitelisted regions, EPERM
-/// while bus mastering is off (an OS error, not a denial by region).
+/// while bus mastering is off ([`HostError::BusMasterDisabled`], not a
+/// denial by region).
 fn p2p_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
     match errno {
         Errno::EACCES => HostError::P2pDenied {
@@ -317,10 +318,11 @@ mod tests {
         );
         assert_eq!(
             dma_error("DMA_WRITE", 0x1000, 8, Errno::EPERM),
-            HostError::Os {
-                op: "DMA_WRITE",
-                errno: libc::EPERM
-            }
+            HostError::BusMasterDisabled
+        );
+        assert_eq!(
+            p2p_error("P2P_READ", 0x2000, 4, Errno::EPERM),
+            HostError::BusMasterDisabled
         );
         assert_eq!(
             dma_error("DMA_READ", 0x1000, 8, Errno::ENOTTY),

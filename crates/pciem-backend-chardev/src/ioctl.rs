@@ -10,8 +10,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use pciem_abi::{
-    pciem_bar_info_query, pciem_config_image, pciem_dma_atomic, pciem_dma_indirect, pciem_dma_op,
-    pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config, pciem_p2p_op, pciem_version,
+    pciem_bar_info_query, pciem_bar_mode, pciem_config_image, pciem_dma_atomic, pciem_dma_indirect,
+    pciem_dma_op, pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config, pciem_p2p_op,
+    pciem_read_completion, pciem_read_timeout, pciem_trap_range, pciem_version,
     pciem_watchpoint_config,
 };
 
@@ -41,6 +42,19 @@ mod raw {
     nix::ioctl_write_ptr_bad!(dma_indirect, PCIEM_IOCTL_DMA_INDIRECT, pciem_dma_indirect);
     nix::ioctl_write_ptr_bad!(p2p_read, PCIEM_IOCTL_P2P_READ, pciem_p2p_op);
     nix::ioctl_write_ptr_bad!(p2p_write, PCIEM_IOCTL_P2P_WRITE, pciem_p2p_op);
+    nix::ioctl_write_ptr_bad!(set_bar_mode, PCIEM_IOCTL_SET_BAR_MODE, pciem_bar_mode);
+    nix::ioctl_write_ptr_bad!(add_trap_range, PCIEM_IOCTL_ADD_TRAP_RANGE, pciem_trap_range);
+    nix::ioctl_write_ptr_bad!(
+        set_read_timeout,
+        PCIEM_IOCTL_SET_READ_TIMEOUT,
+        pciem_read_timeout
+    );
+    nix::ioctl_none_bad!(start, PCIEM_IOCTL_START);
+    nix::ioctl_write_ptr_bad!(
+        complete_read,
+        PCIEM_IOCTL_COMPLETE_READ,
+        pciem_read_completion
+    );
 }
 
 /// `GET_VERSION`: the module's ABI version, ring size and event size.
@@ -213,6 +227,51 @@ pub fn p2p_write(fd: BorrowedFd<'_>, addr: u64, data: &[u8]) -> nix::Result<()> 
     unsafe { raw::p2p_write(fd.as_raw_fd(), &op) }.map(drop)
 }
 
+/// `SET_BAR_MODE`: put BAR `bar` in `mode` (`PCIEM_BAR_MODE_*`), before
+/// REGISTER.
+pub fn set_bar_mode(fd: BorrowedFd<'_>, bar: u32, mode: u32) -> nix::Result<()> {
+    let arg = pciem_bar_mode {
+        bar_index: bar,
+        mode,
+        flags: 0,
+        reserved: 0,
+    };
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::set_bar_mode(fd.as_raw_fd(), &arg) }.map(drop)
+}
+
+/// `ADD_TRAP_RANGE`: declare how a range of a trapped BAR is served,
+/// before REGISTER.
+pub fn add_trap_range(fd: BorrowedFd<'_>, range: &pciem_trap_range) -> nix::Result<()> {
+    // SAFETY: `range` is a live argument of the encoded type, only read.
+    unsafe { raw::add_trap_range(fd.as_raw_fd(), range) }.map(drop)
+}
+
+/// `SET_READ_TIMEOUT`: how long a model-answered read waits, in
+/// microseconds.
+pub fn set_read_timeout(fd: BorrowedFd<'_>, timeout_us: u32) -> nix::Result<()> {
+    let arg = pciem_read_timeout {
+        timeout_us,
+        reserved: 0,
+    };
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::set_read_timeout(fd.as_raw_fd(), &arg) }.map(drop)
+}
+
+/// `START`: let drivers bind to the registered device (returns at once;
+/// they bind from a kernel worker).
+pub fn start(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: `_IO` request without an argument.
+    unsafe { raw::start(fd.as_raw_fd()) }.map(drop)
+}
+
+/// `COMPLETE_READ`: answer the model-answered read `id` with `value`.
+pub fn complete_read(fd: BorrowedFd<'_>, id: u64, value: u64) -> nix::Result<()> {
+    let arg = pciem_read_completion { id, value };
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::complete_read(fd.as_raw_fd(), &arg) }.map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +287,11 @@ mod tests {
         let mut buf = [0u8; 8];
         assert_eq!(dma_read(f.as_fd(), 0x1000, &mut buf), Err(Errno::ENOTTY));
         assert_eq!(get_bar_info(f.as_fd(), 0).err(), Some(Errno::ENOTTY));
+        assert_eq!(set_bar_mode(f.as_fd(), 0, 1), Err(Errno::ENOTTY));
+        let range = pciem_trap_range::default();
+        assert_eq!(add_trap_range(f.as_fd(), &range), Err(Errno::ENOTTY));
+        assert_eq!(set_read_timeout(f.as_fd(), 100), Err(Errno::ENOTTY));
+        assert_eq!(start(f.as_fd()), Err(Errno::ENOTTY));
+        assert_eq!(complete_read(f.as_fd(), 1, 2), Err(Errno::ENOTTY));
     }
 }

@@ -2,10 +2,13 @@
 //!
 //! A model written against pciem-core's [`Device`](pciem_core::Device)
 //! trait runs unchanged here and on the mock backend. [`run`] brings the
-//! device up (configuration image, watched registers, `REGISTER`, BAR
-//! mappings), calls the model's `start`, then feeds it the kernel's events
-//! until a stop is requested; dropping everything on the way out closes the
-//! files, and the kernel hot-removes the device.
+//! device up (configuration image, BAR modes and trap ranges, watched
+//! registers, `REGISTER`, BAR mappings, the read-response page when a BAR
+//! is trapped), calls the model's `start`, sends `START` when a BAR is
+//! trapped, then feeds it the kernel's events — answering model-answered
+//! reads as they are popped — until a stop is requested; dropping
+//! everything on the way out closes the files, and the kernel hot-removes
+//! the device.
 //!
 //! ```no_run
 //! use pciem_backend_chardev::{run, RunOptions, StopSignal};
@@ -32,7 +35,8 @@
 //!   `pciem_abi`).
 //! - [`mapping`]: RAII shared mappings; [`bar`]: BAR memory with volatile,
 //!   naturally aligned copies; [`ring`]: the event ring over pciem-core's
-//!   consumer, with lost-event accounting.
+//!   consumer, with lost-event accounting; [`responses`]: the read-response
+//!   page where model-answered reads of trapped BARs are answered.
 //! - [`event_loop`]: the wait on the ring's eventfd and a stop channel,
 //!   io-uring with a poll(2) fallback.
 //! - [`host`]: [`ChardevHost`], the [`Host`](pciem_core::Host) impl, and
@@ -46,6 +50,7 @@ pub mod event_loop;
 pub mod host;
 pub mod ioctl;
 pub mod mapping;
+pub mod responses;
 pub mod ring;
 pub mod session;
 

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use nix::fcntl::{open, OFlag};
 use nix::sys::eventfd::EventFd;
 use nix::sys::stat::Mode;
+use pciem_abi::PCIEM_BAR_MODE_TRAP;
 use pciem_abi::{
     pciem_event, pciem_watchpoint_config, PCIEM_ABI_VERSION, PCIEM_MAX_BARS, PCIEM_MAX_WATCHPOINTS,
     PCIEM_RING_SIZE, PCIEM_WP_FLAG_BAR_KPROBES,
 };
-use pciem_core::{ConfigSpace, Device, HostError, Watch};
+use pciem_core::{AccessMap, ConfigSpace, Device, HostError, ReadAnswer, Watch};
 
 use crate::bar::BarMemory;
 use crate::error::ChardevError;
@@ -18,6 +19,7 @@ use crate::event_loop::{notification_eventfd, LoopKind, StopSignal, WaitMode, Wa
 use crate::host::ChardevHost;
 use crate::ioctl;
 use crate::mapping::{page_size, Mapping};
+use crate::responses::ReadResponses;
 use crate::ring::EventRing;
 
 /// The default control file.
@@ -62,6 +64,9 @@ pub struct RunReport {
     /// The kernel's overflow counter at the end (it also counts losses
     /// after the last event seen).
     pub overflow: u64,
+    /// Model-answered reads (of trapped BARs) answered; the answer may
+    /// still have come too late for the kernel's read timeout.
+    pub reads_answered: u64,
     /// Handler calls that returned an error.
     pub handler_errors: u64,
     /// The first [`KEPT_ERRORS`] of those errors.
@@ -78,6 +83,11 @@ pub struct Session {
     eventfd: EventFd,
     host: ChardevHost,
     options: RunOptions,
+    access: AccessMap,
+    /// Mapped when a BAR is trapped.
+    responses: Option<ReadResponses>,
+    /// Whether `START` was sent (it must be, once, when a BAR is trapped).
+    started: bool,
 }
 
 static MAP_BAR_STEP: [&str; PCIEM_MAX_BARS as usize] = [
@@ -92,12 +102,27 @@ static MAP_BAR_STEP: [&str; PCIEM_MAX_BARS as usize] = [
 impl Session {
     /// Describes `device` to the kernel and registers it: open the control
     /// file, check the ABI, map the ring, attach the eventfd,
-    /// `SET_CONFIG_IMAGE` from [`Device::config_space`], `SET_WATCHPOINT`
-    /// for each of [`Device::watches`], `REGISTER`, map every BAR.
+    /// `SET_CONFIG_IMAGE` from [`Device::config_space`], `SET_BAR_MODE` for
+    /// each trapped BAR and `ADD_TRAP_RANGE` for each range of
+    /// [`Device::access_map`] (and `SET_READ_TIMEOUT` if it sets one),
+    /// `SET_WATCHPOINT` for each of [`Device::watches`] on a watch-mode
+    /// BAR, `REGISTER`, map every BAR and, when a BAR is trapped, the
+    /// read-response page.
+    ///
+    /// With a trapped BAR, drivers do not bind until [`Session::run`] sends
+    /// `START`, right before its event loop, so the model can answer the
+    /// reads a driver's probe makes.
     pub fn open<D: Device + ?Sized>(device: &D, options: RunOptions) -> Result<Self, ChardevError> {
         let space = device.config_space()?;
-        let watches = device.watches();
-        check_watches(&space, watches)?;
+        let access = device.access_map().map_err(ChardevError::Access)?;
+        access.check(&space).map_err(ChardevError::Access)?;
+        let all_watches = device.watches();
+        check_watches(&space, all_watches)?;
+        let watches: Vec<Watch> = all_watches
+            .iter()
+            .filter(|w| !access.is_trapped(w.bar))
+            .copied()
+            .collect();
         let waiter = Waiter::new(options.wait)?;
 
         let control = open(
@@ -129,7 +154,8 @@ impl Session {
             .map_err(ChardevError::sys("SET_EVENTFD"))?;
         ioctl::set_config_image(control.as_fd(), space.image())
             .map_err(ChardevError::sys("SET_CONFIG_IMAGE"))?;
-        for w in watches {
+        declare_traps(control.as_fd(), &access)?;
+        for w in &watches {
             let wp = pciem_watchpoint_config {
                 bar_index: w.bar as u32,
                 offset: w.offset,
@@ -160,13 +186,29 @@ impl Session {
                 .map_err(ChardevError::sys(MAP_BAR_STEP[i as usize]))?;
             bars[i as usize] = Some(BarMemory::new(i, map));
         }
+        let responses = if access.any_trapped() {
+            Some(
+                ReadResponses::map(&instance)
+                    .map_err(ChardevError::sys("mmap the read-response page"))?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
             waiter,
             ring,
             eventfd,
             host: ChardevHost::new(control, instance, bars),
             options,
+            access,
+            responses,
+            started: false,
         })
+    }
+
+    /// The BAR modes and trap ranges declared to the kernel.
+    pub fn access_map(&self) -> &AccessMap {
+        &self.access
     }
 
     /// The host the model runs on (BARs, interrupts, DMA).
@@ -179,15 +221,21 @@ impl Session {
         self.waiter.kind()
     }
 
-    /// Calls [`Device::start`], then hands every event to
-    /// [`Device::handle_event`] until `stop` is requested. Events already
-    /// in the ring when the stop arrives are still handled.
+    /// Calls [`Device::start`], sends `START` if a BAR is trapped (once per
+    /// session), then hands every event to [`Device::serve_event`] until
+    /// `stop` is requested, answering model-answered reads in the
+    /// read-response page as each is served, before later events. Events
+    /// already in the ring when the stop arrives are still handled.
     pub fn run<D: Device + ?Sized>(
         &mut self,
         device: &mut D,
         stop: &StopSignal,
     ) -> Result<RunReport, ChardevError> {
         device.start(&self.host).map_err(ChardevError::Start)?;
+        if self.access.any_trapped() && !self.started {
+            ioctl::start(self.host.control_fd()).map_err(ChardevError::sys("START"))?;
+            self.started = true;
+        }
         let mut report = RunReport::default();
         let mut batch = vec![pciem_event::default(); self.options.batch.max(1)];
         loop {
@@ -221,7 +269,11 @@ impl Session {
             }
             for ev in &batch[..b.events] {
                 report.events += 1;
-                if let Err(e) = device.handle_event(&self.host, ev) {
+                let served = device.serve_event(&self.host, ev);
+                if let Some(a) = served.answer {
+                    self.answer(a, report);
+                }
+                if let Err(e) = served.result {
                     report.handler_errors += 1;
                     if report.errors.len() < KEPT_ERRORS {
                         report.errors.push(e);
@@ -233,6 +285,48 @@ impl Session {
             }
         }
     }
+}
+
+impl Session {
+    /// Sends one read answer back to the kernel: the read-response slot, or
+    /// `COMPLETE_READ` if there is no page (a read event on a device
+    /// without trapped BARs: a confused kernel; answered anyway).
+    fn answer(&self, a: ReadAnswer, report: &mut RunReport) {
+        match &self.responses {
+            Some(page) => page.answer(a),
+            None => {
+                if let Err(e) = ioctl::complete_read(self.host.control_fd(), a.id, a.value) {
+                    report.handler_errors += 1;
+                    if report.errors.len() < KEPT_ERRORS {
+                        report
+                            .errors
+                            .push(crate::error::host_error("COMPLETE_READ", e));
+                    }
+                    return;
+                }
+            }
+        }
+        report.reads_answered += 1;
+    }
+}
+
+/// `SET_BAR_MODE` for each trapped BAR, `ADD_TRAP_RANGE` for each range,
+/// `SET_READ_TIMEOUT` if the model sets one; each errno names its step.
+pub(crate) fn declare_traps(
+    control: std::os::fd::BorrowedFd<'_>,
+    access: &AccessMap,
+) -> Result<(), ChardevError> {
+    for bar in access.trapped_bars() {
+        ioctl::set_bar_mode(control, bar as u32, PCIEM_BAR_MODE_TRAP)
+            .map_err(ChardevError::sys("SET_BAR_MODE"))?;
+    }
+    for r in access.ranges() {
+        ioctl::add_trap_range(control, &r.to_abi()).map_err(ChardevError::sys("ADD_TRAP_RANGE"))?;
+    }
+    if let Some(us) = access.read_timeout_us() {
+        ioctl::set_read_timeout(control, us).map_err(ChardevError::sys("SET_READ_TIMEOUT"))?;
+    }
+    Ok(())
 }
 
 /// Refuses watches the kernel would refuse, with the reason, before any
@@ -416,6 +510,9 @@ mod tests {
                     warn_lost: false,
                     ..Default::default()
                 },
+                access: AccessMap::new(),
+                responses: None,
+                started: false,
             };
 
             let producer_map = Mapping::shared(&ring_fd, 0, size).unwrap();
@@ -479,6 +576,192 @@ mod tests {
             driver_view.read(0x4, &mut b).unwrap();
             assert_eq!(u32::from_ne_bytes(b), 0xdead);
         }
+    }
+
+    /// Counts MMIO writes; model-answered reads return the count.
+    #[derive(Default)]
+    struct Answering(u64);
+
+    fn trapped_builder() -> ConfigBuilder {
+        ConfigBuilder::new(0x1f0c, 0x7e5f)
+            .bar(0, Bar::memory32(4096))
+            .trap_bar(0)
+            .trap_range(0, 0x10, 4, pciem_core::TrapPolicy::MODEL)
+    }
+
+    impl Device for Answering {
+        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+            trapped_builder().build()
+        }
+        fn access_map(&self) -> Result<AccessMap, BuildError> {
+            trapped_builder().access_map()
+        }
+        fn watches(&self) -> &[Watch] {
+            &[]
+        }
+        fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
+            self.0 += 1;
+            Ok(())
+        }
+        fn mmio_read(&mut self, _: &dyn Host, _: pciem_core::MmioRead) -> Result<u64, HostError> {
+            Ok(0xC0_0000 + self.0)
+        }
+    }
+
+    /// A session over stand-ins (memfds for the ring, BAR0 and the
+    /// read-response page, /dev/null for the files), plus the producer's
+    /// view of the ring and a second mapping of the response page.
+    struct Fake {
+        session: Session,
+        // Before the mapping it points into (fields drop in order).
+        view: pciem_core::ring::SharedRing,
+        _producer_map: Mapping,
+        kernel_page: Mapping,
+    }
+
+    fn fake(access: AccessMap, started: bool) -> Fake {
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        use pciem_abi::pciem_shared_ring;
+        use std::os::fd::OwnedFd;
+        use std::ptr::NonNull;
+
+        let size = core::mem::size_of::<pciem_shared_ring>();
+        let ring_fd = memfd_create(c"ring", MFdFlags::empty()).unwrap();
+        nix::unistd::ftruncate(&ring_fd, size as i64).unwrap();
+        let bar_fd = memfd_create(c"bar0", MFdFlags::empty()).unwrap();
+        nix::unistd::ftruncate(&bar_fd, 4096).unwrap();
+        let page_fd = memfd_create(c"responses", MFdFlags::empty()).unwrap();
+        nix::unistd::ftruncate(&page_fd, 4096).unwrap();
+        let mut bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize] = Default::default();
+        bars[0] = Some(BarMemory::new(
+            0,
+            Mapping::shared(&bar_fd, 0, 4096).unwrap(),
+        ));
+        let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let producer_map = Mapping::shared(&ring_fd, 0, size).unwrap();
+        // SAFETY: the mapping lives in `Fake` next to the view, and the
+        // view is dropped with it; one producer, one consumer, zeroed
+        // memory.
+        let view = unsafe {
+            pciem_core::ring::SharedRing::from_raw(
+                NonNull::new(producer_map.as_ptr().cast()).unwrap(),
+            )
+        };
+        Fake {
+            session: Session {
+                waiter: Waiter::new(WaitMode::Poll).unwrap(),
+                ring: EventRing::map(&ring_fd).unwrap(),
+                eventfd: notification_eventfd().unwrap(),
+                host: ChardevHost::new(null(), null(), bars),
+                options: RunOptions {
+                    warn_lost: false,
+                    ..Default::default()
+                },
+                access,
+                responses: Some(ReadResponses::map_at(&page_fd, 0).unwrap()),
+                started,
+            },
+            view,
+            _producer_map: producer_map,
+            kernel_page: Mapping::shared(&page_fd, 0, 4096).unwrap(),
+        }
+    }
+
+    /// A model-answered read is answered in the response page with the
+    /// model's state after every earlier event and before any later one.
+    #[test]
+    fn reads_are_answered_in_the_response_page_in_order() {
+        use pciem_abi::{pciem_read_responses, PCIEM_EVENT_MMIO_WRITE};
+        use pciem_core::ring::Producer;
+        use pciem_core::MmioRead;
+
+        let access = Answering::default().access_map().unwrap();
+        let mut f = fake(access, true);
+        let (session, view, kernel_page) = (&mut f.session, &f.view, &f.kernel_page);
+        let mut producer = Producer::new();
+        let write = pciem_event {
+            r#type: PCIEM_EVENT_MMIO_WRITE,
+            size: 4,
+            ..Default::default()
+        };
+        let read = MmioRead {
+            bar: 0,
+            offset: 0x10,
+            size: 2,
+        };
+        for _ in 0..3 {
+            producer.push(view, &write).unwrap();
+        }
+        producer.push(view, &read.to_event(70)).unwrap();
+        producer.push(view, &write).unwrap();
+        let stop = StopSignal::new().unwrap();
+        stop.handle().stop();
+        // Stopped before it starts: the loop still drains what is there.
+        let mut model = Answering::default();
+        let report = session.run(&mut model, &stop).unwrap();
+        assert_eq!((report.events, report.reads_answered), (5, 1));
+        assert_eq!(model.0, 4);
+        // SAFETY: a live page of slots, read after the run returned.
+        let page = unsafe { &*kernel_page.as_ptr().cast::<pciem_read_responses>() };
+        assert_eq!(page.slots[70 % 64].id, 70);
+        // Cut to the 2-byte width: 0xC0_0003 -> 0x0003.
+        assert_eq!(page.slots[6].value, 0x0003);
+    }
+
+    #[test]
+    fn a_trapped_device_is_started_once_before_the_loop() {
+        let access = Answering::default().access_map().unwrap();
+        let mut f = fake(access, false);
+        let stop = StopSignal::new().unwrap();
+        stop.handle().stop();
+        // /dev/null does not know START: the error names it.
+        let e = f.session.run(&mut Answering::default(), &stop).unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("START: "), "{s}");
+        assert!(s.contains("does not implement"), "{s}");
+        // A watch-mode device never sends it.
+        let mut f = fake(AccessMap::new(), false);
+        stop.handle().stop();
+        assert!(f.session.run(&mut Answering::default(), &stop).is_ok());
+    }
+
+    #[test]
+    fn trap_declarations_name_their_step() {
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let access = Answering::default().access_map().unwrap();
+        let e = declare_traps(null.as_fd(), &access).unwrap_err();
+        assert!(e.to_string().starts_with("SET_BAR_MODE: "), "{e}");
+        assert!(declare_traps(null.as_fd(), &AccessMap::new()).is_ok());
+    }
+
+    #[test]
+    fn inconsistent_trap_declarations_fail_before_touching_the_kernel() {
+        struct Bad;
+        impl Device for Bad {
+            fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+                Model(vec![]).config_space()
+            }
+            fn access_map(&self) -> Result<AccessMap, BuildError> {
+                let mut m = AccessMap::new();
+                m.set_mode(3, pciem_core::BarMode::Trap)?;
+                Ok(m)
+            }
+            fn watches(&self) -> &[Watch] {
+                &[]
+            }
+            fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
+                Ok(())
+            }
+        }
+        let options = RunOptions {
+            path: "/nonexistent/pciem".into(),
+            ..Default::default()
+        };
+        let e = Session::open(&Bad, options).unwrap_err();
+        assert!(
+            matches!(e, ChardevError::Access(BuildError::TrapBarMissing(3))),
+            "{e}"
+        );
     }
 
     #[test]

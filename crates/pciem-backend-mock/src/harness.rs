@@ -2,7 +2,7 @@
 //! interrupts, and the device run either by stepping or on its own thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -10,10 +10,13 @@ use pciem_abi::{
     pciem_event, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
     PCIEM_MAX_WATCHPOINTS, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
 };
+use pciem_core::access::split_accesses;
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER, COMMAND_MEMORY};
 use pciem_core::config::WriteEffects;
 use pciem_core::ring::{channel, HeapConsumer, HeapProducer};
-use pciem_core::{Device, HostError, Watch};
+use pciem_core::{
+    AccessMap, Device, HostError, MmioRead, ReadAnswer, ReadPolicy, TrapError, Watch, WritePolicy,
+};
 
 use crate::doorbell::Doorbell;
 use crate::host::{MockHost, State};
@@ -53,6 +56,79 @@ impl Wake {
     }
 }
 
+/// Where answers to model-answered reads travel from the device (its
+/// thread, or the caller's in stepping mode) to the waiting driver: the
+/// mock's read-response slot. The driver has at most one read outstanding
+/// (it is `&mut self`), so one slot suffices; a late answer to a read that
+/// timed out carries an old id and is ignored.
+#[derive(Debug, Default)]
+struct Answers {
+    slot: Mutex<Option<ReadAnswer>>,
+    cv: Condvar,
+}
+
+impl Answers {
+    fn post(&self, a: ReadAnswer) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(a);
+        self.cv.notify_all();
+    }
+
+    /// The answer to `id` if it is there now.
+    fn take(&self, id: u64) -> Option<u64> {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        match *slot {
+            Some(a) if a.id == id => slot.take().map(|a| a.value),
+            _ => None,
+        }
+    }
+
+    /// Wait until `deadline` for the answer to `id`.
+    fn wait(&self, id: u64, deadline: Instant) -> Option<u64> {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(a) = *slot {
+                if a.id == id {
+                    *slot = None;
+                    return Some(a.value);
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            slot = self
+                .cv
+                .wait_timeout(slot, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+/// What the device side (thread or stepping) shares with the driver side
+/// besides the host: handler errors and read answers.
+#[derive(Debug, Default)]
+struct Sink {
+    errors: Mutex<Vec<HostError>>,
+    answers: Answers,
+}
+
+impl Sink {
+    /// Serve one event, keep its error, post its answer.
+    fn serve<D: Device>(&self, device: &mut D, host: &MockHost, ev: &pciem_event) {
+        let served = device.serve_event(host, ev);
+        if let Err(e) = served.result {
+            self.errors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e);
+        }
+        if let Some(a) = served.answer {
+            self.answers.post(a);
+        }
+    }
+}
+
 enum Mode<D> {
     Stepping { device: D, consumer: HeapConsumer },
     Threaded { thread: JoinHandle<D> },
@@ -66,13 +142,37 @@ enum Mode<D> {
 /// for an interrupt) or calls [`Harness::step`]; runs are deterministic. In
 /// threaded mode ([`Harness::threaded`]) it runs on its own thread, woken
 /// by the ring, as it would in a device process.
+///
+/// # Trapped BARs
+///
+/// BARs the model puts in trap mode ([`Device::access_map`]) behave as on
+/// the kernel module, in both modes, with the policy
+/// [`AccessMap::classify`] gives each access: every driver store is an
+/// `MMIO_WRITE` event carrying the value stored (bulk writes are split into
+/// naturally aligned accesses of up to 8 bytes, one event each), and lands
+/// in BAR memory unless the range is
+/// [`WritePolicy::DeliverOnly`]; loads come from BAR memory, and also
+/// publish a posted `MMIO_READ` event in a [`ReadPolicy::Notify`] range; in
+/// a [`ReadPolicy::Model`] range the load publishes a non-posted
+/// `MMIO_READ` event and waits for the model's answer, which comes after
+/// every earlier event was handled (stepping mode: the harness delivers the
+/// pending events, then the read, on the caller's thread). An answer that
+/// takes longer than the read timeout (the model's, else 10 ms; see
+/// [`Harness::set_read_timeout`]) is replaced by all-ones, counted
+/// ([`Harness::read_timeouts`]) and reported to the model as a
+/// [`TrapError::ReadTimeout`] event, as the kernel does.
 pub struct Harness<D: Device + Send + 'static> {
     host: MockHost,
     producer: HeapProducer,
     watches: Vec<Watch>,
+    access: AccessMap,
+    read_timeout: Duration,
+    next_read_id: u64,
+    read_timeouts: u64,
+    model_reads: u64,
     mode: Mode<D>,
     wake: Arc<Wake>,
-    errors: Arc<Mutex<Vec<HostError>>>,
+    sink: Arc<Sink>,
     epoch: Instant,
 }
 
@@ -81,21 +181,29 @@ impl<D: Device + Send + 'static> Harness<D> {
     /// allocate its BARs, set its watches, call its `start`.
     pub fn new(device: D) -> Result<Self, MockError> {
         let config = device.config_space()?;
+        let access = device.access_map()?;
+        access.check(&config)?;
         let host = MockHost::new(config);
         let watches = check_watches(&host, device.watches())?;
         let (producer, consumer) = channel();
         let mut device = device;
         device.start(&host).map_err(MockError::Start)?;
+        let read_timeout = Duration::from_micros(access.effective_read_timeout_us().into());
         Ok(Harness {
             host,
             producer,
             watches,
+            access,
+            read_timeout,
+            next_read_id: 1,
+            read_timeouts: 0,
+            model_reads: 0,
             mode: Mode::Stepping { device, consumer },
             wake: Arc::new(Wake {
                 bell: Doorbell::new().map_err(|e| MockError::Eventfd(e.kind()))?,
                 stop: AtomicBool::new(false),
             }),
-            errors: Arc::new(Mutex::new(Vec::new())),
+            sink: Arc::new(Sink::default()),
             epoch: Instant::now(),
         })
     }
@@ -117,7 +225,7 @@ impl<D: Device + Send + 'static> Harness<D> {
         else {
             return Err(MockError::Threaded);
         };
-        let (host, wake, errors) = (h.host.clone(), h.wake.clone(), h.errors.clone());
+        let (host, wake, sink) = (h.host.clone(), h.wake.clone(), h.sink.clone());
         let thread = std::thread::Builder::new()
             .name("pciem-mock-device".into())
             .spawn(move || {
@@ -147,9 +255,7 @@ impl<D: Device + Send + 'static> Harness<D> {
                         continue;
                     }
                     for ev in batch.iter().take(n) {
-                        if let Err(e) = device.handle_event(&host, ev) {
-                            errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
-                        }
+                        sink.serve(&mut device, &host, ev);
                     }
                 }
             })
@@ -183,7 +289,7 @@ impl<D: Device + Send + 'static> Harness<D> {
                 mut device,
                 mut consumer,
             } => {
-                drain(&mut device, &mut consumer, &self.host, &self.errors);
+                drain(&mut device, &mut consumer, &self.host, &self.sink);
                 Ok(device)
             }
             Mode::Threaded { thread } => {
@@ -203,7 +309,7 @@ impl<D: Device + Send + 'static> Harness<D> {
     pub fn step(&mut self) -> Result<usize, MockError> {
         match &mut self.mode {
             Mode::Stepping { device, consumer } => {
-                Ok(drain(device, consumer, &self.host, &self.errors))
+                Ok(drain(device, consumer, &self.host, &self.sink))
             }
             _ => Err(MockError::Threaded),
         }
@@ -213,14 +319,15 @@ impl<D: Device + Send + 'static> Harness<D> {
     /// produce events, so one drain suffices); a no-op when threaded.
     fn settle(&mut self) {
         if let Mode::Stepping { device, consumer } = &mut self.mode {
-            drain(device, consumer, &self.host, &self.errors);
+            drain(device, consumer, &self.host, &self.sink);
         }
     }
 
     /// Errors the device's handlers returned so far (they are also what the
     /// model would log on real hardware).
     pub fn device_errors(&self) -> Vec<HostError> {
-        self.errors
+        self.sink
+            .errors
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -231,20 +338,51 @@ impl<D: Device + Send + 'static> Harness<D> {
         self.producer.state().overflow()
     }
 
+    /// The BAR modes and trap ranges the model declared.
+    pub fn access_map(&self) -> &AccessMap {
+        &self.access
+    }
+
+    /// How long a model-answered read waits before it completes all-ones
+    /// (the model's [`AccessMap::read_timeout_us`], else 10 ms, as the
+    /// kernel's default).
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
+    /// Change the read timeout (tests on a loaded machine give the device
+    /// thread more room than the kernel's 10 ms).
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.read_timeout = timeout;
+    }
+
+    /// Model-answered reads that timed out (and read all-ones).
+    pub fn read_timeouts(&self) -> u64 {
+        self.read_timeouts
+    }
+
+    /// Model-answered reads the model answered in time.
+    pub fn model_reads(&self) -> u64 {
+        self.model_reads
+    }
+
     fn publish(&mut self, r#type: u32, bar: u32, offset: u64, size: u32, data: u64) {
-        let ev = pciem_event {
+        self.publish_event(pciem_event {
             r#type,
             bar,
             offset,
             size,
             data,
-            timestamp_ns: self.epoch.elapsed().as_nanos() as u64,
             ..Default::default()
-        };
+        });
+    }
+
+    fn publish_event(&mut self, mut ev: pciem_event) {
+        ev.timestamp_ns = self.epoch.elapsed().as_nanos() as u64;
         // Stepping mode never loses events: a full ring is drained first.
         if let Mode::Stepping { device, consumer } = &mut self.mode {
             if consumer.len() >= pciem_core::ring::RING_CAPACITY {
-                drain(device, consumer, &self.host, &self.errors);
+                drain(device, consumer, &self.host, &self.sink);
             }
         }
         // A full ring counts the event in its overflow counter, which
@@ -330,6 +468,16 @@ impl<D: Device + Send + 'static> Harness<D> {
         Ok(())
     }
 
+    /// What `pci_set_master` does (with `pci_enable_device`): set Memory
+    /// Space and Bus Master Enable in the command register. Until then the
+    /// host refuses the device's DMA, atomics and P2P with
+    /// [`HostError::BusMasterDisabled`], as the kernel module does.
+    pub fn enable_bus_master(&mut self) -> Result<(), MockError> {
+        let cmd = self.config_read(0x04, 2)? as u16;
+        self.config_write(0x04, 2, (cmd | COMMAND_MEMORY | COMMAND_MASTER) as u32)?;
+        Ok(())
+    }
+
     /// Driver write of 1, 2, 4 or 8 bytes to a BAR.
     pub fn mmio_write(
         &mut self,
@@ -341,14 +489,106 @@ impl<D: Device + Send + 'static> Harness<D> {
         if !matches!(size, 1 | 2 | 4 | 8) {
             return Err(MockError::BadSize(size));
         }
+        if self.access.is_trapped(bar) {
+            return self.trapped_write(bar, offset, size, value);
+        }
         let bytes = value.to_le_bytes();
         self.bar_write(bar, offset, bytes.get(..size as usize).unwrap_or(&bytes))
+    }
+
+    /// One driver store to a trapped BAR: stored unless DeliverOnly, then
+    /// an `MMIO_WRITE` event carrying the value.
+    fn trapped_write(
+        &mut self,
+        bar: u8,
+        offset: u64,
+        size: u8,
+        value: u64,
+    ) -> Result<(), MockError> {
+        let policy = self.access.classify(bar, offset, size);
+        let bytes = value.to_le_bytes();
+        let data = bytes.get(..size as usize).unwrap_or(&bytes);
+        self.host.with(|st| -> Result<(), HostError> {
+            let intx_was_disabled = st.config.command() & COMMAND_INTX_DISABLE != 0;
+            let mem = st.bar_slice(bar, offset, data.len())?;
+            if policy.write == WritePolicy::Store {
+                mem.copy_from_slice(data);
+                // A write to the MSI-X table may have unmasked an entry.
+                st.deliver_unmasked(intx_was_disabled);
+            }
+            Ok(())
+        })?;
+        self.publish(
+            PCIEM_EVENT_MMIO_WRITE,
+            bar as u32,
+            offset,
+            size as u32,
+            value,
+        );
+        Ok(())
+    }
+
+    /// One driver load from a trapped BAR, served by its policy.
+    fn trapped_read(&mut self, bar: u8, offset: u64, size: u8) -> Result<u64, MockError> {
+        self.settle();
+        let read = MmioRead { bar, offset, size };
+        let backing = self.host.with(|st| -> Result<u64, HostError> {
+            let mut b = [0u8; 8];
+            let n = size as usize;
+            b.get_mut(..n)
+                .unwrap_or(&mut [])
+                .copy_from_slice(st.bar_slice(bar, offset, n)?);
+            Ok(u64::from_le_bytes(b))
+        })?;
+        match self.access.classify(bar, offset, size).read {
+            ReadPolicy::Backing => Ok(backing),
+            ReadPolicy::Notify => {
+                self.publish_event(read.to_notify_event(backing));
+                Ok(backing)
+            }
+            ReadPolicy::Model => Ok(self.model_read(read)),
+        }
+    }
+
+    /// Publish a non-posted `MMIO_READ` and wait for the model's answer,
+    /// at most the read timeout (counted from the publication, as the
+    /// kernel does; in stepping mode the pending events and the read are
+    /// handled first and the time they took is what counts).
+    fn model_read(&mut self, read: MmioRead) -> u64 {
+        let id = self.next_read_id;
+        self.next_read_id += 1;
+        let start = Instant::now();
+        self.publish_event(read.to_event(id));
+        let answer = match &mut self.mode {
+            Mode::Stepping { device, consumer } => {
+                drain(device, consumer, &self.host, &self.sink);
+                self.sink
+                    .answers
+                    .take(id)
+                    .filter(|_| start.elapsed() <= self.read_timeout)
+            }
+            _ => self.sink.answers.wait(id, start + self.read_timeout),
+        };
+        match answer {
+            Some(v) => {
+                self.model_reads += 1;
+                read.truncate(v)
+            }
+            None => {
+                self.read_timeouts += 1;
+                self.publish_event(TrapError::ReadTimeout { read, id }.to_event());
+                read.all_ones()
+            }
+        }
     }
 
     /// Driver read of 1, 2, 4 or 8 bytes from a BAR.
     pub fn mmio_read(&mut self, bar: u8, offset: u64, size: u8) -> Result<u64, MockError> {
         if !matches!(size, 1 | 2 | 4 | 8) {
             return Err(MockError::BadSize(size));
+        }
+        if self.access.is_trapped(bar) {
+            return self.trapped_read(bar, offset, size);
         }
         let mut b = [0u8; 8];
         self.bar_read(
@@ -372,7 +612,25 @@ impl<D: Device + Send + 'static> Harness<D> {
     /// Driver bulk write to a BAR (`memcpy_toio`). Every watched register the
     /// write overlaps produces an event carrying the register's value after
     /// the write, as the kernel's watchpoints do.
+    ///
+    /// On a trapped BAR the write is a sequence of naturally aligned stores
+    /// of up to 8 bytes, each served by its policy (see [`Harness`]).
     pub fn bar_write(&mut self, bar: u8, offset: u64, data: &[u8]) -> Result<(), MockError> {
+        if self.access.is_trapped(bar) {
+            // Refuse an out-of-range write before any part of it happens.
+            self.host
+                .with(|st| st.bar_slice(bar, offset, data.len()).map(drop))?;
+            for (at, width) in split_accesses(offset, data.len() as u64) {
+                let start = (at - offset) as usize;
+                let mut v = [0u8; 8];
+                let chunk = data.get(start..start + width as usize).unwrap_or(&[]);
+                v.get_mut(..chunk.len())
+                    .unwrap_or(&mut [])
+                    .copy_from_slice(chunk);
+                self.trapped_write(bar, at, width, u64::from_le_bytes(v))?;
+            }
+            return Ok(());
+        }
         let end = offset.saturating_add(data.len() as u64);
         let hits: Vec<(Watch, u64)> = self.host.with(|st| -> Result<_, HostError> {
             let intx_was_disabled = st.config.command() & COMMAND_INTX_DISABLE != 0;
@@ -406,9 +664,23 @@ impl<D: Device + Send + 'static> Harness<D> {
         Ok(())
     }
 
-    /// Driver bulk read of a BAR (`memcpy_fromio`).
+    /// Driver bulk read of a BAR (`memcpy_fromio`). On a trapped BAR, the
+    /// parts inside trap ranges are naturally aligned loads of up to 8
+    /// bytes, each served by its policy (see [`Harness`]).
     pub fn bar_read(&mut self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), MockError> {
         self.settle();
+        if self.access.touches_range(bar, offset, buf.len() as u64) {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, buf.len()).map(drop))?;
+            for (at, width) in split_accesses(offset, buf.len() as u64) {
+                let v = self.trapped_read(bar, at, width)?.to_le_bytes();
+                let start = (at - offset) as usize;
+                if let Some(dst) = buf.get_mut(start..start + width as usize) {
+                    dst.copy_from_slice(v.get(..width as usize).unwrap_or(&[]));
+                }
+            }
+            return Ok(());
+        }
         self.host.with(|st| -> Result<(), HostError> {
             buf.copy_from_slice(st.bar_slice(bar, offset, buf.len())?);
             Ok(())
@@ -543,14 +815,12 @@ fn drain<D: Device>(
     device: &mut D,
     consumer: &mut HeapConsumer,
     host: &MockHost,
-    errors: &Mutex<Vec<HostError>>,
+    sink: &Sink,
 ) -> usize {
     let mut n = 0;
     while let Some(ev) = consumer.pop() {
         n += 1;
-        if let Err(e) = device.handle_event(host, &ev) {
-            errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
-        }
+        sink.serve(device, host, &ev);
     }
     n
 }

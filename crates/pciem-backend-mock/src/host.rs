@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use pciem_core::config::regs::COMMAND_INTX_DISABLE;
+use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER};
 use pciem_core::{AtomicOp, ConfigSpace, Host, HostError, Irq};
 
 use crate::dma::{check_len, DmaSpace};
@@ -313,6 +313,15 @@ impl State {
         check_len(len)?;
         self.peer(addr, len)
     }
+
+    /// The kernel refuses device-initiated DMA, atomics and P2P (`EPERM`)
+    /// until the driver sets Bus Master Enable.
+    pub(crate) fn check_bus_master(&self) -> Result<(), HostError> {
+        if self.config.command() & COMMAND_MASTER == 0 {
+            return Err(HostError::BusMasterDisabled);
+        }
+        Ok(())
+    }
 }
 
 impl Host for MockHost {
@@ -337,6 +346,7 @@ impl Host for MockHost {
     fn dma_read(&self, bus_addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
         check_len(buf.len())?;
         self.with(|st| {
+            st.check_bus_master()?;
             buf.copy_from_slice(st.dma.slice(bus_addr, buf.len())?);
             Ok(())
         })
@@ -345,6 +355,7 @@ impl Host for MockHost {
     fn dma_write(&self, bus_addr: u64, data: &[u8]) -> Result<(), HostError> {
         check_len(data.len())?;
         self.with(|st| {
+            st.check_bus_master()?;
             st.dma.slice(bus_addr, data.len())?.copy_from_slice(data);
             Ok(())
         })
@@ -358,6 +369,7 @@ impl Host for MockHost {
             });
         }
         self.with(|st| {
+            st.check_bus_master()?;
             let cell = st.dma.slice(bus_addr, 8)?;
             let mut raw = [0u8; 8];
             raw.copy_from_slice(cell);
@@ -369,6 +381,7 @@ impl Host for MockHost {
 
     fn p2p_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
         self.with(|st| {
+            st.check_bus_master()?;
             buf.copy_from_slice(st.peer_slice(addr, buf.len())?);
             Ok(())
         })
@@ -376,6 +389,7 @@ impl Host for MockHost {
 
     fn p2p_write(&self, addr: u64, data: &[u8]) -> Result<(), HostError> {
         self.with(|st| {
+            st.check_bus_master()?;
             st.peer_slice(addr, data.len())?.copy_from_slice(data);
             Ok(())
         })

@@ -5,9 +5,13 @@
 //! benchmarks of device models use it. The host keeps the kernel module's
 //! semantics: configuration cycles go through pciem-core's masks, BARs are
 //! plain memory, driver writes to watched registers become events in the
-//! same pciem-core ring the kernel fills, DMA reaches only buffers the
-//! driver allocated in a simulated bus-address space, and interrupts obey
-//! the MSI mask bits, the MSI-X table and the INTx disable bit.
+//! same pciem-core ring the kernel fills, BARs the model traps are served
+//! by the policies of its trap ranges (stores delivered and maybe stored,
+//! loads from BAR memory, reported, or answered by the model within the
+//! read timeout; see [`Harness`]), DMA reaches only buffers the driver
+//! allocated in a simulated bus-address space and only while the driver
+//! has set Bus Master Enable, and interrupts obey the MSI mask bits, the
+//! MSI-X table and the INTx disable bit.
 //!
 //! A test reads like a driver:
 //!

@@ -237,6 +237,7 @@ fn dma_space_bounds_guards_atomics_and_prp() {
         "guard gap between buffers"
     );
     let host = h.host().clone();
+    h.enable_bus_master().unwrap();
     host.dma_write(a, &[1; 100]).unwrap();
     let mut buf = [0u8; 100];
     h.dma_read(a, &mut buf).unwrap();
@@ -331,6 +332,7 @@ fn dma_space_bounds_guards_atomics_and_prp() {
 fn p2p_only_inside_registered_regions() {
     let (p, _, _) = probe();
     let mut h = Harness::new(p).unwrap();
+    h.enable_bus_master().unwrap();
     let host = h.host().clone();
     assert_eq!(
         host.p2p_write(0xd000_0000, &[1]),

@@ -45,11 +45,13 @@
 use pciem_abi::{
     pciem_event, pciem_irq_inject, PCIEM_ATOMIC_CAS, PCIEM_ATOMIC_FETCH_ADD,
     PCIEM_ATOMIC_FETCH_AND, PCIEM_ATOMIC_FETCH_OR, PCIEM_ATOMIC_FETCH_SUB, PCIEM_ATOMIC_FETCH_XOR,
-    PCIEM_ATOMIC_SWAP, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
-    PCIEM_IRQ_AUTO, PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_FLAG_DEASSERT, PCIEM_IRQ_INTX, PCIEM_IRQ_MSI,
-    PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
+    PCIEM_ATOMIC_SWAP, PCIEM_ERROR_READ_TIMEOUT, PCIEM_ERROR_UNDECODABLE, PCIEM_EVENT_CONFIG_WRITE,
+    PCIEM_EVENT_ERROR, PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE,
+    PCIEM_EVENT_RESET, PCIEM_IRQ_AUTO, PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_FLAG_DEASSERT,
+    PCIEM_IRQ_INTX, PCIEM_IRQ_MSI, PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
 };
 
+use crate::access::AccessMap;
 use crate::config::{BuildError, ConfigSpace};
 use crate::prp::{self, Prp, PrpError};
 
@@ -137,6 +139,11 @@ pub enum HostError {
     /// dropped).
     #[error("the host is gone")]
     Disconnected,
+    /// DMA, an atomic or a peer-to-peer transfer while the driver has not
+    /// enabled bus mastering (Command register bit 2), which the kernel
+    /// refuses with `EPERM`.
+    #[error("bus mastering is disabled: the driver has not set Bus Master Enable")]
+    BusMasterDisabled,
     /// An operating-system call failed.
     #[error("{op} failed with errno {errno}")]
     Os {
@@ -374,6 +381,235 @@ pub struct MmioWrite {
     pub value: u64,
 }
 
+impl MmioWrite {
+    /// The value register `reg_offset..reg_offset + reg_width` (at most 8
+    /// bytes) holds after this write, given the value `current` it held
+    /// (or holds: the bytes the write did not cover are taken from it), or
+    /// `None` if the write does not touch the register.
+    ///
+    /// In watch mode a watched register's event already carries the whole
+    /// register; in trap mode an event is the store itself, which may cover
+    /// part of a register or several registers: this rebuilds the
+    /// register's value either way.
+    pub fn apply_to(&self, reg_offset: u64, reg_width: u8, current: u64) -> Option<u64> {
+        let size = u64::from(self.size.min(8));
+        let width = u64::from(reg_width.min(8));
+        let end = self.offset.checked_add(size)?;
+        let reg_end = reg_offset.checked_add(width)?;
+        if !(self.offset < reg_end && reg_offset < end) {
+            return None;
+        }
+        let mut reg = current.to_le_bytes();
+        let written = self.value.to_le_bytes();
+        for (i, b) in reg.iter_mut().enumerate().take(width as usize) {
+            let at = reg_offset + i as u64;
+            if at >= self.offset && at < end {
+                if let Some(&w) = written.get((at - self.offset) as usize) {
+                    *b = w;
+                }
+            }
+        }
+        let v = u64::from_le_bytes(reg);
+        Some(if width >= 8 {
+            v
+        } else {
+            v & ((1u64 << (width * 8)) - 1)
+        })
+    }
+}
+
+/// A driver load from a trapped BAR, in a range whose reads the model
+/// answers ([`ReadPolicy::Model`](crate::ReadPolicy::Model)) or is told of
+/// ([`ReadPolicy::Notify`](crate::ReadPolicy::Notify)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MmioRead {
+    /// BAR slot.
+    pub bar: u8,
+    /// Offset in the BAR.
+    pub offset: u64,
+    /// Access width in bytes (1, 2, 4 or 8).
+    pub size: u8,
+}
+
+impl MmioRead {
+    /// All-ones in the access's width: what a read that fails or times out
+    /// completes with (a PCIe completion timeout or master abort).
+    pub const fn all_ones(&self) -> u64 {
+        self.truncate(u64::MAX)
+    }
+
+    /// `value` cut to the access's width (widths above 8 keep all bits).
+    pub const fn truncate(&self, value: u64) -> u64 {
+        match self.size {
+            0 => 0,
+            1..=7 => value & ((1u64 << (self.size as u32 * 8)) - 1),
+            _ => value,
+        }
+    }
+}
+
+/// The answer to a model-answered read: what a backend sends back to the
+/// host (the read-response slot `id % PCIEM_READ_SLOTS`, or
+/// `PCIEM_IOCTL_COMPLETE_READ`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReadAnswer {
+    /// The read's id (the event's `id`).
+    pub id: u64,
+    /// The value, cut to the access's width.
+    pub value: u64,
+}
+
+/// Something the driver did that the host could not carry out (a
+/// `PCIEM_EVENT_ERROR`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrapError {
+    /// An instruction touching a trapped BAR could not be emulated; it
+    /// completed as a master abort (loads all-ones, stores dropped).
+    Undecodable {
+        /// BAR slot.
+        bar: u8,
+        /// Offset the instruction touched.
+        offset: u64,
+        /// The instruction's first 16 bytes.
+        bytes: [u8; 16],
+        /// How many of them were readable.
+        len: u8,
+    },
+    /// A model-answered read was not answered within the read timeout and
+    /// completed all-ones.
+    ReadTimeout {
+        /// The read.
+        read: MmioRead,
+        /// Its id.
+        id: u64,
+    },
+    /// An error kind this version does not know.
+    Other {
+        /// The event's `flags` (the `PCIEM_ERROR_*` kind).
+        kind: u32,
+    },
+}
+
+impl TrapError {
+    /// From a `PCIEM_EVENT_ERROR` event.
+    pub fn from_event(event: &pciem_event) -> Self {
+        match event.flags {
+            PCIEM_ERROR_UNDECODABLE => {
+                let mut bytes = [0u8; 16];
+                let (lo, hi) = bytes.split_at_mut(8);
+                lo.copy_from_slice(&event.data.to_le_bytes());
+                hi.copy_from_slice(&event.id.to_le_bytes());
+                TrapError::Undecodable {
+                    bar: event.bar as u8,
+                    offset: event.offset,
+                    bytes,
+                    len: event.size.min(16) as u8,
+                }
+            }
+            PCIEM_ERROR_READ_TIMEOUT => TrapError::ReadTimeout {
+                read: MmioRead::from_event(event),
+                id: event.id,
+            },
+            kind => TrapError::Other { kind },
+        }
+    }
+
+    /// The `PCIEM_EVENT_ERROR` event describing this error (what a host
+    /// publishes; `seq`, `timestamp_ns` and `ticket` left zero).
+    pub fn to_event(&self) -> pciem_event {
+        let mut ev = pciem_event {
+            r#type: PCIEM_EVENT_ERROR,
+            ..Default::default()
+        };
+        match *self {
+            TrapError::Undecodable {
+                bar,
+                offset,
+                bytes,
+                len,
+            } => {
+                let (lo, hi) = bytes.split_at(8);
+                let word = |b: &[u8]| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(b);
+                    u64::from_le_bytes(w)
+                };
+                ev.flags = PCIEM_ERROR_UNDECODABLE;
+                ev.bar = bar as u32;
+                ev.offset = offset;
+                ev.data = word(lo);
+                ev.id = word(hi);
+                ev.size = len as u32;
+            }
+            TrapError::ReadTimeout { read, id } => {
+                ev.flags = PCIEM_ERROR_READ_TIMEOUT;
+                ev.bar = read.bar as u32;
+                ev.offset = read.offset;
+                ev.size = read.size as u32;
+                ev.id = id;
+            }
+            TrapError::Other { kind } => ev.flags = kind,
+        }
+        ev
+    }
+}
+
+impl MmioRead {
+    /// The read an `MMIO_READ` (or read-timeout `ERROR`) event names.
+    pub const fn from_event(event: &pciem_event) -> Self {
+        MmioRead {
+            bar: event.bar as u8,
+            offset: event.offset,
+            size: event.size as u8,
+        }
+    }
+
+    /// The non-posted `MMIO_READ` event a host publishes for this read,
+    /// waiting for the answer to `id`.
+    pub const fn to_event(&self, id: u64) -> pciem_event {
+        pciem_event {
+            seq: 0,
+            r#type: PCIEM_EVENT_MMIO_READ,
+            bar: self.bar as u32,
+            offset: self.offset,
+            data: 0,
+            size: self.size as u32,
+            flags: 0,
+            timestamp_ns: 0,
+            id,
+            ticket: 0,
+        }
+    }
+
+    /// The posted `MMIO_READ` event a host publishes after serving this
+    /// read with `value` from the backing.
+    pub const fn to_notify_event(&self, value: u64) -> pciem_event {
+        pciem_event {
+            seq: 0,
+            r#type: PCIEM_EVENT_MMIO_READ,
+            bar: self.bar as u32,
+            offset: self.offset,
+            data: value,
+            size: self.size as u32,
+            flags: PCIEM_EVENT_FLAG_POSTED,
+            timestamp_ns: 0,
+            id: 0,
+            ticket: 0,
+        }
+    }
+}
+
+/// What [`Device::serve_event`] did with one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// For a model-answered read: the answer the backend must send back
+    /// (all-ones when [`Device::mmio_read`] failed). `None` for every other
+    /// event.
+    pub answer: Option<ReadAnswer>,
+    /// The first host error the handler met.
+    pub result: Result<(), HostError>,
+}
+
 /// A host write to configuration space that changed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConfigWrite {
@@ -410,16 +646,40 @@ impl ResetKind {
 /// A device model.
 ///
 /// Backends call [`Device::start`] once the device is on the bus, then
-/// [`Device::handle_event`] for each event in order. Handlers return the
-/// first host error they met; the backend reports it and carries on, so a
-/// model decides itself what a failed DMA means for the device (usually an
-/// error bit in a status register).
+/// [`Device::serve_event`] for each event in order (which answers
+/// model-answered reads and hands everything else to
+/// [`Device::handle_event`]). Handlers return the first host error they
+/// met; the backend reports it and carries on, so a model decides itself
+/// what a failed DMA means for the device (usually an error bit in a status
+/// register).
+///
+/// # Watch mode and trap mode
+///
+/// By default every BAR is in watch mode: BAR memory is shared with the
+/// driver and only the driver's writes to the registers of
+/// [`Device::watches`] (at most four) become [`Device::mmio_write`] calls.
+/// A model that returns a trapped BAR from [`Device::access_map`] hears of
+/// every driver store to it ([`Device::mmio_write`]) and chooses, per
+/// range, whether stores are also stored and whether loads are served from
+/// BAR memory, reported ([`Device::mmio_read_notify`]) or answered by the
+/// model ([`Device::mmio_read`]). See [`crate::access`].
 pub trait Device {
     /// The configuration space the device presents.
     fn config_space(&self) -> Result<ConfigSpace, BuildError>;
 
-    /// The registers whose driver writes become [`Device::mmio_write`] calls.
+    /// The registers of watch-mode BARs whose driver writes become
+    /// [`Device::mmio_write`] calls. Watches on a trapped BAR are ignored
+    /// (every store to it is delivered anyway).
     fn watches(&self) -> &[Watch];
+
+    /// Each BAR's mode and the trap ranges (see [`crate::access`]). The
+    /// default is every BAR in watch mode. Models usually build it with
+    /// the same [`ConfigBuilder`](crate::ConfigBuilder) as their
+    /// configuration space ([`ConfigBuilder::access_map`](crate::ConfigBuilder::access_map));
+    /// backends check it against [`Device::config_space`].
+    fn access_map(&self) -> Result<AccessMap, BuildError> {
+        Ok(AccessMap::new())
+    }
 
     /// Called once when the device is live, before any event: the place to
     /// put initial register values into BAR memory.
@@ -428,8 +688,46 @@ pub trait Device {
         Ok(())
     }
 
-    /// The driver wrote a watched register.
+    /// The driver wrote a watched register, or stored to a trapped BAR
+    /// (then `value` is what the store wrote, whether or not it was stored
+    /// into BAR memory).
     fn mmio_write(&mut self, host: &dyn Host, write: MmioWrite) -> Result<(), HostError>;
+
+    /// The driver loads from a model-answered range of a trapped BAR and
+    /// waits for the value (only the low `read.size` bytes count). Called
+    /// after every earlier event was handled. Must answer quickly: past the
+    /// read timeout the driver reads all-ones.
+    ///
+    /// The default answers what BAR memory holds (as if the range were
+    /// [`ReadPolicy::Backing`](crate::ReadPolicy::Backing)). An error
+    /// completes the read all-ones.
+    fn mmio_read(&mut self, host: &dyn Host, read: MmioRead) -> Result<u64, HostError> {
+        let mut b = [0u8; 8];
+        let n = (read.size as usize).min(8);
+        let buf = b.get_mut(..n).unwrap_or(&mut []);
+        host.bar_read(read.bar, read.offset, buf)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// The driver loaded `value` from a notify range of a trapped BAR
+    /// (already served from BAR memory; nothing to answer). Default: no-op.
+    fn mmio_read_notify(
+        &mut self,
+        host: &dyn Host,
+        read: MmioRead,
+        value: u64,
+    ) -> Result<(), HostError> {
+        let _ = (host, read, value);
+        Ok(())
+    }
+
+    /// The host could not carry out something the driver did (an
+    /// instruction it could not emulate, a read that timed out). Default:
+    /// no-op.
+    fn device_error(&mut self, host: &dyn Host, err: TrapError) -> Result<(), HostError> {
+        let _ = (host, err);
+        Ok(())
+    }
 
     /// The host changed configuration space.
     fn config_write(&mut self, host: &dyn Host, write: ConfigWrite) -> Result<(), HostError> {
@@ -444,9 +742,15 @@ pub trait Device {
     }
 
     /// Dispatch one ring event to the handlers above. Unknown event kinds
-    /// are ignored (a newer kernel may send kinds this model predates).
+    /// are ignored (a newer kernel may send kinds this model predates), and
+    /// so are model-answered (non-posted) `MMIO_READ` events: those need an
+    /// answer, which [`Device::serve_event`] produces.
     fn handle_event(&mut self, host: &dyn Host, event: &pciem_event) -> Result<(), HostError> {
         match event.r#type {
+            PCIEM_EVENT_MMIO_READ if event.flags & PCIEM_EVENT_FLAG_POSTED != 0 => {
+                self.mmio_read_notify(host, MmioRead::from_event(event), event.data)
+            }
+            PCIEM_EVENT_ERROR => self.device_error(host, TrapError::from_event(event)),
             PCIEM_EVENT_MMIO_WRITE => self.mmio_write(
                 host,
                 MmioWrite {
@@ -466,6 +770,32 @@ pub trait Device {
             ),
             PCIEM_EVENT_RESET => self.reset(host, ResetKind::from_raw(event.data)),
             _ => Ok(()),
+        }
+    }
+
+    /// What backends call for each event: a model-answered read (an
+    /// `MMIO_READ` without [`PCIEM_EVENT_FLAG_POSTED`]) goes to
+    /// [`Device::mmio_read`] and its answer is returned for the backend to
+    /// send back (all-ones, with the error in `result`, when the model
+    /// fails); every other event goes to [`Device::handle_event`].
+    fn serve_event(&mut self, host: &dyn Host, event: &pciem_event) -> Served {
+        if event.r#type == PCIEM_EVENT_MMIO_READ && event.flags & PCIEM_EVENT_FLAG_POSTED == 0 {
+            let read = MmioRead::from_event(event);
+            let (value, result) = match self.mmio_read(host, read) {
+                Ok(v) => (read.truncate(v), Ok(())),
+                Err(e) => (read.all_ones(), Err(e)),
+            };
+            return Served {
+                answer: Some(ReadAnswer {
+                    id: event.id,
+                    value,
+                }),
+                result,
+            };
+        }
+        Served {
+            answer: None,
+            result: self.handle_event(host, event),
         }
     }
 }
@@ -510,6 +840,220 @@ mod tests {
         assert_eq!(AtomicOp::FetchAnd(0b1100).apply(0b1010), 0b1000);
         assert_eq!(AtomicOp::FetchOr(0b1100).apply(0b1010), 0b1110);
         assert_eq!(AtomicOp::FetchXor(0b1100).apply(0b1010), 0b0110);
+    }
+
+    /// A host with one 64-byte BAR 0 and nothing else.
+    struct Bar0(core::cell::RefCell<[u8; 64]>);
+
+    impl Host for Bar0 {
+        fn bar_read(&self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
+            let m = self.0.borrow();
+            let src = m
+                .get(offset as usize..offset as usize + buf.len())
+                .filter(|_| bar == 0)
+                .ok_or(HostError::NoSuchBar { bar })?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+        fn bar_write(&self, bar: u8, offset: u64, data: &[u8]) -> Result<(), HostError> {
+            let mut m = self.0.borrow_mut();
+            let dst = m
+                .get_mut(offset as usize..offset as usize + data.len())
+                .filter(|_| bar == 0)
+                .ok_or(HostError::NoSuchBar { bar })?;
+            dst.copy_from_slice(data);
+            Ok(())
+        }
+        fn raise_irq(&self, _: Irq) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn dma_read(&self, _: u64, _: &mut [u8]) -> Result<(), HostError> {
+            Err(HostError::BusMasterDisabled)
+        }
+        fn dma_write(&self, _: u64, _: &[u8]) -> Result<(), HostError> {
+            Err(HostError::BusMasterDisabled)
+        }
+        fn dma_atomic(&self, _: u64, _: AtomicOp) -> Result<u64, HostError> {
+            Err(HostError::BusMasterDisabled)
+        }
+        fn p2p_read(&self, _: u64, _: &mut [u8]) -> Result<(), HostError> {
+            Err(HostError::BusMasterDisabled)
+        }
+        fn p2p_write(&self, _: u64, _: &[u8]) -> Result<(), HostError> {
+            Err(HostError::BusMasterDisabled)
+        }
+    }
+
+    /// Answers reads at 0x8 with a counter, fails reads at 0x10, keeps the
+    /// default elsewhere; records notifications and errors.
+    #[derive(Default)]
+    struct Reads {
+        next: u64,
+        notified: Option<(MmioRead, u64)>,
+        error: Option<TrapError>,
+    }
+
+    impl Device for Reads {
+        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+            crate::ConfigBuilder::new(1, 2).build()
+        }
+        fn watches(&self) -> &[Watch] {
+            &[]
+        }
+        fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn mmio_read(&mut self, host: &dyn Host, read: MmioRead) -> Result<u64, HostError> {
+            match read.offset {
+                0x8 => {
+                    self.next += 1;
+                    Ok(0xAAAA_BBBB_0000_0000 | self.next)
+                }
+                0x10 => Err(HostError::Empty),
+                _ => {
+                    // The trait's default, reached through a second model.
+                    struct Plain;
+                    impl Device for Plain {
+                        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+                            crate::ConfigBuilder::new(1, 2).build()
+                        }
+                        fn watches(&self) -> &[Watch] {
+                            &[]
+                        }
+                        fn mmio_write(
+                            &mut self,
+                            _: &dyn Host,
+                            _: MmioWrite,
+                        ) -> Result<(), HostError> {
+                            Ok(())
+                        }
+                    }
+                    Plain.mmio_read(host, read)
+                }
+            }
+        }
+        fn mmio_read_notify(
+            &mut self,
+            _: &dyn Host,
+            read: MmioRead,
+            value: u64,
+        ) -> Result<(), HostError> {
+            self.notified = Some((read, value));
+            Ok(())
+        }
+        fn device_error(&mut self, _: &dyn Host, err: TrapError) -> Result<(), HostError> {
+            self.error = Some(err);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn model_answered_reads_are_served_with_an_answer() {
+        let host = Bar0(core::cell::RefCell::new([0; 64]));
+        host.write_u32(0, 0x20, 0x1122_3344).unwrap();
+        let mut dev = Reads::default();
+        let read = |offset, size| MmioRead {
+            bar: 0,
+            offset,
+            size,
+        };
+        let s = dev.serve_event(&host, &read(0x8, 4).to_event(77));
+        assert_eq!(
+            s,
+            Served {
+                answer: Some(ReadAnswer {
+                    id: 77,
+                    value: 0x0000_0001
+                }),
+                result: Ok(())
+            }
+        );
+        let s = dev.serve_event(&host, &read(0x8, 8).to_event(78));
+        assert_eq!(s.answer.unwrap().value, 0xAAAA_BBBB_0000_0002);
+        // A failing model answers all-ones of the width, and says why.
+        let s = dev.serve_event(&host, &read(0x10, 2).to_event(79));
+        assert_eq!(
+            s.answer,
+            Some(ReadAnswer {
+                id: 79,
+                value: 0xFFFF
+            })
+        );
+        assert_eq!(s.result, Err(HostError::Empty));
+        // The default answers BAR memory.
+        let s = dev.serve_event(&host, &read(0x20, 4).to_event(80));
+        assert_eq!(s.answer.unwrap().value, 0x1122_3344);
+        let s = dev.serve_event(&host, &read(0x21, 1).to_event(81));
+        assert_eq!(s.answer.unwrap().value, 0x33);
+        // handle_event alone never runs mmio_read for a non-posted read.
+        dev.handle_event(&host, &read(0x8, 4).to_event(82)).unwrap();
+        assert_eq!(dev.next, 2);
+    }
+
+    #[test]
+    fn posted_reads_and_errors_reach_their_hooks() {
+        let host = Bar0(core::cell::RefCell::new([0; 64]));
+        let mut dev = Reads::default();
+        let read = MmioRead {
+            bar: 0,
+            offset: 0xC,
+            size: 4,
+        };
+        let s = dev.serve_event(&host, &read.to_notify_event(0x55));
+        assert_eq!((s.answer, s.result), (None, Ok(())));
+        assert_eq!(dev.notified, Some((read, 0x55)));
+        let timeout = TrapError::ReadTimeout { read, id: 9 };
+        dev.serve_event(&host, &timeout.to_event());
+        assert_eq!(dev.error, Some(timeout));
+        let undecodable = TrapError::Undecodable {
+            bar: 0,
+            offset: 0x4,
+            bytes: *b"0123456789abcdef",
+            len: 15,
+        };
+        dev.serve_event(&host, &undecodable.to_event());
+        assert_eq!(dev.error, Some(undecodable));
+        let other = TrapError::Other { kind: 99 };
+        assert_eq!(TrapError::from_event(&other.to_event()), other);
+    }
+
+    #[test]
+    fn writes_rebuild_the_registers_they_touch() {
+        let w = |offset, size, value| MmioWrite {
+            bar: 0,
+            offset,
+            size,
+            value,
+        };
+        // The whole register.
+        assert_eq!(w(8, 4, 0x1234).apply_to(8, 4, 0xFFFF_FFFF), Some(0x1234));
+        // One byte of it.
+        assert_eq!(w(9, 1, 0xAB).apply_to(8, 4, 0x1122_3344), Some(0x1122_AB44));
+        // An 8-byte store over two registers.
+        let wide = w(8, 8, 0x5555_6666_7777_8888);
+        assert_eq!(wide.apply_to(8, 4, 0), Some(0x7777_8888));
+        assert_eq!(wide.apply_to(12, 4, 0), Some(0x5555_6666));
+        // Straddling the start of a register.
+        assert_eq!(w(6, 4, 0xAABB_CCDD).apply_to(8, 4, 0), Some(0xAABB));
+        // Not touching it.
+        assert_eq!(w(4, 4, 1).apply_to(8, 4, 0), None);
+        assert_eq!(w(12, 4, 1).apply_to(8, 4, 0), None);
+        assert_eq!(w(u64::MAX, 8, 1).apply_to(8, 4, 0), None);
+    }
+
+    #[test]
+    fn read_widths() {
+        let r = |size| MmioRead {
+            bar: 0,
+            offset: 0,
+            size,
+        };
+        assert_eq!(r(1).all_ones(), 0xFF);
+        assert_eq!(r(2).all_ones(), 0xFFFF);
+        assert_eq!(r(4).all_ones(), 0xFFFF_FFFF);
+        assert_eq!(r(8).all_ones(), u64::MAX);
+        assert_eq!(r(0).all_ones(), 0);
+        assert_eq!(r(200).truncate(5), 5);
     }
 
     #[test]

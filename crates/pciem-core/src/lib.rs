@@ -6,12 +6,17 @@
 //!   and the read/write semantics a host sees.
 //! - [`ring`]: the single-producer/single-consumer event ring over the
 //!   shared [`pciem_abi::pciem_shared_ring`] layout.
+//! - [`access`]: each BAR's watch or trap mode and the policies of trap
+//!   ranges ([`AccessMap`], [`AccessMap::classify`]).
 //! - [`device`]: the device-model API: the [`Device`] trait a model
 //!   implements and the [`Host`] trait a backend offers it.
 //! - [`prp`]: walking NVMe-style PRP lists into DMA segments.
+//! - [`insn`]: decoding and emulating the x86-64 instructions drivers use
+//!   on MMIO (trap mode).
 //!
 //! The crate is `no_std`. The parts the kernel links (config access,
-//! capability layout, the ring producer, PRP walking) use no allocation, no
+//! capability layout, the ring producer, PRP walking, the MMIO instruction
+//! emulator) use no allocation, no
 //! floating point, no formatting and have no panicking path on any input.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -19,13 +24,17 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod access;
 pub mod config;
 pub mod device;
+pub mod insn;
 pub mod prp;
 pub mod ring;
 
+pub use access::{AccessMap, BarMode, ReadPolicy, TrapPolicy, TrapRange, WritePolicy};
 pub use config::{BuildError, ConfigBuilder, ConfigSpace};
 pub use device::{
-    AtomicOp, ConfigWrite, Device, Host, HostError, Irq, MmioWrite, ResetKind, Watch,
+    AtomicOp, ConfigWrite, Device, Host, HostError, Irq, MmioRead, MmioWrite, ReadAnswer,
+    ResetKind, Served, TrapError, Watch,
 };
 pub use pciem_abi as abi;

@@ -5,17 +5,24 @@
 //!
 //! | offset | register | behaviour |
 //! |---|---|---|
-//! | 0x00 | CONTROL | writing a value with bit 0 set increments the counter (watched) |
+//! | 0x00 | CONTROL | writing a value with bit 0 set increments the counter |
 //! | 0x04 | STATUS | bit 0: an interrupt is pending; the driver writes 0 to clear |
-//! | 0x08 | COUNTER | the count (the device keeps it; driver writes are overwritten) |
+//! | 0x08 | COUNTER | the count (the device keeps it; driver writes are ignored) |
 //!
 //! Every [`IRQ_EVERY`] counts the device sets STATUS bit 0 and raises MSI
 //! vector 0. Vendor 0x1234, device 0x5678, class 0xFF0000.
+//!
+//! BAR0 is in trap mode by default ([`Counter::new`]): CONTROL is a
+//! doorbell (delivered, not stored), COUNTER is answered by the model, so a
+//! driver reads the count of every increment it wrote before the read, and
+//! its writes to COUNTER are not stored. [`Counter::watch_mode`] keeps the
+//! walkthrough's watch mode: CONTROL watched, COUNTER plain memory the
+//! device overwrites (a read may not see increments still in flight).
 
 use pciem_core::config::{Bar, MsiCap};
 use pciem_core::{
-    BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError, Irq, MmioWrite, ResetKind,
-    Watch,
+    AccessMap, BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError, Irq, MmioRead,
+    MmioWrite, ResetKind, TrapPolicy, Watch,
 };
 
 /// CONTROL register offset.
@@ -42,14 +49,42 @@ const WATCHES: [Watch; 1] = [Watch {
 /// The counting device.
 #[derive(Debug, Default)]
 pub struct Counter {
+    watch: bool,
     count: u32,
     irqs: u64,
 }
 
 impl Counter {
-    /// A device at count 0.
+    /// A device at count 0, BAR0 in trap mode.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A device at count 0, BAR0 in watch mode (CONTROL watched).
+    pub fn watch_mode() -> Self {
+        Self {
+            watch: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether BAR0 is in trap mode.
+    pub fn is_trapped(&self) -> bool {
+        !self.watch
+    }
+
+    fn builder(&self) -> ConfigBuilder {
+        let b = ConfigBuilder::new(VENDOR_ID, DEVICE_ID)
+            .revision(1)
+            .class(0xff, 0x00, 0x00)
+            .bar(0, Bar::memory32(4096))
+            .msi(MsiCap::new(1).maskable(true));
+        if self.watch {
+            return b;
+        }
+        b.trap_bar(0)
+            .trap_range(0, REG_CONTROL, 4, TrapPolicy::DOORBELL)
+            .trap_range(0, REG_COUNTER, 4, TrapPolicy::MODEL)
     }
 
     /// The count.
@@ -65,16 +100,33 @@ impl Counter {
 
 impl Device for Counter {
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-        ConfigBuilder::new(VENDOR_ID, DEVICE_ID)
-            .revision(1)
-            .class(0xff, 0x00, 0x00)
-            .bar(0, Bar::memory32(4096))
-            .msi(MsiCap::new(1).maskable(true))
-            .build()
+        self.builder().build()
+    }
+
+    fn access_map(&self) -> Result<AccessMap, BuildError> {
+        self.builder().access_map()
     }
 
     fn watches(&self) -> &[Watch] {
-        &WATCHES
+        if self.watch {
+            &WATCHES
+        } else {
+            &[]
+        }
+    }
+
+    fn mmio_read(&mut self, host: &dyn Host, r: MmioRead) -> Result<u64, HostError> {
+        match (r.bar, r.offset, r.size) {
+            (0, REG_COUNTER, 4) => Ok(u64::from(self.count)),
+            // Anything else in the range (narrower reads): BAR memory, which
+            // holds the count too.
+            _ => {
+                let mut b = [0u8; 8];
+                let n = usize::from(r.size).min(8);
+                host.bar_read(r.bar, r.offset, &mut b[..n])?;
+                Ok(u64::from_le_bytes(b))
+            }
+        }
     }
 
     fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {

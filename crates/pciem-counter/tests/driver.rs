@@ -7,8 +7,16 @@ use pciem_counter::*;
 
 const T: Duration = Duration::from_secs(5);
 
-fn probe<H: FnOnce(Counter) -> Result<Harness<Counter>, MockError>>(make: H) -> Harness<Counter> {
-    let mut h = make(Counter::new()).unwrap();
+/// The device in trap mode (the default) and in watch mode.
+fn devices() -> [Counter; 2] {
+    [Counter::new(), Counter::watch_mode()]
+}
+
+fn probe<H: FnOnce(Counter) -> Result<Harness<Counter>, MockError>>(
+    make: H,
+    dev: Counter,
+) -> Harness<Counter> {
+    let mut h = make(dev).unwrap();
     assert_eq!(h.config_read(0x00, 4).unwrap(), 0x5678_1234);
     // pci_enable_device + pci_set_master + pci_alloc_irq_vectors(MSI).
     h.enable_msi(0xfee0_1000, 0x0041).unwrap();
@@ -47,68 +55,106 @@ fn count_to_25(h: &mut Harness<Counter>) {
 
 #[test]
 fn counts_and_interrupts_every_ten_stepping() {
-    let mut h = probe(Harness::new);
-    count_to_25(&mut h);
-    assert!(h.device_errors().is_empty());
+    for dev in devices() {
+        let mut h = probe(Harness::new, dev);
+        count_to_25(&mut h);
+        assert!(h.device_errors().is_empty());
+    }
 }
 
 #[test]
 fn counts_and_interrupts_every_ten_threaded() {
-    let mut h = probe(Harness::threaded);
-    count_to_25(&mut h);
-    assert_eq!(h.events_lost(), 0);
-    let dev = h.into_device().unwrap();
-    assert_eq!((dev.count(), dev.irqs()), (25, 2));
+    for dev in devices() {
+        let mut h = probe(Harness::threaded, dev);
+        count_to_25(&mut h);
+        assert_eq!(h.events_lost(), 0);
+        let dev = h.into_device().unwrap();
+        assert_eq!((dev.count(), dev.irqs()), (25, 2));
+    }
 }
 
 #[test]
 fn writes_without_bit0_do_not_count() {
-    let mut h = probe(Harness::new);
-    h.write32(0, REG_CONTROL, 2).unwrap();
-    h.write32(0, REG_COUNTER, 77).unwrap();
-    h.write32(0, REG_CONTROL, 1).unwrap();
-    assert_eq!(h.read32(0, REG_COUNTER).unwrap(), 1);
+    for dev in devices() {
+        let mut h = probe(Harness::new, dev);
+        h.write32(0, REG_CONTROL, 2).unwrap();
+        h.write32(0, REG_COUNTER, 77).unwrap();
+        h.write32(0, REG_CONTROL, 1).unwrap();
+        assert_eq!(h.read32(0, REG_COUNTER).unwrap(), 1);
+    }
 }
 
 #[test]
 fn masked_vector_is_held_pending_then_delivered() {
-    let mut h = probe(Harness::new);
-    let msi = 0x40u16;
-    h.config_write(msi + 16, 4, 1).unwrap(); // mask vector 0
-    for _ in 0..10 {
-        h.write32(0, REG_CONTROL, 1).unwrap();
+    for dev in devices() {
+        let mut h = probe(Harness::new, dev);
+        let msi = 0x40u16;
+        h.config_write(msi + 16, 4, 1).unwrap(); // mask vector 0
+        for _ in 0..10 {
+            h.write32(0, REG_CONTROL, 1).unwrap();
+        }
+        assert!(matches!(
+            h.wait_irq(Duration::from_millis(10)),
+            Err(MockError::Timeout)
+        ));
+        assert_eq!(h.config_read(msi + 20, 4).unwrap(), 1, "pending bit");
+        h.config_write(msi + 16, 4, 0).unwrap(); // unmask
+        assert_eq!(h.wait_irq(T).unwrap().vector, 0);
+        assert_eq!(h.config_read(msi + 20, 4).unwrap(), 0);
     }
-    assert!(matches!(
-        h.wait_irq(Duration::from_millis(10)),
-        Err(MockError::Timeout)
-    ));
-    assert_eq!(h.config_read(msi + 20, 4).unwrap(), 1, "pending bit");
-    h.config_write(msi + 16, 4, 0).unwrap(); // unmask
-    assert_eq!(h.wait_irq(T).unwrap().vector, 0);
-    assert_eq!(h.config_read(msi + 20, 4).unwrap(), 0);
 }
 
 #[test]
 fn no_interrupt_before_the_driver_enables_msi() {
-    let mut h = Harness::new(Counter::new()).unwrap();
-    for _ in 0..10 {
-        h.write32(0, REG_CONTROL, 1).unwrap();
+    for dev in devices() {
+        let mut h = Harness::new(dev).unwrap();
+        for _ in 0..10 {
+            h.write32(0, REG_CONTROL, 1).unwrap();
+        }
+        h.step().unwrap();
+        assert_eq!(h.take_irqs(), vec![]);
+        assert!(h
+            .device_errors()
+            .iter()
+            .any(|e| matches!(e, pciem_core::HostError::IrqNotEnabled { .. })));
     }
-    h.step().unwrap();
-    assert_eq!(h.take_irqs(), vec![]);
-    assert!(h
-        .device_errors()
-        .iter()
-        .any(|e| matches!(e, pciem_core::HostError::IrqNotEnabled { .. })));
 }
 
 #[test]
 fn function_level_reset_is_not_offered_but_config_writes_are_seen() {
-    // The counter has no PCIe capability: no FLR, and config writes that
-    // change something still reach the device as events.
-    let mut h = probe(Harness::new);
-    h.step().unwrap();
-    let fx = h.config_write(0x3c, 1, 0x0b).unwrap();
-    assert!(fx.contains(pciem_core::config::WriteEffects::CHANGED));
-    assert_eq!(h.step().unwrap(), 1);
+    for dev in devices() {
+        // The counter has no PCIe capability: no FLR, and config writes that
+        // change something still reach the device as events.
+        let mut h = probe(Harness::new, dev);
+        h.step().unwrap();
+        let fx = h.config_write(0x3c, 1, 0x0b).unwrap();
+        assert!(fx.contains(pciem_core::config::WriteEffects::CHANGED));
+        assert_eq!(h.step().unwrap(), 1);
+    }
+}
+
+#[test]
+fn trapped_counter_reads_are_exact_without_polling() {
+    let mut h = probe(Harness::threaded, Counter::new());
+    // The kernel's 10 ms would do on an idle machine; a loaded test host
+    // gets more room.
+    h.set_read_timeout(Duration::from_secs(5));
+    for i in 1..=1000 {
+        h.write32(0, REG_CONTROL, 1).unwrap();
+        assert_eq!(h.read32(0, REG_COUNTER).unwrap(), i);
+        if i % IRQ_EVERY == 0 {
+            h.wait_irq(T).unwrap();
+            h.write32(0, REG_STATUS, 0).unwrap();
+        }
+    }
+    // CONTROL is a doorbell and COUNTER the model's: driver stores to
+    // either never reach BAR memory.
+    h.write32(0, REG_COUNTER, 77).unwrap();
+    assert_eq!(h.read32(0, REG_COUNTER).unwrap(), 1000);
+    assert_eq!(
+        pciem_core::Host::read_u32(h.host(), 0, REG_CONTROL).unwrap(),
+        0
+    );
+    assert_eq!(h.read_timeouts(), 0);
+    assert_eq!(h.model_reads(), 1001);
 }

@@ -4,7 +4,7 @@
 //! the BARs and the MSI capability with their access masks.
 
 use pciem_core::config::{Bar, MsiCap};
-use pciem_core::{BuildError, ConfigBuilder, ConfigSpace};
+use pciem_core::{AccessMap, BuildError, ConfigBuilder, ConfigSpace};
 
 use crate::regs::{FB_BAR, FB_BAR_SIZE, REG_BAR, REG_BAR_SIZE};
 
@@ -28,9 +28,39 @@ pub fn builder() -> ConfigBuilder {
         .msi(MsiCap::new(1).maskable(true))
 }
 
+/// How the host serves BAR0, the register file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Trap mode (the default): every driver store to BAR0 reaches the
+    /// model as an event and is stored; loads are served from BAR memory.
+    /// Every ProtoPCIem register is plain memory the driver reads back
+    /// (STATUS, RESULT, ERROR_CODE, CONTROL.RESET) and none has a read side
+    /// effect, so no range needs another policy. The kernel binds the
+    /// driver only at `START`, once the device process serves events.
+    #[default]
+    Trap,
+    /// Watch mode: BAR0 is shared memory and only CONTROL and CMD are
+    /// watched (hardware watchpoints).
+    Watch,
+}
+
+/// The builder for the configuration space in `mode`: [`builder`], with
+/// BAR0 trapped in [`Mode::Trap`].
+pub fn builder_for(mode: Mode) -> ConfigBuilder {
+    match mode {
+        Mode::Trap => builder().trap_bar(REG_BAR),
+        Mode::Watch => builder(),
+    }
+}
+
 /// The configuration space the device presents.
 pub fn config_space() -> Result<ConfigSpace, BuildError> {
     builder().build()
+}
+
+/// BAR0's mode, as the backends take it.
+pub fn access_map(mode: Mode) -> Result<AccessMap, BuildError> {
+    builder_for(mode).access_map()
 }
 
 #[cfg(test)]
@@ -52,5 +82,16 @@ mod tests {
         assert_eq!(msi.offset as usize, MSI_CAP);
         assert!(msi.is_64bit && msi.per_vector_mask);
         assert_eq!(msi.vectors_capable, 1);
+    }
+
+    #[test]
+    fn bar0_is_trapped_by_default_and_the_image_is_the_same_in_both_modes() {
+        assert!(access_map(Mode::default()).unwrap().is_trapped(REG_BAR));
+        assert!(!access_map(Mode::Trap).unwrap().is_trapped(FB_BAR));
+        assert!(!access_map(Mode::Watch).unwrap().any_trapped());
+        assert_eq!(
+            builder_for(Mode::Trap).build().unwrap(),
+            builder_for(Mode::Watch).build().unwrap()
+        );
     }
 }

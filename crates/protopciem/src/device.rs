@@ -3,7 +3,9 @@
 //! # Command life cycle
 //!
 //! The driver programs DATA / DMA_* and then writes a command number to
-//! CMD, the watched register. The device, handling that write:
+//! CMD (watched in watch mode; in trap mode, the default, every BAR0
+//! store reaches the model and only CONTROL and CMD do anything). The
+//! device, handling that write:
 //!
 //! 1. sets STATUS = BUSY;
 //! 2. samples DATA / DMA_SRC / DMA_DST / DMA_LEN from BAR0 (so the driver
@@ -26,10 +28,11 @@
 //! same and also clears CONTROL. Neither raises an interrupt.
 
 use pciem_core::{
-    BuildError, ConfigSpace, Device, Host, HostError, Irq, MmioWrite, ResetKind, Watch,
+    AccessMap, BuildError, ConfigSpace, Device, Host, HostError, Irq, MmioWrite, ResetKind, Watch,
 };
 
 use crate::cmdbuf::{self, ParseError};
+use crate::config::Mode;
 use crate::framebuffer::{Framebuffer, FRAME_BYTES};
 use crate::regs::{self, Command, ErrorCode, MAX_DMA_LEN, REG_BAR};
 use crate::transform;
@@ -106,6 +109,7 @@ impl Failure {
 /// The ProtoPCIem device model.
 #[derive(Debug, Default)]
 pub struct ProtoPciem {
+    mode: Mode,
     fb: Framebuffer,
     enabled: bool,
     stats: Stats,
@@ -114,9 +118,22 @@ pub struct ProtoPciem {
 }
 
 impl ProtoPciem {
-    /// A device in its reset state.
+    /// A device in its reset state, BAR0 in trap mode.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A device in its reset state, BAR0 in `mode`.
+    pub fn with_mode(mode: Mode) -> Self {
+        Self {
+            mode,
+            ..Self::default()
+        }
+    }
+
+    /// How BAR0 is served.
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// The framebuffer as the model holds it (BAR2 is its mirror).
@@ -284,7 +301,15 @@ impl Device for ProtoPciem {
     }
 
     fn watches(&self) -> &[Watch] {
-        &WATCHES
+        match self.mode {
+            Mode::Watch => &WATCHES,
+            // Every store to a trapped BAR is delivered.
+            Mode::Trap => &[],
+        }
+    }
+
+    fn access_map(&self) -> Result<AccessMap, BuildError> {
+        crate::config::access_map(self.mode)
     }
 
     fn start(&mut self, host: &dyn Host) -> Result<(), HostError> {
@@ -299,19 +324,32 @@ impl Device for ProtoPciem {
         if w.bar != REG_BAR {
             return Ok(());
         }
-        match w.offset {
-            regs::CMD => self.run_command(host, w.value),
-            regs::CONTROL => {
-                let v = w.value as u32;
-                self.enabled = v & regs::CONTROL_ENABLE != 0;
-                if v & regs::CONTROL_RESET != 0 {
-                    self.clear_state(host)?;
-                    host.write_u32(REG_BAR, regs::CONTROL, v & !regs::CONTROL_RESET)?;
-                }
-                Ok(())
+        // Watch mode delivers CONTROL and CMD whole; in trap mode the event
+        // is the store itself, which may cover part of a register or two
+        // registers: each register it touches gets the value the store
+        // left in it (the bytes it did not write from BAR memory), in
+        // register order, as the watchpoints would report them.
+        for reg in [regs::CONTROL, regs::CMD] {
+            if w.apply_to(reg, 4, u64::MAX).is_none() {
+                continue;
             }
-            _ => Ok(()),
+            let current = u64::from(host.read_u32(REG_BAR, reg)?);
+            let Some(value) = w.apply_to(reg, 4, current) else {
+                continue;
+            };
+            match reg {
+                regs::CMD => self.run_command(host, value)?,
+                _ => {
+                    let v = value as u32;
+                    self.enabled = v & regs::CONTROL_ENABLE != 0;
+                    if v & regs::CONTROL_RESET != 0 {
+                        self.clear_state(host)?;
+                        host.write_u32(REG_BAR, regs::CONTROL, v & !regs::CONTROL_RESET)?;
+                    }
+                }
+            }
         }
+        Ok(())
     }
 
     fn reset(&mut self, host: &dyn Host, _kind: ResetKind) -> Result<(), HostError> {

@@ -57,6 +57,28 @@ struct RunArgs {
     /// chardev: wait for events with poll(2) instead of io-uring.
     #[arg(long)]
     poll: bool,
+    /// How the host serves BAR0: `trap` (every driver store reaches the
+    /// model; the driver binds once the device serves events) or `watch`
+    /// (CONTROL and CMD watched by hardware watchpoints).
+    #[arg(long, value_enum, default_value_t = BarMode::Trap)]
+    mode: BarMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BarMode {
+    /// Trap mode.
+    Trap,
+    /// Watch mode.
+    Watch,
+}
+
+impl From<BarMode> for protopciem::config::Mode {
+    fn from(m: BarMode) -> Self {
+        match m {
+            BarMode::Trap => Self::Trap,
+            BarMode::Watch => Self::Watch,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,7 +148,7 @@ fn run_chardev(args: &RunArgs) -> Result<(), AppError> {
 
     let stop = StopSignal::new().map_err(AppError::Signals)?;
     stop.on_termination().map_err(AppError::Signals)?;
-    let mut model = protopciem::device::ProtoPciem::new();
+    let mut model = protopciem::device::ProtoPciem::with_mode(args.mode.into());
     let options = RunOptions {
         path: args.device.clone(),
         wait: if args.poll {
@@ -138,11 +160,15 @@ fn run_chardev(args: &RunArgs) -> Result<(), AppError> {
     };
     let mut session = Session::open(&model, options)?;
     println!(
-        "protopciem: device {:04x}:{:04x} registered through {} (event loop: {}); SIGINT or SIGTERM removes it",
+        "protopciem: device {:04x}:{:04x} registered through {} (event loop: {}, BAR0 in {} mode); SIGINT or SIGTERM removes it",
         protopciem::config::VENDOR_ID,
         protopciem::config::DEVICE_ID,
         args.device.display(),
-        session.loop_kind()
+        session.loop_kind(),
+        match args.mode {
+            BarMode::Trap => "trap",
+            BarMode::Watch => "watch",
+        }
     );
     let report = session.run(&mut model, &stop)?;
     drop(session);
@@ -168,9 +194,9 @@ fn run(args: &RunArgs) -> Result<(), AppError> {
         return run_chardev(args);
     }
     let mut bus = if args.stepping {
-        MockBus::stepping()?
+        MockBus::stepping_with(args.mode.into())?
     } else {
-        MockBus::threaded()?
+        MockBus::threaded_with(args.mode.into())?
     };
     let summary = protopciem::demo::run(&mut bus)?;
     let lost = bus.harness().events_lost();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use pciem_backend_mock::{Harness, MockError};
 
+use crate::config::Mode;
 use crate::demo::{BusError, DriverBus};
 use crate::device::{ProtoPciem, Stats};
 use crate::regs::{FB_BAR, REG_BAR};
@@ -29,14 +30,26 @@ pub struct MockBus {
 }
 
 impl MockBus {
-    /// The device handles events on the caller's thread (deterministic).
+    /// The device handles events on the caller's thread (deterministic),
+    /// BAR0 in trap mode.
     pub fn stepping() -> Result<Self, BusError> {
-        Self::probe(Harness::new(ProtoPciem::new()).map_err(bus_err)?)
+        Self::stepping_with(Mode::default())
     }
 
-    /// The device runs on its own thread, as in a device process.
+    /// The device runs on its own thread, as in a device process, BAR0 in
+    /// trap mode.
     pub fn threaded() -> Result<Self, BusError> {
-        Self::probe(Harness::threaded(ProtoPciem::new()).map_err(bus_err)?)
+        Self::threaded_with(Mode::default())
+    }
+
+    /// [`MockBus::stepping`] with BAR0 in `mode`.
+    pub fn stepping_with(mode: Mode) -> Result<Self, BusError> {
+        Self::probe(Harness::new(ProtoPciem::with_mode(mode)).map_err(bus_err)?)
+    }
+
+    /// [`MockBus::threaded`] with BAR0 in `mode`.
+    pub fn threaded_with(mode: Mode) -> Result<Self, BusError> {
+        Self::probe(Harness::threaded(ProtoPciem::with_mode(mode)).map_err(bus_err)?)
     }
 
     fn probe(mut harness: Harness<ProtoPciem>) -> Result<Self, BusError> {

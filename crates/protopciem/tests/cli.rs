@@ -34,6 +34,19 @@ fn workload_writes_a_640x480_png_with_zero_errors() {
 }
 
 #[test]
+fn watch_mode_workload_stepping() {
+    let png_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-watch.png");
+    let out = bin()
+        .args(["--mode", "watch", "--stepping", "--out"])
+        .arg(&png_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("interrupts: 20  errors: 0"), "{stdout}");
+}
+
+#[test]
 fn chardev_backend_without_the_module_fails_clearly() {
     let out = bin()
         .args(["--backend", "chardev", "--device", "/nonexistent/pciem"])

@@ -9,6 +9,8 @@
 //! through the module and stops the thread.
 #![no_std]
 
+mod emulate;
+
 use core::ffi::{c_char, c_void};
 use core::ptr::NonNull;
 

@@ -18,6 +18,7 @@ use super::{
     AerCap, Bar, BuildError, CapSpace, Capability, ConfigSpace, MsiCap, MsixCap, PasidCap, PcieCap,
     PmCap,
 };
+use crate::access::{AccessMap, BarMode, TrapPolicy, TrapRange};
 
 /// Most capabilities (standard and extended together) one device may have.
 pub const MAX_CAPABILITIES: usize = 16;
@@ -57,6 +58,7 @@ pub struct ConfigBuilder {
     pin: u8,
     bars: [Option<Bar>; 6],
     caps: Vec<Placed, MAX_CAPABILITIES>,
+    access: AccessMap,
     error: Option<BuildError>,
 }
 
@@ -74,6 +76,7 @@ impl ConfigBuilder {
             pin: 0,
             bars: [None; 6],
             caps: Vec::new(),
+            access: AccessMap::new(),
             error: None,
         }
     }
@@ -395,6 +398,62 @@ impl ConfigBuilder {
         self.capability(Capability::Aer(aer))
     }
 
+    /// Put BAR `index` in trap mode: every driver access to it reaches the
+    /// model (see [`crate::access`]). Ranges inside it get policies with
+    /// [`ConfigBuilder::trap_range`]; the rest of the BAR is
+    /// [`TrapPolicy::PLAIN`].
+    pub fn trap_bar(mut self, index: u8) -> Self {
+        let r = self.add_trap_bar(index).map(|_| ());
+        self.record(r)
+    }
+
+    /// Put BAR `index` in trap mode, failing at once (only the slot number
+    /// is checked here; the rest when the map is built).
+    pub fn add_trap_bar(&mut self, index: u8) -> Result<&mut Self, BuildError> {
+        self.access.set_mode(index, BarMode::Trap)?;
+        Ok(self)
+    }
+
+    /// Serve `len` bytes at `offset` of the trapped BAR `bar` by `policy`.
+    pub fn trap_range(mut self, bar: u8, offset: u64, len: u64, policy: TrapPolicy) -> Self {
+        let r = self
+            .add_trap_range(TrapRange {
+                bar,
+                offset,
+                len,
+                policy,
+            })
+            .map(|_| ());
+        self.record(r)
+    }
+
+    /// Declare a trap range, failing at once on what can be checked without
+    /// the BARs (slot, length, overlap, count); the rest is checked by
+    /// [`ConfigBuilder::access_map`] and [`ConfigBuilder::build`].
+    pub fn add_trap_range(&mut self, range: TrapRange) -> Result<&mut Self, BuildError> {
+        self.access.add_range(range)?;
+        Ok(self)
+    }
+
+    /// How long a model-answered read may take before it completes
+    /// all-ones, in microseconds (default
+    /// [`pciem_abi::PCIEM_READ_TIMEOUT_DEFAULT_US`]).
+    pub fn read_timeout_us(mut self, us: u32) -> Self {
+        let r = self.access.set_read_timeout_us(Some(us));
+        self.record(r)
+    }
+
+    /// The access map declared so far, checked against the BARs: each
+    /// trapped slot is a declared BAR, each range lies on a trapped BAR and
+    /// inside it. Returns the first error of any chained call.
+    pub fn access_map(&self) -> Result<AccessMap, BuildError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.access.check_with(|i| self.bar_at(i).map(|b| b.size))?;
+        Ok(self.access.clone())
+    }
+
     /// Lay the space out into a new [`ConfigSpace`].
     pub fn build(&self) -> Result<ConfigSpace, BuildError> {
         let mut out = ConfigSpace::zeroed();
@@ -409,6 +468,7 @@ impl ConfigBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
+        self.access.check_with(|i| self.bar_at(i).map(|b| b.size))?;
         self.check_msix_bars()?;
         let mut offsets = [0u16; MAX_CAPABILITIES];
         self.place(&mut offsets)?;
@@ -533,5 +593,77 @@ impl ConfigBuilder {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{ReadPolicy, WritePolicy};
+
+    fn base() -> ConfigBuilder {
+        ConfigBuilder::new(0x1234, 1)
+            .bar(0, Bar::memory64(4096))
+            .bar(2, Bar::memory32(256))
+    }
+
+    #[test]
+    fn trap_declarations_are_carried_and_checked() {
+        let b = base()
+            .trap_bar(0)
+            .trap_range(0, 0x4, 4, TrapPolicy::MODEL)
+            .trap_range(0, 0x8, 4, TrapPolicy::DOORBELL)
+            .read_timeout_us(2000);
+        let m = b.access_map().unwrap();
+        assert!(m.is_trapped(0) && !m.is_trapped(2));
+        assert_eq!(m.ranges().len(), 2);
+        assert_eq!(m.read_timeout_us(), Some(2000));
+        assert_eq!(
+            m.classify(0, 0x4, 4),
+            TrapPolicy::new(ReadPolicy::Model, WritePolicy::DeliverOnly)
+        );
+        assert!(b.build().is_ok());
+        // Without trap declarations: all watch mode.
+        assert!(!base().access_map().unwrap().any_trapped());
+    }
+
+    #[test]
+    fn bad_trap_declarations_fail_build_and_access_map() {
+        let cases = [
+            (
+                base().trap_range(2, 0, 4, TrapPolicy::MODEL),
+                BuildError::TrapRangeNotTrapped(2),
+            ),
+            (base().trap_bar(1), BuildError::TrapBarMissing(1)),
+            (base().trap_bar(4), BuildError::TrapBarMissing(4)),
+            (
+                base().trap_bar(2).trap_range(2, 0xFC, 8, TrapPolicy::MODEL),
+                BuildError::TrapRangeOutsideBar {
+                    bar: 2,
+                    offset: 0xFC,
+                    len: 8,
+                },
+            ),
+            (
+                base()
+                    .trap_bar(0)
+                    .trap_range(0, 0, 8, TrapPolicy::MODEL)
+                    .trap_range(0, 4, 4, TrapPolicy::MODEL),
+                BuildError::TrapRangeOverlap { bar: 0, offset: 4 },
+            ),
+            (base().trap_bar(7), BuildError::BarIndex(7)),
+        ];
+        for (b, want) in cases {
+            assert_eq!(b.access_map(), Err(want));
+            assert_eq!(b.build().err(), Some(want));
+        }
+        let mut b = base().trap_bar(0);
+        for i in 0..32 {
+            b = b.trap_range(0, i * 4, 4, TrapPolicy::MODEL);
+        }
+        assert_eq!(
+            b.trap_range(0, 0x200, 4, TrapPolicy::MODEL).access_map(),
+            Err(BuildError::TooManyTrapRanges(32))
+        );
     }
 }

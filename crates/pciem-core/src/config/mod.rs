@@ -155,6 +155,37 @@ pub enum BuildError {
     /// An image handed over whole is inconsistent.
     #[error("invalid configuration image: {}", .0.to_str().unwrap_or("?"))]
     BadImage(&'static CStr),
+    /// Trap mode or a trap range on a BAR slot the device does not have (or
+    /// the upper half of a 64-bit BAR).
+    #[error("BAR {0} is not declared; it cannot be trapped or hold trap ranges")]
+    TrapBarMissing(u8),
+    /// A trap range on a BAR in watch mode.
+    #[error("BAR {0} holds a trap range but is not in trap mode")]
+    TrapRangeNotTrapped(u8),
+    /// A trap range that does not lie inside its BAR.
+    #[error("trap range of {len:#x} bytes at {offset:#x} lies outside BAR {bar}")]
+    TrapRangeOutsideBar {
+        /// BAR slot.
+        bar: u8,
+        /// First byte of the range.
+        offset: u64,
+        /// Length of the range.
+        len: u64,
+    },
+    /// A trap range that overlaps another range of the same BAR.
+    #[error("trap range at {offset:#x} of BAR {bar} overlaps another range")]
+    TrapRangeOverlap {
+        /// BAR slot.
+        bar: u8,
+        /// First byte of the refused range.
+        offset: u64,
+    },
+    /// More trap ranges than the kernel accepts.
+    #[error("too many trap ranges (at most {0})")]
+    TooManyTrapRanges(u32),
+    /// Unknown `PCIEM_TRAP_*` bits, or READ_MODEL together with READ_NOTIFY.
+    #[error("trap flags {0:#x}: unknown bits, or READ_MODEL with READ_NOTIFY")]
+    TrapFlags(u32),
 }
 
 impl BuildError {
@@ -188,6 +219,12 @@ impl BuildError {
             BuildError::BadField(what) => what,
             BuildError::HeaderType(_) => c"only type-0 headers are supported",
             BuildError::BadImage(what) => what,
+            BuildError::TrapBarMissing(_) => c"trapped BAR or trap range on an undeclared BAR",
+            BuildError::TrapRangeNotTrapped(_) => c"trap range on a BAR not in trap mode",
+            BuildError::TrapRangeOutsideBar { .. } => c"trap range outside its BAR",
+            BuildError::TrapRangeOverlap { .. } => c"trap range overlaps another",
+            BuildError::TooManyTrapRanges(_) => c"too many trap ranges",
+            BuildError::TrapFlags(_) => c"unknown trap flags or READ_MODEL with READ_NOTIFY",
         }
     }
 }

@@ -2,14 +2,40 @@
 //! helpers that read like the kernel driver.
 #![allow(dead_code)]
 
+use std::cell::Cell;
+
+use protopciem::config::Mode;
 use protopciem::demo::{Completion, Driver};
 use protopciem::framebuffer::FRAME_BYTES;
 use protopciem::mock::MockBus;
 use protopciem::regs::{self, Command, ErrorCode};
 
-/// A started card on a fresh bus, not yet reset or enabled.
+thread_local! {
+    static MODE: Cell<Mode> = const { Cell::new(Mode::Trap) };
+}
+
+/// Run `test` with BAR0 in trap mode, then in watch mode: [`bus`] and
+/// [`enabled_bus`] build the card in the current one.
+pub fn each_mode(test: impl Fn()) {
+    struct Say(Mode);
+    impl Drop for Say {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("(failed with BAR0 in {:?} mode)", self.0);
+            }
+        }
+    }
+    for mode in [Mode::Trap, Mode::Watch] {
+        MODE.with(|m| m.set(mode));
+        let _say = Say(mode);
+        test();
+    }
+}
+
+/// A started card on a fresh bus, not yet reset or enabled, BAR0 in the
+/// mode [`each_mode`] runs (trap outside it).
 pub fn bus() -> MockBus {
-    MockBus::stepping().expect("mock bus")
+    MockBus::stepping_with(MODE.with(Cell::get)).expect("mock bus")
 }
 
 /// A started card, reset and enabled.
