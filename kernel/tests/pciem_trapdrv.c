@@ -16,7 +16,9 @@
  *   rb|rw|rl|rq OFF                  readb/w/l/q; result: the value
  *   rb_relaxed|rw_relaxed|rl_relaxed|rq_relaxed OFF
  *   ioread8|ioread16|ioread32|ioread64_lo_hi|ioread64_hi_lo OFF
- *   lo_hi_readq|hi_lo_readq OFF
+ *                                    (on x86-64 lib/iomap.c makes the
+ *                                    64-bit ones one readq for MMIO)
+ *   lo_hi_readq|hi_lo_readq OFF      two readl, low or high half first
  *   wb|ww|wl|wq OFF VAL              writeb/w/l/q (and _relaxed); VAL must
  *                                    fit the width; result: 0
  *   iowrite8|iowrite16|iowrite32|iowrite64_lo_hi|iowrite64_hi_lo OFF VAL
