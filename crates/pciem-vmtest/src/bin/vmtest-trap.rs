@@ -180,34 +180,60 @@ struct Ctx<'a> {
     /// Log entries already handed out.
     taken: usize,
     token: u64,
+    /// Sequence number of the last event handed out.
+    last_seq: Option<u64>,
+    /// Events lost in the last settled window, and in all.
+    lost: u64,
+    lost_total: u64,
 }
 
 impl Ctx<'_> {
     /// Writes the marker and returns the events logged before it since the
-    /// last call (markers excluded); `None` if the marker never arrived.
+    /// last call (markers excluded); `None` if no marker arrived. A marker
+    /// can be lost when the ring is full, so it is written again every
+    /// 300 ms. Sets `lost` to the events missing from the window (gaps in
+    /// the sequence numbers).
     fn settle(&mut self) -> Option<Vec<pciem_event>> {
-        self.token += 1;
-        let token = 0x4d00_0000 | self.token;
-        self.drv
-            .cmd_only(&format!("wl {MARK:#x} {token:#x}"))
-            .ok()?;
         let start = Instant::now();
+        let first = self.token + 1;
         while start.elapsed() < Duration::from_secs(10) {
-            {
-                let log = self.sh.log.lock().unwrap();
-                if let Some(pos) = log[self.taken..].iter().position(|e| {
-                    e.r#type == PCIEM_EVENT_MMIO_WRITE && e.offset == MARK && e.data == token
-                }) {
-                    let out: Vec<_> = log[self.taken..self.taken + pos]
-                        .iter()
-                        .filter(|e| e.offset != MARK)
-                        .copied()
-                        .collect();
-                    self.taken += pos + 1;
-                    return Some(out);
+            self.token += 1;
+            let token = 0x4d00_0000 | self.token;
+            self.drv
+                .cmd_only(&format!("wl {MARK:#x} {token:#x}"))
+                .ok()?;
+            let sent = Instant::now();
+            while sent.elapsed() < Duration::from_millis(300) {
+                {
+                    let log = self.sh.log.lock().unwrap();
+                    if let Some(pos) = log[self.taken..].iter().position(|e| {
+                        e.r#type == PCIEM_EVENT_MMIO_WRITE
+                            && e.offset == MARK
+                            && (0x4d00_0000 | first..=0x4d00_0000 | self.token).contains(&e.data)
+                    }) {
+                        let window = &log[self.taken..=self.taken + pos];
+                        let mut prev = self.last_seq;
+                        let mut gap = 0;
+                        for e in window {
+                            if let Some(p) = prev {
+                                gap += e.seq.saturating_sub(p + 1);
+                            }
+                            prev = Some(e.seq);
+                        }
+                        self.last_seq = prev;
+                        self.lost = gap;
+                        self.lost_total += gap;
+                        let out: Vec<_> = window
+                            .iter()
+                            .filter(|e| e.offset != MARK)
+                            .copied()
+                            .collect();
+                        self.taken += pos + 1;
+                        return Some(out);
+                    }
                 }
+                std::thread::sleep(Duration::from_millis(1));
             }
-            std::thread::sleep(Duration::from_millis(1));
         }
         None
     }
@@ -233,12 +259,32 @@ impl Ctx<'_> {
         None
     }
 
-    /// Runs `line`, settles, returns (result, events).
+    /// Runs `line`, settles, returns (result, events); any lost event fails.
     fn run(&mut self, r: &mut Report, line: &str) -> Option<(u64, Vec<pciem_event>)> {
+        self.run_burst(r, line, false)
+    }
+
+    /// [`Ctx::run`], where `may_lose` lets the ring overflow (reported by
+    /// the caller through `lost`).
+    fn run_burst(
+        &mut self,
+        r: &mut Report,
+        line: &str,
+        may_lose: bool,
+    ) -> Option<(u64, Vec<pciem_event>)> {
         let res = r.step(format!("cmd `{line}`"), self.drv.cmd(line))?;
         let evs = self.settle();
         if evs.is_none() {
             r.check(false, format!("the settle marker after `{line}` arrived"));
+        }
+        // One `rep movs` of more stores than the ring holds runs in one
+        // fault with interrupts off: unless the model drains concurrently,
+        // the ring overflows. Only that case may lose events (counted).
+        if self.lost > 0 && !may_lose {
+            r.check(
+                false,
+                format!("no events lost around `{line}` ({} lost)", self.lost),
+            );
         }
         Some((res, evs?))
     }
@@ -519,25 +565,44 @@ fn strings(r: &mut Report, c: &mut Ctx) {
             let mut want = before.clone();
             let rel = off as usize;
             want[rel..rel + len].copy_from_slice(&pattern_bytes(seed, len));
-            if let Some((_, evs)) = c.run(r, &format!("toio {at:#x} {len} {seed}")) {
+            let line = format!("toio {at:#x} {len} {seed}");
+            if let Some((_, evs)) = c.run_burst(r, &line, len == 4095) {
                 let mut now = vec![0u8; WINDOW];
                 c.bar.read_bytes(STRINGS as usize, &mut now);
-                match replay(&evs, &before) {
-                    Ok((img, hit)) => {
-                        let covered = hit
-                            .iter()
-                            .enumerate()
-                            .all(|(i, &h)| h == (rel..rel + len).contains(&i));
-                        r.check(
+                let lost = c.lost;
+                if lost > 0 {
+                    println!(
+                        "INFO: toio {len} at +{off}: {lost} of its stores' events lost to a full ring (one rep movsl of ~1024 stores in one fault; {} arrived)",
+                        evs.len()
+                    );
+                    // The model publishes the count after its drain.
+                    std::thread::sleep(Duration::from_millis(50));
+                    let ov = c.sh.overflow.load(Ordering::Acquire);
+                    r.check(
+                        ov >= c.lost_total,
+                        format!(
+                            "the loss is counted: ring overflow {ov} >= {} lost in all",
+                            c.lost_total
+                        ),
+                    );
+                } else {
+                    match replay(&evs, &before) {
+                        Ok((img, hit)) => {
+                            let covered = hit
+                                .iter()
+                                .enumerate()
+                                .all(|(i, &h)| h == (rel..rel + len).contains(&i));
+                            r.check(
                             img == want && covered,
                             format!(
                                 "toio {len} at +{off}: {} stores cover exactly the range and carry the pattern",
                                 evs.len()
                             ),
                         );
-                    }
-                    Err(e) => {
-                        r.check(false, format!("toio {len} at +{off}: {e}"));
+                        }
+                        Err(e) => {
+                            r.check(false, format!("toio {len} at +{off}: {e}"));
+                        }
                     }
                 }
                 r.check(
@@ -694,8 +759,11 @@ fn counters(r: &mut Report, c: &mut Ctx) {
         .filter(|e| e.r#type == PCIEM_EVENT_MMIO_READ && e.flags & PCIEM_EVENT_FLAG_POSTED == 0)
         .count() as u64;
     r.check(
-        s.stores == writes,
-        format!("stores {} = MMIO_WRITE events {writes}", s.stores),
+        s.stores == writes + c.lost_total,
+        format!(
+            "stores {} = MMIO_WRITE events {writes} + {} lost",
+            s.stores, c.lost_total
+        ),
     );
     r.check(
         s.model_reads == waited,
@@ -712,14 +780,24 @@ fn counters(r: &mut Report, c: &mut Ctx) {
         s.read_timeouts == 2 && s.undecodable == 0 && s.untrapped == 0,
         format!("read_timeouts 2, undecodable 0, untrapped 0: {s:?}"),
     );
+    let gaps: u64 = log
+        .windows(2)
+        .map(|w| w[1].seq.saturating_sub(w[0].seq + 1))
+        .sum();
+    let overflow = c.sh.overflow.load(Ordering::Acquire);
     r.check(
-        log.windows(2).all(|w| w[1].seq == w[0].seq + 1),
-        format!("the {} events' sequence numbers are contiguous", log.len()),
+        gaps == c.lost_total && overflow == c.lost_total,
+        format!(
+            "sequence gaps {gaps} = ring overflow {overflow} = events lost in 4095-byte toio bursts {}",
+            c.lost_total
+        ),
     );
-    r.check(
-        c.sh.overflow.load(Ordering::Acquire) == 0,
-        "the ring never overflowed",
-    );
+    if c.lost_total > 0 {
+        println!(
+            "INFO: {} events lost in all, only to single rep movs bursts larger than the ring",
+            c.lost_total
+        );
+    }
 }
 
 fn undecodable(r: &mut Report, c: &mut Ctx, pci: &str) {
@@ -910,6 +988,9 @@ fn body(r: &mut Report, dev: &Dev, path: &Path, pci: &str, bar: &MappedBar, sh: 
         sh,
         taken: 0,
         token: 0,
+        last_seq: None,
+        lost: 0,
+        lost_total: 0,
     };
     let pv = c.drv.probe_value();
     r.check(
