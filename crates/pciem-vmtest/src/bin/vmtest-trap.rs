@@ -211,18 +211,9 @@ impl Ctx<'_> {
                             && e.offset == MARK
                             && (0x4d00_0000 | first..=0x4d00_0000 | self.token).contains(&e.data)
                     }) {
-                        let window = &log[self.taken..=self.taken + pos];
-                        let mut prev = self.last_seq;
-                        let mut gap = 0;
-                        for e in window {
-                            if let Some(p) = prev {
-                                gap += e.seq.saturating_sub(p + 1);
-                            }
-                            prev = Some(e.seq);
-                        }
-                        self.last_seq = prev;
-                        self.lost = gap;
-                        self.lost_total += gap;
+                        let window = log[self.taken..=self.taken + pos].to_vec();
+                        drop(log);
+                        self.account(&window);
                         let out: Vec<_> = window
                             .iter()
                             .filter(|e| e.offset != MARK)
@@ -238,6 +229,20 @@ impl Ctx<'_> {
         None
     }
 
+    /// Notes the events of `window` (the next ones of the log) as handed
+    /// out: `lost` becomes the gaps in their sequence numbers.
+    fn account(&mut self, window: &[pciem_event]) {
+        let mut gap = 0;
+        for e in window {
+            if let Some(p) = self.last_seq {
+                gap += e.seq.saturating_sub(p + 1);
+            }
+            self.last_seq = Some(e.seq);
+        }
+        self.lost = gap;
+        self.lost_total += gap;
+    }
+
     /// Events until `want` accepts one (included), up to `timeout`.
     fn until(
         &mut self,
@@ -251,6 +256,7 @@ impl Ctx<'_> {
                 if let Some(pos) = log[self.taken..].iter().position(&want) {
                     let out = log[self.taken..=self.taken + pos].to_vec();
                     self.taken += pos + 1;
+                    self.account(&out);
                     return Some(out);
                 }
             }
