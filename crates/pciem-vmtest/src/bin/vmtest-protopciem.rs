@@ -598,8 +598,11 @@ fn main() {
         let _ = kid.kill();
         r.finish()
     };
+    // A trapped card binds after START, from a kernel worker: wait for it.
     r.check(
-        sysfs::driver_of(&dev).as_deref() == Some("protopciem"),
+        wait_until(Duration::from_secs(5), || {
+            sysfs::driver_of(&dev).as_deref() == Some("protopciem")
+        }),
         format!("protopciem bound to {}", sysfs::pci_name(&dev)),
     );
     r.check(
