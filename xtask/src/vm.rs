@@ -165,7 +165,11 @@ pub fn vm_test_only(root: &Path, names: &str) -> Result {
     let all = scenarios(root)?;
     let list: Vec<String> = all
         .into_iter()
-        .filter(|l| wanted.iter().any(|w| l.split_whitespace().next() == Some(w)))
+        .filter(|l| {
+            wanted
+                .iter()
+                .any(|w| l.split_whitespace().next() == Some(w))
+        })
         .collect();
     if wanted
         .iter()
