@@ -260,7 +260,8 @@ static void __iomem *pciem_trap_backing(struct pciem_dev *dev, u32 bar)
 	return dev->region_kva + (dev->bars[bar].phys - dev->region_phys);
 }
 
-static u64 pciem_io_read(void __iomem *p, u32 width)
+/* The @width-byte (1, 2, 4, else 8) register at @p; watch.c shares it. */
+u64 pciem_io_read(void __iomem *p, u32 width)
 {
 	switch (width) {
 	case 1:
