@@ -60,7 +60,8 @@ impl Memory for FakeMem {
             assert_eq!(value >> (8 * width), 0, "bits above the write width");
         }
         self.check()?;
-        self.log.push(Access::Write(addr, usize::from(width), value));
+        self.log
+            .push(Access::Write(addr, usize::from(width), value));
         Ok(())
     }
 }
@@ -85,7 +86,10 @@ pub fn run(data: &[u8]) {
     match decoded {
         Ok(insn) => assert_eq!(Some(ours(&insn)), supported(&bytes), "{bytes:02x?}"),
         Err(DecodeError::Truncated) => {
-            assert!(iced_view::iced(&bytes, 0).1, "{bytes:02x?}: iced decodes it");
+            assert!(
+                iced_view::iced(&bytes, 0).1,
+                "{bytes:02x?}: iced decodes it"
+            );
         }
         Err(e) => assert!(
             e == DecodeError::UnsupportedPrefix || supported(&bytes).is_none(),
@@ -118,7 +122,10 @@ pub fn run(data: &[u8]) {
         }
         Err(e) => {
             assert_eq!(e, EmulateError::Memory(()), "{bytes:02x?}");
-            assert!(fail_at < want_log.len(), "{bytes:02x?}: failed without cause");
+            assert!(
+                fail_at < want_log.len(),
+                "{bytes:02x?}: failed without cause"
+            );
             assert_eq!(mem.log, want_log[..fail_at], "{bytes:02x?}");
             assert_eq!(after.rip, regs.rip, "RIP advanced after a failure");
             // Completed string elements, and nothing else, are visible.
@@ -173,20 +180,33 @@ pub fn seeds() -> crate::Seeds {
         ("writeq", input(&[0x48, 0x89, 0x3e], 0, false, 255)),
         (
             "bochs-writew",
-            input(&[0x66, 0x44, 0x89, 0xa0, 0x0c, 0x05, 0x00, 0x00], 0, false, 255),
+            input(
+                &[0x66, 0x44, 0x89, 0xa0, 0x0c, 0x05, 0x00, 0x00],
+                0,
+                false,
+                255,
+            ),
         ),
         (
             "memmove-sib",
             input(&[0x4c, 0x8b, 0x5c, 0x16, 0xf8], 0, false, 255),
         ),
-        ("movzbq", input(&[0x4c, 0x0f, 0xb6, 0x46, 0x01], 0, false, 255)),
+        (
+            "movzbq",
+            input(&[0x4c, 0x0f, 0xb6, 0x46, 0x01], 0, false, 255),
+        ),
         (
             "rip-relative",
             input(&[0x8b, 0x05, 0xfc, 0x9d, 0x6e, 0x01], 0, false, 255),
         ),
         (
             "imm-store",
-            input(&[0x48, 0xc7, 0x40, 0x08, 0xfe, 0xff, 0xff, 0xff], 0, false, 255),
+            input(
+                &[0x48, 0xc7, 0x40, 0x08, 0xfe, 0xff, 0xff, 0xff],
+                0,
+                false,
+                255,
+            ),
         ),
         ("rep-movsl", input(&[0xf3, 0xa5], 5, false, 255)),
         ("rep-movsl-fails", input(&[0xf3, 0xa5], 5, false, 5)),

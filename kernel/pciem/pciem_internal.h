@@ -200,6 +200,7 @@ void pciem_watch_arm_pending(struct pciem_dev *dev);
 void pciem_watch_release_all(struct pciem_dev *dev);
 
 /* trap.c: trap mode */
+u64 pciem_io_read(void __iomem *p, u32 width);
 int pciem_trap_init(void);
 void pciem_trap_exit(void);
 bool pciem_trap_available(void);

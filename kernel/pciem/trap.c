@@ -260,7 +260,8 @@ static void __iomem *pciem_trap_backing(struct pciem_dev *dev, u32 bar)
 	return dev->region_kva + (dev->bars[bar].phys - dev->region_phys);
 }
 
-static u64 pciem_io_read(void __iomem *p, u32 width)
+/* The @width-byte (1, 2, 4, else 8) register at @p; watch.c shares it. */
+u64 pciem_io_read(void __iomem *p, u32 width)
 {
 	switch (width) {
 	case 1:
@@ -307,6 +308,35 @@ static u32 pciem_trap_flags(struct pciem_dev *dev, u32 bar, u64 off)
 	return 0;
 }
 
+static void pciem_trap_kick(struct pciem_dev *dev);
+
+/*
+ * Waits, bounded by the read timeout, until the ring has a free slot: a
+ * long string move stores more events in one fault than the ring holds,
+ * and the model can only drain it meanwhile if we wake it ourselves (the
+ * irq_work that normally does cannot run on this CPU until we return).
+ * After the timeout the event overflows, counted as always.
+ */
+static void pciem_trap_wait_room(struct pciem_dev *dev)
+{
+	u64 deadline = 0;
+
+	for (;;) {
+		u32 head = READ_ONCE(dev->ring->head);
+		u32 tail = READ_ONCE(dev->prod.pos) % PCIEM_RING_SIZE;
+
+		if (((tail - head) & (PCIEM_RING_SIZE - 1)) < PCIEM_RING_SIZE - 1)
+			return;
+		if (!deadline) {
+			pciem_trap_kick(dev);
+			deadline = local_clock() + READ_ONCE(dev->read_timeout_ns);
+		}
+		if (READ_ONCE(dev->trap_dead) || local_clock() > deadline)
+			return;
+		cpu_relax();
+	}
+}
+
 static void pciem_trap_event(struct pciem_dev *dev, u32 type, u32 bar, u64 off,
 			     u32 width, u64 data, u32 flags, u64 id)
 {
@@ -321,6 +351,7 @@ static void pciem_trap_event(struct pciem_dev *dev, u32 type, u32 bar, u64 off,
 		.timestamp_ns = ktime_get_mono_fast_ns(),
 	};
 
+	pciem_trap_wait_room(dev);
 	pciem_ring_push(dev, &ev);
 }
 
@@ -357,6 +388,7 @@ static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 	}
 	id = ((u64)atomic64_inc_return(&dev->read_gen) << 6) | s;
 	slot = &dev->resp->slots[s];
+	pciem_trap_wait_room(dev);
 	if (pciem_ring_push(dev, &(struct pciem_event){
 			.type = PCIEM_EVENT_MMIO_READ,
 			.bar = bar,

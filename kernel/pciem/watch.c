@@ -44,21 +44,6 @@ struct ioremap_call {
 	unsigned long size;
 };
 
-/* The @width-byte register at @addr (a traced mapping of pool RAM). */
-static u64 pciem_watch_read(void __iomem *addr, u32 width)
-{
-	switch (width) {
-	case 1:
-		return readb(addr);
-	case 2:
-		return readw(addr);
-	case 4:
-		return readl(addr);
-	default:
-		return readq(addr);
-	}
-}
-
 /* Snapshots the pending watches of @dev that the new mapping of @bar covers. */
 static void pciem_watch_snapshot(struct pciem_dev *dev, u32 bar_index)
 {
@@ -72,7 +57,7 @@ static void pciem_watch_snapshot(struct pciem_dev *dev, u32 bar_index)
 		    w->bar != bar_index || w->offset < bar->map_off ||
 		    (u64)w->offset + w->width > bar->map_off + bar->map_len)
 			continue;
-		WRITE_ONCE(w->snap, pciem_watch_read(bar->map_kva +
+		WRITE_ONCE(w->snap, pciem_io_read(bar->map_kva +
 						     (w->offset - bar->map_off),
 						     w->width));
 		WRITE_ONCE(w->snap_valid, true);
@@ -298,7 +283,7 @@ static void pciem_bp_handler(struct perf_event *bp,
 	ev.offset = w->offset;
 	ev.size = w->width;
 	ev.timestamp_ns = ktime_get_mono_fast_ns();
-	ev.data = pciem_watch_read(w->addr, w->width);
+	ev.data = pciem_io_read(w->addr, w->width);
 	pciem_ring_push(w->dev, &ev);
 }
 
@@ -349,7 +334,7 @@ static int pciem_watch_arm(struct pciem_watch *w, void __iomem *addr)
 	WRITE_ONCE(w->stale, false);
 	snap_valid = READ_ONCE(w->snap_valid);
 	if (snap_valid)
-		before = pciem_watch_read(addr, w->width);
+		before = pciem_io_read(addr, w->width);
 	bp = register_wide_hw_breakpoint(&attr, pciem_bp_handler, w);
 	if (IS_ERR(bp)) {
 		pr_info_ratelimited("BAR%u+0x%x: no free debug register (%ld)\n",
@@ -360,7 +345,7 @@ static int pciem_watch_arm(struct pciem_watch *w, void __iomem *addr)
 	w->pending = false;
 	if (snap_valid) {
 		u64 snap = READ_ONCE(w->snap);
-		u64 after = pciem_watch_read(addr, w->width);
+		u64 after = pciem_io_read(addr, w->width);
 
 		/*
 		 * A change seen before registering certainly produced no

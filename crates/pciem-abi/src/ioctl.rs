@@ -3,9 +3,9 @@
 use core::mem::size_of;
 
 use crate::{
-    pciem_bar_config, pciem_bar_info_query, pciem_cap_config, pciem_config_image,
+    pciem_bar_config, pciem_bar_info_query, pciem_bar_mode, pciem_cap_config, pciem_config_image,
     pciem_config_space, pciem_create_device, pciem_dma_atomic, pciem_dma_indirect, pciem_dma_op,
-    pciem_bar_mode, pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config, pciem_p2p_op,
+    pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config, pciem_p2p_op,
     pciem_read_completion, pciem_read_timeout, pciem_trap_range, pciem_version,
     pciem_watchpoint_config,
 };

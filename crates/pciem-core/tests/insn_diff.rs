@@ -252,3 +252,53 @@ fn forms_from_the_kernel_disassembly() {
         assert_eq!(Some(ours(&insn)), supported(bytes), "{bytes:02x?}");
     }
 }
+
+/// The length decoder used for instructions the emulator refuses: when it
+/// claims a length for bytes iced-x86 decodes as a valid 64-bit
+/// instruction, the lengths agree. (Bytes the CPU rejects as undefined
+/// raise #UD before any memory access, so they never reach the trap
+/// handler; their length does not matter.)
+fn check_length(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let Some(n) = pciem_core::insn::length(bytes) else {
+        return Ok(());
+    };
+    let mut d = iced_x86::Decoder::new(64, bytes, iced_x86::DecoderOptions::NONE);
+    let insn = d.decode();
+    if insn.is_invalid() {
+        return Ok(());
+    }
+    prop_assert_eq!(usize::from(n), insn.len(), "bytes {:02x?}", bytes);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    #[test]
+    fn length_agrees_with_iced_when_valid(bytes in prop::collection::vec(any::<u8>(), 0..=15)) {
+        check_length(&bytes)?;
+    }
+
+    #[test]
+    fn length_agrees_with_decode(bytes in form()) {
+        if let Ok(insn) = decode(&bytes) {
+            prop_assert_eq!(pciem_core::insn::length(&bytes), Some(insn.len));
+        }
+    }
+}
+
+#[test]
+fn length_of_instructions_the_emulator_refuses() {
+    // lock xadd %eax,(%rdi); btsl $0,(%rdi); addl $1,0x10(%rdi);
+    // vmovdqu (%rdi),%ymm0
+    let cases: &[(&[u8], u8)] = &[
+        (&[0xf0, 0x0f, 0xc1, 0x07], 4),
+        (&[0x0f, 0xba, 0x2f, 0x00], 4),
+        (&[0x83, 0x47, 0x10, 0x01], 4),
+        (&[0xc5, 0xfe, 0x6f, 0x07], 4),
+    ];
+    for (bytes, len) in cases {
+        assert!(decode(bytes).is_err(), "{bytes:02x?} is emulated");
+        assert_eq!(pciem_core::insn::length(bytes), Some(*len), "{bytes:02x?}");
+    }
+}

@@ -8,7 +8,7 @@
 
 use core::ffi::c_void;
 
-use pciem_core::insn::{decode, emulate, EmulateError, Memory, Regs};
+use pciem_core::insn::{decode, emulate, length, EmulateError, Memory, Regs};
 
 const EOPNOTSUPP: i32 = 95;
 const EINVAL: i32 = 22;
@@ -99,8 +99,8 @@ pub unsafe extern "C" fn pciem_rs_emulate(
     *len = 0;
     let insn = match decode(bytes) {
         Ok(insn) => insn,
-        Err(e) => {
-            *len = u32::from(e.length().unwrap_or(0));
+        Err(_) => {
+            *len = u32::from(length(bytes).unwrap_or(0));
             return -EOPNOTSUPP;
         }
     };

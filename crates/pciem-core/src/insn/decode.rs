@@ -129,7 +129,7 @@ pub fn decode(bytes: &[u8]) -> Result<Insn, DecodeError> {
         return Err(DecodeError::UnsupportedPrefix);
     }
     let (op, width, mem) = match opcode {
-        0x88 | 0x89 | 0x8a | 0x8b => {
+        0x88..=0x8b => {
             let width = if opcode & 1 == 0 { 1 } else { p.width() };
             let (reg, mem) = modrm(&mut c, &p, width)?;
             let op = if opcode & 2 == 0 {

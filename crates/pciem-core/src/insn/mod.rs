@@ -34,6 +34,7 @@
 
 mod decode;
 mod emulate;
+mod length;
 mod regs;
 
 #[cfg(test)]
@@ -41,6 +42,7 @@ mod tests;
 
 pub use decode::decode;
 pub use emulate::emulate;
+pub use length::length;
 
 /// Longest x86 instruction, in bytes.
 pub const MAX_INSN_LEN: usize = 15;

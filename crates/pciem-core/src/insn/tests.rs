@@ -394,17 +394,10 @@ fn string_instructions() {
     let (after, log) = string_run(&[0xf3, 0xa5], r);
     let mut want = Vec::new();
     for i in 0..3u64 {
-        let v = 0x5a5a_5a5a
-            ^ u64::from_le_bytes([
-                0x00 + 4 * i as u8,
-                0x01 + 4 * i as u8,
-                0x02 + 4 * i as u8,
-                0x03 + 4 * i as u8,
-                0,
-                0,
-                0,
-                0,
-            ]);
+        // Unwritten bytes read as their address ^ 0x5a: 0x1000 + 4i + k
+        // has low byte 4i + k.
+        let b = |k: u64| ((4 * i + k) ^ 0x5a) << (8 * k);
+        let v = b(0) | b(1) | b(2) | b(3);
         want.push(Access::Read(0x1000 + 4 * i, 4));
         want.push(Access::Write(0x2000 + 4 * i, 4, v));
     }

@@ -144,6 +144,10 @@ impl Reference {
     }
 }
 
+
+/// How the CMD store reaches the device process in this run (for MEASURE).
+static MECHANISM: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
 fn first_difference(a: &[u8], b: &[u8]) -> String {
     if a.len() != b.len() {
         return format!("lengths {} and {}", a.len(), b.len());
@@ -269,9 +273,10 @@ fn round_trips(r: &mut Report, card: &Card, n: usize, how: &str) {
     driver_ns.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!(
-        "MEASURE: ProtoPCIem ADD round trip through /dev/protopciem (ioctl -> CMD -> watchpoint -> \
+        "MEASURE: ProtoPCIem ADD round trip through /dev/protopciem (ioctl -> CMD -> {} -> \
          device process -> completion by {how} -> ioctl return), n={n}: median {:.1} us, p99 {:.1} us, \
          min {:.1} us, max {:.1} us; driver-side CMD-to-DONE median {:.1} us (QEMU TCG)",
+        MECHANISM.get().copied().unwrap_or("?"),
         us(percentile(&times, 0.5)),
         us(percentile(&times, 0.99)),
         us(times[0]),
@@ -585,6 +590,12 @@ fn main() {
     }
     let ko = &args[0];
     let device_cmd = &args[1..];
+    let watched = device_cmd.windows(2).any(|w| w[0] == "--mode" && w[1] == "watch");
+    let _ = MECHANISM.set(if watched {
+        "watchpoint"
+    } else {
+        "page-fault trap"
+    });
     r.check(Path::new("/dev/pciem").exists(), "pciem.ko is loaded");
     let (ok, out) = sysfs::run("insmod", &[ko]);
     r.check(ok, format!("insmod {ko} {out}"));
@@ -598,8 +609,11 @@ fn main() {
         let _ = kid.kill();
         r.finish()
     };
+    // A trapped card binds after START, from a kernel worker: wait for it.
     r.check(
-        sysfs::driver_of(&dev).as_deref() == Some("protopciem"),
+        wait_until(Duration::from_secs(5), || {
+            sysfs::driver_of(&dev).as_deref() == Some("protopciem")
+        }),
         format!("protopciem bound to {}", sysfs::pci_name(&dev)),
     );
     r.check(
