@@ -144,7 +144,6 @@ impl Reference {
     }
 }
 
-
 /// How the CMD store reaches the device process in this run (for MEASURE).
 static MECHANISM: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
 
@@ -590,7 +589,9 @@ fn main() {
     }
     let ko = &args[0];
     let device_cmd = &args[1..];
-    let watched = device_cmd.windows(2).any(|w| w[0] == "--mode" && w[1] == "watch");
+    let watched = device_cmd
+        .windows(2)
+        .any(|w| w[0] == "--mode" && w[1] == "watch");
     let _ = MECHANISM.set(if watched {
         "watchpoint"
     } else {
