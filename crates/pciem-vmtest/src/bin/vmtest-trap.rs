@@ -24,8 +24,9 @@
 //! loop; the completion timeout set by SET_READ_TIMEOUT (all-ones,
 //! counted, an ERROR event, logged once); the `pciem_trap` counters against
 //! the event stream (no event lost, the ring never overflowing: a full ring
-//! makes the faulting CPU wait for the model); and an instruction the emulator refuses (`lock xadd`):
-//! an ERROR event with its bytes, counted, logged once, no oops.
+//! makes the faulting CPU wait for the model); and an instruction the
+//! emulator refuses (`lock xadd`): an ERROR event with its bytes, counted,
+//! logged once, no oops.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
