@@ -37,6 +37,7 @@
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/sched/clock.h>
+#include <linux/smp.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -373,7 +374,8 @@ static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 				 u32 width, unsigned long ip)
 {
 	struct pciem_read_response *slot;
-	u64 id, deadline, val = ~0ULL;
+	u64 id, start, deadline, val = ~0ULL;
+	bool nudged = false;
 	unsigned int s;
 
 	atomic64_inc(&dev->trap_stats.model_reads);
@@ -402,15 +404,28 @@ static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 		goto out;
 	}
 	pciem_trap_kick(dev);
-	deadline = local_clock() + READ_ONCE(dev->read_timeout_ns);
+	start = local_clock();
+	deadline = start + READ_ONCE(dev->read_timeout_ns);
 	for (;;) {
+		u64 now;
+
 		if (smp_load_acquire(&slot->id) == id) {
 			val = READ_ONCE(slot->value);
 			break;
 		}
+		now = local_clock();
+		/*
+		 * The wake-up may have queued the model on this CPU, which
+		 * cannot schedule until we return: after 1 ms, make the idle
+		 * CPUs look for work so one of them pulls it over.
+		 */
+		if (!nudged && now - start > NSEC_PER_MSEC) {
+			wake_up_all_idle_cpus();
+			nudged = true;
+		}
 		if (READ_ONCE(dev->trap_dead))
 			break;
-		if (local_clock() > deadline) {
+		if (now > deadline) {
 			atomic64_inc(&dev->trap_stats.timeouts);
 			if (!xchg(&dev->trap_logged_timeout, true))
 				pr_warn("%s: BAR%u+0x%llx: the model did not answer a %u-byte read from %pS within %llu us; it read all-ones (logged once per device)\n",
