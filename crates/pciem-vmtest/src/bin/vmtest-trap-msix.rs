@@ -204,6 +204,9 @@ fn body(r: &mut Report, dev: &Dev, path: &Path, bar0: &MappedBar, sh: &Shared) {
         if !pba_bit(bar0, ENTRY) {
             problems.push(format!("try {t}: PBA bit not set while held"));
         }
+        sysfs::wait_until(Duration::from_secs(1), || {
+            ctrl_writes(sh, from, ENTRY).iter().any(|v| v & 1 == 1)
+        });
         let masks = ctrl_writes(sh, from, ENTRY);
         if !masks.iter().any(|v| v & 1 == 1) {
             problems.push(format!(
@@ -227,6 +230,10 @@ fn body(r: &mut Report, dev: &Dev, path: &Path, bar0: &MappedBar, sh: &Shared) {
         if pba_bit(bar0, ENTRY) {
             problems.push(format!("try {t}: PBA bit still set after delivery"));
         }
+        // The drain thread may not have taken the store yet.
+        sysfs::wait_until(Duration::from_secs(1), || {
+            ctrl_writes(sh, from, ENTRY).iter().any(|v| v & 1 == 0)
+        });
         let unmasks = ctrl_writes(sh, from, ENTRY);
         if !unmasks.iter().any(|v| v & 1 == 0) {
             problems.push(format!(
