@@ -258,7 +258,7 @@ void pciem_trap_iounmap(unsigned long cookie)
 
 static void __iomem *pciem_trap_backing(struct pciem_dev *dev, u32 bar)
 {
-	return dev->region_kva + (dev->bars[bar].phys - dev->region_phys);
+	return pciem_bar_kva(dev, bar);
 }
 
 /* The @width-byte (1, 2, 4, else 8) register at @p; watch.c shares it. */
