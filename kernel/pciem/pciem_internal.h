@@ -155,9 +155,8 @@ struct pciem_dev {
 	 * trap.c. Modes and ranges are fixed at REGISTER; the rest is used
 	 * from the fault handler, with interrupts off.
 	 */
-	u32 bar_mode[PCIEM_NUM_BARS];	/* PCIEM_BAR_MODE_* */
-	struct pciem_trap_range trap_ranges[PCIEM_MAX_TRAP_RANGES];
-	u32 n_trap_ranges;
+	u32 bar_mode[PCIEM_NUM_BARS];	/* mirrors what access accepted */
+	struct pciem_rs_access *access;	/* pciem-core's AccessMap */
 	u64 read_timeout_ns;
 	struct pciem_read_responses *resp;	/* mmapped by the process */
 	unsigned long resp_busy;		/* slots with a waiting read */

@@ -94,6 +94,9 @@ fn main() {
         "BAR0+0x0 is answered by the model",
         dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, MODEL_REG, 4),
     );
+    // Generous: TCG on a loaded host can stall a vCPU for milliseconds,
+    // and this scenario is about addresses and backing, not timing.
+    r.step("read timeout 1 s", dev.set_read_timeout(1_000_000));
     let Some(inst) = r.step("REGISTER", dev.register()) else {
         r.finish()
     };
