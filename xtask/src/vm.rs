@@ -34,7 +34,64 @@ const APPLETS: &[&str] = &[
     "head", "tail", "wc",
 ];
 
-/// Scenarios: `binary [args...]` per line, `#` comments.
+/// How a guest boots: with the `memmap=` carve-outs and pciem.ko's pool
+/// (every scenario but a few), or without either (trap-only devices).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boot {
+    /// `memmap=` carve-outs, `phys_region=` and `p2p_regions=`.
+    Pool,
+    /// No carve-out and pciem.ko loaded without parameters.
+    NoMemmap,
+}
+
+impl Boot {
+    /// The prefix of a scenario line that runs in this boot.
+    const NOMEMMAP_PREFIX: &'static str = "nomemmap ";
+
+    fn name(self) -> &'static str {
+        match self {
+            Boot::Pool => "pool",
+            Boot::NoMemmap => "nomemmap",
+        }
+    }
+
+    fn insmod_pciem(self) -> String {
+        match self {
+            Boot::Pool => format!("insmod /pciem.ko phys_region={POOL} p2p_regions={P2P_REGION}"),
+            Boot::NoMemmap => "insmod /pciem.ko".to_string(),
+        }
+    }
+
+    fn cmdline(self) -> String {
+        match self {
+            Boot::Pool => format!("console=ttyS0 {MEMMAP} {P2P_MEMMAP} panic=-1 quiet"),
+            Boot::NoMemmap => "console=ttyS0 panic=-1 quiet".to_string(),
+        }
+    }
+
+    /// File names of this boot's initramfs and guest log in target/vm.
+    fn files(self) -> (&'static str, &'static str) {
+        match self {
+            Boot::Pool => ("initramfs.gz", "vm.log"),
+            Boot::NoMemmap => ("initramfs-nomemmap.gz", "vm-nomemmap.log"),
+        }
+    }
+
+    /// Splits scenario lines by boot: lines starting `nomemmap ` run
+    /// (without the prefix) in a guest booted without carve-outs.
+    pub fn split(list: Vec<String>) -> [(Boot, Vec<String>); 2] {
+        let (bare, pooled): (Vec<String>, Vec<String>) = list
+            .into_iter()
+            .partition(|l| l.starts_with(Self::NOMEMMAP_PREFIX));
+        let bare = bare
+            .into_iter()
+            .map(|l| l[Self::NOMEMMAP_PREFIX.len()..].trim().to_string())
+            .collect();
+        [(Boot::Pool, pooled), (Boot::NoMemmap, bare)]
+    }
+}
+
+/// Scenarios: `[nomemmap ]binary [args...]` per line, `#` comments.
 pub fn scenarios(root: &Path) -> Result<Vec<String>> {
     let file = root.join("crates/pciem-vmtest/scenarios.txt");
     let text = std::fs::read_to_string(&file)
@@ -56,7 +113,7 @@ fn copy(step: &str, from: &Path, to: &Path) -> Result {
     Ok(())
 }
 
-fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String]) -> Result {
+fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String], boot: Boot) -> Result {
     let step = "vm-test: initramfs";
     let dir = out.join("root");
     let _ = std::fs::remove_dir_all(&dir);
@@ -118,6 +175,7 @@ fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String]) -> R
     .map_err(|e| fail(step, e.to_string()))?;
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
         .map_err(|e| fail(step, e.to_string()))?;
+    let insmod_pciem = boot.insmod_pciem();
     let init = format!(
         r#"#!/bin/sh
 mount -t proc proc /proc
@@ -125,7 +183,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 echo "VMTEST BOOTED $(cat /proc/sys/kernel/osrelease)"
-insmod /pciem.ko phys_region={POOL} p2p_regions={P2P_REGION} || echo "VMTEST EXIT insmod-pciem 1"
+{insmod_pciem} || echo "VMTEST EXIT insmod-pciem 1"
 insmod /pciem_testdrv.ko || echo "VMTEST EXIT insmod-testdrv 1"
 insmod /pciem_dmadrv.ko || echo "VMTEST EXIT insmod-dmadrv 1"
 insmod /pciem_trapdrv.ko || echo "VMTEST EXIT insmod-trapdrv 1"
@@ -149,7 +207,7 @@ poweroff -f
         Command::new("sh").arg("-c").arg(format!(
             "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
             dir.display(),
-            out.join("initramfs.gz").display()
+            out.join(boot.files().0).display()
         )),
     )
 }
@@ -163,18 +221,20 @@ pub fn vm_test(root: &Path) -> Result {
 /// is `vmtest-NAME` for a NAME in the comma-separated `names`.
 pub fn vm_test_only(root: &Path, names: &str) -> Result {
     let wanted: Vec<String> = names.split(',').map(|n| format!("vmtest-{n}")).collect();
+    // The binary of a line, past a boot prefix such as `nomemmap`.
+    let bin = |l: &str| {
+        l.split_whitespace()
+            .find(|w| w.starts_with("vmtest-"))
+            .map(String::from)
+    };
     let all = scenarios(root)?;
     let list: Vec<String> = all
         .into_iter()
-        .filter(|l| {
-            wanted
-                .iter()
-                .any(|w| l.split_whitespace().next() == Some(w))
-        })
+        .filter(|l| bin(l).is_some_and(|b| wanted.contains(&b)))
         .collect();
     if wanted
         .iter()
-        .any(|w| !list.iter().any(|l| l.split_whitespace().next() == Some(w)))
+        .any(|w| !list.iter().any(|l| bin(l).as_ref() == Some(w)))
     {
         return Err(fail(
             "vm-test --only",
@@ -221,14 +281,61 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
             .arg("-o")
             .arg(out.join("counter_device")),
     )?;
-    initramfs(root, &out, &modules, &list)?;
-
+    let mut failures = Vec::new();
+    let mut logs = String::new();
+    let mut boot_secs = 0.0;
+    let mut count = 0;
+    println!("\nscenario                 result");
+    for (boot, list) in Boot::split(list) {
+        if list.is_empty() {
+            continue;
+        }
+        count += list.len();
+        initramfs(root, &out, &modules, &list, boot)?;
+        let started_boot = Instant::now();
+        let log = boot_guest(&ver, &out, boot)?;
+        boot_secs += started_boot.elapsed().as_secs_f64();
+        judge(boot, &list, &log, &mut failures);
+        logs.push_str(&log);
+    }
+    // Figures the scenarios measured (e.g. round-trip times), shown with
+    // the verdicts.
+    for l in logs.lines().filter(|l| l.starts_with("MEASURE:")) {
+        println!("{l}");
+    }
+    for l in logs.lines().filter(|l| l.starts_with("FAIL")) {
+        eprintln!("  {l}");
+    }
+    println!(
+        "vm-test: {count} scenarios, boot+run {boot_secs:.1} s, total {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let log = logs;
     let log_path = out.join("vm.log");
+    if failures.is_empty() {
+        Ok(log)
+    } else {
+        Err(fail(
+            "vm-test",
+            format!(
+                "{} problem(s), logs in {} (and vm-nomemmap.log beside it):\n{}",
+                failures.len(),
+                log_path.display(),
+                failures.join("\n")
+            ),
+        ))
+    }
+}
+
+/// Boots the guest with this boot's initramfs; its console log.
+fn boot_guest(ver: &str, out: &Path, boot: Boot) -> Result<String> {
+    let (initramfs, log_name) = boot.files();
+    let log_path = out.join(log_name);
     eprintln!(
-        "+ qemu-system-x86_64 (TCG) kernel {ver}, log in {}",
+        "+ qemu-system-x86_64 (TCG) kernel {ver}, {} boot, log in {}",
+        boot.name(),
         log_path.display()
     );
-    let boot = Instant::now();
     let qemu = Command::new("timeout")
         .arg("900")
         .arg("qemu-system-x86_64")
@@ -243,11 +350,9 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
         ])
         .arg(format!("/boot/vmlinuz-{ver}"))
         .arg("-initrd")
-        .arg(out.join("initramfs.gz"))
+        .arg(out.join(initramfs))
         .arg("-append")
-        .arg(format!(
-            "console=ttyS0 {MEMMAP} {P2P_MEMMAP} panic=-1 quiet"
-        ))
+        .arg(boot.cmdline())
         .output()
         .map_err(|e| {
             fail(
@@ -257,30 +362,44 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
         })?;
     let log = String::from_utf8_lossy(&qemu.stdout).replace('\r', "");
     std::fs::write(&log_path, &log).map_err(|e| fail("vm-test", e.to_string()))?;
-    let boot_secs = boot.elapsed().as_secs_f64();
+    Ok(log)
+}
 
-    let mut failures = Vec::new();
+/// Judges one boot's log: every scenario line of `list` reported exit 0
+/// (the n-th line of a binary by its n-th EXIT line), the modules loaded,
+/// and no kernel problem outside the scenarios' own output.
+fn judge(boot: Boot, list: &[String], log: &str, failures: &mut Vec<String>) {
     if !log.contains("VMTEST BOOTED") {
-        failures.push("the guest never reached /init".to_string());
+        failures.push(format!("the {} guest never reached /init", boot.name()));
     }
     for l in log.lines().filter(|l| l.starts_with("VMTEST EXIT insmod")) {
         failures.push(l.to_string());
     }
-    println!("\nscenario                 result");
-    for entry in &list {
+    let mut exits: Vec<Option<(&str, &str)>> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("VMTEST EXIT "))
+        .map(|rest| rest.split_once(' '))
+        .collect();
+    let tag = if boot == Boot::Pool {
+        ""
+    } else {
+        " (no memmap)"
+    };
+    for entry in list {
         let bin = entry.split_whitespace().next().unwrap_or_default();
-        let exit = log
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("VMTEST EXIT {bin} ")))
-            .map(|rc| rc.trim().to_string());
+        let exit = exits
+            .iter_mut()
+            .find(|e| e.is_some_and(|(b, _)| b == bin))
+            .and_then(Option::take)
+            .map(|(_, rc)| rc.trim().to_string());
         let verdict = match exit.as_deref() {
             Some("0") => "PASS".to_string(),
             Some(rc) => format!("FAIL (exit {rc})"),
             None => "NO RESULT (hang or crash)".to_string(),
         };
-        println!("{bin:<24} {verdict}");
+        println!("{:<24} {verdict}", format!("{bin}{tag}"));
         if verdict != "PASS" {
-            failures.push(format!("{bin}: {verdict}"));
+            failures.push(format!("{bin}{tag}: {verdict}"));
         }
     }
     // Scenario programs print their own verdict lines (which may name the
@@ -300,33 +419,7 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
     };
     for l in log.lines().filter(|l| !scenario_output(l)) {
         if BAD.iter().any(|b| l.contains(b)) {
-            failures.push(format!("kernel log: {l}"));
+            failures.push(format!("kernel log ({}): {l}", boot.name()));
         }
-    }
-    // Figures the scenarios measured (e.g. round-trip times), shown with
-    // the verdicts.
-    for l in log.lines().filter(|l| l.starts_with("MEASURE:")) {
-        println!("{l}");
-    }
-    for l in log.lines().filter(|l| l.starts_with("FAIL")) {
-        eprintln!("  {l}");
-    }
-    println!(
-        "vm-test: {} scenarios, boot+run {boot_secs:.1} s, total {:.1} s",
-        list.len(),
-        started.elapsed().as_secs_f64()
-    );
-    if failures.is_empty() {
-        Ok(log)
-    } else {
-        Err(fail(
-            "vm-test",
-            format!(
-                "{} problem(s), log in {}:\n{}",
-                failures.len(),
-                log_path.display(),
-                failures.join("\n")
-            ),
-        ))
     }
 }
