@@ -226,6 +226,7 @@ ssize_t pciem_trap_stats_show(struct pciem_dev *dev, char *buf);
 void pciem_trap_map_add(struct pciem_dev *dev, u32 bar, unsigned long cookie,
 			unsigned long va, unsigned long len, u64 bar_off);
 void pciem_trap_iounmap(unsigned long cookie);
+void pciem_trap_flush(void);
 
 /* irq.c: interrupt injection */
 void pciem_irq_dev_init(struct pciem_dev *dev);

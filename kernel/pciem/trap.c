@@ -126,18 +126,20 @@ static void pciem_flush_local(void *unused)
 	__flush_tlb_all();
 }
 
-/* Removes the translations of cleared entries from every CPU's TLB. */
-static void pciem_trap_flush(void)
+/*
+ * Removes the translations of cleared entries from every CPU's TLB. Called
+ * by the ioremap tracer once it has dropped its lock, before ioremap
+ * returns: no CPU but this one has been handed the address yet, and
+ * vmalloc flushed every CPU before it reused the range, so this is belt
+ * and braces against speculative walks. Where IPIs cannot be sent (the
+ * caller had interrupts off) only this CPU is flushed.
+ */
+void pciem_trap_flush(void)
 {
-	if (!irqs_disabled()) {
+	if (!irqs_disabled() && !in_interrupt()) {
 		on_each_cpu(pciem_flush_local, NULL, 1);
 		return;
 	}
-	/*
-	 * Only reached for a mapping just made by ioremap on this CPU: no
-	 * other CPU has been handed the address yet, and vmalloc flushed
-	 * every CPU before it reused the range.
-	 */
 	__flush_tlb_all();
 }
 
@@ -155,7 +157,8 @@ static void pciem_trap_restore(struct pciem_trap_pte *ptes, unsigned int n)
 
 /*
  * Clears the entries covering [va, va + len). Called from the ioremap
- * kretprobe, before the driver has the address.
+ * kretprobe, before the driver has the address; the caller then runs
+ * pciem_trap_flush().
  */
 void pciem_trap_map_add(struct pciem_dev *dev, u32 bar, unsigned long cookie,
 			unsigned long va, unsigned long len, u64 bar_off)
@@ -211,7 +214,8 @@ void pciem_trap_map_add(struct pciem_dev *dev, u32 bar, unsigned long cookie,
 		       PCIEM_TRAP_MAPS);
 		goto fail_restore;
 	}
-	pciem_trap_flush();
+	/* This CPU now; every CPU once the tracer dropped its lock. */
+	__flush_tlb_all();
 	return;
 
 fail_restore:

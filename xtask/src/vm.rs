@@ -34,38 +34,62 @@ const APPLETS: &[&str] = &[
     "head", "tail", "wc",
 ];
 
-/// How a guest boots: with the `memmap=` carve-outs and pciem.ko's pool
-/// (every scenario but a few), or without either (trap-only devices).
+/// How a guest boots: with the `memmap=` carve-outs and pciem.ko's pool on
+/// two CPUs (every scenario but a few), without either (trap-only
+/// devices), or like the first on one CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Boot {
-    /// `memmap=` carve-outs, `phys_region=` and `p2p_regions=`.
+    /// `memmap=` carve-outs, `phys_region=` and `p2p_regions=`, 2 CPUs.
     Pool,
     /// No carve-out and pciem.ko loaded without parameters.
     NoMemmap,
+    /// As [`Boot::Pool`], with one CPU.
+    OneCpu,
 }
 
 impl Boot {
-    /// The prefix of a scenario line that runs in this boot.
-    const NOMEMMAP_PREFIX: &'static str = "nomemmap ";
+    /// Every boot, in the order `vm-test` runs them.
+    const ALL: [Boot; 3] = [Boot::Pool, Boot::NoMemmap, Boot::OneCpu];
 
     fn name(self) -> &'static str {
         match self {
             Boot::Pool => "pool",
             Boot::NoMemmap => "nomemmap",
+            Boot::OneCpu => "onecpu",
+        }
+    }
+
+    /// The boot a scenario line runs in (a `nomemmap ` or `onecpu `
+    /// prefix), and the line without it.
+    fn of(line: &str) -> (Boot, &str) {
+        for b in [Boot::NoMemmap, Boot::OneCpu] {
+            if let Some(rest) = line.strip_prefix(b.name()) {
+                if rest.starts_with(' ') {
+                    return (b, rest.trim());
+                }
+            }
+        }
+        (Boot::Pool, line)
+    }
+
+    fn cpus(self) -> &'static str {
+        match self {
+            Boot::OneCpu => "1",
+            _ => "2",
         }
     }
 
     fn insmod_pciem(self) -> String {
         match self {
-            Boot::Pool => format!("insmod /pciem.ko phys_region={POOL} p2p_regions={P2P_REGION}"),
             Boot::NoMemmap => "insmod /pciem.ko".to_string(),
+            _ => format!("insmod /pciem.ko phys_region={POOL} p2p_regions={P2P_REGION}"),
         }
     }
 
     fn cmdline(self) -> String {
         match self {
-            Boot::Pool => format!("console=ttyS0 {MEMMAP} {P2P_MEMMAP} panic=-1 quiet"),
             Boot::NoMemmap => "console=ttyS0 panic=-1 quiet".to_string(),
+            _ => format!("console=ttyS0 {MEMMAP} {P2P_MEMMAP} panic=-1 quiet"),
         }
     }
 
@@ -74,24 +98,28 @@ impl Boot {
         match self {
             Boot::Pool => ("initramfs.gz", "vm.log"),
             Boot::NoMemmap => ("initramfs-nomemmap.gz", "vm-nomemmap.log"),
+            Boot::OneCpu => ("initramfs-onecpu.gz", "vm-onecpu.log"),
         }
     }
 
-    /// Splits scenario lines by boot: lines starting `nomemmap ` run
-    /// (without the prefix) in a guest booted without carve-outs.
-    pub fn split(list: Vec<String>) -> [(Boot, Vec<String>); 2] {
-        let (bare, pooled): (Vec<String>, Vec<String>) = list
-            .into_iter()
-            .partition(|l| l.starts_with(Self::NOMEMMAP_PREFIX));
-        let bare = bare
-            .into_iter()
-            .map(|l| l[Self::NOMEMMAP_PREFIX.len()..].trim().to_string())
-            .collect();
-        [(Boot::Pool, pooled), (Boot::NoMemmap, bare)]
+    /// Splits scenario lines by boot (prefixes removed), in boot order.
+    pub fn split(list: Vec<String>) -> Vec<(Boot, Vec<String>)> {
+        Self::ALL
+            .iter()
+            .map(|&b| {
+                let lines = list
+                    .iter()
+                    .map(|l| Self::of(l))
+                    .filter(|(lb, _)| *lb == b)
+                    .map(|(_, l)| l.to_string())
+                    .collect();
+                (b, lines)
+            })
+            .collect()
     }
 }
 
-/// Scenarios: `[nomemmap ]binary [args...]` per line, `#` comments.
+/// Scenarios: `[nomemmap |onecpu ]binary [args...]` per line, `#` comments.
 pub fn scenarios(root: &Path) -> Result<Vec<String>> {
     let file = root.join("crates/pciem-vmtest/scenarios.txt");
     let text = std::fs::read_to_string(&file)
@@ -318,7 +346,7 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
         Err(fail(
             "vm-test",
             format!(
-                "{} problem(s), logs in {} (and vm-nomemmap.log beside it):\n{}",
+                "{} problem(s), logs in {} (and vm-nomemmap.log, vm-onecpu.log beside it):\n{}",
                 failures.len(),
                 log_path.display(),
                 failures.join("\n")
@@ -343,7 +371,7 @@ fn boot_guest(ver: &str, out: &Path, boot: Boot) -> Result<String> {
             "-m",
             "1024",
             "-smp",
-            "2",
+            boot.cpus(),
             "-nographic",
             "-no-reboot",
             "-kernel",
@@ -380,10 +408,10 @@ fn judge(boot: Boot, list: &[String], log: &str, failures: &mut Vec<String>) {
         .filter_map(|l| l.strip_prefix("VMTEST EXIT "))
         .map(|rest| rest.split_once(' '))
         .collect();
-    let tag = if boot == Boot::Pool {
-        ""
-    } else {
-        " (no memmap)"
+    let tag = match boot {
+        Boot::Pool => "",
+        Boot::NoMemmap => " (no memmap)",
+        Boot::OneCpu => " (one CPU)",
     };
     for entry in list {
         let bin = entry.split_whitespace().next().unwrap_or_default();
