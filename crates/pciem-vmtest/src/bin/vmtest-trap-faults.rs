@@ -387,8 +387,31 @@ fn run_all(r: &mut Report) {
 /// A read of SEQ: (result, how long it took).
 fn timed_read(drv: &TrapDrv, off: u64) -> (Option<u64>, Duration) {
     let t = Instant::now();
-    let v = drv.cmd(&format!("rl {off:#x}")).ok();
+    let v = watched(|| drv.cmd(&format!("rl {off:#x}")).ok());
     (v, t.elapsed())
+}
+
+/// Runs `f`; if it has not returned after 5 s (a CPU stuck in the kernel),
+/// a thread on CPU 1 asks for every CPU's backtrace (sysrq `l`, by NMI) so
+/// that the log shows where.
+fn watched<T>(f: impl FnOnce() -> T) -> T {
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d2 = done.clone();
+    std::thread::spawn(move || {
+        let _ = pin_to_cpu(1);
+        let t = Instant::now();
+        while !d2.load(std::sync::atomic::Ordering::Acquire) {
+            if t.elapsed() > Duration::from_secs(5) {
+                println!("INFO: a driver command is stuck after 5 s: sysrq l (backtraces)");
+                let _ = std::fs::write("/proc/sysrq-trigger", "l");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let v = f();
+    done.store(true, std::sync::atomic::Ordering::Release);
+    v
 }
 
 fn stopped(r: &mut Report, m: &mut Model, drv: &TrapDrv, pci: &str) {
