@@ -286,6 +286,9 @@ static int trapdrv_access(struct trapdrv *td,
 	return 0;
 }
 
+static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
+			 u64 *res);	/* the timed loops, at the end of the file */
+
 static int trapdrv_run(struct trapdrv *td, char *line, u64 *res)
 {
 	u64 a[TRAPDRV_MAX_ARGS];
@@ -323,6 +326,8 @@ static int trapdrv_run(struct trapdrv *td, char *line, u64 *res)
 		return trapdrv_loop(td, a, n, res);
 	if (!strcmp(op, "seqstore"))
 		return trapdrv_seqstore(td, a, n, res);
+	if (!strncmp(op, "time_", 5) || !strncmp(op, "irq_", 4))
+		return trapdrv_timed(td, op, a, n, res);
 	return -EINVAL;
 }
 
@@ -448,3 +453,212 @@ module_pci_driver(trapdrv_driver);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Trap-mode test driver for PCIem VM scenarios");
+
+/* ==== timed loops: vmtest-bench (`cargo xtask bench-vm`) ==================
+ *
+ * Commands that time N accesses with ktime_get_ns() around them, inside the
+ * kernel, so the sysfs write that starts them is not in the figure. The
+ * accesses run in chunks of TRAPDRV_TIME_CHUNK; only the chunks are timed,
+ * and cond_resched() runs between them, outside the timing. Result: the
+ * total nanoseconds of the N accesses (divide by N for one).
+ *   time_writel OFF N      writel(i, OFF) for i = 1..N
+ *   time_readl OFF N       readl(OFF) N times
+ *   time_loop N            the empty timed loop: N iterations of nothing
+ *                          but the loop and its chunk clock (the floor)
+ *   irq_setup              allocate one MSI vector, request it (its handler
+ *                          only counts), enable bus mastering; once per
+ *                          bound device (later calls do nothing); released
+ *                          when the driver unbinds. Result: the Linux irq.
+ *   irq_count              result: interrupts counted since irq_setup
+ *   time_roundtrip OFF N   N times: note the interrupt count, writel(i,
+ *                          OFF), busy-poll (interrupts on) until the count
+ *                          moves: one doorbell -> device model -> MSI ->
+ *                          handler round trip each. -ETIMEDOUT when one
+ *                          takes more than TRAPDRV_RT_TIMEOUT_NS; -ENXIO
+ *                          without irq_setup.
+ * N is 1..TRAPDRV_LOOP_MAX, OFF + 4 inside BAR0.
+ */
+#include <linux/interrupt.h>
+#include <linux/ktime.h>
+#include <linux/mutex.h>
+
+#define TRAPDRV_TIME_CHUNK	256u
+#define TRAPDRV_RT_TIMEOUT_NS	(1000ULL * NSEC_PER_MSEC)
+
+struct trapdrv_timed_irq {
+	struct pci_dev *pdev;
+	int irq;
+	atomic_t count;
+};
+
+static DEFINE_MUTEX(trapdrv_timed_lock);	/* irq_setup against itself */
+
+static irqreturn_t trapdrv_timed_isr(int irq, void *data)
+{
+	struct trapdrv_timed_irq *ti = data;
+
+	atomic_inc(&ti->count);
+	return IRQ_HANDLED;
+}
+
+/* devres release: runs when the driver unbinds, after trapdrv_remove(). */
+static void trapdrv_timed_irq_release(struct device *dev, void *res)
+{
+	struct trapdrv_timed_irq *ti = res;
+
+	free_irq(ti->irq, ti);
+	pci_free_irq_vectors(ti->pdev);
+}
+
+static struct trapdrv_timed_irq *trapdrv_timed_irq_of(struct trapdrv *td)
+{
+	return devres_find(&td->pdev->dev, trapdrv_timed_irq_release, NULL,
+			   NULL);
+}
+
+static int trapdrv_irq_setup(struct trapdrv *td, u64 *res)
+{
+	struct pci_dev *pdev = td->pdev;
+	struct trapdrv_timed_irq *ti;
+	int ret;
+
+	mutex_lock(&trapdrv_timed_lock);
+	ti = trapdrv_timed_irq_of(td);
+	if (ti) {
+		*res = ti->irq;
+		ret = 0;
+		goto out;
+	}
+	ti = devres_alloc(trapdrv_timed_irq_release, sizeof(*ti), GFP_KERNEL);
+	if (!ti) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ti->pdev = pdev;
+	atomic_set(&ti->count, 0);
+	ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI);
+	if (ret < 0) {
+		devres_free(ti);
+		goto out;
+	}
+	ti->irq = pci_irq_vector(pdev, 0);
+	ret = request_irq(ti->irq, trapdrv_timed_isr, 0, KBUILD_MODNAME, ti);
+	if (ret) {
+		pci_free_irq_vectors(pdev);
+		devres_free(ti);
+		goto out;
+	}
+	pci_set_master(pdev);
+	/* After the MSI data's own devres, so released before it. */
+	devres_add(&pdev->dev, ti);
+	*res = ti->irq;
+out:
+	mutex_unlock(&trapdrv_timed_lock);
+	return ret;
+}
+
+/* The body of one timed chunk: iterations [i, end). */
+enum trapdrv_timed_op { TIMED_WRITEL, TIMED_READL, TIMED_LOOP, TIMED_RT };
+
+static int trapdrv_timed_chunk(enum trapdrv_timed_op op, void __iomem *p,
+			       struct trapdrv_timed_irq *ti, u64 i, u64 end,
+			       u64 *sink)
+{
+	u64 t0, spins;
+	int c;
+
+	switch (op) {
+	case TIMED_WRITEL:
+		for (; i < end; i++)
+			writel((u32)(i + 1), p);
+		break;
+	case TIMED_READL:
+		for (; i < end; i++)
+			*sink += readl(p);
+		break;
+	case TIMED_LOOP:
+		for (; i < end; i++)
+			barrier();
+		break;
+	case TIMED_RT:
+		for (; i < end; i++) {
+			c = atomic_read(&ti->count);
+			writel((u32)(i + 1), p);
+			t0 = 0;
+			spins = 0;
+			while (atomic_read(&ti->count) == c) {
+				cpu_relax();
+				if (++spins % 1024)
+					continue;
+				if (!t0)
+					t0 = ktime_get_ns();
+				else if (ktime_get_ns() - t0 >
+					 TRAPDRV_RT_TIMEOUT_NS)
+					return -ETIMEDOUT;
+			}
+		}
+		break;
+	}
+	return 0;
+}
+
+static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
+			 u64 *res)
+{
+	struct trapdrv_timed_irq *ti = NULL;
+	enum trapdrv_timed_op kind;
+	void __iomem *p = NULL;
+	u64 count, i, end, t0, total = 0, sink = 0;
+	int ret;
+
+	if (!strcmp(op, "irq_setup"))
+		return n ? -EINVAL : trapdrv_irq_setup(td, res);
+	if (!strcmp(op, "irq_count")) {
+		if (n)
+			return -EINVAL;
+		ti = trapdrv_timed_irq_of(td);
+		if (!ti)
+			return -ENXIO;
+		*res = atomic_read(&ti->count);
+		return 0;
+	}
+	if (!strcmp(op, "time_loop")) {
+		if (n != 1)
+			return -EINVAL;
+		kind = TIMED_LOOP;
+		count = a[0];
+	} else {
+		if (!strcmp(op, "time_writel"))
+			kind = TIMED_WRITEL;
+		else if (!strcmp(op, "time_readl"))
+			kind = TIMED_READL;
+		else if (!strcmp(op, "time_roundtrip"))
+			kind = TIMED_RT;
+		else
+			return -EINVAL;
+		if (n != 2 || !trapdrv_in_bar(td, a[0], 4))
+			return -EINVAL;
+		p = td->bar0 + a[0];
+		count = a[1];
+	}
+	if (!count || count > TRAPDRV_LOOP_MAX)
+		return -EINVAL;
+	if (kind == TIMED_RT) {
+		ti = trapdrv_timed_irq_of(td);
+		if (!ti)
+			return -ENXIO;
+	}
+	for (i = 0; i < count; i = end) {
+		end = i + min_t(u64, count - i, TRAPDRV_TIME_CHUNK);
+		t0 = ktime_get_ns();
+		ret = trapdrv_timed_chunk(kind, p, ti, i, end, &sink);
+		total += ktime_get_ns() - t0;
+		if (ret)
+			return ret;
+		cond_resched();
+	}
+	/* The loads' sum is not a result; keep it from being optimised out. */
+	OPTIMIZER_HIDE_VAR(sink);
+	*res = total;
+	return 0;
+}
