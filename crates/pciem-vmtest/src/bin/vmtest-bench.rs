@@ -22,15 +22,24 @@
 
 use std::hint::black_box;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use pciem_abi::{PCIEM_EVENT_MMIO_WRITE, PCIEM_IRQ_MSI};
+use pciem_abi::{
+    PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ,
+    PCIEM_EVENT_MMIO_WRITE, PCIEM_IRQ_MSI, PCIEM_TRAP_READ_MODEL,
+};
 use pciem_vmtest::device::{eventfd, signal};
 use pciem_vmtest::dmadrv::{pattern, Buf};
 use pciem_vmtest::protocard::{percentile, start_device, Card, DEVICE, DEV_PATH, VENDOR};
 use pciem_vmtest::sysfs::{self, testdrv_irqs, wait_until};
-use pciem_vmtest::{Dev, Report, TEST_DEVICE_DMA, TEST_DEVICE_IOMAP, TEST_VENDOR};
+use pciem_vmtest::trapdrv::{pin_to_cpu, show, TrapDrv, TrapStats, TRAP_BAR0_SIZE};
+use pciem_vmtest::{
+    Dev, Instance, Report, TEST_DEVICE_DMA, TEST_DEVICE_IOMAP, TEST_DEVICE_TRAP, TEST_VENDOR,
+    TRAPDRV,
+};
 use protopciem::uapi::PROTOPCIEM_IOCTL_ADD;
 
 /// Stores in one event burst. Under TCG a trapped store costs tens of
@@ -452,6 +461,508 @@ fn round_trips(r: &mut Report, card: &Card) {
     );
 }
 
+// ---- trap mode -----------------------------------------------------------
+
+/// Passes of the trap-mode figures: every mechanism and the null ioctl take
+/// turns, PASSES times, and each figure is its median pass.
+const TRAP_PASSES: usize = 5;
+/// Null ioctls (`GET_VERSION`) per pass.
+const NULL_IOCTLS: u32 = 20_000;
+/// Accesses per pass, per mechanism: the untrapped ones are cheap, a
+/// trapped one costs a fault (tens of µs under TCG), a round trip more.
+const PLAIN_ACCESSES: u64 = 200_000;
+const LOOP_ITERATIONS: u64 = 200_000;
+const TRAPPED_ACCESSES: u64 = 4_000;
+const MODEL_READS: u64 = 2_000;
+const BUSY_ROUND_TRIPS: u64 = 1_000;
+/// BAR0 offsets of the trap-bench device (1f0c:7e56, 16 KiB).
+const REG_PLAIN: u64 = 0x100; // default policy (trap mode) / never watched
+const REG_WATCHED: u64 = 0x200; // watch mode: the one watchpoint
+const REG_MODEL: u64 = 0x1000; // READ_MODEL range 0x1000..0x1100
+const REG_DOORBELL: u64 = 0x2000; // default policy; the model answers with MSI 0
+/// CPUs: the driver side (sysfs writes, the kernel's timed loops) and the
+/// model thread, each pinned to its own.
+const DRIVER_CPU: usize = 0;
+const MODEL_CPU: usize = 1;
+
+/// What the model answers for a model-answered read at `offset`.
+fn model_value(offset: u64) -> u64 {
+    0x5a00_0000 | offset
+}
+
+/// The benchmark's device model, busy-polling the ring (never sleeping on
+/// the eventfd): counts stores, rings MSI 0 for each doorbell store,
+/// answers waited reads through the response page or `COMPLETE_READ`.
+#[derive(Default)]
+struct TrapModel {
+    stop: AtomicBool,
+    /// Answer waited reads with `COMPLETE_READ` instead of the page.
+    by_ioctl: AtomicBool,
+    /// Stores seen at the register the figure stores to.
+    stores: AtomicU64,
+    doorbells: AtomicU64,
+    reads: AtomicU64,
+    overflow: AtomicU64,
+    problems: Mutex<Vec<String>>,
+}
+
+impl TrapModel {
+    fn problem(&self, p: String) {
+        let mut v = self.problems.lock().unwrap();
+        if v.len() < 20 {
+            v.push(p);
+        }
+    }
+
+    /// `store_reg`: where the measured stores go (each counted).
+    fn run(&self, dev: &Dev, inst: Option<&Instance>, store_reg: u64) {
+        if let Err(e) = pin_to_cpu(MODEL_CPU) {
+            self.problem(format!("model: pin to CPU {MODEL_CPU}: {e}"));
+        }
+        let ring = match dev.map_ring() {
+            Ok(r) => r,
+            Err(e) => return self.problem(format!("model: mmap the ring: {e}")),
+        };
+        let resp = match inst.map(Instance::map_responses).transpose() {
+            Ok(r) => r,
+            Err(e) => return self.problem(format!("model: mmap the responses: {e}")),
+        };
+        let mut last_seq: Option<u64> = None;
+        while !self.stop.load(Ordering::Acquire) {
+            let Some(ev) = ring.pop() else {
+                std::hint::spin_loop();
+                continue;
+            };
+            if last_seq.is_some_and(|s| ev.seq != s + 1) {
+                self.problem(format!("sequence gap before {}", ev.seq));
+            }
+            last_seq = Some(ev.seq);
+            match ev.r#type {
+                PCIEM_EVENT_MMIO_WRITE if ev.offset == store_reg && ev.size == 4 => {
+                    self.stores.fetch_add(1, Ordering::Relaxed);
+                }
+                PCIEM_EVENT_MMIO_WRITE if ev.offset == REG_DOORBELL && ev.size == 4 => {
+                    if let Err(e) = dev.inject(PCIEM_IRQ_MSI, 0, 0) {
+                        self.problem(format!("INJECT_IRQ: {e}"));
+                    }
+                    self.doorbells.fetch_add(1, Ordering::Relaxed);
+                }
+                PCIEM_EVENT_MMIO_READ if ev.flags & PCIEM_EVENT_FLAG_POSTED == 0 => {
+                    let value = model_value(ev.offset);
+                    match (&resp, self.by_ioctl.load(Ordering::Relaxed)) {
+                        (Some(resp), false) => resp.answer(ev.id, value),
+                        _ => {
+                            if let Err(e) = dev.complete_read(ev.id, value) {
+                                self.problem(format!("COMPLETE_READ {:#x}: {e}", ev.id));
+                            }
+                        }
+                    }
+                    self.reads.fetch_add(1, Ordering::Relaxed);
+                }
+                // The driver enabling the device, bus mastering, MSI.
+                PCIEM_EVENT_CONFIG_WRITE => {}
+                _ => self.problem(format!("unexpected event {}", show(&ev))),
+            }
+        }
+        self.overflow.store(ring.overflow(), Ordering::Release);
+    }
+}
+
+/// `res`'s value; an error is a failed check naming `what` (a success
+/// prints nothing: the passes would print dozens of lines).
+fn quiet<T, E: std::fmt::Display>(r: &mut Report, what: &str, res: Result<T, E>) -> Option<T> {
+    match res {
+        Ok(v) => Some(v),
+        Err(e) => {
+            r.check(false, format!("{what}: {e}"));
+            None
+        }
+    }
+}
+
+/// Nanoseconds per `GET_VERSION` ioctl, the null-ioctl baseline.
+fn null_ioctl_ns(dev: &Dev) -> std::io::Result<f64> {
+    let t = Instant::now();
+    for _ in 0..NULL_IOCTLS {
+        dev.version()?;
+    }
+    Ok(t.elapsed().as_nanos() as f64 / f64::from(NULL_IOCTLS))
+}
+
+/// One timed command of `pciem_trapdrv` (`time_… N` or `time_… OFF N`):
+/// nanoseconds per access, timed in the kernel.
+fn per_op_ns(drv: &TrapDrv, op: &str, off: Option<u64>, n: u64) -> std::io::Result<f64> {
+    let line = match off {
+        Some(off) => format!("{op} {off:#x} {n}"),
+        None => format!("{op} {n}"),
+    };
+    let ns = drv
+        .cmd(&line)
+        .map_err(|e| std::io::Error::other(format!("`{line}`: {e}")))?;
+    Ok(ns as f64 / n as f64)
+}
+
+/// Per-pass samples of each figure, by name, in the order first seen.
+#[derive(Default)]
+struct Samples(Vec<(&'static str, Vec<f64>)>);
+
+impl Samples {
+    fn push(&mut self, name: &'static str, v: f64) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, vs)) => vs.push(v),
+            None => self.0.push((name, vec![v])),
+        }
+    }
+
+    fn all(&self, name: &str) -> Vec<f64> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    fn median(&self, name: &str) -> Option<f64> {
+        let v = self.all(name);
+        (!v.is_empty()).then(|| median(v))
+    }
+}
+
+/// Measures `(name, op, offset, n)` in turns with the null ioctl, on
+/// [`DRIVER_CPU`]; the samples go into `s`.
+fn trap_passes(
+    r: &mut Report,
+    dev: &Dev,
+    drv: &TrapDrv,
+    rows: &[(&'static str, &str, Option<u64>, u64)],
+    model: &TrapModel,
+    s: &mut Samples,
+) -> bool {
+    for _ in 0..TRAP_PASSES {
+        let Some(null) = quiet(r, "GET_VERSION", null_ioctl_ns(dev)) else {
+            return false;
+        };
+        s.push("null-ioctl", null);
+        for &(name, op, off, n) in rows {
+            // The model-answered read, answered both ways.
+            if name == "trap-model-read-ioctl" {
+                model.by_ioctl.store(true, Ordering::Release);
+            }
+            let v = per_op_ns(drv, op, off, n);
+            model.by_ioctl.store(false, Ordering::Release);
+            let Some(v) = quiet(r, name, v) else {
+                return false;
+            };
+            s.push(name, v);
+        }
+    }
+    true
+}
+
+/// A fresh 1f0c:7e56 (BAR0 16 KiB, one MSI vector) in trap mode with a
+/// READ_MODEL range at [`REG_MODEL`], or in watch mode; registered, its
+/// sysfs path once `pciem_trapdrv` is bound.
+fn trap_device(r: &mut Report, dev: &Dev, trapped: bool) -> Option<(Instance, PathBuf)> {
+    let described = if trapped {
+        dev.describe_trap_device()
+            .and_then(|()| dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, REG_MODEL, 0x100))
+    } else {
+        dev.create()
+            .and_then(|()| dev.add_bar(0, TRAP_BAR0_SIZE, pciem_abi::PCIEM_BAR_MEM_TYPE_32))
+            .and_then(|()| dev.set_identity(TEST_VENDOR, TEST_DEVICE_TRAP, 0x0b_40_00))
+    };
+    let mode = if trapped { "trap" } else { "watch" };
+    r.step(
+        format!("describe 1f0c:7e56, BAR0 in {mode} mode"),
+        described.and_then(|()| dev.add_msi(0)),
+    )?;
+    let inst = r.step("REGISTER", dev.register())?;
+    let Some(path) = sysfs::wait_device(TEST_VENDOR, TEST_DEVICE_TRAP, Duration::from_secs(5))
+    else {
+        r.check(false, "1f0c:7e56 is in sysfs after REGISTER");
+        return None;
+    };
+    Some((inst, path))
+}
+
+fn trapdrv_bound(r: &mut Report, path: &Path) -> bool {
+    let bound = wait_until(Duration::from_secs(10), || {
+        sysfs::driver_of(path).as_deref() == Some(TRAPDRV) && path.join("cmd").exists()
+    });
+    r.check(bound, format!("{TRAPDRV} bound"))
+}
+
+/// Watch mode: untrapped stores and loads, the watchpoint trap.
+fn watch_phase(r: &mut Report, s: &mut Samples) {
+    let Some(dev) = r.step("open /dev/pciem", Dev::open()) else {
+        return;
+    };
+    let Some((_inst, path)) = trap_device(r, &dev, false) else {
+        return;
+    };
+    if !trapdrv_bound(r, &path) {
+        return;
+    }
+    let drv = TrapDrv::new(&path);
+    if r.step(
+        format!("SET_WATCHPOINT BAR0+{REG_WATCHED:#x}"),
+        dev.watch(0, REG_WATCHED as u32, 4),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let model = TrapModel::default();
+    let rows = [
+        ("loop-iteration", "time_loop", None, LOOP_ITERATIONS),
+        (
+            "untrapped-store",
+            "time_writel",
+            Some(REG_PLAIN),
+            PLAIN_ACCESSES,
+        ),
+        (
+            "untrapped-load",
+            "time_readl",
+            Some(REG_PLAIN),
+            PLAIN_ACCESSES,
+        ),
+        (
+            "watchpoint-store",
+            "time_writel",
+            Some(REG_WATCHED),
+            TRAPPED_ACCESSES,
+        ),
+    ];
+    let ok = std::thread::scope(|sc| {
+        let m = sc.spawn(|| model.run(&dev, None, REG_WATCHED));
+        let ok = pin_to_cpu(DRIVER_CPU).is_ok() && trap_passes(r, &dev, &drv, &rows, &model, s);
+        // The last events still on their way.
+        wait_until(Duration::from_secs(5), || {
+            model.stores.load(Ordering::Acquire) >= TRAPPED_ACCESSES * TRAP_PASSES as u64
+        });
+        model.stop.store(true, Ordering::Release);
+        ok & m.join().is_ok()
+    });
+    unpin();
+    if !ok {
+        r.check(false, "the watch-mode passes ran to the end");
+        return;
+    }
+    let want = TRAPPED_ACCESSES * TRAP_PASSES as u64;
+    let (got, lost) = (
+        model.stores.load(Ordering::Acquire),
+        model.overflow.load(Ordering::Acquire),
+    );
+    r.check(
+        got == want && lost == 0,
+        format!("watch mode: one event per watched store, none for the unwatched register ({got} of {want}, {lost} lost)"),
+    );
+    let problems = model.problems.lock().unwrap().clone();
+    r.check(
+        problems.is_empty(),
+        format!("watch mode: the model saw nothing unexpected: {problems:?}"),
+    );
+}
+
+/// Trap mode: stores, loads, model-answered reads (page and ioctl), the
+/// busy-polled doorbell → MSI round trip.
+fn trap_phase(r: &mut Report, s: &mut Samples) {
+    let Some(dev) = r.step("open /dev/pciem", Dev::open()) else {
+        return;
+    };
+    let Some((inst, path)) = trap_device(r, &dev, true) else {
+        return;
+    };
+    let model = TrapModel::default();
+    let rows = [
+        ("loop-iteration", "time_loop", None, LOOP_ITERATIONS),
+        (
+            "trap-store",
+            "time_writel",
+            Some(REG_PLAIN),
+            TRAPPED_ACCESSES,
+        ),
+        ("trap-load", "time_readl", Some(REG_PLAIN), TRAPPED_ACCESSES),
+        (
+            "trap-model-read-page",
+            "time_readl",
+            Some(REG_MODEL),
+            MODEL_READS,
+        ),
+        (
+            "trap-model-read-ioctl",
+            "time_readl",
+            Some(REG_MODEL),
+            MODEL_READS,
+        ),
+        (
+            "trap-roundtrip-busy",
+            "time_roundtrip",
+            Some(REG_DOORBELL),
+            BUSY_ROUND_TRIPS,
+        ),
+    ];
+    let mut irqs = None;
+    let mut stats = None;
+    let ok = std::thread::scope(|sc| {
+        let m = sc.spawn(|| model.run(&dev, Some(&inst), REG_PLAIN));
+        let ok = (|| {
+            pin_to_cpu(DRIVER_CPU).ok()?;
+            r.step("START", dev.start())?;
+            if !trapdrv_bound(r, &path) {
+                return None;
+            }
+            let drv = TrapDrv::new(&path);
+            r.step("irq_setup (one MSI vector)", drv.cmd("irq_setup"))?;
+            let answer = r.step(
+                "rl of the READ_MODEL register",
+                drv.cmd(&format!("rl {REG_MODEL:#x}")),
+            )?;
+            r.check(
+                answer == model_value(REG_MODEL),
+                format!("the model answers the read ({answer:#x})"),
+            );
+            let irq0 = r.step("irq_count", drv.cmd("irq_count"))?;
+            let s0 = TrapStats::read(&path)?;
+            trap_passes(r, &dev, &drv, &rows, &model, s).then_some(())?;
+            irqs = drv.cmd("irq_count").ok().map(|n| n - irq0);
+            stats = TrapStats::read(&path).map(|s1| s1.since(&s0));
+            Some(())
+        })()
+        .is_some();
+        wait_until(Duration::from_secs(5), || {
+            model.stores.load(Ordering::Acquire) >= TRAPPED_ACCESSES * TRAP_PASSES as u64
+        });
+        model.stop.store(true, Ordering::Release);
+        ok & m.join().is_ok()
+    });
+    unpin();
+    if !ok {
+        r.check(false, "the trap-mode passes ran to the end");
+        return;
+    }
+    let passes = TRAP_PASSES as u64;
+    let (stores, doorbells, reads, lost) = (
+        model.stores.load(Ordering::Acquire),
+        model.doorbells.load(Ordering::Acquire),
+        model.reads.load(Ordering::Acquire),
+        model.overflow.load(Ordering::Acquire),
+    );
+    r.check(
+        stores == TRAPPED_ACCESSES * passes && lost == 0,
+        format!(
+            "trap mode: one MMIO_WRITE per store ({stores} of {}, {lost} lost)",
+            TRAPPED_ACCESSES * passes
+        ),
+    );
+    let rts = BUSY_ROUND_TRIPS * passes;
+    r.check(
+        doorbells == rts && irqs == Some(rts),
+        format!("every doorbell answered by one MSI, counted by the driver ({doorbells} doorbells, {irqs:?} irqs, {rts} round trips)"),
+    );
+    // The probe's and the check's reads come on top.
+    let model_reads = 2 * MODEL_READS * passes;
+    r.check(
+        reads == model_reads + 1,
+        format!(
+            "every model-answered read reached the model ({reads} of {})",
+            model_reads + 1
+        ),
+    );
+    r.check(
+        stats.is_some_and(|d| {
+            d.model_reads == model_reads
+                && d.read_timeouts == 0
+                && d.undecodable == 0
+                && d.untrapped == 0
+        }),
+        format!("pciem_trap: {model_reads} model reads, no timeout, nothing undecodable or untrapped ({stats:?})"),
+    );
+    let problems = model.problems.lock().unwrap().clone();
+    r.check(
+        problems.is_empty(),
+        format!("trap mode: the model saw nothing unexpected: {problems:?}"),
+    );
+}
+
+/// Lets the calling thread run on every CPU again.
+fn unpin() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
+    // sched_setaffinity only touch the set we pass.
+    unsafe {
+        let mut set: libc::cpu_set_t = core::mem::zeroed();
+        for cpu in 0..libc::CPU_SETSIZE as usize {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Trap mode against its baselines, every figure in nanoseconds per
+/// access and as a ratio to a null ioctl of the same run.
+fn trap_mode(r: &mut Report) {
+    if !r.check(
+        Path::new("/sys/bus/pci/drivers").join(TRAPDRV).exists(),
+        "pciem_trapdrv.ko is loaded",
+    ) {
+        return;
+    }
+    let mut s = Samples::default();
+    watch_phase(r, &mut s);
+    // The watch-mode device is gone before the trap-mode one appears.
+    r.check(
+        wait_until(Duration::from_secs(5), || {
+            sysfs::find_devices(TEST_VENDOR, TEST_DEVICE_TRAP).is_empty()
+        }),
+        "the watch-mode 1f0c:7e56 is removed",
+    );
+    trap_phase(r, &mut s);
+    let Some(null) = s.median("null-ioctl") else {
+        return;
+    };
+    let fmt = |name: &str| {
+        s.all(name)
+            .iter()
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (name, _) in &s.0 {
+        println!(
+            "INFO: trap bench {name}: ns per op in each pass: {}",
+            fmt(name)
+        );
+    }
+    for name in [
+        "trap-store",
+        "trap-load",
+        "trap-model-read-page",
+        "trap-model-read-ioctl",
+        "trap-roundtrip-busy",
+        "untrapped-store",
+        "untrapped-load",
+        "watchpoint-store",
+        "loop-iteration",
+    ] {
+        if let Some(v) = s.median(name) {
+            bench(&format!("{name}-ns"), v, "ns", "null-ioctl-ns", null);
+        }
+    }
+    if let (Some(t), Some(w)) = (s.median("trap-store"), s.median("watchpoint-store")) {
+        bench("trap-store-ns", t, "ns", "watchpoint-store-ns", w);
+    }
+    for (name, target) in [("trap-store", 2.0), ("trap-roundtrip-busy", 5.0)] {
+        if let Some(v) = s.median(name) {
+            let ratio = v / null;
+            println!(
+                "INFO: target: {name} {ratio:.2}x a null ioctl (target <= {target}x): {}",
+                if ratio <= target { "met" } else { "MISSED" }
+            );
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut r = Report::new("bench");
@@ -483,6 +994,7 @@ fn main() {
             }
         }
     }
+    trap_mode(&mut r);
     dma(&mut r);
     if let [ko, device_cmd @ ..] = &args[..] {
         if device_cmd.is_empty() {
