@@ -465,6 +465,10 @@ MODULE_DESCRIPTION("Trap-mode test driver for PCIem VM scenarios");
  *   time_readl OFF N       readl(OFF) N times
  *   time_loop N            the empty timed loop: N iterations of nothing
  *                          but the loop and its chunk clock (the floor)
+ *   time_irqwork N         N times: irq_work_queue() of an irq_work that
+ *                          only counts, then wait (interrupts on) until it
+ *                          ran: what pciem's ring costs per event for its
+ *                          eventfd wake-up (a self-IPI on x86)
  *   irq_setup              allocate one MSI vector, request it (its handler
  *                          only counts), enable bus mastering; once per
  *                          bound device (later calls do nothing); released
@@ -479,6 +483,7 @@ MODULE_DESCRIPTION("Trap-mode test driver for PCIem VM scenarios");
  * N is 1..TRAPDRV_LOOP_MAX, OFF + 4 inside BAR0.
  */
 #include <linux/interrupt.h>
+#include <linux/irq_work.h>
 #include <linux/ktime.h>
 #include <linux/mutex.h>
 
@@ -557,15 +562,43 @@ out:
 	return ret;
 }
 
+static atomic_t trapdrv_irqwork_runs = ATOMIC_INIT(0);
+
+static void trapdrv_irqwork_fn(struct irq_work *work)
+{
+	atomic_inc(&trapdrv_irqwork_runs);
+}
+
+/* Never pending once a command returned (time_irqwork waits for it). */
+static struct irq_work trapdrv_irqwork = IRQ_WORK_INIT(trapdrv_irqwork_fn);
+
+/* Busy-waits, interrupts on, until *ctr differs from c; -ETIMEDOUT. */
+static int trapdrv_timed_wait(atomic_t *ctr, int c)
+{
+	u64 t0 = 0, spins = 0;
+
+	while (atomic_read(ctr) == c) {
+		cpu_relax();
+		if (++spins % 1024)
+			continue;
+		if (!t0)
+			t0 = ktime_get_ns();
+		else if (ktime_get_ns() - t0 > TRAPDRV_RT_TIMEOUT_NS)
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
 /* The body of one timed chunk: iterations [i, end). */
-enum trapdrv_timed_op { TIMED_WRITEL, TIMED_READL, TIMED_LOOP, TIMED_RT };
+enum trapdrv_timed_op {
+	TIMED_WRITEL, TIMED_READL, TIMED_LOOP, TIMED_RT, TIMED_IRQWORK
+};
 
 static int trapdrv_timed_chunk(enum trapdrv_timed_op op, void __iomem *p,
 			       struct trapdrv_timed_irq *ti, u64 i, u64 end,
 			       u64 *sink)
 {
-	u64 t0, spins;
-	int c;
+	int c, ret;
 
 	switch (op) {
 	case TIMED_WRITEL:
@@ -584,17 +617,19 @@ static int trapdrv_timed_chunk(enum trapdrv_timed_op op, void __iomem *p,
 		for (; i < end; i++) {
 			c = atomic_read(&ti->count);
 			writel((u32)(i + 1), p);
-			t0 = 0;
-			spins = 0;
-			while (atomic_read(&ti->count) == c) {
-				cpu_relax();
-				if (++spins % 1024)
-					continue;
-				if (!t0)
-					t0 = ktime_get_ns();
-				else if (ktime_get_ns() - t0 >
-					 TRAPDRV_RT_TIMEOUT_NS)
-					return -ETIMEDOUT;
+			ret = trapdrv_timed_wait(&ti->count, c);
+			if (ret)
+				return ret;
+		}
+		break;
+	case TIMED_IRQWORK:
+		for (; i < end; i++) {
+			c = atomic_read(&trapdrv_irqwork_runs);
+			irq_work_queue(&trapdrv_irqwork);
+			ret = trapdrv_timed_wait(&trapdrv_irqwork_runs, c);
+			if (ret) {
+				irq_work_sync(&trapdrv_irqwork);
+				return ret;
 			}
 		}
 		break;
@@ -622,10 +657,10 @@ static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
 		*res = atomic_read(&ti->count);
 		return 0;
 	}
-	if (!strcmp(op, "time_loop")) {
+	if (!strcmp(op, "time_loop") || !strcmp(op, "time_irqwork")) {
 		if (n != 1)
 			return -EINVAL;
-		kind = TIMED_LOOP;
+		kind = strcmp(op, "time_loop") ? TIMED_IRQWORK : TIMED_LOOP;
 		count = a[0];
 	} else {
 		if (!strcmp(op, "time_writel"))
