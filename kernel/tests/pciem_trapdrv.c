@@ -456,38 +456,45 @@ MODULE_DESCRIPTION("Trap-mode test driver for PCIem VM scenarios");
 
 /* ==== timed loops: vmtest-bench (`cargo xtask bench-vm`) ==================
  *
- * Commands that time N accesses with ktime_get_ns() around them, inside the
- * kernel, so the sysfs write that starts them is not in the figure. The
- * accesses run in chunks of TRAPDRV_TIME_CHUNK; only the chunks are timed,
- * and cond_resched() runs between them, outside the timing. Result: the
- * total nanoseconds of the N accesses (divide by N for one).
+ * Commands that time N accesses inside the kernel, so the sysfs write that
+ * starts them is not in the figure. Each access is timed on its own: one
+ * ktime_get_ns() after each, the difference from the previous reading is
+ * its time (so it includes one clock read and the loop: time_loop measures
+ * that floor). The accesses run in chunks of TRAPDRV_TIME_CHUNK with
+ * cond_resched() between chunks, outside the timing. Result: the total
+ * nanoseconds of the N accesses; `time_pct` gives percentiles of the
+ * per-access times of the last timed command (any device).
  *   time_writel OFF N      writel(i, OFF) for i = 1..N
  *   time_readl OFF N       readl(OFF) N times
- *   time_loop N            the empty timed loop: N iterations of nothing
- *                          but the loop and its chunk clock (the floor)
+ *   time_loop N            N timed iterations of nothing (the floor)
  *   time_irqwork N         N times: irq_work_queue() of an irq_work that
  *                          only counts, then wait (interrupts on) until it
  *                          ran: what pciem's ring costs per event for its
  *                          eventfd wake-up (a self-IPI on x86)
- *   irq_setup              allocate one MSI vector, request it (its handler
- *                          only counts), enable bus mastering; once per
- *                          bound device (later calls do nothing); released
- *                          when the driver unbinds. Result: the Linux irq.
- *   irq_count              result: interrupts counted since irq_setup
  *   time_roundtrip OFF N   N times: note the interrupt count, writel(i,
  *                          OFF), busy-poll (interrupts on) until the count
  *                          moves: one doorbell -> device model -> MSI ->
  *                          handler round trip each. -ETIMEDOUT when one
  *                          takes more than TRAPDRV_RT_TIMEOUT_NS; -ENXIO
  *                          without irq_setup.
- * N is 1..TRAPDRV_LOOP_MAX, OFF + 4 inside BAR0.
+ *   time_pct P             result: the P-th percentile (0..100, nearest
+ *                          rank below) of the last timed command's
+ *                          per-access nanoseconds; -ENODATA before any
+ *   irq_setup              allocate one MSI vector, request it (its handler
+ *                          only counts), enable bus mastering; once per
+ *                          bound device (later calls do nothing); released
+ *                          when the driver unbinds. Result: the Linux irq.
+ *   irq_count              result: interrupts counted since irq_setup
+ * N is 1..TRAPDRV_TIME_MAX, OFF + 4 inside BAR0.
  */
 #include <linux/interrupt.h>
 #include <linux/irq_work.h>
 #include <linux/ktime.h>
 #include <linux/mutex.h>
+#include <linux/sort.h>
 
 #define TRAPDRV_TIME_CHUNK	256u
+#define TRAPDRV_TIME_MAX	1000000u
 #define TRAPDRV_RT_TIMEOUT_NS	(1000ULL * NSEC_PER_MSEC)
 
 struct trapdrv_timed_irq {
@@ -496,7 +503,10 @@ struct trapdrv_timed_irq {
 	atomic_t count;
 };
 
-static DEFINE_MUTEX(trapdrv_timed_lock);	/* irq_setup against itself */
+/* irq_setup against itself; the last timed command's percentiles 0..100. */
+static DEFINE_MUTEX(trapdrv_timed_lock);
+static u64 trapdrv_last_pct[101];
+static bool trapdrv_last_valid;
 
 static irqreturn_t trapdrv_timed_isr(int irq, void *data)
 {
@@ -589,52 +599,47 @@ static int trapdrv_timed_wait(atomic_t *ctr, int c)
 	return 0;
 }
 
-/* The body of one timed chunk: iterations [i, end). */
 enum trapdrv_timed_op {
 	TIMED_WRITEL, TIMED_READL, TIMED_LOOP, TIMED_RT, TIMED_IRQWORK
 };
 
-static int trapdrv_timed_chunk(enum trapdrv_timed_op op, void __iomem *p,
-			       struct trapdrv_timed_irq *ti, u64 i, u64 end,
-			       u64 *sink)
+/* One access of kind `op`, iteration i. */
+static __always_inline int trapdrv_timed_one(enum trapdrv_timed_op op,
+					     void __iomem *p,
+					     struct trapdrv_timed_irq *ti,
+					     u64 i)
 {
 	int c, ret;
 
 	switch (op) {
 	case TIMED_WRITEL:
-		for (; i < end; i++)
-			writel((u32)(i + 1), p);
-		break;
+		writel((u32)(i + 1), p);
+		return 0;
 	case TIMED_READL:
-		for (; i < end; i++)
-			*sink += readl(p);
-		break;
+		return readl(p) == 0x12345678 ? 1 : 0;	/* never: a sink */
 	case TIMED_LOOP:
-		for (; i < end; i++)
-			barrier();
-		break;
+		barrier();
+		return 0;
 	case TIMED_RT:
-		for (; i < end; i++) {
-			c = atomic_read(&ti->count);
-			writel((u32)(i + 1), p);
-			ret = trapdrv_timed_wait(&ti->count, c);
-			if (ret)
-				return ret;
-		}
-		break;
+		c = atomic_read(&ti->count);
+		writel((u32)(i + 1), p);
+		return trapdrv_timed_wait(&ti->count, c);
 	case TIMED_IRQWORK:
-		for (; i < end; i++) {
-			c = atomic_read(&trapdrv_irqwork_runs);
-			irq_work_queue(&trapdrv_irqwork);
-			ret = trapdrv_timed_wait(&trapdrv_irqwork_runs, c);
-			if (ret) {
-				irq_work_sync(&trapdrv_irqwork);
-				return ret;
-			}
-		}
-		break;
+		c = atomic_read(&trapdrv_irqwork_runs);
+		irq_work_queue(&trapdrv_irqwork);
+		ret = trapdrv_timed_wait(&trapdrv_irqwork_runs, c);
+		if (ret)
+			irq_work_sync(&trapdrv_irqwork);
+		return ret;
 	}
-	return 0;
+	return -EINVAL;
+}
+
+static int trapdrv_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
@@ -643,8 +648,8 @@ static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
 	struct trapdrv_timed_irq *ti = NULL;
 	enum trapdrv_timed_op kind;
 	void __iomem *p = NULL;
-	u64 count, i, end, t0, total = 0, sink = 0;
-	int ret;
+	u64 count, i, end, t0, t1, total = 0, *times;
+	int ret = 0;
 
 	if (!strcmp(op, "irq_setup"))
 		return n ? -EINVAL : trapdrv_irq_setup(td, res);
@@ -656,6 +661,17 @@ static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
 			return -ENXIO;
 		*res = atomic_read(&ti->count);
 		return 0;
+	}
+	if (!strcmp(op, "time_pct")) {
+		if (n != 1 || a[0] > 100)
+			return -EINVAL;
+		mutex_lock(&trapdrv_timed_lock);
+		if (trapdrv_last_valid)
+			*res = trapdrv_last_pct[a[0]];
+		else
+			ret = -ENODATA;
+		mutex_unlock(&trapdrv_timed_lock);
+		return ret;
 	}
 	if (!strcmp(op, "time_loop") || !strcmp(op, "time_irqwork")) {
 		if (n != 1)
@@ -676,24 +692,39 @@ static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
 		p = td->bar0 + a[0];
 		count = a[1];
 	}
-	if (!count || count > TRAPDRV_LOOP_MAX)
+	if (!count || count > TRAPDRV_TIME_MAX)
 		return -EINVAL;
 	if (kind == TIMED_RT) {
 		ti = trapdrv_timed_irq_of(td);
 		if (!ti)
 			return -ENXIO;
 	}
-	for (i = 0; i < count; i = end) {
+	times = kvmalloc_array(count, sizeof(*times), GFP_KERNEL);
+	if (!times)
+		return -ENOMEM;
+	for (i = 0; i < count && ret >= 0; i = end) {
 		end = i + min_t(u64, count - i, TRAPDRV_TIME_CHUNK);
 		t0 = ktime_get_ns();
-		ret = trapdrv_timed_chunk(kind, p, ti, i, end, &sink);
-		total += ktime_get_ns() - t0;
-		if (ret)
-			return ret;
+		for (; i < end; i++) {
+			ret = trapdrv_timed_one(kind, p, ti, i);
+			t1 = ktime_get_ns();
+			times[i] = t1 - t0;
+			total += t1 - t0;
+			t0 = t1;
+			if (ret < 0)
+				break;
+		}
 		cond_resched();
 	}
-	/* The loads' sum is not a result; keep it from being optimised out. */
-	OPTIMIZER_HIDE_VAR(sink);
-	*res = total;
-	return 0;
+	if (ret >= 0) {
+		sort(times, count, sizeof(*times), trapdrv_cmp_u64, NULL);
+		mutex_lock(&trapdrv_timed_lock);
+		for (i = 0; i <= 100; i++)
+			trapdrv_last_pct[i] = times[(count - 1) * i / 100];
+		trapdrv_last_valid = true;
+		mutex_unlock(&trapdrv_timed_lock);
+		*res = total;
+	}
+	kvfree(times);
+	return ret < 0 ? ret : 0;
 }
