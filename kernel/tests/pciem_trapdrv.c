@@ -477,6 +477,13 @@ MODULE_DESCRIPTION("Trap-mode test driver for PCIem VM scenarios");
  *                          handler round trip each. -ETIMEDOUT when one
  *                          takes more than TRAPDRV_RT_TIMEOUT_NS; -ENXIO
  *                          without irq_setup.
+ *   time_writel_irqoff, time_readl_irqoff, time_roundtrip_irqoff OFF N
+ *                          the same with interrupts off for each chunk:
+ *                          an irq_work queued meanwhile (pciem's ring
+ *                          queues one per event) stays pending, so it
+ *                          raises one self-IPI per chunk, not one per
+ *                          access (the round trip's MSI handler still
+ *                          runs: on the CPU that injected it)
  *   time_pct P             result: the P-th percentile (0..100, nearest
  *                          rank below) of the last timed command's
  *                          per-access nanoseconds; -ENODATA before any
@@ -649,6 +656,9 @@ static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
 	enum trapdrv_timed_op kind;
 	void __iomem *p = NULL;
 	u64 count, i, end, t0, t1, total = 0, *times;
+	unsigned long flags = 0;
+	bool irqoff = false;
+	size_t len;
 	int ret = 0;
 
 	if (!strcmp(op, "irq_setup"))
@@ -679,11 +689,16 @@ static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
 		kind = strcmp(op, "time_loop") ? TIMED_IRQWORK : TIMED_LOOP;
 		count = a[0];
 	} else {
-		if (!strcmp(op, "time_writel"))
+		len = strlen(op);
+		if (len > 7 && !strcmp(op + len - 7, "_irqoff")) {
+			irqoff = true;
+			len -= 7;
+		}
+		if (len == 11 && !strncmp(op, "time_writel", len))
 			kind = TIMED_WRITEL;
-		else if (!strcmp(op, "time_readl"))
+		else if (len == 10 && !strncmp(op, "time_readl", len))
 			kind = TIMED_READL;
-		else if (!strcmp(op, "time_roundtrip"))
+		else if (len == 14 && !strncmp(op, "time_roundtrip", len))
 			kind = TIMED_RT;
 		else
 			return -EINVAL;
@@ -704,6 +719,8 @@ static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
 		return -ENOMEM;
 	for (i = 0; i < count && ret >= 0; i = end) {
 		end = i + min_t(u64, count - i, TRAPDRV_TIME_CHUNK);
+		if (irqoff)
+			local_irq_save(flags);
 		t0 = ktime_get_ns();
 		for (; i < end; i++) {
 			ret = trapdrv_timed_one(kind, p, ti, i);
@@ -714,6 +731,8 @@ static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
 			if (ret < 0)
 				break;
 		}
+		if (irqoff)
+			local_irq_restore(flags);
 		cond_resched();
 	}
 	if (ret >= 0) {

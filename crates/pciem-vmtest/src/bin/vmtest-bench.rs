@@ -805,6 +805,12 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
             Some(REG_PLAIN),
             TRAPPED_ACCESSES,
         ),
+        (
+            "trap-store-irqoff",
+            "time_writel_irqoff",
+            Some(REG_PLAIN),
+            TRAPPED_ACCESSES,
+        ),
         ("trap-load", "time_readl", Some(REG_PLAIN), TRAPPED_ACCESSES),
         (
             "trap-model-read-page",
@@ -821,6 +827,12 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
         (
             "trap-roundtrip-busy",
             "time_roundtrip",
+            Some(REG_DOORBELL),
+            BUSY_ROUND_TRIPS,
+        ),
+        (
+            "trap-roundtrip-busy-irqoff",
+            "time_roundtrip_irqoff",
             Some(REG_DOORBELL),
             BUSY_ROUND_TRIPS,
         ),
@@ -855,7 +867,7 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
         })()
         .is_some();
         wait_until(Duration::from_secs(5), || {
-            model.stores.load(Ordering::Acquire) >= TRAPPED_ACCESSES * TRAP_PASSES as u64
+            model.stores.load(Ordering::Acquire) >= 2 * TRAPPED_ACCESSES * TRAP_PASSES as u64
         });
         model.stop.store(true, Ordering::Release);
         ok & m.join().is_ok()
@@ -873,13 +885,13 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
         model.overflow.load(Ordering::Acquire),
     );
     r.check(
-        stores == TRAPPED_ACCESSES * passes && lost == 0,
+        stores == 2 * TRAPPED_ACCESSES * passes && lost == 0,
         format!(
             "trap mode: one MMIO_WRITE per store ({stores} of {}, {lost} lost)",
-            TRAPPED_ACCESSES * passes
+            2 * TRAPPED_ACCESSES * passes
         ),
     );
-    let rts = BUSY_ROUND_TRIPS * passes;
+    let rts = 2 * BUSY_ROUND_TRIPS * passes;
     r.check(
         doorbells == rts && irqs == Some(rts),
         format!("every doorbell answered by one MSI, counted by the driver ({doorbells} doorbells, {irqs:?} irqs, {rts} round trips)"),
@@ -959,10 +971,12 @@ fn trap_mode(r: &mut Report) {
     }
     for name in [
         "trap-store",
+        "trap-store-irqoff",
         "trap-load",
         "trap-model-read-page",
         "trap-model-read-ioctl",
         "trap-roundtrip-busy",
+        "trap-roundtrip-busy-irqoff",
         "untrapped-store",
         "untrapped-load",
         "watchpoint-store",
