@@ -8,10 +8,12 @@
  * themselves, and they may run in any context (MSI masking runs in hard
  * irq context), hence a raw spinlock.
  *
- * The device's BARs are laid out in one naturally aligned run of the pool
- * (largest first, so each stays naturally aligned) that is also the
- * bridge's memory window. They are programmed before the scan so that the
- * PCI core only has to claim them, which works with an e820-reserved
+ * The device's directly mapped BARs are laid out in one naturally aligned
+ * run of the pool (largest first, so each stays naturally aligned) that is
+ * also a memory window of the bridge; trapped BARs, backed by ordinary
+ * pages, get a second window in free address space (see
+ * pciem_trap_window_alloc()). They are programmed before the scan so that
+ * the PCI core only has to claim them, which works with an e820-reserved
  * window where reassignment would not.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -164,18 +166,109 @@ static ssize_t pciem_trap_show(struct device *d, struct device_attribute *attr,
 }
 static DEVICE_ATTR(pciem_trap, 0444, pciem_trap_show, NULL);
 
-/* Reads the BARs from the image and places them in one pool region. */
+/* Gives @n BARs (largest first) consecutive naturally aligned addresses. */
+static void pciem_place_bars(struct pciem_bar **order, int n, phys_addr_t base)
+{
+	u64 off = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		order[i]->phys = base + off;
+		off += max_t(u64, order[i]->size, PAGE_SIZE);
+	}
+}
+
+/*
+ * Bus addresses for the trapped BARs: address space with no RAM and no
+ * other resource behind it, above 4 GiB, so no memmap= carve-out is needed
+ * (the backing is ordinary pages). A 32-bit trapped BAR takes its address
+ * from the pool instead, since free space below 4 GiB cannot be told
+ * apart from firmware's unclaimed MMIO.
+ */
+static int pciem_trap_window_alloc(struct pciem_dev *dev, u64 size, u64 align,
+				   bool need32)
+{
+	struct resource *w = &dev->trap_window;
+	phys_addr_t phys;
+	int ret;
+
+	w->name = "pciem trap window";
+	w->flags = IORESOURCE_MEM;
+	if (!need32) {
+		ret = allocate_resource(&iomem_resource, w, size, SZ_4G,
+					(1ULL << boot_cpu_data.x86_phys_bits) - 1,
+					align, NULL, NULL);
+		if (!ret && region_intersects(w->start, size,
+					      IORESOURCE_SYSTEM_RAM,
+					      IORES_DESC_NONE) != REGION_DISJOINT) {
+			release_resource(w);
+			ret = -EADDRINUSE;
+		}
+		if (!ret)
+			return 0;
+		pr_info("no free address space above 4 GiB for the trapped BARs (%d); trying the pool\n",
+			ret);
+	}
+	if (!pciem_pool_ready()) {
+		pr_err("trapped BARs: %s, and pciem.ko has no BAR pool (load it with phys_region=)\n",
+		       need32 ? "a 32-bit BAR needs an address below 4 GiB (make it 64-bit)" :
+		       "no free address space above 4 GiB");
+		return -ENOSPC;
+	}
+	ret = pciem_pool_alloc(size, align, &phys);
+	if (ret)
+		return ret;
+	w->start = phys;
+	w->end = phys + size - 1;
+	dev->trap_from_pool = true;
+	return 0;
+}
+
+static void pciem_trap_window_free(struct pciem_dev *dev)
+{
+	struct resource *w = &dev->trap_window;
+
+	if (!w->end)
+		return;
+	if (dev->trap_from_pool) {
+		if (w->parent)
+			release_resource(w);
+		pciem_pool_free(w->start, resource_size(w));
+	} else {
+		release_resource(w);
+	}
+	memset(w, 0, sizeof(*w));
+	dev->trap_from_pool = false;
+}
+
+static void pciem_free_backing(struct pciem_dev *dev)
+{
+	int i;
+
+	for (i = 0; i < PCIEM_NUM_BARS; i++) {
+		vfree(dev->bars[i].backing);
+		dev->bars[i].backing = NULL;
+	}
+}
+
+/*
+ * Reads the BARs from the image. Directly mapped (watch-mode) BARs go into
+ * one pool region; trapped BARs into a window of their own and are backed
+ * by zeroed pages.
+ */
 static int pciem_layout_bars(struct pciem_dev *dev)
 {
-	struct pciem_bar *order[PCIEM_NUM_BARS];
+	struct pciem_bar *pool_bars[PCIEM_NUM_BARS], *trap_bars[PCIEM_NUM_BARS];
+	u64 pool_total = 0, pool_align = PAGE_SIZE;
+	u64 trap_total = 0, trap_align = PAGE_SIZE;
 	const char *reason = NULL;
-	u64 total = 0, largest = PAGE_SIZE, off = 0;
-	int i, n = 0, ret;
+	int i, np = 0, nt = 0, ret;
+	bool trap32 = false;
 
 	memset(dev->bars, 0, sizeof(dev->bars));
 	for (i = 0; i < PCIEM_NUM_BARS; i++) {
 		struct pciem_bar *bar = &dev->bars[i];
-		u64 size;
+		u64 size, span;
 		u32 flags;
 
 		ret = pciem_rs_bar_info(dev->img, i, &size, &flags, &reason);
@@ -196,27 +289,56 @@ static int pciem_layout_bars(struct pciem_dev *dev)
 		bar->size = size;
 		bar->flags = flags;
 		/* Page granularity, so each BAR can be mmapped alone. */
-		size = max_t(u64, size, PAGE_SIZE);
-		if (total + size < total)
-			return -EOVERFLOW;
-		total += size;
-		largest = max(largest, size);
-		order[n++] = bar;
+		span = max_t(u64, size, PAGE_SIZE);
+		if (dev->bar_mode[i] == PCIEM_BAR_MODE_TRAP) {
+			if (trap_total + span < trap_total)
+				return -EOVERFLOW;
+			trap_total += span;
+			trap_align = max(trap_align, span);
+			trap32 |= !(flags & PCIEM_BAR_MEM_TYPE_64);
+			trap_bars[nt++] = bar;
+		} else {
+			if (pool_total + span < pool_total)
+				return -EOVERFLOW;
+			pool_total += span;
+			pool_align = max(pool_align, span);
+			pool_bars[np++] = bar;
+		}
 	}
-	if (!n) {
+	if (!np && !nt) {
 		pr_err("the device has no memory BAR\n");
 		return -EINVAL;
 	}
-	sort(order, n, sizeof(order[0]), bar_cmp_desc, NULL);
+	sort(pool_bars, np, sizeof(pool_bars[0]), bar_cmp_desc, NULL);
+	sort(trap_bars, nt, sizeof(trap_bars[0]), bar_cmp_desc, NULL);
 
-	ret = pciem_pool_alloc(total, largest, &dev->region_phys);
-	if (ret)
-		return ret;
-	dev->region_size = PAGE_ALIGN(total);
-
-	for (i = 0; i < n; i++) {
-		order[i]->phys = dev->region_phys + off;
-		off += max_t(u64, order[i]->size, PAGE_SIZE);
+	if (np) {
+		if (!pciem_pool_ready()) {
+			pr_err("BAR%ld is not trapped, so it needs the BAR pool, and pciem.ko was loaded without phys_region=\n",
+			       (long)(pool_bars[0] - dev->bars));
+			return -ENOSPC;
+		}
+		ret = pciem_pool_alloc(pool_total, pool_align, &dev->region_phys);
+		if (ret)
+			return ret;
+		dev->region_size = PAGE_ALIGN(pool_total);
+		pciem_place_bars(pool_bars, np, dev->region_phys);
+	}
+	if (nt) {
+		ret = pciem_trap_window_alloc(dev, trap_total, trap_align,
+					      trap32);
+		if (ret)
+			goto err_free;
+		pciem_place_bars(trap_bars, nt, dev->trap_window.start);
+		for (i = 0; i < nt; i++) {
+			trap_bars[i]->backing =
+				vmalloc_user(max_t(u64, trap_bars[i]->size,
+						   PAGE_SIZE));
+			if (!trap_bars[i]->backing) {
+				ret = -ENOMEM;
+				goto err_free;
+			}
+		}
 	}
 	for (i = 0; i < PCIEM_NUM_BARS; i++) {
 		struct pciem_bar *bar = &dev->bars[i];
@@ -225,7 +347,7 @@ static int pciem_layout_bars(struct pciem_dev *dev)
 			continue;
 		if (!(bar->flags & PCIEM_BAR_MEM_TYPE_64) &&
 		    bar->phys + bar->size - 1 > U32_MAX) {
-			pr_err("BAR%d: 32-bit BAR but the pool lies above 4 GiB\n",
+			pr_err("BAR%d: 32-bit BAR but its address lies above 4 GiB\n",
 			       i);
 			ret = -ERANGE;
 			goto err_free;
@@ -240,10 +362,50 @@ static int pciem_layout_bars(struct pciem_dev *dev)
 	return 0;
 
 err_free:
-	pciem_pool_free(dev->region_phys, dev->region_size);
+	pciem_free_backing(dev);
+	pciem_trap_window_free(dev);
+	if (dev->region_size)
+		pciem_pool_free(dev->region_phys, dev->region_size);
 	dev->region_size = 0;
 	return ret;
 }
+
+/* The kernel address of BAR @i's first byte (its backing). */
+void __iomem *pciem_bar_kva(struct pciem_dev *dev, u32 i)
+{
+	struct pciem_bar *bar = &dev->bars[i];
+
+	if (bar->backing)
+		return (void __iomem __force *)bar->backing;
+	if (!dev->region_kva || !bar->size)
+		return NULL;
+	return dev->region_kva + (bar->phys - dev->region_phys);
+}
+
+/*
+ * Inserts a pool window into /proc/iomem. insert_resource() descends
+ * through the pool and memmap's "Reserved" entry, whichever nests in
+ * which. A window spanning one of them exactly would adopt it as a child
+ * and then block the BARs.
+ */
+static int pciem_insert_window(struct resource *w)
+{
+	int ret = insert_resource(&iomem_resource, w);
+
+	if (ret) {
+		pr_err("window %pR conflicts in /proc/iomem (%d)\n", w, ret);
+		return ret;
+	}
+	if (w->child) {
+		pr_err("window %pR would swallow %pR: make phys_region= larger than the device's BARs\n",
+		       w, w->child);
+		remove_resource(w);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+static void pciem_free_bars(struct pciem_dev *dev);
 
 /* The pool may hold whatever a previous device or boot left: zero it. */
 static int pciem_clear_region(struct pciem_dev *dev)
@@ -282,16 +444,23 @@ int pciem_bus_register(struct pciem_dev *dev)
 	ret = pciem_trap_check_layout(dev);
 	if (ret)
 		goto err_region;
-	ret = pciem_clear_region(dev);
-	if (ret)
-		goto err_region;
-	/*
-	 * Mapped now, before the tracer is published, so that this mapping
-	 * is never taken for the driver's: MSI-X reads its table and PBA here.
-	 */
-	dev->region_kva = ioremap(dev->region_phys, dev->region_size);
+	if (dev->region_size) {
+		ret = pciem_clear_region(dev);
+		if (ret)
+			goto err_region;
+		/*
+		 * Mapped now, before the tracer is published, so that this
+		 * mapping is never taken for the driver's: MSI-X reads its
+		 * table and PBA here.
+		 */
+		dev->region_kva = ioremap(dev->region_phys, dev->region_size);
+		if (!dev->region_kva) {
+			ret = -ENOMEM;
+			goto err_map;
+		}
+	}
 	dev->img_initial = vmalloc(sizeof(*dev->img_initial));
-	if (!dev->region_kva || !dev->img_initial) {
+	if (!dev->img_initial) {
 		ret = -ENOMEM;
 		goto err_map;
 	}
@@ -307,27 +476,19 @@ int pciem_bus_register(struct pciem_dev *dev)
 		goto err_irq;
 	}
 
-	dev->window.name = "pciem window";
-	dev->window.start = dev->region_phys;
-	dev->window.end = dev->region_phys + dev->region_size - 1;
-	dev->window.flags = IORESOURCE_MEM;
-	/*
-	 * insert_resource() descends through the pool and memmap's
-	 * "Reserved" entry, whichever nests in which. A window spanning one
-	 * of them exactly would adopt it as a child and then block the BARs.
-	 */
-	ret = insert_resource(&iomem_resource, &dev->window);
-	if (ret) {
-		pr_err("window %pR conflicts in /proc/iomem (%d)\n",
-		       &dev->window, ret);
-		goto err_domain;
+	if (dev->region_size) {
+		dev->window.name = "pciem window";
+		dev->window.start = dev->region_phys;
+		dev->window.end = dev->region_phys + dev->region_size - 1;
+		dev->window.flags = IORESOURCE_MEM;
+		ret = pciem_insert_window(&dev->window);
+		if (ret)
+			goto err_domain;
 	}
-	if (dev->window.child) {
-		pr_err("window %pR would swallow %pR: make phys_region= larger than the device's BARs\n",
-		       &dev->window, dev->window.child);
-		remove_resource(&dev->window);
-		ret = -ENOSPC;
-		goto err_domain;
+	if (dev->trap_from_pool) {
+		ret = pciem_insert_window(&dev->trap_window);
+		if (ret)
+			goto err_window;
 	}
 	dev->busn.name = "pciem bus";
 	dev->busn.start = 0;
@@ -346,7 +507,10 @@ int pciem_bus_register(struct pciem_dev *dev)
 	bridge->ops = &pciem_pci_ops;
 	bridge->map_irq = pciem_irq_map_intx;
 	bridge->busnr = 0;
-	pci_add_resource(&bridge->windows, &dev->window);
+	if (dev->region_size)
+		pci_add_resource(&bridge->windows, &dev->window);
+	if (dev->trap_window.end)
+		pci_add_resource(&bridge->windows, &dev->trap_window);
 	pci_add_resource(&bridge->windows, &dev->busn);
 
 	pci_lock_rescan_remove();
@@ -392,12 +556,20 @@ int pciem_bus_register(struct pciem_dev *dev)
 		pr_warn("%s: no pciem_trap statistics in sysfs\n",
 			pci_name(dev->pdev));
 
-	pr_info("device %s registered on its own root bus, window %pR\n",
-		pci_name(dev->pdev), &dev->window);
+	if (dev->trap_window.end)
+		pr_info("device %s registered on its own root bus, trapped BARs in %pR%s\n",
+			pci_name(dev->pdev), &dev->trap_window,
+			dev->region_size ? ", the others in the pool" : "");
+	else
+		pr_info("device %s registered on its own root bus, window %pR\n",
+			pci_name(dev->pdev), &dev->window);
 	return 0;
 
 err_window:
-	release_resource(&dev->window);
+	if (dev->trap_from_pool && dev->trap_window.parent)
+		release_resource(&dev->trap_window);
+	if (dev->region_size)
+		release_resource(&dev->window);
 err_domain:
 	ida_free(&pciem_domain_ida, dev->domain);
 err_irq:
@@ -405,9 +577,18 @@ err_irq:
 err_map:
 	pciem_bus_unmap(dev);
 err_region:
-	pciem_pool_free(dev->region_phys, dev->region_size);
-	dev->region_size = 0;
+	pciem_free_bars(dev);
 	return ret;
+}
+
+/* Gives back what pciem_layout_bars() took: pool ranges, window, pages. */
+static void pciem_free_bars(struct pciem_dev *dev)
+{
+	pciem_free_backing(dev);
+	pciem_trap_window_free(dev);
+	if (dev->region_size)
+		pciem_pool_free(dev->region_phys, dev->region_size);
+	dev->region_size = 0;
 }
 
 /* Hot-removes the device (the bound driver's remove() runs) and frees the
@@ -440,8 +621,8 @@ void pciem_bus_unregister(struct pciem_dev *dev)
 	pciem_watch_unpublish(dev);
 	pciem_irq_unregister(dev);
 	pciem_bus_unmap(dev);
-	release_resource(&dev->window);
+	if (dev->region_size)
+		release_resource(&dev->window);
 	ida_free(&pciem_domain_ida, dev->domain);
-	pciem_pool_free(dev->region_phys, dev->region_size);
-	dev->region_size = 0;
+	pciem_free_bars(dev);
 }

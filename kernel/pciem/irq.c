@@ -470,14 +470,15 @@ int pciem_irq_register(struct pciem_dev *dev)
 	u32 pin = 0;
 	int virq;
 
-	if (!pciem_rs_msix_state(dev->img, &mx, &reason) && dev->region_kva) {
+	if (!pciem_rs_msix_state(dev->img, &mx, &reason)) {
 		const struct pciem_bar *tb = &dev->bars[mx.table_bar % PCIEM_NUM_BARS];
 		const struct pciem_bar *pb = &dev->bars[mx.pba_bar % PCIEM_NUM_BARS];
 		u64 tlen = (u64)mx.table_size * PCI_MSIX_ENTRY_SIZE;
 		u64 plen = DIV_ROUND_UP(mx.table_size, 64) * 8;
 
 		if (mx.table_bar < PCIEM_NUM_BARS && mx.pba_bar < PCIEM_NUM_BARS &&
-		    tb->size && pb->size &&
+		    pciem_bar_kva(dev, mx.table_bar) &&
+		    pciem_bar_kva(dev, mx.pba_bar) &&
 		    (u64)mx.table_offset + tlen <= tb->size &&
 		    (u64)mx.pba_offset + plen <= pb->size) {
 			dev->msix_held = bitmap_zalloc(mx.table_size, GFP_KERNEL);
@@ -489,10 +490,10 @@ int pciem_irq_register(struct pciem_dev *dev)
 				pciem_irq_unregister(dev);
 				return -ENOMEM;
 			}
-			dev->msix_table = dev->region_kva +
-				(tb->phys - dev->region_phys) + mx.table_offset;
-			dev->msix_pba = dev->region_kva +
-				(pb->phys - dev->region_phys) + mx.pba_offset;
+			dev->msix_table = pciem_bar_kva(dev, mx.table_bar) +
+				mx.table_offset;
+			dev->msix_pba = pciem_bar_kva(dev, mx.pba_bar) +
+				mx.pba_offset;
 			dev->msix_entries = mx.table_size;
 		} else {
 			pr_info("MSI-X table (BAR%u+0x%x) or PBA (BAR%u+0x%x) outside its BAR: MSI-X injection disabled\n",

@@ -524,6 +524,9 @@ static int pciem_instance_mmap(struct file *file, struct vm_area_struct *vma)
 		return pciem_user_err(-ENXIO, "BAR mmap: the BAR slot is unused");
 	if (len > PAGE_ALIGN(bar->size))
 		return pciem_user_err(-EINVAL, "BAR mmap: mapping longer than the BAR");
+	/* A trapped BAR is ordinary memory; the pool is mapped uncached. */
+	if (bar->backing)
+		return remap_vmalloc_range(vma, bar->backing, 0);
 	vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
 	return remap_pfn_range(vma, vma->vm_start, PHYS_PFN(bar->phys), len,
 			       vma->vm_page_prot);

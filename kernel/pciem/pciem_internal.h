@@ -47,7 +47,8 @@ enum pciem_state {
 struct pciem_bar {
 	u64 size;		/* 0: slot unused */
 	u32 flags;		/* PCIEM_BAR_* */
-	phys_addr_t phys;	/* bus == physical address in the pool */
+	phys_addr_t phys;	/* bus address (== physical address) */
+	void *backing;		/* trapped BARs: their memory (vmalloc_user) */
 	/* The driver's mapping, recorded by the ioremap tracer. */
 	void __iomem *map_cookie;	/* what ioremap returned */
 	void __iomem *map_kva;		/* kernel address of BAR offset map_off */
@@ -99,7 +100,9 @@ struct pciem_dev {
 	struct pciem_bar bars[PCIEM_NUM_BARS];
 	phys_addr_t region_phys;
 	u64 region_size;
-	struct resource window;
+	struct resource window;		/* the pool region, if any */
+	struct resource trap_window;	/* the trapped BARs' addresses */
+	bool trap_from_pool;		/* trap_window is a pool range */
 	struct resource busn;
 
 	int domain;
@@ -152,9 +155,8 @@ struct pciem_dev {
 	 * trap.c. Modes and ranges are fixed at REGISTER; the rest is used
 	 * from the fault handler, with interrupts off.
 	 */
-	u32 bar_mode[PCIEM_NUM_BARS];	/* PCIEM_BAR_MODE_* */
-	struct pciem_trap_range trap_ranges[PCIEM_MAX_TRAP_RANGES];
-	u32 n_trap_ranges;
+	u32 bar_mode[PCIEM_NUM_BARS];	/* mirrors what access accepted */
+	struct pciem_rs_access *access;	/* pciem-core's AccessMap */
 	u64 read_timeout_ns;
 	struct pciem_read_responses *resp;	/* mmapped by the process */
 	unsigned long resp_busy;		/* slots with a waiting read */
@@ -175,10 +177,12 @@ void pciem_dev_put(struct pciem_dev *dev);
 int pciem_pool_init(const char *param);
 void pciem_pool_exit(void);
 int pciem_pool_alloc(u64 size, u64 align, phys_addr_t *out);
+bool pciem_pool_ready(void);
 void pciem_pool_free(phys_addr_t phys, u64 size);
 
 /* bus.c: the virtual root bus */
 int pciem_bus_register(struct pciem_dev *dev);
+void __iomem *pciem_bar_kva(struct pciem_dev *dev, u32 i);
 void pciem_bus_unregister(struct pciem_dev *dev);
 
 /* ring.c: the shared event ring and its eventfd */
@@ -222,6 +226,7 @@ ssize_t pciem_trap_stats_show(struct pciem_dev *dev, char *buf);
 void pciem_trap_map_add(struct pciem_dev *dev, u32 bar, unsigned long cookie,
 			unsigned long va, unsigned long len, u64 bar_off);
 void pciem_trap_iounmap(unsigned long cookie);
+void pciem_trap_flush(void);
 
 /* irq.c: interrupt injection */
 void pciem_irq_dev_init(struct pciem_dev *dev);

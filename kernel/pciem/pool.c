@@ -70,11 +70,20 @@ static int pool_parse(const char *param, u64 *addr, u64 *size)
 	return 0;
 }
 
+bool pciem_pool_ready(void)
+{
+	return pool_map;
+}
+
 int pciem_pool_init(const char *param)
 {
 	u64 addr, size;
 	int ret;
 
+	if (!param || !*param) {
+		pr_info("no BAR pool (phys_region= not set): only devices whose BARs are all trapped can register\n");
+		return 0;
+	}
 	ret = pool_parse(param, &addr, &size);
 	if (ret)
 		return ret;
@@ -120,6 +129,8 @@ int pciem_pool_init(const char *param)
 
 void pciem_pool_exit(void)
 {
+	if (!pool_map)
+		return;
 	release_resource(&pool_res);
 	bitmap_free(pool_map);
 	pool_map = NULL;
@@ -132,6 +143,8 @@ int pciem_pool_alloc(u64 size, u64 align, phys_addr_t *out)
 
 	if (!size || !is_power_of_2(align) || align < PAGE_SIZE)
 		return -EINVAL;
+	if (!pool_map)
+		return -ENOSPC;
 	if (size > (u64)pool_pages << PAGE_SHIFT) {
 		pr_err("BAR pool too small: %llu bytes wanted, %lu in the pool\n",
 		       size, pool_pages << PAGE_SHIFT);

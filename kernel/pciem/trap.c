@@ -126,18 +126,20 @@ static void pciem_flush_local(void *unused)
 	__flush_tlb_all();
 }
 
-/* Removes the translations of cleared entries from every CPU's TLB. */
-static void pciem_trap_flush(void)
+/*
+ * Removes the translations of cleared entries from every CPU's TLB. Called
+ * by the ioremap tracer once it has dropped its lock, before ioremap
+ * returns: no CPU but this one has been handed the address yet, and
+ * vmalloc flushed every CPU before it reused the range, so this is belt
+ * and braces against speculative walks. Where IPIs cannot be sent (the
+ * caller had interrupts off) only this CPU is flushed.
+ */
+void pciem_trap_flush(void)
 {
-	if (!irqs_disabled()) {
+	if (!irqs_disabled() && !in_interrupt()) {
 		on_each_cpu(pciem_flush_local, NULL, 1);
 		return;
 	}
-	/*
-	 * Only reached for a mapping just made by ioremap on this CPU: no
-	 * other CPU has been handed the address yet, and vmalloc flushed
-	 * every CPU before it reused the range.
-	 */
 	__flush_tlb_all();
 }
 
@@ -155,7 +157,8 @@ static void pciem_trap_restore(struct pciem_trap_pte *ptes, unsigned int n)
 
 /*
  * Clears the entries covering [va, va + len). Called from the ioremap
- * kretprobe, before the driver has the address.
+ * kretprobe, before the driver has the address; the caller then runs
+ * pciem_trap_flush().
  */
 void pciem_trap_map_add(struct pciem_dev *dev, u32 bar, unsigned long cookie,
 			unsigned long va, unsigned long len, u64 bar_off)
@@ -211,7 +214,8 @@ void pciem_trap_map_add(struct pciem_dev *dev, u32 bar, unsigned long cookie,
 		       PCIEM_TRAP_MAPS);
 		goto fail_restore;
 	}
-	pciem_trap_flush();
+	/* This CPU now; every CPU once the tracer dropped its lock. */
+	__flush_tlb_all();
 	return;
 
 fail_restore:
@@ -258,7 +262,7 @@ void pciem_trap_iounmap(unsigned long cookie)
 
 static void __iomem *pciem_trap_backing(struct pciem_dev *dev, u32 bar)
 {
-	return dev->region_kva + (dev->bars[bar].phys - dev->region_phys);
+	return pciem_bar_kva(dev, bar);
 }
 
 /* The @width-byte (1, 2, 4, else 8) register at @p; watch.c shares it. */
@@ -294,19 +298,10 @@ static void pciem_io_write(void __iomem *p, u32 width, u64 val)
 	}
 }
 
-/* The PCIEM_TRAP_* flags of the range holding @bar + @off, 0 if none. */
-static u32 pciem_trap_flags(struct pciem_dev *dev, u32 bar, u64 off)
+/* The PCIEM_TRAP_* flags of an access (pciem-core decides, as in the mock). */
+static u32 pciem_trap_flags(struct pciem_dev *dev, u32 bar, u64 off, u32 width)
 {
-	u32 i;
-
-	for (i = 0; i < dev->n_trap_ranges; i++) {
-		const struct pciem_trap_range *r = &dev->trap_ranges[i];
-
-		if (r->bar_index == bar && off >= r->offset &&
-		    off - r->offset < r->length)
-			return r->flags;
-	}
-	return 0;
+	return pciem_rs_access_classify(dev->access, bar, off, width);
 }
 
 static void pciem_trap_kick(struct pciem_dev *dev);
@@ -501,7 +496,7 @@ static int pciem_trap_mem_read(void *ctx, u64 addr, u32 width, u64 *val)
 		return 0;
 	}
 	atomic64_inc(&dev->trap_stats.loads);
-	flags = pciem_trap_flags(dev, c->m.bar, off);
+	flags = pciem_trap_flags(dev, c->m.bar, off, width);
 	if (flags & PCIEM_TRAP_READ_MODEL) {
 		*val = pciem_trap_model_read(dev, c->m.bar, off, width, c->ip);
 		return 0;
@@ -547,7 +542,8 @@ static int pciem_trap_mem_write(void *ctx, u64 addr, u32 width, u64 val)
 	if (c->dead)
 		return 0;
 	atomic64_inc(&dev->trap_stats.stores);
-	if (!(pciem_trap_flags(dev, c->m.bar, off) & PCIEM_TRAP_WRITE_NO_STORE))
+	if (!(pciem_trap_flags(dev, c->m.bar, off, width) &
+	      PCIEM_TRAP_WRITE_NO_STORE))
 		pciem_io_write(pciem_trap_backing(dev, c->m.bar) + off, width,
 			       val);
 	if (width < 8)
@@ -755,8 +751,12 @@ bool pciem_trap_available(void)
 int pciem_trap_dev_init(struct pciem_dev *dev)
 {
 	dev->resp = vmalloc_user(PAGE_SIZE);
-	if (!dev->resp)
+	dev->access = kzalloc(pciem_rs_access_size(), GFP_KERNEL);
+	if (!dev->resp || !dev->access) {
+		pciem_trap_dev_free(dev);
 		return -ENOMEM;
+	}
+	pciem_rs_access_init(dev->access);
 	dev->read_timeout_ns = (u64)PCIEM_READ_TIMEOUT_DEFAULT_US * NSEC_PER_USEC;
 	return 0;
 }
@@ -765,6 +765,8 @@ void pciem_trap_dev_free(struct pciem_dev *dev)
 {
 	vfree(dev->resp);
 	dev->resp = NULL;
+	kfree(dev->access);
+	dev->access = NULL;
 }
 
 /*
@@ -809,19 +811,9 @@ bool pciem_dev_trapped(const struct pciem_dev *dev)
 /* SET_BAR_MODE, dev->lock held. */
 int pciem_trap_set_mode(struct pciem_dev *dev, const struct pciem_bar_mode *m)
 {
-	if (m->flags || m->reserved) {
-		pr_info_ratelimited("SET_BAR_MODE: flags and reserved must be zero\n");
-		return -EINVAL;
-	}
-	if (m->bar_index >= PCIEM_NUM_BARS) {
-		pr_info_ratelimited("SET_BAR_MODE: BAR %u out of range\n",
-				    m->bar_index);
-		return -EINVAL;
-	}
-	if (m->mode != PCIEM_BAR_MODE_WATCH && m->mode != PCIEM_BAR_MODE_TRAP) {
-		pr_info_ratelimited("SET_BAR_MODE: unknown mode %u\n", m->mode);
-		return -EINVAL;
-	}
+	const char *reason = NULL;
+	int ret;
+
 	if (dev->state == PCIEM_REGISTERED || dev->state == PCIEM_DEAD) {
 		pr_info_ratelimited("SET_BAR_MODE: the device is already registered\n");
 		return -EBUSY;
@@ -829,6 +821,11 @@ int pciem_trap_set_mode(struct pciem_dev *dev, const struct pciem_bar_mode *m)
 	if (m->mode == PCIEM_BAR_MODE_TRAP && !pciem_trap_hooked) {
 		pr_info_ratelimited("SET_BAR_MODE: trap mode is unavailable on this kernel (see the load-time message)\n");
 		return -EOPNOTSUPP;
+	}
+	ret = pciem_rs_access_set_mode(dev->access, m, &reason);
+	if (ret) {
+		pr_info_ratelimited("SET_BAR_MODE: %s (%d)\n", reason, ret);
+		return ret;
 	}
 	dev->bar_mode[m->bar_index] = m->mode;
 	return 0;
@@ -838,84 +835,45 @@ int pciem_trap_set_mode(struct pciem_dev *dev, const struct pciem_bar_mode *m)
 int pciem_trap_add_range(struct pciem_dev *dev,
 			 const struct pciem_trap_range *r)
 {
-	u32 i;
+	const char *reason = NULL;
+	int ret;
 
 	if (dev->state == PCIEM_REGISTERED || dev->state == PCIEM_DEAD) {
 		pr_info_ratelimited("ADD_TRAP_RANGE: the device is already registered\n");
 		return -EBUSY;
 	}
-	if (r->bar_index >= PCIEM_NUM_BARS ||
-	    dev->bar_mode[r->bar_index] != PCIEM_BAR_MODE_TRAP) {
-		pr_info_ratelimited("ADD_TRAP_RANGE: BAR %u is not in trap mode (SET_BAR_MODE first)\n",
-				    r->bar_index);
-		return -EINVAL;
-	}
-	if (r->flags & ~PCIEM_TRAP_FLAGS_MASK) {
-		pr_info_ratelimited("ADD_TRAP_RANGE: unknown flags 0x%x\n",
-				    r->flags & ~PCIEM_TRAP_FLAGS_MASK);
-		return -EINVAL;
-	}
-	if ((r->flags & PCIEM_TRAP_READ_MODEL) &&
-	    (r->flags & PCIEM_TRAP_READ_NOTIFY)) {
-		pr_info_ratelimited("ADD_TRAP_RANGE: READ_MODEL and READ_NOTIFY exclude each other\n");
-		return -EINVAL;
-	}
-	if (!r->length || r->offset + r->length < r->offset) {
-		pr_info_ratelimited("ADD_TRAP_RANGE: empty or wrapping range\n");
-		return -EINVAL;
-	}
-	for (i = 0; i < dev->n_trap_ranges; i++) {
-		const struct pciem_trap_range *o = &dev->trap_ranges[i];
-
-		if (o->bar_index == r->bar_index &&
-		    r->offset < o->offset + o->length &&
-		    o->offset < r->offset + r->length) {
-			pr_info_ratelimited("ADD_TRAP_RANGE: BAR%u+0x%llx..0x%llx overlaps 0x%llx..0x%llx\n",
-					    r->bar_index, r->offset,
-					    r->offset + r->length, o->offset,
-					    o->offset + o->length);
-			return -EEXIST;
-		}
-	}
-	if (dev->n_trap_ranges >= PCIEM_MAX_TRAP_RANGES) {
-		pr_info_ratelimited("ADD_TRAP_RANGE: at most %u ranges\n",
-				    PCIEM_MAX_TRAP_RANGES);
-		return -ENOSPC;
-	}
-	dev->trap_ranges[dev->n_trap_ranges++] = *r;
-	return 0;
+	ret = pciem_rs_access_add_range(dev->access, r, &reason);
+	if (ret)
+		pr_info_ratelimited("ADD_TRAP_RANGE: BAR%u+0x%llx (%llu bytes, flags 0x%x): %s (%d)\n",
+				    r->bar_index, r->offset, r->length,
+				    r->flags, reason, ret);
+	return ret;
 }
 
-/* REGISTER, after the BARs are laid out: every range inside its BAR. */
+/*
+ * REGISTER, after the BARs are laid out: every trapped BAR exists and is at
+ * least a page, every range lies inside its BAR.
+ */
 int pciem_trap_check_layout(struct pciem_dev *dev)
 {
+	u64 sizes[PCIEM_NUM_BARS];
+	const char *reason = NULL;
 	u32 i;
+	int ret;
 
 	for (i = 0; i < PCIEM_NUM_BARS; i++) {
-		if (dev->bar_mode[i] != PCIEM_BAR_MODE_TRAP)
-			continue;
-		if (!dev->bars[i].size) {
-			pr_info("REGISTER: BAR%u is in trap mode but the image has no such BAR\n",
-				i);
-			return -EINVAL;
-		}
-		if (dev->bars[i].size < PAGE_SIZE) {
+		sizes[i] = dev->bars[i].size;
+		if (dev->bar_mode[i] == PCIEM_BAR_MODE_TRAP && sizes[i] &&
+		    sizes[i] < PAGE_SIZE) {
 			pr_info("REGISTER: trapped BAR%u is smaller than a page (%llu bytes)\n",
-				i, dev->bars[i].size);
+				i, sizes[i]);
 			return -EINVAL;
 		}
 	}
-	for (i = 0; i < dev->n_trap_ranges; i++) {
-		const struct pciem_trap_range *r = &dev->trap_ranges[i];
-
-		if (r->offset + r->length > dev->bars[r->bar_index].size) {
-			pr_info("REGISTER: trap range BAR%u+0x%llx..0x%llx lies outside the BAR (%llu bytes)\n",
-				r->bar_index, r->offset, r->offset + r->length,
-				dev->bars[r->bar_index].size);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	ret = pciem_rs_access_check(dev->access, sizes, &reason);
+	if (ret)
+		pr_info("REGISTER: trap declarations: %s (%d)\n", reason, ret);
+	return ret;
 }
 
 int pciem_trap_set_timeout(struct pciem_dev *dev,

@@ -70,6 +70,7 @@ static void pciem_record_mapping(phys_addr_t phys, unsigned long size,
 {
 	struct pciem_dev *dev;
 	unsigned long flags;
+	bool trapped = false;
 	int i;
 
 	raw_spin_lock_irqsave(&pciem_map_lock, flags);
@@ -92,6 +93,7 @@ static void pciem_record_mapping(phys_addr_t phys, unsigned long size,
 				pciem_trap_map_add(dev, i, (unsigned long)ret,
 						   (unsigned long)ret + (lo - phys),
 						   hi - lo, lo - bar->phys);
+				trapped = true;
 				continue;
 			}
 			bar->map_cookie = ret;
@@ -105,6 +107,8 @@ static void pciem_record_mapping(phys_addr_t phys, unsigned long size,
 			schedule_work(&dev->arm_work);
 	}
 	raw_spin_unlock_irqrestore(&pciem_map_lock, flags);
+	if (trapped)
+		pciem_trap_flush();
 }
 
 static int ioremap_entry(struct kretprobe_instance *ri, struct pt_regs *regs)

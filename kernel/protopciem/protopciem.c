@@ -5,11 +5,12 @@
  *
  * Probe enables the device, claims and maps BAR0 (registers) and BAR2
  * (framebuffer mirror), allocates the DMA-coherent command buffer and the
- * two frame buffers, and takes one interrupt: MSI, else INTx, else none, in
- * which case commands complete by polling STATUS. Probe does not talk to
- * the card: with PCIem the device process is still inside its REGISTER
- * call while we probe, so the reset the card needs happens before the
- * first command instead.
+ * two frame buffers, takes one interrupt: MSI, else INTx, else none, in
+ * which case commands complete by polling STATUS, and resets the card, as
+ * a driver for real hardware would. (A PCIem device in watch mode cannot
+ * answer during probe: its process is still inside REGISTER. Load the
+ * driver with probe_reset=0 for such a card; it then resets before the
+ * first command instead.)
  *
  * /dev/protopciem (protopciemN for further cards), ABI in
  * include/uapi/protopciem.h (rendered from crates/protopciem/src/uapi.rs):
@@ -96,6 +97,10 @@ static const char *const ppm_cmd_names[PPM_NR_CMDS] = {
 	[PPM_CMD_EXECUTE_CMDBUF] = "execute_cmdbuf",
 	[PPM_CMD_DMA_FRAME] = "dma_frame",
 };
+
+static bool probe_reset = true;
+module_param(probe_reset, bool, 0644);
+MODULE_PARM_DESC(probe_reset, "Reset the card in probe (default); 0 defers the reset to the first command, for cards that cannot answer during probe");
 
 static unsigned int cmd_timeout_ms = 2000;
 module_param(cmd_timeout_ms, uint, 0644);
@@ -824,6 +829,16 @@ static int ppm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	pci_set_drvdata(pdev, pd);
 	ppm_setup_irq(pd);
+	if (probe_reset) {
+		mutex_lock(&pd->lock);
+		ret = ppm_reset_locked(pd);
+		mutex_unlock(&pd->lock);
+		if (ret) {
+			dev_info(&pdev->dev, "the card did not reset in probe (%d)\n",
+				 ret);
+			goto err_irq;
+		}
+	}
 
 	pd->misc.minor = MISC_DYNAMIC_MINOR;
 	pd->misc.name = pd->name;

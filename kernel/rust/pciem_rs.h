@@ -152,6 +152,23 @@ int pciem_rs_msix_state(const struct pciem_config_image *img,
  * status register, which mirrors the INTx line. */
 void pciem_rs_set_intx_status(struct pciem_config_image *img, u32 asserted);
 
+/* Trap mode: pciem-core's AccessMap (modes, ranges, classification). */
+struct pciem_rs_access;
+size_t pciem_rs_access_size(void);
+void pciem_rs_access_init(struct pciem_rs_access *a);
+int pciem_rs_access_set_mode(struct pciem_rs_access *a,
+			     const struct pciem_bar_mode *bm,
+			     const char **reason);
+int pciem_rs_access_add_range(struct pciem_rs_access *a,
+			      const struct pciem_trap_range *tr,
+			      const char **reason);
+/* sizes: PCIEM_MAX_BARS values, 0 for an unused slot. */
+int pciem_rs_access_check(const struct pciem_rs_access *a, const u64 *sizes,
+			  const char **reason);
+/* PCIEM_TRAP_* flags of an access: the union over every range it touches. */
+u32 pciem_rs_access_classify(const struct pciem_rs_access *a, u32 bar,
+			     u64 offset, u32 width);
+
 /* Trap mode: pciem-core's x86-64 emulator. */
 struct pciem_rs_regs {
 	u64 gpr[16];		/* x86 encoding order: rax rcx rdx rbx rsp ... r15 */

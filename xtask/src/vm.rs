@@ -34,7 +34,92 @@ const APPLETS: &[&str] = &[
     "head", "tail", "wc",
 ];
 
-/// Scenarios: `binary [args...]` per line, `#` comments.
+/// How a guest boots: with the `memmap=` carve-outs and pciem.ko's pool on
+/// two CPUs (every scenario but a few), without either (trap-only
+/// devices), or like the first on one CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boot {
+    /// `memmap=` carve-outs, `phys_region=` and `p2p_regions=`, 2 CPUs.
+    Pool,
+    /// No carve-out and pciem.ko loaded without parameters.
+    NoMemmap,
+    /// As [`Boot::Pool`], with one CPU.
+    OneCpu,
+}
+
+impl Boot {
+    /// Every boot, in the order `vm-test` runs them.
+    const ALL: [Boot; 3] = [Boot::Pool, Boot::NoMemmap, Boot::OneCpu];
+
+    fn name(self) -> &'static str {
+        match self {
+            Boot::Pool => "pool",
+            Boot::NoMemmap => "nomemmap",
+            Boot::OneCpu => "onecpu",
+        }
+    }
+
+    /// The boot a scenario line runs in (a `nomemmap ` or `onecpu `
+    /// prefix), and the line without it.
+    fn of(line: &str) -> (Boot, &str) {
+        for b in [Boot::NoMemmap, Boot::OneCpu] {
+            if let Some(rest) = line.strip_prefix(b.name()) {
+                if rest.starts_with(' ') {
+                    return (b, rest.trim());
+                }
+            }
+        }
+        (Boot::Pool, line)
+    }
+
+    fn cpus(self) -> &'static str {
+        match self {
+            Boot::OneCpu => "1",
+            _ => "2",
+        }
+    }
+
+    fn insmod_pciem(self) -> String {
+        match self {
+            Boot::NoMemmap => "insmod /pciem.ko".to_string(),
+            _ => format!("insmod /pciem.ko phys_region={POOL} p2p_regions={P2P_REGION}"),
+        }
+    }
+
+    fn cmdline(self) -> String {
+        match self {
+            Boot::NoMemmap => "console=ttyS0 panic=-1 quiet".to_string(),
+            _ => format!("console=ttyS0 {MEMMAP} {P2P_MEMMAP} panic=-1 quiet"),
+        }
+    }
+
+    /// File names of this boot's initramfs and guest log in target/vm.
+    fn files(self) -> (&'static str, &'static str) {
+        match self {
+            Boot::Pool => ("initramfs.gz", "vm.log"),
+            Boot::NoMemmap => ("initramfs-nomemmap.gz", "vm-nomemmap.log"),
+            Boot::OneCpu => ("initramfs-onecpu.gz", "vm-onecpu.log"),
+        }
+    }
+
+    /// Splits scenario lines by boot (prefixes removed), in boot order.
+    pub fn split(list: Vec<String>) -> Vec<(Boot, Vec<String>)> {
+        Self::ALL
+            .iter()
+            .map(|&b| {
+                let lines = list
+                    .iter()
+                    .map(|l| Self::of(l))
+                    .filter(|(lb, _)| *lb == b)
+                    .map(|(_, l)| l.to_string())
+                    .collect();
+                (b, lines)
+            })
+            .collect()
+    }
+}
+
+/// Scenarios: `[nomemmap |onecpu ]binary [args...]` per line, `#` comments.
 pub fn scenarios(root: &Path) -> Result<Vec<String>> {
     let file = root.join("crates/pciem-vmtest/scenarios.txt");
     let text = std::fs::read_to_string(&file)
@@ -56,7 +141,7 @@ fn copy(step: &str, from: &Path, to: &Path) -> Result {
     Ok(())
 }
 
-fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String]) -> Result {
+fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String], boot: Boot) -> Result {
     let step = "vm-test: initramfs";
     let dir = out.join("root");
     let _ = std::fs::remove_dir_all(&dir);
@@ -118,6 +203,7 @@ fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String]) -> R
     .map_err(|e| fail(step, e.to_string()))?;
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
         .map_err(|e| fail(step, e.to_string()))?;
+    let insmod_pciem = boot.insmod_pciem();
     let init = format!(
         r#"#!/bin/sh
 mount -t proc proc /proc
@@ -125,7 +211,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 echo "VMTEST BOOTED $(cat /proc/sys/kernel/osrelease)"
-insmod /pciem.ko phys_region={POOL} p2p_regions={P2P_REGION} || echo "VMTEST EXIT insmod-pciem 1"
+{insmod_pciem} || echo "VMTEST EXIT insmod-pciem 1"
 insmod /pciem_testdrv.ko || echo "VMTEST EXIT insmod-testdrv 1"
 insmod /pciem_dmadrv.ko || echo "VMTEST EXIT insmod-dmadrv 1"
 insmod /pciem_trapdrv.ko || echo "VMTEST EXIT insmod-trapdrv 1"
@@ -149,7 +235,7 @@ poweroff -f
         Command::new("sh").arg("-c").arg(format!(
             "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
             dir.display(),
-            out.join("initramfs.gz").display()
+            out.join(boot.files().0).display()
         )),
     )
 }
@@ -163,18 +249,20 @@ pub fn vm_test(root: &Path) -> Result {
 /// is `vmtest-NAME` for a NAME in the comma-separated `names`.
 pub fn vm_test_only(root: &Path, names: &str) -> Result {
     let wanted: Vec<String> = names.split(',').map(|n| format!("vmtest-{n}")).collect();
+    // The binary of a line, past a boot prefix such as `nomemmap`.
+    let bin = |l: &str| {
+        l.split_whitespace()
+            .find(|w| w.starts_with("vmtest-"))
+            .map(String::from)
+    };
     let all = scenarios(root)?;
     let list: Vec<String> = all
         .into_iter()
-        .filter(|l| {
-            wanted
-                .iter()
-                .any(|w| l.split_whitespace().next() == Some(w))
-        })
+        .filter(|l| bin(l).is_some_and(|b| wanted.contains(&b)))
         .collect();
     if wanted
         .iter()
-        .any(|w| !list.iter().any(|l| l.split_whitespace().next() == Some(w)))
+        .any(|w| !list.iter().any(|l| bin(l).as_ref() == Some(w)))
     {
         return Err(fail(
             "vm-test --only",
@@ -221,14 +309,61 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
             .arg("-o")
             .arg(out.join("counter_device")),
     )?;
-    initramfs(root, &out, &modules, &list)?;
-
+    let mut failures = Vec::new();
+    let mut logs = String::new();
+    let mut boot_secs = 0.0;
+    let mut count = 0;
+    println!("\nscenario                 result");
+    for (boot, list) in Boot::split(list) {
+        if list.is_empty() {
+            continue;
+        }
+        count += list.len();
+        initramfs(root, &out, &modules, &list, boot)?;
+        let started_boot = Instant::now();
+        let log = boot_guest(&ver, &out, boot)?;
+        boot_secs += started_boot.elapsed().as_secs_f64();
+        judge(boot, &list, &log, &mut failures);
+        logs.push_str(&log);
+    }
+    // Figures the scenarios measured (e.g. round-trip times), shown with
+    // the verdicts.
+    for l in logs.lines().filter(|l| l.starts_with("MEASURE:")) {
+        println!("{l}");
+    }
+    for l in logs.lines().filter(|l| l.starts_with("FAIL")) {
+        eprintln!("  {l}");
+    }
+    println!(
+        "vm-test: {count} scenarios, boot+run {boot_secs:.1} s, total {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let log = logs;
     let log_path = out.join("vm.log");
+    if failures.is_empty() {
+        Ok(log)
+    } else {
+        Err(fail(
+            "vm-test",
+            format!(
+                "{} problem(s), logs in {} (and vm-nomemmap.log, vm-onecpu.log beside it):\n{}",
+                failures.len(),
+                log_path.display(),
+                failures.join("\n")
+            ),
+        ))
+    }
+}
+
+/// Boots the guest with this boot's initramfs; its console log.
+fn boot_guest(ver: &str, out: &Path, boot: Boot) -> Result<String> {
+    let (initramfs, log_name) = boot.files();
+    let log_path = out.join(log_name);
     eprintln!(
-        "+ qemu-system-x86_64 (TCG) kernel {ver}, log in {}",
+        "+ qemu-system-x86_64 (TCG) kernel {ver}, {} boot, log in {}",
+        boot.name(),
         log_path.display()
     );
-    let boot = Instant::now();
     let qemu = Command::new("timeout")
         .arg("900")
         .arg("qemu-system-x86_64")
@@ -236,18 +371,16 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
             "-m",
             "1024",
             "-smp",
-            "2",
+            boot.cpus(),
             "-nographic",
             "-no-reboot",
             "-kernel",
         ])
         .arg(format!("/boot/vmlinuz-{ver}"))
         .arg("-initrd")
-        .arg(out.join("initramfs.gz"))
+        .arg(out.join(initramfs))
         .arg("-append")
-        .arg(format!(
-            "console=ttyS0 {MEMMAP} {P2P_MEMMAP} panic=-1 quiet"
-        ))
+        .arg(boot.cmdline())
         .output()
         .map_err(|e| {
             fail(
@@ -257,30 +390,44 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
         })?;
     let log = String::from_utf8_lossy(&qemu.stdout).replace('\r', "");
     std::fs::write(&log_path, &log).map_err(|e| fail("vm-test", e.to_string()))?;
-    let boot_secs = boot.elapsed().as_secs_f64();
+    Ok(log)
+}
 
-    let mut failures = Vec::new();
+/// Judges one boot's log: every scenario line of `list` reported exit 0
+/// (the n-th line of a binary by its n-th EXIT line), the modules loaded,
+/// and no kernel problem outside the scenarios' own output.
+fn judge(boot: Boot, list: &[String], log: &str, failures: &mut Vec<String>) {
     if !log.contains("VMTEST BOOTED") {
-        failures.push("the guest never reached /init".to_string());
+        failures.push(format!("the {} guest never reached /init", boot.name()));
     }
     for l in log.lines().filter(|l| l.starts_with("VMTEST EXIT insmod")) {
         failures.push(l.to_string());
     }
-    println!("\nscenario                 result");
-    for entry in &list {
+    let mut exits: Vec<Option<(&str, &str)>> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("VMTEST EXIT "))
+        .map(|rest| rest.split_once(' '))
+        .collect();
+    let tag = match boot {
+        Boot::Pool => "",
+        Boot::NoMemmap => " (no memmap)",
+        Boot::OneCpu => " (one CPU)",
+    };
+    for entry in list {
         let bin = entry.split_whitespace().next().unwrap_or_default();
-        let exit = log
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("VMTEST EXIT {bin} ")))
-            .map(|rc| rc.trim().to_string());
+        let exit = exits
+            .iter_mut()
+            .find(|e| e.is_some_and(|(b, _)| b == bin))
+            .and_then(Option::take)
+            .map(|(_, rc)| rc.trim().to_string());
         let verdict = match exit.as_deref() {
             Some("0") => "PASS".to_string(),
             Some(rc) => format!("FAIL (exit {rc})"),
             None => "NO RESULT (hang or crash)".to_string(),
         };
-        println!("{bin:<24} {verdict}");
+        println!("{:<24} {verdict}", format!("{bin}{tag}"));
         if verdict != "PASS" {
-            failures.push(format!("{bin}: {verdict}"));
+            failures.push(format!("{bin}{tag}: {verdict}"));
         }
     }
     // Scenario programs print their own verdict lines (which may name the
@@ -300,33 +447,7 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
     };
     for l in log.lines().filter(|l| !scenario_output(l)) {
         if BAD.iter().any(|b| l.contains(b)) {
-            failures.push(format!("kernel log: {l}"));
+            failures.push(format!("kernel log ({}): {l}", boot.name()));
         }
-    }
-    // Figures the scenarios measured (e.g. round-trip times), shown with
-    // the verdicts.
-    for l in log.lines().filter(|l| l.starts_with("MEASURE:")) {
-        println!("{l}");
-    }
-    for l in log.lines().filter(|l| l.starts_with("FAIL")) {
-        eprintln!("  {l}");
-    }
-    println!(
-        "vm-test: {} scenarios, boot+run {boot_secs:.1} s, total {:.1} s",
-        list.len(),
-        started.elapsed().as_secs_f64()
-    );
-    if failures.is_empty() {
-        Ok(log)
-    } else {
-        Err(fail(
-            "vm-test",
-            format!(
-                "{} problem(s), log in {}:\n{}",
-                failures.len(),
-                log_path.display(),
-                failures.join("\n")
-            ),
-        ))
     }
 }

@@ -9,6 +9,7 @@
 //! through the module and stops the thread.
 #![no_std]
 
+mod access;
 mod emulate;
 
 use core::ffi::{c_char, c_void};
@@ -26,6 +27,7 @@ use pciem_core::{AtomicOp, ConfigSpace};
 const EINVAL: i32 = 22;
 const ENOENT: i32 = 2;
 const ENOSPC: i32 = 28;
+const EEXIST: i32 = 17;
 const EFAULT: i32 = 14;
 const E2BIG: i32 = 7;
 const ELOOP: i32 = 40;
@@ -49,7 +51,10 @@ fn say(reason: *mut *const c_char, msg: *const c_char) {
 /// The errno and static reason of a builder error.
 fn build_error(e: BuildError) -> (i32, *const c_char) {
     let errno = match e {
-        BuildError::TooManyCapabilities(_) | BuildError::Overflow(_) => ENOSPC,
+        BuildError::TooManyCapabilities(_)
+        | BuildError::Overflow(_)
+        | BuildError::TooManyTrapRanges(_) => ENOSPC,
+        BuildError::TrapRangeOverlap { .. } => EEXIST,
         BuildError::VendorDataTooLong(_) => E2BIG,
         _ => EINVAL,
     };

@@ -1,6 +1,8 @@
 //! Scenario: pciem.ko refuses to load, with errno and a reason in the
-//! kernel log, when `phys_region=` is missing, malformed, too small or
-//! overlaps System RAM, and `modinfo`-style parameter descriptions exist.
+//! kernel log, when `phys_region=` is malformed, too small or overlaps
+//! System RAM; without `phys_region=` it loads with no BAR pool (trap-only:
+//! see `vmtest-trap-nomemmap`) and says so; `modinfo`-style parameter
+//! descriptions exist.
 //!
 //! Usage: `vmtest-params PATH/TO/pciem.ko GOOD_REGION` with pciem not
 //! loaded; e.g. `vmtest-params /pciem.ko 0x3f000000:2M`. It loads the
@@ -34,12 +36,18 @@ fn main() {
         r.finish()
     };
     let ram = ram_region().unwrap_or_else(|| "0x100000:1M".to_string());
-    let cases: [(&str, String, &str); 4] = [
-        (
-            "missing phys_region",
-            String::new(),
-            "phys_region= is not set",
+    let (ok, out) = run("insmod", &[ko.as_str()]);
+    let log = dmesg_tail();
+    r.check(
+        ok && log.contains("no BAR pool (phys_region= not set)"),
+        format!(
+            "no phys_region: insmod loads a trap-only module ({}) and the log says so",
+            out.trim()
         ),
+    );
+    let (ok, out) = run("rmmod", &["pciem"]);
+    r.check(ok, format!("rmmod pciem {}", out.trim()));
+    let cases: [(&str, String, &str); 3] = [
         (
             "malformed phys_region",
             "phys_region=banana".into(),

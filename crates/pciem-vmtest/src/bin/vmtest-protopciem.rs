@@ -598,8 +598,16 @@ fn main() {
         "page-fault trap"
     });
     r.check(Path::new("/dev/pciem").exists(), "pciem.ko is loaded");
-    let (ok, out) = sysfs::run("insmod", &[ko]);
-    r.check(ok, format!("insmod {ko} {out}"));
+    // A watched card cannot answer while its process is inside REGISTER,
+    // so its driver defers the reset to the first command; a trapped card
+    // is reset in probe, as real hardware would be.
+    let reset_arg = if watched {
+        "probe_reset=0"
+    } else {
+        "probe_reset=1"
+    };
+    let (ok, out) = sysfs::run("insmod", &[ko, reset_arg]);
+    r.check(ok, format!("insmod {ko} {reset_arg} {out}"));
 
     let Some(mut kid) = start_device(&mut r, device_cmd) else {
         r.finish()
@@ -737,16 +745,16 @@ fn main() {
     let (ok, out) = sysfs::run("rmmod", &["protopciem"]);
     r.check(ok, format!("rmmod protopciem {out}"));
 
-    polling(&mut r, ko, device_cmd);
+    polling(&mut r, ko, reset_arg, device_cmd);
     r.finish()
 }
 
 /// The driver without an interrupt (`force_polling=1`): commands complete
 /// by polling STATUS; the device process then ends cleanly with SIGTERM.
-fn polling(r: &mut Report, ko: &str, device_cmd: &[String]) {
+fn polling(r: &mut Report, ko: &str, reset_arg: &str, device_cmd: &[String]) {
     println!("--- protopciem.ko force_polling=1");
-    let (ok, out) = sysfs::run("insmod", &[ko, "force_polling=1"]);
-    if !r.check(ok, format!("insmod {ko} force_polling=1 {out}")) {
+    let (ok, out) = sysfs::run("insmod", &[ko, "force_polling=1", reset_arg]);
+    if !r.check(ok, format!("insmod {ko} force_polling=1 {reset_arg} {out}")) {
         return;
     }
     let Some(mut kid) = start_device(r, device_cmd) else {
