@@ -5,7 +5,10 @@
 //! each with the baseline measured beside it in the same guest. This task
 //! turns them into a table with ratios, printed and written to
 //! `target/bench-vm/results.md` (and `results.tsv` for tools), and a chart
-//! of the ratios, `results.png` (see [`chart`]).
+//! of the ratios, `results.png` (see [`chart`]). Under the table, the
+//! issue's [`TARGETS`] (trap mode: a trapped store within 2x a null ioctl,
+//! the busy-polled doorbell -> MSI round trip within 5x) say met, or by
+//! how much they were missed.
 //!
 //! `cargo xtask bench-vm --from-log FILE` makes the same three files from
 //! a guest log kept from an earlier run (`target/vm/vm.log`), without
