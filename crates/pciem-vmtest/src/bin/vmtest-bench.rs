@@ -485,6 +485,10 @@ const TRAPPED_ACCESSES: u64 = 4_000;
 const MODEL_READS: u64 = 1_000;
 const BUSY_ROUND_TRIPS: u64 = 500;
 const IRQ_WORKS: u64 = 4_000;
+/// Watched stores per command: watch mode has no back-pressure, so a
+/// command never stores more than the ring's 1023 slots, and the next
+/// starts once the model has taken them all.
+const WATCHED_STORES: u64 = 1_000;
 /// The model-answered reads' timeout for the benchmark device: the
 /// maximum (1 s) instead of 10 ms, because on a loaded host a vCPU thread
 /// of QEMU can be descheduled for more than 10 ms, and an all-ones read is
@@ -520,6 +524,9 @@ struct TrapModel {
     /// spin hint (rows named `…-syspoll`): a model that still never
     /// sleeps, but leaves its CPU to the kernel between polls.
     syspoll: AtomicBool,
+    /// Poll the ring in a bare loop, without the spin hint (`pause`) of
+    /// [`std::hint::spin_loop`] (rows named `…-nopause`).
+    nopause: AtomicBool,
     /// Stores seen at the register the figure stores to.
     stores: AtomicU64,
     doorbells: AtomicU64,
@@ -554,7 +561,7 @@ impl TrapModel {
             let Some(ev) = ring.pop() else {
                 if self.syspoll.load(Ordering::Relaxed) {
                     let _ = dev.version();
-                } else {
+                } else if !self.nopause.load(Ordering::Relaxed) {
                     std::hint::spin_loop();
                 }
                 continue;
@@ -680,10 +687,13 @@ fn trap_passes(
     drv: &TrapDrv,
     rows: &[(&'static str, &str, Option<u64>, u64)],
     model: &TrapModel,
+    store_reg: u64,
     s: &mut Samples,
 ) -> Option<u64> {
     let start = Instant::now();
     let mut passes = 0;
+    // Stores to `store_reg` made so far: the model counts them as events.
+    let mut stored = 0;
     while passes < TRAP_PASSES && (passes < MIN_TRAP_PASSES || start.elapsed() < TRAP_PHASE_BUDGET)
     {
         passes += 1;
@@ -691,6 +701,19 @@ fn trap_passes(
         s.push("null-ioctl", null.0);
         s.push("null-ioctl (mean)", null.1);
         for &(name, op, off, n) in rows {
+            // The model has taken every event of the rows before.
+            if !wait_until(Duration::from_secs(10), || {
+                model.stores.load(Ordering::Acquire) >= stored
+            }) {
+                r.check(
+                    false,
+                    format!("the model took {stored} stores before {name}"),
+                );
+                return None;
+            }
+            if op.starts_with("time_writel") && off == Some(store_reg) {
+                stored += n;
+            }
             // The model-answered read, answered both ways.
             if name == "trap-model-read-ioctl" {
                 model.by_ioctl.store(true, Ordering::Release);
@@ -701,10 +724,14 @@ fn trap_passes(
             model
                 .syspoll
                 .store(name.ends_with("-syspoll"), Ordering::Release);
+            model
+                .nopause
+                .store(name.ends_with("-nopause"), Ordering::Release);
             let v = per_op_ns(drv, op, off, n);
             model.by_ioctl.store(false, Ordering::Release);
             model.page_then_ioctl.store(false, Ordering::Release);
             model.syspoll.store(false, Ordering::Release);
+            model.nopause.store(false, Ordering::Release);
             let (p50, mean) = quiet(r, name, v)?;
             s.push(name, p50);
             s.push(&format!("{name} (mean)"), mean);
@@ -790,16 +817,16 @@ fn watch_phase(r: &mut Report, s: &mut Samples) {
             "watchpoint-store",
             "time_writel",
             Some(REG_WATCHED),
-            TRAPPED_ACCESSES,
+            WATCHED_STORES,
         ),
     ];
     let ok = std::thread::scope(|sc| {
         let m = sc.spawn(|| model.run(&dev, None, REG_WATCHED));
         let passes = pin_to_cpu(DRIVER_CPU)
             .ok()
-            .and_then(|()| trap_passes(r, &dev, &drv, &rows, &model, s));
+            .and_then(|()| trap_passes(r, &dev, &drv, &rows, &model, REG_WATCHED, s));
         // The last events still on their way.
-        let want = TRAPPED_ACCESSES * passes.unwrap_or(0);
+        let want = WATCHED_STORES * passes.unwrap_or(0);
         wait_until(Duration::from_secs(5), || {
             model.stores.load(Ordering::Acquire) >= want
         });
@@ -811,7 +838,7 @@ fn watch_phase(r: &mut Report, s: &mut Samples) {
         r.check(false, "the watch-mode passes ran to the end");
         return;
     };
-    let want = TRAPPED_ACCESSES * passes;
+    let want = WATCHED_STORES * passes;
     let (got, lost) = (
         model.stores.load(Ordering::Acquire),
         model.overflow.load(Ordering::Acquire),
@@ -883,6 +910,12 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
             MODEL_READS,
         ),
         (
+            "trap-model-read-page-nopause",
+            "time_readl",
+            Some(REG_MODEL),
+            MODEL_READS,
+        ),
+        (
             "trap-roundtrip-busy",
             "time_roundtrip",
             Some(REG_DOORBELL),
@@ -890,6 +923,12 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
         ),
         (
             "trap-roundtrip-busy-syspoll",
+            "time_roundtrip",
+            Some(REG_DOORBELL),
+            BUSY_ROUND_TRIPS,
+        ),
+        (
+            "trap-roundtrip-busy-nopause",
             "time_roundtrip",
             Some(REG_DOORBELL),
             BUSY_ROUND_TRIPS,
@@ -925,7 +964,7 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
             );
             let irq0 = r.step("irq_count", drv.cmd("irq_count"))?;
             let s0 = TrapStats::read(&path)?;
-            passes = trap_passes(r, &dev, &drv, &rows, &model, s)?;
+            passes = trap_passes(r, &dev, &drv, &rows, &model, REG_PLAIN, s)?;
             irqs = drv.cmd("irq_count").ok().map(|n| n - irq0);
             stats = TrapStats::read(&path).map(|s1| s1.since(&s0));
             Some(())
@@ -955,13 +994,13 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
             3 * TRAPPED_ACCESSES * passes
         ),
     );
-    let rts = 3 * BUSY_ROUND_TRIPS * passes;
+    let rts = 4 * BUSY_ROUND_TRIPS * passes;
     r.check(
         doorbells == rts && irqs == Some(rts),
         format!("every doorbell answered by one MSI, counted by the driver ({doorbells} doorbells, {irqs:?} irqs, {rts} round trips)"),
     );
     // The probe's and the check's reads come on top.
-    let model_reads = 4 * MODEL_READS * passes;
+    let model_reads = 5 * MODEL_READS * passes;
     r.check(
         reads == model_reads + 1,
         format!(
@@ -1042,8 +1081,10 @@ fn trap_mode(r: &mut Report) {
         "trap-model-read-ioctl",
         "trap-model-read-page-then-ioctl",
         "trap-model-read-page-syspoll",
+        "trap-model-read-page-nopause",
         "trap-roundtrip-busy",
         "trap-roundtrip-busy-syspoll",
+        "trap-roundtrip-busy-nopause",
         "trap-roundtrip-busy-irqoff",
         "untrapped-store",
         "untrapped-load",
