@@ -8,7 +8,7 @@
 //! | MSI injections/s by `INJECT_IRQ`, and the interrupts the driver counted | a null ioctl (`GET_VERSION`) on the same file |
 //! | MSI by irqfd: eventfd signals/s and interrupts counted | `write(2)` of the same eventfd with nothing bound |
 //! | DMA_READ / DMA_WRITE bandwidth for 4 KiB … 4 MiB on a DMA-coherent buffer (median of 5 passes, taking turns with the baseline) | `memcpy` of the same size between two buffers of this process |
-//! | ProtoPCIem ADD round trip through `protopciem.ko` and the Rust device process (p50/p99 of 10,000) | `LAST_COMPLETION`, an ioctl of the same driver that does not touch the card |
+//! | ProtoPCIem ADD round trip through `protopciem.ko` and the Rust device process  (p50/p99 of 10,000, or of those made in 40 s, at least 1,000) | `LAST_COMPLETION`, an ioctl of the same driver that does not touch the card |
 //! | trap mode, ns per access (`pciem_trapdrv`'s timed loops, timed in the kernel access by access; median access of a pass, best of up to 11 passes): a trapped store (stored + MMIO_WRITE), a trapped load from the backing, a model-answered read (response page / COMPLETE_READ), the busy-polled doorbell → model → MSI → driver round trip; beside them an untrapped store and load, a watchpoint-trapped store (watch mode), an irq_work self-IPI | a null ioctl (`GET_VERSION`), median batch of 100, best pass, taking turns with the rest |
 //!
 //! `vmtest-bench [KO DEVICE-CMD [ARGS...]]`: with the ProtoPCIem driver
