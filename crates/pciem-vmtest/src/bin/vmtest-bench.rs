@@ -24,13 +24,15 @@
 use std::hint::black_box;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pciem_abi::{
     PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ,
-    PCIEM_EVENT_MMIO_WRITE, PCIEM_IRQ_MSI, PCIEM_TRAP_READ_MODEL,
+    PCIEM_EVENT_MMIO_WRITE, PCIEM_IRQ_MSI, PCIEM_RING_CONSUMER_AWAKE, PCIEM_RING_CONSUMER_LEGACY,
+    PCIEM_TRAP_READ_MODEL,
 };
 use pciem_vmtest::device::{eventfd, signal};
 use pciem_vmtest::dmadrv::{pattern, Buf};
@@ -617,6 +619,61 @@ impl TrapModel {
     }
 }
 
+/// The ring's `consumer_state` word, written by this process (the
+/// consumer) through a mapping of its own: [`PCIEM_RING_CONSUMER_AWAKE`]
+/// while the busy-polling model drains (the producer then queues no
+/// eventfd wake-up, so no self-IPI, per event), or
+/// [`PCIEM_RING_CONSUMER_LEGACY`] for the rows named `…-legacy` (a
+/// wake-up per event, as before ABI 3's consumer_state).
+struct ConsumerState {
+    map: NonNull<pciem_abi::pciem_shared_ring>,
+}
+
+impl ConsumerState {
+    fn map(dev: &Dev) -> std::io::Result<Self> {
+        let len = core::mem::size_of::<pciem_abi::pciem_shared_ring>();
+        // SAFETY: a fresh shared mapping of the ring, chosen by the kernel.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                dev.raw(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        NonNull::new(p.cast())
+            .map(|map| Self { map })
+            .ok_or_else(|| std::io::Error::other("mmap gave NULL"))
+    }
+
+    fn set(&self, state: u32) {
+        // SAFETY: `consumer_state` is an aligned u32 inside the live
+        // mapping; the kernel only loads it (atomically).
+        unsafe {
+            AtomicU32::from_ptr(core::ptr::addr_of_mut!((*self.map.as_ptr()).consumer_state))
+        }
+        .store(state, Ordering::SeqCst);
+    }
+}
+
+impl Drop for ConsumerState {
+    fn drop(&mut self) {
+        self.set(PCIEM_RING_CONSUMER_LEGACY);
+        // SAFETY: unmaps exactly the mapping made in `map`.
+        unsafe {
+            libc::munmap(
+                self.map.as_ptr().cast(),
+                core::mem::size_of::<pciem_abi::pciem_shared_ring>(),
+            )
+        };
+    }
+}
+
 /// `res`'s value; an error is a failed check naming `what` (a success
 /// prints nothing: the passes would print dozens of lines).
 fn quiet<T, E: std::fmt::Display>(r: &mut Report, what: &str, res: Result<T, E>) -> Option<T> {
@@ -710,6 +767,11 @@ fn trap_passes(
     store_reg: u64,
     s: &mut Samples,
 ) -> Option<u64> {
+    let state = quiet(
+        r,
+        "mmap the ring for consumer_state",
+        ConsumerState::map(dev),
+    )?;
     let start = Instant::now();
     let mut passes = 0;
     // Stores to `store_reg` made so far: the model counts them as events.
@@ -744,7 +806,13 @@ fn trap_passes(
             model
                 .pause
                 .store(name.ends_with("-pause"), Ordering::Release);
+            state.set(if name.ends_with("-legacy") {
+                PCIEM_RING_CONSUMER_LEGACY
+            } else {
+                PCIEM_RING_CONSUMER_AWAKE
+            });
             let v = per_op_ns(drv, op, off, n);
+            state.set(PCIEM_RING_CONSUMER_AWAKE);
             model.by_ioctl.store(false, Ordering::Release);
             model.syspoll.store(false, Ordering::Release);
             model.pause.store(false, Ordering::Release);
@@ -835,6 +903,12 @@ fn watch_phase(r: &mut Report, s: &mut Samples) {
             Some(REG_WATCHED),
             WATCHED_STORES,
         ),
+        (
+            "watchpoint-store-legacy",
+            "time_writel",
+            Some(REG_WATCHED),
+            WATCHED_STORES,
+        ),
     ];
     let ok = std::thread::scope(|sc| {
         let m = sc.spawn(|| model.run(&dev, None, REG_WATCHED));
@@ -842,7 +916,7 @@ fn watch_phase(r: &mut Report, s: &mut Samples) {
             .ok()
             .and_then(|()| trap_passes(r, &dev, &drv, &rows, &model, REG_WATCHED, s));
         // The last events still on their way.
-        let want = WATCHED_STORES * passes.unwrap_or(0);
+        let want = 2 * WATCHED_STORES * passes.unwrap_or(0);
         wait_until(Duration::from_secs(5), || {
             model.stores.load(Ordering::Acquire) >= want
         });
@@ -854,7 +928,7 @@ fn watch_phase(r: &mut Report, s: &mut Samples) {
         r.check(false, "the watch-mode passes ran to the end");
         return;
     };
-    let want = WATCHED_STORES * passes;
+    let want = 2 * WATCHED_STORES * passes;
     let (got, lost) = (
         model.stores.load(Ordering::Acquire),
         model.overflow.load(Ordering::Acquire),
@@ -884,6 +958,12 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
         ("loop-iteration", "time_loop", None, LOOP_ITERATIONS),
         (
             "trap-store",
+            "time_writel",
+            Some(REG_PLAIN),
+            TRAPPED_ACCESSES,
+        ),
+        (
+            "trap-store-legacy",
             "time_writel",
             Some(REG_PLAIN),
             TRAPPED_ACCESSES,
@@ -932,6 +1012,12 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
             BUSY_ROUND_TRIPS,
         ),
         (
+            "trap-roundtrip-busy-legacy",
+            "time_roundtrip",
+            Some(REG_DOORBELL),
+            BUSY_ROUND_TRIPS,
+        ),
+        (
             "trap-roundtrip-busy-pause",
             "time_roundtrip",
             Some(REG_DOORBELL),
@@ -975,7 +1061,7 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
         })()
         .is_some();
         wait_until(Duration::from_secs(5), || {
-            model.stores.load(Ordering::Acquire) >= 3 * TRAPPED_ACCESSES * passes
+            model.stores.load(Ordering::Acquire) >= 4 * TRAPPED_ACCESSES * passes
         });
         model.stop.store(true, Ordering::Release);
         ok & m.join().is_ok()
@@ -992,13 +1078,13 @@ fn trap_phase(r: &mut Report, s: &mut Samples) {
         model.overflow.load(Ordering::Acquire),
     );
     r.check(
-        stores == 3 * TRAPPED_ACCESSES * passes && lost == 0,
+        stores == 4 * TRAPPED_ACCESSES * passes && lost == 0,
         format!(
             "trap mode: one MMIO_WRITE per store ({stores} of {}, {lost} lost)",
-            3 * TRAPPED_ACCESSES * passes
+            4 * TRAPPED_ACCESSES * passes
         ),
     );
-    let rts = 3 * BUSY_ROUND_TRIPS * passes;
+    let rts = 4 * BUSY_ROUND_TRIPS * passes;
     r.check(
         doorbells == rts && irqs == Some(rts),
         format!("every doorbell answered by one MSI, counted by the driver ({doorbells} doorbells, {irqs:?} irqs, {rts} round trips)"),
@@ -1078,6 +1164,7 @@ fn trap_mode(r: &mut Report) {
     }
     for name in [
         "trap-store",
+        "trap-store-legacy",
         "trap-store-syspoll",
         "trap-store-irqoff",
         "trap-load",
@@ -1086,11 +1173,13 @@ fn trap_mode(r: &mut Report) {
         "trap-model-read-page-syspoll",
         "trap-model-read-page-pause",
         "trap-roundtrip-busy",
+        "trap-roundtrip-busy-legacy",
         "trap-roundtrip-busy-pause",
         "trap-roundtrip-busy-irqoff",
         "untrapped-store",
         "untrapped-load",
         "watchpoint-store",
+        "watchpoint-store-legacy",
         "irq-work-self-ipi",
     ] {
         if let Some(v) = s.best(name) {
