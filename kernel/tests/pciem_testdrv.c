@@ -18,6 +18,9 @@
  *   irq_kind    ro  msi, msix, intx or none
  *   mask_vec    wo  N: mask vector N in the device (disable_irq, not lazy)
  *   unmask_vec  wo  N: unmask it again (enable_irq)
+ *   unmask_delay_ns ro  nanoseconds from the last unmask_vec (just before
+ *                   enable_irq) to the first interrupt of that vector after
+ *                   it; 0 until that interrupt came
  *   intx_enable wo  any: clear Interrupt Disable (pci_intx(pdev, 1))
  *   intx_burst  rw  N: the INTx handler acknowledges (masks) on every N-th
  *                   run only, leaving the line asserted before that
@@ -74,6 +77,9 @@ struct testdrv {
 	int intx_runs;			/* runs since the last one (handler only) */
 	atomic_t irq_count[TESTDRV_MAX_VEC];
 	u64 burst_ns;			/* duration of the last reg_burst */
+	atomic_t unmask_vec;		/* vector unmasked last, -1 once seen */
+	u64 unmask_ns;			/* when (ktime_get_ns) */
+	u64 unmask_delay_ns;		/* until its first interrupt, 0: none */
 };
 
 struct testdrv_vec {
@@ -89,6 +95,9 @@ static irqreturn_t testdrv_irq(int irq, void *data)
 	for (vec = 0; vec < td->nvec; vec++) {
 		if (pci_irq_vector(td->pdev, vec) == irq) {
 			atomic_inc(&td->irq_count[vec]);
+			if (atomic_cmpxchg(&td->unmask_vec, vec, -1) == vec)
+				WRITE_ONCE(td->unmask_delay_ns, ktime_get_ns() -
+					   READ_ONCE(td->unmask_ns));
 			return IRQ_HANDLED;
 		}
 	}
@@ -256,6 +265,9 @@ static int testdrv_set_masked(struct testdrv *td, const char *buf, bool mask)
 		set_bit(vec, td->masked);
 	} else {
 		clear_bit(vec, td->masked);
+		WRITE_ONCE(td->unmask_delay_ns, 0);
+		WRITE_ONCE(td->unmask_ns, ktime_get_ns());
+		atomic_set(&td->unmask_vec, vec);
 		enable_irq(pci_irq_vector(td->pdev, vec));
 	}
 	mutex_unlock(&td->mask_lock);
@@ -280,6 +292,15 @@ static ssize_t unmask_vec_store(struct device *dev,
 	return ret ? ret : count;
 }
 static DEVICE_ATTR_WO(unmask_vec);
+
+static ssize_t unmask_delay_ns_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct testdrv *td = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%llu\n", READ_ONCE(td->unmask_delay_ns));
+}
+static DEVICE_ATTR_RO(unmask_delay_ns);
 
 static ssize_t intx_enable_store(struct device *dev,
 				 struct device_attribute *attr,
@@ -344,6 +365,7 @@ static struct attribute *testdrv_attrs[] = {
 	&dev_attr_irq_kind.attr,
 	&dev_attr_mask_vec.attr,
 	&dev_attr_unmask_vec.attr,
+	&dev_attr_unmask_delay_ns.attr,
 	&dev_attr_intx_enable.attr,
 	&dev_attr_intx_burst.attr,
 	&dev_attr_d3_cycle.attr,
@@ -410,6 +432,7 @@ static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		id->driver_data & TESTDRV_INTX ? PCI_IRQ_INTX : PCI_IRQ_MSI;
 	mutex_init(&td->mask_lock);
 	td->intx_burst = 1;
+	atomic_set(&td->unmask_vec, -1);
 
 	ret = pci_enable_device(pdev);
 	if (ret)

@@ -10,6 +10,9 @@
  *                    result of the last command, "0x%llx"
  *   probe_value  ro  what probe() read at BAR0+0x0, "0x%x"
  *   seq_errors   ro  seqstore read-backs that differed from the store
+ * and the read-only module parameter last_result: the result of the last
+ * command of any device, which outlives a device hot-removed while its
+ * command ran (vmtest-trap-faults kills the model during a waited read).
  *
  * Commands (numbers in C syntax: 0x.. hex or decimal; OFF is a BAR0 offset,
  * any alignment; every access must lie inside BAR0):
@@ -62,6 +65,11 @@
 #define TRAPDRV_LOOP_MAX	1000000u
 #define TRAPDRV_SEQ_LIMIT	(1u << 24)
 #define TRAPDRV_SEQ_BATCH	10000u	/* preemption is off meanwhile */
+
+static ulong last_result;
+module_param(last_result, ulong, 0444);
+MODULE_PARM_DESC(last_result,
+		 "Result of the last command of any device (read-only)");
 
 struct trapdrv {
 	struct pci_dev *pdev;
@@ -355,6 +363,7 @@ static ssize_t cmd_store(struct device *dev, struct device_attribute *attr,
 	if (ret)
 		return ret;
 	WRITE_ONCE(td->result, res);
+	WRITE_ONCE(last_result, res);
 	return count;
 }
 static DEVICE_ATTR_RW(cmd);
