@@ -60,7 +60,7 @@ const SEQ: u64 = 0x100;
 const DEAD: u64 = 0x110;
 const PLAIN: u64 = 0x400;
 const STOPPED_TIMEOUT_US: u32 = 20_000;
-const DEFAULT_TIMEOUT_US: u64 = 10_000;
+const DEFAULT_TIMEOUT_US: u64 = pciem_abi::PCIEM_READ_TIMEOUT_DEFAULT_US as u64;
 const KILL_TIMEOUT_US: u32 = 1_000_000;
 /// Read timeout whenever the model is expected to answer: generous, since
 /// a TCG vCPU on a busy host can stall for tens of milliseconds.
@@ -101,6 +101,10 @@ fn model() -> std::io::Result<()> {
     dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, 0, 0x100)?;
     dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, SEQ, 4)?;
     dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, DEAD, 4)?;
+    // Generous until the SIGSTOP checks set the default explicitly: the
+    // probe's read must not time out on a loaded host (it would also use
+    // up the device's one log line).
+    dev.set_read_timeout(1_000_000)?;
     let inst = dev.register()?;
     let ring = dev.map_ring()?;
     let resp = inst.map_responses()?;
@@ -387,8 +391,31 @@ fn run_all(r: &mut Report) {
 /// A read of SEQ: (result, how long it took).
 fn timed_read(drv: &TrapDrv, off: u64) -> (Option<u64>, Duration) {
     let t = Instant::now();
-    let v = drv.cmd(&format!("rl {off:#x}")).ok();
+    let v = watched(|| drv.cmd(&format!("rl {off:#x}")).ok());
     (v, t.elapsed())
+}
+
+/// Runs `f`; if it has not returned after 5 s (a CPU stuck in the kernel),
+/// a thread on CPU 1 asks for every CPU's backtrace (sysrq `l`, by NMI) so
+/// that the log shows where.
+fn watched<T>(f: impl FnOnce() -> T) -> T {
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d2 = done.clone();
+    std::thread::spawn(move || {
+        let _ = pin_to_cpu(1);
+        let t = Instant::now();
+        while !d2.load(std::sync::atomic::Ordering::Acquire) {
+            if t.elapsed() > Duration::from_secs(5) {
+                println!("INFO: a driver command is stuck after 5 s: sysrq l (backtraces)");
+                let _ = std::fs::write("/proc/sysrq-trigger", "l");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let v = f();
+    done.store(true, std::sync::atomic::Ordering::Release);
+    v
 }
 
 fn stopped(r: &mut Report, m: &mut Model, drv: &TrapDrv, pci: &str) {
@@ -406,7 +433,11 @@ fn stopped(r: &mut Report, m: &mut Model, drv: &TrapDrv, pci: &str) {
     let base = log_lines(&[pci, "did not answer"]).len();
     let logged = || log_lines(&[pci, "did not answer"]).split_off(base);
 
-    // The default read timeout, once.
+    // The default read timeout's value, once.
+    r.step(
+        format!("SET_READ_TIMEOUT {DEFAULT_TIMEOUT_US} us (the default)"),
+        m.command(&format!("timeout {DEFAULT_TIMEOUT_US}")),
+    );
     let s0 = stats(&path);
     let ev0 = m.events_len();
     r.check(m.signal(libc::SIGSTOP), "SIGSTOP the model");
