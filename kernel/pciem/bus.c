@@ -186,7 +186,7 @@ static void pciem_place_bars(struct pciem_bar **order, int n, phys_addr_t base)
  * apart from firmware's unclaimed MMIO.
  */
 static int pciem_trap_window_alloc(struct pciem_dev *dev, u64 size, u64 align,
-				   bool need32)
+				   bool need32, bool pool_ok)
 {
 	struct resource *w = &dev->trap_window;
 	phys_addr_t phys;
@@ -206,6 +206,8 @@ static int pciem_trap_window_alloc(struct pciem_dev *dev, u64 size, u64 align,
 		}
 		if (!ret)
 			return 0;
+		if (!pool_ok)
+			return ret;
 		pr_info("no free address space above 4 GiB for the trapped BARs (%d); trying the pool\n",
 			ret);
 	}
@@ -263,7 +265,7 @@ static int pciem_layout_bars(struct pciem_dev *dev)
 	u64 trap_total = 0, trap_align = PAGE_SIZE;
 	const char *reason = NULL;
 	int i, np = 0, nt = 0, ret;
-	bool trap32 = false;
+	bool trap32 = false, fold = false, have_window = false;
 
 	memset(dev->bars, 0, sizeof(dev->bars));
 	for (i = 0; i < PCIEM_NUM_BARS; i++) {
@@ -309,6 +311,30 @@ static int pciem_layout_bars(struct pciem_dev *dev)
 		pr_err("the device has no memory BAR\n");
 		return -EINVAL;
 	}
+	/*
+	 * Trapped BARs whose addresses must come from the pool share the
+	 * directly mapped BARs' pool window instead of a second pool window:
+	 * two pool windows can be adjacent, and pci_register_host_bridge()
+	 * coalesces adjacent bridge windows, releasing one of our resources
+	 * behind our back (release_resource() of a resource with no parent
+	 * at removal: an oops; and the pool range freed twice).
+	 */
+	if (nt && np) {
+		if (!trap32 && !pciem_trap_window_alloc(dev, trap_total,
+							trap_align, false,
+							false))
+			have_window = true;
+		else
+			fold = true;
+	}
+	if (fold) {
+		if (pool_total + trap_total < pool_total)
+			return -EOVERFLOW;
+		for (i = 0; i < nt; i++)
+			pool_bars[np++] = trap_bars[i];
+		pool_total += trap_total;
+		pool_align = max(pool_align, trap_align);
+	}
 	sort(pool_bars, np, sizeof(pool_bars[0]), bar_cmp_desc, NULL);
 	sort(trap_bars, nt, sizeof(trap_bars[0]), bar_cmp_desc, NULL);
 
@@ -320,16 +346,22 @@ static int pciem_layout_bars(struct pciem_dev *dev)
 		}
 		ret = pciem_pool_alloc(pool_total, pool_align, &dev->region_phys);
 		if (ret)
-			return ret;
+			goto err_free;
 		dev->region_size = PAGE_ALIGN(pool_total);
 		pciem_place_bars(pool_bars, np, dev->region_phys);
 	}
 	if (nt) {
-		ret = pciem_trap_window_alloc(dev, trap_total, trap_align,
-					      trap32);
-		if (ret)
-			goto err_free;
-		pciem_place_bars(trap_bars, nt, dev->trap_window.start);
+		if (!fold) {
+			if (!have_window) {
+				ret = pciem_trap_window_alloc(dev, trap_total,
+							      trap_align,
+							      trap32, true);
+				if (ret)
+					goto err_free;
+			}
+			pciem_place_bars(trap_bars, nt,
+					 dev->trap_window.start);
+		}
 		for (i = 0; i < nt; i++) {
 			trap_bars[i]->backing =
 				vmalloc_user(max_t(u64, trap_bars[i]->size,

@@ -190,6 +190,7 @@ int pciem_ring_init(struct pciem_dev *dev);
 void pciem_ring_free(struct pciem_dev *dev);
 int pciem_ring_mmap(struct pciem_dev *dev, struct vm_area_struct *vma);
 int pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev);
+bool pciem_ring_consumer_sleeps(struct pciem_dev *dev);
 int pciem_ring_set_eventfd(struct pciem_dev *dev, int fd);
 
 /* watch.c: ioremap tracing and hardware watchpoints */

@@ -86,8 +86,21 @@ int pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev)
 	raw_spin_lock_irqsave(&dev->ring_lock, flags);
 	ret = pciem_rs_ring_push(dev->ring, &dev->prod, ev, &reason);
 	raw_spin_unlock_irqrestore(&dev->ring_lock, flags);
-	irq_work_queue(&dev->notify_work);
+	if (pciem_ring_consumer_sleeps(dev))
+		irq_work_queue(&dev->notify_work);
 	return ret;
+}
+
+/*
+ * Whether the consumer needs the eventfd for what was just published: it
+ * does unless it said it is draining and will look again before it sleeps
+ * (PCIEM_RING_CONSUMER_AWAKE), which saves the irq_work's self-IPI on
+ * every event meanwhile. pciem-core decides (the fence pairing with the
+ * consumer's is there).
+ */
+bool pciem_ring_consumer_sleeps(struct pciem_dev *dev)
+{
+	return pciem_rs_ring_needs_signal(dev->ring);
 }
 
 int pciem_ring_set_eventfd(struct pciem_dev *dev, int fd)

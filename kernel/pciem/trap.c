@@ -356,7 +356,8 @@ static void pciem_trap_kick(struct pciem_dev *dev)
 {
 	unsigned long flags;
 
-	if (in_nmi() || !eventfd_signal_allowed())
+	if (in_nmi() || !eventfd_signal_allowed() ||
+	    !pciem_ring_consumer_sleeps(dev))
 		return;
 	spin_lock_irqsave(&dev->evfd_lock, flags);
 	if (dev->evfd)

@@ -112,6 +112,10 @@ int pciem_rs_ring_push(struct pciem_shared_ring *ring,
 		       struct pciem_rs_producer *p,
 		       const struct pciem_event *ev, const char **reason);
 
+/* After a push: 1 if the consumer needs the eventfd signalled, 0 if it said
+ * it is draining and will look again before it sleeps. */
+u32 pciem_rs_ring_needs_signal(struct pciem_shared_ring *ring);
+
 /* Atomics: *new_val = the value memory holds after `op` (PCIEM_ATOMIC_*)
  * given the value `old` before it; -EINVAL for an unknown op. */
 int pciem_rs_atomic_apply(u32 op, u64 operand, u64 compare, u64 old,

@@ -294,6 +294,9 @@ static int trapdrv_access(struct trapdrv *td,
 	return 0;
 }
 
+static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
+			 u64 *res);	/* the timed loops, at the end of the file */
+
 static int trapdrv_run(struct trapdrv *td, char *line, u64 *res)
 {
 	u64 a[TRAPDRV_MAX_ARGS];
@@ -331,6 +334,8 @@ static int trapdrv_run(struct trapdrv *td, char *line, u64 *res)
 		return trapdrv_loop(td, a, n, res);
 	if (!strcmp(op, "seqstore"))
 		return trapdrv_seqstore(td, a, n, res);
+	if (!strncmp(op, "time_", 5) || !strncmp(op, "irq_", 4))
+		return trapdrv_timed(td, op, a, n, res);
 	return -EINVAL;
 }
 
@@ -457,3 +462,297 @@ module_pci_driver(trapdrv_driver);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Trap-mode test driver for PCIem VM scenarios");
+
+/* ==== timed loops: vmtest-bench (`cargo xtask bench-vm`) ==================
+ *
+ * Commands that time N accesses inside the kernel, so the sysfs write that
+ * starts them is not in the figure. Each access is timed on its own: one
+ * ktime_get_ns() after each, the difference from the previous reading is
+ * its time (so it includes one clock read and the loop: time_loop measures
+ * that floor). The accesses run in chunks of TRAPDRV_TIME_CHUNK with
+ * cond_resched() between chunks, outside the timing. Result: the total
+ * nanoseconds of the N accesses; `time_pct` gives percentiles of the
+ * per-access times of the last timed command (any device).
+ *   time_writel OFF N      writel(i, OFF) for i = 1..N
+ *   time_readl OFF N       readl(OFF) N times
+ *   time_loop N            N timed iterations of nothing (the floor)
+ *   time_irqwork N         N times: irq_work_queue() of an irq_work that
+ *                          only counts, then wait (interrupts on) until it
+ *                          ran: what pciem's ring costs per event for its
+ *                          eventfd wake-up (a self-IPI on x86)
+ *   time_roundtrip OFF N   N times: note the interrupt count, writel(i,
+ *                          OFF), busy-poll (interrupts on) until the count
+ *                          moves: one doorbell -> device model -> MSI ->
+ *                          handler round trip each. -ETIMEDOUT when one
+ *                          takes more than TRAPDRV_RT_TIMEOUT_NS; -ENXIO
+ *                          without irq_setup.
+ *   time_writel_irqoff, time_readl_irqoff, time_roundtrip_irqoff OFF N
+ *                          the same with interrupts off for each chunk:
+ *                          an irq_work queued meanwhile (pciem's ring
+ *                          queues one per event) stays pending, so it
+ *                          raises one self-IPI per chunk, not one per
+ *                          access (the round trip's MSI handler still
+ *                          runs: on the CPU that injected it)
+ *   time_pct P             result: the P-th percentile (0..100, nearest
+ *                          rank below) of the last timed command's
+ *                          per-access nanoseconds; -ENODATA before any
+ *   irq_setup              allocate one MSI vector, request it (its handler
+ *                          only counts), enable bus mastering; once per
+ *                          bound device (later calls do nothing); released
+ *                          when the driver unbinds. Result: the Linux irq.
+ *   irq_count              result: interrupts counted since irq_setup
+ * N is 1..TRAPDRV_TIME_MAX, OFF + 4 inside BAR0.
+ */
+#include <linux/interrupt.h>
+#include <linux/irq_work.h>
+#include <linux/ktime.h>
+#include <linux/mutex.h>
+#include <linux/sort.h>
+
+#define TRAPDRV_TIME_CHUNK	256u
+#define TRAPDRV_TIME_MAX	1000000u
+#define TRAPDRV_RT_TIMEOUT_NS	(1000ULL * NSEC_PER_MSEC)
+
+struct trapdrv_timed_irq {
+	struct pci_dev *pdev;
+	int irq;
+	atomic_t count;
+};
+
+/* irq_setup against itself; the last timed command's percentiles 0..100. */
+static DEFINE_MUTEX(trapdrv_timed_lock);
+static u64 trapdrv_last_pct[101];
+static bool trapdrv_last_valid;
+
+static irqreturn_t trapdrv_timed_isr(int irq, void *data)
+{
+	struct trapdrv_timed_irq *ti = data;
+
+	atomic_inc(&ti->count);
+	return IRQ_HANDLED;
+}
+
+/* devres release: runs when the driver unbinds, after trapdrv_remove(). */
+static void trapdrv_timed_irq_release(struct device *dev, void *res)
+{
+	struct trapdrv_timed_irq *ti = res;
+
+	free_irq(ti->irq, ti);
+	pci_free_irq_vectors(ti->pdev);
+}
+
+static struct trapdrv_timed_irq *trapdrv_timed_irq_of(struct trapdrv *td)
+{
+	return devres_find(&td->pdev->dev, trapdrv_timed_irq_release, NULL,
+			   NULL);
+}
+
+static int trapdrv_irq_setup(struct trapdrv *td, u64 *res)
+{
+	struct pci_dev *pdev = td->pdev;
+	struct trapdrv_timed_irq *ti;
+	int ret;
+
+	mutex_lock(&trapdrv_timed_lock);
+	ti = trapdrv_timed_irq_of(td);
+	if (ti) {
+		*res = ti->irq;
+		ret = 0;
+		goto out;
+	}
+	ti = devres_alloc(trapdrv_timed_irq_release, sizeof(*ti), GFP_KERNEL);
+	if (!ti) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ti->pdev = pdev;
+	atomic_set(&ti->count, 0);
+	ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI);
+	if (ret < 0) {
+		devres_free(ti);
+		goto out;
+	}
+	ti->irq = pci_irq_vector(pdev, 0);
+	ret = request_irq(ti->irq, trapdrv_timed_isr, 0, KBUILD_MODNAME, ti);
+	if (ret) {
+		pci_free_irq_vectors(pdev);
+		devres_free(ti);
+		goto out;
+	}
+	pci_set_master(pdev);
+	/* After the MSI data's own devres, so released before it. */
+	devres_add(&pdev->dev, ti);
+	*res = ti->irq;
+out:
+	mutex_unlock(&trapdrv_timed_lock);
+	return ret;
+}
+
+static atomic_t trapdrv_irqwork_runs = ATOMIC_INIT(0);
+
+static void trapdrv_irqwork_fn(struct irq_work *work)
+{
+	atomic_inc(&trapdrv_irqwork_runs);
+}
+
+/* Never pending once a command returned (time_irqwork waits for it). */
+static struct irq_work trapdrv_irqwork = IRQ_WORK_INIT(trapdrv_irqwork_fn);
+
+/* Busy-waits, interrupts on, until *ctr differs from c; -ETIMEDOUT. */
+static int trapdrv_timed_wait(atomic_t *ctr, int c)
+{
+	u64 t0 = 0, spins = 0;
+
+	while (atomic_read(ctr) == c) {
+		cpu_relax();
+		if (++spins % 1024)
+			continue;
+		if (!t0)
+			t0 = ktime_get_ns();
+		else if (ktime_get_ns() - t0 > TRAPDRV_RT_TIMEOUT_NS)
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+enum trapdrv_timed_op {
+	TIMED_WRITEL, TIMED_READL, TIMED_LOOP, TIMED_RT, TIMED_IRQWORK
+};
+
+/* One access of kind `op`, iteration i. */
+static __always_inline int trapdrv_timed_one(enum trapdrv_timed_op op,
+					     void __iomem *p,
+					     struct trapdrv_timed_irq *ti,
+					     u64 i)
+{
+	int c, ret;
+
+	switch (op) {
+	case TIMED_WRITEL:
+		writel((u32)(i + 1), p);
+		return 0;
+	case TIMED_READL:
+		return readl(p) == 0x12345678 ? 1 : 0;	/* never: a sink */
+	case TIMED_LOOP:
+		barrier();
+		return 0;
+	case TIMED_RT:
+		c = atomic_read(&ti->count);
+		writel((u32)(i + 1), p);
+		return trapdrv_timed_wait(&ti->count, c);
+	case TIMED_IRQWORK:
+		c = atomic_read(&trapdrv_irqwork_runs);
+		irq_work_queue(&trapdrv_irqwork);
+		ret = trapdrv_timed_wait(&trapdrv_irqwork_runs, c);
+		if (ret)
+			irq_work_sync(&trapdrv_irqwork);
+		return ret;
+	}
+	return -EINVAL;
+}
+
+static int trapdrv_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int trapdrv_timed(struct trapdrv *td, const char *op, u64 *a, int n,
+			 u64 *res)
+{
+	struct trapdrv_timed_irq *ti = NULL;
+	enum trapdrv_timed_op kind;
+	void __iomem *p = NULL;
+	u64 count, i, end, t0, t1, total = 0, *times;
+	unsigned long flags = 0;
+	bool irqoff = false;
+	size_t len;
+	int ret = 0;
+
+	if (!strcmp(op, "irq_setup"))
+		return n ? -EINVAL : trapdrv_irq_setup(td, res);
+	if (!strcmp(op, "irq_count")) {
+		if (n)
+			return -EINVAL;
+		ti = trapdrv_timed_irq_of(td);
+		if (!ti)
+			return -ENXIO;
+		*res = atomic_read(&ti->count);
+		return 0;
+	}
+	if (!strcmp(op, "time_pct")) {
+		if (n != 1 || a[0] > 100)
+			return -EINVAL;
+		mutex_lock(&trapdrv_timed_lock);
+		if (trapdrv_last_valid)
+			*res = trapdrv_last_pct[a[0]];
+		else
+			ret = -ENODATA;
+		mutex_unlock(&trapdrv_timed_lock);
+		return ret;
+	}
+	if (!strcmp(op, "time_loop") || !strcmp(op, "time_irqwork")) {
+		if (n != 1)
+			return -EINVAL;
+		kind = strcmp(op, "time_loop") ? TIMED_IRQWORK : TIMED_LOOP;
+		count = a[0];
+	} else {
+		len = strlen(op);
+		if (len > 7 && !strcmp(op + len - 7, "_irqoff")) {
+			irqoff = true;
+			len -= 7;
+		}
+		if (len == 11 && !strncmp(op, "time_writel", len))
+			kind = TIMED_WRITEL;
+		else if (len == 10 && !strncmp(op, "time_readl", len))
+			kind = TIMED_READL;
+		else if (len == 14 && !strncmp(op, "time_roundtrip", len))
+			kind = TIMED_RT;
+		else
+			return -EINVAL;
+		if (n != 2 || !trapdrv_in_bar(td, a[0], 4))
+			return -EINVAL;
+		p = td->bar0 + a[0];
+		count = a[1];
+	}
+	if (!count || count > TRAPDRV_TIME_MAX)
+		return -EINVAL;
+	if (kind == TIMED_RT) {
+		ti = trapdrv_timed_irq_of(td);
+		if (!ti)
+			return -ENXIO;
+	}
+	times = kvmalloc_array(count, sizeof(*times), GFP_KERNEL);
+	if (!times)
+		return -ENOMEM;
+	for (i = 0; i < count && ret >= 0; i = end) {
+		end = i + min_t(u64, count - i, TRAPDRV_TIME_CHUNK);
+		if (irqoff)
+			local_irq_save(flags);
+		t0 = ktime_get_ns();
+		for (; i < end; i++) {
+			ret = trapdrv_timed_one(kind, p, ti, i);
+			t1 = ktime_get_ns();
+			times[i] = t1 - t0;
+			total += t1 - t0;
+			t0 = t1;
+			if (ret < 0)
+				break;
+		}
+		if (irqoff)
+			local_irq_restore(flags);
+		cond_resched();
+	}
+	if (ret >= 0) {
+		sort(times, count, sizeof(*times), trapdrv_cmp_u64, NULL);
+		mutex_lock(&trapdrv_timed_lock);
+		for (i = 0; i <= 100; i++)
+			trapdrv_last_pct[i] = times[(count - 1) * i / 100];
+		trapdrv_last_valid = true;
+		mutex_unlock(&trapdrv_timed_lock);
+		*res = total;
+	}
+	kvfree(times);
+	return ret < 0 ? ret : 0;
+}

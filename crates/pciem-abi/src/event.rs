@@ -42,6 +42,20 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// Number of slots in the event ring (a power of two).
 pub const PCIEM_RING_SIZE: usize = 1024;
 
+/// `consumer_state`: the consumer never said (the initial value): the
+/// producer signals the eventfd after every event.
+pub const PCIEM_RING_CONSUMER_LEGACY: u32 = 0;
+/// `consumer_state`: the consumer is draining and will look again before
+/// it sleeps: the producer need not signal. (Saves an inter-processor
+/// interrupt per event on the producing CPU.)
+pub const PCIEM_RING_CONSUMER_AWAKE: u32 = 1;
+/// `consumer_state`: the consumer is about to sleep on the eventfd or
+/// sleeps: the producer signals. The consumer stores this value, then
+/// (after a full fence) looks at the ring once more before it sleeps; the
+/// producer publishes an event, then (after a full fence) loads the state,
+/// so one of the two always sees the other.
+pub const PCIEM_RING_CONSUMER_SLEEPING: u32 = 2;
+
 /// The driver wrote a watched register; `data` is the value written.
 pub const PCIEM_EVENT_MMIO_WRITE: u32 = 1;
 /// The driver read a trapped register. Without [`PCIEM_EVENT_FLAG_POSTED`]
@@ -136,8 +150,12 @@ pub struct pciem_shared_ring {
     /// Consumer index: next slot to read, in `0..PCIEM_RING_SIZE`. Written
     /// only by the consumer, after it is done with the slots before it.
     pub head: u32,
+    /// `PCIEM_RING_CONSUMER_*`, written only by the consumer: whether the
+    /// producer must signal the ring's eventfd for each event (see
+    /// [`PCIEM_RING_CONSUMER_AWAKE`]).
+    pub consumer_state: u32,
     /// Padding keeping `tail` 128 bytes away.
-    pub reserved0: [u8; 124],
+    pub reserved0: [u8; 120],
     /// Producer index: next slot to fill, in `0..PCIEM_RING_SIZE`. Written
     /// only by the producer, after the tickets of the slots before it.
     pub tail: u32,
@@ -155,7 +173,8 @@ impl Default for pciem_shared_ring {
     fn default() -> Self {
         Self {
             head: 0,
-            reserved0: [0; 124],
+            consumer_state: PCIEM_RING_CONSUMER_LEGACY,
+            reserved0: [0; 120],
             tail: 0,
             reserved1: 0,
             overflow: 0,

@@ -111,7 +111,7 @@ layouts! {
         timestamp_ns @ 40, id @ 48, ticket @ 56,
     }
     pciem_shared_ring = 65792 {
-        head @ 0, reserved0 @ 4, tail @ 128, reserved1 @ 132, overflow @ 136, reserved2 @ 144,
+        head @ 0, consumer_state @ 4, reserved0 @ 8, tail @ 128, reserved1 @ 132, overflow @ 136, reserved2 @ 144,
         events @ 256,
     }
 }

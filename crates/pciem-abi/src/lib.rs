@@ -44,7 +44,8 @@ pub use watch::*;
 ///   was `reserved`), and consumers poll the slot instead of `tail`.
 /// - 3: trap mode ([`trap`]): `SET_BAR_MODE`, `ADD_TRAP_RANGE`,
 ///   `SET_READ_TIMEOUT`, `START`, `COMPLETE_READ`, the read-response page,
-///   model-answered `MMIO_READ` events and `ERROR` events.
+///   model-answered `MMIO_READ` events and `ERROR` events; the ring's
+///   `consumer_state` (formerly the first word of `reserved0`).
 pub const PCIEM_ABI_VERSION: u32 = 3;
 
 /// Size of a PCI Express configuration space in bytes.

@@ -64,6 +64,18 @@ impl EventRing {
         Batch { events: n, lost }
     }
 
+    /// Tells the kernel the loop is draining: no eventfd signal per event
+    /// (see [`Consumer::set_awake`]).
+    pub fn set_awake(&self) {
+        self.consumer.set_awake();
+    }
+
+    /// Tells the kernel the loop is about to sleep and looks once more:
+    /// `true` if the ring is empty (see [`Consumer::prepare_to_sleep`]).
+    pub fn prepare_to_sleep(&self) -> bool {
+        self.consumer.prepare_to_sleep()
+    }
+
     /// Events lost so far, from sequence gaps seen by this consumer.
     pub fn lost(&self) -> u64 {
         self.lost

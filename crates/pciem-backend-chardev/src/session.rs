@@ -238,9 +238,19 @@ impl Session {
         }
         let mut report = RunReport::default();
         let mut batch = vec![pciem_event::default(); self.options.batch.max(1)];
+        // Awake while draining: the kernel signals the eventfd only once
+        // the loop has said it is about to sleep (no IPI per event).
+        self.ring.set_awake();
         loop {
             self.drain(device, &mut batch, &mut report);
-            match self.waiter.wait(&self.eventfd, stop)? {
+            if !self.ring.prepare_to_sleep() {
+                // An event came in between the drain and the sleep.
+                self.ring.set_awake();
+                continue;
+            }
+            let woke = self.waiter.wait(&self.eventfd, stop);
+            self.ring.set_awake();
+            match woke? {
                 Wake::Events => report.wakeups += 1,
                 Wake::Stop => break,
             }

@@ -160,3 +160,49 @@ fn ring_loom_overflow_accounting() {
         assert_eq!(seen.len() as u64 + lost, PUSHES);
     });
 }
+
+/// The sleep/wake handshake (`consumer_state`): a consumer that said it is
+/// awake is not signalled, and one going to sleep never misses an event.
+/// The "eventfd" is an atomic flag the producer sets when
+/// `consumer_needs_signal` says so; a consumer whose last look found the
+/// ring empty goes to "sleep" and must then find the flag set. Lost
+/// wake-ups (both sides reading stale values) would fail the assertion.
+#[test]
+fn ring_loom_sleep_handshake_loses_no_wakeup() {
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    use loom::sync::Arc;
+
+    loom::model(|| {
+        let (mut tx, mut rx) = channel_sized::<2>();
+        let signalled = Arc::new(AtomicBool::new(false));
+        rx.set_awake();
+        let flag = signalled.clone();
+        let producer = thread::spawn(move || {
+            tx.push(&event(0)).expect("room for one event");
+            if tx.consumer_needs_signal() {
+                flag.store(true, Ordering::Release);
+            }
+        });
+        // The consumer: look, then get ready to sleep and look once more.
+        let mut got = rx.pop().is_some();
+        if !got {
+            if rx.prepare_to_sleep() {
+                // Sleeping: the producer must have signalled (or will:
+                // wait for it to finish, as the eventfd would).
+                producer.join().expect("producer");
+                assert!(
+                    signalled.load(Ordering::Acquire),
+                    "consumer slept on an empty ring and nobody signalled"
+                );
+                got = rx.pop().is_some();
+            } else {
+                rx.set_awake();
+                got = rx.pop().is_some();
+                producer.join().expect("producer");
+            }
+        } else {
+            producer.join().expect("producer");
+        }
+        assert!(got, "the event was delivered");
+    });
+}

@@ -31,7 +31,8 @@
  *   was `reserved`), and consumers poll the slot instead of `tail`.
  * - 3: trap mode (`trap`): `SET_BAR_MODE`, `ADD_TRAP_RANGE`,
  *   `SET_READ_TIMEOUT`, `START`, `COMPLETE_READ`, the read-response page,
- *   model-answered `MMIO_READ` events and `ERROR` events.
+ *   model-answered `MMIO_READ` events and `ERROR` events; the ring's
+ *   `consumer_state` (formerly the first word of `reserved0`).
  */
 #define PCIEM_ABI_VERSION 3
 
@@ -219,6 +220,28 @@
  * Number of slots in the event ring (a power of two).
  */
 #define PCIEM_RING_SIZE 1024
+
+/**
+ * `consumer_state`: the consumer never said (the initial value): the
+ * producer signals the eventfd after every event.
+ */
+#define PCIEM_RING_CONSUMER_LEGACY 0
+
+/**
+ * `consumer_state`: the consumer is draining and will look again before
+ * it sleeps: the producer need not signal. (Saves an inter-processor
+ * interrupt per event on the producing CPU.)
+ */
+#define PCIEM_RING_CONSUMER_AWAKE 1
+
+/**
+ * `consumer_state`: the consumer is about to sleep on the eventfd or
+ * sleeps: the producer signals. The consumer stores this value, then
+ * (after a full fence) looks at the ring once more before it sleeps; the
+ * producer publishes an event, then (after a full fence) loads the state,
+ * so one of the two always sees the other.
+ */
+#define PCIEM_RING_CONSUMER_SLEEPING 2
 
 /**
  * The driver wrote a watched register; `data` is the value written.
@@ -1191,9 +1214,15 @@ struct pciem_shared_ring {
    */
   uint32_t head;
   /**
+   * `PCIEM_RING_CONSUMER_*`, written only by the consumer: whether the
+   * producer must signal the ring's eventfd for each event (see
+   * `PCIEM_RING_CONSUMER_AWAKE`).
+   */
+  uint32_t consumer_state;
+  /**
    * Padding keeping `tail` 128 bytes away.
    */
-  uint8_t reserved0[124];
+  uint8_t reserved0[120];
   /**
    * Producer index: next slot to fill, in `0..PCIEM_RING_SIZE`. Written
    * only by the producer, after the tickets of the slots before it.
@@ -1406,7 +1435,8 @@ PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, id) == 48, "offsetof(
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, ticket) == 56, "offsetof(pciem_event, ticket)");
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_shared_ring) == 65792, "sizeof(struct pciem_shared_ring)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, head) == 0, "offsetof(pciem_shared_ring, head)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved0) == 4, "offsetof(pciem_shared_ring, reserved0)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, consumer_state) == 4, "offsetof(pciem_shared_ring, consumer_state)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved0) == 8, "offsetof(pciem_shared_ring, reserved0)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, tail) == 128, "offsetof(pciem_shared_ring, tail)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved1) == 132, "offsetof(pciem_shared_ring, reserved1)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, overflow) == 136, "offsetof(pciem_shared_ring, overflow)");

@@ -438,6 +438,22 @@ pub unsafe extern "C" fn pciem_rs_ring_push(
     }
 }
 
+/// After a push: 1 if the consumer needs the eventfd signalled, 0 if it
+/// said it is draining (pciem-core's `SharedRing::consumer_needs_signal`).
+///
+/// # Safety
+/// `ring` is NULL (then 1) or the device's live ring.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_ring_needs_signal(ring: *mut pciem_shared_ring) -> u32 {
+    let Some(ring) = NonNull::new(ring) else {
+        return 1;
+    };
+    // SAFETY: the ring memory is valid and aligned for as long as the
+    // device exists, which outlives this call (caller's contract).
+    let shared: SharedRing = unsafe { SharedRing::from_raw(ring) };
+    u32::from(shared.consumer_needs_signal())
+}
+
 /// The value memory holds after atomic `op` (a `PCIEM_ATOMIC_*`), given the
 /// value `old` before it: pciem-core's `AtomicOp::apply`, which the mock
 /// backend runs too.

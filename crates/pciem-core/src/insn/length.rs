@@ -170,8 +170,17 @@ pub fn length(bytes: &[u8]) -> Option<u8> {
         }
         _ => one_byte(op)?,
     };
-    if modrm {
+    // MOV to/from control and debug registers (0F 20..23) ignore `mod`:
+    // the ModRM byte always names two registers, with no SIB or disp.
+    let reg_only = op == 0x0f && matches!(bytes.get(i.checked_sub(1)?), Some(0x20..=0x23));
+    if modrm && reg_only {
+        i += 1;
+    } else if modrm {
         let reg = (bytes.get(i)? >> 3) & 7;
+        // 8F with a reg field other than 0 is AMD's XOP prefix, not POP.
+        if op == 0x8f && reg != 0 {
+            return None;
+        }
         // x87 register forms include undefined encodings; MMIO never uses them.
         if (0xd8..=0xdf).contains(&op) && bytes.get(i)? >> 6 == 3 {
             return None;

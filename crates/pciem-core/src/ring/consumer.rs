@@ -2,8 +2,11 @@
 
 use pciem_abi::{pciem_event, PCIEM_RING_SIZE};
 
+use pciem_abi::{PCIEM_RING_CONSUMER_AWAKE, PCIEM_RING_CONSUMER_SLEEPING};
+
 use super::shared::{mask, SharedRing};
-use super::sync::Ordering::{Acquire, Relaxed, Release};
+use super::sync::fence;
+use super::sync::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 /// Pops events from a [`SharedRing`] it owns.
 ///
@@ -39,6 +42,32 @@ impl<const N: usize> Consumer<N> {
             u64::from(head)
         };
         Self { ring, pos }
+    }
+
+    /// Says the consumer is draining the ring and will look again before
+    /// it sleeps, so the producer need not signal the eventfd for each
+    /// event (`PCIEM_RING_CONSUMER_AWAKE`). A consumer that calls this must
+    /// go to sleep only through [`prepare_to_sleep`](Consumer::prepare_to_sleep);
+    /// one that never calls it is signalled after every event.
+    pub fn set_awake(&self) {
+        self.ring
+            .consumer_state()
+            .store(PCIEM_RING_CONSUMER_AWAKE, Release);
+    }
+
+    /// Says the consumer is about to sleep on the eventfd, then looks at
+    /// the ring once more: `true` if it is empty (sleep now: the producer
+    /// will signal the next event), `false` if an event came in meanwhile
+    /// (call [`set_awake`](Consumer::set_awake) and drain instead). The
+    /// full fence between the store and the look pairs with the producer's
+    /// fence between publishing and loading the state, so an event is
+    /// never published unseen by both.
+    pub fn prepare_to_sleep(&self) -> bool {
+        self.ring
+            .consumer_state()
+            .store(PCIEM_RING_CONSUMER_SLEEPING, SeqCst);
+        fence(SeqCst);
+        self.is_empty()
     }
 
     /// The ring this consumer reads.

@@ -155,6 +155,11 @@ impl<const N: usize> HeapProducer<N> {
         self.state.try_push_batch(&self.view, events)
     }
 
+    /// See [`SharedRing::consumer_needs_signal`].
+    pub fn consumer_needs_signal(&self) -> bool {
+        self.view.consumer_needs_signal()
+    }
+
     /// The producer's state (next sequence number, overflow count).
     pub fn state(&self) -> &Producer {
         &self.state

@@ -20,7 +20,8 @@ use super::sync::{AtomicU32, AtomicU64, Slot};
 #[repr(C)]
 pub(crate) struct RingMem<const N: usize> {
     pub(crate) head: AtomicU32,
-    _reserved0: [u8; 124],
+    pub(crate) consumer_state: AtomicU32,
+    _reserved0: [u8; 120],
     pub(crate) tail: AtomicU32,
     _reserved1: u32,
     pub(crate) overflow: AtomicU64,
@@ -36,6 +37,7 @@ const _: () = {
     assert!(size_of::<Mem>() == size_of::<Abi>());
     assert!(align_of::<Mem>() <= align_of::<Abi>());
     assert!(offset_of!(Mem, head) == offset_of!(Abi, head));
+    assert!(offset_of!(Mem, consumer_state) == offset_of!(Abi, consumer_state));
     assert!(offset_of!(Mem, tail) == offset_of!(Abi, tail));
     assert!(offset_of!(Mem, overflow) == offset_of!(Abi, overflow));
     assert!(offset_of!(Mem, events) == offset_of!(Abi, events));
@@ -48,7 +50,8 @@ impl<const N: usize> RingMem<N> {
     pub(crate) fn new() -> Self {
         Self {
             head: AtomicU32::new(0),
-            _reserved0: [0; 124],
+            consumer_state: AtomicU32::new(0),
+            _reserved0: [0; 120],
             tail: AtomicU32::new(0),
             _reserved1: 0,
             overflow: AtomicU64::new(0),
@@ -158,6 +161,13 @@ impl<const N: usize> SharedRing<N> {
         unsafe { &*addr_of!((*self.mem.as_ptr()).tail) }
     }
 
+    /// The consumer's `consumer_state` word.
+    #[inline(always)]
+    pub(crate) fn consumer_state(&self) -> &AtomicU32 {
+        // SAFETY: as in `head`.
+        unsafe { &*addr_of!((*self.mem.as_ptr()).consumer_state) }
+    }
+
     /// The shared overflow counter.
     #[inline(always)]
     pub(crate) fn overflow_counter(&self) -> &AtomicU64 {
@@ -179,6 +189,20 @@ impl<const N: usize> SharedRing<N> {
     #[inline]
     pub fn overflow(&self) -> u64 {
         self.overflow_counter().load(super::sync::Ordering::Acquire)
+    }
+
+    /// For the producer, after it published: whether the consumer needs
+    /// the eventfd signalled. It does unless it said it is draining
+    /// (`PCIEM_RING_CONSUMER_AWAKE`, see
+    /// [`Consumer::set_awake`](super::Consumer::set_awake)). The full fence
+    /// orders the publication before the load, pairing with the fence in
+    /// [`Consumer::prepare_to_sleep`](super::Consumer::prepare_to_sleep):
+    /// either the consumer's last look sees the event, or this sees it
+    /// going to sleep.
+    pub fn consumer_needs_signal(&self) -> bool {
+        super::sync::fence(super::sync::Ordering::SeqCst);
+        self.consumer_state().load(super::sync::Ordering::Relaxed)
+            != pciem_abi::PCIEM_RING_CONSUMER_AWAKE
     }
 }
 

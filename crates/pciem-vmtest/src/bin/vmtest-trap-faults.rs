@@ -60,7 +60,7 @@ const SEQ: u64 = 0x100;
 const DEAD: u64 = 0x110;
 const PLAIN: u64 = 0x400;
 const STOPPED_TIMEOUT_US: u32 = 20_000;
-const DEFAULT_TIMEOUT_US: u64 = 10_000;
+const DEFAULT_TIMEOUT_US: u64 = pciem_abi::PCIEM_READ_TIMEOUT_DEFAULT_US as u64;
 const KILL_TIMEOUT_US: u32 = 1_000_000;
 /// Read timeout whenever the model is expected to answer: generous, since
 /// a TCG vCPU on a busy host can stall for tens of milliseconds.
@@ -101,6 +101,10 @@ fn model() -> std::io::Result<()> {
     dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, 0, 0x100)?;
     dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, SEQ, 4)?;
     dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, DEAD, 4)?;
+    // Generous until the SIGSTOP checks set the default explicitly: the
+    // probe's read must not time out on a loaded host (it would also use
+    // up the device's one log line).
+    dev.set_read_timeout(1_000_000)?;
     let inst = dev.register()?;
     let ring = dev.map_ring()?;
     let resp = inst.map_responses()?;
@@ -429,7 +433,11 @@ fn stopped(r: &mut Report, m: &mut Model, drv: &TrapDrv, pci: &str) {
     let base = log_lines(&[pci, "did not answer"]).len();
     let logged = || log_lines(&[pci, "did not answer"]).split_off(base);
 
-    // The default read timeout, once.
+    // The default read timeout's value, once.
+    r.step(
+        format!("SET_READ_TIMEOUT {DEFAULT_TIMEOUT_US} us (the default)"),
+        m.command(&format!("timeout {DEFAULT_TIMEOUT_US}")),
+    );
     let s0 = stats(&path);
     let ev0 = m.events_len();
     r.check(m.signal(libc::SIGSTOP), "SIGSTOP the model");
