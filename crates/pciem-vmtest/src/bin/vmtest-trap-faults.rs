@@ -316,12 +316,27 @@ fn is_store(e: &Ev, off: u64, data: u64) -> bool {
     e.ty == PCIEM_EVENT_MMIO_WRITE && e.bar == 0 && e.off == off && e.size == 4 && e.data == data
 }
 
-fn log_lines(pat: &[&str]) -> Vec<String> {
+/// The kernel log's lines from after `since` (a timestamp from
+/// [`log_now`]) that contain every pattern. By timestamp, not by count: in
+/// a full run the log buffer wraps and drops old lines.
+fn log_lines(since: f64, pat: &[&str]) -> Vec<String> {
     let (_, log) = run("dmesg", &[]);
     log.lines()
+        .filter(|l| log_time(l).is_some_and(|t| t > since))
         .filter(|l| pat.iter().all(|p| l.contains(p)))
         .map(String::from)
         .collect()
+}
+
+/// The timestamp of a `[ seconds.micros]` kernel log line.
+fn log_time(l: &str) -> Option<f64> {
+    l.strip_prefix('[')?.split(']').next()?.trim().parse().ok()
+}
+
+/// The timestamp of the kernel log's last line (0 if none).
+fn log_now() -> f64 {
+    let (_, log) = run("dmesg", &[]);
+    log.lines().rev().find_map(log_time).unwrap_or(0.0)
 }
 
 fn stats(path: &Path) -> TrapStats {
@@ -430,8 +445,8 @@ fn stopped(r: &mut Report, m: &mut Model, drv: &TrapDrv, pci: &str) {
     );
     // Lines about this device from now on (an earlier scenario's device
     // may have had the same name).
-    let base = log_lines(&[pci, "did not answer"]).len();
-    let logged = || log_lines(&[pci, "did not answer"]).split_off(base);
+    let base = log_now();
+    let logged = || log_lines(base, &[pci, "did not answer"]);
 
     // The default read timeout's value, once.
     r.step(
@@ -602,7 +617,7 @@ fn still_trapped(r: &mut Report, m: &Model, path: &Path, what: &str, val: u64) {
 fn rebind(r: &mut Report, m: &Model, path: &Path, pci: &str) {
     println!("--- unbind/bind {REBINDS} times with the model running");
     let s0 = stats(path);
-    let removed0 = log_lines(&[pci, "removed"]).len();
+    let base = log_now();
     let mut done = 0;
     let mut err = None;
     for i in 0..REBINDS {
@@ -647,7 +662,7 @@ fn rebind(r: &mut Report, m: &Model, path: &Path, pci: &str) {
             "every new mapping was trapped (more than the 64 mapping slots: iounmap freed each) ({d:?})"
         ),
     );
-    let removed = log_lines(&[pci, "removed"]).len() - removed0;
+    let removed = log_lines(base, &[pci, "removed"]).len();
     r.check(
         removed == done,
         format!("remove() ran {removed} times (iounmap each time)"),
