@@ -99,6 +99,8 @@ fn model() -> std::io::Result<()> {
     // Not pinned yet: START's probe runs on a kernel worker on either CPU,
     // and a model pinned to that CPU could not answer (vmtest-trap-stall).
     // The scenario pins it to CPU 1 (`pin 1`) once the driver is bound.
+    // It inherited the scenario's CPU 0 only: any CPU until then.
+    unpin()?;
     let dev = Dev::open()?;
     let efd = dev.attach_eventfd()?;
     dev.describe_trap_device()?;
@@ -171,6 +173,22 @@ fn model() -> std::io::Result<()> {
             }
         }
     }
+}
+
+/// Allows the calling thread every CPU.
+fn unpin() -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
+    // sched_setaffinity only touch the set we pass.
+    unsafe {
+        let mut set: libc::cpu_set_t = core::mem::zeroed();
+        for cpu in 0..libc::CPU_SETSIZE as usize {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        if libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn command(dev: &Dev, cmd: &str) -> String {
