@@ -36,7 +36,6 @@
 #include <linux/kprobes.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
-#include <linux/sched/clock.h>
 #include <linux/smp.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -325,9 +324,9 @@ static void pciem_trap_wait_room(struct pciem_dev *dev)
 			return;
 		if (!deadline) {
 			pciem_trap_kick(dev);
-			deadline = local_clock() + READ_ONCE(dev->read_timeout_ns);
+			deadline = ktime_get_mono_fast_ns() + READ_ONCE(dev->read_timeout_ns);
 		}
-		if (READ_ONCE(dev->trap_dead) || local_clock() > deadline)
+		if (READ_ONCE(dev->trap_dead) || ktime_get_mono_fast_ns() > deadline)
 			return;
 		cpu_relax();
 	}
@@ -400,8 +399,13 @@ static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 		goto out;
 	}
 	pciem_trap_kick(dev);
-	start = local_clock();
+	start = ktime_get_mono_fast_ns();
 	deadline = start + READ_ONCE(dev->read_timeout_ns);
+	/*
+	 * ktime_get_mono_fast_ns(), not local_clock(): with an unstable TSC
+	 * sched_clock stops advancing past the last tick while interrupts
+	 * are off, and the deadline would never come.
+	 */
 	for (;;) {
 		u64 now;
 
@@ -409,7 +413,7 @@ static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 			val = READ_ONCE(slot->value);
 			break;
 		}
-		now = local_clock();
+		now = ktime_get_mono_fast_ns();
 		/*
 		 * The wake-up may have queued the model on this CPU, which
 		 * cannot schedule until we return: after 1 ms, make the idle

@@ -219,7 +219,9 @@ while read bin args; do
     [ -z "$bin" ] && continue
     echo "VMTEST RUN $bin $args"
     timeout 180 /bin/$bin $args
-    echo "VMTEST EXIT $bin $?"
+    rc=$?
+    # On a line of its own even if a background process was mid-line.
+    printf '\nVMTEST EXIT %s %s\n' "$bin" "$rc"
 done < /scenarios.txt
 echo "VMTEST DMESG BEGIN"
 dmesg
