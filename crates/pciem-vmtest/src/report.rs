@@ -33,6 +33,15 @@ impl Report {
         ok
     }
 
+    /// Checks that the kernel log has no line of [`crate::klog::BAD`].
+    pub fn check_klog_clean(&mut self) -> bool {
+        let problems = crate::klog::problems();
+        self.check(
+            problems.is_empty(),
+            format!("the kernel log is clean: {problems:?}"),
+        )
+    }
+
     /// Records a step that returned a `Result`; returns the value if it
     /// succeeded.
     pub fn step<T, E: Display>(&mut self, what: impl Display, r: Result<T, E>) -> Option<T> {

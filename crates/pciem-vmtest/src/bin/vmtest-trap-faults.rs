@@ -389,11 +389,7 @@ fn main() {
         r.check(false, format!("pin the driver's side to CPU 0: {e}"));
     }
     run_all(&mut r);
-    let problems = pciem_vmtest::klog::problems();
-    r.check(
-        problems.is_empty(),
-        format!("the kernel log is clean: {problems:?}"),
-    );
+    r.check_klog_clean();
     r.finish()
 }
 

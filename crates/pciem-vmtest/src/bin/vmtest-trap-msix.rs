@@ -91,11 +91,7 @@ fn main() {
         "pciem.ko and pciem_testdrv.ko are loaded",
     );
     run_all(&mut r);
-    let problems = pciem_vmtest::klog::problems();
-    r.check(
-        problems.is_empty(),
-        format!("the kernel log is clean: {problems:?}"),
-    );
+    r.check_klog_clean();
     r.finish()
 }
 

@@ -166,11 +166,7 @@ fn main() {
     );
     let per_cpu = accesses / (2 * CPUS as u64);
     run_all(&mut r, per_cpu);
-    let problems = pciem_vmtest::klog::problems();
-    r.check(
-        problems.is_empty(),
-        format!("the kernel log is clean: {problems:?}"),
-    );
+    r.check_klog_clean();
     r.finish();
 }
 
