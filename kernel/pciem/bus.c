@@ -166,6 +166,18 @@ static ssize_t pciem_trap_show(struct device *d, struct device_attribute *attr,
 }
 static DEVICE_ATTR(pciem_trap, 0444, pciem_trap_show, NULL);
 
+/* sysfs pciem_dma_check on the PCI device: the DMA checker's counters. */
+static ssize_t pciem_dma_check_show(struct device *d,
+				    struct device_attribute *attr, char *buf)
+{
+	struct pci_dev *pdev = to_pci_dev(d);
+	struct pciem_dev *dev = container_of(pdev->bus->sysdata,
+					     struct pciem_dev, sysdata);
+
+	return pciem_dmac_show(dev, buf);
+}
+static DEVICE_ATTR(pciem_dma_check, 0444, pciem_dma_check_show, NULL);
+
 /* Gives @n BARs (largest first) consecutive naturally aligned addresses. */
 static void pciem_place_bars(struct pciem_bar **order, int n, phys_addr_t base)
 {
@@ -574,6 +586,8 @@ int pciem_bus_register(struct pciem_dev *dev)
 		goto err_window;
 	}
 	pci_bus_claim_resources(dev->bus);
+	/* Before any driver can map: its mappings must all be recorded. */
+	pciem_dmac_attach(dev);
 	/* The tracer must know the BARs before a driver can probe. */
 	pciem_watch_publish(dev);
 	dev->state = PCIEM_REGISTERED;
@@ -586,6 +600,9 @@ int pciem_bus_register(struct pciem_dev *dev)
 	pci_unlock_rescan_remove();
 	if (device_create_file(&dev->pdev->dev, &dev_attr_pciem_trap))
 		pr_warn("%s: no pciem_trap statistics in sysfs\n",
+			pci_name(dev->pdev));
+	if (device_create_file(&dev->pdev->dev, &dev_attr_pciem_dma_check))
+		pr_warn("%s: no pciem_dma_check statistics in sysfs\n",
 			pci_name(dev->pdev));
 
 	if (dev->trap_window.end)
@@ -633,6 +650,7 @@ void pciem_bus_unregister(struct pciem_dev *dev)
 		return;
 	bridge = to_pci_host_bridge(dev->bus->bridge);
 	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_trap);
+	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_dma_check);
 	pci_lock_rescan_remove();
 	pci_stop_root_bus(dev->bus);
 	pci_dev_put(dev->pdev);
@@ -647,6 +665,8 @@ void pciem_bus_unregister(struct pciem_dev *dev)
 	 */
 	pci_free_host_bridge(bridge);
 	dev->bus = NULL;
+	/* The driver is gone (its leaks were reported at unbind). */
+	pciem_dmac_detach(dev);
 
 	/* Before the backing goes: no fault may still be using it. */
 	pciem_trap_orphan(dev);

@@ -13,6 +13,10 @@
  * is copied one page at a time through kmap_local_page(), so no large
  * kernel buffer is ever allocated; a fatal signal ends a long transfer.
  *
+ * Before anything moves, each access (each PRP-list page and segment) is
+ * checked against the driver's DMA mappings (dmacheck.c): EFAULT in
+ * enforce mode for one outside them.
+ *
  * Errors: EINVAL for a malformed request (zero or over-limit length,
  * wrap-around, non-zero flags, unaligned atomic, unknown atomic op,
  * malformed PRPs), ENXIO for a bus address that does not reach RAM, EFAULT
@@ -38,9 +42,23 @@
 
 /* The translation in force for one request. */
 struct pciem_dma_ctx {
+	struct pciem_dev *dev;
 	struct iommu_domain *domain;	/* translating domain, or NULL */
 	const char *what;		/* ioctl name for the log */
 };
+
+/*
+ * The DMA checker's verdict on an access (dmacheck.c): 0, or -EFAULT in
+ * enforce mode. A translating IOMMU domain is its own checker: the DMA API
+ * goes to the IOMMU then, never through our operations.
+ */
+static int pciem_dma_checked(const struct pciem_dma_ctx *c, u64 bus, u64 len,
+			     u32 access, bool quiet)
+{
+	if (c->domain)
+		return 0;
+	return pciem_dmac_check(c->dev, bus, len, access, quiet);
+}
 
 static int dma_err(int err, const char *what, const char *reason)
 {
@@ -73,6 +91,7 @@ static int pciem_dma_ctx_init(struct pciem_dev *dev, const char *what,
 	struct iommu_domain *domain;
 	int ret;
 
+	c->dev = dev;
 	c->what = what;
 	c->domain = NULL;
 	ret = pciem_dma_may_master(dev, what);
@@ -187,6 +206,13 @@ int pciem_dma_rw(struct pciem_dev *dev, void __user *uarg, bool to_host)
 	ret = pciem_dma_ctx_init(dev, what, &c);
 	if (ret)
 		return ret;
+	if (op.bus_addr + op.length < op.bus_addr)
+		return dma_err(-EINVAL, what, "bus address range wraps around");
+	ret = pciem_dma_checked(&c, op.bus_addr, op.length,
+				to_host ? PCIEM_DMA_ACCESS_WRITE : PCIEM_DMA_ACCESS_READ,
+				false);
+	if (ret)
+		return ret;
 	return pciem_dma_copy(&c, op.bus_addr, op.length,
 			      u64_to_user_ptr(op.user_addr), NULL, to_host);
 }
@@ -218,6 +244,9 @@ int pciem_dma_atomic(struct pciem_dev *dev, void __user *uarg)
 	ret = pciem_dma_ctx_init(dev, what, &c);
 	if (ret)
 		return ret;
+	ret = pciem_dma_checked(&c, a.bus_addr, 8, PCIEM_DMA_ACCESS_ATOMIC, false);
+	if (ret)
+		return ret;
 	/* 8-byte aligned, so the word never straddles a page. */
 	ret = pciem_dma_page(&c, a.bus_addr, true, &page, &off);
 	if (ret)
@@ -239,28 +268,47 @@ int pciem_dma_atomic(struct pciem_dev *dev, void __user *uarg)
 	return 0;
 }
 
-/* State of one DMA_INDIRECT walk, handed to the Rust walker's callbacks. */
+/*
+ * State of one DMA_INDIRECT walk, handed to the Rust walker's callbacks.
+ * With checking in enforce mode a transfer is walked twice: first to check
+ * (and report) every list page and segment, moving nothing but list
+ * entries into the kernel; then to copy, re-checking quietly in case the
+ * driver rewrote its lists in between.
+ */
 struct pciem_prp_ctx {
 	struct pciem_dma_ctx dma;
 	void __user *ubuf;
 	u64 length;
 	bool to_host;
+	bool check_only;	/* first walk: check, move no data */
+	bool quiet;		/* second walk: already reported */
 };
 
 static int pciem_prp_read_list(void *ctx, u64 addr, u8 *buf, u32 len)
 {
 	struct pciem_prp_ctx *p = ctx;
+	int ret;
 
+	ret = pciem_dma_checked(&p->dma, addr, len, PCIEM_DMA_ACCESS_READ,
+				p->quiet);
+	if (ret)
+		return ret;
 	return pciem_dma_copy(&p->dma, addr, len, NULL, buf, false);
 }
 
 static int pciem_prp_segment(void *ctx, u64 pos, u64 addr, u64 len)
 {
 	struct pciem_prp_ctx *p = ctx;
+	int ret;
 
 	/* The walker keeps segments inside the transfer; check anyway. */
 	if (pos > p->length || len > p->length - pos)
 		return dma_err(-EINVAL, p->dma.what, "PRP segment outside the transfer");
+	ret = pciem_dma_checked(&p->dma, addr, len,
+				p->to_host ? PCIEM_DMA_ACCESS_WRITE : PCIEM_DMA_ACCESS_READ,
+				p->quiet);
+	if (ret || p->check_only)
+		return ret;
 	return pciem_dma_copy(&p->dma, addr, len, p->ubuf + pos, NULL,
 			      p->to_host);
 }
@@ -285,8 +333,18 @@ int pciem_dma_indirect(struct pciem_dev *dev, void __user *uarg)
 	p.ubuf = u64_to_user_ptr(req.user_addr);
 	p.length = req.length;
 	p.to_host = req.flags & PCIEM_PRP_FLAG_WRITE;
-	ret = pciem_rs_prp_walk(&req, &p, pciem_prp_read_list,
-				pciem_prp_segment, &reason);
+	if (dev->dmac.active && dev->dmac.mode == PCIEM_DMA_CHECK_ENFORCE) {
+		p.check_only = true;
+		ret = pciem_rs_prp_walk(&req, &p, pciem_prp_read_list,
+					pciem_prp_segment, &reason);
+		if (ret == -EFAULT)
+			return ret;
+		p.check_only = false;
+		p.quiet = true;
+	}
+	if (!ret)
+		ret = pciem_rs_prp_walk(&req, &p, pciem_prp_read_list,
+					pciem_prp_segment, &reason);
 	if (ret && ret != -EINTR)
 		pr_info_ratelimited("DMA_INDIRECT: %s (%d)\n", reason, ret);
 	return ret;

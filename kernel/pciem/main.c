@@ -136,6 +136,7 @@ static int pciem_open(struct inode *inode, struct file *file)
 	pciem_watch_dev_init(dev);
 	pciem_irq_dev_init(dev);
 	pciem_irqfd_dev_init(dev);
+	pciem_dmac_dev_init(dev);
 	INIT_WORK(&dev->start_work, pciem_start_work_fn);
 	ret = pciem_ring_init(dev);
 	if (ret) {
@@ -165,10 +166,11 @@ static int pciem_create(struct pciem_dev *dev, void __user *uarg)
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	if (arg.flags || arg.reserved)
-		return pciem_user_err(-EINVAL, "CREATE_DEVICE: flags and reserved must be zero");
+	if ((arg.flags & ~PCIEM_CREATE_DMA_CHECK_MASK) || arg.reserved)
+		return pciem_user_err(-EINVAL, "CREATE_DEVICE: unknown flags, or reserved is not zero");
 	if (dev->state != PCIEM_EMPTY)
 		return pciem_user_err(-EEXIST, "CREATE_DEVICE: this file already describes a device");
+	pciem_dmac_set_mode(dev, arg.flags);
 	dev->builder = kzalloc(pciem_rs_builder_size(), GFP_KERNEL);
 	if (!dev->builder)
 		return -ENOMEM;
@@ -580,13 +582,18 @@ static int __init pciem_init(void)
 	ret = pciem_watch_init();
 	if (ret)
 		goto err_trap;
-	ret = misc_register(&pciem_misc);
+	ret = pciem_dmac_init();
 	if (ret)
 		goto err_watch;
+	ret = misc_register(&pciem_misc);
+	if (ret)
+		goto err_dmac;
 	pr_info("ready: /dev/pciem, ABI %u, trap mode %s\n", PCIEM_ABI_VERSION,
 		pciem_trap_available() ? "available" : "unavailable");
 	return 0;
 
+err_dmac:
+	pciem_dmac_exit();
 err_watch:
 	pciem_watch_exit();
 err_trap:
@@ -601,6 +608,7 @@ err_pool:
 static void __exit pciem_exit(void)
 {
 	misc_deregister(&pciem_misc);
+	pciem_dmac_exit();
 	pciem_watch_exit();
 	pciem_trap_exit();
 	pciem_p2p_exit();

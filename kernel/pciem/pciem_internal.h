@@ -69,6 +69,40 @@ struct pciem_trap_stats {
 	atomic64_t untrapped;	/* mappings left untrapped */
 };
 
+/* dmacheck.c: the driver's DMA mappings and what checking found. */
+#define PCIEM_DMAC_STACK	8	/* frames saved per mapping */
+#define PCIEM_DMAC_HISTORY	64	/* unmaps remembered */
+/* Tag of history slot s: 1..PCIEM_DMAC_HISTORY (a live record's tag is
+ * its address, never that small). */
+#define PCIEM_DMAC_TAG_GONE(s)	((u64)(s) + 1)
+
+struct pciem_dmac_gone {
+	u64 start;
+	u64 len;
+	u32 dir;
+	u64 when_ns;		/* ktime_get_ns() of the unmap */
+	unsigned int nr_stack;
+	unsigned long stack[PCIEM_DMAC_STACK];	/* of the mapping call */
+};
+
+struct pciem_dma_check {
+	u32 mode;		/* PCIEM_DMA_CHECK_OFF/REPORT/ENFORCE */
+	bool active;		/* our DMA ops are on the PCI device */
+	struct device *dev;	/* that device, while active */
+	spinlock_t lock;	/* live, gone, gone_next, nr_live */
+	struct rb_root_cached live;	/* struct pciem_dmac_rec */
+	u64 nr_live;
+	struct pciem_dmac_gone gone[PCIEM_DMAC_HISTORY];
+	unsigned int gone_next;
+	atomic64_t maps;
+	atomic64_t unmaps;
+	atomic64_t faults[PCIEM_DMA_FAULT_AFTER_UNMAP + 1];	/* by kind */
+	atomic64_t leaks;
+	atomic64_t mask;	/* mappings refused by the DMA mask */
+	atomic64_t bad_unmap;	/* unmaps of what was not mapped */
+	atomic64_t nomem;	/* mappings failed for want of a record */
+};
+
 struct pciem_watch {
 	struct pciem_dev *dev;
 	struct perf_event * __percpu *bp;	/* NULL: not armed */
@@ -168,6 +202,8 @@ struct pciem_dev {
 	struct pciem_trap_stats trap_stats;
 	struct work_struct start_work;	/* START: bus add, drivers probe */
 	bool started;
+
+	struct pciem_dma_check dmac;	/* dmacheck.c */
 };
 
 /* main.c */
@@ -249,6 +285,17 @@ int pciem_dma_may_master(struct pciem_dev *dev, const char *what);
 int pciem_dma_rw(struct pciem_dev *dev, void __user *uarg, bool to_host);
 int pciem_dma_atomic(struct pciem_dev *dev, void __user *uarg);
 int pciem_dma_indirect(struct pciem_dev *dev, void __user *uarg);
+
+/* dmacheck.c: DMA checking against the driver's mappings */
+int pciem_dmac_init(void);
+void pciem_dmac_exit(void);
+void pciem_dmac_dev_init(struct pciem_dev *dev);
+int pciem_dmac_set_mode(struct pciem_dev *dev, u32 flags);
+void pciem_dmac_attach(struct pciem_dev *dev);
+void pciem_dmac_detach(struct pciem_dev *dev);
+int pciem_dmac_check(struct pciem_dev *dev, u64 addr, u64 len, u32 access,
+		     bool quiet);
+ssize_t pciem_dmac_show(struct pciem_dev *dev, char *buf);
 
 /* p2p.c: peer-to-peer transfers inside the p2p_regions= whitelist */
 int pciem_p2p_init(void);

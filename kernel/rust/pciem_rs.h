@@ -134,6 +134,39 @@ int pciem_rs_prp_walk(const struct pciem_dma_indirect *req, void *ctx,
 		      int (*segment)(void *ctx, u64 pos, u64 addr, u64 len),
 		      const char **reason);
 
+/* DMA checking: pciem-core's dmacheck over the module's own records. */
+struct pciem_rs_dma_map {
+	u64 start;
+	u64 len;
+	u32 dir;		/* PCIEM_DMA_BIDIRECTIONAL, _TO_DEVICE, _FROM_DEVICE */
+	u32 reserved;
+	u64 tag;		/* the module's record, returned as given */
+};
+
+struct pciem_rs_dma_fault {
+	u32 kind;		/* PCIEM_DMA_FAULT_* */
+	u32 has_culprit;	/* culprit is valid (all kinds but UNMAPPED) */
+	u64 first_bad;		/* first byte no suitable mapping covers */
+	u64 bytes;		/* OUTSIDE: bytes of the access outside */
+	struct pciem_rs_dma_map culprit;
+};
+
+typedef bool (*pciem_rs_dma_visit)(void *vctx, const struct pciem_rs_dma_map *m);
+
+/* Checks the model's access (PCIEM_DMA_ACCESS_*) of len bytes at bus
+ * address addr. overlapping() calls visit(vctx, m) for each live mapping
+ * overlapping lo..=hi in ascending order of start until visit returns
+ * false; unmapped_at() fills *out with the most recent unmap covering addr
+ * and says whether there was one. Returns 0 when the access is allowed, 1
+ * with *fault filled when it is not, -EINVAL for an unknown access or a
+ * NULL pointer. Never sleeps unless the callbacks do. */
+int pciem_rs_dma_check(u64 addr, u64 len, u32 access, void *ctx,
+		       void (*overlapping)(void *ctx, u64 lo, u64 hi,
+					   pciem_rs_dma_visit visit, void *vctx),
+		       bool (*unmapped_at)(void *ctx, u64 addr,
+					   struct pciem_rs_dma_map *out),
+		       struct pciem_rs_dma_fault *fault);
+
 /* Implemented in C by the module: the Rust panic handler's report. */
 void pciem_rs_panic(const char *file, u32 file_len, u32 line);
 

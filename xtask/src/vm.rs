@@ -72,6 +72,15 @@ impl Boot {
         (Boot::Pool, line)
     }
 
+    /// Guest RAM. The pool boot has some above 4 GiB, so that
+    /// vmtest-dma-check can map a page a 32-bit DMA mask cannot reach.
+    fn memory(self) -> &'static str {
+        match self {
+            Boot::Pool => "4608",
+            _ => "1024",
+        }
+    }
+
     fn cpus(self) -> &'static str {
         match self {
             Boot::OneCpu => "1",
@@ -215,6 +224,7 @@ echo "VMTEST BOOTED $(cat /proc/sys/kernel/osrelease)"
 insmod /pciem_testdrv.ko || echo "VMTEST EXIT insmod-testdrv 1"
 insmod /pciem_dmadrv.ko || echo "VMTEST EXIT insmod-dmadrv 1"
 insmod /pciem_trapdrv.ko || echo "VMTEST EXIT insmod-trapdrv 1"
+insmod /pciem_dmabug.ko || echo "VMTEST EXIT insmod-dmabug 1"
 while read bin args; do
     [ -z "$bin" ] && continue
     echo "VMTEST RUN $bin $args"
@@ -371,7 +381,7 @@ fn boot_guest(ver: &str, out: &Path, boot: Boot) -> Result<String> {
         .arg("qemu-system-x86_64")
         .args([
             "-m",
-            "1024",
+            boot.memory(),
             "-smp",
             boot.cpus(),
             "-nographic",

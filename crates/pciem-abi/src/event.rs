@@ -94,6 +94,8 @@ pub enum EventKind {
     Reset = PCIEM_EVENT_RESET,
     /// [`PCIEM_EVENT_ERROR`].
     Error = PCIEM_EVENT_ERROR,
+    /// [`crate::PCIEM_EVENT_DMA_FAULT`].
+    DmaFault = crate::PCIEM_EVENT_DMA_FAULT,
 }
 
 impl EventKind {
@@ -106,6 +108,7 @@ impl EventKind {
             PCIEM_EVENT_CONFIG_WRITE => Some(Self::ConfigWrite),
             PCIEM_EVENT_RESET => Some(Self::Reset),
             PCIEM_EVENT_ERROR => Some(Self::Error),
+            crate::PCIEM_EVENT_DMA_FAULT => Some(Self::DmaFault),
             _ => None,
         }
     }

@@ -20,6 +20,7 @@
 pub mod caps;
 pub mod config;
 pub mod dma;
+pub mod dmacheck;
 pub mod event;
 pub mod ioctl;
 pub mod irq;
@@ -30,6 +31,7 @@ pub mod watch;
 pub use caps::*;
 pub use config::*;
 pub use dma::*;
+pub use dmacheck::*;
 pub use event::*;
 pub use ioctl::*;
 pub use irq::*;
@@ -46,7 +48,11 @@ pub use watch::*;
 ///   `SET_READ_TIMEOUT`, `START`, `COMPLETE_READ`, the read-response page,
 ///   model-answered `MMIO_READ` events and `ERROR` events; the ring's
 ///   `consumer_state` (formerly the first word of `reserved0`).
-pub const PCIEM_ABI_VERSION: u32 = 3;
+/// - 4: DMA checking ([`dmacheck`]): the DMA check mode in
+///   `pciem_create_device.flags` (0 keeps the module's default, which is
+///   `enforce`), `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA
+///   outside the driver's mappings.
+pub const PCIEM_ABI_VERSION: u32 = 4;
 
 /// Size of a PCI Express configuration space in bytes.
 pub const PCIEM_CONFIG_SPACE_SIZE: usize = 4096;

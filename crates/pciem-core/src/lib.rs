@@ -10,6 +10,8 @@
 //!   ranges ([`AccessMap`], [`AccessMap::classify`]).
 //! - [`device`]: the device-model API: the [`Device`] trait a model
 //!   implements and the [`Host`] trait a backend offers it.
+//! - [`dmacheck`]: the rules a DMA must follow against the driver's
+//!   mappings, and the kinds of violation.
 //! - [`prp`]: walking NVMe-style PRP lists into DMA segments.
 //! - [`insn`]: decoding and emulating the x86-64 instructions drivers use
 //!   on MMIO (trap mode).
@@ -27,6 +29,7 @@ extern crate std;
 pub mod access;
 pub mod config;
 pub mod device;
+pub mod dmacheck;
 pub mod insn;
 pub mod prp;
 pub mod ring;

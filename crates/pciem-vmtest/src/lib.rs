@@ -86,5 +86,7 @@ pub const TEST_DEVICE_UNBOUND: u16 = 0x7e5f;
 pub const TESTDRV: &str = "pciem_testdrv";
 /// Device ID the trap-mode test driver (`pciem_trapdrv.ko`) binds to.
 pub const TEST_DEVICE_TRAP: u16 = 0x7e56;
+/// Device ID `pciem_dmabug.ko` binds: a driver with deliberate DMA bugs.
+pub const TEST_DEVICE_DMABUG: u16 = 0x7e57;
 /// Name of the trap-mode test driver in `/sys/bus/pci/drivers`.
 pub const TRAPDRV: &str = "pciem_trapdrv";

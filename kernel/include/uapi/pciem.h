@@ -33,8 +33,12 @@
  *   `SET_READ_TIMEOUT`, `START`, `COMPLETE_READ`, the read-response page,
  *   model-answered `MMIO_READ` events and `ERROR` events; the ring's
  *   `consumer_state` (formerly the first word of `reserved0`).
+ * - 4: DMA checking (`dmacheck`): the DMA check mode in
+ *   `pciem_create_device.flags` (0 keeps the module's default, which is
+ *   `enforce`), `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA
+ *   outside the driver's mappings.
  */
-#define PCIEM_ABI_VERSION 3
+#define PCIEM_ABI_VERSION 4
 
 /**
  * Size of a PCI Express configuration space in bytes.
@@ -215,6 +219,101 @@
  * Most PRP list entries followed in one transfer (chained lists included).
  */
 #define PCIEM_PRP_MAX_ENTRIES 4096
+
+/**
+ * Bits of `pciem_create_device.flags` that choose the DMA check mode.
+ */
+#define PCIEM_CREATE_DMA_CHECK_MASK 3
+
+/**
+ * DMA check mode: the module parameter `dma_check=` decides (the value of
+ * flags 0, so older device processes get the module's default).
+ */
+#define PCIEM_DMA_CHECK_DEFAULT 0
+
+/**
+ * DMA check mode: no tracking, no checks.
+ */
+#define PCIEM_DMA_CHECK_OFF 1
+
+/**
+ * DMA check mode: violations are reported, the access proceeds.
+ */
+#define PCIEM_DMA_CHECK_REPORT 2
+
+/**
+ * DMA check mode: violations are reported and the access fails with
+ * `EFAULT`; nothing moves.
+ */
+#define PCIEM_DMA_CHECK_ENFORCE 3
+
+/**
+ * `PCIEM_EVENT_DMA_FAULT`: a DMA the model performed was outside what the
+ * driver mapped. `offset` is the bus address of the first offending byte,
+ * `size` the length of the access, `flags` the kind
+ * (`PCIEM_DMA_FAULT_*`), `bar` the access (`PCIEM_DMA_ACCESS_*`), `data`
+ * the detail of the kind (bytes outside the mapping for
+ * `PCIEM_DMA_FAULT_OUTSIDE`, nanoseconds since the unmap for
+ * `PCIEM_DMA_FAULT_AFTER_UNMAP`, zero otherwise) and `id` 1 when the
+ * access was refused (enforce mode), 0 when it went ahead.
+ */
+#define PCIEM_EVENT_DMA_FAULT 6
+
+/**
+ * Fault kind: no live mapping of this device covers the address, and
+ * none was unmapped there recently.
+ */
+#define PCIEM_DMA_FAULT_UNMAPPED 1
+
+/**
+ * Fault kind: the access runs past the start or end of a live mapping
+ * (by the number of bytes in the event's `data`).
+ */
+#define PCIEM_DMA_FAULT_OUTSIDE 2
+
+/**
+ * Fault kind: the address is mapped, but for the other direction (a
+ * device write into a `DMA_TO_DEVICE` buffer, or a read of a
+ * `DMA_FROM_DEVICE` one; an atomic needs `DMA_BIDIRECTIONAL`).
+ */
+#define PCIEM_DMA_FAULT_WRONG_DIRECTION 3
+
+/**
+ * Fault kind: the address belonged to a mapping that the driver has
+ * already unmapped (or freed).
+ */
+#define PCIEM_DMA_FAULT_AFTER_UNMAP 4
+
+/**
+ * Access of a DMA fault: the device read host memory.
+ */
+#define PCIEM_DMA_ACCESS_READ 0
+
+/**
+ * Access of a DMA fault: the device wrote host memory.
+ */
+#define PCIEM_DMA_ACCESS_WRITE 1
+
+/**
+ * Access of a DMA fault: an atomic (reads and writes host memory).
+ */
+#define PCIEM_DMA_ACCESS_ATOMIC 2
+
+/**
+ * Direction of a mapping as the driver gave it (Linux's
+ * `enum dma_data_direction`): device and CPU may both read and write.
+ */
+#define PCIEM_DMA_BIDIRECTIONAL 0
+
+/**
+ * Direction of a mapping: the device only reads it (`DMA_TO_DEVICE`).
+ */
+#define PCIEM_DMA_TO_DEVICE 1
+
+/**
+ * Direction of a mapping: the device only writes it (`DMA_FROM_DEVICE`).
+ */
+#define PCIEM_DMA_FROM_DEVICE 2
 
 /**
  * Number of slots in the event ring (a power of two).
@@ -460,7 +559,9 @@ struct pciem_version {
  */
 struct pciem_create_device {
   /**
-   * No flags are defined yet; must be zero.
+   * The DMA check mode (`PCIEM_DMA_CHECK_*` in the bits
+   * `PCIEM_CREATE_DMA_CHECK_MASK`, see `crate.dmacheck`); every other
+   * bit must be zero.
    */
   uint32_t flags;
   /**

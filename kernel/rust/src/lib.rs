@@ -10,6 +10,7 @@
 #![no_std]
 
 mod access;
+mod dmacheck;
 mod emulate;
 
 use core::ffi::{c_char, c_void};

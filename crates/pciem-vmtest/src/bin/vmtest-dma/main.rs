@@ -83,20 +83,24 @@ fn bad_dma(r: &mut Report, dev: &Dev, b: &Buf) {
     let mut buf = vec![0u8; 64];
     let res = dev.dma_read(UNMAPPED, &mut buf);
     r.check(
-        errno(&res) == Some(libc::ENXIO),
-        format!("DMA_READ of an unmapped bus address -> ENXIO ({res:?})"),
+        errno(&res) == Some(libc::EFAULT),
+        format!(
+            "DMA_READ of an unmapped bus address -> EFAULT, refused by the DMA check ({res:?})"
+        ),
     );
     let res = dev.dma_write(UNMAPPED, &buf);
     r.check(
-        errno(&res) == Some(libc::ENXIO),
-        format!("DMA_WRITE to an unmapped bus address -> ENXIO ({res:?})"),
+        errno(&res) == Some(libc::EFAULT),
+        format!(
+            "DMA_WRITE to an unmapped bus address -> EFAULT, refused by the DMA check ({res:?})"
+        ),
     );
     if let Ok(bar) = dev.bar_info(2) {
         let res = dev.dma_read(bar.bus_addr, &mut buf);
         r.check(
-            errno(&res) == Some(libc::ENXIO),
+            errno(&res) == Some(libc::EFAULT),
             format!(
-                "DMA_READ of a BAR (not RAM) at {:#x} -> ENXIO ({res:?})",
+                "DMA_READ of a BAR (no DMA mapping) at {:#x} -> EFAULT ({res:?})",
                 bar.bus_addr
             ),
         );

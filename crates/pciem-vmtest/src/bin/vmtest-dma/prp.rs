@@ -174,8 +174,8 @@ pub fn prp(r: &mut Report, dev: &Dev, b: &Buf) {
     );
     let res = dev.prp_read(pg(0), UNMAPPED, &mut got);
     r.check(
-        errno(&res) == Some(libc::ENXIO),
-        format!("PRP2 at an unmapped bus address -> ENXIO ({res:?})"),
+        errno(&res) == Some(libc::EFAULT),
+        format!("PRP2 at an unmapped bus address -> EFAULT, refused by the DMA check ({res:?})"),
     );
     let res = dev.prp_read(pg(0), 0, &mut []);
     r.check(

@@ -1,0 +1,499 @@
+//! The rules of DMA checking, shared by the kernel module (through the
+//! shim) and the mock backend so that both judge a model's DMA alike.
+//!
+//! A host records the mappings its driver made for the device (bus
+//! address, length, direction). Before the device touches host memory,
+//! [`check`] decides whether the live mappings allow that access and, if
+//! not, what kind of mistake it is, in this order:
+//!
+//! 1. [`FaultKind::WrongDirection`]: the first offending byte is mapped,
+//!    but only for the other direction;
+//! 2. [`FaultKind::Outside`]: the access overlaps a mapping it may use but
+//!    runs past it (the typical off-by-N);
+//! 3. [`FaultKind::AfterUnmap`]: the first offending byte belonged to a
+//!    mapping that was unmapped (or freed) recently;
+//! 4. [`FaultKind::Outside`] again for an access that starts within a page
+//!    of a mapping's end (or ends within a page of its start) without
+//!    overlapping it: an overrun that skipped the mapping's last bytes;
+//! 5. [`FaultKind::Unmapped`]: none of the above.
+//!
+//! Several mappings may cover one access together (adjacent scatterlist
+//! entries): the union is what counts. The check allocates nothing and
+//! cannot panic.
+
+use core::fmt;
+
+use pciem_abi::{
+    PCIEM_DMA_ACCESS_ATOMIC, PCIEM_DMA_ACCESS_READ, PCIEM_DMA_ACCESS_WRITE,
+    PCIEM_DMA_BIDIRECTIONAL, PCIEM_DMA_FAULT_AFTER_UNMAP, PCIEM_DMA_FAULT_OUTSIDE,
+    PCIEM_DMA_FAULT_UNMAPPED, PCIEM_DMA_FAULT_WRONG_DIRECTION, PCIEM_DMA_FROM_DEVICE,
+    PCIEM_DMA_TO_DEVICE,
+};
+
+/// How far from a mapping an access may start (or end) and still be taken
+/// for an overrun of it rather than a stray address.
+pub const NEAR: u64 = 4096;
+
+/// The direction a driver mapped a buffer for (Linux's
+/// `enum dma_data_direction`, as `PCIEM_DMA_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Device and CPU may both read and write (coherent allocations too).
+    Bidirectional,
+    /// The device only reads the buffer.
+    ToDevice,
+    /// The device only writes the buffer.
+    FromDevice,
+}
+
+impl Direction {
+    /// The direction named by a raw `PCIEM_DMA_*` value.
+    pub const fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            PCIEM_DMA_BIDIRECTIONAL => Some(Self::Bidirectional),
+            PCIEM_DMA_TO_DEVICE => Some(Self::ToDevice),
+            PCIEM_DMA_FROM_DEVICE => Some(Self::FromDevice),
+            _ => None,
+        }
+    }
+
+    /// The raw `PCIEM_DMA_*` value.
+    pub const fn raw(self) -> u32 {
+        match self {
+            Self::Bidirectional => PCIEM_DMA_BIDIRECTIONAL,
+            Self::ToDevice => PCIEM_DMA_TO_DEVICE,
+            Self::FromDevice => PCIEM_DMA_FROM_DEVICE,
+        }
+    }
+
+    /// Whether a mapping of this direction lets the device make `access`.
+    pub const fn allows(self, access: Access) -> bool {
+        matches!(
+            (self, access),
+            (Self::Bidirectional, _)
+                | (Self::ToDevice, Access::Read)
+                | (Self::FromDevice, Access::Write)
+        )
+    }
+
+    /// The name Linux uses.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Bidirectional => "DMA_BIDIRECTIONAL",
+            Self::ToDevice => "DMA_TO_DEVICE",
+            Self::FromDevice => "DMA_FROM_DEVICE",
+        }
+    }
+}
+
+/// What the device does to host memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Reads it (DMA_READ, PRP lists, the data of a device read).
+    Read,
+    /// Writes it.
+    Write,
+    /// An atomic: reads and writes it.
+    Atomic,
+}
+
+impl Access {
+    /// The raw `PCIEM_DMA_ACCESS_*` value.
+    pub const fn raw(self) -> u32 {
+        match self {
+            Self::Read => PCIEM_DMA_ACCESS_READ,
+            Self::Write => PCIEM_DMA_ACCESS_WRITE,
+            Self::Atomic => PCIEM_DMA_ACCESS_ATOMIC,
+        }
+    }
+
+    /// The access named by a raw `PCIEM_DMA_ACCESS_*` value.
+    pub const fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            PCIEM_DMA_ACCESS_READ => Some(Self::Read),
+            PCIEM_DMA_ACCESS_WRITE => Some(Self::Write),
+            PCIEM_DMA_ACCESS_ATOMIC => Some(Self::Atomic),
+            _ => None,
+        }
+    }
+
+    /// "read", "write" or "atomic".
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Atomic => "atomic",
+        }
+    }
+}
+
+/// One mapping the driver made (or, in the history, unmapped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Mapping {
+    /// Bus address of its first byte.
+    pub start: u64,
+    /// Length in bytes (at least 1).
+    pub len: u64,
+    /// What the device may do to it.
+    pub dir: Direction,
+    /// The host's own handle for the record (to name the call site that
+    /// made it, or when it was unmapped); not interpreted here.
+    pub tag: u64,
+}
+
+impl Mapping {
+    /// One past its last byte (saturating at the top of the address space).
+    pub const fn end(&self) -> u64 {
+        self.start.saturating_add(self.len)
+    }
+}
+
+/// The kind of a violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    /// Nothing mapped there, now or recently.
+    Unmapped,
+    /// The access runs `bytes` bytes past a mapping it may use.
+    Outside {
+        /// Bytes of the access outside the mapping.
+        bytes: u64,
+    },
+    /// Mapped only for the other direction.
+    WrongDirection,
+    /// The mapping there was unmapped before the access.
+    AfterUnmap,
+}
+
+impl FaultKind {
+    /// The raw `PCIEM_DMA_FAULT_*` value.
+    pub const fn raw(self) -> u32 {
+        match self {
+            Self::Unmapped => PCIEM_DMA_FAULT_UNMAPPED,
+            Self::Outside { .. } => PCIEM_DMA_FAULT_OUTSIDE,
+            Self::WrongDirection => PCIEM_DMA_FAULT_WRONG_DIRECTION,
+            Self::AfterUnmap => PCIEM_DMA_FAULT_AFTER_UNMAP,
+        }
+    }
+
+    /// The name used in reports and sysfs counters.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Unmapped => "unmapped",
+            Self::Outside { .. } => "outside",
+            Self::WrongDirection => "wrong_direction",
+            Self::AfterUnmap => "after_unmap",
+        }
+    }
+}
+
+/// A violating access and what it was measured against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fault {
+    /// What kind of mistake.
+    pub kind: FaultKind,
+    /// The access: bus address of its first byte.
+    pub addr: u64,
+    /// The access: length.
+    pub len: u64,
+    /// The access: what the device did.
+    pub access: Access,
+    /// The first byte of the access that no suitable mapping covers.
+    pub first_bad: u64,
+    /// The mapping the mistake is about (the wrong-direction mapping, the
+    /// one overrun, the unmapped one); `None` for [`FaultKind::Unmapped`].
+    pub culprit: Option<Mapping>,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "DMA {} of {} bytes at {:#x}: ",
+            self.access.name(),
+            self.len,
+            self.addr
+        )?;
+        match (self.kind, self.culprit) {
+            (FaultKind::WrongDirection, Some(m)) => write!(
+                f,
+                "wrong direction: {:#x}+{:#x} is mapped {}",
+                m.start,
+                m.len,
+                m.dir.name()
+            ),
+            (FaultKind::Outside { bytes }, Some(m)) => write!(
+                f,
+                "outside the mapping {:#x}+{:#x} by {bytes} bytes",
+                m.start, m.len
+            ),
+            (FaultKind::AfterUnmap, Some(m)) => write!(
+                f,
+                "{:#x} belongs to {:#x}+{:#x}, already unmapped",
+                self.first_bad, m.start, m.len
+            ),
+            _ => write!(f, "{:#x} is not mapped", self.first_bad),
+        }
+    }
+}
+
+/// What a host knows about its driver's mappings.
+pub trait Mappings {
+    /// Calls `f` with every live mapping overlapping the bus addresses
+    /// `lo..=hi`, in ascending order of `start`, until `f` returns `false`.
+    fn overlapping(&self, lo: u64, hi: u64, f: &mut dyn FnMut(Mapping) -> bool);
+
+    /// The most recently unmapped mapping that covered `addr`, if the host
+    /// still remembers one.
+    fn unmapped_at(&self, addr: u64) -> Option<Mapping>;
+}
+
+/// Whether the device may make `access` to the `len` bytes at `addr`;
+/// the violation if not. A zero-length access touches nothing and passes;
+/// one that wraps around the address space is [`FaultKind::Unmapped`].
+pub fn check<M: Mappings + ?Sized>(
+    maps: &M,
+    addr: u64,
+    len: u64,
+    access: Access,
+) -> Result<(), Fault> {
+    let fault = |kind, first_bad, culprit| Fault {
+        kind,
+        addr,
+        len,
+        access,
+        first_bad,
+        culprit,
+    };
+    if len == 0 {
+        return Ok(());
+    }
+    let Some(end) = addr.checked_add(len) else {
+        return Err(fault(FaultKind::Unmapped, addr, None));
+    };
+    // Coverage by mappings that allow the access, walked in start order:
+    // `frontier` is where contiguous coverage from `addr` ends, `covered`
+    // counts the union, `gap` the first uncovered byte below a later
+    // mapping.
+    let mut frontier = addr;
+    let mut covered = 0u64;
+    let mut gap = None;
+    let mut best: Option<(Mapping, u64)> = None;
+    let mut wrong_any = None;
+    // The nearest non-overlapping mapping the access may use: (mapping,
+    // distance, bytes of the access beyond it).
+    let mut near: Option<(Mapping, u64, u64)> = None;
+    let lo = addr.saturating_sub(NEAR);
+    let hi = (end - 1).saturating_add(NEAR);
+    maps.overlapping(lo, hi, &mut |m| {
+        let m_end = m.end();
+        if m.len == 0 {
+            return true;
+        }
+        if m.start >= end || m_end <= addr {
+            if m.dir.allows(access) {
+                let (dist, outside) = if m_end <= addr {
+                    (addr - m_end, end - m_end)
+                } else {
+                    (m.start - end, m.start - addr)
+                };
+                if near.is_none_or(|(_, d, _)| dist < d) {
+                    near = Some((m, dist, outside));
+                }
+            }
+            return true;
+        }
+        if !m.dir.allows(access) {
+            wrong_any.get_or_insert(m);
+            return true;
+        }
+        if m.start > frontier && gap.is_none() {
+            gap = Some(frontier);
+        }
+        let s = m.start.max(frontier);
+        let e = m_end.min(end);
+        if e > s {
+            covered += e - s;
+            frontier = e;
+        }
+        let overlap = m_end.min(end) - m.start.max(addr);
+        if best.is_none_or(|(_, o)| overlap > o) {
+            best = Some((m, overlap));
+        }
+        true
+    });
+    if covered >= len {
+        return Ok(());
+    }
+    let first_bad = gap.unwrap_or(frontier);
+    // A wrong-direction mapping covering the first uncovered byte decides;
+    // looked up again since the walk saw it before knowing that byte.
+    let mut wrong_here = None;
+    if wrong_any.is_some() {
+        maps.overlapping(first_bad, first_bad, &mut |m| {
+            if !m.dir.allows(access) && m.len != 0 {
+                wrong_here = Some(m);
+                return false;
+            }
+            true
+        });
+    }
+    if let Some(m) = wrong_here {
+        return Err(fault(FaultKind::WrongDirection, first_bad, Some(m)));
+    }
+    if let Some((m, _)) = best {
+        return Err(fault(
+            FaultKind::Outside {
+                bytes: len - covered,
+            },
+            first_bad,
+            Some(m),
+        ));
+    }
+    if let Some(m) = maps.unmapped_at(first_bad) {
+        return Err(fault(FaultKind::AfterUnmap, first_bad, Some(m)));
+    }
+    if let Some((m, _, bytes)) = near {
+        return Err(fault(FaultKind::Outside { bytes }, first_bad, Some(m)));
+    }
+    if let Some(m) = wrong_any {
+        // Mapped the wrong way somewhere in the access, though not at its
+        // first uncovered byte, and nothing better explains it.
+        return Err(fault(FaultKind::WrongDirection, first_bad, Some(m)));
+    }
+    Err(fault(FaultKind::Unmapped, first_bad, None))
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::*;
+
+    /// A plain list of mappings and a history, like the mock keeps.
+    #[derive(Default)]
+    struct List {
+        live: Vec<Mapping>,
+        gone: Vec<Mapping>,
+    }
+
+    impl Mappings for List {
+        fn overlapping(&self, lo: u64, hi: u64, f: &mut dyn FnMut(Mapping) -> bool) {
+            let mut v: Vec<_> = self
+                .live
+                .iter()
+                .filter(|m| m.start <= hi && m.end() > lo)
+                .copied()
+                .collect();
+            v.sort_by_key(|m| m.start);
+            for m in v {
+                if !f(m) {
+                    break;
+                }
+            }
+        }
+        fn unmapped_at(&self, addr: u64) -> Option<Mapping> {
+            self.gone
+                .iter()
+                .rev()
+                .find(|m| m.start <= addr && addr < m.end())
+                .copied()
+        }
+    }
+
+    fn map(start: u64, len: u64, dir: Direction) -> Mapping {
+        Mapping {
+            start,
+            len,
+            dir,
+            tag: start,
+        }
+    }
+
+    const BI: Direction = Direction::Bidirectional;
+    const TO: Direction = Direction::ToDevice;
+    const FROM: Direction = Direction::FromDevice;
+
+    #[test]
+    fn covered_accesses_pass() {
+        let l = List {
+            live: std::vec![map(0x1000, 0x1000, BI), map(0x2000, 0x800, TO)],
+            ..Default::default()
+        };
+        assert_eq!(check(&l, 0x1000, 0x1000, Access::Write), Ok(()));
+        assert_eq!(check(&l, 0x1ff8, 8, Access::Atomic), Ok(()));
+        // Two adjacent mappings cover one read together.
+        assert_eq!(check(&l, 0x1800, 0x1000, Access::Read), Ok(()));
+        assert_eq!(check(&l, 0x5000, 0, Access::Read), Ok(()));
+    }
+
+    #[test]
+    fn overrun_by_one_byte_and_one_page() {
+        let m = map(0x10000, 0x1000, BI);
+        let l = List {
+            live: std::vec![m],
+            ..Default::default()
+        };
+        let f = check(&l, 0x10000, 0x1001, Access::Write).unwrap_err();
+        assert_eq!(f.kind, FaultKind::Outside { bytes: 1 });
+        assert_eq!((f.first_bad, f.culprit), (0x11000, Some(m)));
+        let f = check(&l, 0x10000, 0x2000, Access::Read).unwrap_err();
+        assert_eq!(f.kind, FaultKind::Outside { bytes: 0x1000 });
+        // The page after, alone (a PRP entry one page too far).
+        let f = check(&l, 0x11000, 0x1000, Access::Read).unwrap_err();
+        assert_eq!(f.kind, FaultKind::Outside { bytes: 0x1000 });
+        // Before the start.
+        let f = check(&l, 0xfffc, 8, Access::Read).unwrap_err();
+        assert_eq!(f.kind, FaultKind::Outside { bytes: 4 });
+        assert_eq!(f.first_bad, 0xfffc);
+    }
+
+    #[test]
+    fn wrong_direction() {
+        let m = map(0x4000, 0x1000, TO);
+        let l = List {
+            live: std::vec![m, map(0x8000, 0x1000, FROM)],
+            ..Default::default()
+        };
+        let f = check(&l, 0x4000, 16, Access::Write).unwrap_err();
+        assert_eq!((f.kind, f.culprit), (FaultKind::WrongDirection, Some(m)));
+        assert!(check(&l, 0x8000, 16, Access::Read).is_err());
+        assert!(check(&l, 0x8000, 16, Access::Atomic).is_err());
+        assert_eq!(check(&l, 0x8000, 16, Access::Write), Ok(()));
+    }
+
+    #[test]
+    fn after_unmap_and_unmapped() {
+        let gone = map(0x20000, 0x1000, BI);
+        let l = List {
+            live: std::vec![],
+            gone: std::vec![gone],
+        };
+        let f = check(&l, 0x20010, 4, Access::Read).unwrap_err();
+        assert_eq!((f.kind, f.culprit), (FaultKind::AfterUnmap, Some(gone)));
+        let f = check(&l, 0x90000, 4, Access::Read).unwrap_err();
+        assert_eq!((f.kind, f.culprit), (FaultKind::Unmapped, None));
+        let f = check(&l, u64::MAX - 3, 8, Access::Read).unwrap_err();
+        assert_eq!(f.kind, FaultKind::Unmapped);
+    }
+
+    #[test]
+    fn a_gap_between_mappings_is_found() {
+        let a = map(0x1000, 0x1000, BI);
+        let l = List {
+            live: std::vec![a, map(0x2100, 0xf00, BI)],
+            ..Default::default()
+        };
+        let f = check(&l, 0x1000, 0x2000, Access::Read).unwrap_err();
+        assert_eq!(f.first_bad, 0x2000);
+        assert_eq!(f.kind, FaultKind::Outside { bytes: 0x100 });
+    }
+
+    #[test]
+    fn display_names_the_kind() {
+        let l = List::default();
+        let f = check(&l, 0x1000, 4, Access::Write).unwrap_err();
+        let s = std::format!("{f}");
+        assert!(s.contains("not mapped") && s.contains("write"), "{s}");
+    }
+}
