@@ -590,11 +590,21 @@ int pciem_dmac_check(struct pciem_dev *dev, u64 addr, u64 len, u32 access,
 	return refuse ? -EFAULT : 0;
 }
 
-int pciem_dmac_set_mode(struct pciem_dev *dev, u32 flags)
+/* SET_DMA_CHECK, called with dev->lock held. */
+int pciem_dmac_set_mode(struct pciem_dev *dev,
+			const struct pciem_dma_check_mode *m)
 {
-	u32 mode = flags & PCIEM_CREATE_DMA_CHECK_MASK;
-
-	dev->dmac.mode = mode == PCIEM_DMA_CHECK_DEFAULT ? pciem_dmac_default : mode;
+	lockdep_assert_held(&dev->lock);
+	if (m->reserved || m->mode > PCIEM_DMA_CHECK_ENFORCE) {
+		pr_info_ratelimited("SET_DMA_CHECK: mode must be PCIEM_DMA_CHECK_DEFAULT, _OFF, _REPORT or _ENFORCE and reserved zero\n");
+		return -EINVAL;
+	}
+	if (dev->state == PCIEM_REGISTERED || dev->state == PCIEM_DEAD) {
+		pr_info_ratelimited("SET_DMA_CHECK: the device is already registered\n");
+		return -EBUSY;
+	}
+	dev->dmac.mode = m->mode == PCIEM_DMA_CHECK_DEFAULT ?
+			 pciem_dmac_default : m->mode;
 	return 0;
 }
 

@@ -166,11 +166,10 @@ static int pciem_create(struct pciem_dev *dev, void __user *uarg)
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	if ((arg.flags & ~PCIEM_CREATE_DMA_CHECK_MASK) || arg.reserved)
-		return pciem_user_err(-EINVAL, "CREATE_DEVICE: unknown flags, or reserved is not zero");
+	if (arg.flags || arg.reserved)
+		return pciem_user_err(-EINVAL, "CREATE_DEVICE: flags and reserved must be zero");
 	if (dev->state != PCIEM_EMPTY)
 		return pciem_user_err(-EEXIST, "CREATE_DEVICE: this file already describes a device");
-	pciem_dmac_set_mode(dev, arg.flags);
 	dev->builder = kzalloc(pciem_rs_builder_size(), GFP_KERNEL);
 	if (!dev->builder)
 		return -ENOMEM;
@@ -494,6 +493,13 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case PCIEM_IOCTL_START:
 		ret = pciem_start(dev);
 		break;
+	case PCIEM_IOCTL_SET_DMA_CHECK: {
+		struct pciem_dma_check_mode m;
+
+		ret = copy_from_user(&m, uarg, sizeof(m)) ? -EFAULT :
+			pciem_dmac_set_mode(dev, &m);
+		break;
+	}
 	default:
 		ret = -ENOTTY;
 		break;

@@ -290,7 +290,8 @@ int pciem_dma_indirect(struct pciem_dev *dev, void __user *uarg);
 int pciem_dmac_init(void);
 void pciem_dmac_exit(void);
 void pciem_dmac_dev_init(struct pciem_dev *dev);
-int pciem_dmac_set_mode(struct pciem_dev *dev, u32 flags);
+int pciem_dmac_set_mode(struct pciem_dev *dev,
+			const struct pciem_dma_check_mode *m);
 void pciem_dmac_attach(struct pciem_dev *dev);
 void pciem_dmac_detach(struct pciem_dev *dev);
 int pciem_dmac_check(struct pciem_dev *dev, u64 addr, u64 len, u32 access,

@@ -11,9 +11,7 @@ use crate::PCIEM_CONFIG_SPACE_SIZE;
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
 )]
 pub struct pciem_create_device {
-    /// The DMA check mode (`PCIEM_DMA_CHECK_*` in the bits
-    /// `PCIEM_CREATE_DMA_CHECK_MASK`, see [`crate::dmacheck`]); every other
-    /// bit must be zero.
+    /// No flags are defined yet; must be zero.
     pub flags: u32,
     /// Must be zero.
     pub reserved: u32,

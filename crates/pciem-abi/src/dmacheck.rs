@@ -2,9 +2,9 @@
 //! makes (it gives each PCIem device its own DMA operations) and checks
 //! every DMA the model performs against them, like an IOMMU would.
 //!
-//! The mode is chosen per device when it is created, in the `flags` of
-//! `pciem_create_device` (bits [`PCIEM_CREATE_DMA_CHECK_MASK`]), or left to
-//! the module parameter `dma_check=` (default `enforce`):
+//! The mode is chosen per device before REGISTER with
+//! `PCIEM_IOCTL_SET_DMA_CHECK` ([`pciem_dma_check_mode`]), or left to the
+//! module parameter `dma_check=` (default `enforce`):
 //! - [`PCIEM_DMA_CHECK_OFF`]: the device uses the kernel's direct DMA
 //!   mapping, nothing is recorded and nothing is checked;
 //! - [`PCIEM_DMA_CHECK_REPORT`]: a violating access is reported and then
@@ -19,10 +19,10 @@
 //! Peer-to-peer transfers are not checked (they reach BARs, which no DMA
 //! mapping describes).
 
-/// Bits of `pciem_create_device.flags` that choose the DMA check mode.
-pub const PCIEM_CREATE_DMA_CHECK_MASK: u32 = 0x3;
-/// DMA check mode: the module parameter `dma_check=` decides (the value of
-/// flags 0, so older device processes get the module's default).
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// DMA check mode: the module parameter `dma_check=` decides (what a
+/// device gets without `PCIEM_IOCTL_SET_DMA_CHECK`).
 pub const PCIEM_DMA_CHECK_DEFAULT: u32 = 0;
 /// DMA check mode: no tracking, no checks.
 pub const PCIEM_DMA_CHECK_OFF: u32 = 1;
@@ -55,6 +55,19 @@ pub const PCIEM_DMA_FAULT_WRONG_DIRECTION: u32 = 3;
 /// Fault kind: the address belonged to a mapping that the driver has
 /// already unmapped (or freed).
 pub const PCIEM_DMA_FAULT_AFTER_UNMAP: u32 = 4;
+
+/// Argument of `PCIEM_IOCTL_SET_DMA_CHECK`: the device's DMA check mode,
+/// before REGISTER.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct pciem_dma_check_mode {
+    /// `PCIEM_DMA_CHECK_*`.
+    pub mode: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}
 
 /// Access of a DMA fault: the device read host memory.
 pub const PCIEM_DMA_ACCESS_READ: u32 = 0;

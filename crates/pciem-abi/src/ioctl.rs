@@ -4,9 +4,9 @@ use core::mem::size_of;
 
 use crate::{
     pciem_bar_config, pciem_bar_info_query, pciem_bar_mode, pciem_cap_config, pciem_config_image,
-    pciem_config_space, pciem_create_device, pciem_dma_atomic, pciem_dma_indirect, pciem_dma_op,
-    pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config, pciem_p2p_op,
-    pciem_read_completion, pciem_read_timeout, pciem_trap_range, pciem_version,
+    pciem_config_space, pciem_create_device, pciem_dma_atomic, pciem_dma_check_mode,
+    pciem_dma_indirect, pciem_dma_op, pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config,
+    pciem_p2p_op, pciem_read_completion, pciem_read_timeout, pciem_trap_range, pciem_version,
     pciem_watchpoint_config,
 };
 
@@ -156,6 +156,9 @@ ioctls! {
     PCIEM_IOCTL_START = None, 0x15, ();
     /// Answer a model-answered read ([`pciem_read_completion`]).
     PCIEM_IOCTL_COMPLETE_READ = Write, 0x16, pciem_read_completion;
+    /// Choose the device's DMA check mode, before REGISTER
+    /// ([`pciem_dma_check_mode`]).
+    PCIEM_IOCTL_SET_DMA_CHECK = Write, 0x17, pciem_dma_check_mode;
 }
 
 #[cfg(test)]

@@ -48,10 +48,10 @@ pub use watch::*;
 ///   `SET_READ_TIMEOUT`, `START`, `COMPLETE_READ`, the read-response page,
 ///   model-answered `MMIO_READ` events and `ERROR` events; the ring's
 ///   `consumer_state` (formerly the first word of `reserved0`).
-/// - 4: DMA checking ([`dmacheck`]): the DMA check mode in
-///   `pciem_create_device.flags` (0 keeps the module's default, which is
-///   `enforce`), `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA
-///   outside the driver's mappings.
+/// - 4: DMA checking ([`dmacheck`]): `SET_DMA_CHECK` (a device that does
+///   not call it gets the module's default, `enforce`),
+///   `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA outside the
+///   driver's mappings.
 pub const PCIEM_ABI_VERSION: u32 = 4;
 
 /// Size of a PCI Express configuration space in bytes.

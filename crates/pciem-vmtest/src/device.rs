@@ -87,13 +87,15 @@ impl Dev {
 
     /// `CREATE_DEVICE`.
     pub fn create(&self) -> io::Result<()> {
-        self.create_with(0)
+        self.ioctl_in(PCIEM_IOCTL_CREATE_DEVICE, &pciem_create_device::default())
+            .map(drop)
     }
 
-    /// `CREATE_DEVICE` with `flags` (the DMA check mode).
-    pub fn create_with(&self, flags: u32) -> io::Result<()> {
-        let arg = pciem_create_device { flags, reserved: 0 };
-        self.ioctl_in(PCIEM_IOCTL_CREATE_DEVICE, &arg).map(drop)
+    /// `SET_DMA_CHECK`: the DMA check mode (`PCIEM_DMA_CHECK_*`).
+    pub fn set_dma_check(&self, mode: u32) -> io::Result<()> {
+        let arg = pciem_abi::pciem_dma_check_mode { mode, reserved: 0 };
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SET_DMA_CHECK, &arg)
+            .map(drop)
     }
 
     /// `ADD_BAR`.
@@ -339,12 +341,7 @@ impl Dev {
     /// The usual test device: BAR0 4 KiB (32-bit), BAR2 64 KiB (64-bit,
     /// prefetchable), one MSI vector, class co-processor. Not registered.
     pub fn describe_test_device(&self, device: u16) -> io::Result<()> {
-        self.describe_test_device_with(device, 0)
-    }
-
-    /// [`Dev::describe_test_device`] created with `flags`.
-    pub fn describe_test_device_with(&self, device: u16, flags: u32) -> io::Result<()> {
-        self.create_with(flags)?;
+        self.create()?;
         self.add_bar(0, 4096, pciem_abi::PCIEM_BAR_MEM_TYPE_32)?;
         self.add_bar(
             2,

@@ -33,10 +33,10 @@
  *   `SET_READ_TIMEOUT`, `START`, `COMPLETE_READ`, the read-response page,
  *   model-answered `MMIO_READ` events and `ERROR` events; the ring's
  *   `consumer_state` (formerly the first word of `reserved0`).
- * - 4: DMA checking (`dmacheck`): the DMA check mode in
- *   `pciem_create_device.flags` (0 keeps the module's default, which is
- *   `enforce`), `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA
- *   outside the driver's mappings.
+ * - 4: DMA checking (`dmacheck`): `SET_DMA_CHECK` (a device that does
+ *   not call it gets the module's default, `enforce`),
+ *   `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA outside the
+ *   driver's mappings.
  */
 #define PCIEM_ABI_VERSION 4
 
@@ -221,13 +221,8 @@
 #define PCIEM_PRP_MAX_ENTRIES 4096
 
 /**
- * Bits of `pciem_create_device.flags` that choose the DMA check mode.
- */
-#define PCIEM_CREATE_DMA_CHECK_MASK 3
-
-/**
- * DMA check mode: the module parameter `dma_check=` decides (the value of
- * flags 0, so older device processes get the module's default).
+ * DMA check mode: the module parameter `dma_check=` decides (what a
+ * device gets without `PCIEM_IOCTL_SET_DMA_CHECK`).
  */
 #define PCIEM_DMA_CHECK_DEFAULT 0
 
@@ -559,9 +554,7 @@ struct pciem_version {
  */
 struct pciem_create_device {
   /**
-   * The DMA check mode (`PCIEM_DMA_CHECK_*` in the bits
-   * `PCIEM_CREATE_DMA_CHECK_MASK`, see `crate.dmacheck`); every other
-   * bit must be zero.
+   * No flags are defined yet; must be zero.
    */
   uint32_t flags;
   /**
@@ -1226,6 +1219,21 @@ struct pciem_read_completion {
 };
 
 /**
+ * Argument of `PCIEM_IOCTL_SET_DMA_CHECK`: the device's DMA check mode,
+ * before REGISTER.
+ */
+struct pciem_dma_check_mode {
+  /**
+   * `PCIEM_DMA_CHECK_*`.
+   */
+  uint32_t mode;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
  * One read-response slot. The kernel allocates slot `id % PCIEM_READ_SLOTS`
  * to a waiting read; the model writes `value`, then `id` (release).
  */
@@ -1371,6 +1379,7 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_SET_READ_TIMEOUT _IOW(PCIEM_IOCTL_MAGIC, 0x14, struct pciem_read_timeout)
 #define PCIEM_IOCTL_START _IO(PCIEM_IOCTL_MAGIC, 0x15)
 #define PCIEM_IOCTL_COMPLETE_READ _IOW(PCIEM_IOCTL_MAGIC, 0x16, struct pciem_read_completion)
+#define PCIEM_IOCTL_SET_DMA_CHECK _IOW(PCIEM_IOCTL_MAGIC, 0x17, struct pciem_dma_check_mode)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_version) == 16, "sizeof(struct pciem_version)");
@@ -1517,6 +1526,9 @@ PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_timeout, reserved) == 4
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_completion) == 16, "sizeof(struct pciem_read_completion)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_completion, id) == 0, "offsetof(pciem_read_completion, id)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_completion, value) == 8, "offsetof(pciem_read_completion, value)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_dma_check_mode) == 8, "sizeof(struct pciem_dma_check_mode)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_check_mode, mode) == 0, "offsetof(pciem_dma_check_mode, mode)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_check_mode, reserved) == 4, "offsetof(pciem_dma_check_mode, reserved)");
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_response) == 64, "sizeof(struct pciem_read_response)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, id) == 0, "offsetof(pciem_read_response, id)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, value) == 8, "offsetof(pciem_read_response, value)");

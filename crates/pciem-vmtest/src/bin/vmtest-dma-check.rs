@@ -357,24 +357,39 @@ fn report_then_enxio(r: &mut Report, dev: &Dev, ring: &Ring) {
     );
 }
 
-fn run_mode(r: &mut Report, mode: &str, flags: u32) {
+fn run_mode(r: &mut Report, mode: &str, check_mode: u32) {
     let Some(dev) = r.step(format!("{mode}: open /dev/pciem"), Dev::open()) else {
         return;
     };
     if r.step(
         format!("{mode}: describe the device"),
-        dev.describe_test_device_with(TEST_DEVICE_DMABUG, flags),
+        dev.describe_test_device(TEST_DEVICE_DMABUG),
     )
     .is_none()
+        || r.step(
+            format!("{mode}: SET_DMA_CHECK {mode}"),
+            dev.set_dma_check(check_mode),
+        )
+        .is_none()
     {
         return;
     }
+    let bad = dev.set_dma_check(9);
+    r.check(
+        errno(&bad) == Some(libc::EINVAL),
+        format!("{mode}: SET_DMA_CHECK with an unknown mode -> EINVAL ({bad:?})"),
+    );
     let Some(ring) = r.step(format!("{mode}: map the ring"), dev.map_ring()) else {
         return;
     };
     let Some(_inst) = r.step(format!("{mode}: register"), dev.register()) else {
         return;
     };
+    let late = dev.set_dma_check(PCIEM_DMA_CHECK_REPORT);
+    r.check(
+        errno(&late) == Some(libc::EBUSY),
+        format!("{mode}: SET_DMA_CHECK after REGISTER -> EBUSY ({late:?})"),
+    );
     let Some(pdev): Option<PathBuf> =
         wait_device(TEST_VENDOR, TEST_DEVICE_DMABUG, Duration::from_secs(5))
     else {
