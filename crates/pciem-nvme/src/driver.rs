@@ -78,8 +78,10 @@ pub struct QueuePair {
     pub sq_base: u64,
     /// Completion queue bus address.
     pub cq_base: u64,
-    /// Entries in each queue.
-    pub size: u16,
+    /// Entries in the submission queue.
+    pub sq_size: u16,
+    /// Entries in the completion queue.
+    pub cq_size: u16,
     /// Next SQ slot to fill.
     pub sq_tail: u16,
     /// SQ head the controller last reported.
@@ -244,14 +246,20 @@ impl Driver {
         }
     }
 
-    fn alloc_pair(&mut self, qid: u16, size: u16) -> Result<QueuePair, DriverError> {
-        let sq_base = self.h.dma_alloc(usize::from(size) * SQE_SIZE)?;
-        let cq_base = self.h.dma_alloc(usize::from(size) * CQE_SIZE)?;
+    fn alloc_pair(
+        &mut self,
+        qid: u16,
+        sq_size: u16,
+        cq_size: u16,
+    ) -> Result<QueuePair, DriverError> {
+        let sq_base = self.h.dma_alloc(usize::from(sq_size) * SQE_SIZE)?;
+        let cq_base = self.h.dma_alloc(usize::from(cq_size) * CQE_SIZE)?;
         Ok(QueuePair {
             qid,
             sq_base,
             cq_base,
-            size,
+            sq_size,
+            cq_size,
             sq_tail: 0,
             sq_head: 0,
             cq_head: 0,
@@ -263,7 +271,7 @@ impl Driver {
     /// for ready.
     pub fn enable(&mut self, entries: u16) -> Result<(), DriverError> {
         self.disable()?;
-        let q = self.alloc_pair(0, entries)?;
+        let q = self.alloc_pair(0, entries, entries)?;
         let n = u32::from(entries) - 1;
         self.h.write32(0, AQA, n | n << 16)?;
         self.h.write32(0, ASQ, q.sq_base as u32)?;
@@ -307,7 +315,7 @@ impl Driver {
         let q = *self.pair_mut(qid)?;
         let mut tail = q.sq_tail;
         for c in cmds {
-            let next = (tail + 1) % q.size;
+            let next = (tail + 1) % q.sq_size;
             if next == q.sq_head {
                 return Err(DriverError::Usage("submission queue full"));
             }
@@ -354,7 +362,7 @@ impl Driver {
         }
         let p = self.pair_mut(qid)?;
         p.cq_head += 1;
-        if p.cq_head == p.size {
+        if p.cq_head == p.cq_size {
             p.cq_head = 0;
             p.phase = !p.phase;
         }
@@ -530,13 +538,24 @@ impl Driver {
 
     /// Create one I/O queue pair `qid` of `entries` on vector `iv`.
     pub fn create_io_queue(&mut self, qid: u16, entries: u16, iv: u16) -> Result<(), DriverError> {
-        let q = self.alloc_pair(qid, entries)?;
-        let size = u32::from(entries - 1);
+        self.create_io_queue_sized(qid, entries, entries, iv)
+    }
+
+    /// Create one I/O queue pair `qid`: an SQ of `sq_entries`, a CQ of
+    /// `cq_entries` on vector `iv`.
+    pub fn create_io_queue_sized(
+        &mut self,
+        qid: u16,
+        sq_entries: u16,
+        cq_entries: u16,
+        iv: u16,
+    ) -> Result<(), DriverError> {
+        let q = self.alloc_pair(qid, sq_entries, cq_entries)?;
         let cq = Command {
             opcode: admin::CREATE_CQ,
             prp1: q.cq_base,
             cdw: [
-                u32::from(qid) | size << 16,
+                u32::from(qid) | u32::from(cq_entries - 1) << 16,
                 0b11 | u32::from(iv) << 16,
                 0,
                 0,
@@ -549,7 +568,7 @@ impl Driver {
             opcode: admin::CREATE_SQ,
             prp1: q.sq_base,
             cdw: [
-                u32::from(qid) | size << 16,
+                u32::from(qid) | u32::from(sq_entries - 1) << 16,
                 1 | u32::from(qid) << 16,
                 0,
                 0,
@@ -567,6 +586,27 @@ impl Driver {
             return Err(e);
         }
         self.io.push(q);
+        Ok(())
+    }
+
+    /// Delete I/O queue pair `qid` (SQ, then CQ) and free its memory.
+    pub fn delete_io_queue(&mut self, qid: u16) -> Result<(), DriverError> {
+        let sq = Command {
+            opcode: admin::DELETE_SQ,
+            cdw: [u32::from(qid), 0, 0, 0, 0, 0],
+            ..Command::default()
+        };
+        let cq = Command {
+            opcode: admin::DELETE_CQ,
+            ..sq
+        };
+        self.run_ok(0, "Delete I/O SQ", sq)?;
+        self.run_ok(0, "Delete I/O CQ", cq)?;
+        if let Some(i) = self.io.iter().position(|q| q.qid == qid) {
+            let q = self.io.remove(i);
+            self.h.dma_free(q.sq_base);
+            self.h.dma_free(q.cq_base);
+        }
         Ok(())
     }
 
