@@ -116,6 +116,10 @@ impl std::fmt::Debug for Nvme {
     }
 }
 
+/// How long pciem waits for the model to answer a CSTS read before it
+/// completes the read all-ones.
+const CSTS_READ_TIMEOUT_US: u32 = 100_000;
+
 /// The configuration space and access map, declared once.
 fn builder(cfg: &NvmeConfig) -> ConfigBuilder {
     let ro = TrapPolicy::DOORBELL; // reads from the backing, writes not stored
@@ -136,6 +140,12 @@ fn builder(cfg: &NvmeConfig) -> ConfigBuilder {
         .pm(PmCap::default())
         .pcie(PcieCap::endpoint(3, 4))
         .trap_bar(0)
+        // CSTS is answered by the model. pciem's default wait (10 ms) is
+        // shorter than a vCPU of a loaded TCG guest may go unscheduled: the
+        // probe's CSTS poll once read all-ones and the driver fell back to
+        // a function-level reset. PCIe allows completion timeouts up to
+        // tens of milliseconds; 100 ms costs nothing while the model runs.
+        .read_timeout_us(CSTS_READ_TIMEOUT_US)
         // CAP and VS are read-only, INTMS/INTMC are set/clear ports whose
         // state the model keeps in the backing.
         .trap_range(0, CAP, CC - CAP, ro)
@@ -774,5 +784,49 @@ impl Device for Nvme {
             host.write_u32(0, reg, 0)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStorage;
+    use pciem_core::{ReadPolicy, WritePolicy};
+
+    #[test]
+    fn bar0_policies() {
+        let cfg = NvmeConfig::default();
+        let nvme = Nvme::new(cfg.clone(), Box::new(MemStorage::new(cfg.size))).unwrap();
+        let map = nvme.access_map().unwrap();
+        assert!(map.is_trapped(0));
+        assert_eq!(map.read_timeout_us(), Some(CSTS_READ_TIMEOUT_US));
+        assert_eq!(map.classify(0, CSTS, 4), TrapPolicy::MODEL);
+        for reg in [CC, AQA, ASQ, ACQ + 4, MSIX_TABLE, MSIX_TABLE + 0x400] {
+            assert_eq!(map.classify(0, reg, 4), TrapPolicy::PLAIN, "{reg:#x}");
+        }
+        for reg in [CAP, VS, INTMS, INTMC, NSSR, REGS_END, 0xFFC, MSIX_PBA] {
+            let p = map.classify(0, reg, 4);
+            assert_eq!(
+                (p.read, p.write),
+                (ReadPolicy::Backing, WritePolicy::DeliverOnly),
+                "{reg:#x}"
+            );
+        }
+        assert_eq!(
+            map.classify(0, sq_tail_doorbell(64), 4),
+            TrapPolicy::DOORBELL
+        );
+        let space = nvme.config_space().unwrap();
+        assert_eq!(space.msix().map(|m| m.table_size), Some(MSIX_VECTORS));
+        assert_eq!(space.msi().map(|m| m.vectors_capable), Some(MSI_VECTORS));
+        assert_eq!(space.interrupt_pin(), 1);
+        assert_eq!(space.bar(0).map(|b| b.size), Some(BAR0_SIZE));
+    }
+
+    #[test]
+    fn storage_must_match_the_namespace() {
+        let cfg = NvmeConfig::default();
+        let r = Nvme::new(cfg.clone(), Box::new(MemStorage::new(cfg.size / 2)));
+        assert!(matches!(r, Err(NewError::StorageSize { .. })));
     }
 }
