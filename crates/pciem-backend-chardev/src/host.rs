@@ -109,12 +109,19 @@ fn dma_chunks(len: usize) -> impl Iterator<Item = (usize, usize)> {
         .map(move |at| (at, (len - at).min(max)))
 }
 
-/// The module's DMA errors: ENXIO for a bus address that does not reach
-/// RAM (or that the IOMMU does not map), EPERM while the driver has not
-/// enabled bus mastering, EINVAL for a malformed request, ENODEV before
-/// REGISTER.
+/// The module's DMA errors: EFAULT for an access its DMA check refused
+/// (the kind comes as a `DMA_FAULT` event; our own buffers are always
+/// accessible, so EFAULT never means a bad user pointer here), ENXIO for a
+/// bus address that does not reach RAM (or that the IOMMU does not map),
+/// EPERM while the driver has not enabled bus mastering, EINVAL for a
+/// malformed request, ENODEV before REGISTER.
 fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
     match errno {
+        Errno::EFAULT => HostError::DmaRefused {
+            addr,
+            len: len as u64,
+            kind: None,
+        },
         Errno::ENXIO => HostError::Unmapped {
             addr,
             len: len as u64,
@@ -319,6 +326,14 @@ mod tests {
         assert_eq!(
             dma_error("DMA_WRITE", 0x1000, 8, Errno::EPERM),
             HostError::BusMasterDisabled
+        );
+        assert_eq!(
+            dma_error("DMA_WRITE", 0x1000, 8, Errno::EFAULT),
+            HostError::DmaRefused {
+                addr: 0x1000,
+                len: 8,
+                kind: None
+            }
         );
         assert_eq!(
             p2p_error("P2P_READ", 0x2000, 4, Errno::EPERM),

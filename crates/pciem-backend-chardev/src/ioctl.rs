@@ -55,6 +55,11 @@ mod raw {
         PCIEM_IOCTL_COMPLETE_READ,
         pciem_read_completion
     );
+    nix::ioctl_write_ptr_bad!(
+        set_dma_check,
+        PCIEM_IOCTL_SET_DMA_CHECK,
+        pciem_dma_check_mode
+    );
 }
 
 /// `GET_VERSION`: the module's ABI version, ring size and event size.
@@ -263,6 +268,14 @@ pub fn set_read_timeout(fd: BorrowedFd<'_>, timeout_us: u32) -> nix::Result<()> 
 pub fn start(fd: BorrowedFd<'_>) -> nix::Result<()> {
     // SAFETY: `_IO` request without an argument.
     unsafe { raw::start(fd.as_raw_fd()) }.map(drop)
+}
+
+/// `SET_DMA_CHECK`: the device's DMA check mode (`PCIEM_DMA_CHECK_*`),
+/// before REGISTER.
+pub fn set_dma_check(fd: BorrowedFd<'_>, mode: u32) -> nix::Result<()> {
+    let arg = pciem_abi::pciem_dma_check_mode { mode, reserved: 0 };
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::set_dma_check(fd.as_raw_fd(), &arg) }.map(drop)
 }
 
 /// `COMPLETE_READ`: answer the model-answered read `id` with `value`.

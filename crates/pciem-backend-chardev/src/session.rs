@@ -11,6 +11,7 @@ use pciem_abi::{
     pciem_event, pciem_watchpoint_config, PCIEM_ABI_VERSION, PCIEM_MAX_BARS, PCIEM_MAX_WATCHPOINTS,
     PCIEM_RING_SIZE, PCIEM_WP_FLAG_BAR_KPROBES,
 };
+use pciem_core::dmacheck::CheckMode;
 use pciem_core::{AccessMap, ConfigSpace, Device, HostError, ReadAnswer, Watch};
 
 use crate::bar::BarMemory;
@@ -39,6 +40,10 @@ pub struct RunOptions {
     pub batch: usize,
     /// Print a line to stderr whenever events were lost to ring overflow.
     pub warn_lost: bool,
+    /// How the module checks the model's DMA against the driver's
+    /// mappings ([`CheckMode::Default`]: the module's `dma_check=`
+    /// parameter, `enforce` unless set otherwise).
+    pub dma_check: CheckMode,
 }
 
 impl Default for RunOptions {
@@ -48,6 +53,7 @@ impl Default for RunOptions {
             wait: WaitMode::Auto,
             batch: 64,
             warn_lost: true,
+            dma_check: CheckMode::Default,
         }
     }
 }
@@ -102,7 +108,8 @@ static MAP_BAR_STEP: [&str; PCIEM_MAX_BARS as usize] = [
 impl Session {
     /// Describes `device` to the kernel and registers it: open the control
     /// file, check the ABI, map the ring, attach the eventfd,
-    /// `SET_CONFIG_IMAGE` from [`Device::config_space`], `SET_BAR_MODE` for
+    /// `SET_CONFIG_IMAGE` from [`Device::config_space`], `SET_DMA_CHECK`
+    /// unless [`RunOptions::dma_check`] is the default, `SET_BAR_MODE` for
     /// each trapped BAR and `ADD_TRAP_RANGE` for each range of
     /// [`Device::access_map`] (and `SET_READ_TIMEOUT` if it sets one),
     /// `SET_WATCHPOINT` for each of [`Device::watches`] on a watch-mode
@@ -154,6 +161,10 @@ impl Session {
             .map_err(ChardevError::sys("SET_EVENTFD"))?;
         ioctl::set_config_image(control.as_fd(), space.image())
             .map_err(ChardevError::sys("SET_CONFIG_IMAGE"))?;
+        if options.dma_check != CheckMode::Default {
+            ioctl::set_dma_check(control.as_fd(), options.dma_check.raw())
+                .map_err(ChardevError::sys("SET_DMA_CHECK"))?;
+        }
         declare_traps(control.as_fd(), &access)?;
         for w in &watches {
             let wp = pciem_watchpoint_config {

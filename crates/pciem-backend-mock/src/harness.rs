@@ -13,6 +13,7 @@ use pciem_abi::{
 use pciem_core::access::split_accesses;
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER, COMMAND_MEMORY};
 use pciem_core::config::WriteEffects;
+use pciem_core::dmacheck::{CheckMode, Direction, Fault};
 use pciem_core::ring::{channel, HeapConsumer, HeapProducer};
 use pciem_core::{
     AccessMap, Device, HostError, MmioRead, ReadAnswer, ReadPolicy, TrapError, Watch, WritePolicy,
@@ -304,22 +305,48 @@ impl<D: Device + Send + 'static> Harness<D> {
         }
     }
 
-    /// In stepping mode, let the device handle every pending event; returns
+    /// In stepping mode, let the device handle every pending event
+    /// (including the `DMA_FAULT` events its own handlers caused); returns
     /// how many it handled.
     pub fn step(&mut self) -> Result<usize, MockError> {
-        match &mut self.mode {
-            Mode::Stepping { device, consumer } => {
-                Ok(drain(device, consumer, &self.host, &self.sink))
+        if !matches!(self.mode, Mode::Stepping { .. }) {
+            return Err(MockError::Threaded);
+        }
+        Ok(self.drain_all())
+    }
+
+    /// Publishes the `DMA_FAULT` events the host queued since the last
+    /// call; whether there were any.
+    fn publish_dma_faults(&mut self) -> bool {
+        let faults: Vec<pciem_event> = self.host.with(|st| st.dma.pending.drain(..).collect());
+        let any = !faults.is_empty();
+        for ev in faults {
+            self.publish_event(ev);
+        }
+        any
+    }
+
+    /// Stepping mode: handle events until none is left, publishing the
+    /// DMA faults handlers cause in between; returns how many were handled.
+    fn drain_all(&mut self) -> usize {
+        let mut n = 0;
+        loop {
+            if let Mode::Stepping { device, consumer } = &mut self.mode {
+                n += drain(device, consumer, &self.host, &self.sink);
             }
-            _ => Err(MockError::Threaded),
+            if !self.publish_dma_faults() {
+                return n;
+            }
         }
     }
 
-    /// In stepping mode, handle events until none is left (handlers cannot
-    /// produce events, so one drain suffices); a no-op when threaded.
+    /// In stepping mode, handle events until none is left; when threaded,
+    /// hand the device the DMA faults it caused.
     fn settle(&mut self) {
-        if let Mode::Stepping { device, consumer } = &mut self.mode {
-            drain(device, consumer, &self.host, &self.sink);
+        if matches!(self.mode, Mode::Stepping { .. }) {
+            self.drain_all();
+        } else {
+            self.publish_dma_faults();
         }
     }
 
@@ -688,15 +715,52 @@ impl<D: Device + Send + 'static> Harness<D> {
         Ok(())
     }
 
-    /// Allocate a DMA buffer (zeroed) and return its bus address.
+    /// Allocate a coherent DMA buffer (zeroed, the device may read and
+    /// write it: `dma_alloc_coherent`) and return its bus address.
     pub fn dma_alloc(&mut self, len: usize) -> Result<u64, MockError> {
-        Ok(self.host.with(|st| st.dma.alloc(len))?)
+        Ok(self
+            .host
+            .with(|st| st.dma.alloc(len, Direction::Bidirectional))?)
     }
 
-    /// Free a DMA buffer; `false` if `addr` is not a buffer's start.
+    /// Map a streaming DMA buffer of `len` zero bytes for `dir`
+    /// (`dma_map_single`): the device may only read a
+    /// [`Direction::ToDevice`] buffer and only write a
+    /// [`Direction::FromDevice`] one. Returns its bus address.
+    pub fn dma_map(&mut self, len: usize, dir: Direction) -> Result<u64, MockError> {
+        Ok(self.host.with(|st| st.dma.alloc(len, dir))?)
+    }
+
+    /// Free a coherent buffer or unmap a streaming one; `false` if `addr`
+    /// is not a live buffer's start. The buffer is remembered, so that a
+    /// later device access to it is reported as a use after unmap.
     pub fn dma_free(&mut self, addr: u64) -> bool {
         self.settle();
         self.host.with(|st| st.dma.free(addr))
+    }
+
+    /// How the device's DMA is checked against the buffers above:
+    /// [`CheckMode::Enforce`] by default (as the kernel module), where a
+    /// violation is reported and the access fails with
+    /// [`HostError::DmaRefused`]; [`CheckMode::Report`] reports it and lets
+    /// it go ahead where memory exists; [`CheckMode::Off`] checks nothing
+    /// but that the bytes lie in a live buffer. Each report is a
+    /// `DMA_FAULT` event to the model ([`Device::dma_fault`]) and an entry
+    /// of [`Harness::dma_faults`].
+    pub fn set_dma_check(&mut self, mode: CheckMode) {
+        self.host.with(|st| st.dma.set_mode(mode));
+    }
+
+    /// Every DMA violation the model made so far, in order.
+    pub fn dma_faults(&mut self) -> Vec<Fault> {
+        self.settle();
+        self.host.with(|st| st.dma.faults.clone())
+    }
+
+    /// Buffers still allocated or mapped, as `(bus address, length)`: what
+    /// a test driver must have freed at remove.
+    pub fn dma_live(&self) -> Vec<(u64, usize)> {
+        self.host.with(|st| st.dma.live())
     }
 
     /// Driver write into its DMA buffer.

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER};
+use pciem_core::dmacheck::Access;
+use pciem_core::prp::{self, Prp};
 use pciem_core::{AtomicOp, ConfigSpace, Host, HostError, Irq};
 
 use crate::dma::{check_len, DmaSpace};
@@ -324,6 +326,29 @@ impl State {
     }
 }
 
+impl MockHost {
+    /// In enforce mode, a PRP transfer is checked whole before anything
+    /// moves, as the kernel module does: list pages are read (checked),
+    /// every data segment is checked, no data is copied.
+    fn prp_precheck(&self, prp: Prp, len: usize, access: Access) -> Result<(), HostError> {
+        if !self.with(|st| st.dma.enforcing()) {
+            return Ok(());
+        }
+        check_len(len)?;
+        prp::for_each_segment(
+            prp,
+            len as u64,
+            |addr, entries| self.dma_read(addr, entries),
+            |_, addr, seg| {
+                self.with(|st| {
+                    st.check_bus_master()?;
+                    st.dma.check(addr, seg as usize, access)
+                })
+            },
+        )
+    }
+}
+
 impl Host for MockHost {
     fn bar_read(&self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
         self.with(|st| {
@@ -347,7 +372,7 @@ impl Host for MockHost {
         check_len(buf.len())?;
         self.with(|st| {
             st.check_bus_master()?;
-            buf.copy_from_slice(st.dma.slice(bus_addr, buf.len())?);
+            buf.copy_from_slice(st.dma.device_slice(bus_addr, buf.len(), Access::Read)?);
             Ok(())
         })
     }
@@ -356,7 +381,9 @@ impl Host for MockHost {
         check_len(data.len())?;
         self.with(|st| {
             st.check_bus_master()?;
-            st.dma.slice(bus_addr, data.len())?.copy_from_slice(data);
+            st.dma
+                .device_slice(bus_addr, data.len(), Access::Write)?
+                .copy_from_slice(data);
             Ok(())
         })
     }
@@ -370,13 +397,45 @@ impl Host for MockHost {
         }
         self.with(|st| {
             st.check_bus_master()?;
-            let cell = st.dma.slice(bus_addr, 8)?;
+            let cell = st.dma.device_slice(bus_addr, 8, Access::Atomic)?;
             let mut raw = [0u8; 8];
             raw.copy_from_slice(cell);
             let old = u64::from_le_bytes(raw);
             cell.copy_from_slice(&op.apply(old).to_le_bytes());
             Ok(old)
         })
+    }
+
+    fn dma_read_prp(&self, prp: Prp, buf: &mut [u8]) -> Result<(), HostError> {
+        self.prp_precheck(prp, buf.len(), Access::Read)?;
+        let len = buf.len() as u64;
+        prp::for_each_segment(
+            prp,
+            len,
+            |addr, entries| self.dma_read(addr, entries),
+            |pos, addr, seg| {
+                let chunk = buf
+                    .get_mut(pos as usize..(pos + seg) as usize)
+                    .ok_or(HostError::TooLong { len, max: len })?;
+                self.dma_read(addr, chunk)
+            },
+        )
+    }
+
+    fn dma_write_prp(&self, prp: Prp, data: &[u8]) -> Result<(), HostError> {
+        self.prp_precheck(prp, data.len(), Access::Write)?;
+        let len = data.len() as u64;
+        prp::for_each_segment(
+            prp,
+            len,
+            |addr, entries| self.dma_read(addr, entries),
+            |pos, addr, seg| {
+                let chunk = data
+                    .get(pos as usize..(pos + seg) as usize)
+                    .ok_or(HostError::TooLong { len, max: len })?;
+                self.dma_write(addr, chunk)
+            },
+        )
     }
 
     fn p2p_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), HostError> {

@@ -1,5 +1,6 @@
 //! The mock host keeps the kernel module's semantics.
 
+use pciem_core::dmacheck::FaultKind;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -242,25 +243,30 @@ fn dma_space_bounds_guards_atomics_and_prp() {
     let mut buf = [0u8; 100];
     h.dma_read(a, &mut buf).unwrap();
     assert_eq!(buf, [1; 100]);
+    // Past the buffer: refused by the DMA check (enforce, the default),
+    // with the kind of mistake.
     assert_eq!(
         host.dma_write(a + 50, &[0; 51]),
-        Err(HostError::Unmapped {
+        Err(HostError::DmaRefused {
             addr: a + 50,
-            len: 51
+            len: 51,
+            kind: Some(FaultKind::Outside { bytes: 1 })
         })
     );
     assert_eq!(
         host.dma_read(a + 4096, &mut [0; 4]),
-        Err(HostError::Unmapped {
+        Err(HostError::DmaRefused {
             addr: a + 4096,
-            len: 4
+            len: 4,
+            kind: Some(FaultKind::Outside { bytes: 4000 })
         })
     );
     assert_eq!(
         host.dma_read(0x1000, &mut [0; 4]),
-        Err(HostError::Unmapped {
+        Err(HostError::DmaRefused {
             addr: 0x1000,
-            len: 4
+            len: 4,
+            kind: Some(FaultKind::Unmapped)
         })
     );
     assert_eq!(host.dma_write(a, &[]), Err(HostError::Empty));
@@ -324,7 +330,11 @@ fn dma_space_bounds_guards_atomics_and_prp() {
     assert!(!h.dma_free(a));
     assert_eq!(
         host.dma_read(a, &mut [0; 1]),
-        Err(HostError::Unmapped { addr: a, len: 1 })
+        Err(HostError::DmaRefused {
+            addr: a,
+            len: 1,
+            kind: Some(FaultKind::AfterUnmap)
+        })
     );
 }
 

@@ -144,6 +144,19 @@ pub enum HostError {
     /// refuses with `EPERM`.
     #[error("bus mastering is disabled: the driver has not set Bus Master Enable")]
     BusMasterDisabled,
+    /// The host's DMA check refused the access: the driver has not mapped
+    /// that memory for it, or not in that direction (enforce mode; see
+    /// [`crate::dmacheck`]). Nothing moved.
+    #[error("DMA of {len} bytes at {addr:#x} refused: outside the driver's DMA mappings ({})", fault_name(*kind))]
+    DmaRefused {
+        /// Bus address of the access.
+        addr: u64,
+        /// Length of the access.
+        len: u64,
+        /// The kind of violation, when the backend knows it (the kernel
+        /// module says it in a `DMA_FAULT` event instead).
+        kind: Option<crate::dmacheck::FaultKind>,
+    },
     /// An operating-system call failed.
     #[error("{op} failed with errno {errno}")]
     Os {
@@ -152,6 +165,14 @@ pub enum HostError {
         /// The errno.
         errno: i32,
     },
+}
+
+/// The name of a DMA fault kind, for [`HostError::DmaRefused`].
+const fn fault_name(kind: Option<crate::dmacheck::FaultKind>) -> &'static str {
+    match kind {
+        Some(k) => k.name(),
+        None => "see the DMA_FAULT event",
+    }
 }
 
 /// An interrupt the device raises.
@@ -729,6 +750,19 @@ pub trait Device {
         Ok(())
     }
 
+    /// One of the device's DMAs was outside what the driver mapped (a
+    /// `PCIEM_EVENT_DMA_FAULT`; see [`crate::dmacheck`]). A model may set
+    /// an error status here, as a device behind an IOMMU would see its
+    /// transaction fail. The default does nothing.
+    fn dma_fault(
+        &mut self,
+        host: &dyn Host,
+        report: crate::dmacheck::FaultReport,
+    ) -> Result<(), HostError> {
+        let _ = (host, report);
+        Ok(())
+    }
+
     /// The host changed configuration space.
     fn config_write(&mut self, host: &dyn Host, write: ConfigWrite) -> Result<(), HostError> {
         let _ = (host, write);
@@ -769,6 +803,12 @@ pub trait Device {
                 },
             ),
             PCIEM_EVENT_RESET => self.reset(host, ResetKind::from_raw(event.data)),
+            pciem_abi::PCIEM_EVENT_DMA_FAULT => {
+                match crate::dmacheck::FaultReport::from_event(event) {
+                    Some(report) => self.dma_fault(host, report),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
     }

@@ -24,15 +24,115 @@
 use core::fmt;
 
 use pciem_abi::{
-    PCIEM_DMA_ACCESS_ATOMIC, PCIEM_DMA_ACCESS_READ, PCIEM_DMA_ACCESS_WRITE,
-    PCIEM_DMA_BIDIRECTIONAL, PCIEM_DMA_FAULT_AFTER_UNMAP, PCIEM_DMA_FAULT_OUTSIDE,
+    pciem_event, PCIEM_DMA_ACCESS_ATOMIC, PCIEM_DMA_ACCESS_READ, PCIEM_DMA_ACCESS_WRITE,
+    PCIEM_DMA_BIDIRECTIONAL, PCIEM_DMA_CHECK_DEFAULT, PCIEM_DMA_CHECK_ENFORCE, PCIEM_DMA_CHECK_OFF,
+    PCIEM_DMA_CHECK_REPORT, PCIEM_DMA_FAULT_AFTER_UNMAP, PCIEM_DMA_FAULT_OUTSIDE,
     PCIEM_DMA_FAULT_UNMAPPED, PCIEM_DMA_FAULT_WRONG_DIRECTION, PCIEM_DMA_FROM_DEVICE,
-    PCIEM_DMA_TO_DEVICE,
+    PCIEM_DMA_TO_DEVICE, PCIEM_EVENT_DMA_FAULT,
 };
 
 /// How far from a mapping an access may start (or end) and still be taken
 /// for an overrun of it rather than a stray address.
 pub const NEAR: u64 = 4096;
+
+/// How a host treats a DMA outside the driver's mappings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CheckMode {
+    /// The host's default (the kernel module's `dma_check=` parameter,
+    /// `enforce` unless set otherwise; the mock's is [`CheckMode::Enforce`]).
+    #[default]
+    Default,
+    /// Nothing is tracked or checked.
+    Off,
+    /// A violation is reported, then the access goes ahead.
+    Report,
+    /// A violation is reported and the access fails; nothing moves.
+    Enforce,
+}
+
+impl CheckMode {
+    /// The raw `PCIEM_DMA_CHECK_*` value.
+    pub const fn raw(self) -> u32 {
+        match self {
+            Self::Default => PCIEM_DMA_CHECK_DEFAULT,
+            Self::Off => PCIEM_DMA_CHECK_OFF,
+            Self::Report => PCIEM_DMA_CHECK_REPORT,
+            Self::Enforce => PCIEM_DMA_CHECK_ENFORCE,
+        }
+    }
+
+    /// The mode named `off`, `report`, `enforce` or `default`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "default" => Some(Self::Default),
+            "off" => Some(Self::Off),
+            "report" => Some(Self::Report),
+            "enforce" => Some(Self::Enforce),
+            _ => None,
+        }
+    }
+}
+
+/// What a `PCIEM_EVENT_DMA_FAULT` event tells the model: one of its DMAs
+/// was outside what the driver mapped (see [`pciem_abi::dmacheck`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FaultReport {
+    /// What kind of mistake ([`FaultKind::Outside`] carries the bytes).
+    pub kind: FaultKind,
+    /// What the device did.
+    pub access: Access,
+    /// The first offending byte.
+    pub first_bad: u64,
+    /// Length of the access.
+    pub len: u64,
+    /// For [`FaultKind::AfterUnmap`]: nanoseconds since the unmap.
+    pub since_unmap_ns: Option<u64>,
+    /// The host refused the access (enforce mode); otherwise it went ahead.
+    pub refused: bool,
+}
+
+impl FaultReport {
+    /// The report an event carries; `None` for another event type or an
+    /// unknown kind or access.
+    pub fn from_event(ev: &pciem_event) -> Option<Self> {
+        if ev.r#type != PCIEM_EVENT_DMA_FAULT {
+            return None;
+        }
+        let kind = match ev.flags {
+            PCIEM_DMA_FAULT_UNMAPPED => FaultKind::Unmapped,
+            PCIEM_DMA_FAULT_OUTSIDE => FaultKind::Outside { bytes: ev.data },
+            PCIEM_DMA_FAULT_WRONG_DIRECTION => FaultKind::WrongDirection,
+            PCIEM_DMA_FAULT_AFTER_UNMAP => FaultKind::AfterUnmap,
+            _ => return None,
+        };
+        Some(Self {
+            kind,
+            access: Access::from_raw(ev.bar)?,
+            first_bad: ev.offset,
+            len: u64::from(ev.size),
+            since_unmap_ns: (kind == FaultKind::AfterUnmap).then_some(ev.data),
+            refused: ev.id != 0,
+        })
+    }
+
+    /// The event (as the kernel module publishes it).
+    pub fn to_event(&self) -> pciem_event {
+        let data = match self.kind {
+            FaultKind::Outside { bytes } => bytes,
+            _ => self.since_unmap_ns.unwrap_or(0),
+        };
+        pciem_event {
+            r#type: PCIEM_EVENT_DMA_FAULT,
+            bar: self.access.raw(),
+            offset: self.first_bad,
+            size: u32::try_from(self.len).unwrap_or(u32::MAX),
+            flags: self.kind.raw(),
+            data,
+            id: u64::from(self.refused),
+            ..Default::default()
+        }
+    }
+}
 
 /// The direction a driver mapped a buffer for (Linux's
 /// `enum dma_data_direction`, as `PCIEM_DMA_*`).
@@ -487,6 +587,27 @@ mod tests {
         let f = check(&l, 0x1000, 0x2000, Access::Read).unwrap_err();
         assert_eq!(f.first_bad, 0x2000);
         assert_eq!(f.kind, FaultKind::Outside { bytes: 0x100 });
+    }
+
+    #[test]
+    fn fault_reports_round_trip_through_events() {
+        let r = FaultReport {
+            kind: FaultKind::Outside { bytes: 7 },
+            access: Access::Write,
+            first_bad: 0x1234,
+            len: 99,
+            since_unmap_ns: None,
+            refused: true,
+        };
+        assert_eq!(FaultReport::from_event(&r.to_event()), Some(r));
+        let r = FaultReport {
+            kind: FaultKind::AfterUnmap,
+            since_unmap_ns: Some(5),
+            refused: false,
+            ..r
+        };
+        assert_eq!(FaultReport::from_event(&r.to_event()), Some(r));
+        assert_eq!(FaultReport::from_event(&pciem_event::default()), None);
     }
 
     #[test]

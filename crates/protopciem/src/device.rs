@@ -86,9 +86,11 @@ impl Failure {
     /// A host error met while doing DMA or P2P on `addr`.
     fn from_host(e: HostError, addr: u64) -> Self {
         match e {
-            HostError::Unmapped { addr, .. } | HostError::Misaligned { addr, .. } => {
-                Self::new(ErrorCode::DmaFault, addr)
-            }
+            // Refused by the host's DMA check (outside the driver's
+            // mappings) is the same fault to the driver as unmapped memory.
+            HostError::Unmapped { addr, .. }
+            | HostError::Misaligned { addr, .. }
+            | HostError::DmaRefused { addr, .. } => Self::new(ErrorCode::DmaFault, addr),
             HostError::TooLong { len, .. } => Self::new(ErrorCode::TooLong, len),
             HostError::P2pDenied { addr, .. } => Self::new(ErrorCode::P2pDenied, addr),
             HostError::Empty => Self::new(ErrorCode::ZeroLength, 0),
