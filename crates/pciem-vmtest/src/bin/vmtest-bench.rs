@@ -379,6 +379,108 @@ fn dma(r: &mut Report) {
     );
 }
 
+/// One pciem_dmadrv device in DMA check mode `mode`, with its coherent
+/// buffer; the device stays while the returned `Dev` and `Instance` live.
+fn dma_device(r: &mut Report, mode: u32, name: &str) -> Option<(Dev, Instance, Buf)> {
+    let dev = r.step(format!("{name}: open /dev/pciem"), Dev::open())?;
+    r.step(
+        format!("{name}: describe 1f0c:7e52"),
+        dev.describe_test_device(TEST_DEVICE_DMA),
+    )?;
+    r.step(format!("{name}: SET_DMA_CHECK"), dev.set_dma_check(mode))?;
+    let inst = r.step(format!("{name}: REGISTER"), dev.register())?;
+    // The new device is the one whose checker reports this mode.
+    let want = format!("mode {name}");
+    let mut path = None;
+    wait_until(Duration::from_secs(5), || {
+        path = sysfs::find_devices(TEST_VENDOR, TEST_DEVICE_DMA)
+            .into_iter()
+            .find(|p| {
+                p.join("coherent_addr").exists()
+                    && sysfs::read_trim(&p.join("pciem_dma_check"))
+                        .is_ok_and(|s| s.lines().next() == Some(&want))
+            });
+        path.is_some()
+    });
+    let Some(path) = path else {
+        r.check(false, format!("{name}: the DMA driver bound the device"));
+        return None;
+    };
+    let buf = r.step(
+        format!("{name}: coherent buffer"),
+        Buf::open(&path, "coherent"),
+    )?;
+    Some((dev, inst, buf))
+}
+
+/// What DMA checking costs: DMA_READ and DMA_WRITE of 4 KiB and 1 MiB,
+/// nanoseconds per transfer, on a device in enforce mode beside one with
+/// checking off, taking turns (median of PASSES).
+fn dma_check_cost(r: &mut Report) {
+    let Some((off, _off_inst, off_buf)) = dma_device(r, pciem_abi::PCIEM_DMA_CHECK_OFF, "off")
+    else {
+        return;
+    };
+    let Some((on, _on_inst, on_buf)) = dma_device(r, pciem_abi::PCIEM_DMA_CHECK_ENFORCE, "enforce")
+    else {
+        return;
+    };
+    for (size, label) in [(4usize << 10, "4KiB"), (1 << 20, "1MiB")] {
+        let data = pattern(11, size);
+        let mut host = vec![0u8; size];
+        let mut t: [Vec<f64>; 4] = Default::default();
+        for _ in 0..PASSES {
+            let runs: [(&Dev, &Buf, bool); 4] = [
+                (&off, &off_buf, false),
+                (&on, &on_buf, false),
+                (&off, &off_buf, true),
+                (&on, &on_buf, true),
+            ];
+            for (i, (dev, buf, write)) in runs.into_iter().enumerate() {
+                let bw = if write {
+                    bandwidth(size, || dev.dma_write(buf.addr, &data))
+                } else {
+                    bandwidth(size, || dev.dma_read(buf.addr, &mut host))
+                };
+                let Some(bw) = r.step(format!("dma check cost: {label} run {i}"), bw) else {
+                    return;
+                };
+                t[i].push(size as f64 / bw * 1e9);
+            }
+        }
+        let [off_r, on_r, off_w, on_w] = t.map(median);
+        bench(
+            &format!("dma-read-{label}-checked-ns"),
+            on_r,
+            "ns",
+            &format!("dma-read-{label}-unchecked-ns"),
+            off_r,
+        );
+        bench(
+            &format!("dma-write-{label}-checked-ns"),
+            on_w,
+            "ns",
+            &format!("dma-write-{label}-unchecked-ns"),
+            off_w,
+        );
+    }
+    let faults = sysfs::find_devices(TEST_VENDOR, TEST_DEVICE_DMA)
+        .iter()
+        .filter_map(|p| sysfs::read_trim(&p.join("pciem_dma_check")).ok())
+        .collect::<Vec<_>>();
+    r.check(
+        faults.iter().all(|s| {
+            s.lines().filter_map(|l| l.split_once(' ')).all(|(k, v)| {
+                !matches!(
+                    k,
+                    "unmapped" | "outside" | "wrong_direction" | "after_unmap"
+                ) || v == "0"
+            })
+        }),
+        format!("dma check cost: no violation while measuring ({faults:?})"),
+    );
+}
+
 /// Latency in microseconds of each call of `f`, sorted.
 /// Stops early after `budget` once `min` calls were made.
 fn latencies(
@@ -1237,6 +1339,7 @@ fn main() {
     }
     trap_mode(&mut r);
     dma(&mut r);
+    dma_check_cost(&mut r);
     if let [ko, device_cmd @ ..] = &args[..] {
         if device_cmd.is_empty() {
             r.check(false, "usage: vmtest-bench [KO DEVICE-CMD [ARGS...]]");
