@@ -134,6 +134,56 @@ static unsigned long pciem_dmac_caller(const unsigned long *stack,
 	return 0;
 }
 
+/* Drops the cached hits inside start..=last; dc->lock held. */
+static void pciem_dmac_forget_hits(struct pciem_dma_check *dc, u64 start,
+				   u64 last)
+{
+	unsigned int i;
+
+	write_seqcount_begin(&dc->hit_seq);
+	for (i = 0; i < PCIEM_DMAC_HITS; i++) {
+		struct pciem_dmac_hit *h = &dc->hits[i];
+
+		if (h->valid && h->start <= last && start <= h->last)
+			h->valid = false;
+	}
+	write_seqcount_end(&dc->hit_seq);
+}
+
+/* Caches that @m alone allows @access; dc->lock held. */
+static void pciem_dmac_remember_hit(struct pciem_dma_check *dc,
+				    const struct pciem_rs_dma_map *m, u32 access)
+{
+	struct pciem_dmac_hit *h = &dc->hits[dc->hit_next++ % PCIEM_DMAC_HITS];
+
+	write_seqcount_begin(&dc->hit_seq);
+	h->start = m->start;
+	h->last = m->start + m->len - 1;
+	h->access = access;
+	h->valid = true;
+	write_seqcount_end(&dc->hit_seq);
+}
+
+/* Whether a cached hit already allows the access (no lock taken). */
+static bool pciem_dmac_cached(struct pciem_dma_check *dc, u64 addr, u64 last,
+			      u32 access)
+{
+	unsigned int seq, i;
+	bool hit;
+
+	do {
+		seq = read_seqcount_begin(&dc->hit_seq);
+		hit = false;
+		for (i = 0; i < PCIEM_DMAC_HITS && !hit; i++) {
+			const struct pciem_dmac_hit *h = &dc->hits[i];
+
+			hit = h->valid && h->access == access &&
+			      h->start <= addr && last <= h->last;
+		}
+	} while (read_seqcount_retry(&dc->hit_seq, seq));
+	return hit;
+}
+
 /* The driver's frame that called into the DMA API right now. */
 static unsigned long pciem_dmac_here(void)
 {
@@ -222,6 +272,7 @@ static void pciem_dmac_remove(struct device *d, u64 start, u64 len,
 	if (rec) {
 		interval_tree_remove(&rec->it, &dc->live);
 		dc->nr_live--;
+		pciem_dmac_forget_hits(dc, rec->it.start, rec->it.last);
 		g = &dc->gone[dc->gone_next++ % PCIEM_DMAC_HISTORY];
 		g->start = start;
 		g->len = len;
@@ -554,16 +605,22 @@ int pciem_dmac_check(struct pciem_dev *dev, u64 addr, u64 len, u32 access,
 {
 	struct pciem_dma_check *dc = &dev->dmac;
 	struct pciem_dmac_culprit c = {};
+	struct pciem_rs_dma_map cover;
 	struct pciem_rs_dma_fault f;
 	unsigned long flags;
 	bool refuse;
 	int ret;
 
-	if (dc->mode == PCIEM_DMA_CHECK_OFF || !dc->active)
+	if (dc->mode == PCIEM_DMA_CHECK_OFF || !dc->active || !len)
+		return 0;
+	/* The caller rejected ranges that wrap around. */
+	if (pciem_dmac_cached(dc, addr, addr + len - 1, access))
 		return 0;
 	spin_lock_irqsave(&dc->lock, flags);
 	ret = pciem_rs_dma_check(addr, len, access, dc, pciem_dmac_overlapping,
-				 pciem_dmac_unmapped_at, &f);
+				 pciem_dmac_unmapped_at, &f, &cover);
+	if (!ret && cover.len)
+		pciem_dmac_remember_hit(dc, &cover, access);
 	if (ret == 1 && f.has_culprit) {
 		if (f.culprit.tag <= PCIEM_DMAC_HISTORY) {
 			const struct pciem_dmac_gone *g =
@@ -613,6 +670,7 @@ void pciem_dmac_dev_init(struct pciem_dev *dev)
 	struct pciem_dma_check *dc = &dev->dmac;
 
 	spin_lock_init(&dc->lock);
+	seqcount_spinlock_init(&dc->hit_seq, &dc->lock);
 	dc->live = RB_ROOT_CACHED;
 	dc->mode = pciem_dmac_default;
 }
@@ -633,6 +691,7 @@ static unsigned int pciem_dmac_drop_all(struct pciem_dma_check *dc,
 		if (n) {
 			interval_tree_remove(n, &dc->live);
 			dc->nr_live--;
+			pciem_dmac_forget_hits(dc, n->start, n->last);
 		}
 		spin_unlock_irqrestore(&dc->lock, flags);
 		if (!n)

@@ -27,6 +27,8 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/rbtree.h>
+#include <linux/seqlock.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 
@@ -85,6 +87,19 @@ struct pciem_dmac_gone {
 	unsigned long stack[PCIEM_DMAC_STACK];	/* of the mapping call */
 };
 
+/*
+ * A mapping the checker found allows one kind of access on its own: later
+ * accesses of that kind inside it pass without a walk, until it goes.
+ */
+struct pciem_dmac_hit {
+	u64 start;
+	u64 last;		/* inclusive */
+	u32 access;		/* PCIEM_DMA_ACCESS_* */
+	bool valid;
+};
+
+#define PCIEM_DMAC_HITS	4
+
 struct pciem_dma_check {
 	u32 mode;		/* PCIEM_DMA_CHECK_OFF/REPORT/ENFORCE */
 	bool active;		/* our DMA ops are on the PCI device */
@@ -94,6 +109,10 @@ struct pciem_dma_check {
 	u64 nr_live;
 	struct pciem_dmac_gone gone[PCIEM_DMAC_HISTORY];
 	unsigned int gone_next;
+	/* Written under lock, read locklessly by the check's fast path. */
+	seqcount_spinlock_t hit_seq;
+	struct pciem_dmac_hit hits[PCIEM_DMAC_HITS];
+	unsigned int hit_next;
 	atomic64_t maps;
 	atomic64_t unmaps;
 	atomic64_t faults[PCIEM_DMA_FAULT_AFTER_UNMAP + 1];	/* by kind */

@@ -157,15 +157,17 @@ typedef bool (*pciem_rs_dma_visit)(void *vctx, const struct pciem_rs_dma_map *m)
  * address addr. overlapping() calls visit(vctx, m) for each live mapping
  * overlapping lo..=hi in ascending order of start until visit returns
  * false; unmapped_at() fills *out with the most recent unmap covering addr
- * and says whether there was one. Returns 0 when the access is allowed, 1
- * with *fault filled when it is not, -EINVAL for an unknown access or a
- * NULL pointer. Never sleeps unless the callbacks do. */
+ * and says whether there was one. Returns 0 when the access is allowed,
+ * with *cover the one mapping that allows all of it (len 0 if it takes
+ * several), 1 with *fault filled when it is not, -EINVAL for an unknown
+ * access or a NULL pointer. Never sleeps unless the callbacks do. */
 int pciem_rs_dma_check(u64 addr, u64 len, u32 access, void *ctx,
 		       void (*overlapping)(void *ctx, u64 lo, u64 hi,
 					   pciem_rs_dma_visit visit, void *vctx),
 		       bool (*unmapped_at)(void *ctx, u64 addr,
 					   struct pciem_rs_dma_map *out),
-		       struct pciem_rs_dma_fault *fault);
+		       struct pciem_rs_dma_fault *fault,
+		       struct pciem_rs_dma_map *cover);
 
 /* Implemented in C by the module: the Rust panic handler's report. */
 void pciem_rs_panic(const char *file, u32 file_len, u32 line);

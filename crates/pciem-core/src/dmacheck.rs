@@ -347,6 +347,28 @@ pub trait Mappings {
     fn unmapped_at(&self, addr: u64) -> Option<Mapping>;
 }
 
+/// One live mapping that alone allows `access` to all `len` bytes at
+/// `addr`, if there is one: what a host may cache to answer later accesses
+/// inside the same mapping without walking its records again (until that
+/// mapping goes).
+pub fn covering<M: Mappings + ?Sized>(
+    maps: &M,
+    addr: u64,
+    len: u64,
+    access: Access,
+) -> Option<Mapping> {
+    let end = addr.checked_add(len)?;
+    let mut found = None;
+    maps.overlapping(addr, addr, &mut |m| {
+        if m.start <= addr && m.end() >= end && m.dir.allows(access) {
+            found = Some(m);
+            return false;
+        }
+        true
+    });
+    found
+}
+
 /// Whether the device may make `access` to the `len` bytes at `addr`;
 /// the violation if not. A zero-length access touches nothing and passes;
 /// one that wraps around the address space is [`FaultKind::Unmapped`].
@@ -587,6 +609,20 @@ mod tests {
         let f = check(&l, 0x1000, 0x2000, Access::Read).unwrap_err();
         assert_eq!(f.first_bad, 0x2000);
         assert_eq!(f.kind, FaultKind::Outside { bytes: 0x100 });
+    }
+
+    #[test]
+    fn covering_names_the_one_mapping_that_allows_it_all() {
+        let a = map(0x1000, 0x1000, BI);
+        let l = List {
+            live: std::vec![a, map(0x2000, 0x1000, TO)],
+            ..Default::default()
+        };
+        assert_eq!(covering(&l, 0x1100, 0x10, Access::Atomic), Some(a));
+        // Allowed, but only by the two together.
+        assert_eq!(check(&l, 0x1800, 0x1000, Access::Read), Ok(()));
+        assert_eq!(covering(&l, 0x1800, 0x1000, Access::Read), None);
+        assert_eq!(covering(&l, 0x2000, 0x10, Access::Write), None);
     }
 
     #[test]

@@ -116,14 +116,16 @@ impl Mappings for CMappings {
 }
 
 /// Check the model's `access` (`PCIEM_DMA_ACCESS_*`) of `len` bytes at bus
-/// address `addr` against the driver's mappings: 0 when allowed, 1 with
-/// `*fault` filled when not, -EINVAL for an unknown access or a NULL
-/// pointer.
+/// address `addr` against the driver's mappings: 0 when allowed (with
+/// `*cover` set to the one mapping that allows it all, or zeroed when it
+/// takes several), 1 with `*fault` filled when not, -EINVAL for an unknown
+/// access or a NULL pointer.
 ///
 /// # Safety
-/// `fault` is NULL or writable; the callbacks may be called with `ctx`
-/// (and `visit` with its `vctx`) until this function returns.
+/// `fault` and `cover` are NULL or writable; the callbacks may be called
+/// with `ctx` (and `visit` with its `vctx`) until this function returns.
 #[no_mangle]
+#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn pciem_rs_dma_check(
     addr: u64,
     len: u64,
@@ -132,13 +134,14 @@ pub unsafe extern "C" fn pciem_rs_dma_check(
     overlapping: Option<Overlapping>,
     unmapped_at: Option<UnmappedAt>,
     fault: *mut RsDmaFault,
+    cover: *mut RsDmaMap,
 ) -> i32 {
     let (Some(overlapping), Some(unmapped_at), Some(access)) =
         (overlapping, unmapped_at, Access::from_raw(access))
     else {
         return -super::EINVAL;
     };
-    if fault.is_null() {
+    if fault.is_null() || cover.is_null() {
         return -super::EINVAL;
     }
     let maps = CMappings {
@@ -147,7 +150,13 @@ pub unsafe extern "C" fn pciem_rs_dma_check(
         unmapped_at,
     };
     match dmacheck::check(&maps, addr, len, access) {
-        Ok(()) => 0,
+        Ok(()) => {
+            let one = dmacheck::covering(&maps, addr, len, access);
+            // SAFETY: `cover` is non-null (checked) and writable per the
+            // contract above.
+            unsafe { cover.write(one.as_ref().map(to_c).unwrap_or_default()) };
+            0
+        }
         Err(f) => {
             let bytes = match f.kind {
                 dmacheck::FaultKind::Outside { bytes } => bytes,

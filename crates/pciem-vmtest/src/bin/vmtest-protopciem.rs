@@ -669,6 +669,26 @@ fn main() {
         format!("stats: MSI, one interrupt per command at least ({irq_mode:?})"),
     );
 
+    // The module checks every DMA the model makes against the driver's
+    // mappings (enforce, the default): a correct driver and model give no
+    // report.
+    let dmac = sysfs::read_trim(&dev.join("pciem_dma_check")).unwrap_or_default();
+    let count = |k: &str| {
+        dmac.lines()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix(' ')?.parse::<u64>().ok())
+    };
+    r.check(
+        dmac.starts_with("mode enforce")
+            && count("maps").is_some_and(|n| n > 0)
+            && ["unmapped", "outside", "wrong_direction", "after_unmap", "bad_unmap", "mask"]
+                .iter()
+                .all(|k| count(k) == Some(0)),
+        format!(
+            "DMA check (enforce): the driver's mappings were tracked and the model's DMA broke none of them ({})",
+            dmac.replace('\n', ", ")
+        ),
+    );
+
     concurrent(&mut r, &card);
     let Some(card) = unbind_while_busy(&mut r, &dev, &kid, card) else {
         let _ = kid.kill();
