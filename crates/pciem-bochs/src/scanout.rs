@@ -57,7 +57,11 @@ pub struct Mode {
 impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if !self.enabled {
-            return write!(f, "off (VBE disabled)");
+            return write!(
+                f,
+                "off (VBE disabled){}",
+                if self.blanked { ", blanked" } else { "" }
+            );
         }
         write!(
             f,
@@ -93,8 +97,20 @@ impl Scanout {
         }
     }
 
-    /// The mode part.
+    /// The mode part. While the VBE mode is off only the blanking counts:
+    /// the registers a driver writes before enabling are not a mode yet.
     pub fn mode(&self) -> Mode {
+        if !self.enabled {
+            return Mode {
+                enabled: false,
+                blanked: self.blanked,
+                width: 0,
+                height: 0,
+                bpp: 0,
+                pitch: 0,
+                big_endian: false,
+            };
+        }
         Mode {
             enabled: self.enabled,
             blanked: self.blanked,
