@@ -519,7 +519,12 @@ fn display_files(dir: &Path) -> Result {
             let o = Command::new("xz")
                 .args(["-dc", path])
                 .output()
-                .map_err(|e| fail(step, format!("xz -dc {path}: {e} (run `cargo xtask setup`)")))?;
+                .map_err(|e| {
+                    fail(
+                        step,
+                        format!("xz -dc {path}: {e} (run `cargo xtask setup`)"),
+                    )
+                })?;
             if !o.status.success() {
                 return Err(fail(step, format!("xz -dc {path} failed")));
             }

@@ -162,7 +162,10 @@ impl Bochs {
             .subsystem(SUBSYSTEM_VENDOR_ID, SUBSYSTEM_ID)
             .revision(REVISION)
             .class(CLASS.0, CLASS.1, CLASS.2)
-            .bar(VRAM_BAR, Bar::memory32(self.display.vram_size).prefetchable())
+            .bar(
+                VRAM_BAR,
+                Bar::memory32(self.display.vram_size).prefetchable(),
+            )
             .bar(MMIO_BAR, Bar::memory32(MMIO_SIZE))
             .trap_bar(MMIO_BAR)
             // The EDID: read from the BAR's backing, which the model fills;
@@ -321,7 +324,8 @@ impl Device for Bochs {
             let mut r = self.regs();
             match uoff {
                 o if (VGA_OFFSET..VGA_OFFSET + VGA_SIZE).contains(&o) => {
-                    r.vga.write(VGA_PORT_BASE + (o - VGA_OFFSET) as u16, v as u8);
+                    r.vga
+                        .write(VGA_PORT_BASE + (o - VGA_OFFSET) as u16, v as u8);
                 }
                 o if (DISPI_OFFSET..DISPI_OFFSET + DISPI_SIZE).contains(&o) => {
                     let index = ((o - DISPI_OFFSET) / 2) as u16;

@@ -304,7 +304,10 @@ mod tests {
     fn getcaps_reads_the_maxima() {
         let mut d = Dispi::new(VRAM);
         d.write(ENABLE, GETCAPS);
-        assert_eq!((d.read(XRES), d.read(YRES), d.read(BPP)), (16000, 12000, 32));
+        assert_eq!(
+            (d.read(XRES), d.read(YRES), d.read(BPP)),
+            (16000, 12000, 32)
+        );
         d.write(ENABLE, 0);
         assert_eq!(d.read(XRES), 0);
     }

@@ -92,9 +92,7 @@ impl MockDriver {
         for (i, b) in header.iter_mut().enumerate() {
             *b = self.h.mmio_read(MMIO_BAR, EDID_OFFSET + i as u64, 1)? as u8;
         }
-        let qext_size = self
-            .h
-            .mmio_read(MMIO_BAR, QEXT_OFFSET + QEXT_REG_SIZE, 4)? as u32;
+        let qext_size = self.h.mmio_read(MMIO_BAR, QEXT_OFFSET + QEXT_REG_SIZE, 4)? as u32;
         self.set_big_endian(false)?;
         Ok(Probe {
             id,

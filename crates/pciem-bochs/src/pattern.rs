@@ -37,12 +37,7 @@ pub fn gradient(width: u32, height: u32) -> Vec<u8> {
     let mut v = Vec::with_capacity(width as usize * height as usize * 4);
     for y in 0..height {
         for x in 0..width {
-            v.extend_from_slice(&[
-                (x ^ y) as u8,
-                (y * 3) as u8,
-                (x * 5) as u8,
-                (x + y) as u8,
-            ]);
+            v.extend_from_slice(&[(x ^ y) as u8, (y * 3) as u8, (x * 5) as u8, (x + y) as u8]);
         }
     }
     v

@@ -86,7 +86,8 @@ impl Vga {
             PEL_IR => self.dac_state,
             PEL_IW => self.dac_write_index,
             PEL_D => {
-                let v = self.palette[usize::from(self.dac_read_index) * 3 + usize::from(self.dac_sub)];
+                let v =
+                    self.palette[usize::from(self.dac_read_index) * 3 + usize::from(self.dac_sub)];
                 self.dac_sub += 1;
                 if self.dac_sub == 3 {
                     self.dac_sub = 0;
@@ -211,7 +212,10 @@ mod tests {
         v.write(CRT_DC, 0x80);
         v.write(GFX_I, 6);
         v.write(GFX_D, 0x05);
-        assert_eq!((v.read(SEQ_D), v.read(CRT_DC), v.read(GFX_D)), (0x0e, 0x80, 0x05));
+        assert_eq!(
+            (v.read(SEQ_D), v.read(CRT_DC), v.read(GFX_D)),
+            (0x0e, 0x80, 0x05)
+        );
         assert_eq!(v.read(0x3df), 0);
     }
 }

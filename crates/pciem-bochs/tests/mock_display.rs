@@ -68,7 +68,9 @@ fn probe_reads_identity_and_a_valid_edid() {
     d.harness().mmio_write(MMIO_BAR, 0, 1, 0x55).unwrap();
     assert_eq!(d.read_edid().unwrap()[0], 0);
     // Unassigned register space reads 0 and ignores stores.
-    d.harness().mmio_write(MMIO_BAR, 0x800, 4, 0xdead_beef).unwrap();
+    d.harness()
+        .mmio_write(MMIO_BAR, 0x800, 4, 0xdead_beef)
+        .unwrap();
     assert_eq!(d.harness().mmio_read(MMIO_BAR, 0x800, 4).unwrap(), 0);
 }
 
@@ -90,7 +92,11 @@ fn colour_bars_at_1024x768() {
         assert_eq!(f.pixel(i as u32 * 128 + 64, 400), Some(*c));
     }
     golden("bars-1024x768.png", &f);
-    assert_eq!(d.display().mode_changes(), 2, "unblanked, then the mode enabled");
+    assert_eq!(
+        d.display().mode_changes(),
+        2,
+        "unblanked, then the mode enabled"
+    );
 }
 
 #[test]
@@ -204,7 +210,10 @@ fn eight_bpp_uses_the_dac_palette() {
     d.draw(0, &mem).unwrap();
     let f = d.screenshot().unwrap();
     assert_eq!(f.pixel(0, 0), Some([0, 255, 0]));
-    assert_eq!(f.pixel(255, 0), Some([255, 0, ((255 * 7 % 64) << 2 | (255 * 7 % 64) >> 4) as u8]));
+    assert_eq!(
+        f.pixel(255, 0),
+        Some([255, 0, ((255 * 7 % 64) << 2 | (255 * 7 % 64) >> 4) as u8])
+    );
     golden("palette-256x64.png", &f);
 }
 
@@ -268,6 +277,9 @@ fn wide_and_narrow_accesses_reach_the_right_registers() {
     let v = d.harness().mmio_read(MMIO_BAR, 0x500, 4).unwrap();
     assert_eq!(v, 0x0220_b0c5);
     // A 16-bit read of the VGA window reads two ports.
-    let v = d.harness().mmio_read(MMIO_BAR, VGA_OFFSET + 0x0c, 2).unwrap();
+    let v = d
+        .harness()
+        .mmio_read(MMIO_BAR, VGA_OFFSET + 0x0c, 2)
+        .unwrap();
     assert_eq!(v & 0xff, 0x01, "MISC as the probe left it");
 }

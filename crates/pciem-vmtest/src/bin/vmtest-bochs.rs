@@ -162,8 +162,7 @@ impl Model {
 /// Prints `bytes` as base64 between markers for the harness
 /// (`target/vm/NAME`).
 fn emit_file(name: &str, bytes: &[u8]) {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut text = String::with_capacity(bytes.len() / 3 * 4 + 4);
     for chunk in bytes.chunks(3) {
         let mut b = [0u8; 3];
@@ -222,10 +221,7 @@ fn tty_size() -> Result<(u32, u32), String> {
     // SAFETY: TIOCGWINSZ writes one winsize into the struct we own.
     let rc = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
     if rc != 0 || ws.ws_row == 0 || ws.ws_col == 0 {
-        return Err(format!(
-            "TIOCGWINSZ: rc {rc}, {}x{}",
-            ws.ws_col, ws.ws_row
-        ));
+        return Err(format!("TIOCGWINSZ: rc {rc}, {}x{}", ws.ws_col, ws.ws_row));
     }
     Ok((u32::from(ws.ws_row), u32::from(ws.ws_col)))
 }
@@ -422,8 +418,14 @@ fn modetest_mode(r: &mut Report, m: &mut Model, connector: &str, mode: (u32, u32
         }
     };
     for out in [
-        child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -436,7 +438,10 @@ fn modetest_mode(r: &mut Report, m: &mut Model, connector: &str, mode: (u32, u32
     }
     let stdin: Option<ChildStdin> = child.stdin.take();
     let reported = m.wait_mode(from, &format!("{w}x{h} 32 bpp"));
-    r.check(reported, format!("modetest -s {arg}: the model reports {w}x{h} 32 bpp"));
+    r.check(
+        reported,
+        format!("modetest -s {arg}: the model reports {w}x{h} 32 bpp"),
+    );
     // SMPTE: seven bars in the top two thirds, a second row of seven
     // between 6/9 and 7/9 of the height.
     const TOP: [[u8; 3]; 7] = [
@@ -479,7 +484,10 @@ fn modetest_mode(r: &mut Report, m: &mut Model, connector: &str, mode: (u32, u32
                     for dy in [0, 5] {
                         let got = f.pixel(x, y + dy);
                         if got != Some(*want) {
-                            wrong.push(format!("{row} bar {i} at ({x},{}) {got:?} != {want:?}", y + dy));
+                            wrong.push(format!(
+                                "{row} bar {i} at ({x},{}) {got:?} != {want:?}",
+                                y + dy
+                            ));
                         }
                     }
                 }
@@ -494,7 +502,9 @@ fn modetest_mode(r: &mut Report, m: &mut Model, connector: &str, mode: (u32, u32
     }
     r.check(
         ok,
-        format!("{w}x{h}: modetest's colour bars are in the screenshot at 28 sampled pixels {last}"),
+        format!(
+            "{w}x{h}: modetest's colour bars are in the screenshot at 28 sampled pixels {last}"
+        ),
     );
     if let Some(f) = frame {
         emit_png(&format!("bochs-modetest-{w}x{h}.png"), &f);
@@ -554,19 +564,27 @@ fn bound(dev: &Path) -> bool {
 }
 
 fn main() {
-    let bin = std::env::args().nth(1).unwrap_or_else(|| "/bin/pciem-bochs".into());
+    let bin = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "/bin/pciem-bochs".into());
     let mut r = Report::new("bochs");
     let Some(mut m) = Model::start(&mut r, &bin) else {
         r.finish();
     };
     let dev: Option<PathBuf> = sysfs::wait_device(0x1234, 0x1111, Duration::from_secs(10));
-    r.check(dev.is_some(), format!("one PCI device 1234:1111 appeared: {dev:?}"));
+    r.check(
+        dev.is_some(),
+        format!("one PCI device 1234:1111 appeared: {dev:?}"),
+    );
     let Some(dev) = dev else {
         let _ = m.child.kill();
         r.finish();
     };
     let class = sysfs::read_hex(&dev.join("class"));
-    r.check(class == Some(0x030000), format!("class is VGA 0x030000: {class:?}"));
+    r.check(
+        class == Some(0x030000),
+        format!("class is VGA 0x030000: {class:?}"),
+    );
     let mark = m.mark();
     if !load_modules(&mut r) {
         let _ = m.child.kill();
@@ -650,9 +668,14 @@ fn main() {
     let from = m.mark();
     r.check(signal(&m.child, libc::SIGTERM), "SIGTERM to the model");
     let exited = wait_exit(&mut m.child, Duration::from_secs(30));
-    r.check(exited == Some(true), format!("the model exits with status 0: {exited:?}"));
+    r.check(
+        exited == Some(true),
+        format!("the model exits with status 0: {exited:?}"),
+    );
     let removed = m
-        .wait_line(from, Duration::from_secs(5), |l| l.contains("device removed"))
+        .wait_line(from, Duration::from_secs(5), |l| {
+            l.contains("device removed")
+        })
         .unwrap_or_default();
     r.check(
         removed.contains(" 0 lost, 0 handler errors"),
