@@ -83,11 +83,7 @@ impl Dispi {
     /// The driver writes `value` to register `index`.
     pub fn write(&mut self, index: u16, value: u16) -> DispiEffect {
         match index {
-            ID => {
-                if (ID0..=ID5).contains(&value) {
-                    self.regs[ID as usize] = value;
-                }
-            }
+            ID if (ID0..=ID5).contains(&value) => self.regs[ID as usize] = value,
             XRES | YRES | BPP | VIRT_WIDTH | X_OFFSET | Y_OFFSET => {
                 self.regs[index as usize] = value;
                 self.fixup();
