@@ -75,6 +75,8 @@ enum AppError {
     EveryWithoutPath,
     #[error("--every must be at least 1 ms")]
     EveryZero,
+    #[error("--every applies to --backend chardev (the mock run takes one screenshot)")]
+    EveryOnMock,
     #[error("the capture thread panicked")]
     Capture,
 }
@@ -224,6 +226,9 @@ fn run_chardev(cli: &Cli) -> Result<(), AppError> {
 /// The driver sequence on the mock host: probe, 1024x768x32, colour bars,
 /// a screenshot.
 fn run_mock(cli: &Cli) -> Result<(), AppError> {
+    if cli.every.is_some() {
+        return Err(AppError::EveryOnMock);
+    }
     let mut d = MockDriver::new(Bochs::with_vram(cli.vram_mb << 20)?)?;
     let p = d.probe()?;
     println!(

@@ -10,6 +10,12 @@ use crate::vga::Vga;
 /// Size of the picture while the VBE mode is off (a black VGA screen).
 pub const OFF_SIZE: (u32, u32) = (640, 480);
 
+/// The largest picture rendered, in pixels (48 MiB of RGB). The registers
+/// allow 16000x12000 at 8 bpp with 256 MiB of video memory; a driver
+/// setting such a mode gets a refused screenshot, not a model that
+/// allocates gigabytes.
+pub const MAX_PIXELS: u64 = 1 << 24;
+
 /// Everything needed to draw the current picture from video memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scanout {
@@ -140,6 +146,12 @@ impl Scanout {
         vram: impl FnOnce(u64, &mut [u8]) -> Result<(), HostError>,
     ) -> Result<Frame, HostError> {
         let (w, h) = self.size();
+        if u64::from(w) * u64::from(h) > MAX_PIXELS {
+            return Err(HostError::TooLong {
+                len: u64::from(w) * u64::from(h),
+                max: MAX_PIXELS,
+            });
+        }
         let mut frame = Frame::black(w, h);
         if !self.enabled || self.blanked || w == 0 || h == 0 {
             return Ok(frame);
@@ -317,6 +329,14 @@ mod tests {
         let f = render(&s, &mem);
         assert_eq!((f.width, f.height), OFF_SIZE);
         assert!(f.rgb.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_picture_too_large_is_refused() {
+        let mut s = scanout(8, 1, 8);
+        (s.width, s.height) = (16000, 12000);
+        let r = s.render(1 << 20, |_, _| Ok(()));
+        assert!(matches!(r, Err(HostError::TooLong { .. })), "{r:?}");
     }
 
     #[test]

@@ -33,6 +33,8 @@ use pciem_vmtest::sysfs::{self, wait_until};
 use pciem_vmtest::Report;
 
 const SHOT: &str = "/tmp/bochs.png";
+/// The model also rewrites the screenshot this often (`--every`).
+const EVERY_MS: &str = "2000";
 const MODULES: &[&str] = &[
     "drm",
     "drm_kms_helper",
@@ -60,7 +62,7 @@ struct Model {
 impl Model {
     fn start(r: &mut Report, bin: &str) -> Option<Model> {
         let mut child = match Command::new(bin)
-            .args(["--backend", "chardev", "--screenshot", SHOT])
+            .args(["--backend", "chardev", "--screenshot", SHOT, "--every", EVERY_MS])
             .stdout(Stdio::piped())
             .spawn()
         {
@@ -152,9 +154,10 @@ impl Model {
             return Err("kill(SIGUSR1) failed".into());
         }
         self.shots += 1;
-        let want = format!("screenshot {}:", self.shots);
-        self.wait_line(from, Duration::from_secs(30), |l| l.starts_with(&want))
-            .ok_or_else(|| format!("no `{want}` line from the model"))?;
+        self.wait_line(from, Duration::from_secs(30), |l| {
+            l.starts_with("screenshot ") && l.contains("(SIGUSR1,")
+        })
+        .ok_or_else(|| "no SIGUSR1 screenshot line from the model".to_string())?;
         png_io::read(Path::new(SHOT)).map_err(|e| e.to_string())
     }
 }
@@ -632,6 +635,22 @@ fn main() {
             }
         }
     }
+
+    // `--every` kept writing the latest frame meanwhile.
+    let periodic = m
+        .seen
+        .iter()
+        .filter(|l| l.starts_with("screenshot ") && l.contains("(--every,"))
+        .count();
+    let decodes = png_io::read(Path::new(SHOT)).map(|f| (f.width, f.height));
+    r.check(
+        periodic >= 2 && decodes.is_ok(),
+        format!(
+            "--every {EVERY_MS} wrote the screenshot {periodic} times besides the SIGUSR1 ones \
+             ({} of those); the file decodes: {decodes:?}",
+            m.shots
+        ),
+    );
 
     // Unbind and bind again.
     let name = sysfs::pci_name(&dev);
