@@ -34,7 +34,7 @@ use pciem_vmtest::Report;
 
 const SHOT: &str = "/tmp/bochs.png";
 /// The model also rewrites the screenshot this often (`--every`).
-const EVERY_MS: &str = "2000";
+const EVERY_MS: &str = "1000";
 const MODULES: &[&str] = &[
     "drm",
     "drm_kms_helper",
@@ -637,11 +637,17 @@ fn main() {
     }
 
     // `--every` kept writing the latest frame meanwhile.
-    let periodic = m
-        .seen
-        .iter()
-        .filter(|l| l.starts_with("screenshot ") && l.contains("(--every,"))
-        .count();
+    let periodic_lines = |m: &Model| {
+        m.seen
+            .iter()
+            .filter(|l| l.starts_with("screenshot ") && l.contains("(--every,"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while periodic_lines(&m) < 2 && Instant::now() < deadline {
+        m.pump(Duration::from_millis(100));
+    }
+    let periodic = periodic_lines(&m);
     let decodes = png_io::read(Path::new(SHOT)).map(|f| (f.width, f.height));
     r.check(
         periodic >= 2 && decodes.is_ok(),
