@@ -105,12 +105,13 @@ impl Capture {
             Ok(f) => {
                 self.shots += 1;
                 println!(
-                    "screenshot {}: {} {}x{} ({why}, {:.0} ms)",
+                    "screenshot {}: {} {}x{} ({why}, {:.0} ms; {} page flips so far)",
                     self.shots,
                     path.display(),
                     f.width,
                     f.height,
-                    started.elapsed().as_secs_f64() * 1e3
+                    started.elapsed().as_secs_f64() * 1e3,
+                    self.display.flips()
                 );
             }
             Err(e) => eprintln!("pciem-bochs: screenshot failed: {e}"),

@@ -21,7 +21,10 @@ fn the_mock_run_writes_colour_bars() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("probe: ID 0xb0c5, 16 MiB video memory"), "{text}");
+    assert!(
+        text.contains("probe: ID 0xb0c5, 16 MiB video memory"),
+        "{text}"
+    );
     assert!(text.contains("mode: 1024x768 32 bpp"), "{text}");
     let f = png_io::read(&path).unwrap();
     assert_eq!((f.width, f.height), (1024, 768));
@@ -39,7 +42,14 @@ fn bad_arguments_are_refused_with_a_reason() {
             "--every needs --screenshot PATH",
         ),
         (
-            &["--backend", "chardev", "--every", "0", "--screenshot", "x.png"][..],
+            &[
+                "--backend",
+                "chardev",
+                "--every",
+                "0",
+                "--screenshot",
+                "x.png",
+            ][..],
             "--every must be at least 1 ms",
         ),
         (

@@ -62,7 +62,14 @@ struct Model {
 impl Model {
     fn start(r: &mut Report, bin: &str) -> Option<Model> {
         let mut child = match Command::new(bin)
-            .args(["--backend", "chardev", "--screenshot", SHOT, "--every", EVERY_MS])
+            .args([
+                "--backend",
+                "chardev",
+                "--screenshot",
+                SHOT,
+                "--every",
+                EVERY_MS,
+            ])
             .stdout(Stdio::piped())
             .spawn()
         {
@@ -149,16 +156,31 @@ impl Model {
 
     /// SIGUSR1, then the PNG the model wrote.
     fn screenshot(&mut self) -> Result<Frame, String> {
+        self.screenshot_flips().map(|(f, _)| f)
+    }
+
+    /// SIGUSR1, then the PNG the model wrote and the page flips it had
+    /// counted.
+    fn screenshot_flips(&mut self) -> Result<(Frame, u64), String> {
         let from = self.mark();
         if !signal(&self.child, libc::SIGUSR1) {
             return Err("kill(SIGUSR1) failed".into());
         }
         self.shots += 1;
-        self.wait_line(from, Duration::from_secs(30), |l| {
-            l.starts_with("screenshot ") && l.contains("(SIGUSR1,")
-        })
-        .ok_or_else(|| "no SIGUSR1 screenshot line from the model".to_string())?;
-        png_io::read(Path::new(SHOT)).map_err(|e| e.to_string())
+        let line = self
+            .wait_line(from, Duration::from_secs(30), |l| {
+                l.starts_with("screenshot ") && l.contains("(SIGUSR1,")
+            })
+            .ok_or_else(|| "no SIGUSR1 screenshot line from the model".to_string())?;
+        // "...; N page flips so far)"
+        let flips = line
+            .rsplit("; ")
+            .next()
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("no flip count in {line:?}"))?;
+        let frame = png_io::read(Path::new(SHOT)).map_err(|e| e.to_string())?;
+        Ok((frame, flips))
     }
 }
 
@@ -523,6 +545,87 @@ fn modetest_mode(r: &mut Report, m: &mut Model, connector: &str, mode: (u32, u32
     before_exit
 }
 
+/// `modetest -v` page-flips between its pattern and a plain buffer: the
+/// model sees the scanout start move (Y_OFFSET/X_OFFSET) again and again.
+fn modetest_flips(r: &mut Report, m: &mut Model, connector: &str) {
+    let from = m.mark();
+    let arg = format!("{connector}:640x480");
+    let mut child = match Command::new("modetest")
+        .args(["-M", DRIVER, "-v", "-s", &arg])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            r.check(false, format!("spawn modetest -v -s {arg}: {e}"));
+            return;
+        }
+    };
+    // Only a few of its per-second lines are worth showing.
+    for out in [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        std::thread::spawn(move || {
+            // Read everything (modetest must never block on a full pipe),
+            // show the first lines.
+            for (i, l) in BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .enumerate()
+            {
+                if i < 8 {
+                    println!("INFO: modetest -v: {l}");
+                }
+            }
+        });
+    }
+    let stdin: Option<ChildStdin> = child.stdin.take();
+    let reported = m.wait_mode(from, "640x480 32 bpp");
+    std::thread::sleep(Duration::from_millis(1500));
+    let first = m.screenshot_flips();
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = m.screenshot_flips();
+    let summary = match (&first, &second) {
+        (Ok((a, fa)), Ok((b, fb))) => {
+            let sizes = [(a.width, a.height), (b.width, b.height)];
+            let ok = reported && sizes == [(640, 480), (640, 480)] && fb >= &(fa + 4);
+            (
+                ok,
+                format!("sizes {sizes:?}, page flips counted by the model {fa} then {fb}"),
+            )
+        }
+        (a, b) => (
+            false,
+            format!("{:?} {:?}", a.as_ref().err(), b.as_ref().err()),
+        ),
+    };
+    r.check(
+        summary.0,
+        format!(
+            "modetest -v -s {arg}: the model sees the driver flip pages (at least 4 flips in 1.5 s): {}",
+            summary.1
+        ),
+    );
+    drop(stdin.map(|mut s| s.write_all(b"\n")));
+    let exited = wait_exit(&mut child, Duration::from_secs(15));
+    r.check(
+        exited == Some(true),
+        format!("modetest -v -s {arg} exits successfully on a key press: {exited:?}"),
+    );
+}
+
 /// Waits for `child`; `Some(success)`, or `None` (killed) after `timeout`.
 fn wait_exit(child: &mut Child, timeout: Duration) -> Option<bool> {
     let start = Instant::now();
@@ -612,6 +715,14 @@ fn main() {
                 .all(|x| modes.contains(x)),
         format!("the connector offers the EDID's modes, 1024x768 preferred: {modes:?}"),
     );
+    let edid = std::fs::read("/sys/class/drm/card0-Virtual-1/edid");
+    r.check(
+        edid.as_deref().ok() == Some(&pciem_bochs::edid::block()[..]),
+        format!(
+            "the driver read the model's EDID exactly (connector's edid file: {:?} bytes)",
+            edid.as_ref().map(Vec::len)
+        ),
+    );
     r.check(
         m.wait_mode(mark, "1024x768 32 bpp, pitch 4096 bytes, little-endian"),
         "the model reports the 1024x768 mode the driver set for fbdev",
@@ -629,6 +740,7 @@ fn main() {
                     m.wait_mode(before_exit, "1024x768 32 bpp"),
                     "fbdev's 1024x768 mode is back once modetest exits",
                 );
+                modetest_flips(&mut r, &mut m, &c);
             }
             None => {
                 r.check(false, "modetest -c lists a connector");
