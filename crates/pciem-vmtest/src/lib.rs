@@ -59,6 +59,7 @@
 
 pub mod bringup;
 pub mod device;
+pub mod display;
 pub mod dmadrv;
 pub mod klog;
 pub mod protocard;

@@ -21,13 +21,15 @@
 //! - unbinding the driver, binding it again, killing the model with the
 //!   driver bound, and unloading the modules are clean.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::process::{ChildStdin, Command};
 use std::time::{Duration, Instant};
 
-use pciem_bochs::{pattern, png_io, Frame};
+use pciem_bochs::{pattern, png_io};
+use pciem_vmtest::display::{
+    emit_png, kd_mode, spawn_shown, tty_size, wait_exit, Model, KD_GRAPHICS, KD_TEXT,
+};
 use pciem_vmtest::protocard::signal;
 use pciem_vmtest::sysfs::{self, wait_until};
 use pciem_vmtest::Report;
@@ -47,209 +49,6 @@ const DRIVER: &str = "bochs-drm";
 const CARD: &str = "/dev/dri/card0";
 const FB: &str = "/dev/fb0";
 const CONNECTOR_MODES: &str = "/sys/class/drm/card0-Virtual-1/modes";
-const KDSETMODE: libc::c_ulong = 0x4b3a;
-const KD_TEXT: libc::c_ulong = 0;
-const KD_GRAPHICS: libc::c_ulong = 1;
-
-/// The model process and what it prints.
-struct Model {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-    shots: u64,
-}
-
-impl Model {
-    fn start(r: &mut Report, bin: &str) -> Option<Model> {
-        let mut child = match Command::new(bin)
-            .args([
-                "--backend",
-                "chardev",
-                "--screenshot",
-                SHOT,
-                "--every",
-                EVERY_MS,
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                r.check(false, format!("spawn {bin}: {e}"));
-                return None;
-            }
-        };
-        let out = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                println!("INFO: model: {l}");
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut m = Model {
-            child,
-            lines: rx,
-            seen: Vec::new(),
-            shots: 0,
-        };
-        let ok = m
-            .wait_line(0, Duration::from_secs(30), |l| l.contains(" registered "))
-            .is_some();
-        r.check(ok, format!("{bin} registered the adapter"));
-        if !ok {
-            let _ = m.child.kill();
-            let _ = m.child.wait();
-            return None;
-        }
-        Some(m)
-    }
-
-    /// Index of the next line the model prints (for [`Model::wait_line`]).
-    fn mark(&mut self) -> usize {
-        self.pump(Duration::ZERO);
-        self.seen.len()
-    }
-
-    fn pump(&mut self, wait: Duration) -> bool {
-        match self.lines.recv_timeout(wait) {
-            Ok(l) => {
-                self.seen.push(l);
-                while let Ok(l) = self.lines.try_recv() {
-                    self.seen.push(l);
-                }
-                true
-            }
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => false,
-        }
-    }
-
-    /// The first line from index `from` on that satisfies `want`.
-    fn wait_line(
-        &mut self,
-        from: usize,
-        timeout: Duration,
-        want: impl Fn(&str) -> bool,
-    ) -> Option<String> {
-        let start = Instant::now();
-        loop {
-            if let Some(l) = self.seen.iter().skip(from).find(|l| want(l)) {
-                return Some(l.clone());
-            }
-            let left = timeout.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                return None;
-            }
-            self.pump(left.min(Duration::from_millis(50)));
-        }
-    }
-
-    /// Waits for a `mode: ` report naming `what` (e.g. `1024x768 32 bpp`).
-    fn wait_mode(&mut self, from: usize, what: &str) -> bool {
-        self.wait_line(from, Duration::from_secs(20), |l| {
-            l.starts_with("mode: ") && l.contains(what)
-        })
-        .is_some()
-    }
-
-    /// SIGUSR1, then the PNG the model wrote.
-    fn screenshot(&mut self) -> Result<Frame, String> {
-        self.screenshot_flips().map(|(f, _)| f)
-    }
-
-    /// SIGUSR1, then the PNG the model wrote and the page flips it had
-    /// counted.
-    fn screenshot_flips(&mut self) -> Result<(Frame, u64), String> {
-        let from = self.mark();
-        if !signal(&self.child, libc::SIGUSR1) {
-            return Err("kill(SIGUSR1) failed".into());
-        }
-        self.shots += 1;
-        let line = self
-            .wait_line(from, Duration::from_secs(30), |l| {
-                l.starts_with("screenshot ") && l.contains("(SIGUSR1,")
-            })
-            .ok_or_else(|| "no SIGUSR1 screenshot line from the model".to_string())?;
-        // "...; N page flips so far)"
-        let flips = line
-            .rsplit("; ")
-            .next()
-            .and_then(|t| t.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| format!("no flip count in {line:?}"))?;
-        let frame = png_io::read(Path::new(SHOT)).map_err(|e| e.to_string())?;
-        Ok((frame, flips))
-    }
-}
-
-/// Prints `bytes` as base64 between markers for the harness
-/// (`target/vm/NAME`).
-fn emit_file(name: &str, bytes: &[u8]) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::with_capacity(bytes.len() / 3 * 4 + 4);
-    for chunk in bytes.chunks(3) {
-        let mut b = [0u8; 3];
-        b[..chunk.len()].copy_from_slice(chunk);
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                text.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "VMTEST FILE BEGIN {name}");
-    for line in text.as_bytes().chunks(76) {
-        let _ = writeln!(out, "VMTEST B64 {}", String::from_utf8_lossy(line));
-    }
-    let _ = writeln!(out, "VMTEST FILE END {name}");
-}
-
-fn emit_png(name: &str, frame: &Frame) {
-    let mut bytes = Vec::new();
-    match png_io::encode(frame, &mut bytes) {
-        Ok(()) => emit_file(name, &bytes),
-        Err(e) => println!("INFO: encoding {name}: {e}"),
-    }
-}
-
-/// Sets the VT mode of `/dev/tty1` (graphics: fbcon stops drawing).
-fn kd_mode(mode: libc::c_ulong) -> Result<(), String> {
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty1")
-        .map_err(|e| format!("/dev/tty1: {e}"))?;
-    use std::os::fd::AsRawFd;
-    // SAFETY: KDSETMODE takes its argument by value; the fd is open.
-    let rc = unsafe { libc::ioctl(tty.as_raw_fd(), KDSETMODE, mode) };
-    if rc != 0 {
-        return Err(format!("KDSETMODE: {}", std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-/// Rows and columns of `/dev/tty1`.
-fn tty_size() -> Result<(u32, u32), String> {
-    let tty = std::fs::File::open("/dev/tty1").map_err(|e| format!("/dev/tty1: {e}"))?;
-    use std::os::fd::AsRawFd;
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one winsize into the struct we own.
-    let rc = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
-    if rc != 0 || ws.ws_row == 0 || ws.ws_col == 0 {
-        return Err(format!("TIOCGWINSZ: rc {rc}, {}x{}", ws.ws_col, ws.ws_row));
-    }
-    Ok((u32::from(ws.ws_row), u32::from(ws.ws_col)))
-}
 
 fn load_modules(r: &mut Report) -> bool {
     for m in MODULES {
@@ -429,38 +228,17 @@ fn modetest_mode(r: &mut Report, m: &mut Model, connector: &str, mode: (u32, u32
     let (w, h) = mode;
     let from = m.mark();
     let arg = format!("{connector}:{w}x{h}");
-    let mut child = match Command::new("modetest")
-        .args(["-M", DRIVER, "-s", &arg])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
+    let mut child = match spawn_shown(
+        Command::new("modetest").args(["-M", DRIVER, "-s", &arg]),
+        "modetest",
+        usize::MAX,
+    ) {
         Ok(c) => c,
         Err(e) => {
             r.check(false, format!("spawn modetest -s {arg}: {e}"));
             return m.mark();
         }
     };
-    for out in [
-        child
-            .stdout
-            .take()
-            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                println!("INFO: modetest: {l}");
-            }
-        });
-    }
     let stdin: Option<ChildStdin> = child.stdin.take();
     let reported = m.wait_mode(from, &format!("{w}x{h} 32 bpp"));
     r.check(
@@ -550,47 +328,18 @@ fn modetest_mode(r: &mut Report, m: &mut Model, connector: &str, mode: (u32, u32
 fn modetest_flips(r: &mut Report, m: &mut Model, connector: &str) {
     let from = m.mark();
     let arg = format!("{connector}:640x480");
-    let mut child = match Command::new("modetest")
-        .args(["-M", DRIVER, "-v", "-s", &arg])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
+    // Only a few of its per-second lines are worth showing.
+    let mut child = match spawn_shown(
+        Command::new("modetest").args(["-M", DRIVER, "-v", "-s", &arg]),
+        "modetest -v",
+        8,
+    ) {
         Ok(c) => c,
         Err(e) => {
             r.check(false, format!("spawn modetest -v -s {arg}: {e}"));
             return;
         }
     };
-    // Only a few of its per-second lines are worth showing.
-    for out in [
-        child
-            .stdout
-            .take()
-            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        std::thread::spawn(move || {
-            // Read everything (modetest must never block on a full pipe),
-            // show the first lines.
-            for (i, l) in BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .enumerate()
-            {
-                if i < 8 {
-                    println!("INFO: modetest -v: {l}");
-                }
-            }
-        });
-    }
     let stdin: Option<ChildStdin> = child.stdin.take();
     let reported = m.wait_mode(from, "640x480 32 bpp");
     std::thread::sleep(Duration::from_millis(1500));
@@ -626,22 +375,6 @@ fn modetest_flips(r: &mut Report, m: &mut Model, connector: &str) {
     );
 }
 
-/// Waits for `child`; `Some(success)`, or `None` (killed) after `timeout`.
-fn wait_exit(child: &mut Child, timeout: Duration) -> Option<bool> {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) => return Some(st.success()),
-            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-}
-
 /// The id of the first connector `modetest -c` lists.
 fn connector_id() -> Option<String> {
     let (ok, out) = sysfs::run("modetest", &["-M", DRIVER, "-c"]);
@@ -674,7 +407,7 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "/bin/pciem-bochs".into());
     let mut r = Report::new("bochs");
-    let Some(mut m) = Model::start(&mut r, &bin) else {
+    let Some(mut m) = Model::start(&mut r, &bin, SHOT, EVERY_MS) else {
         r.finish();
     };
     let dev: Option<PathBuf> = sysfs::wait_device(0x1234, 0x1111, Duration::from_secs(10));
