@@ -631,6 +631,21 @@ mod display_tests {
     }
 
     #[test]
+    fn guest_files_are_saved_and_bad_names_refused() {
+        let dir = std::env::temp_dir().join(format!("xtask-guest-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = "noise\nVMTEST FILE BEGIN a.png\nVMTEST B64 Zm9v\nkernel line\nVMTEST B64 YmFy\n\
+                   VMTEST FILE END a.png\n";
+        save_guest_files(log, &dir).unwrap();
+        assert_eq!(std::fs::read(dir.join("a.png")).unwrap(), b"foobar");
+        let bad = "VMTEST FILE BEGIN ../a\nVMTEST B64 Zm9v\nVMTEST FILE END ../a\n";
+        assert!(save_guest_files(bad, &dir).is_err());
+        let broken = "VMTEST FILE BEGIN b\nVMTEST B64 Zm9\nVMTEST FILE END b\n";
+        assert!(save_guest_files(broken, &dir).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn display_lines_select_the_display_boot() {
         let split = Boot::split(vec!["display vmtest-bochs".into(), "vmtest-irq".into()]);
         let display = split.iter().find(|(b, _)| *b == Boot::Display).unwrap();
