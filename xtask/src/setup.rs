@@ -28,6 +28,13 @@ const FILES: &[(&str, &str)] = &[
     ("/usr/src/rustc-1.96.0/library/core", "rust-web-src"),
 ];
 
+/// What `vmtest-bochs` needs on the host: `modetest` to copy into the
+/// guest, and `xz` to decompress the kernel package's DRM modules.
+const DISPLAY_FILES: &[(&str, &str)] = &[
+    (crate::vm::DISPLAY_MODETEST, "libdrm-tests"),
+    ("/usr/bin/xz", "xz-utils"),
+];
+
 const BACKPORTS: &str = "/etc/apt/sources.list.d/pciem-bookworm-backports.list";
 
 fn apt_install(step: &str, packages: &[&str], extra: &[&str]) -> Result {
@@ -88,6 +95,12 @@ pub fn setup() -> Result {
         .collect();
     missing.extend(
         FILES
+            .iter()
+            .filter(|(f, _)| !Path::new(f).exists())
+            .map(|&(_, p)| p),
+    );
+    missing.extend(
+        DISPLAY_FILES
             .iter()
             .filter(|(f, _)| !Path::new(f).exists())
             .map(|&(_, p)| p),

@@ -28,6 +28,24 @@ const MEMMAP: &str = "memmap=2M$0x3f000000";
 const P2P_REGION: &str = "0x3ee00000:1M,0x3f000000:2M";
 const P2P_MEMMAP: &str = "memmap=1M$0x3ee00000";
 
+/// The display boot ([`Boot::Display`], `vmtest-bochs`): a 32 MiB
+/// carve-out and BAR pool, room for the adapter's 16 MiB video memory
+/// (naturally aligned) and its register BAR.
+const DISPLAY_POOL: &str = "0x3c000000:32M";
+const DISPLAY_MEMMAP: &str = "memmap=32M$0x3c000000";
+
+/// The display boot's kernel modules, in load order (each after what it
+/// depends on: `modinfo -F depends bochs` and down), taken from the
+/// guest kernel's own package and decompressed into the initramfs.
+const DISPLAY_MODULES: &[&str] = &[
+    "drm",
+    "drm_kms_helper",
+    "ttm",
+    "drm_ttm_helper",
+    "drm_vram_helper",
+    "bochs",
+];
+
 const APPLETS: &[&str] = &[
     "sh", "mount", "insmod", "rmmod", "lsmod", "poweroff", "cat", "ls", "sleep", "dmesg", "grep",
     "echo", "kill", "ps", "timeout", "id", "su", "adduser", "chmod", "mkdir", "true", "false",
@@ -45,24 +63,29 @@ pub enum Boot {
     NoMemmap,
     /// As [`Boot::Pool`], with one CPU.
     OneCpu,
+    /// A display test: a large BAR pool for video memory, QEMU's own VGA
+    /// removed (`-vga none`) so the guest's `bochs` driver finds only the
+    /// model, and the DRM modules and `modetest` in the initramfs.
+    Display,
 }
 
 impl Boot {
     /// Every boot, in the order `vm-test` runs them.
-    const ALL: [Boot; 3] = [Boot::Pool, Boot::NoMemmap, Boot::OneCpu];
+    const ALL: [Boot; 4] = [Boot::Pool, Boot::NoMemmap, Boot::OneCpu, Boot::Display];
 
     fn name(self) -> &'static str {
         match self {
             Boot::Pool => "pool",
             Boot::NoMemmap => "nomemmap",
             Boot::OneCpu => "onecpu",
+            Boot::Display => "display",
         }
     }
 
     /// The boot a scenario line runs in (a `nomemmap ` or `onecpu `
     /// prefix), and the line without it.
     fn of(line: &str) -> (Boot, &str) {
-        for b in [Boot::NoMemmap, Boot::OneCpu] {
+        for b in [Boot::NoMemmap, Boot::OneCpu, Boot::Display] {
             if let Some(rest) = line.strip_prefix(b.name()) {
                 if rest.starts_with(' ') {
                     return (b, rest.trim());
@@ -91,6 +114,7 @@ impl Boot {
     fn insmod_pciem(self) -> String {
         match self {
             Boot::NoMemmap => "insmod /pciem.ko".to_string(),
+            Boot::Display => format!("insmod /pciem.ko phys_region={DISPLAY_POOL}"),
             _ => format!("insmod /pciem.ko phys_region={POOL} p2p_regions={P2P_REGION}"),
         }
     }
@@ -98,6 +122,7 @@ impl Boot {
     fn cmdline(self) -> String {
         match self {
             Boot::NoMemmap => "console=ttyS0 panic=-1 quiet".to_string(),
+            Boot::Display => format!("console=ttyS0 {DISPLAY_MEMMAP} panic=-1 quiet"),
             _ => format!("console=ttyS0 {MEMMAP} {P2P_MEMMAP} panic=-1 quiet"),
         }
     }
@@ -108,6 +133,17 @@ impl Boot {
             Boot::Pool => ("initramfs.gz", "vm.log"),
             Boot::NoMemmap => ("initramfs-nomemmap.gz", "vm-nomemmap.log"),
             Boot::OneCpu => ("initramfs-onecpu.gz", "vm-onecpu.log"),
+            Boot::Display => ("initramfs-display.gz", "vm-display.log"),
+        }
+    }
+
+    /// QEMU arguments this boot adds.
+    fn qemu_args(self) -> &'static [&'static str] {
+        match self {
+            // QEMU's own std VGA is the very device the model is: without
+            // it, the only bochs adapter in the guest is the model.
+            Boot::Display => &["-vga", "none"],
+            _ => &[],
         }
     }
 
@@ -194,7 +230,10 @@ fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String], boot
     {
         let name = e.file_name().to_string_lossy().into_owned();
         // The scenario programs, and the ProtoPCIem device process.
-        if (name.starts_with("vmtest-") && !name.ends_with(".d")) || name == "protopciem" {
+        if (name.starts_with("vmtest-") && !name.ends_with(".d"))
+            || name == "protopciem"
+            || name == "pciem-bochs"
+        {
             let to = dir.join("bin").join(&name);
             copy(step, &e.path(), &to)?;
             // Without their debug info (the release profile keeps line
@@ -217,6 +256,9 @@ fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String], boot
     .map_err(|e| fail(step, e.to_string()))?;
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
         .map_err(|e| fail(step, e.to_string()))?;
+    if boot == Boot::Display {
+        display_files(&dir)?;
+    }
     let insmod_pciem = boot.insmod_pciem();
     let init = format!(
         r#"#!/bin/sh
@@ -310,6 +352,8 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
                 "pciem-vmtest",
                 "-p",
                 "protopciem",
+                "-p",
+                "pciem-bochs",
                 "--target",
                 "x86_64-unknown-linux-gnu",
                 "--target-dir",
@@ -341,6 +385,9 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
         let log = boot_guest(&ver, &out, boot)?;
         boot_secs += started_boot.elapsed().as_secs_f64();
         judge(boot, &list, &log, &mut failures);
+        if let Err(e) = save_guest_files(&log, &out) {
+            failures.push(e);
+        }
         logs.push_str(&log);
     }
     // Figures the scenarios measured (e.g. round-trip times), shown with
@@ -391,8 +438,9 @@ fn boot_guest(ver: &str, out: &Path, boot: Boot) -> Result<String> {
             boot.cpus(),
             "-nographic",
             "-no-reboot",
-            "-kernel",
         ])
+        .args(boot.qemu_args())
+        .arg("-kernel")
         .arg(format!("/boot/vmlinuz-{ver}"))
         .arg("-initrd")
         .arg(out.join(initramfs))
@@ -429,6 +477,7 @@ fn judge(boot: Boot, list: &[String], log: &str, failures: &mut Vec<String>) {
         Boot::Pool => "",
         Boot::NoMemmap => " (no memmap)",
         Boot::OneCpu => " (one CPU)",
+        Boot::Display => " (display)",
     };
     for entry in list {
         let bin = entry.split_whitespace().next().unwrap_or_default();
@@ -466,5 +515,155 @@ fn judge(boot: Boot, list: &[String], log: &str, failures: &mut Vec<String>) {
         if BAD.iter().any(|b| l.contains(b)) {
             failures.push(format!("kernel log ({}): {l}", boot.name()));
         }
+    }
+}
+
+/// Puts the display boot's extras into the initramfs at `dir`: the guest
+/// kernel's DRM modules ([`DISPLAY_MODULES`], decompressed: busybox's
+/// insmod does not read `.ko.xz`) under `/drm`, and `modetest` with its
+/// shared libraries.
+fn display_files(dir: &Path) -> Result {
+    let step = "vm-test: display initramfs";
+    let (ver, _) = crate::kbuild::kernel()?;
+    std::fs::create_dir_all(dir.join("drm")).map_err(|e| fail(step, e.to_string()))?;
+    for m in DISPLAY_MODULES {
+        let path = output(step, Command::new("modinfo").args(["-k", &ver, "-n", m]))?;
+        let path = path.trim();
+        let dest = dir.join("drm").join(format!("{m}.ko"));
+        let data = if path.ends_with(".xz") {
+            let o = Command::new("xz")
+                .args(["-dc", path])
+                .output()
+                .map_err(|e| {
+                    fail(
+                        step,
+                        format!("xz -dc {path}: {e} (run `cargo xtask setup`)"),
+                    )
+                })?;
+            if !o.status.success() {
+                return Err(fail(step, format!("xz -dc {path} failed")));
+            }
+            o.stdout
+        } else {
+            std::fs::read(path).map_err(|e| fail(step, format!("{path}: {e}")))?
+        };
+        std::fs::write(&dest, data).map_err(|e| fail(step, e.to_string()))?;
+    }
+    let modetest = Path::new(DISPLAY_MODETEST);
+    copy(step, modetest, &dir.join("bin/modetest"))?;
+    let ldd = output(step, Command::new("ldd").arg(modetest))?;
+    for lib in ldd.split_whitespace().filter(|w| w.starts_with('/')) {
+        let real = std::fs::canonicalize(lib).map_err(|e| fail(step, format!("{lib}: {e}")))?;
+        copy(step, &real, &dir.join(lib.trim_start_matches('/')))?;
+    }
+    Ok(())
+}
+
+/// libdrm's test tool (Debian `libdrm-tests`), run by `vmtest-bochs`.
+pub const DISPLAY_MODETEST: &str = "/usr/bin/modetest";
+
+/// Files a scenario printed on the console (a guest's files are lost at
+/// poweroff): `VMTEST FILE BEGIN name`, lines `VMTEST B64 <base64>`,
+/// `VMTEST FILE END name`. Each is written to `out/name` (`name` a plain
+/// file name).
+fn save_guest_files(log: &str, out: &Path) -> std::result::Result<(), String> {
+    let mut current: Option<(String, String)> = None;
+    for line in log.lines() {
+        if let Some(name) = line.strip_prefix("VMTEST FILE BEGIN ") {
+            current = Some((name.trim().to_string(), String::new()));
+        } else if let Some(data) = line.strip_prefix("VMTEST B64 ") {
+            if let Some((_, text)) = current.as_mut() {
+                text.push_str(data.trim());
+            }
+        } else if line.starts_with("VMTEST FILE END ") {
+            let Some((name, text)) = current.take() else {
+                continue;
+            };
+            let plain = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && !name.starts_with('.');
+            if !plain {
+                return Err(format!("guest file with a bad name {name:?}"));
+            }
+            let bytes = base64_decode(&text)
+                .ok_or_else(|| format!("guest file {name}: malformed base64"))?;
+            let path = out.join(&name);
+            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            println!("guest file saved: {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Standard base64 (RFC 4648, `=` padding) to bytes; `None` if malformed.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for quad in bytes.chunks(4) {
+        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &quad[..4 - pad] {
+            n = (n << 6) | value(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let b = n.to_be_bytes();
+        out.extend_from_slice(&b[1..4 - pad]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_known_vectors() {
+        assert_eq!(base64_decode("").unwrap(), b"");
+        assert_eq!(base64_decode("Zg==").unwrap(), b"f");
+        assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
+        assert_eq!(base64_decode("Zm9v").unwrap(), b"foo");
+        assert_eq!(base64_decode("Zm9vYmFy").unwrap(), b"foobar");
+        assert!(base64_decode("Zm9").is_none());
+        assert!(base64_decode("Zm!v").is_none());
+    }
+
+    #[test]
+    fn guest_files_are_saved_and_bad_names_refused() {
+        let dir = std::env::temp_dir().join(format!("xtask-guest-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = "noise\nVMTEST FILE BEGIN a.png\nVMTEST B64 Zm9v\nkernel line\nVMTEST B64 YmFy\n\
+                   VMTEST FILE END a.png\n";
+        save_guest_files(log, &dir).unwrap();
+        assert_eq!(std::fs::read(dir.join("a.png")).unwrap(), b"foobar");
+        let bad = "VMTEST FILE BEGIN ../a\nVMTEST B64 Zm9v\nVMTEST FILE END ../a\n";
+        assert!(save_guest_files(bad, &dir).is_err());
+        let broken = "VMTEST FILE BEGIN b\nVMTEST B64 Zm9\nVMTEST FILE END b\n";
+        assert!(save_guest_files(broken, &dir).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn display_lines_select_the_display_boot() {
+        let split = Boot::split(vec!["display vmtest-bochs".into(), "vmtest-irq".into()]);
+        let display = split.iter().find(|(b, _)| *b == Boot::Display).unwrap();
+        assert_eq!(display.1, vec!["vmtest-bochs".to_string()]);
     }
 }

@@ -47,6 +47,7 @@
 //! | `vmtest-stress` | create/register/close ×N, kill -9 of a busy bound device ×K, module reload ×R; iomem, domains, counters and memory back to the start | `PCIEM_KO TESTDRV_KO ADDR:SIZE [N K R]` (loads the modules itself, unloads them at the end) |
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
 //! | `vmtest-p2p-params` | `p2p_regions=` validation at load | `PATH/pciem.ko POOL ADDR:SIZE` (unloads pciem first; leaves it loaded) |
+//! | `vmtest-bochs` | Linux's `bochs` DRM driver on the `pciem-bochs` model, in the display boot (32 MiB pool, `-vga none`, DRM modules in `/drm`, `modetest`): fbdev pattern, console text, modetest modes, unbind/bind/kill (docs/bochs.md) | path of `pciem-bochs` (default `/bin/pciem-bochs`) |
 //! | `vmtest-bench` | not a scenario: the VM benchmark `cargo xtask bench-vm` runs it alone (events/s, interrupt rates, DMA bandwidth, ProtoPCIem round trips, each beside a baseline) | `[PATH/protopciem.ko DEVICE-CMD [ARGS...]]` |
 //!
 //! Every binary prints `SCENARIO <name>: BEGIN`, one `PASS: …`/`FAIL: …`
@@ -58,6 +59,7 @@
 
 pub mod bringup;
 pub mod device;
+pub mod display;
 pub mod dmadrv;
 pub mod klog;
 pub mod protocard;
