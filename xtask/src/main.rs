@@ -8,9 +8,10 @@ usage: cargo xtask <task>
 
 tasks:
   test               every check the project has (what CI runs): setup, fmt, clippy, doc,
-                     cargo test, bench smoke, no_std build, loom, kshim tests, header --check, fuzz --smoke,
+                     cargo test, bench smoke, no_std build, package, msrv build, loom, kshim tests, header --check, fuzz --smoke,
                      vm-test; installs what it needs
-  setup              install the tools the tests need (apt packages), if missing
+  setup              install the tools the tests need (apt packages, the rust-version
+                     toolchain), if missing
   gen-header         regenerate kernel/include/uapi/pciem.h from pciem-abi
   gen-header --check fail if the committed header differs from a fresh generation
   c-tests            compile the layout test (C, C++, kernel module) and the C examples

@@ -88,6 +88,7 @@ fn fuzz_tools() -> Result {
 /// Install missing packages with apt-get, and the fuzzing tools.
 pub fn setup() -> Result {
     fuzz_tools()?;
+    crate::publish::install_msrv_toolchain(&crate::root())?;
     let mut missing: Vec<&str> = TOOLS
         .iter()
         .filter(|(t, _)| !have(t))

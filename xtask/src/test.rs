@@ -85,6 +85,10 @@ fn steps() -> Vec<Step> {
                 )
             }),
         ),
+        // The library crates as crates.io would build them (verified
+        // tarballs, no upload), and with the declared rust-version.
+        ("package", Box::new(crate::publish::package)),
+        ("msrv build", Box::new(crate::publish::msrv_build)),
         ("loom", Box::new(loom)),
         ("kshim tests", Box::new(kshim_tests)),
         // The C layout tests and C program builds are cargo tests of xtask
@@ -260,6 +264,8 @@ mod tests {
                 "test",
                 "bench smoke",
                 "no_std build",
+                "package",
+                "msrv build",
                 "loom",
                 "kshim tests",
                 "header --check",

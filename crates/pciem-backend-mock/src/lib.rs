@@ -13,6 +13,10 @@
 //! has set Bus Master Enable, and interrupts obey the MSI mask bits, the
 //! MSI-X table and the INTx disable bit.
 //!
+//! **Linux only**: the device thread sleeps on an `eventfd(2)`, the same
+//! wake-up the real module uses, which other systems do not offer. Like
+//! pciem-core, it needs a target with 64-bit atomics.
+//!
 //! A test reads like a driver:
 //!
 //! ```

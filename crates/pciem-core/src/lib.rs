@@ -20,11 +20,24 @@
 //! capability layout, the ring producer, PRP walking, the MMIO instruction
 //! emulator) use no allocation, no
 //! floating point, no formatting and have no panicking path on any input.
+//!
+//! # Platform requirements
+//!
+//! The event ring's tickets and overflow counter are 64-bit atomics, so the
+//! crate needs a target with `target_has_atomic = "64"` (every 64-bit
+//! target and most 32-bit ones); on any other it stops with a
+//! `compile_error!` saying so rather than with unresolved `AtomicU64`s.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "std")]
 extern crate std;
+
+#[cfg(not(target_has_atomic = "64"))]
+compile_error!(
+    "pciem-core needs 64-bit atomics (target_has_atomic = \"64\"): the event ring's \
+     tickets and overflow counter are AtomicU64, shared with the kernel module"
+);
 
 pub mod access;
 pub mod config;
