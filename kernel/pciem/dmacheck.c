@@ -656,7 +656,7 @@ int pciem_dmac_set_mode(struct pciem_dev *dev,
 		pr_info_ratelimited("SET_DMA_CHECK: mode must be PCIEM_DMA_CHECK_DEFAULT, _OFF, _REPORT or _ENFORCE and reserved zero\n");
 		return -EINVAL;
 	}
-	if (dev->state == PCIEM_REGISTERED || dev->state == PCIEM_DEAD) {
+	if (dev->state == PCIEM_REGISTERED) {
 		pr_info_ratelimited("SET_DMA_CHECK: the device is already registered\n");
 		return -EBUSY;
 	}

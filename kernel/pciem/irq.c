@@ -10,7 +10,10 @@
  * looked up in process context (msi_get_virq() sleeps) and cached.
  *
  * MSI per-vector masks live in config space: a masked vector sets its
- * Pending bit and is delivered when a config write unmasks it.
+ * Pending bit and is delivered when a config write unmasks it, from the
+ * unmask work (msix_poll, process context), where its Linux irq is looked
+ * up again: the driver may have freed and re-allocated its vectors since
+ * the injection, and the irq cached then would belong to someone else.
  *
  * MSI-X masks live in the vector table, which is BAR memory the driver
  * writes directly (nothing traps it). An entry injected while masked (or
@@ -249,7 +252,53 @@ static int pciem_msix_inject(struct pciem_dev *dev, u32 entry)
 	return 0;
 }
 
-/* Delivers held entries that are no longer masked; re-arms while any is. */
+static void pciem_irq_raise(struct pciem_dev *dev, u32 vector);
+
+/*
+ * Delivers the MSI vectors pending while masked that the driver has since
+ * unmasked, each through the Linux irq it has now (pci_irq_vector() sleeps,
+ * hence here and not in the config write). dev->lock held.
+ */
+static void pciem_msi_deliver_unmasked(struct pciem_dev *dev)
+{
+	const char *reason = NULL;
+	struct pciem_rs_msi msi;
+	unsigned long flags;
+	u32 deliver = 0, v;
+
+	lockdep_assert_held(&dev->lock);
+	if (!dev->pdev || !dev->pdev->msi_enabled)
+		return;
+	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
+	if (!pciem_rs_msi_state(dev->img, &msi, &reason) && msi.enabled &&
+	    msi.per_vector_mask) {
+		deliver = msi.pending & ~msi.mask;
+		if (msi.vectors_enabled < PCIEM_MAX_MSI)
+			deliver &= BIT(msi.vectors_enabled) - 1;
+		for (v = 0; v < PCIEM_MAX_MSI; v++)
+			if (deliver & BIT(v))
+				pciem_rs_msi_set_pending(dev->img, v, 0,
+							 &reason);
+	}
+	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	for (v = 0; v < PCIEM_MAX_MSI; v++) {
+		int virq;
+
+		if (!(deliver & BIT(v)))
+			continue;
+		virq = pci_irq_vector(dev->pdev, v);
+		if (virq <= 0)
+			continue;
+		WRITE_ONCE(dev->msi_virq[v], virq);
+		pciem_irq_raise(dev, v);
+	}
+}
+
+/*
+ * The unmask work: delivers MSI vectors unmasked since they were held and
+ * MSI-X entries that are no longer masked; re-arms while an MSI-X entry is
+ * still held.
+ */
 static void pciem_msix_poll(struct work_struct *work)
 {
 	struct pciem_dev *dev = container_of(to_delayed_work(work),
@@ -259,8 +308,10 @@ static void pciem_msix_poll(struct work_struct *work)
 	u32 entry;
 
 	mutex_lock(&dev->lock);
-	if (dev->state != PCIEM_REGISTERED || READ_ONCE(dev->irq_dead) ||
-	    !dev->msix_entries)
+	if (dev->state != PCIEM_REGISTERED || READ_ONCE(dev->irq_dead))
+		goto out;
+	pciem_msi_deliver_unmasked(dev);
+	if (!dev->msix_entries)
 		goto out;
 	/* Disabled or function-masked: the config write that ends it kicks us. */
 	if (pciem_msix_state(dev, &mx, &reason) || !mx.enabled ||
@@ -329,7 +380,7 @@ static int pciem_msi_inject(struct pciem_dev *dev, u32 vector)
 	WRITE_ONCE(dev->msi_virq[vector], virq);
 
 	if (msi.per_vector_mask && (msi.mask & BIT(vector))) {
-		/* Delivered by pciem_irq_config_written() on unmask. */
+		/* Delivered by the unmask work when the driver unmasks it. */
 		raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 		ret = pciem_rs_msi_set_pending(dev->img, vector, 1, &reason);
 		raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
@@ -411,35 +462,28 @@ void pciem_irq_config_written(struct pciem_dev *dev, u32 effects)
 	const char *reason = NULL;
 	struct pciem_rs_msi msi;
 	unsigned long flags;
-	u32 deliver = 0, v;
+	bool unmasked = false;
 
 	if (effects & PCIEM_RS_EFFECT_COMMAND) {
 		raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 		pciem_intx_check_locked(dev);
 		raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
 	}
+	if (READ_ONCE(dev->irq_dead))
+		return;
 	if ((effects & PCIEM_RS_EFFECT_MSIX) && dev->msix_entries &&
-	    !READ_ONCE(dev->irq_dead) &&
 	    !bitmap_empty(dev->msix_held, dev->msix_entries))
 		mod_delayed_work(system_wq, &dev->msix_poll, 0);
 	if (!(effects & PCIEM_RS_EFFECT_MSI))
 		return;
-
+	/* Any pending vector now unmasked: the unmask work delivers it. */
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 	if (!pciem_rs_msi_state(dev->img, &msi, &reason) && msi.enabled &&
-	    msi.per_vector_mask) {
-		deliver = msi.pending & ~msi.mask;
-		if (msi.vectors_enabled < 32)
-			deliver &= BIT(msi.vectors_enabled) - 1;
-		for (v = 0; v < 32; v++)
-			if (deliver & BIT(v))
-				pciem_rs_msi_set_pending(dev->img, v, 0,
-							 &reason);
-	}
+	    msi.per_vector_mask)
+		unmasked = msi.pending & ~msi.mask;
 	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
-	for (v = 0; v < 32; v++)
-		if ((deliver & BIT(v)) && READ_ONCE(dev->msi_virq[v]) > 0)
-			pciem_irq_raise(dev, v);
+	if (unmasked)
+		mod_delayed_work(system_wq, &dev->msix_poll, 0);
 }
 
 /*
@@ -539,7 +583,13 @@ void pciem_irq_unregister(struct pciem_dev *dev)
 void pciem_irq_stop(struct pciem_dev *dev)
 {
 	WRITE_ONCE(dev->irq_dead, true);
-	cancel_delayed_work_sync(&dev->msix_poll);
+	/*
+	 * Disabled, not only cancelled: a config write, a trapped MSI-X table
+	 * store or the work itself that read irq_dead before it was set may
+	 * queue it again, and after a mere cancel it would then run on a
+	 * freed device. A disabled work is never queued again.
+	 */
+	disable_delayed_work_sync(&dev->msix_poll);
 	irq_work_sync(&dev->irq_work);
 	dev->irq_pending = 0;
 }

@@ -233,9 +233,6 @@ int pciem_irqfd_set(struct pciem_dev *dev, const struct pciem_irqfd_config *cfg)
 	ret = irqfd_check(cfg);
 	if (ret)
 		return ret;
-	if (dev->state == PCIEM_DEAD)
-		return irqfd_err(-ENODEV, "the device is gone");
-
 	f = irqfd_find(dev, cfg->kind, cfg->vector, deassert, &live);
 	if (cfg->flags & PCIEM_IRQFD_FLAG_REMOVE) {
 		if (!f)

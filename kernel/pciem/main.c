@@ -247,7 +247,7 @@ static int pciem_set_image(struct pciem_dev *dev, void __user *uarg)
 	const char *reason = NULL;
 	int ret;
 
-	if (dev->state == PCIEM_REGISTERED || dev->state == PCIEM_DEAD)
+	if (dev->state == PCIEM_REGISTERED)
 		return pciem_user_err(-EBUSY, "SET_CONFIG_IMAGE: the device is already registered");
 	img = vmalloc(sizeof(*img));
 	if (!img)
@@ -292,7 +292,7 @@ static int pciem_register(struct pciem_dev *dev)
 
 	if (dev->state == PCIEM_EMPTY)
 		return pciem_user_err(-EINVAL, "REGISTER: describe the device first");
-	if (dev->state == PCIEM_REGISTERED || dev->state == PCIEM_DEAD)
+	if (dev->state == PCIEM_REGISTERED)
 		return pciem_user_err(-EBUSY, "REGISTER: already registered");
 	if (dev->state == PCIEM_BUILDING) {
 		ret = pciem_build_image(dev);

@@ -43,7 +43,12 @@ enum pciem_state {
 	PCIEM_BUILDING,		/* CREATE seen; incremental description */
 	PCIEM_IMAGE,		/* a complete image was handed over */
 	PCIEM_REGISTERED,	/* on the bus */
-	PCIEM_DEAD,		/* torn down (REGISTER failed half-way) */
+	/*
+	 * Being freed: set in pciem_dev_release() once the last file is gone,
+	 * so no ioctl can see it; deferred work still running then (arm_work,
+	 * msix_poll) sees a device that is no longer REGISTERED.
+	 */
+	PCIEM_DEAD,
 };
 
 struct pciem_bar {

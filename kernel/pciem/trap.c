@@ -819,7 +819,7 @@ int pciem_trap_set_mode(struct pciem_dev *dev, const struct pciem_bar_mode *m)
 	const char *reason = NULL;
 	int ret;
 
-	if (dev->state == PCIEM_REGISTERED || dev->state == PCIEM_DEAD) {
+	if (dev->state == PCIEM_REGISTERED) {
 		pr_info_ratelimited("SET_BAR_MODE: the device is already registered\n");
 		return -EBUSY;
 	}
@@ -843,7 +843,7 @@ int pciem_trap_add_range(struct pciem_dev *dev,
 	const char *reason = NULL;
 	int ret;
 
-	if (dev->state == PCIEM_REGISTERED || dev->state == PCIEM_DEAD) {
+	if (dev->state == PCIEM_REGISTERED) {
 		pr_info_ratelimited("ADD_TRAP_RANGE: the device is already registered\n");
 		return -EBUSY;
 	}

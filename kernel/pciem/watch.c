@@ -21,7 +21,17 @@
  *
  * pciem_map_lock (raw) guards pciem_live_devs and every BAR's map_* fields;
  * it is taken in kprobe context. Watch bookkeeping is under dev->lock;
- * a watch's `stale` flag is also written under pciem_map_lock.
+ * a watch's `stale` flag is written only under pciem_map_lock: iounmap sets
+ * it on every watch of the BAR (armed or being armed), and arming clears it
+ * in the same critical section that finds the mapping, so an iounmap racing
+ * with arming either comes first (no mapping, nothing armed) or sets
+ * `stale` after it and queues arm_work, which drops the breakpoint.
+ *
+ * The ioremap kretprobes can miss calls when more are in flight than they
+ * have instances for (maxactive); a missed ioremap is a mapping we never
+ * hear of, so its watches never arm. The probes' nmissed counts are
+ * checked whenever a watch waits for a mapping and at unload, and any
+ * miss is logged with what it means.
  *
  * A mapping of a BAR in trap mode is not watched: it is handed to trap.c,
  * which makes its pages fault before ioremap returns to the driver.
@@ -131,12 +141,19 @@ static int ioremap_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 	return 0;
 }
 
+/*
+ * ioremap may sleep (it allocates vmalloc space), so concurrent calls are
+ * not bounded by the CPU count; this many may be in flight per function
+ * before the probe misses one (which is then reported, see above).
+ */
+#define PCIEM_IOREMAP_MAXACTIVE	128
+
 #define IOREMAP_PROBE(fn) {						\
 	.kp.symbol_name = fn,						\
 	.entry_handler = ioremap_entry,					\
 	.handler = ioremap_return,					\
 	.data_size = sizeof(struct ioremap_call),			\
-	.maxactive = 32,						\
+	.maxactive = PCIEM_IOREMAP_MAXACTIVE,				\
 }
 
 /* What pci_iomap(), pcim_iomap*(), devm_ioremap*() end in on x86 6.12. */
@@ -151,6 +168,26 @@ static struct kretprobe ioremap_probes[] = {
 };
 
 static bool ioremap_probe_ok[ARRAY_SIZE(ioremap_probes)];
+
+/* The sum of the ioremap probes' nmissed already reported. */
+static atomic_t ioremap_missed_reported = ATOMIC_INIT(0);
+
+/*
+ * Logs ioremap calls the probes missed since the last report: each may be
+ * a driver mapping whose watches will never arm.
+ */
+static void pciem_watch_report_missed(void)
+{
+	int i, total = 0, before;
+
+	for (i = 0; i < ARRAY_SIZE(ioremap_probes); i++)
+		if (ioremap_probe_ok[i])
+			total += READ_ONCE(ioremap_probes[i].nmissed);
+	before = atomic_xchg(&ioremap_missed_reported, total);
+	if (total > before)
+		pr_warn("the ioremap probes missed %d call(s) (more than %d in flight): a watch on a BAR mapped by one of them never arms\n",
+			total - before, PCIEM_IOREMAP_MAXACTIVE);
+}
 
 /* The driver unmapped: forget the mapping and silence watches on it. */
 static int iounmap_pre(struct kprobe *kp, struct pt_regs *regs)
@@ -172,14 +209,15 @@ static int iounmap_pre(struct kprobe *kp, struct pt_regs *regs)
 			bar->map_cookie = NULL;
 			bar->map_kva = NULL;
 			bar->map_len = 0;
-			for (w = 0; w < PCIEM_NUM_WATCHES; w++) {
-				if (dev->watches[w].used &&
-				    dev->watches[w].bar == i) {
+			/*
+			 * Every watch of the BAR, also one SET_WATCHPOINT is
+			 * arming right now (not yet `used`).
+			 */
+			for (w = 0; w < PCIEM_NUM_WATCHES; w++)
+				if (dev->watches[w].bar == i)
 					WRITE_ONCE(dev->watches[w].stale, true);
-					/* Free the debug register. */
-					schedule_work(&dev->arm_work);
-				}
-			}
+			/* Free the debug registers. */
+			schedule_work(&dev->arm_work);
 		}
 	}
 	raw_spin_unlock_irqrestore(&pciem_map_lock, flags);
@@ -224,6 +262,7 @@ void pciem_watch_exit(void)
 
 	if (iounmap_probe.addr)
 		unregister_kprobe(&iounmap_probe);
+	pciem_watch_report_missed();
 	for (i = 0; i < ARRAY_SIZE(ioremap_probes); i++) {
 		if (ioremap_probe_ok[i])
 			unregister_kretprobe(&ioremap_probes[i]);
@@ -306,19 +345,27 @@ static int bp_len(u32 width)
 	return -EINVAL;
 }
 
-/* The driver's kernel address of @bar + @offset, or NULL if not mapped. */
-static void __iomem *pciem_watch_lookup(struct pciem_dev *dev, u32 bar,
-					u32 offset, u32 width)
+/*
+ * The driver's kernel address of @w's register, or NULL if not mapped.
+ * Found, it clears @w's `stale` under pciem_map_lock: from here on an
+ * iounmap of that mapping marks @w stale again (see the top of the file).
+ */
+static void __iomem *pciem_watch_lookup(struct pciem_dev *dev,
+					struct pciem_watch *w)
 {
-	struct pciem_bar *b = &dev->bars[bar];
+	struct pciem_bar *b = &dev->bars[w->bar];
 	void __iomem *addr = NULL;
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&pciem_map_lock, flags);
-	if (b->map_kva && offset >= b->map_off &&
-	    offset + width <= b->map_off + b->map_len)
-		addr = b->map_kva + (offset - b->map_off);
+	if (b->map_kva && w->offset >= b->map_off &&
+	    (u64)w->offset + w->width <= b->map_off + b->map_len) {
+		addr = b->map_kva + (w->offset - b->map_off);
+		WRITE_ONCE(w->stale, false);
+	}
 	raw_spin_unlock_irqrestore(&pciem_map_lock, flags);
+	if (!addr)
+		pciem_watch_report_missed();
 	return addr;
 }
 
@@ -335,7 +382,6 @@ static int pciem_watch_arm(struct pciem_watch *w, void __iomem *addr)
 	attr.bp_type = HW_BREAKPOINT_W;
 
 	w->addr = addr;
-	WRITE_ONCE(w->stale, false);
 	snap_valid = READ_ONCE(w->snap_valid);
 	if (snap_valid)
 		before = pciem_io_read(addr, w->width);
@@ -404,7 +450,7 @@ void pciem_watch_arm_pending(struct pciem_dev *dev)
 			pciem_watch_disarm(w);
 			continue;
 		}
-		addr = pciem_watch_lookup(dev, w->bar, w->offset, w->width);
+		addr = pciem_watch_lookup(dev, w);
 		if (addr && pciem_watch_arm(w, addr))
 			pciem_watch_disarm(w);
 	}
@@ -503,7 +549,7 @@ int pciem_watch_set(struct pciem_dev *dev,
 				    wp->bar_index, wp->offset);
 		return -EINVAL;
 	}
-	addr = pciem_watch_lookup(dev, wp->bar_index, wp->offset, wp->width);
+	addr = pciem_watch_lookup(dev, w);
 	if (!addr) {
 		pr_info_ratelimited("SET_WATCHPOINT: the driver has not mapped BAR%u+0x%x yet; retry after it has\n",
 				    wp->bar_index, wp->offset);

@@ -508,9 +508,13 @@ fn abi_incremental_path_matches_the_chained_builder() {
         bad(pciem_cap_config { reserved: 1, ..cap }),
         BuildError::Reserved
     );
-    let mut big = cap;
-    big.cap_data[0] = 6;
-    assert_eq!(bad(big), BuildError::MsiVectors(u32::MAX));
+    // The error names the value given (num_vectors_log2), not a sentinel.
+    for log2 in [6u8, 31, 32, 255] {
+        let mut big = cap;
+        big.cap_data[0] = log2;
+        assert_eq!(bad(big), BuildError::MsiVectorsLog2(log2));
+        assert!(bad(big).to_string().contains(&format!("2^{log2}")));
+    }
     let add_bar = |bar_index, flags, size| {
         ConfigBuilder::new(1, 1)
             .add_bar_abi(&pciem_bar_config {

@@ -247,7 +247,7 @@ impl ConfigBuilder {
                     return Err(BuildError::Reserved);
                 }
                 if p.num_vectors_log2 > 5 {
-                    return Err(BuildError::MsiVectors(u32::MAX));
+                    return Err(BuildError::MsiVectorsLog2(p.num_vectors_log2));
                 }
                 Capability::Msi(MsiCap {
                     vectors: 1 << p.num_vectors_log2,

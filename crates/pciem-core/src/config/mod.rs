@@ -101,6 +101,10 @@ pub enum BuildError {
     /// MSI vector count not a power of two in 1..=32.
     #[error("MSI vector count {0} is not a power of two in 1..=32")]
     MsiVectors(u32),
+    /// An ABI MSI capability asks for 2^`n` vectors with `n` > 5 (the
+    /// value given, `num_vectors_log2`; 2^`n` may not fit any integer).
+    #[error("MSI capability asks for 2^{0} vectors; at most 2^5 = 32 are possible")]
+    MsiVectorsLog2(u8),
     /// MSI-X table size outside 1..=2048.
     #[error("MSI-X table size {0} is outside 1..=2048")]
     MsixTableSize(u32),
@@ -200,6 +204,7 @@ impl BuildError {
             BuildError::IoBar(_) => c"I/O BARs are not supported",
             BuildError::BarFlags(_) => c"unknown BAR flag bits",
             BuildError::MsiVectors(_) => c"MSI vector count is not a power of two in 1..=32",
+            BuildError::MsiVectorsLog2(_) => c"MSI num_vectors_log2 above 5 (more than 32 vectors)",
             BuildError::MsixTableSize(_) => c"MSI-X table size outside 1..=2048",
             BuildError::MsixMisaligned => c"MSI-X table or PBA offset not 8-byte aligned",
             BuildError::MsixBarMissing(_) => c"MSI-X table or PBA BAR not declared",
