@@ -91,7 +91,11 @@ fn open_hint(errno: Errno) -> &'static str {
     match errno {
         Errno::EACCES | Errno::EPERM => ": creating PCI devices needs CAP_SYS_ADMIN, run as root",
         Errno::ENOENT | Errno::ENODEV | Errno::ENXIO => {
-            ": load pciem.ko first (insmod pciem.ko phys_region=ADDR:SIZE)"
+            ": load pciem.ko first. Build it with `cargo xtask kbuild` (kernel/pciem/pciem.ko, \
+             against the running kernel's headers), then `insmod kernel/pciem/pciem.ko \
+             phys_region=ADDR:SIZE`, where ADDR:SIZE is RAM reserved at boot for the BAR pool \
+             with memmap=SIZE$ADDR on the kernel command line (for example memmap=2M$0x3f000000 \
+             and phys_region=0x3f000000:2M; the pool must hold every BAR, each aligned to its size)"
         }
         _ => "",
     }
@@ -162,6 +166,8 @@ mod tests {
         let s = e.to_string();
         assert!(s.starts_with("opening /dev/pciem: "), "{s}");
         assert!(s.contains("load pciem.ko"), "{s}");
+        assert!(s.contains("cargo xtask kbuild"), "{s}");
+        assert!(s.contains("memmap=2M$0x3f000000"), "{s}");
         assert!(s.contains("errno 2"), "{s}");
     }
 

@@ -43,18 +43,20 @@ struct RunArgs {
     /// driver until SIGINT or SIGTERM, then removes it.
     #[arg(long, value_enum, default_value_t = Backend::Mock)]
     backend: Backend,
-    /// Where to write the final framebuffer as a 640×480 RGB PNG.
-    #[arg(long, default_value = "target/protopciem.png")]
-    out: PathBuf,
-    /// Run the device model on the caller's thread, handling events when
-    /// the driver next looks (deterministic), instead of on its own thread
-    /// woken by the event ring.
+    /// Where to write the final framebuffer as a 640×480 RGB PNG
+    /// [default: target/protopciem.png]. Its directory must exist (only
+    /// the default's `target/` is created, and that is said).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// mock only: run the device model on the caller's thread, handling
+    /// events when the driver next looks (deterministic), instead of on its
+    /// own thread woken by the event ring.
     #[arg(long)]
     stepping: bool,
-    /// chardev: the control file.
-    #[arg(long, default_value = pciem_backend_chardev::DEFAULT_PATH)]
-    device: PathBuf,
-    /// chardev: wait for events with poll(2) instead of io-uring.
+    /// chardev only: the control file [default: /dev/pciem].
+    #[arg(long)]
+    device: Option<PathBuf>,
+    /// chardev only: wait for events with poll(2) instead of io-uring.
     #[arg(long)]
     poll: bool,
     /// How the host serves BAR0: `trap` (every driver store reaches the
@@ -96,8 +98,25 @@ enum Backend {
     Chardev,
 }
 
+/// Where the framebuffer goes when `--out` is not given.
+const DEFAULT_OUT: &str = "target/protopciem.png";
+
+/// The BAR pool one ProtoPCIem card takes (its bridge window, naturally
+/// aligned: BAR0's 64 KiB and BAR2's 1 MiB), for the missing-module advice.
+const POOL_HINT: &str = "ProtoPCIem needs 2 MiB of pool: boot with memmap=2M$0x3f000000 (a range \
+    /proc/iomem shows as System RAM) and load pciem.ko with phys_region=0x3f000000:2M";
+
 #[derive(Debug, thiserror::Error)]
 enum AppError {
+    #[error("{flag} applies only to --backend {backend}")]
+    WrongBackend {
+        flag: &'static str,
+        backend: &'static str,
+    },
+    #[error("--out {}: the directory {} does not exist (create it first)", path.display(), dir.display())]
+    OutDir { path: PathBuf, dir: PathBuf },
+    #[error("chardev backend: {0}; {POOL_HINT}")]
+    ChardevOpen(pciem_backend_chardev::ChardevError),
     #[error("chardev backend: {0}")]
     Chardev(#[from] pciem_backend_chardev::ChardevError),
     #[error("installing the SIGINT/SIGTERM handlers: {0}")]
@@ -120,6 +139,45 @@ enum AppError {
     },
 }
 
+/// Refuses flags that the chosen backend would ignore.
+fn check_flags(args: &RunArgs) -> Result<(), AppError> {
+    let (flag, backend) = match args.backend {
+        Backend::Mock if args.device.is_some() => ("--device", "chardev"),
+        Backend::Mock if args.poll => ("--poll", "chardev"),
+        Backend::Chardev if args.stepping => ("--stepping", "mock"),
+        _ => return Ok(()),
+    };
+    Err(AppError::WrongBackend { flag, backend })
+}
+
+/// The PNG's path, checked before any work is done: an explicit `--out`
+/// must name an existing directory; the default's `target/` is created
+/// (and said so).
+fn out_path(args: &RunArgs) -> Result<PathBuf, AppError> {
+    let path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(path);
+    };
+    if dir.is_dir() {
+        return Ok(path);
+    }
+    if args.out.is_some() {
+        return Err(AppError::OutDir {
+            dir: dir.to_owned(),
+            path,
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|source| AppError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    println!("created {} for the framebuffer", dir.display());
+    Ok(path)
+}
+
 fn write_png(path: &Path, rgb: &[u8]) -> Result<(), AppError> {
     let io = |source| AppError::Io {
         path: path.to_owned(),
@@ -129,9 +187,6 @@ fn write_png(path: &Path, rgb: &[u8]) -> Result<(), AppError> {
         path: path.to_owned(),
         source,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
     let file = File::create(path).map_err(io)?;
     let mut e = png::Encoder::new(BufWriter::new(file), WIDTH as u32, HEIGHT as u32);
     e.set_color(png::ColorType::Rgb);
@@ -143,14 +198,18 @@ fn write_png(path: &Path, rgb: &[u8]) -> Result<(), AppError> {
 
 /// The card on the real bus until SIGINT/SIGTERM; the device is removed
 /// when the session (and with it every file) is dropped.
-fn run_chardev(args: &RunArgs) -> Result<(), AppError> {
+fn run_chardev(args: &RunArgs, out: &Path) -> Result<(), AppError> {
     use pciem_backend_chardev::{RunOptions, Session, StopSignal, WaitMode};
 
     let stop = StopSignal::new().map_err(AppError::Signals)?;
     stop.on_termination().map_err(AppError::Signals)?;
     let mut model = protopciem::device::ProtoPciem::with_mode(args.mode.into());
+    let device = args
+        .device
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(pciem_backend_chardev::DEFAULT_PATH));
     let options = RunOptions {
-        path: args.device.clone(),
+        path: device.clone(),
         wait: if args.poll {
             WaitMode::Poll
         } else {
@@ -158,12 +217,15 @@ fn run_chardev(args: &RunArgs) -> Result<(), AppError> {
         },
         ..Default::default()
     };
-    let mut session = Session::open(&model, options)?;
+    let mut session = Session::open(&model, options).map_err(|e| match e {
+        e @ pciem_backend_chardev::ChardevError::Open { .. } => AppError::ChardevOpen(e),
+        e => AppError::Chardev(e),
+    })?;
     println!(
         "protopciem: device {:04x}:{:04x} registered through {} (event loop: {}, BAR0 in {} mode); SIGINT or SIGTERM removes it",
         protopciem::config::VENDOR_ID,
         protopciem::config::DEVICE_ID,
-        args.device.display(),
+        device.display(),
         session.loop_kind(),
         match args.mode {
             BarMode::Trap => "trap",
@@ -184,14 +246,16 @@ fn run_chardev(args: &RunArgs) -> Result<(), AppError> {
         "device: {} commands, {} interrupts raised, {} errors, {} bytes mirrored to BAR2",
         s.commands, s.interrupts, s.errors, s.bar2_bytes
     );
-    write_png(&args.out, model.framebuffer().pixels())?;
-    println!("framebuffer written to {}", args.out.display());
+    write_png(out, model.framebuffer().pixels())?;
+    println!("framebuffer written to {}", out.display());
     Ok(())
 }
 
 fn run(args: &RunArgs) -> Result<(), AppError> {
+    check_flags(args)?;
+    let out = out_path(args)?;
     if args.backend == Backend::Chardev {
-        return run_chardev(args);
+        return run_chardev(args, &out);
     }
     let mut bus = if args.stepping {
         MockBus::stepping_with(args.mode.into())?
@@ -219,8 +283,8 @@ fn run(args: &RunArgs) -> Result<(), AppError> {
         "events lost: {lost}, host errors returned by handlers: {}",
         host_errors.len()
     );
-    write_png(&args.out, &summary.frame)?;
-    println!("framebuffer written to {}", args.out.display());
+    write_png(&out, &summary.frame)?;
+    println!("framebuffer written to {}", out.display());
     Ok(())
 }
 

@@ -69,3 +69,57 @@ fn chardev_backend_refuses_a_file_that_is_not_pciem() {
     assert!(err.contains("GET_VERSION"), "{err}");
     assert!(err.contains("not a PCIem control file"), "{err}");
 }
+
+#[test]
+fn chardev_only_flags_are_refused_with_the_mock_backend() {
+    for args in [
+        &["--device", "/dev/pciem"][..],
+        &["--poll"][..],
+        &["--backend", "mock", "--poll"][..],
+    ] {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("applies only to --backend chardev"), "{err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing ran");
+    }
+    let out = bin()
+        .args(["--backend", "chardev", "--stepping"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--stepping applies only to --backend mock"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_out_directory_is_an_error_not_created() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-no-such-dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = bin()
+        .arg("--stepping")
+        .arg("--out")
+        .arg(dir.join("sub/frame.png"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!dir.exists(), "the directory was created");
+}
+
+#[test]
+fn the_missing_module_error_says_how_to_build_it_and_the_pool_it_needs() {
+    let out = bin()
+        .args(["--backend", "chardev", "--device", "/nonexistent/pciem"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cargo xtask kbuild"), "{err}");
+    assert!(err.contains("ProtoPCIem needs 2 MiB of pool"), "{err}");
+    assert!(err.contains("memmap=2M$0x3f000000"), "{err}");
+    assert!(err.contains("phys_region=0x3f000000:2M"), "{err}");
+}
