@@ -187,42 +187,113 @@ impl<Q: SpscQueue> Drop for QueuePingPong<Q> {
     }
 }
 
-/// A 64-bit word alone on a 128-byte block (two cache lines, as the
-/// adjacent-line prefetcher pairs them).
+/// Two 64-bit words alone on a 128-byte block (two cache lines, as the
+/// adjacent-line prefetcher pairs them); both words share one line.
 #[repr(C, align(128))]
 #[derive(Debug, Default)]
-struct Line(AtomicU64);
+struct Line {
+    a: AtomicU64,
+    b: AtomicU64,
+}
 
-/// The physical floor: one cache line each way, nothing else.
+/// Lines of the rotating floor per direction: as in a ring, consecutive
+/// messages use consecutive lines, and a line comes back into use only
+/// after this many messages.
+const ROTATING_LINES: usize = 64;
+
+/// How the floor's messages are laid out in memory. No queue can move a
+/// message between two cores with less than one cache-line transfer each
+/// way; which layout makes that transfer cheapest depends on the machine
+/// (on some, a line the receiver already polls costs an extra invalidation
+/// round; on others the prefetcher pulls the next of a run of lines early),
+/// so the floor is the best of all three, measured in the same round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloorLayout {
+    /// One line per direction, always the same (the classic ping-pong).
+    TwoLines,
+    /// Both directions in one line: each side writes its own word of it.
+    OneLine,
+    /// A run of [`ROTATING_LINES`] lines per direction, the message number
+    /// choosing the line, as a ring's slots do.
+    Rotating,
+}
+
+impl FloorLayout {
+    /// Every layout, in the order the summary lists them.
+    pub const ALL: [FloorLayout; 3] = [Self::TwoLines, Self::OneLine, Self::Rotating];
+
+    /// The name of the layout's row in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TwoLines => "floor-two-lines",
+            Self::OneLine => "floor-one-line",
+            Self::Rotating => "floor-rotating",
+        }
+    }
+
+    /// Lines the layout needs.
+    fn lines(self) -> usize {
+        match self {
+            Self::TwoLines => 2,
+            Self::OneLine => 1,
+            Self::Rotating => 2 * ROTATING_LINES,
+        }
+    }
+
+    /// The (ping, pong) words of message `seq`.
+    #[inline]
+    fn words(self, lines: &[Line], seq: u64) -> (&AtomicU64, &AtomicU64) {
+        match self {
+            Self::TwoLines => (&lines[0].a, &lines[1].a),
+            Self::OneLine => (&lines[0].a, &lines[0].b),
+            Self::Rotating => {
+                let i = (seq % ROTATING_LINES as u64) as usize;
+                (&lines[i].a, &lines[ROTATING_LINES + i].a)
+            }
+        }
+    }
+}
+
+/// The physical floor: a bare word each way, in one of the
+/// [`FloorLayout`]s, nothing else.
 pub struct CacheLinePingPong {
-    lines: Arc<[Line; 2]>,
+    layout: FloorLayout,
+    lines: Arc<[Line]>,
+    stop: Arc<AtomicBool>,
     seq: u64,
     echo: Option<JoinHandle<Option<()>>>,
 }
 
 impl CacheLinePingPong {
-    /// Start the echo thread on `echo_cpu`.
+    /// Start the echo thread on `echo_cpu`, two lines (the classic layout).
     pub fn start(echo_cpu: usize) -> Result<Self, BenchError> {
-        let lines: Arc<[Line; 2]> = Arc::new(Default::default());
-        let theirs = lines.clone();
+        Self::start_layout(echo_cpu, FloorLayout::TwoLines)
+    }
+
+    /// Start the echo thread on `echo_cpu` with messages laid out as
+    /// `layout` says.
+    pub fn start_layout(echo_cpu: usize, layout: FloorLayout) -> Result<Self, BenchError> {
+        let lines: Arc<[Line]> = (0..layout.lines()).map(|_| Line::default()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (theirs, their_stop) = (lines.clone(), stop.clone());
         let echo = spawn_pinned(echo_cpu, move || {
-            let (ping, pong) = (&theirs[0].0, &theirs[1].0);
-            let mut last = 0;
+            let mut seq = 0u64;
             loop {
-                let v = ping.load(Ordering::Acquire);
-                if v == last {
+                seq += 1;
+                let (ping, pong) = layout.words(&theirs, seq);
+                while ping.load(Ordering::Acquire) != seq {
+                    if their_stop.load(Ordering::Relaxed) {
+                        return;
+                    }
                     core::hint::spin_loop();
-                    continue;
                 }
-                if v == u64::MAX {
-                    return;
-                }
-                last = v;
-                pong.store(v, Ordering::Release);
+                pong.store(seq, Ordering::Release);
             }
         })?;
         Ok(Self {
+            layout,
             lines,
+            stop,
             seq: 0,
             echo: Some(echo),
         })
@@ -230,10 +301,10 @@ impl CacheLinePingPong {
 
     /// `iters` round trips; returns the total time.
     pub fn round_trips(&mut self, iters: u64) -> Duration {
-        let (ping, pong) = (&self.lines[0].0, &self.lines[1].0);
         let start = Instant::now();
         for _ in 0..iters {
             self.seq += 1;
+            let (ping, pong) = self.layout.words(&self.lines, self.seq);
             ping.store(self.seq, Ordering::Release);
             while pong.load(Ordering::Acquire) != self.seq {
                 core::hint::spin_loop();
@@ -245,7 +316,7 @@ impl CacheLinePingPong {
 
 impl Drop for CacheLinePingPong {
     fn drop(&mut self) {
-        self.lines[0].0.store(u64::MAX, Ordering::Release);
+        self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.echo.take() {
             let _ = t.join();
         }

@@ -105,6 +105,7 @@ static void pciem_cfg_reset_locked(struct pciem_dev *dev)
 {
 	u8 bars[PCI_ROM_ADDRESS - PCI_BASE_ADDRESS_0];
 
+	lockdep_assert_held(&dev->cfg_lock);
 	if (!dev->img_initial)
 		return;
 	memcpy(bars, dev->img->config + PCI_BASE_ADDRESS_0, sizeof(bars));
@@ -482,6 +483,7 @@ int pciem_bus_register(struct pciem_dev *dev)
 	struct pci_host_bridge *bridge;
 	int ret;
 
+	lockdep_assert_held(&dev->lock);
 	ret = pciem_layout_bars(dev);
 	if (ret)
 		return ret;

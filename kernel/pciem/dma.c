@@ -91,6 +91,7 @@ static int pciem_dma_ctx_init(struct pciem_dev *dev, const char *what,
 	struct iommu_domain *domain;
 	int ret;
 
+	lockdep_assert_held(&dev->lock);
 	c->dev = dev;
 	c->what = what;
 	c->domain = NULL;

@@ -140,6 +140,7 @@ static void pciem_dmac_forget_hits(struct pciem_dma_check *dc, u64 start,
 {
 	unsigned int i;
 
+	lockdep_assert_held(&dc->lock);
 	write_seqcount_begin(&dc->hit_seq);
 	for (i = 0; i < PCIEM_DMAC_HITS; i++) {
 		struct pciem_dmac_hit *h = &dc->hits[i];
@@ -156,6 +157,7 @@ static void pciem_dmac_remember_hit(struct pciem_dma_check *dc,
 {
 	struct pciem_dmac_hit *h = &dc->hits[dc->hit_next++ % PCIEM_DMAC_HITS];
 
+	lockdep_assert_held(&dc->lock);
 	write_seqcount_begin(&dc->hit_seq);
 	h->start = m->start;
 	h->last = m->start + m->len - 1;
@@ -497,6 +499,7 @@ static void pciem_dmac_overlapping(void *ctx, u64 lo, u64 hi,
 	struct pciem_dma_check *dc = ctx;
 	struct interval_tree_node *n;
 
+	lockdep_assert_held(&dc->lock);
 	for (n = interval_tree_iter_first(&dc->live, lo, hi); n;
 	     n = interval_tree_iter_next(n, lo, hi)) {
 		struct pciem_dmac_rec *r = container_of(n, struct pciem_dmac_rec, it);

@@ -96,6 +96,8 @@ static u16 pciem_command_locked(struct pciem_dev *dev)
 /* cfg_lock held: runs the flow handler if the line can be seen. */
 static void pciem_intx_check_locked(struct pciem_dev *dev)
 {
+	lockdep_assert_held(&dev->cfg_lock);
+
 	if (READ_ONCE(dev->irq_dead) || !dev->intx_line || dev->intx_masked)
 		return;
 	if (pciem_command_locked(dev) & PCI_COMMAND_INTX_DISABLE)
@@ -192,6 +194,7 @@ static void pciem_msix_set_pba(struct pciem_dev *dev, u32 entry, bool set)
 	u64 bit = BIT_ULL(entry % 64);
 	u64 v = readq(word);
 
+	lockdep_assert_held(&dev->lock);
 	writeq(set ? v | bit : v & ~bit, word);
 }
 
@@ -214,6 +217,7 @@ static int pciem_msix_inject(struct pciem_dev *dev, u32 entry)
 	struct pciem_rs_msix mx;
 	int ret, virq;
 
+	lockdep_assert_held(&dev->lock);
 	ret = pciem_msix_state(dev, &mx, &reason);
 	if (ret) {
 		pr_info_ratelimited("INJECT_IRQ: %s (%d)\n", reason, ret);
@@ -353,6 +357,7 @@ static int pciem_msi_inject(struct pciem_dev *dev, u32 vector)
 	unsigned long flags;
 	int ret, virq;
 
+	lockdep_assert_held(&dev->lock);
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 	ret = pciem_rs_msi_state(dev->img, &msi, &reason);
 	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
@@ -416,6 +421,7 @@ int pciem_irq_inject(struct pciem_dev *dev, const struct pciem_irq_inject *req)
 {
 	u32 kind = req->kind;
 
+	lockdep_assert_held(&dev->lock);
 	if (req->reserved) {
 		pr_info_ratelimited("INJECT_IRQ: reserved must be zero\n");
 		return -EINVAL;
@@ -494,6 +500,7 @@ void pciem_irq_reset_locked(struct pciem_dev *dev)
 {
 	u32 entry;
 
+	lockdep_assert_held(&dev->cfg_lock);
 	dev->intx_line = false;
 	pciem_rs_set_intx_status(dev->img, 0);
 	for (entry = 0; entry < dev->msix_entries; entry++)
@@ -514,6 +521,7 @@ int pciem_irq_register(struct pciem_dev *dev)
 	u32 pin = 0;
 	int virq;
 
+	lockdep_assert_held(&dev->lock);
 	if (!pciem_rs_msix_state(dev->img, &mx, &reason)) {
 		const struct pciem_bar *tb = &dev->bars[mx.table_bar % PCIEM_NUM_BARS];
 		const struct pciem_bar *pb = &dev->bars[mx.pba_bar % PCIEM_NUM_BARS];

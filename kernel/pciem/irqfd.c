@@ -230,6 +230,7 @@ int pciem_irqfd_set(struct pciem_dev *dev, const struct pciem_irqfd_config *cfg)
 	__poll_t events;
 	int ret;
 
+	lockdep_assert_held(&dev->lock);
 	ret = irqfd_check(cfg);
 	if (ret)
 		return ret;

@@ -109,6 +109,8 @@ static void pciem_start_work_fn(struct work_struct *work)
 /* START, dev->lock held. */
 static int pciem_start(struct pciem_dev *dev)
 {
+	lockdep_assert_held(&dev->lock);
+
 	if (dev->state != PCIEM_REGISTERED)
 		return pciem_user_err(-EINVAL, "START: REGISTER first");
 	if (!pciem_dev_trapped(dev))

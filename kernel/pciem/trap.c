@@ -819,6 +819,7 @@ int pciem_trap_set_mode(struct pciem_dev *dev, const struct pciem_bar_mode *m)
 	const char *reason = NULL;
 	int ret;
 
+	lockdep_assert_held(&dev->lock);
 	if (dev->state == PCIEM_REGISTERED) {
 		pr_info_ratelimited("SET_BAR_MODE: the device is already registered\n");
 		return -EBUSY;
@@ -843,6 +844,7 @@ int pciem_trap_add_range(struct pciem_dev *dev,
 	const char *reason = NULL;
 	int ret;
 
+	lockdep_assert_held(&dev->lock);
 	if (dev->state == PCIEM_REGISTERED) {
 		pr_info_ratelimited("ADD_TRAP_RANGE: the device is already registered\n");
 		return -EBUSY;

@@ -430,6 +430,7 @@ void pciem_watch_arm_pending(struct pciem_dev *dev)
 {
 	int i;
 
+	lockdep_assert_held(&dev->lock);
 	for (i = 0; i < PCIEM_NUM_WATCHES; i++) {
 		struct pciem_watch *w = &dev->watches[i];
 		void __iomem *addr;
@@ -480,6 +481,7 @@ int pciem_watch_set(struct pciem_dev *dev,
 	void __iomem *addr;
 	int i, ret;
 
+	lockdep_assert_held(&dev->lock);
 	if (wp->flags & ~known) {
 		pr_info_ratelimited("SET_WATCHPOINT: unknown flags 0x%x\n",
 				    wp->flags & ~known);
