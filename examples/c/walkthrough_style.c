@@ -3,7 +3,7 @@
  * Compile-only check: a device program in the style of the original
  * project's walkthrough (its designated initializers, field names, constant
  * names, ioctl calls and ring loop) compiles against pciem_userspace.h
- * unchanged. Error handling is as thin as the walkthrough's; it is never
+ * unchanged but for one printf format (see the MMIO_READ case). Error handling is as thin as the walkthrough's; it is never
  * run. counter_device.c is the complete program.
  */
 #include <errno.h>
@@ -161,7 +161,12 @@ int main(void)
 				handle_mmio_write(fd, evt, &dev, bar0);
 				break;
 			case PCIEM_EVENT_MMIO_READ:
-				printf("Driver read offset 0x%lx\n", evt->offset);
+				/*
+				 * The one change from the walkthrough: the
+				 * header uses the kernel's uapi types, and
+				 * __u64 is unsigned long long (%llx, not %lx).
+				 */
+				printf("Driver read offset 0x%llx\n", evt->offset);
 				break;
 			}
 

@@ -27,19 +27,23 @@ const BANNER: &str = "\
  * A test fails when this file differs from a fresh generation.
  */";
 
+/// The kernel's fixed-width types (`__u32`, from `<linux/types.h>`, which
+/// userspace has too), as uapi headers use; `static_assert` from the
+/// kernel's `<linux/build_bug.h>`, C11's `<assert.h>`, or C++ itself.
 const INCLUDES: &str = "\
-#ifdef __KERNEL__
 #include <linux/types.h>
-#else
-#include <stdint.h>
-#endif
 #include <linux/ioctl.h>
 
-#if defined(__cplusplus)
-#define PCIEM_STATIC_ASSERT(expr, msg) static_assert(expr, msg)
-#else
-#define PCIEM_STATIC_ASSERT(expr, msg) _Static_assert(expr, msg)
-#endif";
+#if defined(__KERNEL__)
+#include <linux/build_bug.h>
+#elif !defined(__cplusplus)
+#include <assert.h>
+#endif
+
+#define PCIEM_ASSERT_SIZE(s, n) \\
+\tstatic_assert(sizeof(struct s) == (n), \"sizeof(struct \" #s \")\")
+#define PCIEM_ASSERT_OFFSET(s, f, off) \\
+\tstatic_assert(__builtin_offsetof(struct s, f) == (off), \"offsetof(\" #s \", \" #f \")\")";
 
 /// Generate the header text.
 pub fn generate(root: &Path) -> Result<String> {
@@ -85,7 +89,64 @@ pub fn generate(root: &Path) -> Result<String> {
     bindings.write(&mut out);
     let text =
         String::from_utf8(out).map_err(|e| fail(step, format!("cbindgen wrote non-UTF-8: {e}")))?;
-    Ok(tidy_docs(&text))
+    Ok(kernel_style(&tidy_docs(&text)))
+}
+
+/// The C fixed-width type names cbindgen writes and the kernel's own.
+const KERNEL_TYPES: [(&str, &str); 8] = [
+    ("uint8_t", "__u8"),
+    ("uint16_t", "__u16"),
+    ("uint32_t", "__u32"),
+    ("uint64_t", "__u64"),
+    ("int8_t", "__s8"),
+    ("int16_t", "__s16"),
+    ("int32_t", "__s32"),
+    ("int64_t", "__s64"),
+];
+
+/// Kernel coding style for cbindgen's output: `__u32`-style types outside
+/// comments, and tabs, not its two-space steps, for indentation (what
+/// checkpatch.pl asks of a uapi header).
+pub fn kernel_style(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start_matches(' ');
+        let spaces = line.len() - body.len();
+        out.extend(std::iter::repeat_n('\t', spaces / 2));
+        out.extend(std::iter::repeat_n(' ', spaces % 2));
+        let trimmed = body.trim_start();
+        if trimmed.starts_with('*') || trimmed.starts_with("/*") {
+            out.push_str(body);
+            continue;
+        }
+        out.push_str(&replace_words(body, &KERNEL_TYPES));
+    }
+    out
+}
+
+/// `text` with every whole-word occurrence of each `from` replaced by `to`.
+fn replace_words(text: &str, pairs: &[(&str, &str)]) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'outer: while !rest.is_empty() {
+        let at_boundary = !out.chars().next_back().is_some_and(is_word);
+        if at_boundary {
+            for (from, to) in pairs {
+                if let Some(after) = rest.strip_prefix(from) {
+                    if !after.chars().next().is_some_and(is_word) {
+                        out.push_str(to);
+                        rest = after;
+                        continue 'outer;
+                    }
+                }
+            }
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// Rustdoc links mean nothing in C: in comment lines, "\[`a::b`\]" becomes
@@ -136,15 +197,11 @@ fn trailer() -> String {
     }
     t.push_str("\n/* Layout pinned by pciem_abi::layout (sizes and field offsets). */\n");
     for l in PCIEM_LAYOUTS {
-        let _ = writeln!(
-            t,
-            "PCIEM_STATIC_ASSERT(sizeof(struct {0}) == {1}, \"sizeof(struct {0})\");",
-            l.name, l.size
-        );
+        let _ = writeln!(t, "PCIEM_ASSERT_SIZE({0}, {1});", l.name, l.size);
         for f in l.fields {
             let _ = writeln!(
                 t,
-                "PCIEM_STATIC_ASSERT(__builtin_offsetof(struct {0}, {1}) == {2}, \"offsetof({0}, {1})\");",
+                "PCIEM_ASSERT_OFFSET({0}, {1}, {2});",
                 l.name,
                 f.c_name(),
                 f.offset
@@ -214,6 +271,17 @@ mod tests {
             tidy_docs(text),
             "/**\n * See `pciem_bar_config.flags` and `PCIEM_RING_SIZE`.\n */\n\
              #define X [`not a comment`]\n"
+        );
+    }
+
+    #[test]
+    fn kernel_style_uses_kernel_types_and_tabs_outside_comments() {
+        let text = "struct a {\n  /**\n   * A uint32_t, said in prose.\n   */\n  uint32_t x;\n  \
+                    int64_t y[2];\n  my_uint8_t z;\n};\n";
+        assert_eq!(
+            kernel_style(text),
+            "struct a {\n\t/**\n\t * A uint32_t, said in prose.\n\t */\n\t__u32 x;\n\t\
+             __s64 y[2];\n\tmy_uint8_t z;\n};\n"
         );
     }
 

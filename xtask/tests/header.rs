@@ -26,7 +26,7 @@ fn header_has_banner_guard_and_includes() {
     assert!(text.contains("do not edit") && text.contains("cargo xtask gen-header"));
     assert!(text.contains("#ifndef PCIEM_UAPI_PCIEM_H\n#define PCIEM_UAPI_PCIEM_H\n"));
     assert!(text.trim_end().ends_with("#endif /* PCIEM_UAPI_PCIEM_H */"));
-    for inc in ["<linux/types.h>", "<stdint.h>", "<linux/ioctl.h>"] {
+    for inc in ["<linux/types.h>", "<assert.h>", "<linux/ioctl.h>"] {
         assert!(text.contains(&format!("#include {inc}")), "{inc}");
     }
 }
@@ -41,17 +41,14 @@ fn header_carries_every_struct_field_ioctl_and_assertion() {
             l.name
         );
         assert!(
-            text.contains(&format!(
-                "PCIEM_STATIC_ASSERT(sizeof(struct {}) == {},",
-                l.name, l.size
-            )),
+            text.contains(&format!("PCIEM_ASSERT_SIZE({}, {});", l.name, l.size)),
             "size assertion of {}",
             l.name
         );
         for f in l.fields {
             assert!(
                 text.contains(&format!(
-                    "__builtin_offsetof(struct {}, {}) == {},",
+                    "PCIEM_ASSERT_OFFSET({}, {}, {});",
                     l.name,
                     f.c_name(),
                     f.offset
@@ -77,7 +74,7 @@ fn header_carries_every_struct_field_ioctl_and_assertion() {
         };
         assert!(text.contains(&line), "{line}");
     }
-    assert!(text.contains("  uint32_t type;\n"), "r#type becomes `type`");
+    assert!(text.contains("\t__u32 type;\n"), "r#type becomes `type`");
     assert!(!text.contains("r#"), "no raw identifier reaches C");
     assert!(!text.contains("[`"), "no rustdoc link reaches C");
 }

@@ -9,18 +9,19 @@
 #ifndef PCIEM_UAPI_PCIEM_H
 #define PCIEM_UAPI_PCIEM_H
 
-#ifdef __KERNEL__
 #include <linux/types.h>
-#else
-#include <stdint.h>
-#endif
 #include <linux/ioctl.h>
 
-#if defined(__cplusplus)
-#define PCIEM_STATIC_ASSERT(expr, msg) static_assert(expr, msg)
-#else
-#define PCIEM_STATIC_ASSERT(expr, msg) _Static_assert(expr, msg)
+#if defined(__KERNEL__)
+#include <linux/build_bug.h>
+#elif !defined(__cplusplus)
+#include <assert.h>
 #endif
+
+#define PCIEM_ASSERT_SIZE(s, n) \
+	static_assert(sizeof(struct s) == (n), "sizeof(struct " #s ")")
+#define PCIEM_ASSERT_OFFSET(s, f, off) \
+	static_assert(__builtin_offsetof(struct s, f) == (off), "offsetof(" #s ", " #f ")")
 
 /**
  * Version of this ABI. Bumped on any incompatible change; reported by
@@ -530,22 +531,22 @@
  * Reported by `PCIEM_IOCTL_GET_VERSION`.
  */
 struct pciem_version {
-  /**
-   * `PCIEM_ABI_VERSION` of the kernel module.
-   */
-  uint32_t abi_version;
-  /**
-   * `PCIEM_RING_SIZE` of the kernel module.
-   */
-  uint32_t ring_size;
-  /**
-   * `sizeof(struct pciem_event)` of the kernel module.
-   */
-  uint32_t event_size;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
+	/**
+	 * `PCIEM_ABI_VERSION` of the kernel module.
+	 */
+	__u32 abi_version;
+	/**
+	 * `PCIEM_RING_SIZE` of the kernel module.
+	 */
+	__u32 ring_size;
+	/**
+	 * `sizeof(struct pciem_event)` of the kernel module.
+	 */
+	__u32 event_size;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
 };
 
 /**
@@ -553,33 +554,33 @@ struct pciem_version {
  * this open file.
  */
 struct pciem_create_device {
-  /**
-   * No flags are defined yet; must be zero.
-   */
-  uint32_t flags;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
+	/**
+	 * No flags are defined yet; must be zero.
+	 */
+	__u32 flags;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
 };
 
 /**
  * Argument of `PCIEM_IOCTL_ADD_BAR`: declares one memory BAR.
  */
 struct pciem_bar_config {
-  /**
-   * BAR slot, 0..=5. A 64-bit BAR also occupies `bar_index + 1`.
-   */
-  uint32_t bar_index;
-  /**
-   * `PCIEM_BAR_*` bits (equal to Linux's `PCI_BASE_ADDRESS_*`).
-   */
-  uint32_t flags;
-  /**
-   * Size in bytes: a power of two, at least 16 (4096 or more is
-   * recommended so the BAR can be mapped by pages).
-   */
-  uint64_t size;
+	/**
+	 * BAR slot, 0..=5. A 64-bit BAR also occupies `bar_index + 1`.
+	 */
+	__u32 bar_index;
+	/**
+	 * `PCIEM_BAR_*` bits (equal to Linux's `PCI_BASE_ADDRESS_*`).
+	 */
+	__u32 flags;
+	/**
+	 * Size in bytes: a power of two, at least 16 (4096 or more is
+	 * recommended so the BAR can be mapped by pages).
+	 */
+	__u64 size;
 };
 
 /**
@@ -589,43 +590,43 @@ struct pciem_bar_config {
  * base_class}` (offsets 0x09, 0x0A, 0x0B).
  */
 struct pciem_config_space {
-  /**
-   * Vendor ID (offset 0x00).
-   */
-  uint16_t vendor_id;
-  /**
-   * Device ID (offset 0x02).
-   */
-  uint16_t device_id;
-  /**
-   * Subsystem vendor ID (offset 0x2C).
-   */
-  uint16_t subsys_vendor_id;
-  /**
-   * Subsystem ID (offset 0x2E).
-   */
-  uint16_t subsys_device_id;
-  /**
-   * Revision ID (offset 0x08).
-   */
-  uint8_t revision;
-  /**
-   * Programming interface, subclass, base class (offsets 0x09..=0x0B).
-   */
-  uint8_t class_code[3];
-  /**
-   * Header type (offset 0x0E); only 0 (type-0, single function) is
-   * supported.
-   */
-  uint8_t header_type;
-  /**
-   * Interrupt pin (offset 0x3D): 0 none, 1..=4 INTA..INTD.
-   */
-  uint8_t interrupt_pin;
-  /**
-   * Must be zero.
-   */
-  uint16_t reserved;
+	/**
+	 * Vendor ID (offset 0x00).
+	 */
+	__u16 vendor_id;
+	/**
+	 * Device ID (offset 0x02).
+	 */
+	__u16 device_id;
+	/**
+	 * Subsystem vendor ID (offset 0x2C).
+	 */
+	__u16 subsys_vendor_id;
+	/**
+	 * Subsystem ID (offset 0x2E).
+	 */
+	__u16 subsys_device_id;
+	/**
+	 * Revision ID (offset 0x08).
+	 */
+	__u8 revision;
+	/**
+	 * Programming interface, subclass, base class (offsets 0x09..=0x0B).
+	 */
+	__u8 class_code[3];
+	/**
+	 * Header type (offset 0x0E); only 0 (type-0, single function) is
+	 * supported.
+	 */
+	__u8 header_type;
+	/**
+	 * Interrupt pin (offset 0x3D): 0 none, 1..=4 INTA..INTD.
+	 */
+	__u8 interrupt_pin;
+	/**
+	 * Must be zero.
+	 */
+	__u16 reserved;
 };
 
 /**
@@ -637,249 +638,249 @@ struct pciem_config_space {
  * implied by the BARs' write masks.
  */
 struct pciem_config_image {
-  /**
-   * The initial contents of configuration space.
-   */
-  uint8_t config[PCIEM_CONFIG_SPACE_SIZE];
-  /**
-   * Per-bit writability.
-   */
-  uint8_t wmask[PCIEM_CONFIG_SPACE_SIZE];
-  /**
-   * Per-bit write-1-to-clear.
-   */
-  uint8_t w1cmask[PCIEM_CONFIG_SPACE_SIZE];
+	/**
+	 * The initial contents of configuration space.
+	 */
+	__u8 config[PCIEM_CONFIG_SPACE_SIZE];
+	/**
+	 * Per-bit writability.
+	 */
+	__u8 wmask[PCIEM_CONFIG_SPACE_SIZE];
+	/**
+	 * Per-bit write-1-to-clear.
+	 */
+	__u8 w1cmask[PCIEM_CONFIG_SPACE_SIZE];
 };
 
 /**
  * Argument of `PCIEM_IOCTL_GET_BAR_INFO`: `bar_index` in, the rest out.
  */
 struct pciem_bar_info_query {
-  /**
-   * BAR slot to query (in).
-   */
-  uint32_t bar_index;
-  /**
-   * `PCIEM_BAR_*` bits of the BAR (out).
-   */
-  uint32_t flags;
-  /**
-   * Size in bytes, 0 if the slot is unused (out).
-   */
-  uint64_t size;
-  /**
-   * Bus address the BAR is currently assigned (out).
-   */
-  uint64_t bus_addr;
+	/**
+	 * BAR slot to query (in).
+	 */
+	__u32 bar_index;
+	/**
+	 * `PCIEM_BAR_*` bits of the BAR (out).
+	 */
+	__u32 flags;
+	/**
+	 * Size in bytes, 0 if the slot is unused (out).
+	 */
+	__u64 size;
+	/**
+	 * Bus address the BAR is currently assigned (out).
+	 */
+	__u64 bus_addr;
 };
 
 /**
  * Argument of `PCIEM_IOCTL_ADD_CAPABILITY`.
  */
 struct pciem_cap_config {
-  /**
-   * One of `PCIEM_CAP_*`.
-   */
-  uint32_t cap_type;
-  /**
-   * Bytes of `cap_data` in use: the size of the payload struct.
-   */
-  uint32_t cap_size;
-  /**
-   * Offset in configuration space, or 0 to place the capability after the
-   * previous one (standard capabilities from 0x40, extended from 0x100).
-   */
-  uint32_t offset;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
-  /**
-   * The payload, one of the `pciem_cap_*_userspace` structs.
-   */
-  uint8_t cap_data[PCIEM_CAP_DATA_MAX];
+	/**
+	 * One of `PCIEM_CAP_*`.
+	 */
+	__u32 cap_type;
+	/**
+	 * Bytes of `cap_data` in use: the size of the payload struct.
+	 */
+	__u32 cap_size;
+	/**
+	 * Offset in configuration space, or 0 to place the capability after the
+	 * previous one (standard capabilities from 0x40, extended from 0x100).
+	 */
+	__u32 offset;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
+	/**
+	 * The payload, one of the `pciem_cap_*_userspace` structs.
+	 */
+	__u8 cap_data[PCIEM_CAP_DATA_MAX];
 };
 
 /**
  * MSI payload.
  */
 struct pciem_cap_msi_userspace {
-  /**
-   * log2 of the number of vectors, 0..=5 (1..=32 vectors).
-   */
-  uint8_t num_vectors_log2;
-  /**
-   * Non-zero: 64-bit message address.
-   */
-  uint8_t has_64bit;
-  /**
-   * Non-zero: per-vector mask and pending bits.
-   */
-  uint8_t has_masking;
-  /**
-   * Must be zero.
-   */
-  uint8_t reserved;
+	/**
+	 * log2 of the number of vectors, 0..=5 (1..=32 vectors).
+	 */
+	__u8 num_vectors_log2;
+	/**
+	 * Non-zero: 64-bit message address.
+	 */
+	__u8 has_64bit;
+	/**
+	 * Non-zero: per-vector mask and pending bits.
+	 */
+	__u8 has_masking;
+	/**
+	 * Must be zero.
+	 */
+	__u8 reserved;
 };
 
 /**
  * MSI-X payload. The table and PBA live in BAR memory.
  */
 struct pciem_cap_msix_userspace {
-  /**
-   * Number of table entries, 1..=2048.
-   */
-  uint16_t table_size;
-  /**
-   * BAR holding the vector table.
-   */
-  uint8_t table_bar;
-  /**
-   * BAR holding the pending-bit array.
-   */
-  uint8_t pba_bar;
-  /**
-   * Offset of the table in its BAR (8-byte aligned).
-   */
-  uint32_t table_offset;
-  /**
-   * Offset of the PBA in its BAR (8-byte aligned).
-   */
-  uint32_t pba_offset;
+	/**
+	 * Number of table entries, 1..=2048.
+	 */
+	__u16 table_size;
+	/**
+	 * BAR holding the vector table.
+	 */
+	__u8 table_bar;
+	/**
+	 * BAR holding the pending-bit array.
+	 */
+	__u8 pba_bar;
+	/**
+	 * Offset of the table in its BAR (8-byte aligned).
+	 */
+	__u32 table_offset;
+	/**
+	 * Offset of the PBA in its BAR (8-byte aligned).
+	 */
+	__u32 pba_offset;
 };
 
 /**
  * Power Management payload.
  */
 struct pciem_cap_pm_userspace {
-  /**
-   * Non-zero: D3hot to D0 does not reset the function (PMCSR bit 3).
-   * When zero, that transition is reported as a reset.
-   */
-  uint8_t no_soft_reset;
-  /**
-   * PME support bits (PMC bits 15:11 >> 11): D0, D1, D2, D3hot, D3cold.
-   */
-  uint8_t pme_support;
-  /**
-   * Non-zero: D1 supported.
-   */
-  uint8_t d1_support;
-  /**
-   * Non-zero: D2 supported.
-   */
-  uint8_t d2_support;
+	/**
+	 * Non-zero: D3hot to D0 does not reset the function (PMCSR bit 3).
+	 * When zero, that transition is reported as a reset.
+	 */
+	__u8 no_soft_reset;
+	/**
+	 * PME support bits (PMC bits 15:11 >> 11): D0, D1, D2, D3hot, D3cold.
+	 */
+	__u8 pme_support;
+	/**
+	 * Non-zero: D1 supported.
+	 */
+	__u8 d1_support;
+	/**
+	 * Non-zero: D2 supported.
+	 */
+	__u8 d2_support;
 };
 
 /**
  * PCI Express payload.
  */
 struct pciem_cap_pcie_userspace {
-  /**
-   * One of `PCIEM_PCIE_TYPE_*`.
-   */
-  uint8_t device_type;
-  /**
-   * Maximum link speed: 1 = 2.5 GT/s, 2 = 5, 3 = 8, 4 = 16, 5 = 32,
-   * 6 = 64 GT/s.
-   */
-  uint8_t max_link_speed;
-  /**
-   * Maximum link width in lanes: 1, 2, 4, 8, 12, 16 or 32.
-   */
-  uint8_t max_link_width;
-  /**
-   * Non-zero: the function supports Function Level Reset.
-   */
-  uint8_t flr;
-  /**
-   * Max payload size supported, encoded 0..=5 (128..=4096 bytes).
-   */
-  uint8_t max_payload;
-  /**
-   * Must be zero.
-   */
-  uint8_t reserved[3];
+	/**
+	 * One of `PCIEM_PCIE_TYPE_*`.
+	 */
+	__u8 device_type;
+	/**
+	 * Maximum link speed: 1 = 2.5 GT/s, 2 = 5, 3 = 8, 4 = 16, 5 = 32,
+	 * 6 = 64 GT/s.
+	 */
+	__u8 max_link_speed;
+	/**
+	 * Maximum link width in lanes: 1, 2, 4, 8, 12, 16 or 32.
+	 */
+	__u8 max_link_width;
+	/**
+	 * Non-zero: the function supports Function Level Reset.
+	 */
+	__u8 flr;
+	/**
+	 * Max payload size supported, encoded 0..=5 (128..=4096 bytes).
+	 */
+	__u8 max_payload;
+	/**
+	 * Must be zero.
+	 */
+	__u8 reserved[3];
 };
 
 /**
  * Vendor-specific capability payload.
  */
 struct pciem_cap_vendor_userspace {
-  /**
-   * Bytes of `data` in use, 0..=`PCIEM_VENDOR_DATA_MAX`.
-   */
-  uint16_t data_len;
-  /**
-   * Must be zero.
-   */
-  uint16_t reserved;
-  /**
-   * Read-only contents following the capability header.
-   */
-  uint8_t data[PCIEM_VENDOR_DATA_MAX];
+	/**
+	 * Bytes of `data` in use, 0..=`PCIEM_VENDOR_DATA_MAX`.
+	 */
+	__u16 data_len;
+	/**
+	 * Must be zero.
+	 */
+	__u16 reserved;
+	/**
+	 * Read-only contents following the capability header.
+	 */
+	__u8 data[PCIEM_VENDOR_DATA_MAX];
 };
 
 /**
  * PASID payload.
  */
 struct pciem_cap_pasid_userspace {
-  /**
-   * Max PASID width, 1..=20 bits.
-   */
-  uint8_t max_pasid_width;
-  /**
-   * Non-zero: execute permission supported.
-   */
-  uint8_t exec;
-  /**
-   * Non-zero: privileged mode supported.
-   */
-  uint8_t privileged;
-  /**
-   * Must be zero.
-   */
-  uint8_t reserved;
+	/**
+	 * Max PASID width, 1..=20 bits.
+	 */
+	__u8 max_pasid_width;
+	/**
+	 * Non-zero: execute permission supported.
+	 */
+	__u8 exec;
+	/**
+	 * Non-zero: privileged mode supported.
+	 */
+	__u8 privileged;
+	/**
+	 * Must be zero.
+	 */
+	__u8 reserved;
 };
 
 /**
  * Device Serial Number payload.
  */
 struct pciem_cap_dsn_userspace {
-  /**
-   * The 64-bit serial number.
-   */
-  uint64_t serial;
+	/**
+	 * The 64-bit serial number.
+	 */
+	__u64 serial;
 };
 
 /**
  * Vendor-specific extended capability payload.
  */
 struct pciem_cap_vsec_userspace {
-  /**
-   * VSEC ID.
-   */
-  uint16_t vsec_id;
-  /**
-   * VSEC revision, 0..=15.
-   */
-  uint8_t vsec_rev;
-  /**
-   * Must be zero.
-   */
-  uint8_t reserved;
-  /**
-   * Bytes of `data` in use, 0..=`PCIEM_VSEC_DATA_MAX`.
-   */
-  uint16_t data_len;
-  /**
-   * Must be zero.
-   */
-  uint16_t reserved2;
-  /**
-   * Read-only contents following the VSEC header.
-   */
-  uint8_t data[PCIEM_VSEC_DATA_MAX];
+	/**
+	 * VSEC ID.
+	 */
+	__u16 vsec_id;
+	/**
+	 * VSEC revision, 0..=15.
+	 */
+	__u8 vsec_rev;
+	/**
+	 * Must be zero.
+	 */
+	__u8 reserved;
+	/**
+	 * Bytes of `data` in use, 0..=`PCIEM_VSEC_DATA_MAX`.
+	 */
+	__u16 data_len;
+	/**
+	 * Must be zero.
+	 */
+	__u16 reserved2;
+	/**
+	 * Read-only contents following the VSEC header.
+	 */
+	__u8 data[PCIEM_VSEC_DATA_MAX];
 };
 
 /**
@@ -887,22 +888,22 @@ struct pciem_cap_vsec_userspace {
  * mask and severity registers.
  */
 struct pciem_cap_aer_userspace {
-  /**
-   * Uncorrectable Error Mask.
-   */
-  uint32_t uncor_mask;
-  /**
-   * Uncorrectable Error Severity.
-   */
-  uint32_t uncor_severity;
-  /**
-   * Correctable Error Mask.
-   */
-  uint32_t cor_mask;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
+	/**
+	 * Uncorrectable Error Mask.
+	 */
+	__u32 uncor_mask;
+	/**
+	 * Uncorrectable Error Severity.
+	 */
+	__u32 uncor_severity;
+	/**
+	 * Correctable Error Mask.
+	 */
+	__u32 cor_mask;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
 };
 
 /**
@@ -910,27 +911,27 @@ struct pciem_cap_aer_userspace {
  * register of a BAR as `PCIEM_EVENT_MMIO_WRITE` events.
  */
 struct pciem_watchpoint_config {
-  /**
-   * BAR slot of the register.
-   */
-  uint32_t bar_index;
-  /**
-   * Offset of the register in the BAR, aligned to `width`.
-   */
-  uint32_t offset;
-  /**
-   * Width in bytes: 1, 2, 4 or 8.
-   */
-  uint32_t width;
-  /**
-   * `PCIEM_WP_FLAG_*`.
-   */
-  uint32_t flags;
-  /**
-   * Kernel virtual address of the register, only with
-   * `PCIEM_WP_FLAG_BAR_MANUAL`; otherwise zero.
-   */
-  uint64_t addr;
+	/**
+	 * BAR slot of the register.
+	 */
+	__u32 bar_index;
+	/**
+	 * Offset of the register in the BAR, aligned to `width`.
+	 */
+	__u32 offset;
+	/**
+	 * Width in bytes: 1, 2, 4 or 8.
+	 */
+	__u32 width;
+	/**
+	 * `PCIEM_WP_FLAG_*`.
+	 */
+	__u32 flags;
+	/**
+	 * Kernel virtual address of the register, only with
+	 * `PCIEM_WP_FLAG_BAR_MANUAL`; otherwise zero.
+	 */
+	__u64 addr;
 };
 
 /**
@@ -938,36 +939,36 @@ struct pciem_watchpoint_config {
  * kernel publishes events into the shared ring.
  */
 struct pciem_eventfd_config {
-  /**
-   * The eventfd, or -1 to detach the current one.
-   */
-  int32_t eventfd;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
+	/**
+	 * The eventfd, or -1 to detach the current one.
+	 */
+	__s32 eventfd;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
 };
 
 /**
  * Argument of `PCIEM_IOCTL_INJECT_IRQ`.
  */
 struct pciem_irq_inject {
-  /**
-   * MSI vector or MSI-X entry; 0 for INTx.
-   */
-  uint32_t vector;
-  /**
-   * One of `PCIEM_IRQ_AUTO`, `_MSI`, `_MSIX`, `_INTX`.
-   */
-  uint32_t kind;
-  /**
-   * `PCIEM_IRQ_FLAG_*` (INTx only).
-   */
-  uint32_t flags;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
+	/**
+	 * MSI vector or MSI-X entry; 0 for INTx.
+	 */
+	__u32 vector;
+	/**
+	 * One of `PCIEM_IRQ_AUTO`, `_MSI`, `_MSIX`, `_INTX`.
+	 */
+	__u32 kind;
+	/**
+	 * `PCIEM_IRQ_FLAG_*` (INTx only).
+	 */
+	__u32 flags;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
 };
 
 /**
@@ -984,22 +985,22 @@ struct pciem_irq_inject {
  * the device is gone.
  */
 struct pciem_irqfd_config {
-  /**
-   * The eventfd.
-   */
-  int32_t eventfd;
-  /**
-   * MSI vector or MSI-X entry; 0 for INTx.
-   */
-  uint32_t vector;
-  /**
-   * One of `PCIEM_IRQ_*` kinds.
-   */
-  uint32_t kind;
-  /**
-   * `PCIEM_IRQFD_FLAG_*`.
-   */
-  uint32_t flags;
+	/**
+	 * The eventfd.
+	 */
+	__s32 eventfd;
+	/**
+	 * MSI vector or MSI-X entry; 0 for INTx.
+	 */
+	__u32 vector;
+	/**
+	 * One of `PCIEM_IRQ_*` kinds.
+	 */
+	__u32 kind;
+	/**
+	 * `PCIEM_IRQFD_FLAG_*`.
+	 */
+	__u32 flags;
 };
 
 /**
@@ -1015,26 +1016,26 @@ struct pciem_irqfd_config {
  * `EINTR` when a fatal signal ends a long transfer.
  */
 struct pciem_dma_op {
-  /**
-   * Bus address (IOVA when the device sits behind an IOMMU).
-   */
-  uint64_t bus_addr;
-  /**
-   * Address of the user buffer.
-   */
-  uint64_t user_addr;
-  /**
-   * Bytes to transfer, 1..=`PCIEM_DMA_MAX_LEN`.
-   */
-  uint64_t length;
-  /**
-   * No flags are defined yet; must be zero.
-   */
-  uint32_t flags;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
+	/**
+	 * Bus address (IOVA when the device sits behind an IOMMU).
+	 */
+	__u64 bus_addr;
+	/**
+	 * Address of the user buffer.
+	 */
+	__u64 user_addr;
+	/**
+	 * Bytes to transfer, 1..=`PCIEM_DMA_MAX_LEN`.
+	 */
+	__u64 length;
+	/**
+	 * No flags are defined yet; must be zero.
+	 */
+	__u32 flags;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
 };
 
 /**
@@ -1046,30 +1047,30 @@ struct pciem_dma_op {
  * `pciem_dma_op`.
  */
 struct pciem_dma_atomic {
-  /**
-   * Bus address, 8-byte aligned.
-   */
-  uint64_t bus_addr;
-  /**
-   * Operand (the new value for SWAP and CAS).
-   */
-  uint64_t operand;
-  /**
-   * Expected value, CAS only.
-   */
-  uint64_t compare;
-  /**
-   * Out: the value before the operation.
-   */
-  uint64_t result;
-  /**
-   * One of `PCIEM_ATOMIC_*`.
-   */
-  uint32_t op;
-  /**
-   * Must be zero.
-   */
-  uint32_t flags;
+	/**
+	 * Bus address, 8-byte aligned.
+	 */
+	__u64 bus_addr;
+	/**
+	 * Operand (the new value for SWAP and CAS).
+	 */
+	__u64 operand;
+	/**
+	 * Expected value, CAS only.
+	 */
+	__u64 compare;
+	/**
+	 * Out: the value before the operation.
+	 */
+	__u64 result;
+	/**
+	 * One of `PCIEM_ATOMIC_*`.
+	 */
+	__u32 op;
+	/**
+	 * Must be zero.
+	 */
+	__u32 flags;
 };
 
 /**
@@ -1082,30 +1083,30 @@ struct pciem_dma_atomic {
  * longer than any valid transfer needs; otherwise as for `pciem_dma_op`.
  */
 struct pciem_dma_indirect {
-  /**
-   * First data pointer (may have a page offset).
-   */
-  uint64_t prp1;
-  /**
-   * Second page, or PRP list pointer.
-   */
-  uint64_t prp2;
-  /**
-   * Address of the user buffer.
-   */
-  uint64_t user_addr;
-  /**
-   * Bytes to transfer, 1..=`PCIEM_DMA_MAX_LEN`.
-   */
-  uint64_t length;
-  /**
-   * Memory page size of the PRPs: a power of two from 4096; 0 means 4096.
-   */
-  uint32_t page_size;
-  /**
-   * `PCIEM_PRP_FLAG_*`.
-   */
-  uint32_t flags;
+	/**
+	 * First data pointer (may have a page offset).
+	 */
+	__u64 prp1;
+	/**
+	 * Second page, or PRP list pointer.
+	 */
+	__u64 prp2;
+	/**
+	 * Address of the user buffer.
+	 */
+	__u64 user_addr;
+	/**
+	 * Bytes to transfer, 1..=`PCIEM_DMA_MAX_LEN`.
+	 */
+	__u64 length;
+	/**
+	 * Memory page size of the PRPs: a power of two from 4096; 0 means 4096.
+	 */
+	__u32 page_size;
+	/**
+	 * `PCIEM_PRP_FLAG_*`.
+	 */
+	__u32 flags;
 };
 
 /**
@@ -1118,26 +1119,26 @@ struct pciem_dma_indirect {
  * `EPERM` while bus mastering is disabled.
  */
 struct pciem_p2p_op {
-  /**
-   * Physical address in the peer's BAR.
-   */
-  uint64_t target_addr;
-  /**
-   * Address of the user buffer.
-   */
-  uint64_t user_addr;
-  /**
-   * Bytes to transfer, 1..=`PCIEM_DMA_MAX_LEN`.
-   */
-  uint64_t length;
-  /**
-   * No flags are defined yet; must be zero.
-   */
-  uint32_t flags;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
+	/**
+	 * Physical address in the peer's BAR.
+	 */
+	__u64 target_addr;
+	/**
+	 * Address of the user buffer.
+	 */
+	__u64 user_addr;
+	/**
+	 * Bytes to transfer, 1..=`PCIEM_DMA_MAX_LEN`.
+	 */
+	__u64 length;
+	/**
+	 * No flags are defined yet; must be zero.
+	 */
+	__u32 flags;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
 };
 
 /**
@@ -1145,22 +1146,22 @@ struct pciem_p2p_op {
  * before REGISTER.
  */
 struct pciem_bar_mode {
-  /**
-   * BAR slot, 0..=5 (the first slot of a 64-bit BAR).
-   */
-  uint32_t bar_index;
-  /**
-   * `PCIEM_BAR_MODE_*`.
-   */
-  uint32_t mode;
-  /**
-   * Must be zero.
-   */
-  uint32_t flags;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
+	/**
+	 * BAR slot, 0..=5 (the first slot of a 64-bit BAR).
+	 */
+	__u32 bar_index;
+	/**
+	 * `PCIEM_BAR_MODE_*`.
+	 */
+	__u32 mode;
+	/**
+	 * Must be zero.
+	 */
+	__u32 flags;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
 };
 
 /**
@@ -1169,22 +1170,22 @@ struct pciem_bar_mode {
  * overlap; READ_MODEL and READ_NOTIFY exclude each other.
  */
 struct pciem_trap_range {
-  /**
-   * BAR slot; the BAR must be in trap mode.
-   */
-  uint32_t bar_index;
-  /**
-   * `PCIEM_TRAP_*`.
-   */
-  uint32_t flags;
-  /**
-   * First byte of the range in the BAR.
-   */
-  uint64_t offset;
-  /**
-   * Length in bytes, at least 1; the range lies inside the BAR.
-   */
-  uint64_t length;
+	/**
+	 * BAR slot; the BAR must be in trap mode.
+	 */
+	__u32 bar_index;
+	/**
+	 * `PCIEM_TRAP_*`.
+	 */
+	__u32 flags;
+	/**
+	 * First byte of the range in the BAR.
+	 */
+	__u64 offset;
+	/**
+	 * Length in bytes, at least 1; the range lies inside the BAR.
+	 */
+	__u64 length;
 };
 
 /**
@@ -1192,14 +1193,14 @@ struct pciem_trap_range {
  * read waits before it completes all-ones.
  */
 struct pciem_read_timeout {
-  /**
-   * Microseconds, 1..=`PCIEM_READ_TIMEOUT_MAX_US`.
-   */
-  uint32_t timeout_us;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
+	/**
+	 * Microseconds, 1..=`PCIEM_READ_TIMEOUT_MAX_US`.
+	 */
+	__u32 timeout_us;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
 };
 
 /**
@@ -1208,14 +1209,14 @@ struct pciem_read_timeout {
  * read-response slot).
  */
 struct pciem_read_completion {
-  /**
-   * The event's `id`.
-   */
-  uint64_t id;
-  /**
-   * The value read, in the low `size` bytes.
-   */
-  uint64_t value;
+	/**
+	 * The event's `id`.
+	 */
+	__u64 id;
+	/**
+	 * The value read, in the low `size` bytes.
+	 */
+	__u64 value;
 };
 
 /**
@@ -1223,14 +1224,14 @@ struct pciem_read_completion {
  * before REGISTER.
  */
 struct pciem_dma_check_mode {
-  /**
-   * `PCIEM_DMA_CHECK_*`.
-   */
-  uint32_t mode;
-  /**
-   * Must be zero.
-   */
-  uint32_t reserved;
+	/**
+	 * `PCIEM_DMA_CHECK_*`.
+	 */
+	__u32 mode;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
 };
 
 /**
@@ -1238,121 +1239,121 @@ struct pciem_dma_check_mode {
  * to a waiting read; the model writes `value`, then `id` (release).
  */
 struct pciem_read_response {
-  /**
-   * The id being answered; the kernel takes `value` when this equals the
-   * id it waits for.
-   */
-  uint64_t id;
-  /**
-   * The value read.
-   */
-  uint64_t value;
-  /**
-   * Padding to a cache line; ignored.
-   */
-  uint64_t reserved[6];
+	/**
+	 * The id being answered; the kernel takes `value` when this equals the
+	 * id it waits for.
+	 */
+	__u64 id;
+	/**
+	 * The value read.
+	 */
+	__u64 value;
+	/**
+	 * Padding to a cache line; ignored.
+	 */
+	__u64 reserved[6];
 };
 
 /**
  * The read-response page.
  */
 struct pciem_read_responses {
-  /**
-   * The slots.
-   */
-  struct pciem_read_response slots[PCIEM_READ_SLOTS];
+	/**
+	 * The slots.
+	 */
+	struct pciem_read_response slots[PCIEM_READ_SLOTS];
 };
 
 /**
  * One event, 64 bytes (one cache line).
  */
 struct pciem_event {
-  /**
-   * Sequence number: 0 for the first event the producer tried to publish,
-   * +1 for each after, whether it fitted in the ring or overflowed.
-   */
-  uint64_t seq;
-  /**
-   * One of `PCIEM_EVENT_*`.
-   */
-  uint32_t type;
-  /**
-   * BAR slot (MMIO events).
-   */
-  uint32_t bar;
-  /**
-   * Offset in the BAR or in configuration space.
-   */
-  uint64_t offset;
-  /**
-   * Value written, or the reset kind.
-   */
-  uint64_t data;
-  /**
-   * Access width in bytes.
-   */
-  uint32_t size;
-  /**
-   * `PCIEM_EVENT_FLAG_*`.
-   */
-  uint32_t flags;
-  /**
-   * Producer's monotonic clock in nanoseconds.
-   */
-  uint64_t timestamp_ns;
-  /**
-   * Request identifier of a model-answered read; the second 8
-   * instruction bytes of an `ERROR` event; zero otherwise.
-   */
-  uint64_t id;
-  /**
-   * Ring publication stamp: `p + 1` for the `p`-th slot the producer
-   * filled (see the module documentation). Written by the ring producer,
-   * whatever the caller put here; ignored outside the ring.
-   */
-  uint64_t ticket;
+	/**
+	 * Sequence number: 0 for the first event the producer tried to publish,
+	 * +1 for each after, whether it fitted in the ring or overflowed.
+	 */
+	__u64 seq;
+	/**
+	 * One of `PCIEM_EVENT_*`.
+	 */
+	__u32 type;
+	/**
+	 * BAR slot (MMIO events).
+	 */
+	__u32 bar;
+	/**
+	 * Offset in the BAR or in configuration space.
+	 */
+	__u64 offset;
+	/**
+	 * Value written, or the reset kind.
+	 */
+	__u64 data;
+	/**
+	 * Access width in bytes.
+	 */
+	__u32 size;
+	/**
+	 * `PCIEM_EVENT_FLAG_*`.
+	 */
+	__u32 flags;
+	/**
+	 * Producer's monotonic clock in nanoseconds.
+	 */
+	__u64 timestamp_ns;
+	/**
+	 * Request identifier of a model-answered read; the second 8
+	 * instruction bytes of an `ERROR` event; zero otherwise.
+	 */
+	__u64 id;
+	/**
+	 * Ring publication stamp: `p + 1` for the `p`-th slot the producer
+	 * filled (see the module documentation). Written by the ring producer,
+	 * whatever the caller put here; ignored outside the ring.
+	 */
+	__u64 ticket;
 };
 
 /**
  * The shared event ring; see the module documentation for the protocol.
  */
 struct pciem_shared_ring {
-  /**
-   * Consumer index: next slot to read, in `0..PCIEM_RING_SIZE`. Written
-   * only by the consumer, after it is done with the slots before it.
-   */
-  uint32_t head;
-  /**
-   * `PCIEM_RING_CONSUMER_*`, written only by the consumer: whether the
-   * producer must signal the ring's eventfd for each event (see
-   * `PCIEM_RING_CONSUMER_AWAKE`).
-   */
-  uint32_t consumer_state;
-  /**
-   * Padding keeping `tail` 128 bytes away.
-   */
-  uint8_t reserved0[120];
-  /**
-   * Producer index: next slot to fill, in `0..PCIEM_RING_SIZE`. Written
-   * only by the producer, after the tickets of the slots before it.
-   */
-  uint32_t tail;
-  /**
-   * Padding.
-   */
-  uint32_t reserved1;
-  /**
-   * Events that did not fit. Written only by the producer.
-   */
-  uint64_t overflow;
-  /**
-   * Padding up to the first event.
-   */
-  uint8_t reserved2[112];
-  /**
-   * The slots; each is published by its `ticket`.
-   */
-  struct pciem_event events[PCIEM_RING_SIZE];
+	/**
+	 * Consumer index: next slot to read, in `0..PCIEM_RING_SIZE`. Written
+	 * only by the consumer, after it is done with the slots before it.
+	 */
+	__u32 head;
+	/**
+	 * `PCIEM_RING_CONSUMER_*`, written only by the consumer: whether the
+	 * producer must signal the ring's eventfd for each event (see
+	 * `PCIEM_RING_CONSUMER_AWAKE`).
+	 */
+	__u32 consumer_state;
+	/**
+	 * Padding keeping `tail` 128 bytes away.
+	 */
+	__u8 reserved0[120];
+	/**
+	 * Producer index: next slot to fill, in `0..PCIEM_RING_SIZE`. Written
+	 * only by the producer, after the tickets of the slots before it.
+	 */
+	__u32 tail;
+	/**
+	 * Padding.
+	 */
+	__u32 reserved1;
+	/**
+	 * Events that did not fit. Written only by the producer.
+	 */
+	__u64 overflow;
+	/**
+	 * Padding up to the first event.
+	 */
+	__u8 reserved2[112];
+	/**
+	 * The slots; each is published by its `ticket`.
+	 */
+	struct pciem_event events[PCIEM_RING_SIZE];
 };
 
 /* ioctl numbers (pciem_abi::PCIEM_IOCTLS). */
@@ -1382,178 +1383,178 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_SET_DMA_CHECK _IOW(PCIEM_IOCTL_MAGIC, 0x17, struct pciem_dma_check_mode)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_version) == 16, "sizeof(struct pciem_version)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_version, abi_version) == 0, "offsetof(pciem_version, abi_version)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_version, ring_size) == 4, "offsetof(pciem_version, ring_size)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_version, event_size) == 8, "offsetof(pciem_version, event_size)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_version, reserved) == 12, "offsetof(pciem_version, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_create_device) == 8, "sizeof(struct pciem_create_device)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_create_device, flags) == 0, "offsetof(pciem_create_device, flags)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_create_device, reserved) == 4, "offsetof(pciem_create_device, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_bar_config) == 16, "sizeof(struct pciem_bar_config)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_config, bar_index) == 0, "offsetof(pciem_bar_config, bar_index)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_config, flags) == 4, "offsetof(pciem_bar_config, flags)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_config, size) == 8, "offsetof(pciem_bar_config, size)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_config_space) == 16, "sizeof(struct pciem_config_space)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, vendor_id) == 0, "offsetof(pciem_config_space, vendor_id)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, device_id) == 2, "offsetof(pciem_config_space, device_id)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, subsys_vendor_id) == 4, "offsetof(pciem_config_space, subsys_vendor_id)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, subsys_device_id) == 6, "offsetof(pciem_config_space, subsys_device_id)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, revision) == 8, "offsetof(pciem_config_space, revision)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, class_code) == 9, "offsetof(pciem_config_space, class_code)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, header_type) == 12, "offsetof(pciem_config_space, header_type)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, interrupt_pin) == 13, "offsetof(pciem_config_space, interrupt_pin)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_space, reserved) == 14, "offsetof(pciem_config_space, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_config_image) == 12288, "sizeof(struct pciem_config_image)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_image, config) == 0, "offsetof(pciem_config_image, config)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_image, wmask) == 4096, "offsetof(pciem_config_image, wmask)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_config_image, w1cmask) == 8192, "offsetof(pciem_config_image, w1cmask)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_bar_info_query) == 24, "sizeof(struct pciem_bar_info_query)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_info_query, bar_index) == 0, "offsetof(pciem_bar_info_query, bar_index)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_info_query, flags) == 4, "offsetof(pciem_bar_info_query, flags)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_info_query, size) == 8, "offsetof(pciem_bar_info_query, size)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_info_query, bus_addr) == 16, "offsetof(pciem_bar_info_query, bus_addr)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_config) == 80, "sizeof(struct pciem_cap_config)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_config, cap_type) == 0, "offsetof(pciem_cap_config, cap_type)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_config, cap_size) == 4, "offsetof(pciem_cap_config, cap_size)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_config, offset) == 8, "offsetof(pciem_cap_config, offset)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_config, reserved) == 12, "offsetof(pciem_cap_config, reserved)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_config, cap_data) == 16, "offsetof(pciem_cap_config, cap_data)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_msi_userspace) == 4, "sizeof(struct pciem_cap_msi_userspace)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msi_userspace, num_vectors_log2) == 0, "offsetof(pciem_cap_msi_userspace, num_vectors_log2)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msi_userspace, has_64bit) == 1, "offsetof(pciem_cap_msi_userspace, has_64bit)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msi_userspace, has_masking) == 2, "offsetof(pciem_cap_msi_userspace, has_masking)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msi_userspace, reserved) == 3, "offsetof(pciem_cap_msi_userspace, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_msix_userspace) == 12, "sizeof(struct pciem_cap_msix_userspace)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msix_userspace, table_size) == 0, "offsetof(pciem_cap_msix_userspace, table_size)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msix_userspace, table_bar) == 2, "offsetof(pciem_cap_msix_userspace, table_bar)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msix_userspace, pba_bar) == 3, "offsetof(pciem_cap_msix_userspace, pba_bar)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msix_userspace, table_offset) == 4, "offsetof(pciem_cap_msix_userspace, table_offset)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_msix_userspace, pba_offset) == 8, "offsetof(pciem_cap_msix_userspace, pba_offset)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_pm_userspace) == 4, "sizeof(struct pciem_cap_pm_userspace)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pm_userspace, no_soft_reset) == 0, "offsetof(pciem_cap_pm_userspace, no_soft_reset)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pm_userspace, pme_support) == 1, "offsetof(pciem_cap_pm_userspace, pme_support)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pm_userspace, d1_support) == 2, "offsetof(pciem_cap_pm_userspace, d1_support)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pm_userspace, d2_support) == 3, "offsetof(pciem_cap_pm_userspace, d2_support)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_pcie_userspace) == 8, "sizeof(struct pciem_cap_pcie_userspace)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, device_type) == 0, "offsetof(pciem_cap_pcie_userspace, device_type)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, max_link_speed) == 1, "offsetof(pciem_cap_pcie_userspace, max_link_speed)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, max_link_width) == 2, "offsetof(pciem_cap_pcie_userspace, max_link_width)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, flr) == 3, "offsetof(pciem_cap_pcie_userspace, flr)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, max_payload) == 4, "offsetof(pciem_cap_pcie_userspace, max_payload)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pcie_userspace, reserved) == 5, "offsetof(pciem_cap_pcie_userspace, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_vendor_userspace) == 60, "sizeof(struct pciem_cap_vendor_userspace)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vendor_userspace, data_len) == 0, "offsetof(pciem_cap_vendor_userspace, data_len)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vendor_userspace, reserved) == 2, "offsetof(pciem_cap_vendor_userspace, reserved)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vendor_userspace, data) == 4, "offsetof(pciem_cap_vendor_userspace, data)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_pasid_userspace) == 4, "sizeof(struct pciem_cap_pasid_userspace)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pasid_userspace, max_pasid_width) == 0, "offsetof(pciem_cap_pasid_userspace, max_pasid_width)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pasid_userspace, exec) == 1, "offsetof(pciem_cap_pasid_userspace, exec)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pasid_userspace, privileged) == 2, "offsetof(pciem_cap_pasid_userspace, privileged)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_pasid_userspace, reserved) == 3, "offsetof(pciem_cap_pasid_userspace, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_dsn_userspace) == 8, "sizeof(struct pciem_cap_dsn_userspace)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_dsn_userspace, serial) == 0, "offsetof(pciem_cap_dsn_userspace, serial)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_vsec_userspace) == 60, "sizeof(struct pciem_cap_vsec_userspace)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, vsec_id) == 0, "offsetof(pciem_cap_vsec_userspace, vsec_id)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, vsec_rev) == 2, "offsetof(pciem_cap_vsec_userspace, vsec_rev)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, reserved) == 3, "offsetof(pciem_cap_vsec_userspace, reserved)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, data_len) == 4, "offsetof(pciem_cap_vsec_userspace, data_len)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, reserved2) == 6, "offsetof(pciem_cap_vsec_userspace, reserved2)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_vsec_userspace, data) == 8, "offsetof(pciem_cap_vsec_userspace, data)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_cap_aer_userspace) == 16, "sizeof(struct pciem_cap_aer_userspace)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_aer_userspace, uncor_mask) == 0, "offsetof(pciem_cap_aer_userspace, uncor_mask)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_aer_userspace, uncor_severity) == 4, "offsetof(pciem_cap_aer_userspace, uncor_severity)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_aer_userspace, cor_mask) == 8, "offsetof(pciem_cap_aer_userspace, cor_mask)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_cap_aer_userspace, reserved) == 12, "offsetof(pciem_cap_aer_userspace, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_watchpoint_config) == 24, "sizeof(struct pciem_watchpoint_config)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_watchpoint_config, bar_index) == 0, "offsetof(pciem_watchpoint_config, bar_index)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_watchpoint_config, offset) == 4, "offsetof(pciem_watchpoint_config, offset)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_watchpoint_config, width) == 8, "offsetof(pciem_watchpoint_config, width)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_watchpoint_config, flags) == 12, "offsetof(pciem_watchpoint_config, flags)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_watchpoint_config, addr) == 16, "offsetof(pciem_watchpoint_config, addr)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_eventfd_config) == 8, "sizeof(struct pciem_eventfd_config)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_eventfd_config, eventfd) == 0, "offsetof(pciem_eventfd_config, eventfd)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_eventfd_config, reserved) == 4, "offsetof(pciem_eventfd_config, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_irq_inject) == 16, "sizeof(struct pciem_irq_inject)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irq_inject, vector) == 0, "offsetof(pciem_irq_inject, vector)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irq_inject, kind) == 4, "offsetof(pciem_irq_inject, kind)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irq_inject, flags) == 8, "offsetof(pciem_irq_inject, flags)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irq_inject, reserved) == 12, "offsetof(pciem_irq_inject, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_irqfd_config) == 16, "sizeof(struct pciem_irqfd_config)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irqfd_config, eventfd) == 0, "offsetof(pciem_irqfd_config, eventfd)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irqfd_config, vector) == 4, "offsetof(pciem_irqfd_config, vector)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irqfd_config, kind) == 8, "offsetof(pciem_irqfd_config, kind)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_irqfd_config, flags) == 12, "offsetof(pciem_irqfd_config, flags)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_dma_op) == 32, "sizeof(struct pciem_dma_op)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_op, bus_addr) == 0, "offsetof(pciem_dma_op, bus_addr)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_op, user_addr) == 8, "offsetof(pciem_dma_op, user_addr)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_op, length) == 16, "offsetof(pciem_dma_op, length)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_op, flags) == 24, "offsetof(pciem_dma_op, flags)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_op, reserved) == 28, "offsetof(pciem_dma_op, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_dma_atomic) == 40, "sizeof(struct pciem_dma_atomic)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, bus_addr) == 0, "offsetof(pciem_dma_atomic, bus_addr)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, operand) == 8, "offsetof(pciem_dma_atomic, operand)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, compare) == 16, "offsetof(pciem_dma_atomic, compare)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, result) == 24, "offsetof(pciem_dma_atomic, result)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, op) == 32, "offsetof(pciem_dma_atomic, op)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_atomic, flags) == 36, "offsetof(pciem_dma_atomic, flags)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_dma_indirect) == 40, "sizeof(struct pciem_dma_indirect)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, prp1) == 0, "offsetof(pciem_dma_indirect, prp1)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, prp2) == 8, "offsetof(pciem_dma_indirect, prp2)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, user_addr) == 16, "offsetof(pciem_dma_indirect, user_addr)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, length) == 24, "offsetof(pciem_dma_indirect, length)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, page_size) == 32, "offsetof(pciem_dma_indirect, page_size)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_indirect, flags) == 36, "offsetof(pciem_dma_indirect, flags)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_p2p_op) == 32, "sizeof(struct pciem_p2p_op)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, target_addr) == 0, "offsetof(pciem_p2p_op, target_addr)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, user_addr) == 8, "offsetof(pciem_p2p_op, user_addr)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, length) == 16, "offsetof(pciem_p2p_op, length)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, flags) == 24, "offsetof(pciem_p2p_op, flags)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_p2p_op, reserved) == 28, "offsetof(pciem_p2p_op, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_bar_mode) == 16, "sizeof(struct pciem_bar_mode)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_mode, bar_index) == 0, "offsetof(pciem_bar_mode, bar_index)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_mode, mode) == 4, "offsetof(pciem_bar_mode, mode)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_mode, flags) == 8, "offsetof(pciem_bar_mode, flags)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_bar_mode, reserved) == 12, "offsetof(pciem_bar_mode, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_trap_range) == 24, "sizeof(struct pciem_trap_range)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_trap_range, bar_index) == 0, "offsetof(pciem_trap_range, bar_index)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_trap_range, flags) == 4, "offsetof(pciem_trap_range, flags)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_trap_range, offset) == 8, "offsetof(pciem_trap_range, offset)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_trap_range, length) == 16, "offsetof(pciem_trap_range, length)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_timeout) == 8, "sizeof(struct pciem_read_timeout)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_timeout, timeout_us) == 0, "offsetof(pciem_read_timeout, timeout_us)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_timeout, reserved) == 4, "offsetof(pciem_read_timeout, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_completion) == 16, "sizeof(struct pciem_read_completion)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_completion, id) == 0, "offsetof(pciem_read_completion, id)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_completion, value) == 8, "offsetof(pciem_read_completion, value)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_dma_check_mode) == 8, "sizeof(struct pciem_dma_check_mode)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_check_mode, mode) == 0, "offsetof(pciem_dma_check_mode, mode)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_check_mode, reserved) == 4, "offsetof(pciem_dma_check_mode, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_response) == 64, "sizeof(struct pciem_read_response)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, id) == 0, "offsetof(pciem_read_response, id)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, value) == 8, "offsetof(pciem_read_response, value)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, reserved) == 16, "offsetof(pciem_read_response, reserved)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_responses) == 4096, "sizeof(struct pciem_read_responses)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_responses, slots) == 0, "offsetof(pciem_read_responses, slots)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_event) == 64, "sizeof(struct pciem_event)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, seq) == 0, "offsetof(pciem_event, seq)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, type) == 8, "offsetof(pciem_event, type)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, bar) == 12, "offsetof(pciem_event, bar)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, offset) == 16, "offsetof(pciem_event, offset)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, data) == 24, "offsetof(pciem_event, data)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, size) == 32, "offsetof(pciem_event, size)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, flags) == 36, "offsetof(pciem_event, flags)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, timestamp_ns) == 40, "offsetof(pciem_event, timestamp_ns)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, id) == 48, "offsetof(pciem_event, id)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_event, ticket) == 56, "offsetof(pciem_event, ticket)");
-PCIEM_STATIC_ASSERT(sizeof(struct pciem_shared_ring) == 65792, "sizeof(struct pciem_shared_ring)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, head) == 0, "offsetof(pciem_shared_ring, head)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, consumer_state) == 4, "offsetof(pciem_shared_ring, consumer_state)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved0) == 8, "offsetof(pciem_shared_ring, reserved0)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, tail) == 128, "offsetof(pciem_shared_ring, tail)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved1) == 132, "offsetof(pciem_shared_ring, reserved1)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, overflow) == 136, "offsetof(pciem_shared_ring, overflow)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, reserved2) == 144, "offsetof(pciem_shared_ring, reserved2)");
-PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_shared_ring, events) == 256, "offsetof(pciem_shared_ring, events)");
+PCIEM_ASSERT_SIZE(pciem_version, 16);
+PCIEM_ASSERT_OFFSET(pciem_version, abi_version, 0);
+PCIEM_ASSERT_OFFSET(pciem_version, ring_size, 4);
+PCIEM_ASSERT_OFFSET(pciem_version, event_size, 8);
+PCIEM_ASSERT_OFFSET(pciem_version, reserved, 12);
+PCIEM_ASSERT_SIZE(pciem_create_device, 8);
+PCIEM_ASSERT_OFFSET(pciem_create_device, flags, 0);
+PCIEM_ASSERT_OFFSET(pciem_create_device, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_bar_config, 16);
+PCIEM_ASSERT_OFFSET(pciem_bar_config, bar_index, 0);
+PCIEM_ASSERT_OFFSET(pciem_bar_config, flags, 4);
+PCIEM_ASSERT_OFFSET(pciem_bar_config, size, 8);
+PCIEM_ASSERT_SIZE(pciem_config_space, 16);
+PCIEM_ASSERT_OFFSET(pciem_config_space, vendor_id, 0);
+PCIEM_ASSERT_OFFSET(pciem_config_space, device_id, 2);
+PCIEM_ASSERT_OFFSET(pciem_config_space, subsys_vendor_id, 4);
+PCIEM_ASSERT_OFFSET(pciem_config_space, subsys_device_id, 6);
+PCIEM_ASSERT_OFFSET(pciem_config_space, revision, 8);
+PCIEM_ASSERT_OFFSET(pciem_config_space, class_code, 9);
+PCIEM_ASSERT_OFFSET(pciem_config_space, header_type, 12);
+PCIEM_ASSERT_OFFSET(pciem_config_space, interrupt_pin, 13);
+PCIEM_ASSERT_OFFSET(pciem_config_space, reserved, 14);
+PCIEM_ASSERT_SIZE(pciem_config_image, 12288);
+PCIEM_ASSERT_OFFSET(pciem_config_image, config, 0);
+PCIEM_ASSERT_OFFSET(pciem_config_image, wmask, 4096);
+PCIEM_ASSERT_OFFSET(pciem_config_image, w1cmask, 8192);
+PCIEM_ASSERT_SIZE(pciem_bar_info_query, 24);
+PCIEM_ASSERT_OFFSET(pciem_bar_info_query, bar_index, 0);
+PCIEM_ASSERT_OFFSET(pciem_bar_info_query, flags, 4);
+PCIEM_ASSERT_OFFSET(pciem_bar_info_query, size, 8);
+PCIEM_ASSERT_OFFSET(pciem_bar_info_query, bus_addr, 16);
+PCIEM_ASSERT_SIZE(pciem_cap_config, 80);
+PCIEM_ASSERT_OFFSET(pciem_cap_config, cap_type, 0);
+PCIEM_ASSERT_OFFSET(pciem_cap_config, cap_size, 4);
+PCIEM_ASSERT_OFFSET(pciem_cap_config, offset, 8);
+PCIEM_ASSERT_OFFSET(pciem_cap_config, reserved, 12);
+PCIEM_ASSERT_OFFSET(pciem_cap_config, cap_data, 16);
+PCIEM_ASSERT_SIZE(pciem_cap_msi_userspace, 4);
+PCIEM_ASSERT_OFFSET(pciem_cap_msi_userspace, num_vectors_log2, 0);
+PCIEM_ASSERT_OFFSET(pciem_cap_msi_userspace, has_64bit, 1);
+PCIEM_ASSERT_OFFSET(pciem_cap_msi_userspace, has_masking, 2);
+PCIEM_ASSERT_OFFSET(pciem_cap_msi_userspace, reserved, 3);
+PCIEM_ASSERT_SIZE(pciem_cap_msix_userspace, 12);
+PCIEM_ASSERT_OFFSET(pciem_cap_msix_userspace, table_size, 0);
+PCIEM_ASSERT_OFFSET(pciem_cap_msix_userspace, table_bar, 2);
+PCIEM_ASSERT_OFFSET(pciem_cap_msix_userspace, pba_bar, 3);
+PCIEM_ASSERT_OFFSET(pciem_cap_msix_userspace, table_offset, 4);
+PCIEM_ASSERT_OFFSET(pciem_cap_msix_userspace, pba_offset, 8);
+PCIEM_ASSERT_SIZE(pciem_cap_pm_userspace, 4);
+PCIEM_ASSERT_OFFSET(pciem_cap_pm_userspace, no_soft_reset, 0);
+PCIEM_ASSERT_OFFSET(pciem_cap_pm_userspace, pme_support, 1);
+PCIEM_ASSERT_OFFSET(pciem_cap_pm_userspace, d1_support, 2);
+PCIEM_ASSERT_OFFSET(pciem_cap_pm_userspace, d2_support, 3);
+PCIEM_ASSERT_SIZE(pciem_cap_pcie_userspace, 8);
+PCIEM_ASSERT_OFFSET(pciem_cap_pcie_userspace, device_type, 0);
+PCIEM_ASSERT_OFFSET(pciem_cap_pcie_userspace, max_link_speed, 1);
+PCIEM_ASSERT_OFFSET(pciem_cap_pcie_userspace, max_link_width, 2);
+PCIEM_ASSERT_OFFSET(pciem_cap_pcie_userspace, flr, 3);
+PCIEM_ASSERT_OFFSET(pciem_cap_pcie_userspace, max_payload, 4);
+PCIEM_ASSERT_OFFSET(pciem_cap_pcie_userspace, reserved, 5);
+PCIEM_ASSERT_SIZE(pciem_cap_vendor_userspace, 60);
+PCIEM_ASSERT_OFFSET(pciem_cap_vendor_userspace, data_len, 0);
+PCIEM_ASSERT_OFFSET(pciem_cap_vendor_userspace, reserved, 2);
+PCIEM_ASSERT_OFFSET(pciem_cap_vendor_userspace, data, 4);
+PCIEM_ASSERT_SIZE(pciem_cap_pasid_userspace, 4);
+PCIEM_ASSERT_OFFSET(pciem_cap_pasid_userspace, max_pasid_width, 0);
+PCIEM_ASSERT_OFFSET(pciem_cap_pasid_userspace, exec, 1);
+PCIEM_ASSERT_OFFSET(pciem_cap_pasid_userspace, privileged, 2);
+PCIEM_ASSERT_OFFSET(pciem_cap_pasid_userspace, reserved, 3);
+PCIEM_ASSERT_SIZE(pciem_cap_dsn_userspace, 8);
+PCIEM_ASSERT_OFFSET(pciem_cap_dsn_userspace, serial, 0);
+PCIEM_ASSERT_SIZE(pciem_cap_vsec_userspace, 60);
+PCIEM_ASSERT_OFFSET(pciem_cap_vsec_userspace, vsec_id, 0);
+PCIEM_ASSERT_OFFSET(pciem_cap_vsec_userspace, vsec_rev, 2);
+PCIEM_ASSERT_OFFSET(pciem_cap_vsec_userspace, reserved, 3);
+PCIEM_ASSERT_OFFSET(pciem_cap_vsec_userspace, data_len, 4);
+PCIEM_ASSERT_OFFSET(pciem_cap_vsec_userspace, reserved2, 6);
+PCIEM_ASSERT_OFFSET(pciem_cap_vsec_userspace, data, 8);
+PCIEM_ASSERT_SIZE(pciem_cap_aer_userspace, 16);
+PCIEM_ASSERT_OFFSET(pciem_cap_aer_userspace, uncor_mask, 0);
+PCIEM_ASSERT_OFFSET(pciem_cap_aer_userspace, uncor_severity, 4);
+PCIEM_ASSERT_OFFSET(pciem_cap_aer_userspace, cor_mask, 8);
+PCIEM_ASSERT_OFFSET(pciem_cap_aer_userspace, reserved, 12);
+PCIEM_ASSERT_SIZE(pciem_watchpoint_config, 24);
+PCIEM_ASSERT_OFFSET(pciem_watchpoint_config, bar_index, 0);
+PCIEM_ASSERT_OFFSET(pciem_watchpoint_config, offset, 4);
+PCIEM_ASSERT_OFFSET(pciem_watchpoint_config, width, 8);
+PCIEM_ASSERT_OFFSET(pciem_watchpoint_config, flags, 12);
+PCIEM_ASSERT_OFFSET(pciem_watchpoint_config, addr, 16);
+PCIEM_ASSERT_SIZE(pciem_eventfd_config, 8);
+PCIEM_ASSERT_OFFSET(pciem_eventfd_config, eventfd, 0);
+PCIEM_ASSERT_OFFSET(pciem_eventfd_config, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_irq_inject, 16);
+PCIEM_ASSERT_OFFSET(pciem_irq_inject, vector, 0);
+PCIEM_ASSERT_OFFSET(pciem_irq_inject, kind, 4);
+PCIEM_ASSERT_OFFSET(pciem_irq_inject, flags, 8);
+PCIEM_ASSERT_OFFSET(pciem_irq_inject, reserved, 12);
+PCIEM_ASSERT_SIZE(pciem_irqfd_config, 16);
+PCIEM_ASSERT_OFFSET(pciem_irqfd_config, eventfd, 0);
+PCIEM_ASSERT_OFFSET(pciem_irqfd_config, vector, 4);
+PCIEM_ASSERT_OFFSET(pciem_irqfd_config, kind, 8);
+PCIEM_ASSERT_OFFSET(pciem_irqfd_config, flags, 12);
+PCIEM_ASSERT_SIZE(pciem_dma_op, 32);
+PCIEM_ASSERT_OFFSET(pciem_dma_op, bus_addr, 0);
+PCIEM_ASSERT_OFFSET(pciem_dma_op, user_addr, 8);
+PCIEM_ASSERT_OFFSET(pciem_dma_op, length, 16);
+PCIEM_ASSERT_OFFSET(pciem_dma_op, flags, 24);
+PCIEM_ASSERT_OFFSET(pciem_dma_op, reserved, 28);
+PCIEM_ASSERT_SIZE(pciem_dma_atomic, 40);
+PCIEM_ASSERT_OFFSET(pciem_dma_atomic, bus_addr, 0);
+PCIEM_ASSERT_OFFSET(pciem_dma_atomic, operand, 8);
+PCIEM_ASSERT_OFFSET(pciem_dma_atomic, compare, 16);
+PCIEM_ASSERT_OFFSET(pciem_dma_atomic, result, 24);
+PCIEM_ASSERT_OFFSET(pciem_dma_atomic, op, 32);
+PCIEM_ASSERT_OFFSET(pciem_dma_atomic, flags, 36);
+PCIEM_ASSERT_SIZE(pciem_dma_indirect, 40);
+PCIEM_ASSERT_OFFSET(pciem_dma_indirect, prp1, 0);
+PCIEM_ASSERT_OFFSET(pciem_dma_indirect, prp2, 8);
+PCIEM_ASSERT_OFFSET(pciem_dma_indirect, user_addr, 16);
+PCIEM_ASSERT_OFFSET(pciem_dma_indirect, length, 24);
+PCIEM_ASSERT_OFFSET(pciem_dma_indirect, page_size, 32);
+PCIEM_ASSERT_OFFSET(pciem_dma_indirect, flags, 36);
+PCIEM_ASSERT_SIZE(pciem_p2p_op, 32);
+PCIEM_ASSERT_OFFSET(pciem_p2p_op, target_addr, 0);
+PCIEM_ASSERT_OFFSET(pciem_p2p_op, user_addr, 8);
+PCIEM_ASSERT_OFFSET(pciem_p2p_op, length, 16);
+PCIEM_ASSERT_OFFSET(pciem_p2p_op, flags, 24);
+PCIEM_ASSERT_OFFSET(pciem_p2p_op, reserved, 28);
+PCIEM_ASSERT_SIZE(pciem_bar_mode, 16);
+PCIEM_ASSERT_OFFSET(pciem_bar_mode, bar_index, 0);
+PCIEM_ASSERT_OFFSET(pciem_bar_mode, mode, 4);
+PCIEM_ASSERT_OFFSET(pciem_bar_mode, flags, 8);
+PCIEM_ASSERT_OFFSET(pciem_bar_mode, reserved, 12);
+PCIEM_ASSERT_SIZE(pciem_trap_range, 24);
+PCIEM_ASSERT_OFFSET(pciem_trap_range, bar_index, 0);
+PCIEM_ASSERT_OFFSET(pciem_trap_range, flags, 4);
+PCIEM_ASSERT_OFFSET(pciem_trap_range, offset, 8);
+PCIEM_ASSERT_OFFSET(pciem_trap_range, length, 16);
+PCIEM_ASSERT_SIZE(pciem_read_timeout, 8);
+PCIEM_ASSERT_OFFSET(pciem_read_timeout, timeout_us, 0);
+PCIEM_ASSERT_OFFSET(pciem_read_timeout, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_read_completion, 16);
+PCIEM_ASSERT_OFFSET(pciem_read_completion, id, 0);
+PCIEM_ASSERT_OFFSET(pciem_read_completion, value, 8);
+PCIEM_ASSERT_SIZE(pciem_dma_check_mode, 8);
+PCIEM_ASSERT_OFFSET(pciem_dma_check_mode, mode, 0);
+PCIEM_ASSERT_OFFSET(pciem_dma_check_mode, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_read_response, 64);
+PCIEM_ASSERT_OFFSET(pciem_read_response, id, 0);
+PCIEM_ASSERT_OFFSET(pciem_read_response, value, 8);
+PCIEM_ASSERT_OFFSET(pciem_read_response, reserved, 16);
+PCIEM_ASSERT_SIZE(pciem_read_responses, 4096);
+PCIEM_ASSERT_OFFSET(pciem_read_responses, slots, 0);
+PCIEM_ASSERT_SIZE(pciem_event, 64);
+PCIEM_ASSERT_OFFSET(pciem_event, seq, 0);
+PCIEM_ASSERT_OFFSET(pciem_event, type, 8);
+PCIEM_ASSERT_OFFSET(pciem_event, bar, 12);
+PCIEM_ASSERT_OFFSET(pciem_event, offset, 16);
+PCIEM_ASSERT_OFFSET(pciem_event, data, 24);
+PCIEM_ASSERT_OFFSET(pciem_event, size, 32);
+PCIEM_ASSERT_OFFSET(pciem_event, flags, 36);
+PCIEM_ASSERT_OFFSET(pciem_event, timestamp_ns, 40);
+PCIEM_ASSERT_OFFSET(pciem_event, id, 48);
+PCIEM_ASSERT_OFFSET(pciem_event, ticket, 56);
+PCIEM_ASSERT_SIZE(pciem_shared_ring, 65792);
+PCIEM_ASSERT_OFFSET(pciem_shared_ring, head, 0);
+PCIEM_ASSERT_OFFSET(pciem_shared_ring, consumer_state, 4);
+PCIEM_ASSERT_OFFSET(pciem_shared_ring, reserved0, 8);
+PCIEM_ASSERT_OFFSET(pciem_shared_ring, tail, 128);
+PCIEM_ASSERT_OFFSET(pciem_shared_ring, reserved1, 132);
+PCIEM_ASSERT_OFFSET(pciem_shared_ring, overflow, 136);
+PCIEM_ASSERT_OFFSET(pciem_shared_ring, reserved2, 144);
+PCIEM_ASSERT_OFFSET(pciem_shared_ring, events, 256);
 
 #endif /* PCIEM_UAPI_PCIEM_H */
