@@ -165,7 +165,7 @@ static ssize_t pciem_trap_show(struct device *d, struct device_attribute *attr,
 
 	return pciem_trap_stats_show(dev, buf);
 }
-static DEVICE_ATTR(pciem_trap, 0444, pciem_trap_show, NULL);
+static DEVICE_ATTR_RO(pciem_trap);
 
 /* sysfs pciem_dma_check on the PCI device: the DMA checker's counters. */
 static ssize_t pciem_dma_check_show(struct device *d,
@@ -177,7 +177,7 @@ static ssize_t pciem_dma_check_show(struct device *d,
 
 	return pciem_dmac_show(dev, buf);
 }
-static DEVICE_ATTR(pciem_dma_check, 0444, pciem_dma_check_show, NULL);
+static DEVICE_ATTR_RO(pciem_dma_check);
 
 /* Gives @n BARs (largest first) consecutive naturally aligned addresses. */
 static void pciem_place_bars(struct pciem_bar **order, int n, phys_addr_t base)
@@ -642,8 +642,10 @@ static void pciem_free_bars(struct pciem_dev *dev)
 	dev->region_size = 0;
 }
 
-/* Hot-removes the device (the bound driver's remove() runs) and frees the
- * bus, domain and pool range. Called from the last release, may sleep. */
+/*
+ * Hot-removes the device (the bound driver's remove() runs) and frees the
+ * bus, domain and pool range. Called from the last release, may sleep.
+ */
 void pciem_bus_unregister(struct pciem_dev *dev)
 {
 	struct pci_host_bridge *bridge;

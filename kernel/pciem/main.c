@@ -185,8 +185,10 @@ static int pciem_building(struct pciem_dev *dev, const char *what)
 	if (dev->state == PCIEM_BUILDING)
 		return 0;
 	pr_info_ratelimited("%s: %s\n", what,
-			    dev->state == PCIEM_EMPTY ? "call CREATE_DEVICE first" :
-			    dev->state == PCIEM_IMAGE ? "the device is described by a complete image" :
+			    dev->state == PCIEM_EMPTY ?
+			    "call CREATE_DEVICE first" :
+			    dev->state == PCIEM_IMAGE ?
+			    "the device is described by a complete image" :
 			    "the device is already registered");
 	return dev->state == PCIEM_EMPTY ? -EINVAL : -EBUSY;
 }

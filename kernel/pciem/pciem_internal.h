@@ -34,8 +34,10 @@
 
 #include "../rust/pciem_rs.h"
 
-#define PCIEM_NUM_BARS		6
-#define PCIEM_NUM_WATCHES	4
+/* The ABI's limits (uapi/pciem.h), under the names the module uses. */
+#define PCIEM_NUM_BARS		PCIEM_MAX_BARS
+#define PCIEM_NUM_WATCHES	PCIEM_MAX_WATCHPOINTS
+/* Multiple Message Capable tops out at 32 vectors (PCI spec). */
 #define PCIEM_MAX_MSI		32
 
 enum pciem_state {
@@ -79,8 +81,10 @@ struct pciem_trap_stats {
 /* dmacheck.c: the driver's DMA mappings and what checking found. */
 #define PCIEM_DMAC_STACK	8	/* frames saved per mapping */
 #define PCIEM_DMAC_HISTORY	64	/* unmaps remembered */
-/* Tag of history slot s: 1..PCIEM_DMAC_HISTORY (a live record's tag is
- * its address, never that small). */
+/*
+ * Tag of history slot s: 1..PCIEM_DMAC_HISTORY (a live record's tag is
+ * its address, never that small).
+ */
 #define PCIEM_DMAC_TAG_GONE(s)	((u64)(s) + 1)
 
 struct pciem_dmac_gone {
@@ -148,7 +152,7 @@ struct pciem_watch {
 
 struct pciem_dev {
 	struct kref kref;
-	struct mutex lock;
+	struct mutex lock;	/* see "Locking" at the top of this file */
 	enum pciem_state state;
 
 	struct pciem_rs_builder *builder;
@@ -174,7 +178,7 @@ struct pciem_dev {
 	struct pciem_rs_producer prod;
 	raw_spinlock_t ring_lock;
 	struct irq_work notify_work;
-	spinlock_t evfd_lock;
+	spinlock_t evfd_lock;	/* guards evfd */
 	struct eventfd_ctx *evfd;
 
 	struct irq_work irq_work;

@@ -35,6 +35,7 @@
 #include <linux/io.h>
 #include <linux/kprobes.h>
 #include <linux/ktime.h>
+#include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/smp.h>
 #include <linux/slab.h>
@@ -46,6 +47,9 @@
 #include "pciem_internal.h"
 
 #define PCIEM_TRAP_MAPS		64
+/* A read's id: a generation above the bits that name its response slot. */
+#define PCIEM_READ_SLOT_BITS	ilog2(PCIEM_READ_SLOTS)
+static_assert((PCIEM_READ_SLOTS & (PCIEM_READ_SLOTS - 1)) == 0);
 #define PCIEM_INSN_MAX		16
 
 /* One saved page-table entry of a trapped mapping. */
@@ -368,6 +372,12 @@ static void pciem_trap_kick(struct pciem_dev *dev)
 static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 				 u32 width, unsigned long ip)
 {
+	struct pciem_event ev = {
+		.type = PCIEM_EVENT_MMIO_READ,
+		.bar = bar,
+		.offset = off,
+		.size = width,
+	};
 	struct pciem_read_response *slot;
 	u64 id, start, deadline, val = ~0ULL;
 	bool nudged = false;
@@ -383,17 +393,13 @@ static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 		atomic64_inc(&dev->trap_stats.timeouts);
 		return val;
 	}
-	id = ((u64)atomic64_inc_return(&dev->read_gen) << 6) | s;
+	id = ((u64)atomic64_inc_return(&dev->read_gen) <<
+	      PCIEM_READ_SLOT_BITS) | s;
 	slot = &dev->resp->slots[s];
 	pciem_trap_wait_room(dev);
-	if (pciem_ring_push(dev, &(struct pciem_event){
-			.type = PCIEM_EVENT_MMIO_READ,
-			.bar = bar,
-			.offset = off,
-			.size = width,
-			.id = id,
-			.timestamp_ns = ktime_get_mono_fast_ns(),
-		})) {
+	ev.id = id;
+	ev.timestamp_ns = ktime_get_mono_fast_ns();
+	if (pciem_ring_push(dev, &ev)) {
 		/* The ring is full: the request never reached the model. */
 		atomic64_inc(&dev->trap_stats.timeouts);
 		goto out;
@@ -409,6 +415,7 @@ static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 	for (;;) {
 		u64 now;
 
+		/* Pairs with the release in pciem_trap_complete(). */
 		if (smp_load_acquire(&slot->id) == id) {
 			val = READ_ONCE(slot->value);
 			break;
@@ -620,8 +627,8 @@ static u32 pciem_fetch_insn(unsigned long ip, u8 *buf)
 
 /*
  * The instruction cannot be emulated. If its length is known it completes
- * as a master abort (a load leaves its destination as it was, since which
- * register that is is unknown; a store is dropped) and execution goes on;
+ * as a master abort (a load leaves its destination as it was, since it is
+ * unknown which register that is; a store is dropped) and execution goes on;
  * otherwise the mapping stops being trapped, so the instruction retries
  * against the backing itself. Either way: an ERROR event and one line.
  */
@@ -705,6 +712,7 @@ static int pciem_trap_fault(struct kprobe *kp, struct pt_regs *pregs)
 	instruction_pointer_set(pregs, (unsigned long)pciem_trap_skip);
 	return 1;
 }
+
 NOKPROBE_SYMBOL(pciem_trap_fault);
 
 static struct kprobe pciem_fault_probe = {
@@ -903,13 +911,14 @@ int pciem_trap_complete(struct pciem_dev *dev,
 	struct pciem_read_response *slot;
 	unsigned int s = c->id % PCIEM_READ_SLOTS;
 
-	if (!(c->id >> 6) || !test_bit(s, &dev->resp_busy)) {
+	if (!(c->id >> PCIEM_READ_SLOT_BITS) || !test_bit(s, &dev->resp_busy)) {
 		pr_info_ratelimited("COMPLETE_READ: no read with id 0x%llx is waiting\n",
 				    c->id);
 		return -ENOENT;
 	}
 	slot = &dev->resp->slots[s];
 	WRITE_ONCE(slot->value, c->value);
+	/* The value before the id: pairs with pciem_trap_model_read(). */
 	smp_store_release(&slot->id, c->id);
 	return 0;
 }

@@ -17,11 +17,14 @@
 #ifndef PCIEM_RS_H
 #define PCIEM_RS_H
 
+#include <linux/bits.h>
 #include <linux/types.h>
 #include "../include/uapi/pciem.h"
 
-/* Opaque builder for the incremental CREATE/ADD_BAR/ADD_CAPABILITY/SET_CONFIG
- * path. Allocate pciem_rs_builder_size() bytes aligned to 8. */
+/*
+ * Opaque builder for the incremental CREATE/ADD_BAR/ADD_CAPABILITY/SET_CONFIG
+ * path. Allocate pciem_rs_builder_size() bytes aligned to 8.
+ */
 struct pciem_rs_builder;
 
 size_t pciem_rs_builder_size(void);
@@ -40,35 +43,43 @@ int pciem_rs_builder_build(const struct pciem_rs_builder *b,
 			   struct pciem_config_image *out,
 			   const char **reason);
 
-/* Checks an image handed over whole by SET_CONFIG_IMAGE: header type 0,
+/*
+ * Checks an image handed over whole by SET_CONFIG_IMAGE: header type 0,
  * BAR masks describing power-of-two sizes with 64-bit BARs paired, no I/O
- * BARs, capability chains inside their spaces and acyclic. */
+ * BARs, capability chains inside their spaces and acyclic.
+ */
 int pciem_rs_image_validate(const struct pciem_config_image *img,
 			    const char **reason);
 
 /* Effects of a host configuration write (WriteEffects in pciem-core). */
-#define PCIEM_RS_EFFECT_CHANGED		(1u << 0)
-#define PCIEM_RS_EFFECT_COMMAND		(1u << 1)
-#define PCIEM_RS_EFFECT_BAR		(1u << 2)
-#define PCIEM_RS_EFFECT_MSI		(1u << 3)
-#define PCIEM_RS_EFFECT_MSIX		(1u << 4)
-#define PCIEM_RS_EFFECT_PM_STATE	(1u << 5)
-#define PCIEM_RS_EFFECT_FLR		(1u << 6)
-#define PCIEM_RS_EFFECT_D3HOT_TO_D0	(1u << 7)
+#define PCIEM_RS_EFFECT_CHANGED		BIT(0)
+#define PCIEM_RS_EFFECT_COMMAND		BIT(1)
+#define PCIEM_RS_EFFECT_BAR		BIT(2)
+#define PCIEM_RS_EFFECT_MSI		BIT(3)
+#define PCIEM_RS_EFFECT_MSIX		BIT(4)
+#define PCIEM_RS_EFFECT_PM_STATE	BIT(5)
+#define PCIEM_RS_EFFECT_FLR		BIT(6)
+#define PCIEM_RS_EFFECT_D3HOT_TO_D0	BIT(7)
 
-/* Host (driver/PCI core) configuration access: size 1, 2 or 4, any offset
- * inside the 4096-byte space; writes obey the write and W1C masks. */
+/*
+ * Host (driver/PCI core) configuration access: size 1, 2 or 4, any offset
+ * inside the 4096-byte space; writes obey the write and W1C masks.
+ */
 int pciem_rs_cfg_read(const struct pciem_config_image *img, u32 where,
 		      u32 size, u32 *val, const char **reason);
 int pciem_rs_cfg_write(struct pciem_config_image *img, u32 where, u32 size,
 		       u32 val, u32 *effects, const char **reason);
 
-/* BAR `index` as the image describes it: -ENOENT if unused (or the upper
- * half of a 64-bit BAR). flags are PCIEM_BAR_* bits. */
+/*
+ * BAR `index` as the image describes it: -ENOENT if unused (or the upper
+ * half of a 64-bit BAR). flags are PCIEM_BAR_* bits.
+ */
 int pciem_rs_bar_info(const struct pciem_config_image *img, u32 index,
 		      u64 *size, u32 *flags, const char **reason);
-/* Device-side: program BAR `index` with `addr` (bypasses the masks; used to
- * pre-assign BARs inside the bridge window before scanning). */
+/*
+ * Device-side: program BAR `index` with `addr` (bypasses the masks; used to
+ * pre-assign BARs inside the bridge window before scanning).
+ */
 int pciem_rs_bar_set_address(struct pciem_config_image *img, u32 index,
 			     u64 addr, const char **reason);
 
@@ -91,11 +102,13 @@ int pciem_rs_msi_state(const struct pciem_config_image *img,
 int pciem_rs_msi_set_pending(struct pciem_config_image *img, u32 vector,
 			     u32 pending, const char **reason);
 
-/* Producer side of the shared event ring (ABI version 2). The producer keeps
+/*
+ * Producer side of the shared event ring (ABI version 2). The producer keeps
  * its own position, so a consumer scribbling on the shared page cannot make
  * it write out of bounds; `head` is read from the page and masked. A push
  * writes the slot, publishes it by its ticket (pos + 1), then stores `tail`.
- * Layout pinned by pciem-core (Producer) and by static_assert in ring.c. */
+ * Layout pinned by pciem-core (Producer) and by static_assert in ring.c.
+ */
 struct pciem_rs_producer {
 	u64 pos;		/* slots filled so far; next slot pos % size */
 	u32 cached_head;	/* private to the Rust side: last head it loaded */
@@ -105,30 +118,38 @@ struct pciem_rs_producer {
 };
 
 void pciem_rs_producer_init(struct pciem_rs_producer *p);
-/* Publishes *ev (its seq is assigned here). 0 if published, -ENOSPC if the
+/*
+ * Publishes *ev (its seq is assigned here). 0 if published, -ENOSPC if the
  * ring was full: then the event is counted in the ring's overflow counter
- * and `reason` is set. */
+ * and `reason` is set.
+ */
 int pciem_rs_ring_push(struct pciem_shared_ring *ring,
 		       struct pciem_rs_producer *p,
 		       const struct pciem_event *ev, const char **reason);
 
-/* After a push: 1 if the consumer needs the eventfd signalled, 0 if it said
- * it is draining and will look again before it sleeps. */
+/*
+ * After a push: 1 if the consumer needs the eventfd signalled, 0 if it said
+ * it is draining and will look again before it sleeps.
+ */
 u32 pciem_rs_ring_needs_signal(struct pciem_shared_ring *ring);
 
-/* Atomics: *new_val = the value memory holds after `op` (PCIEM_ATOMIC_*)
- * given the value `old` before it; -EINVAL for an unknown op. */
+/*
+ * Atomics: *new_val = the value memory holds after `op` (PCIEM_ATOMIC_*)
+ * given the value `old` before it; -EINVAL for an unknown op.
+ */
 int pciem_rs_atomic_apply(u32 op, u64 operand, u64 compare, u64 old,
 			  u64 *new_val, const char **reason);
 
-/* NVMe-style PRP walk (pciem-core's walker) of req->prp1/prp2/length/
+/*
+ * NVMe-style PRP walk (pciem-core's walker) of req->prp1/prp2/length/
  * page_size: read_list() fills `len` bytes with host memory at bus address
  * `addr` (list entries), segment() moves bytes pos..pos+len of the transfer
  * at bus address `addr`; both return 0 or a negative errno, which ends the
  * walk and is returned. Malformed descriptions: -EINVAL (alignment, length,
  * page size), -ELOOP (a list chains back to a walked list page), -E2BIG
  * (more list pages than any valid transfer needs). May sleep if the
- * callbacks do. */
+ * callbacks do.
+ */
 int pciem_rs_prp_walk(const struct pciem_dma_indirect *req, void *ctx,
 		      int (*read_list)(void *ctx, u64 addr, u8 *buf, u32 len),
 		      int (*segment)(void *ctx, u64 pos, u64 addr, u64 len),
@@ -153,14 +174,16 @@ struct pciem_rs_dma_fault {
 
 typedef bool (*pciem_rs_dma_visit)(void *vctx, const struct pciem_rs_dma_map *m);
 
-/* Checks the model's access (PCIEM_DMA_ACCESS_*) of len bytes at bus
+/*
+ * Checks the model's access (PCIEM_DMA_ACCESS_*) of len bytes at bus
  * address addr. overlapping() calls visit(vctx, m) for each live mapping
  * overlapping lo..=hi in ascending order of start until visit returns
  * false; unmapped_at() fills *out with the most recent unmap covering addr
  * and says whether there was one. Returns 0 when the access is allowed,
  * with *cover the one mapping that allows all of it (len 0 if it takes
  * several), 1 with *fault filled when it is not, -EINVAL for an unknown
- * access or a NULL pointer. Never sleeps unless the callbacks do. */
+ * access or a NULL pointer. Never sleeps unless the callbacks do.
+ */
 int pciem_rs_dma_check(u64 addr, u64 len, u32 access, void *ctx,
 		       void (*overlapping)(void *ctx, u64 lo, u64 hi,
 					   pciem_rs_dma_visit visit, void *vctx),
@@ -183,12 +206,16 @@ struct pciem_rs_msix {
 	u32 pba_offset;		/* offset of the PBA in that BAR */
 };
 
-/* -ENOENT if the image has no MSI-X capability. The table and PBA are BAR
- * memory: only their location is in the image. */
+/*
+ * -ENOENT if the image has no MSI-X capability. The table and PBA are BAR
+ * memory: only their location is in the image.
+ */
 int pciem_rs_msix_state(const struct pciem_config_image *img,
 			struct pciem_rs_msix *out, const char **reason);
-/* Device-side: set (asserted != 0) or clear the Interrupt Status bit of the
- * status register, which mirrors the INTx line. */
+/*
+ * Device-side: set (asserted != 0) or clear the Interrupt Status bit of the
+ * status register, which mirrors the INTx line.
+ */
 void pciem_rs_set_intx_status(struct pciem_config_image *img, u32 asserted);
 
 /* Trap mode: pciem-core's AccessMap (modes, ranges, classification). */
@@ -221,13 +248,15 @@ struct pciem_rs_mem_ops {
 	int (*write)(void *ctx, u64 addr, u32 width, u64 val);
 };
 
-/* Decodes the instruction in bytes[0..nbytes) (nbytes may be short of a
+/*
+ * Decodes the instruction in bytes[0..nbytes) (nbytes may be short of a
  * whole instruction near an unreadable page) and executes it against
  * `regs` and `ops`: its memory accesses in program order, a whole REP
  * string operation in one call, rip advanced past it. 0 on success;
  * -EOPNOTSUPP for an instruction it does not emulate, with *len its length
  * when that is known (else 0), registers untouched; a callback's errno if a
- * callback failed (registers untouched). */
+ * callback failed (registers untouched).
+ */
 int pciem_rs_emulate(const u8 *bytes, u32 nbytes, struct pciem_rs_regs *regs,
 		     const struct pciem_rs_mem_ops *ops, void *ctx, u32 *len);
 

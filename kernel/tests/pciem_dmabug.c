@@ -42,7 +42,7 @@
 
 #define DMABUG_BUF	8192
 #define DMABUG_FILL	0x5a
-#define DMABUG_TRIES	64 	/* pages tried when looking for a high one */
+#define DMABUG_TRIES	64	/* pages tried when looking for a high one */
 
 struct dmabug {
 	struct pci_dev *pdev;

@@ -83,17 +83,18 @@ static ssize_t dmadrv_bin_write(struct kobject *kobj, enum dmadrv_buf b,
 }
 
 #define DMADRV_BIN(name, which, size)					\
+static const int name##_which = (which);				\
 static ssize_t name##_read(struct file *f, struct kobject *kobj,	\
 			   struct bin_attribute *a, char *buf,		\
 			   loff_t off, size_t count)			\
 {									\
-	return dmadrv_bin_read(kobj, which, buf, off, count);		\
+	return dmadrv_bin_read(kobj, name##_which, buf, off, count);	\
 }									\
 static ssize_t name##_write(struct file *f, struct kobject *kobj,	\
 			    struct bin_attribute *a, char *buf,		\
 			    loff_t off, size_t count)			\
 {									\
-	return dmadrv_bin_write(kobj, which, buf, off, count);		\
+	return dmadrv_bin_write(kobj, name##_which, buf, off, count);	\
 }									\
 static BIN_ATTR(name, 0600, name##_read, name##_write, size)
 

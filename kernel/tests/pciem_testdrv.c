@@ -73,7 +73,7 @@ struct testdrv {
 	unsigned int irq_type;		/* PCI_IRQ_MSI, _MSIX or _INTX */
 	struct mutex mask_lock;		/* masked vs. disable_irq depth */
 	DECLARE_BITMAP(masked, TESTDRV_MAX_VEC);
-	int intx_burst;			/* handler runs per acknowledgement */
+	int intx_burst;			/* handler runs per acknowledgment */
 	int intx_runs;			/* runs since the last one (handler only) */
 	atomic_t irq_count[TESTDRV_MAX_VEC];
 	u64 burst_ns;			/* duration of the last reg_burst */

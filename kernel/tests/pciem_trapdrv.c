@@ -63,7 +63,7 @@
 #define TRAPDRV_CMD_MAX		128
 #define TRAPDRV_MAX_ARGS	3
 #define TRAPDRV_LOOP_MAX	1000000u
-#define TRAPDRV_SEQ_LIMIT	(1u << 24)
+#define TRAPDRV_SEQ_LIMIT	BIT(24)
 #define TRAPDRV_SEQ_BATCH	10000u	/* preemption is off meanwhile */
 
 static ulong last_result;

@@ -3,7 +3,7 @@
 //!
 //! The C header `kernel/include/uapi/protopciem.h` is rendered from this
 //! module by [`c_header`] (`PROTOPCIEM_BLESS=1 cargo test -p protopciem --test
-//! uapi_header` writes it; that test fails when the committed file drifts). The header carries `_Static_assert`s
+//! uapi_header` writes it; that test fails when the committed file drifts). The header carries `static_assert`s
 //! with the sizes and offsets computed here by the Rust compiler, so the
 //! kernel build fails if the C declaration ever lays a struct out
 //! differently.
@@ -268,11 +268,17 @@ pub fn c_header() -> String {
          #define PROTOPCIEM_UAPI_PROTOPCIEM_H\n\n\
          #include <linux/types.h>\n\
          #include <linux/ioctl.h>\n\n\
-         #if defined(__cplusplus)\n\
-         #define PROTOPCIEM_STATIC_ASSERT(expr, msg) static_assert(expr, msg)\n\
-         #else\n\
-         #define PROTOPCIEM_STATIC_ASSERT(expr, msg) _Static_assert(expr, msg)\n\
-         #endif\n\n",
+         #if defined(__KERNEL__)\n\
+         #include <linux/build_bug.h>\n\
+         #elif !defined(__cplusplus)\n\
+         #include <assert.h>\n\
+         #endif\n\n\
+         #define PROTOPCIEM_ASSERT_SIZE(s, n) \\\n\
+         \tstatic_assert(sizeof(struct s) == (n), \"size of \" #s)\n\
+         #define PROTOPCIEM_ASSERT_OFFSET(s, f, off) \\\n\
+         \tstatic_assert(__builtin_offsetof(struct s, f) == (off), #s \".\" #f)\n\
+         #define PROTOPCIEM_ASSERT_IOCTL(name, value) \\\n\
+         \tstatic_assert((name) == (value), #name)\n\n",
     );
     let consts = [
         ("PROTOPCIEM_MAX_CMDBUF", PROTOPCIEM_MAX_CMDBUF),
@@ -296,12 +302,20 @@ pub fn c_header() -> String {
     }
     for io in PROTOPCIEM_IOCTLS {
         match io.arg {
-            Some(arg) => s.push_str(&format!(
-                "#define {} {}(PROTOPCIEM_IOCTL_MAGIC, {}, struct {arg})\n",
-                io.name,
-                io.dir.c_macro(),
-                io.nr
-            )),
+            Some(arg) => {
+                let value = format!(
+                    "{}(PROTOPCIEM_IOCTL_MAGIC, {}, struct {arg})",
+                    io.dir.c_macro(),
+                    io.nr
+                );
+                // Kernel style: lines of at most 100 columns.
+                let sep = if io.name.len() + value.len() + 9 > 100 {
+                    " \\\n\t"
+                } else {
+                    " "
+                };
+                s.push_str(&format!("#define {}{sep}{value}\n", io.name));
+            }
             None => s.push_str(&format!(
                 "#define {} _IO(PROTOPCIEM_IOCTL_MAGIC, {})\n",
                 io.name, io.nr
@@ -311,12 +325,12 @@ pub fn c_header() -> String {
     s.push_str("\n/* Layouts as the Rust definition has them. */\n");
     for st in PROTOPCIEM_STRUCTS {
         s.push_str(&format!(
-            "PROTOPCIEM_STATIC_ASSERT(sizeof(struct {0}) == {1}, \"size of {0}\");\n",
+            "PROTOPCIEM_ASSERT_SIZE({0}, {1});\n",
             st.name, st.size
         ));
         for f in st.fields {
             s.push_str(&format!(
-                "PROTOPCIEM_STATIC_ASSERT(__builtin_offsetof(struct {0}, {1}) == {2}, \"{0}.{1}\");\n",
+                "PROTOPCIEM_ASSERT_OFFSET({0}, {1}, {2});\n",
                 st.name, f.name, f.offset
             ));
         }
@@ -324,7 +338,7 @@ pub fn c_header() -> String {
     s.push_str("/* ioctl numbers as the Rust definition has them. */\n");
     for io in PROTOPCIEM_IOCTLS {
         s.push_str(&format!(
-            "PROTOPCIEM_STATIC_ASSERT({0} == {1:#x}u, \"{0}\");\n",
+            "PROTOPCIEM_ASSERT_IOCTL({0}, {1:#x}u);\n",
             io.name, io.value
         ));
     }
