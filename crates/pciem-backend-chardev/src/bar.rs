@@ -104,7 +104,7 @@ impl BarMemory {
 fn chunk_width(offset: usize, remaining: usize) -> usize {
     [8, 4, 2]
         .into_iter()
-        .find(|&w| offset % w == 0 && remaining >= w)
+        .find(|&w| offset.is_multiple_of(w) && remaining >= w)
         .unwrap_or(1)
 }
 

@@ -389,7 +389,7 @@ impl Host for MockHost {
     }
 
     fn dma_atomic(&self, bus_addr: u64, op: AtomicOp) -> Result<u64, HostError> {
-        if bus_addr % 8 != 0 {
+        if !bus_addr.is_multiple_of(8) {
             return Err(HostError::Misaligned {
                 addr: bus_addr,
                 align: 8,

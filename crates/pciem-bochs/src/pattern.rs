@@ -54,7 +54,11 @@ pub fn checker(width: u32, height: u32, cell: u32, a: [u8; 3], b: [u8; 3]) -> Ve
     let mut v = Vec::with_capacity(width as usize * height as usize * 4);
     for y in 0..height {
         for x in 0..width {
-            let c = if (x / cell + y / cell) % 2 == 0 { a } else { b };
+            let c = if (x / cell + y / cell).is_multiple_of(2) {
+                a
+            } else {
+                b
+            };
             v.extend_from_slice(&xrgb(c));
         }
     }

@@ -433,7 +433,7 @@ pub fn split_accesses(offset: u64, len: u64) -> impl Iterator<Item = (u64, u8)> 
         let left = end - at;
         let w = [8u64, 4, 2, 1]
             .into_iter()
-            .find(|&w| at % w == 0 && w <= left)
+            .find(|&w| at.is_multiple_of(w) && w <= left)
             .unwrap_or(1);
         let here = at;
         at += w;

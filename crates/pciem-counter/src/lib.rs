@@ -135,7 +135,7 @@ impl Device for Counter {
         }
         self.count = self.count.wrapping_add(1);
         host.write_u32(0, REG_COUNTER, self.count)?;
-        if self.count % IRQ_EVERY == 0 {
+        if self.count.is_multiple_of(IRQ_EVERY) {
             let status = host.read_u32(0, REG_STATUS)?;
             host.write_u32(0, REG_STATUS, status | STATUS_IRQ_PENDING)?;
             host.raise_irq(Irq::Msi { vector: 0 })?;

@@ -132,7 +132,7 @@ impl NvmeConfig {
         check_text("model", &self.model, 40)?;
         check_text("firmware revision", &self.firmware, 8)?;
         let lbs = self.lba_size.bytes();
-        if self.size == 0 || self.size % lbs != 0 {
+        if self.size == 0 || !self.size.is_multiple_of(lbs) {
             return Err(ConfigError::BadSize {
                 size: self.size,
                 lba_size: lbs,

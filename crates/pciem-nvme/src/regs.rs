@@ -115,7 +115,7 @@ pub const CSTS_SHST_COMPLETE: u32 = 0x2 << 2;
 /// Which doorbell a BAR0 offset is: `(queue id, is the CQ head doorbell)`,
 /// or `None` outside the doorbells or not on a 4-byte boundary.
 pub const fn doorbell(offset: u64) -> Option<(u16, bool)> {
-    if offset < DOORBELLS || offset >= DOORBELLS_END || offset % 4 != 0 {
+    if offset < DOORBELLS || offset >= DOORBELLS_END || !offset.is_multiple_of(4) {
         return None;
     }
     let idx = (offset - DOORBELLS) / 4;

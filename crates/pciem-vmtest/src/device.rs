@@ -405,7 +405,7 @@ impl MappedBar {
     /// Reads the 32-bit register at byte offset `off`.
     pub fn read32(&self, off: usize) -> u32 {
         assert!(
-            off % 4 == 0 && off + 4 <= self.len,
+            off.is_multiple_of(4) && off + 4 <= self.len,
             "offset outside the mapping"
         );
         // SAFETY: the assertion keeps the access aligned and inside the live
@@ -416,7 +416,7 @@ impl MappedBar {
     /// Writes the 32-bit register at byte offset `off`.
     pub fn write32(&self, off: usize, val: u32) {
         assert!(
-            off % 4 == 0 && off + 4 <= self.len,
+            off.is_multiple_of(4) && off + 4 <= self.len,
             "offset outside the mapping"
         );
         // SAFETY: as in read32.

@@ -555,7 +555,7 @@ impl ConfigBuilder {
             let off = match p.offset {
                 Some(o) => {
                     let o = o as usize;
-                    if o % 4 != 0 || o < start || o >= end {
+                    if !o.is_multiple_of(4) || o < start || o >= end {
                         return Err(BuildError::Misplaced(o as u16));
                     }
                     o

@@ -111,7 +111,7 @@ impl Iterator for CapabilityIter<'_> {
             (STD_CAP_START, STD_CAP_END)
         };
         let off = self.next;
-        if self.budget == 0 || off < start || off + 4 > end || off % 4 != 0 {
+        if self.budget == 0 || off < start || off + 4 > end || !off.is_multiple_of(4) {
             return None;
         }
         self.budget -= 1;

@@ -186,7 +186,7 @@ fn child() -> ! {
     let mut i = 0u32;
     loop {
         bar.write32(0x10, i);
-        if i % 64 == 0 {
+        if i.is_multiple_of(64) {
             let _ = dev.inject_msi(0);
         }
         i = i.wrapping_add(1);
