@@ -9,6 +9,7 @@ pub mod diff;
 pub mod fuzz;
 pub mod header;
 pub mod kbuild;
+pub mod kernelcheck;
 pub mod publish;
 pub mod run;
 pub mod setup;

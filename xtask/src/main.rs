@@ -8,7 +8,8 @@ usage: cargo xtask <task>
 
 tasks:
   test               every check the project has (what CI runs): setup, fmt, clippy, doc,
-                     cargo test, bench smoke, no_std build, package, msrv build, loom, kshim tests, header --check, fuzz --smoke,
+                     cargo test, bench smoke, no_std build, package, msrv build, loom, kshim tests, header --check,
+                     checkpatch, dkms build, fuzz --smoke,
                      vm-test; installs what it needs
   setup              install the tools the tests need (apt packages, the rust-version
                      toolchain), if missing
@@ -16,6 +17,10 @@ tasks:
   gen-header --check fail if the committed header differs from a fresh generation
   c-tests            compile the layout test (C, C++, kernel module) and the C examples
                      against the header (also part of `cargo test -p xtask`)
+  checkpatch         checkpatch.pl --strict over kernel/**/*.{c,h} (from setup's linux-source)
+  dkms-build         `dkms build` of kernel/dkms.conf in a private DKMS tree (no install)
+  package            `cargo package` of the four library crates (verified, not uploaded)
+  msrv               build the library crates with the declared rust-version
   kbuild             build the shared Rust object (checked) and the kernel modules (W=1, no warnings)
   vm-test            boot the modules in QEMU and run every scenario of crates/pciem-vmtest
   vm-test --only NAME[,NAME...]
@@ -46,6 +51,10 @@ fn main() -> ExitCode {
         ["gen-header", "--check"] => xtask::header::gen_header(&root, true),
         ["c-tests"] => xtask::ctest::run(&root),
         ["kbuild"] => xtask::kbuild::kbuild(&root),
+        ["checkpatch"] => xtask::kernelcheck::checkpatch(&root),
+        ["dkms-build"] => xtask::kernelcheck::dkms_build(&root),
+        ["package"] => xtask::publish::package(&root),
+        ["msrv"] => xtask::publish::msrv_build(&root),
         ["vm-test"] => xtask::vm::vm_test(&root),
         ["vm-test", "--only", names] => xtask::vm::vm_test_only(&root, names),
         ["bench-vm"] => xtask::benchvm::bench_vm(&root),

@@ -14,6 +14,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("ld", "binutils"),
     ("lspci", "pciutils"),
     ("cpio", "cpio"),
+    // `cargo xtask test`'s checkpatch and DKMS steps.
+    ("perl", "perl"),
+    ("dkms", "dkms"),
 ];
 
 /// Files the tests use and their packages.
@@ -109,6 +112,7 @@ pub fn setup() -> Result {
     let need_qemu = !have("qemu-system-x86_64");
     let need_kernel = crate::kbuild::kernel().is_err();
     if missing.is_empty() && !need_qemu && !need_kernel {
+        crate::kernelcheck::install_checkpatch(&crate::root())?;
         eprintln!("setup: everything needed is installed");
         return Ok(());
     }
@@ -156,7 +160,8 @@ pub fn setup() -> Result {
             &[],
         )?;
     }
-    crate::kbuild::kernel().map(|_| ())
+    crate::kbuild::kernel()?;
+    crate::kernelcheck::install_checkpatch(&crate::root())
 }
 
 /// The newest `6.12.N+deb12-amd64` for which both an unsigned image and

@@ -97,6 +97,10 @@ fn steps() -> Vec<Step> {
             "header --check",
             Box::new(|r| crate::header::gen_header(r, true)),
         ),
+        // Kernel hygiene: checkpatch --strict over kernel/, and the shipped
+        // dkms.conf built by DKMS against the installed headers.
+        ("checkpatch", Box::new(crate::kernelcheck::checkpatch)),
+        ("dkms build", Box::new(crate::kernelcheck::dkms_build)),
         ("fuzz --smoke", Box::new(crate::fuzz::smoke)),
         ("vm-test", Box::new(crate::vm::vm_test)),
     ]
@@ -269,6 +273,8 @@ mod tests {
                 "loom",
                 "kshim tests",
                 "header --check",
+                "checkpatch",
+                "dkms build",
                 "fuzz --smoke",
                 "vm-test"
             ]
