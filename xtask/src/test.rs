@@ -91,6 +91,7 @@ fn steps() -> Vec<Step> {
         ("msrv build", Box::new(crate::publish::msrv_build)),
         ("loom", Box::new(loom)),
         ("kshim tests", Box::new(kshim_tests)),
+        ("kshim clippy", Box::new(kshim_clippy)),
         // The C layout tests and C program builds are cargo tests of xtask
         // (xtask/tests/), so the `test` step has run them already.
         (
@@ -141,6 +142,28 @@ fn kshim_tests(root: &Path) -> Result {
     }
     eprintln!("kshim tests: {passed} tests passed");
     Ok(())
+}
+
+/// Clippy over the kernel shim with warnings as errors: it is a workspace
+/// of its own, with the main workspace's unsafe lints copied into its
+/// manifest (SAFETY comments, unsafe ops in unsafe blocks).
+fn kshim_clippy(root: &Path) -> Result {
+    run(
+        "kshim clippy",
+        cargo(
+            root,
+            &[
+                "clippy",
+                "--manifest-path",
+                "kernel/rust/Cargo.toml",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
+        .env("CARGO_TARGET_DIR", root.join("target/kshim-test")),
+    )
 }
 
 /// How many tests libtest reported as passed in `stdout`.
@@ -272,6 +295,7 @@ mod tests {
                 "msrv build",
                 "loom",
                 "kshim tests",
+                "kshim clippy",
                 "header --check",
                 "checkpatch",
                 "dkms build",
