@@ -235,100 +235,633 @@ struct pciem_dev {
 };
 
 /* main.c */
+/**
+ * pciem_dev_put() - Drop a reference to a device.
+ * @dev: the device.
+ *
+ * The last reference tears the device down (hot-removal, ring, pool range)
+ * and frees it.
+ *
+ * Context: process; may sleep when it drops the last reference.
+ */
 void pciem_dev_put(struct pciem_dev *dev);
 
 /* pool.c: the physical BAR pool named by phys_region= */
+/**
+ * pciem_pool_init() - Claim the BAR pool named by phys_region=.
+ * @param: "ADDR:SIZE", or NULL/empty for no pool (only fully trapped
+ *	devices can then register).
+ *
+ * Context: module init.
+ * Return: 0, -EINVAL for a malformed or unaligned range, -EADDRINUSE when
+ * it overlaps System RAM (not carved out with memmap=), or another errno
+ * from reserving it.
+ */
 int pciem_pool_init(const char *param);
+/**
+ * pciem_pool_exit() - Release the BAR pool.
+ *
+ * Context: module exit, once no device holds a range.
+ */
 void pciem_pool_exit(void);
+/**
+ * pciem_pool_alloc() - Take a naturally aligned run of pool pages.
+ * @size: bytes wanted (rounded up to whole pages).
+ * @align: alignment of the run, a power of two of at least a page.
+ * @out: set to the run's physical address on success.
+ *
+ * Context: process; takes the pool mutex.
+ * Return: 0, -EINVAL for a zero @size or a bad @align, -ENOSPC when there
+ * is no pool or no free run.
+ */
 int pciem_pool_alloc(u64 size, u64 align, phys_addr_t *out);
+/**
+ * pciem_pool_ready() - Whether a BAR pool was configured.
+ *
+ * Return: true if phys_region= named a pool that was claimed.
+ */
 bool pciem_pool_ready(void);
+/**
+ * pciem_pool_free() - Give back a run taken by pciem_pool_alloc().
+ * @phys: the run's physical address.
+ * @size: the size it was taken with.
+ *
+ * Context: process; takes the pool mutex.
+ */
 void pciem_pool_free(phys_addr_t phys, u64 size);
 
 /* bus.c: the virtual root bus */
+/**
+ * pciem_bus_register() - Put the device on a new virtual root bus.
+ * @dev: the device, described (its image built).
+ *
+ * Lays out the BARs in a pool range, scans the bus and, unless a BAR is
+ * trapped (those wait for START), adds the device so drivers probe it.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0 or a negative errno; on failure nothing is left on a bus.
+ */
 int pciem_bus_register(struct pciem_dev *dev);
+/**
+ * pciem_bar_kva() - The kernel address of a BAR's backing.
+ * @dev: the registered device.
+ * @i: BAR index, below PCIEM_NUM_BARS.
+ *
+ * Return: the address of BAR @i's first byte, or NULL if it has none.
+ */
 void __iomem *pciem_bar_kva(struct pciem_dev *dev, u32 i);
+/**
+ * pciem_bus_unregister() - Hot-remove the device and free its bus.
+ * @dev: the device.
+ *
+ * The bound driver's remove() runs; the bus, PCI domain and pool range are
+ * freed.
+ *
+ * Context: process (the last release); sleeps.
+ */
 void pciem_bus_unregister(struct pciem_dev *dev);
 
 /* ring.c: the shared event ring and its eventfd */
+/**
+ * pciem_ring_init() - Allocate the device's event ring.
+ * @dev: the device being opened.
+ *
+ * Context: process.
+ * Return: 0 or -ENOMEM.
+ */
 int pciem_ring_init(struct pciem_dev *dev);
+/**
+ * pciem_ring_free() - Free the ring and drop the notification eventfd.
+ * @dev: the device being released.
+ *
+ * Context: process, once nothing can push any more.
+ */
 void pciem_ring_free(struct pciem_dev *dev);
+/**
+ * pciem_ring_mmap() - Map the ring into the device process.
+ * @dev: the device.
+ * @vma: a MAP_SHARED mapping at offset 0, at most the ring's size.
+ *
+ * Return: 0, or -EINVAL for another offset, size or a private mapping.
+ */
 int pciem_ring_mmap(struct pciem_dev *dev, struct vm_area_struct *vma);
+/**
+ * pciem_ring_push() - Publish an event to the device process.
+ * @dev: the device.
+ * @ev: the event; its seq and ticket are filled in.
+ *
+ * A full ring counts the loss in the ring's overflow field, which the
+ * consumer sees. The eventfd is signalled (from an irq_work) if the
+ * consumer said it may sleep.
+ *
+ * Context: any, including #DB (NMI-like); takes the raw ring lock.
+ * Return: 0, or -ENOSPC when the event did not fit.
+ */
 int pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev);
+/**
+ * pciem_ring_consumer_sleeps() - Whether the consumer needs the eventfd.
+ * @dev: the device.
+ *
+ * Context: any.
+ * Return: false only while the consumer has said it is draining and will
+ * look again before it sleeps.
+ */
 bool pciem_ring_consumer_sleeps(struct pciem_dev *dev);
+/**
+ * pciem_ring_set_eventfd() - Set or clear the notification eventfd.
+ * @dev: the device.
+ * @fd: an eventfd of the caller, or negative to clear it.
+ *
+ * Context: process (SET_EVENTFD).
+ * Return: 0, -EBADF for a closed @fd, -EINVAL for a file that is not an
+ * eventfd.
+ */
 int pciem_ring_set_eventfd(struct pciem_dev *dev, int fd);
 
 /* watch.c: ioremap tracing and hardware watchpoints */
+/**
+ * pciem_watch_init() - Start tracing ioremap and iounmap.
+ *
+ * Context: module init.
+ * Return: 0, -ENOENT if no ioremap function can be traced (no
+ * KRETPROBES), or the errno of tracing iounmap.
+ */
 int pciem_watch_init(void);
+/**
+ * pciem_watch_exit() - Stop tracing; report any ioremap calls missed.
+ *
+ * Context: module exit.
+ */
 void pciem_watch_exit(void);
+/**
+ * pciem_watch_dev_init() - Prepare a new device's watch bookkeeping.
+ * @dev: the device being opened.
+ */
 void pciem_watch_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_watch_publish() - Let the ioremap tracer see the device's BARs.
+ * @dev: the device, its BARs laid out.
+ *
+ * Context: process; takes pciem_map_lock.
+ */
 void pciem_watch_publish(struct pciem_dev *dev);
+/**
+ * pciem_watch_unpublish() - Hide the device from the ioremap tracer.
+ * @dev: the device.
+ *
+ * Waits for a queued arming work to finish.
+ *
+ * Context: process, without @dev->lock (the arming work takes it).
+ */
 void pciem_watch_unpublish(struct pciem_dev *dev);
+/**
+ * pciem_watch_set() - SET_WATCHPOINT: watch a register, or stop.
+ * @dev: the device.
+ * @wp: the request from the device process.
+ *
+ * Before REGISTER the watch waits for the driver's mapping; after it, the
+ * mapping must exist.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL for a malformed request, -EEXIST for a register
+ * already watched, -ENOSPC when every watch is used, -ENOENT for CLEAR of
+ * an unwatched register, -EAGAIN before the driver maps the BAR, or the
+ * errno of registering the breakpoint.
+ */
 int pciem_watch_set(struct pciem_dev *dev,
 		    const struct pciem_watchpoint_config *wp);
+/**
+ * pciem_watch_arm_pending() - Arm waiting watches, drop stale ones.
+ * @dev: the device.
+ *
+ * Arms watches whose BAR the driver has now mapped, and unregisters the
+ * breakpoints of watches whose mapping went away (they wait again).
+ *
+ * Context: process, with @dev->lock held.
+ */
 void pciem_watch_arm_pending(struct pciem_dev *dev);
+/**
+ * pciem_watch_release_all() - Unregister every watch's breakpoint.
+ * @dev: the device, before it leaves the bus.
+ *
+ * No breakpoint handler runs for @dev after this returns.
+ *
+ * Context: process, with @dev->lock held.
+ */
 void pciem_watch_release_all(struct pciem_dev *dev);
 
 /* trap.c: trap mode */
+/**
+ * pciem_io_read() - Read a register of a given width.
+ * @p: its kernel address.
+ * @width: 1, 2 or 4 bytes; any other value reads 8.
+ *
+ * Context: any.
+ * Return: the value, zero-extended.
+ */
 u64 pciem_io_read(void __iomem *p, u32 width);
+/**
+ * pciem_trap_init() - Hook page faults for trap mode, if possible.
+ *
+ * Trap mode is then unavailable (SET_BAR_MODE says so) rather than the
+ * module failing to load.
+ *
+ * Context: module init.
+ * Return: 0.
+ */
 int pciem_trap_init(void);
+/**
+ * pciem_trap_exit() - Unhook page faults and restore leaked mappings.
+ *
+ * Context: module exit, once no device is left.
+ */
 void pciem_trap_exit(void);
+/**
+ * pciem_trap_available() - Whether trap mode could be hooked at load.
+ *
+ * Return: true if the page-fault hook is in place.
+ */
 bool pciem_trap_available(void);
+/**
+ * pciem_trap_dev_init() - Allocate a device's trap-mode state.
+ * @dev: the device being opened.
+ *
+ * Context: process.
+ * Return: 0 or -ENOMEM.
+ */
 int pciem_trap_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_trap_dev_free() - Free what pciem_trap_dev_init() allocated.
+ * @dev: the device being released.
+ */
 void pciem_trap_dev_free(struct pciem_dev *dev);
+/**
+ * pciem_trap_model_gone() - The device process is gone.
+ * @dev: the device.
+ *
+ * Reads waiting for the model return all-ones at once, and so do later
+ * ones.
+ *
+ * Context: any.
+ */
 void pciem_trap_model_gone(struct pciem_dev *dev);
+/**
+ * pciem_trap_orphan() - Detach the device from its trapped mappings.
+ * @dev: the device, which has left the bus.
+ *
+ * Mappings a driver never unmapped become orphans whose faults complete
+ * as master aborts. Returns once no fault is being handled for @dev.
+ *
+ * Context: process; may sleep.
+ */
 void pciem_trap_orphan(struct pciem_dev *dev);
+/**
+ * pciem_dev_trapped() - Whether any BAR of the device is in trap mode.
+ * @dev: the device.
+ *
+ * Return: true if a BAR is trapped.
+ */
 bool pciem_dev_trapped(const struct pciem_dev *dev);
+/**
+ * pciem_trap_set_mode() - SET_BAR_MODE.
+ * @dev: the device, not yet registered.
+ * @m: the BAR and its mode.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EBUSY after REGISTER, -EOPNOTSUPP when trap mode is
+ * unavailable, or -EINVAL for a request pciem-core refuses.
+ */
 int pciem_trap_set_mode(struct pciem_dev *dev, const struct pciem_bar_mode *m);
+/**
+ * pciem_trap_add_range() - ADD_TRAP_RANGE.
+ * @dev: the device, not yet registered.
+ * @r: the range and its policies (BAR sizes are checked at REGISTER).
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EBUSY after REGISTER, or the errno pciem-core gives.
+ */
 int pciem_trap_add_range(struct pciem_dev *dev,
 			 const struct pciem_trap_range *r);
+/**
+ * pciem_trap_check_layout() - Check trap declarations against the BARs.
+ * @dev: the device at REGISTER, its BARs laid out.
+ *
+ * Every trapped BAR must exist and be at least a page, every range must
+ * lie inside its BAR.
+ *
+ * Return: 0 or the errno pciem-core gives.
+ */
 int pciem_trap_check_layout(struct pciem_dev *dev);
+/**
+ * pciem_trap_set_timeout() - SET_READ_TIMEOUT.
+ * @dev: the device.
+ * @t: the timeout for model-answered reads.
+ *
+ * Return: 0, or -EINVAL outside 1..PCIEM_READ_TIMEOUT_MAX_US or with
+ * reserved bits set.
+ */
 int pciem_trap_set_timeout(struct pciem_dev *dev,
 			   const struct pciem_read_timeout *t);
+/**
+ * pciem_trap_complete() - COMPLETE_READ: answer a model-answered read.
+ * @dev: the device.
+ * @c: the read's id and value.
+ *
+ * The same effect as the model writing the read-response page.
+ *
+ * Context: process, without @dev->lock (a waiting driver may hold it up).
+ * Return: 0, or -ENOENT when no read with that id is waiting.
+ */
 int pciem_trap_complete(struct pciem_dev *dev,
 			const struct pciem_read_completion *c);
+/**
+ * pciem_trap_mmap() - Map the read-response page.
+ * @dev: the device.
+ * @vma: a mapping of exactly one page.
+ *
+ * Return: 0, -EINVAL for another size, or the errno of the remap.
+ */
 int pciem_trap_mmap(struct pciem_dev *dev, struct vm_area_struct *vma);
+/**
+ * pciem_trap_stats_show() - The sysfs pciem_trap counters.
+ * @dev: the device.
+ * @buf: the sysfs page.
+ *
+ * Return: the number of bytes written to @buf.
+ */
 ssize_t pciem_trap_stats_show(struct pciem_dev *dev, char *buf);
+/**
+ * pciem_trap_map_add() - Trap a new driver mapping of a trapped BAR.
+ * @dev: the device.
+ * @bar: the BAR index.
+ * @cookie: what ioremap returned (what iounmap will be given).
+ * @va: the kernel address of the part of the mapping inside the BAR.
+ * @len: its length in bytes.
+ * @bar_off: the BAR offset @va maps.
+ *
+ * Clears the page-table entries so that every access faults; the caller
+ * runs pciem_trap_flush() once it has dropped its lock.
+ *
+ * Context: the ioremap kretprobe, with pciem_map_lock held.
+ */
 void pciem_trap_map_add(struct pciem_dev *dev, u32 bar, unsigned long cookie,
 			unsigned long va, unsigned long len, u64 bar_off);
+/**
+ * pciem_trap_iounmap() - Forget the trapped mappings an ioremap made.
+ * @cookie: the address iounmap was given.
+ *
+ * Context: the iounmap kprobe.
+ */
 void pciem_trap_iounmap(unsigned long cookie);
+/**
+ * pciem_trap_flush() - Flush the TLB entries of newly trapped mappings.
+ *
+ * Context: the ioremap kretprobe, after dropping pciem_map_lock and before
+ * ioremap returns to the driver.
+ */
 void pciem_trap_flush(void);
 
 /* irq.c: interrupt injection */
+/**
+ * pciem_irq_dev_init() - Prepare a new device's interrupt works.
+ * @dev: the device being opened.
+ */
 void pciem_irq_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_irq_inject() - INJECT_IRQ.
+ * @dev: the registered device.
+ * @req: the kind (AUTO, MSI, MSI-X, INTx), vector and flags.
+ *
+ * A vector the driver masked is held (MSI: its Pending bit; MSI-X: its
+ * PBA bit) and delivered when unmasked.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL for a malformed request, -ENODEV before REGISTER,
+ * -EIO when the driver has not enabled the mechanism, -EOPNOTSUPP when the
+ * device lacks it.
+ */
 int pciem_irq_inject(struct pciem_dev *dev, const struct pciem_irq_inject *req);
+/**
+ * pciem_irq_stop() - Stop every injection for good.
+ * @dev: the device being released.
+ *
+ * After this returns no interrupt work runs or is queued again.
+ *
+ * Context: process, without @dev->lock; sleeps.
+ */
 void pciem_irq_stop(struct pciem_dev *dev);
+/**
+ * pciem_irq_config_written() - React to a host configuration write.
+ * @dev: the device.
+ * @effects: PCIEM_RS_EFFECT_* bits the write had.
+ *
+ * Unmasked MSI vectors and MSI-X entries held while masked are delivered
+ * (from the unmask work); a command write may let an asserted INTx line
+ * through.
+ *
+ * Context: any (the PCI config accessors), cfg_lock not held.
+ */
 void pciem_irq_config_written(struct pciem_dev *dev, u32 effects);
+/**
+ * pciem_irq_register() - Set up interrupts before the bus scan.
+ * @dev: the device, its BARs mapped.
+ *
+ * Sizes the MSI-X bookkeeping (a table or PBA outside its BAR leaves MSI-X
+ * unusable, not the device) and gives an interrupt pin its irq.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -ENOMEM, or the errno of allocating the INTx irq.
+ */
 int pciem_irq_register(struct pciem_dev *dev);
+/**
+ * pciem_irq_unregister() - Free what pciem_irq_register() set up.
+ * @dev: the device, off the bus (its driver freed its irqs).
+ */
 void pciem_irq_unregister(struct pciem_dev *dev);
+/**
+ * pciem_irq_reset_locked() - Interrupt state of a function reset.
+ * @dev: the device (FLR, or D3hot to D0).
+ *
+ * The INTx line is deasserted and nothing held while masked survives.
+ *
+ * Context: any, with @dev->cfg_lock held.
+ */
 void pciem_irq_reset_locked(struct pciem_dev *dev);
+/**
+ * pciem_irq_map_intx() - The host bridge's map_irq.
+ * @pdev: the device.
+ * @slot: its slot (unused: one device per bus).
+ * @pin: its interrupt pin (unused: one irq per device).
+ *
+ * Return: the device's INTx irq, or -1 if it has no interrupt pin.
+ */
 int pciem_irq_map_intx(const struct pci_dev *pdev, u8 slot, u8 pin);
 
 /* irqfd.c: eventfds bound to interrupts */
+/**
+ * pciem_irqfd_dev_init() - Prepare a new device's irqfd list.
+ * @dev: the device being opened.
+ */
 void pciem_irqfd_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_irqfd_set() - SET_IRQFD: bind an eventfd to an interrupt, or unbind.
+ * @dev: the device.
+ * @cfg: the eventfd, interrupt and flags.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL for a malformed request or a file that is not an
+ * eventfd, -EBADF for a closed fd, -EBUSY when the interrupt is bound
+ * already, -ENOENT for REMOVE of an unbound one, -ENOSPC at the limit,
+ * -ENOMEM.
+ */
 int pciem_irqfd_set(struct pciem_dev *dev, const struct pciem_irqfd_config *cfg);
+/**
+ * pciem_irqfd_release_all() - Unbind every irqfd and wait for them.
+ * @dev: the device being released.
+ *
+ * Context: process, without @dev->lock (the inject work takes it).
+ */
 void pciem_irqfd_release_all(struct pciem_dev *dev);
 
 /* dma.c: DMA, atomics and PRP-list DMA issued by the device process */
+/**
+ * pciem_dma_may_master() - Whether the device may master the bus now.
+ * @dev: the device.
+ * @what: the operation, for the log.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -ENODEV before REGISTER, -EPERM while Bus Master Enable is
+ * clear.
+ */
 int pciem_dma_may_master(struct pciem_dev *dev, const char *what);
+/**
+ * pciem_dma_rw() - DMA_READ or DMA_WRITE.
+ * @dev: the device.
+ * @uarg: the user's struct pciem_dma_op.
+ * @to_host: true for DMA_WRITE (into host memory).
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0 or a negative errno (see the top of dma.c).
+ */
 int pciem_dma_rw(struct pciem_dev *dev, void __user *uarg, bool to_host);
+/**
+ * pciem_dma_atomic() - DMA_ATOMIC: an atomic operation on host memory.
+ * @dev: the device.
+ * @uarg: the user's struct pciem_dma_atomic; the old value is written back.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0 or a negative errno (see the top of dma.c).
+ */
 int pciem_dma_atomic(struct pciem_dev *dev, void __user *uarg);
+/**
+ * pciem_dma_indirect() - DMA_INDIRECT: a transfer described by PRPs.
+ * @dev: the device.
+ * @uarg: the user's struct pciem_dma_indirect.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0 or a negative errno (see the top of dma.c).
+ */
 int pciem_dma_indirect(struct pciem_dev *dev, void __user *uarg);
 
 /* dmacheck.c: DMA checking against the driver's mappings */
+/**
+ * pciem_dmac_init() - Parse dma_check= and watch the PCI bus.
+ *
+ * Context: module init.
+ * Return: 0, -EINVAL for an unknown dma_check= value, or the errno of
+ * registering the bus notifier.
+ */
 int pciem_dmac_init(void);
+/**
+ * pciem_dmac_exit() - Stop watching the PCI bus.
+ *
+ * Context: module exit.
+ */
 void pciem_dmac_exit(void);
+/**
+ * pciem_dmac_dev_init() - Prepare a new device's DMA checker.
+ * @dev: the device being opened.
+ */
 void pciem_dmac_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_dmac_set_mode() - SET_DMA_CHECK.
+ * @dev: the device, not yet registered.
+ * @m: the mode.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL for an unknown mode or reserved bits, -EBUSY after
+ * REGISTER.
+ */
 int pciem_dmac_set_mode(struct pciem_dev *dev,
 			const struct pciem_dma_check_mode *m);
+/**
+ * pciem_dmac_attach() - Start tracking the driver's DMA mappings.
+ * @dev: the device, on the bus, before a driver binds.
+ *
+ * Does nothing when checking is off; logs and maps directly if it cannot
+ * be set up.
+ *
+ * Context: process.
+ */
 void pciem_dmac_attach(struct pciem_dev *dev);
+/**
+ * pciem_dmac_detach() - Stop tracking and forget every mapping.
+ * @dev: the device.
+ *
+ * Context: process; waits for an RCU grace period.
+ */
 void pciem_dmac_detach(struct pciem_dev *dev);
+/**
+ * pciem_dmac_check() - Check a DMA of the model against the mappings.
+ * @dev: the device.
+ * @addr: bus address of the access.
+ * @len: its length in bytes (0 passes).
+ * @access: the direction(s) of the access.
+ * @quiet: log nothing and send no event (a dry run).
+ *
+ * A violation is counted, logged and sent as a DMA_FAULT event.
+ *
+ * Context: process.
+ * Return: 0 to go ahead, -EFAULT to refuse (enforce mode), or another
+ * negative errno from the rules.
+ */
 int pciem_dmac_check(struct pciem_dev *dev, u64 addr, u64 len, u32 access,
 		     bool quiet);
+/**
+ * pciem_dmac_show() - The sysfs pciem_dma_check counters.
+ * @dev: the device.
+ * @buf: the sysfs page.
+ *
+ * Return: the number of bytes written to @buf.
+ */
 ssize_t pciem_dmac_show(struct pciem_dev *dev, char *buf);
 
 /* p2p.c: peer-to-peer transfers inside the p2p_regions= whitelist */
+/**
+ * pciem_p2p_init() - Parse and map the p2p_regions= whitelist.
+ *
+ * Context: module init.
+ * Return: 0, -EINVAL for a malformed or overlapping list, -ENOMEM when a
+ * region cannot be mapped.
+ */
 int pciem_p2p_init(void);
+/**
+ * pciem_p2p_exit() - Unmap the whitelist.
+ *
+ * Context: module exit.
+ */
 void pciem_p2p_exit(void);
+/**
+ * pciem_p2p_xfer() - P2P_READ or P2P_WRITE.
+ * @dev: the device.
+ * @uarg: the user's struct pciem_p2p_op.
+ * @to_peer: true for P2P_WRITE.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EACCES outside the whitelist, -EINVAL for a malformed
+ * request, -EFAULT for a bad user buffer, -ENODEV before REGISTER,
+ * -ENOMEM.
+ */
 int pciem_p2p_xfer(struct pciem_dev *dev, void __user *uarg, bool to_peer);
 
 #endif /* PCIEM_INTERNAL_H */

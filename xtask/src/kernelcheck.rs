@@ -196,13 +196,14 @@ pub fn checkpatch(root: &Path) -> Result {
     if !stderr.trim().is_empty() {
         return Err(fail(step, format!("checkpatch.pl complained:\n{stderr}")));
     }
-    let left = unexpected(parse_reports(&text));
+    let mut left = unexpected(parse_reports(&text));
+    left.extend(kernel_doc(root)?);
     for (_, _, line) in &left {
         eprintln!("{line}");
     }
     if left.is_empty() {
         eprintln!(
-            "checkpatch --strict: {} files clean ({} allowed report(s), {IGNORED} off)",
+            "checkpatch --strict: {} files clean ({} allowed report(s), {IGNORED} off); kernel-doc of {SHARED_HEADER}: every function, no warning",
             files.len(),
             ALLOWED.len()
         );
@@ -213,6 +214,88 @@ pub fn checkpatch(root: &Path) -> Result {
             format!("{} report(s) (above) in {} files", left.len(), files.len()),
         ))
     }
+}
+
+/// The header whose functions the module's files share.
+const SHARED_HEADER: &str = "kernel/pciem/pciem_internal.h";
+
+/// The names of the functions `text` (a header) declares.
+pub fn declared_functions(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut in_comment = false;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with("/*") {
+            in_comment = !t.contains("*/");
+            continue;
+        }
+        if in_comment {
+            in_comment = !t.contains("*/");
+            continue;
+        }
+        if line.starts_with(|c: char| c.is_ascii_lowercase()) && !line.starts_with("struct ") {
+            if let Some(open) = line.find('(') {
+                let name = line[..open]
+                    .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .next()
+                    .unwrap_or_default();
+                if !name.is_empty() {
+                    names.push(name.to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Kernel-doc of the shared header: every function it declares has a
+/// comment (`NAME() - ...`), and the kernel's own `scripts/kernel-doc`
+/// finds nothing wrong in them (parameters, sections). Problems come back
+/// as reports.
+fn kernel_doc(root: &Path) -> Result<Vec<Report>> {
+    let step = "checkpatch";
+    let text = std::fs::read_to_string(root.join(SHARED_HEADER))
+        .map_err(|e| fail(step, format!("{SHARED_HEADER}: {e}")))?;
+    let mut reports: Vec<Report> = declared_functions(&text)
+        .into_iter()
+        .filter(|name| !text.contains(&format!(" * {name}() - ")))
+        .map(|name| {
+            (
+                SHARED_HEADER.to_string(),
+                "KERNEL_DOC".to_string(),
+                format!("{SHARED_HEADER}: {name}() has no kernel-doc comment"),
+            )
+        })
+        .collect();
+    let (_, headers) = crate::kbuild::kernel()?;
+    let out = Command::new("perl")
+        .arg(headers.join("scripts/kernel-doc"))
+        .args(["-none", "-Wall"])
+        .arg(SHARED_HEADER)
+        .current_dir(root)
+        .output()
+        .map_err(|e| fail(step, format!("cannot run kernel-doc: {e}")))?;
+    let complaints = String::from_utf8_lossy(&out.stderr);
+    reports.extend(
+        complaints
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                (
+                    SHARED_HEADER.to_string(),
+                    "KERNEL_DOC".to_string(),
+                    l.to_string(),
+                )
+            }),
+    );
+    if !out.status.success() && reports.is_empty() {
+        reports.push((
+            SHARED_HEADER.to_string(),
+            "KERNEL_DOC".to_string(),
+            format!("kernel-doc exited with {}", out.status),
+        ));
+    }
+    Ok(reports)
 }
 
 /// `dkms build` of `kernel/dkms.conf` against the installed headers: the
@@ -311,6 +394,25 @@ mod tests {
         let left = unexpected(reports);
         assert_eq!(left.len(), 2);
         assert!(left.iter().all(|(f, _, _)| f == "kernel/pciem/bus.c"));
+    }
+
+    #[test]
+    fn declared_functions_are_found_and_comments_skipped() {
+        let text = "/*\n * int not_this(void);\n */\nint pciem_a(void);\n\
+                    void __iomem *pciem_b(struct x *d,\n\t\tint y);\nstruct pciem_dev {\n\
+                    \tint field;\n};\n";
+        assert_eq!(declared_functions(text), ["pciem_a", "pciem_b"]);
+    }
+
+    #[test]
+    fn every_shared_function_has_kernel_doc() {
+        let root = crate::root();
+        let text = std::fs::read_to_string(root.join(SHARED_HEADER)).unwrap();
+        let names = declared_functions(&text);
+        assert!(names.len() > 50, "{names:?}");
+        for name in names {
+            assert!(text.contains(&format!(" * {name}() - ")), "{name}");
+        }
     }
 
     #[test]
