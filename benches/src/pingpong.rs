@@ -213,7 +213,7 @@ pub enum FloorLayout {
     TwoLines,
     /// Both directions in one line: each side writes its own word of it.
     OneLine,
-    /// A run of [`ROTATING_LINES`] lines per direction, the message number
+    /// A run of 64 lines per direction, the message number
     /// choosing the line, as a ring's slots do.
     Rotating,
 }

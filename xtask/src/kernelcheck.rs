@@ -149,7 +149,7 @@ pub fn parse_reports(text: &str) -> Vec<Report> {
         .collect()
 }
 
-/// The reports that no entry of [`ALLOWED`] covers.
+/// The reports that no allowed (file, type) pair covers.
 pub fn unexpected(reports: Vec<Report>) -> Vec<Report> {
     reports
         .into_iter()
