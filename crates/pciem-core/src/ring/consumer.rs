@@ -127,7 +127,8 @@ impl<const N: usize> Consumer<N> {
     /// release store of `head` (if anything was taken) for the whole batch.
     pub fn pop_batch(&mut self, out: &mut [pciem_event]) -> usize {
         let mut count = 0;
-        for dst in out.iter_mut().take(SharedRing::<N>::CAPACITY) {
+        let limit = out.len().min(SharedRing::<N>::CAPACITY);
+        for dst in &mut out[..limit] {
             let Some(event) = self.take() else { break };
             *dst = event;
             count += 1;

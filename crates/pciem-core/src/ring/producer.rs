@@ -163,7 +163,8 @@ impl Producer {
         // Free slots, keeping one empty: in 0..N, whatever `head` says.
         let free = head.wrapping_sub(tail).wrapping_sub(1) & mask;
         let count = events.len().min(free as usize);
-        for event in events.iter().take(count) {
+        // A slice, not `iter().take(count)`: one bound for the loop.
+        for event in &events[..count] {
             let seq = self.next_seq;
             self.next_seq = seq.wrapping_add(1);
             // The slot is among the `count <= free` slots from `tail` on,
