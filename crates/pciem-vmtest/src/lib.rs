@@ -60,6 +60,7 @@ pub mod bringup;
 pub mod device;
 pub mod dmadrv;
 pub mod klog;
+pub mod nvme;
 pub mod protocard;
 pub mod report;
 pub mod ring;
