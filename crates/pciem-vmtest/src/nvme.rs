@@ -38,7 +38,7 @@ pub const NVME_BAD: &[&str] = &[
     "critical",
     "failed",
     "Removing after probe failure",
-    "pciem: read timeout",
+    "did not answer",
 ];
 
 /// An NVMe controller as sysfs shows it.
