@@ -116,6 +116,10 @@ impl std::fmt::Debug for Nvme {
     }
 }
 
+/// How long pciem waits for the model to answer a CSTS read before it
+/// completes the read all-ones.
+const CSTS_READ_TIMEOUT_US: u32 = 100_000;
+
 /// The configuration space and access map, declared once.
 fn builder(cfg: &NvmeConfig) -> ConfigBuilder {
     let ro = TrapPolicy::DOORBELL; // reads from the backing, writes not stored
@@ -136,6 +140,12 @@ fn builder(cfg: &NvmeConfig) -> ConfigBuilder {
         .pm(PmCap::default())
         .pcie(PcieCap::endpoint(3, 4))
         .trap_bar(0)
+        // CSTS is answered by the model. pciem's default wait (10 ms) is
+        // shorter than a vCPU of a loaded TCG guest may go unscheduled: the
+        // probe's CSTS poll once read all-ones and the driver fell back to
+        // a function-level reset. PCIe allows completion timeouts up to
+        // tens of milliseconds; 100 ms costs nothing while the model runs.
+        .read_timeout_us(CSTS_READ_TIMEOUT_US)
         // CAP and VS are read-only, INTMS/INTMC are set/clear ports whose
         // state the model keeps in the backing.
         .trap_range(0, CAP, CC - CAP, ro)

@@ -13,9 +13,11 @@
 //!    reads CSTS, which a stopped model cannot answer (pciem completes the
 //!    read all-ones after its trap read timeout, as a PCIe completion
 //!    timeout would), so it judges the controller dead, its reset fails and
-//!    it removes the controller: the end Linux reaches when real hardware
-//!    drops off the bus. fio ends with errors; after `SIGCONT` and
-//!    `SIGTERM` the model exits and the device is removed.
+//!    it disables the controller (state `dead`, namespaces dead, the driver
+//!    still bound): the end Linux 6.12 reaches when real hardware stops
+//!    answering. fio ends with errors and new I/O fails at once; after
+//!    `SIGCONT` and `SIGTERM` the model exits and the function and the
+//!    dead controller are removed.
 //!
 //! Throughout, nothing oopses, warns or hangs (`klog::BAD`); the
 //! deliberate error lines are shown as `INFO:`.
@@ -27,8 +29,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pciem_vmtest::nvme::{
-    log_now, log_since, mount_backing_tmpfs, wait_ctrl, wait_ctrl_gone, Ctrl, Model, BACKING_DIR,
-    MODEL_SERIAL, MOUNT_DIR,
+    log_now, log_since, matching, mount_backing_tmpfs, wait_ctrl, wait_ctrl_gone, Ctrl, Model,
+    BACKING_DIR, MODEL_SERIAL, MOUNT_DIR, NVME_BAD,
 };
 use pciem_vmtest::sysfs::{driver_of, read_trim, run, wait_until};
 use pciem_vmtest::trapdrv::TrapStats;
@@ -172,6 +174,15 @@ fn show_log(since: f64, what: &str) -> Vec<String> {
     lines
 }
 
+/// Until the fault, the bring-up and I/O were clean.
+fn clean_so_far(r: &mut Report, since: f64, what: &str) {
+    let bad = matching(&log_since(since), NVME_BAD);
+    r.check(
+        bad.is_empty(),
+        format!("{what}: no error, timeout or reset in the log before the fault: {bad:?}"),
+    );
+}
+
 fn killed(r: &mut Report, bin: &str, qemu_serial: &str) {
     let since = log_now();
     let disk = Path::new(BACKING_DIR).join("faults-kill.img");
@@ -228,6 +239,7 @@ fn killed(r: &mut Report, bin: &str, qemu_serial: &str) {
             ios_done(&c) - start
         ),
     );
+    clean_so_far(r, since, "kill -9");
     r.check(
         m.signal(libc::SIGKILL),
         "kill -9 of the model with I/O in flight",
@@ -326,18 +338,23 @@ fn stopped(r: &mut Report, bin: &str) {
     let start = ios_done(&c);
     let flowing = wait_until(Duration::from_secs(30), || ios_done(&c) > start + 200);
     r.check(flowing, "SIGSTOP: I/O is flowing");
+    clean_so_far(r, since, "SIGSTOP");
     r.check(
         m.signal(libc::SIGSTOP),
         "SIGSTOP of the model with I/O in flight",
     );
     let t = Instant::now();
-    // The I/O timeout, the CSTS read timing out, the failed reset, removal.
-    let gone = wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(90));
+    // The I/O timeout, the CSTS read timing out, the failed reset: 6.12
+    // marks the controller dead and its namespaces dead and keeps the
+    // driver bound (it no longer removes the function itself), as it would
+    // for a real controller that stopped answering.
+    let dead = wait_until(Duration::from_secs(90), || c.attr("state") == "dead");
     r.check(
-        gone,
+        dead,
         format!(
-            "SIGSTOP: the driver times out, fails to reset the controller and removes it ({:.1} s)",
-            t.elapsed().as_secs_f64()
+            "SIGSTOP: the driver times out, its reset fails and the controller is dead ({:.1} s, state {:?})",
+            t.elapsed().as_secs_f64(),
+            c.attr("state")
         ),
     );
     match wait_child(fio, Duration::from_secs(60)) {
@@ -351,6 +368,24 @@ fn stopped(r: &mut Report, bin: &str) {
             r.check(false, "SIGSTOP: fio ends within 60 s (it hung; killed)");
         }
     }
+    // New I/O to the dead namespace fails at once.
+    let t = Instant::now();
+    let read = bounded(Duration::from_secs(30), {
+        let dev = c.dev();
+        move || {
+            use std::io::Read;
+            let mut f = std::fs::File::open(&dev)?;
+            let mut buf = vec![0u8; 4096];
+            f.read(&mut buf)
+        }
+    });
+    r.check(
+        matches!(read, Some(Ok(0)) | Some(Err(_))),
+        format!(
+            "SIGSTOP: a read of the dead namespace fails or finds no capacity: {read:?} in {:.2} s",
+            t.elapsed().as_secs_f64()
+        ),
+    );
     let after = TrapStats::read(&pci).unwrap_or_default();
     r.check(
         after.read_timeouts > before.read_timeouts,
@@ -360,26 +395,33 @@ fn stopped(r: &mut Report, bin: &str) {
         ),
     );
     r.check(
-        pci.exists() && driver_of(&pci).is_none(),
+        pci.exists() && driver_of(&pci).as_deref() == Some("nvme"),
         format!(
-            "SIGSTOP: the PCI function is still there, no driver bound ({:?})",
+            "SIGSTOP: the PCI function is still there with the driver holding the dead controller ({:?})",
             driver_of(&pci)
         ),
     );
     let lines = show_log(since, "SIGSTOP");
-    r.check(
-        lines
-            .iter()
-            .any(|l| l.contains("nvme") && l.contains("timeout")),
-        "SIGSTOP: the kernel log shows the nvme driver's I/O timeout",
-    );
-    r.check(
-        lines.iter().any(|l| {
-            l.contains("nvme")
-                && (l.contains("reset") || l.contains("Removing") || l.contains("Disabling"))
-        }),
-        "SIGSTOP: the kernel log shows the reset that failed and the removal",
-    );
+    // In order: the driver's timeout handler reads CSTS, pciem completes
+    // it all-ones, the driver calls the controller down and resets it, the
+    // reset finds CSTS all-ones again and gives up.
+    let has = |p: &str| lines.iter().any(|l| l.contains(p));
+    for (pat, what) in [
+        (
+            "from nvme_timeout",
+            "the I/O timeout handler read CSTS and pciem timed the read out",
+        ),
+        (
+            "controller is down; will reset",
+            "the driver calls the controller down and resets it",
+        ),
+        (
+            "Disabling device after reset failure",
+            "the reset fails and the driver disables the controller",
+        ),
+    ] {
+        r.check(has(pat), format!("SIGSTOP: kernel log: {what} ({pat:?})"));
+    }
     r.check(m.signal(libc::SIGCONT), "SIGCONT of the model");
     r.check(m.signal(libc::SIGTERM), "SIGTERM of the model");
     let st = m.wait_exit(Duration::from_secs(30));
@@ -390,6 +432,10 @@ fn stopped(r: &mut Report, bin: &str) {
     r.check(
         wait_until(Duration::from_secs(30), || !pci.exists()),
         "SIGSTOP: the PCI function is removed with the model",
+    );
+    r.check(
+        wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(10)),
+        "SIGSTOP: and the dead controller with it",
     );
     if st.is_none() {
         m.show_output("model");
