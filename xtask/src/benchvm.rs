@@ -100,6 +100,9 @@ pub fn table(figs: &[Figure]) -> String {
 pub const TARGETS: &[(&str, &str, f64)] = &[
     ("trap-store-ns", "null-ioctl-ns", 2.0),
     ("trap-roundtrip-busy-ns", "null-ioctl-ns", 5.0),
+    // NVMe: a QD1 4 KiB read on the Rust controller within 2x of QEMU's
+    // built-in NVMe controller, in the same guest.
+    ("nvme-randread-4k-qd1-p50-us", "qemu-nvme", 2.0),
 ];
 
 /// The Markdown table of the [`TARGETS`] found in `figs` (empty if none):
@@ -142,7 +145,23 @@ pub fn bench_vm(root: &Path) -> Result {
                 .map(|args| args.to_string())
         })
         .ok_or_else(|| fail("bench-vm", "scenarios.txt has no vmtest-protopciem line"))?;
-    let log = crate::vm::vm_run(root, vec![format!("vmtest-bench {proto}")])?;
+    let log = crate::vm::vm_run(root, vec![format!("vmtest-bench {proto}"), nvme_line()])?;
+    report(root, &log)
+}
+
+/// The NVMe comparison's scenario line: `vmtest-nvme bench` in the `nvme`
+/// boot, the Rust controller against QEMU's (see `crate::vm::nvme`).
+fn nvme_line() -> String {
+    format!(
+        "nvme vmtest-nvme bench /bin/pciem-nvme {}",
+        crate::vm::nvme::QEMU_SERIAL
+    )
+}
+
+/// `bench-vm --nvme`: only the NVMe comparison (one boot, about two
+/// minutes), reported like the whole benchmark.
+pub fn bench_vm_nvme(root: &Path) -> Result {
+    let log = crate::vm::vm_run(root, vec![nvme_line()])?;
     report(root, &log)
 }
 
@@ -187,6 +206,12 @@ fn report(root: &Path, log: &str) -> Result {
         md.push('\n');
         md.push_str(&goals);
     }
+    let paths = breakdowns(log);
+    if !paths.is_empty() {
+        md.push_str("\nOne I/O's path, traced in the guest (`vmtest-nvme bench`):\n\n```\n");
+        md.push_str(&paths);
+        md.push_str("```\n");
+    }
     let tsv: String = figs
         .iter()
         .map(|f| {
@@ -215,6 +240,29 @@ fn report(root: &Path, log: &str) -> Result {
         out.join("results.md").display()
     );
     Ok(())
+}
+
+/// The `vmtest-nvme bench` breakdowns of one I/O: each `INFO: breakdown`
+/// line and the indented lines under it, without the `INFO: ` prefix.
+pub fn breakdowns(log: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for l in log.lines() {
+        if let Some(rest) = l.strip_prefix("INFO: ") {
+            if rest.starts_with("breakdown") {
+                inside = true;
+            } else if !rest.starts_with("  ") {
+                inside = false;
+            }
+            if inside {
+                out.push_str(rest);
+                out.push('\n');
+            }
+        } else {
+            inside = false;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -256,6 +304,16 @@ mod tests {
         assert!(bench_passed("x\nVMTEST EXIT vmtest-bench 0\n"));
         assert!(!bench_passed("VMTEST EXIT vmtest-bench 1\n"));
         assert!(!bench_passed("VMTEST EXIT vmtest-msi 0\nBENCH m 1 u b 1\n"));
+    }
+
+    #[test]
+    fn breakdowns_are_kept_with_their_lines() {
+        let log = "INFO: other\nINFO: breakdown of a read on A:\nINFO:   a -> b   1.0 us\n\
+                   INFO: next\nINFO:   not this\nINFO: breakdown of B:\nINFO:   c -> d 2 us\nPASS: x\n";
+        assert_eq!(
+            breakdowns(log),
+            "breakdown of a read on A:\n  a -> b   1.0 us\nbreakdown of B:\n  c -> d 2 us\n"
+        );
     }
 
     #[test]

@@ -478,6 +478,8 @@ pub struct FioResult {
     pub read_kib_s: f64,
     /// Read completion-latency percentiles in µs (50th, 99th).
     pub read_clat_p50_us: f64,
+    /// The 90th.
+    pub read_clat_p90_us: f64,
     /// The 99th.
     pub read_clat_p99_us: f64,
     /// KiB written.
@@ -516,6 +518,7 @@ pub fn parse_terse(line: &str) -> Option<FioResult> {
         read_kib_s: num(TERSE_READ + 1)?,
         read_iops: num(TERSE_READ + 2)?,
         read_clat_p50_us: pct(TERSE_READ, "50.000000%").unwrap_or(f64::NAN),
+        read_clat_p90_us: pct(TERSE_READ, "90.000000%").unwrap_or(f64::NAN),
         read_clat_p99_us: pct(TERSE_READ, "99.000000%").unwrap_or(f64::NAN),
         write_kib: num(w)? as u64,
         write_kib_s: num(w + 1)?,
@@ -644,5 +647,198 @@ mod tests {
         assert_eq!(r.write_kib, 8192);
         assert_eq!(r.write_iops, 2000.0);
         assert!(parse_terse("2;x").is_none());
+    }
+}
+
+/// Where tracefs is mounted for [`trace_start`].
+const TRACING: &str = "/sys/kernel/tracing";
+
+/// Kprobe events [`trace_start`] defines: every ioctl the model makes on
+/// `/dev/pciem` (entry with its command, and return).
+const KPROBES: &str = "p:nvmebd/ioctl pciem_ioctl cmd=%si:x32\nr:nvmebd/ioctl_ret pciem_ioctl\n";
+
+/// Tracepoints [`trace_start`] enables besides the kprobes: the nvme
+/// driver's command setup and completion, and interrupt handler entry.
+const TRACEPOINTS: &[&str] = &[
+    "nvme/nvme_setup_cmd",
+    "nvme/nvme_complete_rq",
+    "irq/irq_handler_entry",
+    "nvmebd/ioctl",
+    "nvmebd/ioctl_ret",
+];
+
+fn tracefs(file: &str, text: &str) -> std::io::Result<()> {
+    fs::write(Path::new(TRACING).join(file), text)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{TRACING}/{file}: {e}")))
+}
+
+/// Starts tracing one I/O's path: the nvme driver's tracepoints, interrupt
+/// entries and the model's pciem ioctls, on the global trace clock.
+pub fn trace_start() -> std::io::Result<()> {
+    if !Path::new(TRACING).join("trace").exists() {
+        let (ok, out) = run("mount", &["-t", "tracefs", "nodev", TRACING]);
+        if !ok {
+            return Err(std::io::Error::other(format!("mount tracefs: {out}")));
+        }
+    }
+    tracefs("tracing_on", "0")?;
+    tracefs("trace_clock", "global")?;
+    tracefs("buffer_size_kb", "8192")?;
+    tracefs("kprobe_events", KPROBES)?;
+    tracefs("trace", "")?;
+    for e in TRACEPOINTS {
+        tracefs(&format!("events/{e}/enable"), "1")?;
+    }
+    tracefs("tracing_on", "1")
+}
+
+/// Stops tracing; the trace, events disabled and kprobes removed.
+pub fn trace_stop() -> std::io::Result<String> {
+    tracefs("tracing_on", "0")?;
+    let text = fs::read_to_string(Path::new(TRACING).join("trace"))?;
+    for e in TRACEPOINTS {
+        tracefs(&format!("events/{e}/enable"), "0")?;
+    }
+    tracefs("kprobe_events", "")?;
+    tracefs("trace", "")?;
+    Ok(text)
+}
+
+/// One trace line: timestamp (µs), task pid, event name, details.
+fn trace_line(l: &str) -> Option<(f64, u32, &str, &str)> {
+    // "  task-123  [001] d..1.  1234.567890: event: details"
+    let (head, rest) = l.split_once(": ")?;
+    let ts: f64 = head.rsplit(' ').next()?.parse().ok()?;
+    let task = head.split_whitespace().next()?;
+    let pid: u32 = task.rsplit('-').next()?.parse().ok()?;
+    let (name, details) = rest
+        .split_once(": ")
+        .unwrap_or((rest.trim_end_matches(':'), ""));
+    Some((ts * 1e6, pid, name, details))
+}
+
+/// The name of a pciem ioctl by its number (the low byte of the command).
+fn ioctl_name(cmd: u32) -> String {
+    match cmd & 0xff {
+        0x0a => "INJECT_IRQ".into(),
+        0x0c => "DMA_READ".into(),
+        0x0d => "DMA_WRITE".into(),
+        0x0f => "DMA_INDIRECT".into(),
+        0x16 => "COMPLETE_READ".into(),
+        n => format!("ioctl-{n:#x}"),
+    }
+}
+
+/// Where one I/O's time went, from a trace of queue-depth-1 I/O on `ctrl`
+/// (`nvmeN`): the segments in order, each with its median over the I/Os
+/// whose shape (sequence of events) is the most common one, and how many
+/// I/Os that is.
+pub fn breakdown(trace: &str, ctrl: &str) -> Option<(usize, Vec<(String, f64)>)> {
+    let prefix = format!("{ctrl}: ");
+    let irq_name = format!("name={ctrl}q");
+    // One I/O: (label, timestamp) marks from setup to completion.
+    let mut ios: Vec<Vec<(String, f64)>> = Vec::new();
+    let mut cur: Option<Vec<(String, f64)>> = None;
+    let mut open_ioctl: Option<(u32, String)> = None;
+    for (ts, pid, name, details) in trace.lines().filter_map(trace_line) {
+        match name {
+            "nvme_setup_cmd" if details.starts_with(&prefix) && !details.contains("qid=0,") => {
+                // A second command before the first completed: not QD1.
+                cur = Some(vec![("nvme_setup_cmd".into(), ts)]);
+            }
+            "irq_handler_entry"
+                if details.contains(&irq_name) && !details.contains(&format!("{irq_name}0")) =>
+            {
+                if let Some(c) = cur.as_mut() {
+                    c.push(("irq_handler_entry".into(), ts));
+                }
+            }
+            "ioctl" => {
+                let cmd = details
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("cmd=0x"))
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .unwrap_or(0);
+                let n = ioctl_name(cmd);
+                if let Some(c) = cur.as_mut() {
+                    c.push((format!("{n} entry"), ts));
+                }
+                open_ioctl = Some((pid, n));
+            }
+            "ioctl_ret" => {
+                if let (Some(c), Some((p, n))) = (cur.as_mut(), open_ioctl.take()) {
+                    if p == pid {
+                        c.push((format!("{n} return"), ts));
+                    }
+                }
+            }
+            "nvme_complete_rq" if details.starts_with(&prefix) && !details.contains("qid=0,") => {
+                if let Some(mut c) = cur.take() {
+                    c.push(("nvme_complete_rq".into(), ts));
+                    ios.push(c);
+                }
+            }
+            _ => {}
+        }
+    }
+    let shape = |io: &Vec<(String, f64)>| io.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>();
+    let mut shapes: Vec<(Vec<String>, usize)> = Vec::new();
+    for io in &ios {
+        let s = shape(io);
+        match shapes.iter_mut().find(|(k, _)| *k == s) {
+            Some((_, n)) => *n += 1,
+            None => shapes.push((s, 1)),
+        }
+    }
+    let (common, n) = shapes.into_iter().max_by_key(|(_, n)| *n)?;
+    let chosen: Vec<&Vec<(String, f64)>> = ios.iter().filter(|io| shape(io) == common).collect();
+    let mut out = Vec::new();
+    for i in 1..common.len() {
+        let mut d: Vec<f64> = chosen.iter().map(|io| io[i].1 - io[i - 1].1).collect();
+        d.sort_by(f64::total_cmp);
+        out.push((
+            format!("{} -> {}", common[i - 1], common[i]),
+            d[d.len() / 2],
+        ));
+    }
+    let mut total: Vec<f64> = chosen
+        .iter()
+        .map(|io| io[io.len() - 1].1 - io[0].1)
+        .collect();
+    total.sort_by(f64::total_cmp);
+    out.push((
+        "nvme_setup_cmd -> nvme_complete_rq (total)".into(),
+        total[total.len() / 2],
+    ));
+    Some((n, out))
+}
+
+#[cfg(test)]
+mod trace_tests {
+    use super::*;
+
+    #[test]
+    fn one_io_is_broken_down() {
+        let t = "\
+# tracer: nop
+             fio-200     [000] ..... 100.000010: nvme_setup_cmd: nvme1: disk=nvme1n1, qid=1, cmdid=5, nsid=1, flags=0x0, meta=0x0, cmd=(nvme_cmd_read slba=8, len=7, ctrl=0x0, dsmgmt=0, reftag=0)
+      pciem-nvme-300     [001] ..... 100.000050: ioctl: (pciem_ioctl+0x0/0x100 [pciem]) cmd=0x4010500c
+      pciem-nvme-300     [001] ..... 100.000060: ioctl_ret: (x+0x1/0x2 <- pciem_ioctl)
+      pciem-nvme-300     [001] ..... 100.000100: ioctl: (pciem_ioctl+0x0/0x100 [pciem]) cmd=0x4010500d
+      pciem-nvme-300     [001] ..... 100.000120: ioctl_ret: (x+0x1/0x2 <- pciem_ioctl)
+      pciem-nvme-300     [001] ..... 100.000130: ioctl: (pciem_ioctl+0x0/0x100 [pciem]) cmd=0x4010500a
+          <idle>-0       [000] d.h1. 100.000140: irq_handler_entry: irq=30 name=nvme1q1
+      pciem-nvme-300     [001] ..... 100.000150: ioctl_ret: (x+0x1/0x2 <- pciem_ioctl)
+          <idle>-0       [000] d.h1. 100.000160: nvme_complete_rq: nvme1: disk=nvme1n1, qid=1, cmdid=5, res=0x0, retries=0, flags=0x0, status=0x0
+";
+        let (n, segs) = breakdown(t, "nvme1").unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(segs[0].0, "nvme_setup_cmd -> DMA_READ entry");
+        assert!((segs[0].1 - 40.0).abs() < 1e-3, "{segs:?}");
+        assert_eq!(segs[5].0, "INJECT_IRQ entry -> irq_handler_entry");
+        assert!((segs[5].1 - 10.0).abs() < 1e-3);
+        let total = segs.last().unwrap();
+        assert!((total.1 - 150.0).abs() < 1e-3);
+        assert!(breakdown(t, "nvme0").is_none());
     }
 }

@@ -20,9 +20,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pciem_vmtest::nvme::{
-    self, allocated_bytes, fio, fio_job, log_now, log_since, matching, read_known,
-    sync_and_drop_caches, wait_ctrl, wait_ctrl_gone, write_known, Ctrl, Known, Model, BACKING_DIR,
-    MODEL_NAME, MODEL_SERIAL, MOUNT_DIR, NVME_BAD,
+    self, allocated_bytes, breakdown, fio, fio_job, log_now, log_since, matching, read_known,
+    sync_and_drop_caches, trace_start, trace_stop, wait_ctrl, wait_ctrl_gone, write_known, Ctrl,
+    Known, Model, BACKING_DIR, MODEL_NAME, MODEL_SERIAL, MOUNT_DIR, NVME_BAD,
 };
 use pciem_vmtest::sysfs::run;
 use pciem_vmtest::trapdrv::TrapStats;
@@ -551,6 +551,12 @@ fn bench(r: &mut Report, bin: &str, qemu_serial: &str) {
                     q.read_clat_p50_us,
                 ));
                 rows.push((
+                    format!("nvme-{name}-p90-us"),
+                    "us",
+                    o.read_clat_p90_us,
+                    q.read_clat_p90_us,
+                ));
+                rows.push((
                     format!("nvme-{name}-p99-us"),
                     "us",
                     o.read_clat_p99_us,
@@ -558,7 +564,7 @@ fn bench(r: &mut Report, bin: &str, qemu_serial: &str) {
                 ));
                 rows.push((
                     format!("nvme-{name}-iops"),
-                    "IOPS",
+                    "io/s",
                     o.read_iops,
                     q.read_iops,
                 ));
@@ -566,7 +572,7 @@ fn bench(r: &mut Report, bin: &str, qemu_serial: &str) {
             "randread-4k-qd16" => {
                 rows.push((
                     format!("nvme-{name}-iops"),
-                    "IOPS",
+                    "io/s",
                     o.read_iops,
                     q.read_iops,
                 ));
@@ -585,6 +591,57 @@ fn bench(r: &mut Report, bin: &str, qemu_serial: &str) {
             )),
         }
     }
+    // One I/O's path, traced: the same QD1 4 KiB reads on both.
+    let mut totals = Vec::new();
+    for (c, who) in [(&ours, "Rust model"), (&theirs, "QEMU's controller")] {
+        if r.step(format!("trace QD1 reads on {}", c.dev()), trace_start())
+            .is_none()
+        {
+            return;
+        }
+        let res = fio(&fio_job(
+            "traced",
+            &c.dev(),
+            &[
+                "--rw=randread",
+                "--bs=4k",
+                "--iodepth=1",
+                "--size=64M",
+                "--time_based=1",
+                "--runtime=2",
+            ],
+        ));
+        let Some(trace) = r.step("read the trace", trace_stop()) else {
+            return;
+        };
+        let fio_p50 = res.as_ref().map(|x| x.read_clat_p50_us).unwrap_or(f64::NAN);
+        match breakdown(&trace, &c.name) {
+            Some((n, segs)) => {
+                println!(
+                    "INFO: breakdown of a QD1 4 KiB read on the {who} ({}), median of {n} I/Os:",
+                    c.name
+                );
+                for (seg, us) in &segs {
+                    println!("INFO:   {seg:<55} {us:>9.1} us");
+                }
+                println!("INFO:   fio completion latency p50 (same run)                  {fio_p50:>9.1} us");
+                totals.push(segs.last().map(|s| s.1).unwrap_or(f64::NAN));
+            }
+            None => {
+                r.check(
+                    false,
+                    format!("the trace of {} has whole QD1 I/Os", c.dev()),
+                );
+                return;
+            }
+        }
+    }
+    rows.push((
+        "nvme-qd1-setup-to-complete-us".into(),
+        "us",
+        totals[0],
+        totals[1],
+    ));
     for (metric, unit, ours_v, qemu_v) in &rows {
         println!("BENCH {metric} {ours_v:.3} {unit} qemu-nvme {qemu_v:.3}");
     }
