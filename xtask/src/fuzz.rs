@@ -21,7 +21,13 @@ use std::time::Instant;
 use crate::run::{fail, have, run, Result};
 
 /// The targets, in the order the smoke run takes them.
-pub const TARGETS: &[&str] = &["config_space", "ring", "protopciem_cmdbuf", "mmio_decode"];
+pub const TARGETS: &[&str] = &[
+    "config_space",
+    "ring",
+    "protopciem_cmdbuf",
+    "mmio_decode",
+    "nvme_commands",
+];
 
 /// Seconds per target in a smoke run.
 pub const SMOKE_SECONDS: u32 = 20;

@@ -27,7 +27,8 @@ tasks:
                      the bench-vm table and chart (target/bench-vm) from a kept guest log, no boot
   fuzz --smoke       every cargo-fuzz target of fuzz/ for a short fixed time (nightly)
   fuzz TARGET [--seconds N]
-                     one fuzz target (config_space, ring, protopciem_cmdbuf, mmio_decode) for N seconds
+                     one fuzz target (config_space, ring, protopciem_cmdbuf, mmio_decode, nvme_commands)
+                     for N seconds
   fuzz TARGET --merge
                      minimise what fuzz runs found into the committed fuzz/corpus/TARGET";
 

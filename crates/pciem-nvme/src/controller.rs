@@ -786,3 +786,47 @@ impl Device for Nvme {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStorage;
+    use pciem_core::{ReadPolicy, WritePolicy};
+
+    #[test]
+    fn bar0_policies() {
+        let cfg = NvmeConfig::default();
+        let nvme = Nvme::new(cfg.clone(), Box::new(MemStorage::new(cfg.size))).unwrap();
+        let map = nvme.access_map().unwrap();
+        assert!(map.is_trapped(0));
+        assert_eq!(map.read_timeout_us(), Some(CSTS_READ_TIMEOUT_US));
+        assert_eq!(map.classify(0, CSTS, 4), TrapPolicy::MODEL);
+        for reg in [CC, AQA, ASQ, ACQ + 4, MSIX_TABLE, MSIX_TABLE + 0x400] {
+            assert_eq!(map.classify(0, reg, 4), TrapPolicy::PLAIN, "{reg:#x}");
+        }
+        for reg in [CAP, VS, INTMS, INTMC, NSSR, REGS_END, 0xFFC, MSIX_PBA] {
+            let p = map.classify(0, reg, 4);
+            assert_eq!(
+                (p.read, p.write),
+                (ReadPolicy::Backing, WritePolicy::DeliverOnly),
+                "{reg:#x}"
+            );
+        }
+        assert_eq!(
+            map.classify(0, sq_tail_doorbell(64), 4),
+            TrapPolicy::DOORBELL
+        );
+        let space = nvme.config_space().unwrap();
+        assert_eq!(space.msix().map(|m| m.table_size), Some(MSIX_VECTORS));
+        assert_eq!(space.msi().map(|m| m.vectors_capable), Some(MSI_VECTORS));
+        assert_eq!(space.interrupt_pin(), 1);
+        assert_eq!(space.bar(0).map(|b| b.size), Some(BAR0_SIZE));
+    }
+
+    #[test]
+    fn storage_must_match_the_namespace() {
+        let cfg = NvmeConfig::default();
+        let r = Nvme::new(cfg.clone(), Box::new(MemStorage::new(cfg.size / 2)));
+        assert!(matches!(r, Err(NewError::StorageSize { .. })));
+    }
+}

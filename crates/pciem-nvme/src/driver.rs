@@ -17,6 +17,9 @@ use crate::status::Status;
 /// Message address the driver programs for MSI and MSI-X.
 pub const MSI_ADDRESS: u64 = 0xfee0_0000;
 
+/// How long a model-answered register read may take here.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why a driver operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -78,8 +81,10 @@ pub struct QueuePair {
     pub sq_base: u64,
     /// Completion queue bus address.
     pub cq_base: u64,
-    /// Entries in each queue.
-    pub size: u16,
+    /// Entries in the submission queue.
+    pub sq_size: u16,
+    /// Entries in the completion queue.
+    pub cq_size: u16,
     /// Next SQ slot to fill.
     pub sq_tail: u16,
     /// SQ head the controller last reported.
@@ -127,11 +132,16 @@ impl Driver {
     /// Plug `nvme` into the mock host: on the caller's thread
     /// (`stepping`, deterministic) or on a device thread.
     pub fn new(nvme: Nvme, stepping: bool) -> Result<Self, DriverError> {
-        let h = if stepping {
+        let mut h = if stepping {
             Harness::new(nvme)?
         } else {
             Harness::threaded(nvme)?
         };
+        // A CSTS read waits for every earlier event, a slow command
+        // included (a 16 MiB transfer under a sanitizer, a loaded
+        // machine): more room than the kernel's 10 ms, so the test driver
+        // judges the controller, not the machine.
+        h.set_read_timeout(READ_TIMEOUT);
         Ok(Driver {
             h,
             stepping,
@@ -244,14 +254,20 @@ impl Driver {
         }
     }
 
-    fn alloc_pair(&mut self, qid: u16, size: u16) -> Result<QueuePair, DriverError> {
-        let sq_base = self.h.dma_alloc(usize::from(size) * SQE_SIZE)?;
-        let cq_base = self.h.dma_alloc(usize::from(size) * CQE_SIZE)?;
+    fn alloc_pair(
+        &mut self,
+        qid: u16,
+        sq_size: u16,
+        cq_size: u16,
+    ) -> Result<QueuePair, DriverError> {
+        let sq_base = self.h.dma_alloc(usize::from(sq_size) * SQE_SIZE)?;
+        let cq_base = self.h.dma_alloc(usize::from(cq_size) * CQE_SIZE)?;
         Ok(QueuePair {
             qid,
             sq_base,
             cq_base,
-            size,
+            sq_size,
+            cq_size,
             sq_tail: 0,
             sq_head: 0,
             cq_head: 0,
@@ -263,7 +279,7 @@ impl Driver {
     /// for ready.
     pub fn enable(&mut self, entries: u16) -> Result<(), DriverError> {
         self.disable()?;
-        let q = self.alloc_pair(0, entries)?;
+        let q = self.alloc_pair(0, entries, entries)?;
         let n = u32::from(entries) - 1;
         self.h.write32(0, AQA, n | n << 16)?;
         self.h.write32(0, ASQ, q.sq_base as u32)?;
@@ -307,7 +323,7 @@ impl Driver {
         let q = *self.pair_mut(qid)?;
         let mut tail = q.sq_tail;
         for c in cmds {
-            let next = (tail + 1) % q.size;
+            let next = (tail + 1) % q.sq_size;
             if next == q.sq_head {
                 return Err(DriverError::Usage("submission queue full"));
             }
@@ -354,7 +370,7 @@ impl Driver {
         }
         let p = self.pair_mut(qid)?;
         p.cq_head += 1;
-        if p.cq_head == p.size {
+        if p.cq_head == p.cq_size {
             p.cq_head = 0;
             p.phase = !p.phase;
         }
@@ -530,13 +546,24 @@ impl Driver {
 
     /// Create one I/O queue pair `qid` of `entries` on vector `iv`.
     pub fn create_io_queue(&mut self, qid: u16, entries: u16, iv: u16) -> Result<(), DriverError> {
-        let q = self.alloc_pair(qid, entries)?;
-        let size = u32::from(entries - 1);
+        self.create_io_queue_sized(qid, entries, entries, iv)
+    }
+
+    /// Create one I/O queue pair `qid`: an SQ of `sq_entries`, a CQ of
+    /// `cq_entries` on vector `iv`.
+    pub fn create_io_queue_sized(
+        &mut self,
+        qid: u16,
+        sq_entries: u16,
+        cq_entries: u16,
+        iv: u16,
+    ) -> Result<(), DriverError> {
+        let q = self.alloc_pair(qid, sq_entries, cq_entries)?;
         let cq = Command {
             opcode: admin::CREATE_CQ,
             prp1: q.cq_base,
             cdw: [
-                u32::from(qid) | size << 16,
+                u32::from(qid) | u32::from(cq_entries - 1) << 16,
                 0b11 | u32::from(iv) << 16,
                 0,
                 0,
@@ -549,7 +576,7 @@ impl Driver {
             opcode: admin::CREATE_SQ,
             prp1: q.sq_base,
             cdw: [
-                u32::from(qid) | size << 16,
+                u32::from(qid) | u32::from(sq_entries - 1) << 16,
                 1 | u32::from(qid) << 16,
                 0,
                 0,
@@ -567,6 +594,27 @@ impl Driver {
             return Err(e);
         }
         self.io.push(q);
+        Ok(())
+    }
+
+    /// Delete I/O queue pair `qid` (SQ, then CQ) and free its memory.
+    pub fn delete_io_queue(&mut self, qid: u16) -> Result<(), DriverError> {
+        let sq = Command {
+            opcode: admin::DELETE_SQ,
+            cdw: [u32::from(qid), 0, 0, 0, 0, 0],
+            ..Command::default()
+        };
+        let cq = Command {
+            opcode: admin::DELETE_CQ,
+            ..sq
+        };
+        self.run_ok(0, "Delete I/O SQ", sq)?;
+        self.run_ok(0, "Delete I/O CQ", cq)?;
+        if let Some(i) = self.io.iter().position(|q| q.qid == qid) {
+            let q = self.io.remove(i);
+            self.h.dma_free(q.sq_base);
+            self.h.dma_free(q.cq_base);
+        }
         Ok(())
     }
 

@@ -26,6 +26,7 @@ pub mod config;
 pub mod controller;
 pub mod driver;
 pub mod features;
+pub mod fuzz;
 pub mod identify;
 pub(crate) mod interrupts;
 pub mod io;

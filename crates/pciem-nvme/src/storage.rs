@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use nix::fcntl::{fallocate, FallocateFlags};
 
@@ -71,9 +72,16 @@ fn check_range(offset: u64, len: u64, size: u64) -> Result<(), StorageError> {
     }
 }
 
-/// Blocks in memory.
+/// Blocks in memory. Clones share the blocks, so a test can keep one to
+/// inspect what the controller wrote while the controller owns another.
 #[derive(Debug, Clone)]
 pub struct MemStorage {
+    inner: Arc<Mutex<MemInner>>,
+    size: u64,
+}
+
+#[derive(Debug)]
+struct MemInner {
     data: Vec<u8>,
     flushes: u64,
 }
@@ -82,50 +90,68 @@ impl MemStorage {
     /// `size` zeroed bytes.
     pub fn new(size: u64) -> Self {
         MemStorage {
-            data: vec![0; size as usize],
-            flushes: 0,
+            inner: Arc::new(Mutex::new(MemInner {
+                data: vec![0; size as usize],
+                flushes: 0,
+            })),
+            size,
         }
     }
 
-    /// The bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.data
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of `len` bytes at `offset` (clamped to the store).
+    pub fn snapshot(&self, offset: u64, len: u64) -> Vec<u8> {
+        let g = self.lock();
+        let start = (offset.min(self.size)) as usize;
+        let end = (offset.saturating_add(len).min(self.size)) as usize;
+        g.data[start..end].to_vec()
+    }
+
+    /// Overwrite bytes directly (test setup), clamped to the store.
+    pub fn fill(&self, offset: u64, data: &[u8]) {
+        let mut g = self.lock();
+        let start = (offset.min(self.size)) as usize;
+        let n = data.len().min(g.data.len() - start);
+        g.data[start..start + n].copy_from_slice(&data[..n]);
     }
 
     /// Flushes so far.
     pub fn flushes(&self) -> u64 {
-        self.flushes
+        self.lock().flushes
     }
 }
 
 impl Storage for MemStorage {
     fn size(&self) -> u64 {
-        self.data.len() as u64
+        self.size
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
-        check_range(offset, buf.len() as u64, self.size())?;
+        check_range(offset, buf.len() as u64, self.size)?;
         let o = offset as usize;
-        buf.copy_from_slice(&self.data[o..o + buf.len()]);
+        buf.copy_from_slice(&self.lock().data[o..o + buf.len()]);
         Ok(())
     }
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
-        check_range(offset, data.len() as u64, self.size())?;
+        check_range(offset, data.len() as u64, self.size)?;
         let o = offset as usize;
-        self.data[o..o + data.len()].copy_from_slice(data);
+        self.lock().data[o..o + data.len()].copy_from_slice(data);
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), StorageError> {
-        self.flushes += 1;
+        self.lock().flushes += 1;
         Ok(())
     }
 
     fn deallocate(&mut self, offset: u64, len: u64) -> Result<(), StorageError> {
-        check_range(offset, len, self.size())?;
+        check_range(offset, len, self.size)?;
         let o = offset as usize;
-        self.data[o..o + len as usize].fill(0);
+        self.lock().data[o..o + len as usize].fill(0);
         Ok(())
     }
 }
@@ -311,7 +337,8 @@ mod tests {
         let mut m = MemStorage::new(4096);
         m.write_at(10, b"abc").unwrap();
         m.write_zeroes(11, 1).unwrap();
-        assert_eq!(&m.bytes()[10..13], b"a\0c");
+        assert_eq!(m.snapshot(10, 3), b"a\0c");
+        assert_eq!(m.clone().snapshot(10, 1), b"a");
         assert!(m.write_at(4095, b"ab").is_err());
         assert!(m.deallocate(u64::MAX, 2).is_err());
     }
