@@ -149,11 +149,11 @@ pub fn bench_vm(root: &Path) -> Result {
     report(root, &log)
 }
 
-/// The NVMe comparison's scenario line: `vmtest-nvme bench` in the `nvme`
+/// The NVMe comparison's scenario line: `vmtest-nvme-bench` in the `nvme`
 /// boot, the Rust controller against QEMU's (see `crate::vm::nvme`).
 fn nvme_line() -> String {
     format!(
-        "nvme vmtest-nvme bench /bin/pciem-nvme {}",
+        "nvme vmtest-nvme-bench /bin/pciem-nvme {}",
         crate::vm::nvme::QEMU_SERIAL
     )
 }
@@ -208,7 +208,7 @@ fn report(root: &Path, log: &str) -> Result {
     }
     let paths = breakdowns(log);
     if !paths.is_empty() {
-        md.push_str("\nOne I/O's path, traced in the guest (`vmtest-nvme bench`):\n\n```\n");
+        md.push_str("\nOne I/O's path, traced in the guest (`vmtest-nvme-bench`):\n\n```\n");
         md.push_str(&paths);
         md.push_str("```\n");
     }
@@ -242,7 +242,7 @@ fn report(root: &Path, log: &str) -> Result {
     Ok(())
 }
 
-/// The `vmtest-nvme bench` breakdowns of one I/O: each `INFO: breakdown`
+/// The `vmtest-nvme-bench` breakdowns of one I/O: each `INFO: breakdown`
 /// line and the indented lines under it, without the `INFO: ` prefix.
 pub fn breakdowns(log: &str) -> String {
     let mut out = String::new();

@@ -11,21 +11,18 @@
 //! is started on the same file, and every file's checksum is compared
 //! again.
 //!
-//! `vmtest-nvme bench MODEL-BIN QEMU-SERIAL`: not a scenario; the same
-//! fio jobs against both controllers in this boot, one `BENCH` line per
-//! figure with QEMU's as the baseline (`cargo xtask bench-vm`).
+//! The same controllers side by side under fio: `vmtest-nvme-bench`.
 
 use std::ffi::CString;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pciem_vmtest::nvme::{
-    self, allocated_bytes, breakdown, fio, fio_job, log_now, log_since, matching, read_known,
-    sync_and_drop_caches, trace_start, trace_stop, wait_ctrl, wait_ctrl_gone, write_known, Ctrl,
-    Known, Model, BACKING_DIR, MODEL_NAME, MODEL_SERIAL, MOUNT_DIR, NVME_BAD,
+    self, allocated_bytes, fio, fio_job, log_now, log_since, matching, read_known,
+    sync_and_drop_caches, wait_ctrl, wait_ctrl_gone, write_known, Ctrl, Known, Model, BACKING_DIR,
+    MODEL_NAME, MODEL_SERIAL, MOUNT_DIR, NVME_BAD,
 };
 use pciem_vmtest::sysfs::run;
-use pciem_vmtest::trapdrv::TrapStats;
 use pciem_vmtest::Report;
 
 /// Size of the model's namespace.
@@ -51,15 +48,8 @@ fn main() {
             pciem(&mut r, bin);
             r.finish()
         }
-        ["bench", bin, serial] => {
-            let mut r = Report::new("nvme-bench");
-            bench(&mut r, bin, serial);
-            r.finish()
-        }
         _ => {
-            eprintln!(
-                "usage: vmtest-nvme qemu SERIAL BYTES | pciem MODEL-BIN | bench MODEL-BIN QEMU-SERIAL"
-            );
+            eprintln!("usage: vmtest-nvme qemu SERIAL BYTES | pciem MODEL-BIN");
             std::process::exit(2)
         }
     }
@@ -436,214 +426,4 @@ fn log_clean(r: &mut Report, since: f64) {
         bad.is_empty(),
         format!("no I/O error, timeout or controller reset in the kernel log: {bad:?}"),
     );
-}
-
-/// One figure of a job on both controllers: `(metric, unit, ours, QEMU's)`.
-type Row = (String, &'static str, f64, f64);
-
-/// The same fio jobs on both controllers, taking turns.
-fn bench(r: &mut Report, bin: &str, qemu_serial: &str) {
-    if r.step(
-        "mount a tmpfs for the backing file",
-        nvme::mount_backing_tmpfs(512),
-    )
-    .is_none()
-    {
-        return;
-    }
-    let disk = Path::new(BACKING_DIR).join("bench.img");
-    let Some(m) = r.step(
-        "start the model",
-        Model::start(
-            bin,
-            &disk,
-            DISK_BYTES,
-            512,
-            Path::new("/tmp/pciem-nvme-bench.log"),
-        ),
-    ) else {
-        return;
-    };
-    let (Some(ours), Some(theirs)) = (
-        wait_ctrl(MODEL_SERIAL, APPEAR),
-        wait_ctrl(qemu_serial, APPEAR),
-    ) else {
-        r.check(false, "both controllers appear");
-        m.show_output("model");
-        return;
-    };
-    // Both namespaces written first, so no read hits a hole.
-    for c in [&ours, &theirs] {
-        let args = fio_job(
-            "fill",
-            &c.dev(),
-            &["--rw=write", "--bs=1M", "--iodepth=4", "--size=64M"],
-        );
-        r.step(format!("fill 64 MiB of {}", c.dev()), fio(&args));
-    }
-    let pci = ours.sys().join("device");
-    let jobs: [(&str, &[&str]); 4] = [
-        (
-            "randread-4k-qd1",
-            &["--rw=randread", "--bs=4k", "--iodepth=1"],
-        ),
-        (
-            "randread-4k-qd16",
-            &["--rw=randread", "--bs=4k", "--iodepth=16"],
-        ),
-        (
-            "read-128k-qd16",
-            &["--rw=read", "--bs=128k", "--iodepth=16"],
-        ),
-        (
-            "write-128k-qd16",
-            &["--rw=write", "--bs=128k", "--iodepth=16"],
-        ),
-    ];
-    let mut rows: Vec<Row> = Vec::new();
-    for (name, extra) in jobs {
-        let mut both = Vec::new();
-        for c in [&ours, &theirs] {
-            let mut a: Vec<&str> = extra.to_vec();
-            a.extend([
-                "--size=64M",
-                "--time_based=1",
-                "--runtime=4",
-                "--ramp_time=1",
-            ]);
-            let before = TrapStats::read(&pci);
-            let res = fio(&fio_job(name, &c.dev(), &a));
-            let after = TrapStats::read(&pci);
-            match res {
-                Ok(res) => {
-                    if c.name == ours.name {
-                        if let (Some(b), Some(a)) = (before, after) {
-                            let ios = (res.read_iops + res.write_iops).max(1.0);
-                            println!(
-                                "INFO: {name}: trapped stores {} loads {} model reads {} read timeouts {} (over the ramp and run; {:.0} IOPS measured)",
-                                a.stores - b.stores,
-                                a.loads - b.loads,
-                                a.model_reads - b.model_reads,
-                                a.read_timeouts - b.read_timeouts,
-                                ios
-                            );
-                        }
-                    }
-                    both.push(res);
-                }
-                Err(e) => {
-                    r.check(false, format!("fio {name} on {}: {e}", c.dev()));
-                    return;
-                }
-            }
-        }
-        let (o, q) = (&both[0], &both[1]);
-        r.check(
-            o.error == 0 && q.error == 0,
-            format!("fio {name} ran on both controllers"),
-        );
-        match name {
-            "randread-4k-qd1" => {
-                rows.push((
-                    format!("nvme-{name}-p50-us"),
-                    "us",
-                    o.read_clat_p50_us,
-                    q.read_clat_p50_us,
-                ));
-                rows.push((
-                    format!("nvme-{name}-p90-us"),
-                    "us",
-                    o.read_clat_p90_us,
-                    q.read_clat_p90_us,
-                ));
-                rows.push((
-                    format!("nvme-{name}-p99-us"),
-                    "us",
-                    o.read_clat_p99_us,
-                    q.read_clat_p99_us,
-                ));
-                rows.push((
-                    format!("nvme-{name}-iops"),
-                    "io/s",
-                    o.read_iops,
-                    q.read_iops,
-                ));
-            }
-            "randread-4k-qd16" => {
-                rows.push((
-                    format!("nvme-{name}-iops"),
-                    "io/s",
-                    o.read_iops,
-                    q.read_iops,
-                ));
-            }
-            "read-128k-qd16" => rows.push((
-                format!("nvme-{name}-MBps"),
-                "MB/s",
-                o.read_kib_s * 1024.0 / 1e6,
-                q.read_kib_s * 1024.0 / 1e6,
-            )),
-            _ => rows.push((
-                format!("nvme-{name}-MBps"),
-                "MB/s",
-                o.write_kib_s * 1024.0 / 1e6,
-                q.write_kib_s * 1024.0 / 1e6,
-            )),
-        }
-    }
-    // One I/O's path, traced: the same QD1 4 KiB reads on both.
-    let mut totals = Vec::new();
-    for (c, who) in [(&ours, "Rust model"), (&theirs, "QEMU's controller")] {
-        if r.step(format!("trace QD1 reads on {}", c.dev()), trace_start())
-            .is_none()
-        {
-            return;
-        }
-        let res = fio(&fio_job(
-            "traced",
-            &c.dev(),
-            &[
-                "--rw=randread",
-                "--bs=4k",
-                "--iodepth=1",
-                "--size=64M",
-                "--time_based=1",
-                "--runtime=2",
-            ],
-        ));
-        let Some(trace) = r.step("read the trace", trace_stop()) else {
-            return;
-        };
-        let fio_p50 = res.as_ref().map(|x| x.read_clat_p50_us).unwrap_or(f64::NAN);
-        match breakdown(&trace, &c.name) {
-            Some((n, segs)) => {
-                println!(
-                    "INFO: breakdown of a QD1 4 KiB read on the {who} ({}), median of {n} I/Os:",
-                    c.name
-                );
-                for (seg, us) in &segs {
-                    println!("INFO:   {seg:<55} {us:>9.1} us");
-                }
-                println!("INFO:   fio completion latency p50 (same run)                  {fio_p50:>9.1} us");
-                totals.push(segs.last().map(|s| s.1).unwrap_or(f64::NAN));
-            }
-            None => {
-                r.check(
-                    false,
-                    format!("the trace of {} has whole QD1 I/Os", c.dev()),
-                );
-                return;
-            }
-        }
-    }
-    rows.push((
-        "nvme-qd1-setup-to-complete-us".into(),
-        "us",
-        totals[0],
-        totals[1],
-    ));
-    for (metric, unit, ours_v, qemu_v) in &rows {
-        println!("BENCH {metric} {ours_v:.3} {unit} qemu-nvme {qemu_v:.3}");
-    }
-    drop(m);
 }
