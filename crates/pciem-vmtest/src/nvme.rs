@@ -163,8 +163,17 @@ pub fn wait_ctrl_gone(serial: &str, timeout: Duration) -> bool {
 }
 
 /// Mounts a tmpfs of `mib` MiB at [`BACKING_DIR`] (for the model's
-/// backing file: hole punching needs tmpfs, the initramfs may be ramfs).
+/// backing file: hole punching needs tmpfs, the initramfs may be ramfs),
+/// unless one is mounted there already.
 pub fn mount_backing_tmpfs(mib: u64) -> Result<(), String> {
+    // An earlier scenario of the same boot may have mounted it.
+    let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(BACKING_DIR))
+    {
+        return Ok(());
+    }
     fs::create_dir_all(BACKING_DIR).map_err(|e| e.to_string())?;
     let (ok, out) = run(
         "mount",

@@ -62,8 +62,11 @@ fn main() {
             std::fs::write(params.join(p), TIMEOUT_S.to_string()),
         );
     }
-    if r.step("mount a tmpfs for the backing files", ensure_backing())
-        .is_some()
+    if r.step(
+        "mount a tmpfs for the backing files",
+        mount_backing_tmpfs(512),
+    )
+    .is_some()
     {
         killed(&mut r, bin, qemu_serial);
         stopped(&mut r, bin);
@@ -75,17 +78,6 @@ fn main() {
     }
     r.check_klog_clean();
     r.finish()
-}
-
-fn ensure_backing() -> Result<(), String> {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    if mounts
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(BACKING_DIR))
-    {
-        return Ok(());
-    }
-    mount_backing_tmpfs(512)
 }
 
 /// fio in the background: `args` plus a long time-based run.

@@ -5,7 +5,8 @@
 //! `vmtest-nvme qemu SERIAL BYTES`: against QEMU's built-in controller
 //! (the control: proves the tool chain in this guest).
 //!
-//! `vmtest-nvme pciem MODEL-BIN`: against the Rust controller, the
+//! `vmtest-nvme pciem MODEL-BIN [4096]`: against the Rust controller (512-
+//! or 4096-byte logical blocks), the
 //! `pciem-nvme` device process started on a backing file in a tmpfs; in
 //! the middle the model is stopped gracefully (SIGTERM) and a new process
 //! is started on the same file, and every file's checksum is compared
@@ -45,11 +46,16 @@ fn main() {
         }
         ["pciem", bin] => {
             let mut r = Report::new("nvme (Rust controller)");
-            pciem(&mut r, bin);
+            pciem(&mut r, bin, 512);
+            r.finish()
+        }
+        ["pciem", bin, "4096"] => {
+            let mut r = Report::new("nvme (Rust controller, 4 KiB blocks)");
+            pciem(&mut r, bin, 4096);
             r.finish()
         }
         _ => {
-            eprintln!("usage: vmtest-nvme qemu SERIAL BYTES | pciem MODEL-BIN");
+            eprintln!("usage: vmtest-nvme qemu SERIAL BYTES | pciem MODEL-BIN [4096]");
             std::process::exit(2)
         }
     }
@@ -76,7 +82,7 @@ fn qemu(r: &mut Report, serial: &str, bytes: u64) {
 }
 
 /// The Rust controller, with a graceful stop and a restart in the middle.
-fn pciem(r: &mut Report, bin: &str) {
+fn pciem(r: &mut Report, bin: &str, lba: u32) {
     let since = log_now();
     if r.step(
         "mount a tmpfs for the backing file",
@@ -94,7 +100,7 @@ fn pciem(r: &mut Report, bin: &str) {
             bin,
             &disk,
             DISK_BYTES,
-            512,
+            lba,
             Path::new("/tmp/pciem-nvme-1.log"),
         ),
     ) else {
@@ -112,7 +118,7 @@ fn pciem(r: &mut Report, bin: &str) {
         c.name,
         c.dev()
     );
-    identity(r, &c, MODEL_SERIAL, MODEL_NAME, DISK_BYTES, 512);
+    identity(r, &c, MODEL_SERIAL, MODEL_NAME, DISK_BYTES, lba.into());
     r.check(
         allocated_bytes(&disk).is_some_and(|a| a < DISK_BYTES),
         format!(
@@ -148,7 +154,7 @@ fn pciem(r: &mut Report, bin: &str) {
             bin,
             &disk,
             DISK_BYTES,
-            512,
+            lba,
             Path::new("/tmp/pciem-nvme-2.log"),
         ),
     ) else {
@@ -166,7 +172,7 @@ fn pciem(r: &mut Report, bin: &str) {
         c2.name,
         c2.dev()
     );
-    identity(r, &c2, MODEL_SERIAL, MODEL_NAME, DISK_BYTES, 512);
+    identity(r, &c2, MODEL_SERIAL, MODEL_NAME, DISK_BYTES, lba.into());
     if mount(r, &c2) {
         verify(r, &known, "after the model restart");
         umount(r);
@@ -182,6 +188,8 @@ fn pciem(r: &mut Report, bin: &str) {
         wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(30)),
         "the controller is gone again",
     );
+    // The file's memory is the guest's: give it back for the next scenario.
+    let _ = std::fs::remove_file(&disk);
     log_clean(r, since);
     r.check_klog_clean();
 }
