@@ -175,7 +175,7 @@ pub fn bench_vm_from_log(root: &Path, log: &Path) -> Result {
         return Err(fail(
             "bench-vm",
             format!(
-                "{} has no `VMTEST EXIT vmtest-bench 0` line: not a finished, passing bench-vm run",
+                "{} has no `VMTEST EXIT vmtest-bench 0` (or `vmtest-nvme-bench 0`) line, or one that failed: not a finished, passing bench-vm run",
                 log.display()
             ),
         ));
@@ -183,12 +183,19 @@ pub fn bench_vm_from_log(root: &Path, log: &Path) -> Result {
     report(root, &text)
 }
 
-/// Whether the guest log shows `vmtest-bench` exiting 0.
+/// Whether the guest log shows a benchmark program (`vmtest-bench`, or
+/// `vmtest-nvme-bench` in the nvme boot's log `vm-nvme.log`) exiting 0,
+/// and none exiting otherwise.
 fn bench_passed(log: &str) -> bool {
-    log.lines().any(|l| {
-        l.strip_prefix("VMTEST EXIT vmtest-bench ")
-            .is_some_and(|rc| rc.trim() == "0")
-    })
+    let exits: Vec<&str> = log
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("VMTEST EXIT vmtest-bench ")
+                .or_else(|| l.strip_prefix("VMTEST EXIT vmtest-nvme-bench "))
+        })
+        .map(str::trim)
+        .collect();
+    !exits.is_empty() && exits.iter().all(|rc| *rc == "0")
 }
 
 /// Parses the guest's `BENCH` lines and writes the table, the TSV and the
@@ -304,6 +311,10 @@ mod tests {
         assert!(bench_passed("x\nVMTEST EXIT vmtest-bench 0\n"));
         assert!(!bench_passed("VMTEST EXIT vmtest-bench 1\n"));
         assert!(!bench_passed("VMTEST EXIT vmtest-msi 0\nBENCH m 1 u b 1\n"));
+        assert!(bench_passed("VMTEST EXIT vmtest-nvme-bench 0\n"));
+        assert!(!bench_passed(
+            "VMTEST EXIT vmtest-bench 0\nVMTEST EXIT vmtest-nvme-bench 1\n"
+        ));
     }
 
     #[test]
