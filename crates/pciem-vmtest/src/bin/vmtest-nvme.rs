@@ -143,6 +143,7 @@ fn pciem(r: &mut Report, bin: &str, lba: u32) {
         wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(30)),
         "the controller is gone from /sys/class/nvme",
     );
+    model_summary(r, &m, "first model");
     if !st.is_some_and(|s| s.success()) {
         m.show_output("model");
     }
@@ -188,10 +189,29 @@ fn pciem(r: &mut Report, bin: &str, lba: u32) {
         wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(30)),
         "the controller is gone again",
     );
+    model_summary(r, &m2, "second model");
     // The file's memory is the guest's: give it back for the next scenario.
     let _ = std::fs::remove_file(&disk);
     log_clean(r, since);
     r.check_klog_clean();
+}
+
+/// The model's own account at exit: shown, and no event lost, no ring
+/// overflow, no handler error.
+fn model_summary(r: &mut Report, m: &Model, who: &str) {
+    let out = m.output();
+    for l in out.lines().filter(|l| !l.trim().is_empty()) {
+        println!("INFO: {who}: {l}");
+    }
+    let clean = out.lines().any(|l| {
+        l.contains("device removed")
+            && l.contains("(0 lost, kernel overflow counter 0)")
+            && l.contains(", 0 handler errors")
+    });
+    r.check(
+        clean,
+        format!("the {who} reports no lost event, no ring overflow and no handler error"),
+    );
 }
 
 /// Serial, model, size and block size in sysfs and from `nvme id-ctrl`.
