@@ -76,8 +76,9 @@ fn modinfo(ver: &str, field: Option<&str>, module: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The modules to load (nvme, ext4, crc32c_generic) and their dependencies, each after the ones
-/// it depends on: `(name, path of the .ko or .ko.xz)`.
+/// The modules to load (nvme, ext4, crc32c_generic) and their
+/// dependencies, each after the ones it depends on: `(name, path of the
+/// .ko or .ko.xz)`.
 pub fn module_order(ver: &str) -> Result<Vec<(String, PathBuf)>> {
     fn visit(ver: &str, name: &str, out: &mut Vec<(String, PathBuf)>, depth: u32) -> Result {
         if out.iter().any(|(n, _)| n == name) {
