@@ -50,6 +50,11 @@ static int pciem_cfg_read(struct pci_bus *bus, unsigned int devfn, int where,
 		PCI_SET_ERROR_RESPONSE(val);
 		return PCIBIOS_DEVICE_NOT_FOUND;
 	}
+	/* Surprise-removed: what a root port answers for a dead link. */
+	if (READ_ONCE(dev->link_down)) {
+		PCI_SET_ERROR_RESPONSE(val);
+		return PCIBIOS_SUCCESSFUL;
+	}
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 	ret = pciem_rs_cfg_read(dev->img, where, size, val, &reason);
 	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
@@ -125,6 +130,9 @@ static int pciem_cfg_write(struct pci_bus *bus, unsigned int devfn, int where,
 
 	if (bus->number != 0 || devfn != 0 || where < 0)
 		return PCIBIOS_DEVICE_NOT_FOUND;
+	/* Surprise-removed: the write goes nowhere, as on a dead link. */
+	if (READ_ONCE(dev->link_down))
+		return PCIBIOS_SUCCESSFUL;
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 	ret = pciem_rs_cfg_write(dev->img, where, size, val, &effects, &reason);
 	if (!ret && (effects & (PCIEM_RS_EFFECT_FLR |
@@ -640,6 +648,16 @@ static void pciem_free_bars(struct pciem_dev *dev)
 	dev->region_size = 0;
 }
 
+/*
+ * Removes our sysfs files from the PCI device, before it is removed (after,
+ * its directory is gone). Under the rescan lock, with dev->removed false.
+ */
+void pciem_bus_remove_files(struct pciem_dev *dev)
+{
+	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_trap);
+	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_dma_check);
+}
+
 /* Hot-removes the device (the bound driver's remove() runs) and frees the
  * bus, domain and pool range. Called from the last release, may sleep. */
 void pciem_bus_unregister(struct pciem_dev *dev)
@@ -649,9 +667,10 @@ void pciem_bus_unregister(struct pciem_dev *dev)
 	if (!dev->bus)
 		return;
 	bridge = to_pci_host_bridge(dev->bus->bridge);
-	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_trap);
-	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_dma_check);
 	pci_lock_rescan_remove();
+	/* A surprise removal (fault.c) already took the device and files. */
+	if (!dev->removed)
+		pciem_bus_remove_files(dev);
 	pci_stop_root_bus(dev->bus);
 	pci_dev_put(dev->pdev);
 	dev->pdev = NULL;

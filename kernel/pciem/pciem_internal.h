@@ -223,6 +223,14 @@ struct pciem_dev {
 	bool started;
 
 	struct pciem_dma_check dmac;	/* dmacheck.c */
+
+	/*
+	 * fault.c. link_down is raised once (READ_ONCE anywhere, any
+	 * context); removed is written under the PCI rescan lock.
+	 */
+	bool link_down;
+	bool removed;
+	struct work_struct remove_work;
 };
 
 /* main.c */
@@ -239,6 +247,7 @@ void pciem_pool_free(phys_addr_t phys, u64 size);
 int pciem_bus_register(struct pciem_dev *dev);
 void __iomem *pciem_bar_kva(struct pciem_dev *dev, u32 i);
 void pciem_bus_unregister(struct pciem_dev *dev);
+void pciem_bus_remove_files(struct pciem_dev *dev);
 
 /* ring.c: the shared event ring and its eventfd */
 int pciem_ring_init(struct pciem_dev *dev);
@@ -321,5 +330,12 @@ ssize_t pciem_dmac_show(struct pciem_dev *dev, char *buf);
 int pciem_p2p_init(void);
 void pciem_p2p_exit(void);
 int pciem_p2p_xfer(struct pciem_dev *dev, void __user *uarg, bool to_peer);
+
+/* fault.c: surprise removal */
+void pciem_fault_dev_init(struct pciem_dev *dev);
+void pciem_fault_flush(struct pciem_dev *dev);
+int pciem_surprise_remove(struct pciem_dev *dev,
+			  const struct pciem_surprise_remove *req);
+int pciem_link_check(struct pciem_dev *dev, const char *what);
 
 #endif /* PCIEM_INTERNAL_H */

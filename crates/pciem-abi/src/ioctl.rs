@@ -6,8 +6,8 @@ use crate::{
     pciem_bar_config, pciem_bar_info_query, pciem_bar_mode, pciem_cap_config, pciem_config_image,
     pciem_config_space, pciem_create_device, pciem_dma_atomic, pciem_dma_check_mode,
     pciem_dma_indirect, pciem_dma_op, pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config,
-    pciem_p2p_op, pciem_read_completion, pciem_read_timeout, pciem_trap_range, pciem_version,
-    pciem_watchpoint_config,
+    pciem_p2p_op, pciem_read_completion, pciem_read_timeout, pciem_surprise_remove,
+    pciem_trap_range, pciem_version, pciem_watchpoint_config,
 };
 
 /// The ioctl type byte of PCIem.
@@ -159,6 +159,10 @@ ioctls! {
     /// Choose the device's DMA check mode, before REGISTER
     /// ([`pciem_dma_check_mode`]).
     PCIEM_IOCTL_SET_DMA_CHECK = Write, 0x17, pciem_dma_check_mode;
+    /// Take the device's link down and remove it from the bus as a
+    /// surprise hot-unplug ([`pciem_surprise_remove`]); returns once the
+    /// link is down, the removal runs in a kernel worker.
+    PCIEM_IOCTL_SURPRISE_REMOVE = Write, 0x18, pciem_surprise_remove;
 }
 
 #[cfg(test)]

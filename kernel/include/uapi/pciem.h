@@ -37,8 +37,10 @@
  *   not call it gets the module's default, `enforce`),
  *   `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA outside the
  *   driver's mappings.
+ * - 5: surprise removal (`fault`): `SURPRISE_REMOVE`; config reads of a
+ *   removed device return all-ones.
  */
-#define PCIEM_ABI_VERSION 4
+#define PCIEM_ABI_VERSION 5
 
 /**
  * Size of a PCI Express configuration space in bytes.
@@ -1234,6 +1236,21 @@ struct pciem_dma_check_mode {
 };
 
 /**
+ * Argument of `PCIEM_IOCTL_SURPRISE_REMOVE`. Only after REGISTER; once
+ * per device (`EALREADY` after).
+ */
+struct pciem_surprise_remove {
+  /**
+   * Must be zero (no flags are defined yet).
+   */
+  uint32_t flags;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
  * One read-response slot. The kernel allocates slot `id % PCIEM_READ_SLOTS`
  * to a waiting read; the model writes `value`, then `id` (release).
  */
@@ -1380,6 +1397,7 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_START _IO(PCIEM_IOCTL_MAGIC, 0x15)
 #define PCIEM_IOCTL_COMPLETE_READ _IOW(PCIEM_IOCTL_MAGIC, 0x16, struct pciem_read_completion)
 #define PCIEM_IOCTL_SET_DMA_CHECK _IOW(PCIEM_IOCTL_MAGIC, 0x17, struct pciem_dma_check_mode)
+#define PCIEM_IOCTL_SURPRISE_REMOVE _IOW(PCIEM_IOCTL_MAGIC, 0x18, struct pciem_surprise_remove)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_version) == 16, "sizeof(struct pciem_version)");
@@ -1529,6 +1547,9 @@ PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_completion, value) == 8
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_dma_check_mode) == 8, "sizeof(struct pciem_dma_check_mode)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_check_mode, mode) == 0, "offsetof(pciem_dma_check_mode, mode)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_check_mode, reserved) == 4, "offsetof(pciem_dma_check_mode, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_surprise_remove) == 8, "sizeof(struct pciem_surprise_remove)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_surprise_remove, flags) == 0, "offsetof(pciem_surprise_remove, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_surprise_remove, reserved) == 4, "offsetof(pciem_surprise_remove, reserved)");
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_response) == 64, "sizeof(struct pciem_read_response)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, id) == 0, "offsetof(pciem_read_response, id)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, value) == 8, "offsetof(pciem_read_response, value)");
