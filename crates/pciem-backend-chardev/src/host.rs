@@ -144,6 +144,14 @@ fn p2p_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError
 }
 
 impl Host for ChardevHost {
+    fn surprise_remove(&self) -> Result<(), HostError> {
+        ioctl::surprise_remove(self.control.as_fd()).map_err(|e| match e {
+            // Removed already: the device is gone either way.
+            Errno::EALREADY => HostError::Disconnected,
+            e => host_error("SURPRISE_REMOVE", e),
+        })
+    }
+
     fn bar_read(&self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
         self.bar(bar)?.read(offset, buf)
     }

@@ -60,6 +60,11 @@ mod raw {
         PCIEM_IOCTL_SET_DMA_CHECK,
         pciem_dma_check_mode
     );
+    nix::ioctl_write_ptr_bad!(
+        surprise_remove,
+        PCIEM_IOCTL_SURPRISE_REMOVE,
+        pciem_surprise_remove
+    );
 }
 
 /// `GET_VERSION`: the module's ABI version, ring size and event size.
@@ -278,6 +283,14 @@ pub fn set_dma_check(fd: BorrowedFd<'_>, mode: u32) -> nix::Result<()> {
     unsafe { raw::set_dma_check(fd.as_raw_fd(), &arg) }.map(drop)
 }
 
+/// `SURPRISE_REMOVE`: take the link down now; the kernel removes the
+/// device from a worker after this returns.
+pub fn surprise_remove(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let arg = pciem_abi::pciem_surprise_remove::default();
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::surprise_remove(fd.as_raw_fd(), &arg) }.map(drop)
+}
+
 /// `COMPLETE_READ`: answer the model-answered read `id` with `value`.
 pub fn complete_read(fd: BorrowedFd<'_>, id: u64, value: u64) -> nix::Result<()> {
     let arg = pciem_read_completion { id, value };
@@ -306,5 +319,6 @@ mod tests {
         assert_eq!(set_read_timeout(f.as_fd(), 100), Err(Errno::ENOTTY));
         assert_eq!(start(f.as_fd()), Err(Errno::ENOTTY));
         assert_eq!(complete_read(f.as_fd(), 1, 2), Err(Errno::ENOTTY));
+        assert_eq!(surprise_remove(f.as_fd()), Err(Errno::ENOTTY));
     }
 }
