@@ -85,6 +85,14 @@ impl Dev {
         Ok(v)
     }
 
+    /// `SURPRISE_REMOVE`: the link goes down now, the kernel removes the
+    /// device from a worker.
+    pub fn surprise_remove(&self) -> io::Result<()> {
+        let arg = pciem_abi::pciem_surprise_remove::default();
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SURPRISE_REMOVE, &arg)
+            .map(drop)
+    }
+
     /// `CREATE_DEVICE`.
     pub fn create(&self) -> io::Result<()> {
         self.ioctl_in(PCIEM_IOCTL_CREATE_DEVICE, &pciem_create_device::default())
