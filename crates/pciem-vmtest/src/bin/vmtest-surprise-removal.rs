@@ -82,11 +82,13 @@ fn model(timeout_us: u32) -> std::io::Result<()> {
     dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, 0, 0x100)?;
     dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, DEAD, 4)?;
     dev.set_read_timeout(timeout_us)?;
+    let early = errno(dev.surprise_remove());
     let inst = dev.register()?;
     let ring = dev.map_ring()?;
     let resp = inst.map_responses()?;
     dev.start()?;
     let mut out = std::io::stdout().lock();
+    writeln!(out, "EARLY {early}")?;
     writeln!(out, "OK registered")?;
     out.flush()?;
     let mut writes = 0u64;
@@ -179,6 +181,38 @@ fn command(dev: &Dev, cmd: &str, writes: u64) -> String {
             format!("AFTER {irq} {dma} {again}")
         }
         (Some("writes"), None) => format!("WRITES {writes}"),
+        (Some("bad"), None) => {
+            let raw = |arg: *const pciem_abi::pciem_surprise_remove| {
+                // SAFETY: the kernel reads 8 bytes at `arg` with
+                // copy_from_user; a bad pointer is what is being tested.
+                let ret = unsafe {
+                    libc::ioctl(
+                        dev.raw(),
+                        pciem_abi::PCIEM_IOCTL_SURPRISE_REMOVE as libc::c_ulong,
+                        arg,
+                    )
+                };
+                if ret < 0 {
+                    std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+                } else {
+                    0
+                }
+            };
+            let flags = pciem_abi::pciem_surprise_remove {
+                flags: 1,
+                reserved: 0,
+            };
+            let reserved = pciem_abi::pciem_surprise_remove {
+                flags: 0,
+                reserved: 1,
+            };
+            format!(
+                "BAD {} {} {}",
+                raw(&flags),
+                raw(&reserved),
+                raw(core::ptr::null())
+            )
+        }
         _ => format!("ERR unknown command {cmd}"),
     }
 }
@@ -276,6 +310,11 @@ fn removed_lines() -> usize {
 /// interrupts off, and the removal request must still get through).
 fn bound_model(r: &mut Report, timeout_us: u32) -> Option<(Model, PathBuf)> {
     let mut m = r.step("spawn the model", Model::spawn(timeout_us))?;
+    let early = m.expect("EARLY");
+    r.check(
+        early.as_deref() == Some(&format!("EARLY {}", libc::EINVAL)),
+        format!("SURPRISE_REMOVE before REGISTER: EINVAL ({early:?})"),
+    );
     if !r.check(m.expect("OK registered").is_some(), "the model registered") {
         let _ = m.kid.kill();
         return None;
@@ -311,6 +350,16 @@ fn read_in_flight(r: &mut Report) {
     r.check(
         sysfs::config_read(&dev, 0, 2) == Some(u32::from(TEST_VENDOR)),
         "the vendor ID reads 1f0c before the removal",
+    );
+    let bad = m.ask("bad", "BAD");
+    r.check(
+        bad.as_deref()
+            == Some(&format!("BAD {} {} {}", libc::EINVAL, libc::EINVAL, libc::EFAULT)),
+        format!("SURPRISE_REMOVE with flags, with reserved, with a NULL argument: EINVAL, EINVAL, EFAULT ({bad:?})"),
+    );
+    r.check(
+        sysfs::driver_of(&dev).as_deref() == Some(TRAPDRV),
+        "and the device is still there, bound",
     );
     let path = dev.clone();
     let reader = std::thread::spawn(move || {
