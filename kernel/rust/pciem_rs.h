@@ -91,6 +91,16 @@ int pciem_rs_msi_state(const struct pciem_config_image *img,
 int pciem_rs_msi_set_pending(struct pciem_config_image *img, u32 vector,
 			     u32 pending, const char **reason);
 
+/* The virtual root port (pciem-core config::root_port): a type-1 space with
+ * a hot-plug slot (present, link up), one MSI vector, bus `secondary` below
+ * it and the 1 MiB granular memory window [mem_base, mem_limit]. */
+int pciem_rs_root_port_build(struct pciem_config_image *img, u16 slot,
+			     u8 secondary, u32 mem_base, u32 mem_limit,
+			     const char **reason);
+/* Device side of the slot: presence and link follow `present`, a change
+ * sets the change bits. Returns 1 if the port's hot-plug interrupt is due. */
+u32 pciem_rs_root_port_presence(struct pciem_config_image *img, u32 present);
+
 /* Producer side of the shared event ring (ABI version 2). The producer keeps
  * its own position, so a consumer scribbling on the shared page cannot make
  * it write out of bounds; `head` is read from the page and masked. A push

@@ -16,6 +16,18 @@
 //!
 //! The device stays removed until its files are closed; bringing it back
 //! is not part of this version of the ABI.
+//!
+//! `PCIEM_IOCTL_SET_ROOT_PORT` ([`pciem_root_port`]), before REGISTER, puts
+//! a virtual PCIe root port above the device: the device's root bus holds
+//! the port (00:00.0, a type-1 function with a hot-plug slot and one MSI
+//! vector) and the device sits on bus 1 below it, so Linux's own port
+//! services (portdrv, pciehp) bind to the port. A surprise removal then
+//! clears the slot's presence and link-active bits, sets their change bits
+//! and raises the port's interrupt: pciehp removes the device (falling back
+//! to the module's own removal when pciehp has not enabled the interrupt).
+//! All of the device's BARs then come from the BAR pool (the port forwards
+//! one 32-bit memory window), so `phys_region=` is needed even for trapped
+//! BARs.
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -27,6 +39,21 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 )]
 pub struct pciem_surprise_remove {
     /// Must be zero (no flags are defined yet).
+    pub flags: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}
+
+/// `pciem_root_port.flags`: the port has a hot-plug slot (required).
+pub const PCIEM_ROOT_PORT_HOTPLUG: u32 = 1 << 0;
+
+/// Argument of `PCIEM_IOCTL_SET_ROOT_PORT`, before REGISTER.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct pciem_root_port {
+    /// `PCIEM_ROOT_PORT_*`; [`PCIEM_ROOT_PORT_HOTPLUG`] must be set.
     pub flags: u32,
     /// Must be zero.
     pub reserved: u32,

@@ -6,8 +6,8 @@ use crate::{
     pciem_bar_config, pciem_bar_info_query, pciem_bar_mode, pciem_cap_config, pciem_config_image,
     pciem_config_space, pciem_create_device, pciem_dma_atomic, pciem_dma_check_mode,
     pciem_dma_indirect, pciem_dma_op, pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config,
-    pciem_p2p_op, pciem_read_completion, pciem_read_timeout, pciem_surprise_remove,
-    pciem_trap_range, pciem_version, pciem_watchpoint_config,
+    pciem_p2p_op, pciem_read_completion, pciem_read_timeout, pciem_root_port,
+    pciem_surprise_remove, pciem_trap_range, pciem_version, pciem_watchpoint_config,
 };
 
 /// The ioctl type byte of PCIem.
@@ -163,6 +163,9 @@ ioctls! {
     /// surprise hot-unplug ([`pciem_surprise_remove`]); returns once the
     /// link is down, the removal runs in a kernel worker.
     PCIEM_IOCTL_SURPRISE_REMOVE = Write, 0x18, pciem_surprise_remove;
+    /// Put a virtual PCIe root port with a hot-plug slot above the device,
+    /// before REGISTER ([`pciem_root_port`]).
+    PCIEM_IOCTL_SET_ROOT_PORT = Write, 0x19, pciem_root_port;
 }
 
 #[cfg(test)]

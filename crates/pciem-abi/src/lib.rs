@@ -55,7 +55,8 @@ pub use watch::*;
 ///   `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA outside the
 ///   driver's mappings.
 /// - 5: surprise removal ([`fault`]): `SURPRISE_REMOVE`; config reads of a
-///   removed device return all-ones.
+///   removed device return all-ones; `SET_ROOT_PORT` (a virtual root port
+///   with a hot-plug slot above the device, which then sits on bus 1).
 pub const PCIEM_ABI_VERSION: u32 = 5;
 
 /// Size of a PCI Express configuration space in bytes.

@@ -38,7 +38,8 @@
  *   `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA outside the
  *   driver's mappings.
  * - 5: surprise removal (`fault`): `SURPRISE_REMOVE`; config reads of a
- *   removed device return all-ones.
+ *   removed device return all-ones; `SET_ROOT_PORT` (a virtual root port
+ *   with a hot-plug slot above the device, which then sits on bus 1).
  */
 #define PCIEM_ABI_VERSION 5
 
@@ -383,6 +384,11 @@
  * this flag waits for the read value identified by `id`.
  */
 #define PCIEM_EVENT_FLAG_POSTED 1
+
+/**
+ * `pciem_root_port.flags`: the port has a hot-plug slot (required).
+ */
+#define PCIEM_ROOT_PORT_HOTPLUG (1 << 0)
 
 /**
  * The ioctl type byte of PCIem.
@@ -1251,6 +1257,20 @@ struct pciem_surprise_remove {
 };
 
 /**
+ * Argument of `PCIEM_IOCTL_SET_ROOT_PORT`, before REGISTER.
+ */
+struct pciem_root_port {
+  /**
+   * `PCIEM_ROOT_PORT_*`; `PCIEM_ROOT_PORT_HOTPLUG` must be set.
+   */
+  uint32_t flags;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
  * One read-response slot. The kernel allocates slot `id % PCIEM_READ_SLOTS`
  * to a waiting read; the model writes `value`, then `id` (release).
  */
@@ -1398,6 +1418,7 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_COMPLETE_READ _IOW(PCIEM_IOCTL_MAGIC, 0x16, struct pciem_read_completion)
 #define PCIEM_IOCTL_SET_DMA_CHECK _IOW(PCIEM_IOCTL_MAGIC, 0x17, struct pciem_dma_check_mode)
 #define PCIEM_IOCTL_SURPRISE_REMOVE _IOW(PCIEM_IOCTL_MAGIC, 0x18, struct pciem_surprise_remove)
+#define PCIEM_IOCTL_SET_ROOT_PORT _IOW(PCIEM_IOCTL_MAGIC, 0x19, struct pciem_root_port)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_version) == 16, "sizeof(struct pciem_version)");
@@ -1550,6 +1571,9 @@ PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_check_mode, reserved) ==
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_surprise_remove) == 8, "sizeof(struct pciem_surprise_remove)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_surprise_remove, flags) == 0, "offsetof(pciem_surprise_remove, flags)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_surprise_remove, reserved) == 4, "offsetof(pciem_surprise_remove, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_root_port) == 8, "sizeof(struct pciem_root_port)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_root_port, flags) == 0, "offsetof(pciem_root_port, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_root_port, reserved) == 4, "offsetof(pciem_root_port, reserved)");
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_response) == 64, "sizeof(struct pciem_read_response)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, id) == 0, "offsetof(pciem_read_response, id)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, value) == 8, "offsetof(pciem_read_response, value)");

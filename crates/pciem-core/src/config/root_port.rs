@@ -1,0 +1,313 @@
+//! A virtual PCIe root port: the type-1 configuration space of the bridge a
+//! device sits below, with the slot's hot-plug registers, emulated with the
+//! same masks and semantics as a device's space (the model of Linux's
+//! `drivers/pci/pci-bridge-emul.c`).
+//!
+//! The port is what Linux's own port services bind to (portdrv, then
+//! pciehp): a PCI Express capability of type Root Port with Slot
+//! Implemented; a slot that is hot-plug capable and surprise capable,
+//! reports presence and has no command-completed interrupt (so pciehp
+//! never waits for one), a link that reports Data Link Layer Link Active,
+//! and one MSI vector for the port's interrupt. It forwards one bus
+//! (`secondary`) and one 32-bit memory window; it has no I/O and no
+//! prefetchable window (their registers read zero and ignore writes, which
+//! is how Linux learns they are absent).
+//!
+//! [`set_presence`] is the device side of a surprise removal: presence and
+//! link go away, the change bits are set, and the caller learns whether the
+//! port's interrupt is due.
+
+use super::regs::*;
+use super::ConfigSpace;
+
+/// Offset of the port's PCI Express capability.
+pub const PORT_PCIE_CAP: usize = 0x40;
+/// Offset of the port's MSI capability.
+pub const PORT_MSI_CAP: usize = 0x80;
+
+/// Slot Capabilities (PCI Express capability + 0x14).
+pub const PCIE_SLTCAP: usize = 0x14;
+/// Slot Control (+ 0x18).
+pub const PCIE_SLTCTL: usize = 0x18;
+/// Slot Status (+ 0x1A).
+pub const PCIE_SLTSTA: usize = 0x1A;
+/// Root Control (+ 0x1C).
+pub const PCIE_RTCTL: usize = 0x1C;
+/// Root Status (+ 0x20).
+pub const PCIE_RTSTA: usize = 0x20;
+
+/// Slot Capabilities: Hot-Plug Surprise.
+pub const SLTCAP_HPS: u32 = 1 << 5;
+/// Slot Capabilities: Hot-Plug Capable.
+pub const SLTCAP_HPC: u32 = 1 << 6;
+/// Slot Capabilities: No Command Completed Support.
+pub const SLTCAP_NCCS: u32 = 1 << 18;
+/// Slot Control: Presence Detect Changed Enable.
+pub const SLTCTL_PDCE: u16 = 1 << 3;
+/// Slot Control: Hot-Plug Interrupt Enable.
+pub const SLTCTL_HPIE: u16 = 1 << 5;
+/// Slot Control: Data Link Layer State Changed Enable.
+pub const SLTCTL_DLLSCE: u16 = 1 << 12;
+/// Slot Status: Presence Detect Changed.
+pub const SLTSTA_PDC: u16 = 1 << 3;
+/// Slot Status: Presence Detect State.
+pub const SLTSTA_PDS: u16 = 1 << 6;
+/// Slot Status: Data Link Layer State Changed.
+pub const SLTSTA_DLLSC: u16 = 1 << 8;
+/// Link Capabilities: Data Link Layer Link Active Reporting Capable.
+pub const LNKCAP_DLLLARC: u32 = 1 << 20;
+/// Link Status: Data Link Layer Link Active.
+pub const LNKSTA_DLLLA: u16 = 1 << 13;
+
+/// The change bits of Slot Status (write 1 to clear): Attention Button
+/// Pressed, Power Fault Detected, MRL Sensor Changed, Presence Detect
+/// Changed, Command Completed, Data Link Layer State Changed.
+const SLTSTA_W1C: u16 = 0x011F;
+/// Slot Control bits software may write: every enable and control field.
+const SLTCTL_WMASK: u16 = 0x1FFF;
+
+/// What the port looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RootPort {
+    /// Vendor ID of the port.
+    pub vendor_id: u16,
+    /// Device ID of the port.
+    pub device_id: u16,
+    /// Physical Slot Number (13 bits; higher bits are dropped).
+    pub slot: u16,
+    /// The bus below the port (primary is 0, subordinate = secondary).
+    pub secondary: u8,
+    /// First byte of the memory window (1 MiB aligned).
+    pub mem_base: u32,
+    /// Last byte of the memory window (1 MiB granular: ends in 0xFFFFF).
+    pub mem_limit: u32,
+}
+
+struct Layout<'a>(&'a mut ConfigSpace);
+
+impl Layout<'_> {
+    /// `size` bytes at `off`: value, write mask, write-1-to-clear mask.
+    fn set(&mut self, off: usize, size: usize, value: u32, wmask: u32, w1c: u32) {
+        let img = self.0.image_mut_internal();
+        for i in 0..size {
+            let shift = 8 * i as u32;
+            if let Some(c) = img.config.get_mut(off + i) {
+                *c = (value >> shift) as u8;
+            }
+            if let Some(w) = img.wmask.get_mut(off + i) {
+                *w = (wmask >> shift) as u8;
+            }
+            if let Some(x) = img.w1cmask.get_mut(off + i) {
+                *x = (w1c >> shift) as u8;
+            }
+        }
+    }
+}
+
+/// The port's configuration space, present and link up.
+pub fn build(p: &RootPort) -> ConfigSpace {
+    let mut space = ConfigSpace::zeroed();
+    let mut l = Layout(&mut space);
+    l.set(VENDOR_ID, 2, p.vendor_id.into(), 0, 0);
+    l.set(DEVICE_ID, 2, p.device_id.into(), 0, 0);
+    // I/O, Memory, Bus Master, Parity, SERR#, Interrupt Disable.
+    l.set(COMMAND, 2, 0, COMMAND_WMASK.into(), 0);
+    l.set(STATUS, 2, STATUS_CAP_LIST.into(), 0, STATUS_W1C.into());
+    // Class 06 04 00: PCI-to-PCI bridge.
+    l.set(REVISION, 4, 0x0604_0000, 0, 0);
+    l.set(CACHE_LINE_SIZE, 1, 0, 0xFF, 0);
+    l.set(HEADER_TYPE, 1, 0x01, 0, 0);
+    // Primary, secondary, subordinate bus, secondary latency timer.
+    let buses = u32::from(p.secondary) << 8 | u32::from(p.secondary) << 16;
+    l.set(0x18, 4, buses, 0xFFFF_FFFF, 0);
+    // I/O base and limit read zero, ignore writes: no I/O window.
+    // Secondary status: the error bits are write-1-to-clear.
+    l.set(0x1E, 2, 0, 0, STATUS_W1C.into());
+    // Memory base and limit: bits 31:20 of the window's ends.
+    l.set(0x20, 2, (p.mem_base >> 16) & 0xFFF0, 0xFFF0, 0);
+    l.set(0x22, 2, (p.mem_limit >> 16) & 0xFFF0, 0xFFF0, 0);
+    // Prefetchable base/limit and their upper halves stay zero and
+    // read-only: no prefetchable window.
+    l.set(CAP_PTR, 1, PORT_PCIE_CAP as u32, 0, 0);
+    l.set(INTERRUPT_LINE, 1, 0, 0xFF, 0);
+    // Bridge control: Parity, SERR#, ISA, VGA, Master Abort Mode,
+    // Secondary Bus Reset.
+    l.set(0x3E, 2, 0, 0x006F, 0);
+
+    let c = PORT_PCIE_CAP;
+    // Capability version 2, Root Port, Slot Implemented, message number 0.
+    l.set(
+        c,
+        4,
+        u32::from(CAP_ID_PCIE) | (PORT_MSI_CAP as u32) << 8 | 0x0142 << 16,
+        0,
+        0,
+    );
+    // Role-Based Error Reporting; 128-byte payloads.
+    l.set(c + PCIE_DEVCAP, 4, 1 << 15, 0, 0);
+    l.set(c + PCIE_DEVCTL, 2, 0x0010, 0x70FF, 0);
+    l.set(c + PCIE_DEVSTA, 2, 0, 0, PCIE_DEVSTA_W1C.into());
+    // 2.5 GT/s x1, link-active reporting, port number = slot.
+    let port_number = u32::from(p.slot as u8) << 24;
+    l.set(
+        c + PCIE_LNKCAP,
+        4,
+        0x11 | LNKCAP_DLLLARC | port_number,
+        0,
+        0,
+    );
+    l.set(c + PCIE_LNKCTL, 2, 0, 0x0FFB, 0);
+    l.set(c + PCIE_LNKSTA, 2, 0x0011 | u32::from(LNKSTA_DLLLA), 0, 0);
+    let psn = u32::from(p.slot & 0x1FFF) << 19;
+    l.set(
+        c + PCIE_SLTCAP,
+        4,
+        SLTCAP_HPS | SLTCAP_HPC | SLTCAP_NCCS | psn,
+        0,
+        0,
+    );
+    l.set(c + PCIE_SLTCTL, 2, 0, SLTCTL_WMASK.into(), 0);
+    l.set(c + PCIE_SLTSTA, 2, SLTSTA_PDS.into(), 0, SLTSTA_W1C.into());
+    // System error on correctable/non-fatal/fatal, PME interrupt, CRS.
+    l.set(c + PCIE_RTCTL, 2, 0, 0x001F, 0);
+    // PME Status is write-1-to-clear.
+    l.set(c + PCIE_RTSTA, 4, 0, 0, 1 << 16);
+    l.set(c + PCIE_DEVCTL2, 2, 0, 0x043F, 0);
+    // Supported link speeds: 2.5 GT/s.
+    l.set(c + PCIE_LNKCAP2, 4, 0x2, 0, 0);
+    l.set(c + PCIE_LNKCTL2, 2, 0x1, PCIE_LNKCTL2_WMASK.into(), 0);
+
+    let m = PORT_MSI_CAP;
+    // One vector, 64-bit address, no masking; enable and MME writable.
+    l.set(
+        m,
+        4,
+        u32::from(CAP_ID_MSI) | u32::from(MSI_CTRL_64BIT) << 16,
+        u32::from(MSI_CTRL_ENABLE | MSI_CTRL_MME_MASK) << 16,
+        0,
+    );
+    l.set(m + 4, 4, 0, 0xFFFF_FFFC, 0);
+    l.set(m + 8, 4, 0, 0xFFFF_FFFF, 0);
+    l.set(m + 12, 2, 0, 0xFFFF, 0);
+    space
+}
+
+/// Device side of the slot: presence detect and link active follow
+/// `present`; when they change, Presence Detect Changed and Data Link
+/// Layer State Changed are set. Returns whether the port's hot-plug
+/// interrupt is due: Hot-Plug Interrupt Enable is set and a change bit
+/// that was clear was set with its enable bit on (an edge, as the
+/// specification words it). Does nothing and returns false on a space
+/// without the port's layout.
+pub fn set_presence(space: &mut ConfigSpace, present: bool) -> bool {
+    let c = PORT_PCIE_CAP;
+    let (Some(sta), Some(ctl), Some(lnk)) = (
+        space.raw16(c + PCIE_SLTSTA),
+        space.raw16(c + PCIE_SLTCTL),
+        space.raw16(c + PCIE_LNKSTA),
+    ) else {
+        return false;
+    };
+    if space.raw8(c) != Some(CAP_ID_PCIE) || (sta & SLTSTA_PDS != 0) == present {
+        return false;
+    }
+    let mut new_sta = sta | SLTSTA_PDC | SLTSTA_DLLSC;
+    let mut new_lnk = lnk;
+    if present {
+        new_sta |= SLTSTA_PDS;
+        new_lnk |= LNKSTA_DLLLA;
+    } else {
+        new_sta &= !SLTSTA_PDS;
+        new_lnk &= !LNKSTA_DLLLA;
+    }
+    let _ = space.device_write((c + PCIE_SLTSTA) as u16, 2, new_sta.into());
+    let _ = space.device_write((c + PCIE_LNKSTA) as u16, 2, new_lnk.into());
+    let raised = new_sta & !sta;
+    ctl & SLTCTL_HPIE != 0
+        && ((raised & SLTSTA_PDC != 0 && ctl & SLTCTL_PDCE != 0)
+            || (raised & SLTSTA_DLLSC != 0 && ctl & SLTCTL_DLLSCE != 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port() -> ConfigSpace {
+        build(&RootPort {
+            vendor_id: 0x1f0c,
+            device_id: 0x7e00,
+            slot: 5,
+            secondary: 1,
+            mem_base: 0x3f00_0000,
+            mem_limit: 0x3f0f_ffff,
+        })
+    }
+
+    #[test]
+    fn a_type1_root_port_with_a_hotplug_slot() {
+        let s = port();
+        assert_eq!(s.read(0, 4).unwrap(), 0x7e00_1f0c);
+        assert_eq!(s.read(0x0A, 2).unwrap(), 0x0604);
+        assert_eq!(s.read(0x0E, 1).unwrap(), 1);
+        assert_eq!(s.read(0x18, 4).unwrap(), 0x0001_0100);
+        assert_eq!(s.read(0x20, 4).unwrap(), 0x3f00_3f00);
+        assert_eq!(s.find_capability(CAP_ID_PCIE), Some(0x40));
+        assert_eq!(s.find_capability(CAP_ID_MSI), Some(0x80));
+        let c = PORT_PCIE_CAP as u16;
+        assert_eq!((s.read(c + 2, 2).unwrap() >> 4) & 0xF, 4, "root port");
+        let sltcap = s.read(c + 0x14, 4).unwrap();
+        assert_eq!(sltcap & SLTCAP_HPC, SLTCAP_HPC);
+        assert_eq!(sltcap >> 19, 5);
+        assert_ne!(s.read(c + 0x1A, 2).unwrap() & u32::from(SLTSTA_PDS), 0);
+        assert_ne!(s.read(c + 0x12, 2).unwrap() & u32::from(LNKSTA_DLLLA), 0);
+    }
+
+    #[test]
+    fn absent_windows_read_zero_after_probing() {
+        let mut s = port();
+        // Linux probes the I/O and prefetchable windows like this.
+        s.write(0x1C, 2, 0xE0F0).unwrap();
+        s.write(0x24, 4, 0xFFF0_FFF0).unwrap();
+        assert_eq!(s.read(0x1C, 2).unwrap(), 0);
+        assert_eq!(s.read(0x24, 4).unwrap(), 0);
+        s.write(0x20, 4, 0x3f10_3f00).unwrap();
+        assert_eq!(s.read(0x20, 4).unwrap(), 0x3f10_3f00);
+    }
+
+    #[test]
+    fn surprise_removal_raises_the_slot_interrupt_once_enabled() {
+        let mut s = port();
+        let c = PORT_PCIE_CAP as u16;
+        // No enables yet: the change is latched, no interrupt.
+        assert!(!set_presence(&mut s, false));
+        let sta = s.read(c + 0x1A, 2).unwrap() as u16;
+        assert_eq!(
+            sta & (SLTSTA_PDS | SLTSTA_PDC | SLTSTA_DLLSC),
+            SLTSTA_PDC | SLTSTA_DLLSC
+        );
+        assert_eq!(s.read(c + 0x12, 2).unwrap() as u16 & LNKSTA_DLLLA, 0);
+        // pciehp clears the change bits (W1C) and enables its interrupt.
+        s.write(c + 0x1A, 2, u32::from(SLTSTA_PDC | SLTSTA_DLLSC))
+            .unwrap();
+        assert_eq!(s.read(c + 0x1A, 2).unwrap(), 0);
+        s.write(
+            c + 0x18,
+            2,
+            u32::from(SLTCTL_HPIE | SLTCTL_PDCE | SLTCTL_DLLSCE),
+        )
+        .unwrap();
+        assert!(set_presence(&mut s, true));
+        assert!(!set_presence(&mut s, true), "no change, no interrupt");
+        // Change bits still set: no new edge.
+        assert!(!set_presence(&mut s, false));
+        s.write(c + 0x1A, 2, 0xFFFF).unwrap();
+        assert!(set_presence(&mut s, true));
+    }
+
+    #[test]
+    fn not_a_port_is_left_alone() {
+        let mut s = ConfigSpace::zeroed();
+        assert!(!set_presence(&mut s, false));
+        assert_eq!(s, ConfigSpace::zeroed());
+    }
+}
