@@ -41,7 +41,9 @@ static void pciem_remove_work_fn(struct work_struct *work)
 					     remove_work);
 
 	pci_lock_rescan_remove();
-	if (dev->pdev && !dev->removed) {
+	/* Not if pciehp (or a teardown) got there first. */
+	if (dev->pdev && !dev->removed &&
+	    device_is_registered(&dev->pdev->dev)) {
 		pciem_mark_disconnected(dev->pdev);
 		pciem_bus_remove_files(dev);
 		dev_info(&dev->pdev->dev, "surprise removal: link down, removing the device\n");
@@ -60,6 +62,7 @@ void pciem_fault_dev_init(struct pciem_dev *dev)
 /* The last release: a removal under way finishes before the bus goes. */
 void pciem_fault_flush(struct pciem_dev *dev)
 {
+	pciem_port_wait_removal(dev);
 	flush_work(&dev->remove_work);
 }
 
@@ -90,6 +93,12 @@ int pciem_surprise_remove(struct pciem_dev *dev,
 		memset_io(dev->region_kva, 0xff, dev->region_size);
 	pr_info("%s: surprise removal requested: link down\n",
 		pci_name(dev->pdev));
+	if (pciem_port_link_down(dev)) {
+		dev->port_notified = true;
+		pr_info("%s: slot presence lost; the root port interrupts pciehp\n",
+			pci_name(dev->pdev));
+		return 0;
+	}
 	queue_work(system_unbound_wq, &dev->remove_work);
 	return 0;
 }

@@ -141,6 +141,7 @@ static int pciem_open(struct inode *inode, struct file *file)
 	pciem_irqfd_dev_init(dev);
 	pciem_dmac_dev_init(dev);
 	pciem_fault_dev_init(dev);
+	pciem_port_dev_init(dev);
 	INIT_WORK(&dev->start_work, pciem_start_work_fn);
 	ret = pciem_ring_init(dev);
 	if (ret) {
@@ -534,6 +535,13 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 		ret = copy_from_user(&m, uarg, sizeof(m)) ? -EFAULT :
 			pciem_dmac_set_mode(dev, &m);
+		break;
+	}
+	case PCIEM_IOCTL_SET_ROOT_PORT: {
+		struct pciem_root_port rp;
+
+		ret = copy_from_user(&rp, uarg, sizeof(rp)) ? -EFAULT :
+			pciem_port_set(dev, &rp);
 		break;
 	}
 	case PCIEM_IOCTL_SURPRISE_REMOVE: {

@@ -231,6 +231,18 @@ struct pciem_dev {
 	bool link_down;
 	bool removed;
 	struct work_struct remove_work;
+
+	/*
+	 * port.c: the virtual root port (SET_ROOT_PORT). port_img is under
+	 * cfg_lock once on the bus; port_notified says pciehp was told of a
+	 * surprise removal (under dev->lock).
+	 */
+	bool want_port;
+	bool port_notified;
+	struct pciem_config_image *port_img;
+	struct pci_dev *port_pdev;
+	struct irq_work port_irq_work;
+	int port_virq;
 };
 
 /* main.c */
@@ -337,5 +349,13 @@ void pciem_fault_flush(struct pciem_dev *dev);
 int pciem_surprise_remove(struct pciem_dev *dev,
 			  const struct pciem_surprise_remove *req);
 int pciem_link_check(struct pciem_dev *dev, const char *what);
+
+/* port.c: the virtual root port */
+void pciem_port_dev_init(struct pciem_dev *dev);
+int pciem_port_set(struct pciem_dev *dev, const struct pciem_root_port *req);
+int pciem_port_build(struct pciem_dev *dev);
+void pciem_port_free(struct pciem_dev *dev);
+bool pciem_port_link_down(struct pciem_dev *dev);
+void pciem_port_wait_removal(struct pciem_dev *dev);
 
 #endif /* PCIEM_INTERNAL_H */
