@@ -60,6 +60,7 @@ mod raw {
         PCIEM_IOCTL_SET_DMA_CHECK,
         pciem_dma_check_mode
     );
+    nix::ioctl_write_ptr_bad!(set_root_port, PCIEM_IOCTL_SET_ROOT_PORT, pciem_root_port);
     nix::ioctl_write_ptr_bad!(
         surprise_remove,
         PCIEM_IOCTL_SURPRISE_REMOVE,
@@ -291,6 +292,17 @@ pub fn surprise_remove(fd: BorrowedFd<'_>) -> nix::Result<()> {
     unsafe { raw::surprise_remove(fd.as_raw_fd(), &arg) }.map(drop)
 }
 
+/// `SET_ROOT_PORT`: a virtual root port with a hot-plug slot above the
+/// device, before REGISTER.
+pub fn set_root_port(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let arg = pciem_abi::pciem_root_port {
+        flags: pciem_abi::PCIEM_ROOT_PORT_HOTPLUG,
+        reserved: 0,
+    };
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::set_root_port(fd.as_raw_fd(), &arg) }.map(drop)
+}
+
 /// `COMPLETE_READ`: answer the model-answered read `id` with `value`.
 pub fn complete_read(fd: BorrowedFd<'_>, id: u64, value: u64) -> nix::Result<()> {
     let arg = pciem_read_completion { id, value };
@@ -320,5 +332,6 @@ mod tests {
         assert_eq!(start(f.as_fd()), Err(Errno::ENOTTY));
         assert_eq!(complete_read(f.as_fd(), 1, 2), Err(Errno::ENOTTY));
         assert_eq!(surprise_remove(f.as_fd()), Err(Errno::ENOTTY));
+        assert_eq!(set_root_port(f.as_fd()), Err(Errno::ENOTTY));
     }
 }

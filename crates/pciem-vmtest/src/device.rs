@@ -93,6 +93,17 @@ impl Dev {
             .map(drop)
     }
 
+    /// `SET_ROOT_PORT` with a hot-plug slot: the device goes below a
+    /// virtual root port.
+    pub fn set_root_port(&self) -> io::Result<()> {
+        let arg = pciem_abi::pciem_root_port {
+            flags: pciem_abi::PCIEM_ROOT_PORT_HOTPLUG,
+            reserved: 0,
+        };
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SET_ROOT_PORT, &arg)
+            .map(drop)
+    }
+
     /// `CREATE_DEVICE`.
     pub fn create(&self) -> io::Result<()> {
         self.ioctl_in(PCIEM_IOCTL_CREATE_DEVICE, &pciem_create_device::default())

@@ -69,6 +69,11 @@ struct RunArgs {
     /// SIGTERM.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     surprise_remove_at_command: Option<u64>,
+    /// chardev: put the card below a virtual PCIe root port with a
+    /// hot-plug slot, so that Linux's pciehp handles a surprise removal
+    /// (pciem.ko must have a BAR pool, phys_region=).
+    #[arg(long)]
+    root_port: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -166,6 +171,7 @@ fn run_chardev(args: &RunArgs) -> Result<(), AppError> {
         } else {
             WaitMode::Auto
         },
+        root_port: args.root_port,
         ..Default::default()
     };
     let mut session = Session::open(&model, options)?;

@@ -120,14 +120,16 @@ pub fn build(p: &RootPort) -> ConfigSpace {
     // Primary, secondary, subordinate bus, secondary latency timer.
     let buses = u32::from(p.secondary) << 8 | u32::from(p.secondary) << 16;
     l.set(0x18, 4, buses, 0xFFFF_FFFF, 0);
-    // I/O base and limit read zero, ignore writes: no I/O window.
+    // I/O base above limit, read-only: a disabled window that stays so
+    // (base = limit = 0 would be an enabled window 0-0xFFF).
+    l.set(0x1C, 2, 0x00F0, 0, 0);
     // Secondary status: the error bits are write-1-to-clear.
     l.set(0x1E, 2, 0, 0, STATUS_W1C.into());
     // Memory base and limit: bits 31:20 of the window's ends.
     l.set(0x20, 2, (p.mem_base >> 16) & 0xFFF0, 0xFFF0, 0);
     l.set(0x22, 2, (p.mem_limit >> 16) & 0xFFF0, 0xFFF0, 0);
-    // Prefetchable base/limit and their upper halves stay zero and
-    // read-only: no prefetchable window.
+    // Prefetchable base above limit, read-only, 32-bit: disabled too.
+    l.set(0x24, 4, 0x0000_FFF0, 0, 0);
     l.set(CAP_PTR, 1, PORT_PCIE_CAP as u32, 0, 0);
     l.set(INTERRUPT_LINE, 1, 0, 0xFF, 0);
     // Bridge control: Parity, SERR#, ISA, VGA, Master Abort Mode,
@@ -263,13 +265,16 @@ mod tests {
     }
 
     #[test]
-    fn absent_windows_read_zero_after_probing() {
+    fn io_and_prefetchable_windows_stay_disabled() {
         let mut s = port();
         // Linux probes the I/O and prefetchable windows like this.
         s.write(0x1C, 2, 0xE0F0).unwrap();
         s.write(0x24, 4, 0xFFF0_FFF0).unwrap();
-        assert_eq!(s.read(0x1C, 2).unwrap(), 0);
-        assert_eq!(s.read(0x24, 4).unwrap(), 0);
+        s.write(0x1C, 2, 0).unwrap();
+        s.write(0x24, 4, 0).unwrap();
+        // Base above limit: disabled.
+        assert_eq!(s.read(0x1C, 2).unwrap(), 0x00F0);
+        assert_eq!(s.read(0x24, 4).unwrap(), 0x0000_FFF0);
         s.write(0x20, 4, 0x3f10_3f00).unwrap();
         assert_eq!(s.read(0x20, 4).unwrap(), 0x3f10_3f00);
     }

@@ -60,8 +60,8 @@ const LONG_TIMEOUT_US: u32 = 1_000_000;
 
 // ---- the model (child process) -------------------------------------------
 
-fn model_main(timeout_us: u32) -> ! {
-    let code = match model(timeout_us) {
+fn model_main(timeout_us: u32, port: bool) -> ! {
+    let code = match model(timeout_us, port) {
         Ok(()) => 0,
         Err(e) => {
             println!("ERR {e}");
@@ -71,7 +71,7 @@ fn model_main(timeout_us: u32) -> ! {
     std::process::exit(code)
 }
 
-fn model(timeout_us: u32) -> std::io::Result<()> {
+fn model(timeout_us: u32, port: bool) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     // Any CPU until told otherwise: START's probe read spins on a kernel
     // worker on either CPU, and must find the model on the other.
@@ -82,6 +82,9 @@ fn model(timeout_us: u32) -> std::io::Result<()> {
     dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, 0, 0x100)?;
     dev.add_trap_range(0, PCIEM_TRAP_READ_MODEL, DEAD, 4)?;
     dev.set_read_timeout(timeout_us)?;
+    if port {
+        dev.set_root_port()?;
+    }
     let early = errno(dev.surprise_remove());
     let inst = dev.register()?;
     let ring = dev.map_ring()?;
@@ -227,11 +230,12 @@ struct Model {
 }
 
 impl Model {
-    fn spawn(timeout_us: u32) -> std::io::Result<Self> {
+    fn spawn(timeout_us: u32, port: bool) -> std::io::Result<Self> {
         let exe = std::env::current_exe()?;
         let mut kid = Command::new(exe)
             .arg("model")
             .arg(timeout_us.to_string())
+            .arg(if port { "port" } else { "bare" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
@@ -308,8 +312,8 @@ fn removed_lines() -> usize {
 /// Spawns a model, waits for pciem_trapdrv to bind, pins the model to CPU
 /// 1 (the driver's side runs on CPU 0: a waited read spins there with
 /// interrupts off, and the removal request must still get through).
-fn bound_model(r: &mut Report, timeout_us: u32) -> Option<(Model, PathBuf)> {
-    let mut m = r.step("spawn the model", Model::spawn(timeout_us))?;
+fn bound_model(r: &mut Report, timeout_us: u32, port: bool) -> Option<(Model, PathBuf)> {
+    let mut m = r.step("spawn the model", Model::spawn(timeout_us, port))?;
     let early = m.expect("EARLY");
     r.check(
         early.as_deref() == Some(&format!("EARLY {}", libc::EINVAL)),
@@ -339,7 +343,7 @@ fn read_in_flight(r: &mut Report) {
     println!("--- a waited read in flight");
     let live0 = live_devices();
     let removes0 = removed_lines();
-    let Some((mut m, dev)) = bound_model(r, LONG_TIMEOUT_US) else {
+    let Some((mut m, dev)) = bound_model(r, LONG_TIMEOUT_US, false) else {
         return;
     };
     let td = TrapDrv::new(&dev);
@@ -423,7 +427,7 @@ fn read_in_flight(r: &mut Report) {
 fn loop_in_flight(r: &mut Report) {
     println!("--- a store loop in flight");
     let removes0 = removed_lines();
-    let Some((mut m, dev)) = bound_model(r, 1_000_000) else {
+    let Some((mut m, dev)) = bound_model(r, 1_000_000, false) else {
         return;
     };
     let path = dev.clone();
@@ -490,6 +494,99 @@ fn loop_in_flight(r: &mut Report) {
         "the driver's remove() ran once",
     );
     r.check(m.finish(), "the model exited cleanly");
+}
+
+/// The kernel log since `from` lines.
+fn klog_since(from: usize) -> Vec<String> {
+    let (_, log) = sysfs::run("dmesg", &[]);
+    log.lines().skip(from).map(String::from).collect()
+}
+
+fn klog_len() -> usize {
+    sysfs::run("dmesg", &[]).1.lines().count()
+}
+
+/// Step 4: below a virtual root port, pciehp does the removal.
+fn below_root_port(r: &mut Report) {
+    println!("--- below a root port: pciehp");
+    let from = klog_len();
+    let removes0 = removed_lines();
+    let live0 = live_devices();
+    let Some((mut m, dev)) = bound_model(r, LONG_TIMEOUT_US, true) else {
+        return;
+    };
+    // /sys/bus/pci/devices/X links into the device tree, where the
+    // device's directory sits inside its bridge's.
+    let port = std::fs::canonicalize(&dev)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let port_name = sysfs::pci_name(&port);
+    println!("INFO: device {} below {port_name}", sysfs::pci_name(&dev));
+    r.check(
+        sysfs::pci_name(&dev).ends_with(":01:00.0") && port_name.ends_with(":00:00.0"),
+        "the device is 01:00.0, below the port at 00:00.0",
+    );
+    r.check(
+        sysfs::driver_of(&port).as_deref() == Some("pcieport"),
+        format!("portdrv bound to the port ({:?})", sysfs::driver_of(&port)),
+    );
+    let log = klog_since(from);
+    for l in log
+        .iter()
+        .filter(|l| l.contains("pciehp") || l.contains("pcieport"))
+    {
+        println!("INFO: klog: {l}");
+    }
+    r.check(
+        log.iter()
+            .any(|l| l.contains("pciehp") && l.contains("HotPlug+")),
+        "pciehp took the port's slot (its Slot # line)",
+    );
+    let path = dev.clone();
+    let reader = std::thread::spawn(move || {
+        let _ = pin_to_cpu(0);
+        TrapDrv::new(&path)
+            .cmd_only(&format!("rl {DEAD:#x}"))
+            .is_ok()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let reply = m.ask("remove", "REMOVE");
+    r.check(
+        reply.as_deref() == Some("REMOVE 0"),
+        format!("SURPRISE_REMOVE succeeded ({reply:?})"),
+    );
+    r.check(
+        reader.join().unwrap_or(false) && last_result() == Some(0xffff_ffff),
+        format!("the waited read ended all-ones ({:x?})", last_result()),
+    );
+    r.check(
+        wait_until(Duration::from_secs(10), || !dev.exists()),
+        "the device left the bus",
+    );
+    r.check(port.exists(), "the root port stays");
+    r.check(
+        wait_until(Duration::from_secs(5), || removed_lines() == removes0 + 1),
+        "the driver's remove() ran once",
+    );
+    let log = klog_since(from);
+    for l in log.iter().filter(|l| l.contains("pciehp")) {
+        println!("INFO: klog: {l}");
+    }
+    r.check(
+        log.iter()
+            .any(|l| l.contains("pciehp") && l.contains("Link Down"))
+            && log
+                .iter()
+                .any(|l| l.contains("pciehp") && l.contains("Card not present")),
+        "pciehp saw the link go down and the card go away (its own log lines)",
+    );
+    r.check(m.finish(), "the model exited cleanly");
+    r.check(
+        wait_until(Duration::from_secs(5), || live_devices() == live0),
+        format!("no device left alive ({:?})", live_devices()),
+    );
+    r.check(!port.exists(), "the root port left with the device's files");
 }
 
 /// Step 3: ProtoPCIem removed mid-command.
@@ -583,7 +680,7 @@ fn main() {
             .get(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(1_000_000);
-        model_main(us);
+        model_main(us, args.get(2).map(String::as_str) == Some("port"));
     }
     let mut r = Report::new("surprise-removal");
     let [ko, bin] = args.as_slice() else {
@@ -602,6 +699,7 @@ fn main() {
     let _ = pin_to_cpu(1);
     read_in_flight(&mut r);
     loop_in_flight(&mut r);
+    below_root_port(&mut r);
     // ProtoPCIem's probe reads its card from a worker on either CPU: its
     // device process must be free to run on the other.
     let _ = allow_all_cpus();
