@@ -324,9 +324,10 @@ fn bound_model(r: &mut Report, timeout_us: u32, port: bool) -> Option<(Model, Pa
         return None;
     }
     let dev = sysfs::wait_device(TEST_VENDOR, TEST_DEVICE_TRAP, Duration::from_secs(5));
+    // The driver link appears before probe() runs, its attributes after.
     let bound = dev.as_ref().is_some_and(|d| {
         wait_until(Duration::from_secs(10), || {
-            sysfs::driver_of(d).as_deref() == Some(TRAPDRV)
+            sysfs::driver_of(d).as_deref() == Some(TRAPDRV) && d.join("cmd").exists()
         })
     });
     if !r.check(bound, "pciem_trapdrv bound to the trap device") {
@@ -433,9 +434,11 @@ fn loop_in_flight(r: &mut Report) {
     let path = dev.clone();
     let looper = std::thread::spawn(move || {
         let _ = pin_to_cpu(0);
-        TrapDrv::new(&path)
-            .cmd_only(&format!("loop {LOOPS} {PLAIN:#x}"))
-            .is_ok()
+        let r = TrapDrv::new(&path).cmd_only(&format!("loop {LOOPS} {PLAIN:#x}"));
+        if let Err(e) = &r {
+            println!("INFO: the loop command failed: {e}");
+        }
+        r.is_ok()
     });
     // Some stores in, most still to come.
     let t0 = Instant::now();
@@ -447,6 +450,11 @@ fn loop_in_flight(r: &mut Report) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    let stats = pciem_vmtest::trapdrv::TrapStats::read(&dev);
+    println!(
+        "INFO: before the removal: {before:?}, loop running: {}, {stats:?}",
+        !looper.is_finished()
+    );
     let reply = m.ask("remove", "REMOVE");
     r.check(
         reply.as_deref() == Some("REMOVE 0"),
