@@ -1,5 +1,6 @@
 //! [`ChardevHost`]: the pciem-core [`Host`] over `/dev/pciem`.
 
+use crate::timers::Timers;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -27,6 +28,7 @@ pub struct ChardevHost {
     bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize],
     instance: OwnedFd,
     control: OwnedFd,
+    timers: Timers,
 }
 
 impl ChardevHost {
@@ -34,12 +36,19 @@ impl ChardevHost {
         control: OwnedFd,
         instance: OwnedFd,
         bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize],
+        timers: Timers,
     ) -> Self {
         Self {
             bars,
             instance,
             control,
+            timers,
         }
+    }
+
+    /// The model's timers (the event loop waits on them).
+    pub(crate) fn timers(&self) -> &Timers {
+        &self.timers
     }
 
     /// The control file (`/dev/pciem`).
@@ -150,6 +159,18 @@ impl Host for ChardevHost {
             Errno::EALREADY => HostError::Disconnected,
             e => host_error("SURPRISE_REMOVE", e),
         })
+    }
+
+    fn set_timer(&self, id: u32, delay: std::time::Duration) -> Result<(), HostError> {
+        self.timers
+            .set(id, delay)
+            .map_err(|e| host_error("timerfd_settime", e))
+    }
+
+    fn cancel_timer(&self, id: u32) -> Result<(), HostError> {
+        self.timers
+            .cancel(id)
+            .map_err(|e| host_error("timerfd_settime", e))
     }
 
     fn bar_read(&self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
@@ -367,7 +388,7 @@ mod tests {
     #[test]
     fn a_host_without_the_module_fails_cleanly() {
         let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-        let host = ChardevHost::new(null(), null(), Default::default());
+        let host = ChardevHost::new(null(), null(), Default::default(), Timers::new().unwrap());
         assert_eq!(
             host.raise_irq(Irq::Msi { vector: 0 }),
             Err(HostError::Unsupported("INJECT_IRQ"))

@@ -22,6 +22,7 @@ use crate::ioctl;
 use crate::mapping::{page_size, Mapping};
 use crate::responses::ReadResponses;
 use crate::ring::EventRing;
+use crate::timers::Timers;
 
 /// The default control file.
 pub const DEFAULT_PATH: &str = "/dev/pciem";
@@ -79,6 +80,8 @@ pub struct RunReport {
     /// Model-answered reads (of trapped BARs) answered; the answer may
     /// still have come too late for the kernel's read timeout.
     pub reads_answered: u64,
+    /// Timers that fired ([`Device::timer`] calls).
+    pub timers: u64,
     /// Handler calls that returned an error.
     pub handler_errors: u64,
     /// The first [`KEPT_ERRORS`] of those errors.
@@ -137,6 +140,7 @@ impl Session {
             .copied()
             .collect();
         let waiter = Waiter::new(options.wait)?;
+        let timers = Timers::new().map_err(ChardevError::sys("timerfd_create"))?;
 
         let control = open(
             &options.path,
@@ -218,7 +222,7 @@ impl Session {
             waiter,
             ring,
             eventfd,
-            host: ChardevHost::new(control, instance, bars),
+            host: ChardevHost::new(control, instance, bars, timers),
             options,
             access,
             responses,
@@ -268,10 +272,16 @@ impl Session {
                 self.ring.set_awake();
                 continue;
             }
-            let woke = self.waiter.wait(&self.eventfd, stop);
+            let woke = self
+                .waiter
+                .wait(&self.eventfd, stop, self.host.timers().fd());
             self.ring.set_awake();
             match woke? {
                 Wake::Events => report.wakeups += 1,
+                Wake::Timer => {
+                    report.wakeups += 1;
+                    self.fire_timers(device, &mut report)?;
+                }
                 Wake::Stop => break,
             }
         }
@@ -318,6 +328,29 @@ impl Session {
 }
 
 impl Session {
+    /// Calls [`Device::timer`] for every timer due, earliest first.
+    fn fire_timers<D: Device + ?Sized>(
+        &mut self,
+        device: &mut D,
+        report: &mut RunReport,
+    ) -> Result<(), ChardevError> {
+        let due = self
+            .host
+            .timers()
+            .due()
+            .map_err(ChardevError::sys("read the timerfd"))?;
+        for id in due {
+            report.timers += 1;
+            if let Err(e) = device.timer(&self.host, id) {
+                report.handler_errors += 1;
+                if report.errors.len() < KEPT_ERRORS {
+                    report.errors.push(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sends one read answer back to the kernel: the read-response slot, or
     /// `COMPLETE_READ` if there is no page (a read event on a device
     /// without trapped BARs: a confused kernel; answered anyway).
@@ -534,7 +567,7 @@ mod tests {
                 waiter: Waiter::new(mode).unwrap(),
                 ring: EventRing::map(&ring_fd).unwrap(),
                 eventfd,
-                host: ChardevHost::new(null(), null(), bars),
+                host: ChardevHost::new(null(), null(), bars, Timers::new().unwrap()),
                 options: RunOptions {
                     batch: 7,
                     warn_lost: false,
@@ -682,7 +715,7 @@ mod tests {
                 waiter: Waiter::new(WaitMode::Poll).unwrap(),
                 ring: EventRing::map(&ring_fd).unwrap(),
                 eventfd: notification_eventfd().unwrap(),
-                host: ChardevHost::new(null(), null(), bars),
+                host: ChardevHost::new(null(), null(), bars, Timers::new().unwrap()),
                 options: RunOptions {
                     warn_lost: false,
                     ..Default::default()

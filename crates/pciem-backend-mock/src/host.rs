@@ -1,9 +1,10 @@
 //! The host side: state shared by the harness (the driver's view) and the
 //! device model (through the [`Host`] trait).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER};
 use pciem_core::dmacheck::Access;
@@ -29,6 +30,12 @@ pub(crate) struct State {
     /// read all-ones and are dropped, the device can no longer interrupt
     /// or master the bus.
     pub(crate) removed: bool,
+    /// Armed timers: id -> deadline on the virtual clock.
+    pub(crate) timers: BTreeMap<u32, Duration>,
+    /// The virtual clock, advanced by `Harness::advance`.
+    pub(crate) now: Duration,
+    /// The device runs on its own thread (timers are refused there).
+    pub(crate) threaded: bool,
 }
 
 #[derive(Debug)]
@@ -69,6 +76,9 @@ impl MockHost {
                     counts: HashMap::new(),
                     intx: false,
                     removed: false,
+                    timers: BTreeMap::new(),
+                    now: Duration::ZERO,
+                    threaded: false,
                 }),
                 irq_cv: Condvar::new(),
                 irqs_pending: AtomicUsize::new(0),
@@ -421,6 +431,26 @@ impl Host for MockHost {
             let old = u64::from_le_bytes(raw);
             cell.copy_from_slice(&op.apply(old).to_le_bytes());
             Ok(old)
+        })
+    }
+
+    fn set_timer(&self, id: u32, delay: Duration) -> Result<(), HostError> {
+        self.with(|st| {
+            if st.threaded {
+                return Err(HostError::Unsupported(
+                    "timers in the mock's threaded mode (its clock is virtual: use Harness::new and Harness::advance)",
+                ));
+            }
+            let deadline = st.now.saturating_add(delay);
+            st.timers.insert(id, deadline);
+            Ok(())
+        })
+    }
+
+    fn cancel_timer(&self, id: u32) -> Result<(), HostError> {
+        self.with(|st| {
+            st.timers.remove(&id);
+            Ok(())
         })
     }
 

@@ -51,6 +51,10 @@ use pciem_abi::{
     PCIEM_IRQ_INTX, PCIEM_IRQ_MSI, PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
 };
 
+use core::time::Duration;
+
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
 use crate::access::AccessMap;
 use crate::config::{BuildError, ConfigSpace};
 use crate::prp::{self, Prp, PrpError};
@@ -389,7 +393,80 @@ pub trait Host {
     fn write_u32(&self, bar: u8, offset: u64, value: u32) -> Result<(), HostError> {
         self.bar_write(bar, offset, &value.to_le_bytes())
     }
+
+    /// Read a little-endian 64-bit register from BAR memory.
+    fn read_u64(&self, bar: u8, offset: u64) -> Result<u64, HostError> {
+        let mut b = [0u8; 8];
+        self.bar_read(bar, offset, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Write a little-endian 64-bit register in BAR memory.
+    fn write_u64(&self, bar: u8, offset: u64, value: u64) -> Result<(), HostError> {
+        self.bar_write(bar, offset, &value.to_le_bytes())
+    }
+
+    /// Arm timer `id` (a number of the model's choosing): [`Device::timer`]
+    /// is called with it once, `delay` from now, unless it is re-armed
+    /// (the new delay replaces the old) or cancelled first. Real devices
+    /// do work on timers: watchdogs, keep-alive, interrupt coalescing. The
+    /// chardev backend uses a timerfd on its event loop; the mock backend
+    /// a virtual clock that the test advances
+    /// (`pciem_backend_mock::Harness::advance`). The default (a backend
+    /// without timers) is [`HostError::Unsupported`].
+    fn set_timer(&self, id: u32, delay: Duration) -> Result<(), HostError> {
+        let _ = (id, delay);
+        Err(HostError::Unsupported("timers"))
+    }
+
+    /// Disarm timer `id`; a timer that is not armed is no error.
+    fn cancel_timer(&self, id: u32) -> Result<(), HostError> {
+        let _ = id;
+        Err(HostError::Unsupported("timers"))
+    }
 }
+
+/// Typed DMA over any [`Host`] (also `&dyn Host`), as vm-memory offers:
+/// read or write a plain-old-data structure (a zerocopy type: a command, a
+/// descriptor, a completion entry) at a bus address, in the layout it has
+/// in memory.
+///
+/// ```
+/// use pciem_core::{Host, HostExt};
+/// use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+///
+/// #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy)]
+/// #[repr(C)]
+/// struct Descriptor {
+///     addr: u64,
+///     len: u32,
+///     flags: u32,
+/// }
+///
+/// fn next(host: &dyn Host, ring: u64) -> Result<Descriptor, pciem_core::HostError> {
+///     host.read_obj::<Descriptor>(ring)
+/// }
+/// ```
+pub trait HostExt: Host {
+    /// Read a `T` from host memory at `bus_addr` (one DMA read of
+    /// `size_of::<T>()` bytes).
+    fn read_obj<T: FromBytes + IntoBytes>(&self, bus_addr: u64) -> Result<T, HostError> {
+        let mut v = T::new_zeroed();
+        self.dma_read(bus_addr, v.as_mut_bytes())?;
+        Ok(v)
+    }
+
+    /// Write `value` to host memory at `bus_addr` (one DMA write).
+    fn write_obj<T: IntoBytes + Immutable>(
+        &self,
+        bus_addr: u64,
+        value: &T,
+    ) -> Result<(), HostError> {
+        self.dma_write(bus_addr, value.as_bytes())
+    }
+}
+
+impl<H: Host + ?Sized> HostExt for H {}
 
 /// A register whose writes by the driver the device wants as events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -773,6 +850,12 @@ pub trait Device {
         report: crate::dmacheck::FaultReport,
     ) -> Result<(), HostError> {
         let _ = (host, report);
+        Ok(())
+    }
+
+    /// Timer `id`, armed with [`Host::set_timer`], expired.
+    fn timer(&mut self, host: &dyn Host, id: u32) -> Result<(), HostError> {
+        let _ = (host, id);
         Ok(())
     }
 
