@@ -51,7 +51,13 @@ static bool pciem_is_port(const struct pciem_dev *dev, struct pci_bus *bus,
 	return dev->port_img && bus->number == 0 && devfn == 0;
 }
 
-/* The root port's configuration space: no device-side effects. */
+static void pciem_cfg_reset_locked(struct pciem_dev *dev);
+
+/*
+ * The root port's configuration space. Its one device-side effect: a
+ * Secondary Bus Reset resets the device below (a RESET event, data
+ * PCIEM_RESET_BUS).
+ */
 static int pciem_port_cfg(struct pciem_dev *dev, bool write, int where,
 			  int size, u32 *val)
 {
@@ -60,14 +66,36 @@ static int pciem_port_cfg(struct pciem_dev *dev, bool write, int where,
 	u32 effects = 0;
 	int ret;
 
+	u32 bctl_old = 0, bctl_new = 0;
+	bool bus_reset;
+
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
-	if (write)
+	if (write) {
+		pciem_rs_cfg_read(dev->port_img, PCI_BRIDGE_CONTROL, 2,
+				  &bctl_old, &reason);
 		ret = pciem_rs_cfg_write(dev->port_img, where, size, *val,
 					 &effects, &reason);
-	else
+		pciem_rs_cfg_read(dev->port_img, PCI_BRIDGE_CONTROL, 2,
+				  &bctl_new, &reason);
+	} else {
 		ret = pciem_rs_cfg_read(dev->port_img, where, size, val,
 					&reason);
+	}
+	/* Secondary Bus Reset rising: the device below is reset. */
+	bus_reset = write && !ret && !(bctl_old & PCI_BRIDGE_CTL_BUS_RESET) &&
+		(bctl_new & PCI_BRIDGE_CTL_BUS_RESET);
+	if (bus_reset && !READ_ONCE(dev->link_down))
+		pciem_cfg_reset_locked(dev);
 	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	if (bus_reset && !READ_ONCE(dev->link_down)) {
+		struct pciem_event ev = {
+			.type = PCIEM_EVENT_RESET,
+			.data = PCIEM_RESET_BUS,
+			.timestamp_ns = ktime_get_mono_fast_ns(),
+		};
+
+		pciem_ring_push(dev, &ev);
+	}
 	if (ret) {
 		pr_warn_ratelimited("root port: config %s of %d bytes at 0x%x refused: %s (%d)\n",
 				    write ? "write" : "read", size, where, reason,

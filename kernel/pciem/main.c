@@ -397,6 +397,8 @@ static int pciem_ioctl_link_check(struct pciem_dev *dev, unsigned int cmd)
 		return pciem_link_check(dev, "P2P");
 	case PCIEM_IOCTL_START:
 		return pciem_link_check(dev, "START");
+	case PCIEM_IOCTL_INJECT_AER:
+		return pciem_link_check(dev, "INJECT_AER");
 	}
 	return 0;
 }
@@ -542,6 +544,13 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 		ret = copy_from_user(&rp, uarg, sizeof(rp)) ? -EFAULT :
 			pciem_port_set(dev, &rp);
+		break;
+	}
+	case PCIEM_IOCTL_INJECT_AER: {
+		struct pciem_aer_inject ai;
+
+		ret = copy_from_user(&ai, uarg, sizeof(ai)) ? -EFAULT :
+			pciem_port_inject_aer(dev, &ai);
 		break;
 	}
 	case PCIEM_IOCTL_SURPRISE_REMOVE: {

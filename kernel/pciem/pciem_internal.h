@@ -238,6 +238,7 @@ struct pciem_dev {
 	 * surprise removal (under dev->lock).
 	 */
 	bool want_port;
+	bool port_aer;			/* the port has AER (port.c) */
 	bool port_notified;
 	struct pciem_config_image *port_img;
 	struct pci_dev *port_pdev;
@@ -356,6 +357,8 @@ int pciem_port_set(struct pciem_dev *dev, const struct pciem_root_port *req);
 int pciem_port_build(struct pciem_dev *dev);
 void pciem_port_free(struct pciem_dev *dev);
 bool pciem_port_link_down(struct pciem_dev *dev);
+int pciem_port_inject_aer(struct pciem_dev *dev,
+			  const struct pciem_aer_inject *req);
 void pciem_port_wait_removal(struct pciem_dev *dev);
 
 #endif /* PCIEM_INTERNAL_H */

@@ -57,11 +57,14 @@ int pciem_port_set(struct pciem_dev *dev, const struct pciem_root_port *req)
 		pr_info_ratelimited("SET_ROOT_PORT: the device is already registered\n");
 		return -EBUSY;
 	}
-	if (req->flags != PCIEM_ROOT_PORT_HOTPLUG || req->reserved) {
-		pr_info_ratelimited("SET_ROOT_PORT: flags must be PCIEM_ROOT_PORT_HOTPLUG and reserved zero\n");
+	if (!(req->flags & PCIEM_ROOT_PORT_HOTPLUG) ||
+	    req->flags & ~(PCIEM_ROOT_PORT_HOTPLUG | PCIEM_ROOT_PORT_AER) ||
+	    req->reserved) {
+		pr_info_ratelimited("SET_ROOT_PORT: flags must be PCIEM_ROOT_PORT_HOTPLUG, optionally with PCIEM_ROOT_PORT_AER, and reserved zero\n");
 		return -EINVAL;
 	}
 	dev->want_port = true;
+	dev->port_aer = req->flags & PCIEM_ROOT_PORT_AER;
 	return 0;
 }
 
@@ -86,7 +89,7 @@ int pciem_port_build(struct pciem_dev *dev)
 	ret = pciem_rs_root_port_build(dev->port_img,
 				       (dev->domain & 0x1fff) ?: 1, 1,
 				       (u32)dev->region_phys, (u32)last,
-				       &reason);
+				       dev->port_aer, &reason);
 	if (ret) {
 		pr_err("root port: %s (%d)\n", reason, ret);
 		vfree(dev->port_img);
@@ -108,24 +111,22 @@ void pciem_port_free(struct pciem_dev *dev)
  * interrupted (it removes the device), false if the caller must remove it.
  * Process context, dev->lock held.
  */
-bool pciem_port_link_down(struct pciem_dev *dev)
+/*
+ * Raises the port's MSI vector, if the port's driver enabled MSI. Process
+ * context (pci_irq_vector() may sleep).
+ */
+static bool pciem_port_raise(struct pciem_dev *dev)
 {
 	struct pciem_rs_msi msi = { };
 	const char *reason = NULL;
 	unsigned long flags;
-	bool due;
-	int virq;
+	int ret, virq;
 
-	if (!dev->port_img || !dev->port_pdev)
-		return false;
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
-	due = pciem_rs_root_port_presence(dev->port_img, 0);
-	if (due && (pciem_rs_msi_state(dev->port_img, &msi, &reason) ||
-		    !msi.enabled))
-		due = false;
+	ret = pciem_rs_msi_state(dev->port_img, &msi, &reason);
 	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
-	if (!due) {
-		pr_info("%s: root port: pciehp has not enabled the slot's interrupt; removing the device without it\n",
+	if (ret || !msi.enabled) {
+		pr_info("%s: root port: its MSI is not enabled\n",
 			pci_name(dev->port_pdev));
 		return false;
 	}
@@ -138,6 +139,67 @@ bool pciem_port_link_down(struct pciem_dev *dev)
 	WRITE_ONCE(dev->port_virq, virq);
 	irq_work_queue(&dev->port_irq_work);
 	return true;
+}
+
+bool pciem_port_link_down(struct pciem_dev *dev)
+{
+	unsigned long flags;
+	bool due;
+
+	if (!dev->port_img || !dev->port_pdev)
+		return false;
+	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
+	due = pciem_rs_root_port_presence(dev->port_img, 0);
+	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	if (!due) {
+		pr_info("%s: root port: pciehp has not enabled the slot's interrupt; removing the device without it\n",
+			pci_name(dev->port_pdev));
+		return false;
+	}
+	return pciem_port_raise(dev);
+}
+
+/* INJECT_AER, dev->lock held. */
+int pciem_port_inject_aer(struct pciem_dev *dev,
+			  const struct pciem_aer_inject *req)
+{
+	const char *reason = NULL;
+	unsigned long flags;
+	bool due = false;
+	int ret;
+
+	if (dev->state != PCIEM_REGISTERED || !dev->pdev) {
+		pr_info_ratelimited("INJECT_AER: the device is not on the bus (REGISTER first)\n");
+		return -EINVAL;
+	}
+	if (!dev->port_img || !dev->port_aer || !dev->port_pdev) {
+		pr_info_ratelimited("INJECT_AER: the device has no root port with AER (SET_ROOT_PORT with PCIEM_ROOT_PORT_AER before REGISTER)\n");
+		return -EOPNOTSUPP;
+	}
+	if (req->flags || req->reserved ||
+	    req->severity > PCIEM_AER_FATAL) {
+		pr_info_ratelimited("INJECT_AER: severity must be PCIEM_AER_CORRECTABLE, _NONFATAL or _FATAL, flags and reserved zero\n");
+		return -EINVAL;
+	}
+	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
+	ret = pciem_rs_aer_record(dev->img, req->severity, req->status,
+				  &req->header_log, &reason);
+	if (!ret)
+		due = pciem_rs_aer_report(dev->port_img, req->severity,
+					  pci_dev_id(dev->pdev));
+	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	if (ret) {
+		pr_info_ratelimited("INJECT_AER: status 0x%x: %s (%d)\n",
+				    req->status, reason, ret);
+		return ret == -ENOENT ? -EOPNOTSUPP : ret;
+	}
+	if (!due) {
+		pr_info("%s: AER error latched at the root port; its AER driver has not enabled reporting of that severity\n",
+			pci_name(dev->pdev));
+		return 0;
+	}
+	pciem_port_raise(dev);
+	return 0;
 }
 
 /*

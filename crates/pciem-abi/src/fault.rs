@@ -46,6 +46,46 @@ pub struct pciem_surprise_remove {
 
 /// `pciem_root_port.flags`: the port has a hot-plug slot (required).
 pub const PCIEM_ROOT_PORT_HOTPLUG: u32 = 1 << 0;
+/// `pciem_root_port.flags`: the port has an AER capability with the Root
+/// Port registers, so that `PCIEM_IOCTL_INJECT_AER` reaches Linux's AER
+/// core.
+pub const PCIEM_ROOT_PORT_AER: u32 = 1 << 1;
+
+/// `pciem_aer_inject.severity`: a correctable error (ERR_COR): the AER
+/// core logs it and calls the driver's `cor_error_detected`.
+pub const PCIEM_AER_CORRECTABLE: u32 = 0;
+/// `pciem_aer_inject.severity`: an uncorrectable non-fatal error
+/// (ERR_NONFATAL): `error_detected(normal)`, `mmio_enabled`, `resume`.
+pub const PCIEM_AER_NONFATAL: u32 = 1;
+/// `pciem_aer_inject.severity`: an uncorrectable fatal error (ERR_FATAL):
+/// `error_detected(frozen)`, a secondary bus reset of the port (the model
+/// gets a `PCIEM_EVENT_RESET` with `PCIEM_RESET_BUS`), `slot_reset`,
+/// `resume`.
+pub const PCIEM_AER_FATAL: u32 = 2;
+
+/// Argument of `PCIEM_IOCTL_INJECT_AER`: the device reports an error to its
+/// root port (which needs [`PCIEM_ROOT_PORT_AER`]; the device needs an AER
+/// capability). The device's AER status register of the severity gets
+/// `status`, an uncorrectable error also its First Error Pointer and
+/// `header_log`; the port records the message in Root Error Status and
+/// Error Source and interrupts if the AER driver enabled that severity.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct pciem_aer_inject {
+    /// `PCIEM_AER_*`.
+    pub severity: u32,
+    /// Bits of the Correctable or Uncorrectable Error Status register
+    /// (at least one, only implemented ones).
+    pub status: u32,
+    /// The TLP header of an uncorrectable error (Header Log).
+    pub header_log: [u32; 4],
+    /// Must be zero.
+    pub flags: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}
 
 /// Argument of `PCIEM_IOCTL_SET_ROOT_PORT`, before REGISTER.
 #[repr(C)]

@@ -56,7 +56,8 @@ pub use watch::*;
 ///   driver's mappings.
 /// - 5: surprise removal ([`fault`]): `SURPRISE_REMOVE`; config reads of a
 ///   removed device return all-ones; `SET_ROOT_PORT` (a virtual root port
-///   with a hot-plug slot above the device, which then sits on bus 1).
+///   with a hot-plug slot and optionally AER above the device, which then
+///   sits on bus 1); `INJECT_AER`; `PCIEM_RESET_BUS` reset events.
 pub const PCIEM_ABI_VERSION: u32 = 5;
 
 /// Size of a PCI Express configuration space in bytes.

@@ -677,6 +677,7 @@ pub unsafe extern "C" fn pciem_rs_root_port_build(
     secondary: u8,
     mem_base: u32,
     mem_limit: u32,
+    aer: u32,
     reason: *mut *const c_char,
 ) -> i32 {
     // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
@@ -703,9 +704,73 @@ pub unsafe extern "C" fn pciem_rs_root_port_build(
         secondary,
         mem_base,
         mem_limit,
+        aer: aer != 0,
     });
     *img = port.into_image();
     0
+}
+
+fn severity(raw: u32) -> Option<root_port::Severity> {
+    match raw {
+        0 => Some(root_port::Severity::Correctable),
+        1 => Some(root_port::Severity::NonFatal),
+        2 => Some(root_port::Severity::Fatal),
+        _ => None,
+    }
+}
+
+/// Records an AER error in the reporting device's space (see pciem_rs.h).
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h; `header` points to four u32.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_aer_record(
+    img: *mut pciem_config_image,
+    sev: u32,
+    status: u32,
+    header: *const [u32; 4],
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(img), Some(header)) = (unsafe { m(img) }, unsafe { r(header) }) else {
+        return null(reason);
+    };
+    let Some(sev) = severity(sev) else {
+        return fail(reason, (EINVAL, cstr!("severity must be 0, 1 or 2")));
+    };
+    match root_port::record_error(ConfigSpace::from_image_mut(img), sev, status, *header) {
+        Ok(()) => 0,
+        Err(root_port::RecordError::NoAer) => fail(
+            reason,
+            (ENOENT, cstr!("the device has no AER capability")),
+        ),
+        Err(_) => fail(
+            reason,
+            (
+                EINVAL,
+                cstr!("status must be one or more error bits the AER capability implements for that severity"),
+            ),
+        ),
+    }
+}
+
+/// Records an error message at the root port; 1 if its interrupt is due.
+///
+/// # Safety
+/// `img` valid per pciem_rs.h (a NULL `img` is ignored).
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_aer_report(
+    img: *mut pciem_config_image,
+    sev: u32,
+    source: u16,
+) -> u32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    match (unsafe { m(img) }, severity(sev)) {
+        (Some(img), Some(sev)) => {
+            root_port::report_error(ConfigSpace::from_image_mut(img), sev, source) as u32
+        }
+        _ => 0,
+    }
 }
 
 /// The root port's slot presence; 1 if its hot-plug interrupt is due.

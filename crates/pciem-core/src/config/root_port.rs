@@ -81,6 +81,65 @@ pub struct RootPort {
     pub mem_base: u32,
     /// Last byte of the memory window (1 MiB granular: ends in 0xFFFFF).
     pub mem_limit: u32,
+    /// An Advanced Error Reporting capability with the Root Port
+    /// registers (Root Error Command, Status, Error Source), at
+    /// [`PORT_AER_CAP`].
+    pub aer: bool,
+}
+
+/// Offset of the port's AER capability, when it has one.
+pub const PORT_AER_CAP: usize = 0x100;
+/// AER: Uncorrectable Error Status (+ 0x04).
+pub const AER_UNCOR_STATUS: usize = 0x04;
+/// AER: Correctable Error Status (+ 0x10).
+pub const AER_COR_STATUS: usize = 0x10;
+/// AER: Capabilities and Control (+ 0x18; First Error Pointer in 4:0).
+pub const AER_CAP_CTL: usize = 0x18;
+/// AER: the four Header Log words (+ 0x1C).
+pub const AER_HEADER_LOG: usize = 0x1C;
+/// AER: Root Error Command (+ 0x2C).
+pub const AER_ROOT_COMMAND: usize = 0x2C;
+/// AER: Root Error Status (+ 0x30).
+pub const AER_ROOT_STATUS: usize = 0x30;
+/// AER: Error Source Identification (+ 0x34).
+pub const AER_ERROR_SOURCE: usize = 0x34;
+
+/// Root Error Status: ERR_COR received.
+pub const ROOT_ERR_COR: u32 = 1 << 0;
+/// Root Error Status: multiple ERR_COR received.
+pub const ROOT_MULTI_ERR_COR: u32 = 1 << 1;
+/// Root Error Status: ERR_FATAL or ERR_NONFATAL received.
+pub const ROOT_ERR_UNCOR: u32 = 1 << 2;
+/// Root Error Status: multiple ERR_FATAL/NONFATAL received.
+pub const ROOT_MULTI_ERR_UNCOR: u32 = 1 << 3;
+/// Root Error Status: the first uncorrectable message was fatal.
+pub const ROOT_FIRST_FATAL: u32 = 1 << 4;
+/// Root Error Status: ERR_NONFATAL received.
+pub const ROOT_NONFATAL_RCV: u32 = 1 << 5;
+/// Root Error Status: ERR_FATAL received.
+pub const ROOT_FATAL_RCV: u32 = 1 << 6;
+
+/// The severity of an error a device reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// Corrected by hardware: ERR_COR.
+    Correctable,
+    /// Uncorrectable, the link still works: ERR_NONFATAL.
+    NonFatal,
+    /// Uncorrectable, the link is suspect: ERR_FATAL.
+    Fatal,
+}
+
+/// Why a device cannot record an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The device has no AER capability (Linux would not look).
+    #[error("the device has no AER capability")]
+    NoAer,
+    /// Status bits that the severity's register does not implement, or
+    /// none at all.
+    #[error("status bits {0:#x} are not errors of that severity the AER capability implements")]
+    BadStatus(u32),
 }
 
 struct Layout<'a>(&'a mut ConfigSpace);
@@ -191,7 +250,119 @@ pub fn build(p: &RootPort) -> ConfigSpace {
     l.set(m + 4, 4, 0, 0xFFFF_FFFC, 0);
     l.set(m + 8, 4, 0, 0xFFFF_FFFF, 0);
     l.set(m + 12, 2, 0, 0xFFFF, 0);
+
+    if p.aer {
+        let a = PORT_AER_CAP;
+        // AER, version 2, last extended capability.
+        l.set(a, 4, u32::from(EXT_CAP_ID_AER) | 2 << 16, 0, 0);
+        l.set(a + AER_UNCOR_STATUS, 4, 0, 0, AER_UNCOR_BITS);
+        l.set(a + 0x08, 4, 0, AER_UNCOR_BITS, 0);
+        l.set(a + 0x0C, 4, AER_UNCOR_SEVERITY_DEFAULT, AER_UNCOR_BITS, 0);
+        l.set(a + AER_COR_STATUS, 4, 0, 0, AER_COR_BITS);
+        l.set(a + 0x14, 4, 0x2000, AER_COR_BITS, 0);
+        // Correctable, non-fatal, fatal reporting enables.
+        l.set(a + AER_ROOT_COMMAND, 4, 0, 0x7, 0);
+        // Message number 0 (bits 31:27) read-only; the rest W1C.
+        l.set(a + AER_ROOT_STATUS, 4, 0, 0, 0x7F);
+    }
     space
+}
+
+/// Device side of an error a device below the port reported: the Root
+/// Error Status and Error Source of the port record the message from
+/// requester `source` (bus << 8 | devfn) as the specification has a root
+/// port do (a second message of a kind only sets the Multiple bit).
+/// Returns whether the port's interrupt is due: Root Error Command enables
+/// reporting of that severity. False on a space without the port's AER.
+pub fn report_error(space: &mut ConfigSpace, severity: Severity, source: u16) -> bool {
+    let a = PORT_AER_CAP;
+    if space.find_ext_capability(EXT_CAP_ID_AER) != Some(a as u16) {
+        return false;
+    }
+    let (Some(mut st), Some(mut src), Some(cmd)) = (
+        space.raw32(a + AER_ROOT_STATUS),
+        space.raw32(a + AER_ERROR_SOURCE),
+        space.raw32(a + AER_ROOT_COMMAND),
+    ) else {
+        return false;
+    };
+    let enable = match severity {
+        Severity::Correctable => {
+            if st & ROOT_ERR_COR != 0 {
+                st |= ROOT_MULTI_ERR_COR;
+            } else {
+                st |= ROOT_ERR_COR;
+                src = (src & 0xFFFF_0000) | u32::from(source);
+            }
+            1
+        }
+        Severity::NonFatal | Severity::Fatal => {
+            if st & ROOT_ERR_UNCOR != 0 {
+                st |= ROOT_MULTI_ERR_UNCOR;
+            } else {
+                st |= ROOT_ERR_UNCOR;
+                src = (src & 0xFFFF) | u32::from(source) << 16;
+                if severity == Severity::Fatal {
+                    st |= ROOT_FIRST_FATAL;
+                }
+            }
+            if severity == Severity::Fatal {
+                st |= ROOT_FATAL_RCV;
+                4
+            } else {
+                st |= ROOT_NONFATAL_RCV;
+                2
+            }
+        }
+    };
+    let _ = space.device_write((a + AER_ROOT_STATUS) as u16, 4, st);
+    let _ = space.device_write((a + AER_ERROR_SOURCE) as u16, 4, src);
+    cmd & enable != 0
+}
+
+/// Device side of an error, in the reporting device's own space: its AER
+/// status register of the severity gets `status`, an uncorrectable error
+/// also its First Error Pointer (when no uncorrectable error is pending)
+/// and `header` in the Header Log, and the PCI Express capability's Device
+/// Status its detected bit.
+pub fn record_error(
+    space: &mut ConfigSpace,
+    severity: Severity,
+    status: u32,
+    header: [u32; 4],
+) -> Result<(), RecordError> {
+    let a = space
+        .find_ext_capability(EXT_CAP_ID_AER)
+        .ok_or(RecordError::NoAer)? as usize;
+    let (reg, implemented, detected) = match severity {
+        Severity::Correctable => (AER_COR_STATUS, AER_COR_BITS, 1u16 << 0),
+        Severity::NonFatal => (AER_UNCOR_STATUS, AER_UNCOR_BITS, 1 << 1),
+        Severity::Fatal => (AER_UNCOR_STATUS, AER_UNCOR_BITS, 1 << 2),
+    };
+    if status == 0 || status & !implemented != 0 {
+        return Err(RecordError::BadStatus(status));
+    }
+    let old = space.raw32(a + reg).unwrap_or(0);
+    if severity != Severity::Correctable {
+        if old == 0 {
+            let ctl = space.raw32(a + AER_CAP_CTL).unwrap_or(0);
+            let _ = space.device_write(
+                (a + AER_CAP_CTL) as u16,
+                4,
+                (ctl & !0x1F) | status.trailing_zeros(),
+            );
+        }
+        for (i, w) in header.iter().enumerate() {
+            let _ = space.device_write((a + AER_HEADER_LOG + 4 * i) as u16, 4, *w);
+        }
+    }
+    let _ = space.device_write((a + reg) as u16, 4, old | status);
+    if let Some(c) = space.find_capability(CAP_ID_PCIE) {
+        let off = c as usize + PCIE_DEVSTA;
+        let v = space.raw16(off).unwrap_or(0);
+        let _ = space.device_write(off as u16, 2, u32::from(v | detected));
+    }
+    Ok(())
 }
 
 /// Device side of the slot: presence detect and link active follow
@@ -242,6 +413,7 @@ mod tests {
             secondary: 1,
             mem_base: 0x3f00_0000,
             mem_limit: 0x3f0f_ffff,
+            aer: true,
         })
     }
 
@@ -310,9 +482,89 @@ mod tests {
     }
 
     #[test]
+    fn the_port_records_error_messages_as_a_root_port_does() {
+        let mut s = port();
+        let a = PORT_AER_CAP as u16;
+        assert_eq!(s.find_ext_capability(EXT_CAP_ID_AER), Some(a));
+        // Reporting not enabled yet: latched, no interrupt.
+        assert!(!report_error(&mut s, Severity::Correctable, 0x0100));
+        assert_eq!(s.read(a + 0x30, 4).unwrap(), ROOT_ERR_COR);
+        assert_eq!(s.read(a + 0x34, 4).unwrap(), 0x0100);
+        s.write(a + 0x2C, 4, 7).unwrap();
+        assert!(report_error(&mut s, Severity::Correctable, 0x0200));
+        assert_eq!(
+            s.read(a + 0x30, 4).unwrap(),
+            ROOT_ERR_COR | ROOT_MULTI_ERR_COR
+        );
+        assert_eq!(
+            s.read(a + 0x34, 4).unwrap(),
+            0x0100,
+            "the first source stays"
+        );
+        assert!(report_error(&mut s, Severity::Fatal, 0x0100));
+        let st = s.read(a + 0x30, 4).unwrap();
+        assert_eq!(
+            st & 0x7C,
+            ROOT_ERR_UNCOR | ROOT_FIRST_FATAL | ROOT_FATAL_RCV
+        );
+        assert_eq!(s.read(a + 0x34, 4).unwrap(), 0x0100_0100);
+        // The AER core clears what it saw.
+        s.write(a + 0x30, 4, st).unwrap();
+        assert_eq!(s.read(a + 0x30, 4).unwrap(), 0);
+        s.write(a + 0x2C, 4, 1).unwrap();
+        assert!(!report_error(&mut s, Severity::NonFatal, 0x0100));
+        assert_eq!(
+            s.read(a + 0x30, 4).unwrap(),
+            ROOT_ERR_UNCOR | ROOT_NONFATAL_RCV
+        );
+    }
+
+    #[test]
+    fn a_device_records_its_error_status_and_header() {
+        use crate::config::{AerCap, Bar, ConfigBuilder, PcieCap};
+        let mut d = ConfigBuilder::new(0x1f0c, 0x7e58)
+            .bar(0, Bar::memory32(4096))
+            .pcie(PcieCap::endpoint(1, 1))
+            .aer(AerCap::default())
+            .build()
+            .unwrap();
+        let a = d.find_ext_capability(EXT_CAP_ID_AER).unwrap();
+        let pcie = d.find_capability(CAP_ID_PCIE).unwrap();
+        record_error(&mut d, Severity::Correctable, 1, [0; 4]).unwrap();
+        assert_eq!(d.read(a + 0x10, 4).unwrap(), 1);
+        assert_eq!(d.read(pcie + 0x0A, 2).unwrap() & 7, 1);
+        let hdr = [0x4000_0001, 0x0100_00ff, 0xfee0_0000, 0];
+        record_error(&mut d, Severity::NonFatal, 1 << 14, hdr).unwrap();
+        assert_eq!(d.read(a + 0x04, 4).unwrap(), 1 << 14);
+        assert_eq!(d.read(a + 0x18, 4).unwrap() & 0x1F, 14);
+        assert_eq!(d.read(a + 0x1C, 4).unwrap(), 0x4000_0001);
+        assert_eq!(d.read(a + 0x24, 4).unwrap(), 0xfee0_0000);
+        // W1C, as the AER core clears it.
+        d.write(a + 0x04, 4, 1 << 14).unwrap();
+        assert_eq!(d.read(a + 0x04, 4).unwrap(), 0);
+        assert_eq!(
+            record_error(&mut d, Severity::Fatal, 1 << 1, hdr),
+            Err(RecordError::BadStatus(2))
+        );
+        assert_eq!(
+            record_error(&mut d, Severity::Correctable, 0, hdr),
+            Err(RecordError::BadStatus(0))
+        );
+        let mut bare = ConfigBuilder::new(0x1f0c, 0x7e58)
+            .bar(0, Bar::memory32(4096))
+            .build()
+            .unwrap();
+        assert_eq!(
+            record_error(&mut bare, Severity::Fatal, 1 << 18, hdr),
+            Err(RecordError::NoAer)
+        );
+    }
+
+    #[test]
     fn not_a_port_is_left_alone() {
         let mut s = ConfigSpace::zeroed();
         assert!(!set_presence(&mut s, false));
+        assert!(!report_error(&mut s, Severity::Fatal, 0x100));
         assert_eq!(s, ConfigSpace::zeroed());
     }
 }
