@@ -16,7 +16,7 @@
 //!    kernel's "AER: enabled with IRQ" line).
 //! 3. correctable (Receiver Error): the driver's `cor_error_detected` only;
 //!    the kernel logs the correctable error from 01:00.0; no reset.
-//! 4. non-fatal (Completion Timeout, with a header log): error_detected
+//! 4. non-fatal (Completer Abort, with a header log): error_detected
 //!    (normal), mmio_enabled, resume, in that order; the kernel logs the
 //!    uncorrected non-fatal error with the TLP header we gave and reports a
 //!    successful recovery; no reset; BAR0 still reads.
@@ -51,8 +51,9 @@ const MAGIC: u32 = 0xAE51_0001;
 const HEADER: [u32; 4] = [0x4000_0001, 0x0100_00ff, 0xfee0_0000, 0x0000_0000];
 /// Correctable: Receiver Error.
 const COR_RXERR: u32 = 1 << 0;
-/// Uncorrectable: Completion Timeout (non-fatal by default).
-const UNCOR_COMP_TIMEOUT: u32 = 1 << 14;
+/// Uncorrectable: Completer Abort (non-fatal by default; a TLP error, so
+/// the header log is printed, unlike a Completion Timeout's).
+const UNCOR_COMPLETER_ABORT: u32 = 1 << 15;
 /// Uncorrectable: Malformed TLP (fatal by default).
 const UNCOR_MALFORMED: u32 = 1 << 18;
 
@@ -411,7 +412,7 @@ fn main() {
         &dev,
         "non-fatal",
         PCIEM_AER_NONFATAL,
-        UNCOR_COMP_TIMEOUT,
+        UNCOR_COMPLETER_ABORT,
         "detected:1 mmio resume",
     );
     r.check(
@@ -422,8 +423,8 @@ fn main() {
         "the kernel logs the non-fatal error",
     );
     r.check(
-        log.iter().any(|l| l.contains("CmpltTO")),
-        "and names it (CmpltTO)",
+        log.iter().any(|l| l.contains("CmpltAbrt")),
+        "and names it (CmpltAbrt)",
     );
     r.check(
         log.iter().any(|l| l.contains("40000001 010000ff fee00000")),
