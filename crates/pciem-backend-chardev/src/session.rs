@@ -50,6 +50,10 @@ pub struct RunOptions {
     /// ([`pciem_core::Host::surprise_remove`]). Every BAR then needs the
     /// module's BAR pool (`phys_region=`).
     pub root_port: bool,
+    /// With [`RunOptions::root_port`]: the port also has AER, so that
+    /// [`crate::ChardevHost::inject_aer`] reaches Linux's AER core (the
+    /// device needs an AER capability of its own).
+    pub root_port_aer: bool,
 }
 
 impl Default for RunOptions {
@@ -61,6 +65,7 @@ impl Default for RunOptions {
             warn_lost: true,
             dma_check: CheckMode::Default,
             root_port: false,
+            root_port_aer: false,
         }
     }
 }
@@ -176,7 +181,8 @@ impl Session {
                 .map_err(ChardevError::sys("SET_DMA_CHECK"))?;
         }
         if options.root_port {
-            ioctl::set_root_port(control.as_fd()).map_err(ChardevError::sys("SET_ROOT_PORT"))?;
+            ioctl::set_root_port(control.as_fd(), options.root_port_aer)
+                .map_err(ChardevError::sys("SET_ROOT_PORT"))?;
         }
         declare_traps(control.as_fd(), &access)?;
         for w in &watches {
