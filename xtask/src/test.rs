@@ -279,6 +279,7 @@ mod tests {
                 "clippy",
                 "doc",
                 "test",
+                "outside crate",
                 "bench smoke",
                 "no_std build",
                 "loom",

@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER};
+use pciem_core::device::{read_prp_via_dma, write_prp_via_dma};
 use pciem_core::dmacheck::Access;
 use pciem_core::prp::{self, Prp};
 use pciem_core::{AtomicOp, ConfigSpace, Host, HostError, Irq};
@@ -456,34 +457,12 @@ impl Host for MockHost {
 
     fn dma_read_prp(&self, prp: Prp, buf: &mut [u8]) -> Result<(), HostError> {
         self.prp_precheck(prp, buf.len(), Access::Read)?;
-        let len = buf.len() as u64;
-        prp::for_each_segment(
-            prp,
-            len,
-            |addr, entries| self.dma_read(addr, entries),
-            |pos, addr, seg| {
-                let chunk = buf
-                    .get_mut(pos as usize..(pos + seg) as usize)
-                    .ok_or(HostError::TooLong { len, max: len })?;
-                self.dma_read(addr, chunk)
-            },
-        )
+        read_prp_via_dma(self, prp, buf)
     }
 
     fn dma_write_prp(&self, prp: Prp, data: &[u8]) -> Result<(), HostError> {
         self.prp_precheck(prp, data.len(), Access::Write)?;
-        let len = data.len() as u64;
-        prp::for_each_segment(
-            prp,
-            len,
-            |addr, entries| self.dma_read(addr, entries),
-            |pos, addr, seg| {
-                let chunk = data
-                    .get(pos as usize..(pos + seg) as usize)
-                    .ok_or(HostError::TooLong { len, max: len })?;
-                self.dma_write(addr, chunk)
-            },
-        )
+        write_prp_via_dma(self, prp, data)
     }
 
     fn p2p_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), HostError> {

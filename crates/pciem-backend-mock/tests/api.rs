@@ -30,7 +30,7 @@ struct Desc {
 /// bus address to 0x10 makes it read a `Desc` there and write it back with
 /// `flags` doubled. The log is an `Rc`: the model is not `Send`.
 struct Watchdog {
-    log: Rc<RefCell<Vec<(u32, Duration)>>>,
+    log: Log,
     fired: u64,
     watches: Vec<Watch>,
 }
@@ -70,7 +70,9 @@ impl Device for Watchdog {
     }
 }
 
-fn watchdog() -> (Watchdog, Rc<RefCell<Vec<(u32, Duration)>>>) {
+type Log = Rc<RefCell<Vec<(u32, Duration)>>>;
+
+fn watchdog() -> (Watchdog, Log) {
     let log = Rc::new(RefCell::new(Vec::new()));
     let w = |offset| Watch {
         bar: 0,
@@ -116,7 +118,7 @@ fn timers_fire_on_the_virtual_clock_in_order() {
 /// A model that arms three timers at start: they fire in deadline order,
 /// ties by id.
 struct Two {
-    seen: Rc<RefCell<Vec<(u32, Duration)>>>,
+    seen: Log,
     now: Rc<RefCell<Duration>>,
 }
 

@@ -338,35 +338,12 @@ pub trait Host {
     /// [`prp::for_each_segment`] over [`Host::dma_read`]; a backend may do it
     /// in one step instead (the kernel does).
     fn dma_read_prp(&self, prp: Prp, buf: &mut [u8]) -> Result<(), HostError> {
-        let len = buf.len() as u64;
-        prp::for_each_segment(
-            prp,
-            len,
-            |addr, entries| self.dma_read(addr, entries),
-            |pos, addr, seg| {
-                // `for_each_segment` only yields segments inside `0..len`.
-                let chunk = buf
-                    .get_mut(pos as usize..(pos + seg) as usize)
-                    .ok_or(HostError::TooLong { len, max: len })?;
-                self.dma_read(addr, chunk)
-            },
-        )
+        read_prp_via_dma(self, prp, buf)
     }
 
     /// Scatter write described by PRP entries from `data`.
     fn dma_write_prp(&self, prp: Prp, data: &[u8]) -> Result<(), HostError> {
-        let len = data.len() as u64;
-        prp::for_each_segment(
-            prp,
-            len,
-            |addr, entries| self.dma_read(addr, entries),
-            |pos, addr, seg| {
-                let chunk = data
-                    .get(pos as usize..(pos + seg) as usize)
-                    .ok_or(HostError::TooLong { len, max: len })?;
-                self.dma_write(addr, chunk)
-            },
-        )
+        write_prp_via_dma(self, prp, data)
     }
 
     /// Take the device's link down at once, as a surprise hot-unplug (a
@@ -424,6 +401,51 @@ pub trait Host {
         let _ = id;
         Err(HostError::Unsupported("timers"))
     }
+}
+
+/// [`Host::dma_read_prp`]'s default: walk the PRP lists with
+/// [`prp::for_each_segment`], reading list entries and each data segment
+/// with [`Host::dma_read`]. For a backend that overrides the method and
+/// still wants the walk (after checks of its own).
+pub fn read_prp_via_dma<H: Host + ?Sized>(
+    host: &H,
+    prp: Prp,
+    buf: &mut [u8],
+) -> Result<(), HostError> {
+    let len = buf.len() as u64;
+    prp::for_each_segment(
+        prp,
+        len,
+        |addr, entries| host.dma_read(addr, entries),
+        |pos, addr, seg| {
+            // `for_each_segment` only yields segments inside `0..len`.
+            let chunk = buf
+                .get_mut(pos as usize..(pos + seg) as usize)
+                .ok_or(HostError::TooLong { len, max: len })?;
+            host.dma_read(addr, chunk)
+        },
+    )
+}
+
+/// [`Host::dma_write_prp`]'s default: as [`read_prp_via_dma`], writing
+/// each data segment with [`Host::dma_write`].
+pub fn write_prp_via_dma<H: Host + ?Sized>(
+    host: &H,
+    prp: Prp,
+    data: &[u8],
+) -> Result<(), HostError> {
+    let len = data.len() as u64;
+    prp::for_each_segment(
+        prp,
+        len,
+        |addr, entries| host.dma_read(addr, entries),
+        |pos, addr, seg| {
+            let chunk = data
+                .get(pos as usize..(pos + seg) as usize)
+                .ok_or(HostError::TooLong { len, max: len })?;
+            host.dma_write(addr, chunk)
+        },
+    )
 }
 
 /// Typed DMA over any [`Host`] (also `&dyn Host`), as vm-memory offers:
