@@ -223,6 +223,27 @@ struct pciem_dev {
 	bool started;
 
 	struct pciem_dma_check dmac;	/* dmacheck.c */
+
+	/*
+	 * fault.c. link_down is raised once (READ_ONCE anywhere, any
+	 * context); removed is written under the PCI rescan lock.
+	 */
+	bool link_down;
+	bool removed;
+	struct work_struct remove_work;
+
+	/*
+	 * port.c: the virtual root port (SET_ROOT_PORT). port_img is under
+	 * cfg_lock once on the bus; port_notified says pciehp was told of a
+	 * surprise removal (under dev->lock).
+	 */
+	bool want_port;
+	bool port_aer;			/* the port has AER (port.c) */
+	bool port_notified;
+	struct pciem_config_image *port_img;
+	struct pci_dev *port_pdev;
+	struct irq_work port_irq_work;
+	int port_virq;
 };
 
 /* main.c */
@@ -239,6 +260,7 @@ void pciem_pool_free(phys_addr_t phys, u64 size);
 int pciem_bus_register(struct pciem_dev *dev);
 void __iomem *pciem_bar_kva(struct pciem_dev *dev, u32 i);
 void pciem_bus_unregister(struct pciem_dev *dev);
+void pciem_bus_remove_files(struct pciem_dev *dev);
 
 /* ring.c: the shared event ring and its eventfd */
 int pciem_ring_init(struct pciem_dev *dev);
@@ -321,5 +343,22 @@ ssize_t pciem_dmac_show(struct pciem_dev *dev, char *buf);
 int pciem_p2p_init(void);
 void pciem_p2p_exit(void);
 int pciem_p2p_xfer(struct pciem_dev *dev, void __user *uarg, bool to_peer);
+
+/* fault.c: surprise removal */
+void pciem_fault_dev_init(struct pciem_dev *dev);
+void pciem_fault_flush(struct pciem_dev *dev);
+int pciem_surprise_remove(struct pciem_dev *dev,
+			  const struct pciem_surprise_remove *req);
+int pciem_link_check(struct pciem_dev *dev, const char *what);
+
+/* port.c: the virtual root port */
+void pciem_port_dev_init(struct pciem_dev *dev);
+int pciem_port_set(struct pciem_dev *dev, const struct pciem_root_port *req);
+int pciem_port_build(struct pciem_dev *dev);
+void pciem_port_free(struct pciem_dev *dev);
+bool pciem_port_link_down(struct pciem_dev *dev);
+int pciem_port_inject_aer(struct pciem_dev *dev,
+			  const struct pciem_aer_inject *req);
+void pciem_port_wait_removal(struct pciem_dev *dev);
 
 #endif /* PCIEM_INTERNAL_H */

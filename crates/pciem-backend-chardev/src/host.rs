@@ -73,6 +73,27 @@ impl ChardevHost {
             .ok_or(HostError::NoSuchBar { bar })
     }
 
+    /// Fault injection: the device reports an AER error of `severity`
+    /// (`PCIEM_AER_*`) with the bits `status` of its AER status register and,
+    /// for an uncorrectable error, the TLP header `header_log`, to its root
+    /// port (which needs [`crate::RunOptions::root_port_aer`]); Linux's AER
+    /// core then runs the driver's error handlers.
+    pub fn inject_aer(
+        &self,
+        severity: u32,
+        status: u32,
+        header_log: [u32; 4],
+    ) -> Result<(), HostError> {
+        let req = pciem_abi::pciem_aer_inject {
+            severity,
+            status,
+            header_log,
+            flags: 0,
+            reserved: 0,
+        };
+        ioctl::inject_aer(self.control.as_fd(), &req).map_err(|e| host_error("INJECT_AER", e))
+    }
+
     /// Binds a fresh eventfd to `irq`: signalling it (from any thread, with
     /// [`IrqFd::trigger`] or a plain write) raises the interrupt with no
     /// ioctl. Unbound and closed when dropped.
@@ -153,6 +174,14 @@ fn p2p_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError
 }
 
 impl Host for ChardevHost {
+    fn surprise_remove(&self) -> Result<(), HostError> {
+        ioctl::surprise_remove(self.control.as_fd()).map_err(|e| match e {
+            // Removed already: the device is gone either way.
+            Errno::EALREADY => HostError::Disconnected,
+            e => host_error("SURPRISE_REMOVE", e),
+        })
+    }
+
     fn set_timer(&self, id: u32, delay: std::time::Duration) -> Result<(), HostError> {
         self.timers
             .set(id, delay)

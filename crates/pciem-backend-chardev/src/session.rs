@@ -45,6 +45,15 @@ pub struct RunOptions {
     /// mappings ([`CheckMode::Default`]: the module's `dma_check=`
     /// parameter, `enforce` unless set otherwise).
     pub dma_check: CheckMode,
+    /// Put the device below a virtual PCIe root port with a hot-plug slot
+    /// (`SET_ROOT_PORT`): Linux's pciehp then handles a surprise removal
+    /// ([`pciem_core::Host::surprise_remove`]). Every BAR then needs the
+    /// module's BAR pool (`phys_region=`).
+    pub root_port: bool,
+    /// With [`RunOptions::root_port`]: the port also has AER, so that
+    /// [`crate::ChardevHost::inject_aer`] reaches Linux's AER core (the
+    /// device needs an AER capability of its own).
+    pub root_port_aer: bool,
 }
 
 impl Default for RunOptions {
@@ -55,6 +64,8 @@ impl Default for RunOptions {
             batch: 64,
             warn_lost: true,
             dma_check: CheckMode::Default,
+            root_port: false,
+            root_port_aer: false,
         }
     }
 }
@@ -168,6 +179,10 @@ impl Session {
         if options.dma_check != CheckMode::Default {
             ioctl::set_dma_check(control.as_fd(), options.dma_check.raw())
                 .map_err(ChardevError::sys("SET_DMA_CHECK"))?;
+        }
+        if options.root_port {
+            ioctl::set_root_port(control.as_fd(), options.root_port_aer)
+                .map_err(ChardevError::sys("SET_ROOT_PORT"))?;
         }
         declare_traps(control.as_fd(), &access)?;
         for w in &watches {

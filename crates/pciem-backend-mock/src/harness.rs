@@ -479,7 +479,13 @@ impl<D: Device> Harness<D> {
     /// Host read of configuration space.
     pub fn config_read(&mut self, offset: u16, size: u8) -> Result<u32, MockError> {
         self.settle();
-        Ok(self.host.lock().config.read(offset, size)?)
+        let st = self.host.lock();
+        let value = st.config.read(offset, size)?;
+        // Checked after the access itself, so bad input is refused alike.
+        if st.removed {
+            return Ok(all_ones(size));
+        }
+        Ok(value)
     }
 
     /// Host write of configuration space, with the kernel module's
@@ -493,6 +499,11 @@ impl<D: Device> Harness<D> {
         size: u8,
         value: u32,
     ) -> Result<WriteEffects, MockError> {
+        if self.host.is_removed() {
+            // Refused alike when malformed (a read checks the same).
+            self.host.lock().config.read(offset, size)?;
+            return Ok(WriteEffects::empty());
+        }
         let fx = self
             .host
             .with(|st: &mut State| -> Result<WriteEffects, MockError> {
@@ -573,6 +584,11 @@ impl<D: Device> Harness<D> {
     ) -> Result<(), MockError> {
         if !matches!(size, 1 | 2 | 4 | 8) {
             return Err(MockError::BadSize(size));
+        }
+        if self.host.is_removed() {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, size as usize).map(drop))?;
+            return Ok(());
         }
         if self.access.is_trapped(bar) {
             return self.trapped_write(bar, offset, size, value);
@@ -671,6 +687,11 @@ impl<D: Device> Harness<D> {
     pub fn mmio_read(&mut self, bar: u8, offset: u64, size: u8) -> Result<u64, MockError> {
         if !matches!(size, 1 | 2 | 4 | 8) {
             return Err(MockError::BadSize(size));
+        }
+        if self.host.is_removed() {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, size as usize).map(drop))?;
+            return Ok(u64::MAX >> (64 - 8 * u32::from(size)));
         }
         if self.access.is_trapped(bar) {
             return self.trapped_read(bar, offset, size);
@@ -830,6 +851,11 @@ impl<D: Device> Harness<D> {
     /// On a trapped BAR the write is a sequence of naturally aligned stores
     /// of up to 8 bytes, each served by its policy (see [`Harness`]).
     pub fn bar_write(&mut self, bar: u8, offset: u64, data: &[u8]) -> Result<(), MockError> {
+        if self.host.is_removed() {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, data.len()).map(drop))?;
+            return Ok(());
+        }
         if self.access.is_trapped(bar) {
             // Refuse an out-of-range write before any part of it happens.
             self.host
@@ -883,6 +909,12 @@ impl<D: Device> Harness<D> {
     /// bytes, each served by its policy (see [`Harness`]).
     pub fn bar_read(&mut self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), MockError> {
         self.settle();
+        if self.host.is_removed() {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, buf.len()).map(drop))?;
+            buf.fill(0xff);
+            return Ok(());
+        }
         if self.access.touches_range(bar, offset, buf.len() as u64) {
             self.host
                 .with(|st| st.bar_slice(bar, offset, buf.len()).map(drop))?;
@@ -1059,6 +1091,15 @@ impl<D: Device> Drop for Harness<D> {
         if matches!(self.mode, Mode::Threaded { .. }) {
             let _ = self.stop_thread();
         }
+    }
+}
+
+/// What a dead link answers to a configuration read of `size` bytes.
+fn all_ones(size: u8) -> u32 {
+    match size {
+        1 => 0xff,
+        2 => 0xffff,
+        _ => u32::MAX,
     }
 }
 

@@ -27,6 +27,10 @@ pub(crate) struct State {
     pub(crate) irqs: VecDeque<IrqRecord>,
     pub(crate) counts: HashMap<(IrqKind, u32), u64>,
     pub(crate) intx: bool,
+    /// Surprise-removed ([`Host::surprise_remove`]): the driver's accesses
+    /// read all-ones and are dropped, the device can no longer interrupt
+    /// or master the bus.
+    pub(crate) removed: bool,
     /// Armed timers: id -> deadline on the virtual clock.
     pub(crate) timers: BTreeMap<u32, Duration>,
     /// The virtual clock, advanced by `Harness::advance`.
@@ -72,6 +76,7 @@ impl MockHost {
                     irqs: VecDeque::new(),
                     counts: HashMap::new(),
                     intx: false,
+                    removed: false,
                     timers: BTreeMap::new(),
                     now: Duration::ZERO,
                     threaded: false,
@@ -81,6 +86,11 @@ impl MockHost {
                 irq_waiters: AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// Whether the device was surprise-removed.
+    pub fn is_removed(&self) -> bool {
+        self.lock().removed
     }
 
     /// Look at the configuration space as the host currently has it.
@@ -330,6 +340,9 @@ impl State {
     /// The kernel refuses device-initiated DMA, atomics and P2P (`EPERM`)
     /// until the driver sets Bus Master Enable.
     pub(crate) fn check_bus_master(&self) -> Result<(), HostError> {
+        if self.removed {
+            return Err(HostError::Disconnected);
+        }
         if self.config.command() & COMMAND_MASTER == 0 {
             return Err(HostError::BusMasterDisabled);
         }
@@ -376,7 +389,12 @@ impl Host for MockHost {
     }
 
     fn raise_irq(&self, irq: Irq) -> Result<(), HostError> {
-        self.with(|st| st.raise(irq))
+        self.with(|st| {
+            if st.removed {
+                return Err(HostError::Disconnected);
+            }
+            st.raise(irq)
+        })
     }
 
     fn dma_read(&self, bus_addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
@@ -459,6 +477,18 @@ impl Host for MockHost {
         self.with(|st| {
             st.check_bus_master()?;
             st.peer_slice(addr, data.len())?.copy_from_slice(data);
+            Ok(())
+        })
+    }
+
+    fn surprise_remove(&self) -> Result<(), HostError> {
+        self.with(|st| {
+            if st.removed {
+                return Err(HostError::Disconnected);
+            }
+            st.removed = true;
+            st.irqs.clear();
+            st.intx = false;
             Ok(())
         })
     }

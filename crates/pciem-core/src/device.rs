@@ -346,6 +346,19 @@ pub trait Host {
         write_prp_via_dma(self, prp, data)
     }
 
+    /// Take the device's link down at once, as a surprise hot-unplug (a
+    /// card pulled out, a link that failed): from then on the driver reads
+    /// all-ones from the device's configuration space and BARs and its
+    /// writes go nowhere, the device can no longer interrupt or do DMA
+    /// ([`HostError::Disconnected`]), and the host removes the device the
+    /// way it removes vanished hardware (its driver's `remove()` runs
+    /// against the dead device). Once per device: a second call is
+    /// [`HostError::Disconnected`]. The default is
+    /// [`HostError::Unsupported`].
+    fn surprise_remove(&self) -> Result<(), HostError> {
+        Err(HostError::Unsupported("surprise removal"))
+    }
+
     /// Read a little-endian 32-bit register from BAR memory.
     fn read_u32(&self, bar: u8, offset: u64) -> Result<u32, HostError> {
         let mut b = [0u8; 4];

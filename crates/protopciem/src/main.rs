@@ -62,6 +62,18 @@ struct RunArgs {
     /// (CONTROL and CMD watched by hardware watchpoints).
     #[arg(long, value_enum, default_value_t = BarMode::Trap)]
     mode: BarMode,
+    /// chardev, fault injection: surprise-remove the card when the driver writes its
+    /// N-th command (from 1), instead of running it. The link goes down at
+    /// once (the driver reads all-ones), and the host removes the card as
+    /// hot-unplugged hardware; the process keeps running until SIGINT or
+    /// SIGTERM.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    surprise_remove_at_command: Option<u64>,
+    /// chardev: put the card below a virtual PCIe root port with a
+    /// hot-plug slot, so that Linux's pciehp handles a surprise removal
+    /// (pciem.ko must have a BAR pool, phys_region=).
+    #[arg(long)]
+    root_port: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -149,6 +161,9 @@ fn run_chardev(args: &RunArgs) -> Result<(), AppError> {
     let stop = StopSignal::new().map_err(AppError::Signals)?;
     stop.on_termination().map_err(AppError::Signals)?;
     let mut model = protopciem::device::ProtoPciem::with_mode(args.mode.into());
+    if let Some(n) = args.surprise_remove_at_command {
+        model = model.surprise_remove_at_command(n);
+    }
     let options = RunOptions {
         path: args.device.clone(),
         wait: if args.poll {
@@ -156,6 +171,7 @@ fn run_chardev(args: &RunArgs) -> Result<(), AppError> {
         } else {
             WaitMode::Auto
         },
+        root_port: args.root_port,
         ..Default::default()
     };
     let mut session = Session::open(&model, options)?;
@@ -172,6 +188,9 @@ fn run_chardev(args: &RunArgs) -> Result<(), AppError> {
     );
     let report = session.run(&mut model, &stop)?;
     drop(session);
+    if model.removed() {
+        println!("protopciem: the card was surprise-removed mid-command");
+    }
     let s = model.stats();
     println!(
         "protopciem: device removed; {} events handled ({} lost to ring overflow, kernel overflow counter {}), {} handler errors",

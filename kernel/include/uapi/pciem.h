@@ -37,8 +37,12 @@
  *   not call it gets the module's default, `enforce`),
  *   `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA outside the
  *   driver's mappings.
+ * - 5: surprise removal (`fault`): `SURPRISE_REMOVE`; config reads of a
+ *   removed device return all-ones; `SET_ROOT_PORT` (a virtual root port
+ *   with a hot-plug slot and optionally AER above the device, which then
+ *   sits on bus 1); `INJECT_AER`; `PCIEM_RESET_BUS` reset events.
  */
-#define PCIEM_ABI_VERSION 4
+#define PCIEM_ABI_VERSION 5
 
 /**
  * Size of a PCI Express configuration space in bytes.
@@ -377,10 +381,48 @@
 #define PCIEM_RESET_D3HOT_D0 2
 
 /**
+ * Reset by a Secondary Bus Reset of the root port above the device
+ * (`SET_ROOT_PORT`), as Linux does to recover from a fatal error.
+ */
+#define PCIEM_RESET_BUS 3
+
+/**
  * Event flag: the event needs no response. An `MMIO_READ` event without
  * this flag waits for the read value identified by `id`.
  */
 #define PCIEM_EVENT_FLAG_POSTED 1
+
+/**
+ * `pciem_root_port.flags`: the port has a hot-plug slot (required).
+ */
+#define PCIEM_ROOT_PORT_HOTPLUG (1 << 0)
+
+/**
+ * `pciem_root_port.flags`: the port has an AER capability with the Root
+ * Port registers, so that `PCIEM_IOCTL_INJECT_AER` reaches Linux's AER
+ * core.
+ */
+#define PCIEM_ROOT_PORT_AER (1 << 1)
+
+/**
+ * `pciem_aer_inject.severity`: a correctable error (ERR_COR): the AER
+ * core logs it and calls the driver's `cor_error_detected`.
+ */
+#define PCIEM_AER_CORRECTABLE 0
+
+/**
+ * `pciem_aer_inject.severity`: an uncorrectable non-fatal error
+ * (ERR_NONFATAL): `error_detected(normal)`, `mmio_enabled`, `resume`.
+ */
+#define PCIEM_AER_NONFATAL 1
+
+/**
+ * `pciem_aer_inject.severity`: an uncorrectable fatal error (ERR_FATAL):
+ * `error_detected(frozen)`, a secondary bus reset of the port (the model
+ * gets a `PCIEM_EVENT_RESET` with `PCIEM_RESET_BUS`), `slot_reset`,
+ * `resume`.
+ */
+#define PCIEM_AER_FATAL 2
 
 /**
  * The ioctl type byte of PCIem.
@@ -1234,6 +1276,67 @@ struct pciem_dma_check_mode {
 };
 
 /**
+ * Argument of `PCIEM_IOCTL_SURPRISE_REMOVE`. Only after REGISTER; once
+ * per device (`EALREADY` after).
+ */
+struct pciem_surprise_remove {
+  /**
+   * Must be zero (no flags are defined yet).
+   */
+  uint32_t flags;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_SET_ROOT_PORT`, before REGISTER.
+ */
+struct pciem_root_port {
+  /**
+   * `PCIEM_ROOT_PORT_*`; `PCIEM_ROOT_PORT_HOTPLUG` must be set.
+   */
+  uint32_t flags;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_INJECT_AER`: the device reports an error to its
+ * root port (which needs `PCIEM_ROOT_PORT_AER`; the device needs an AER
+ * capability). The device's AER status register of the severity gets
+ * `status`, an uncorrectable error also its First Error Pointer and
+ * `header_log`; the port records the message in Root Error Status and
+ * Error Source and interrupts if the AER driver enabled that severity.
+ */
+struct pciem_aer_inject {
+  /**
+   * `PCIEM_AER_*`.
+   */
+  uint32_t severity;
+  /**
+   * Bits of the Correctable or Uncorrectable Error Status register
+   * (at least one, only implemented ones).
+   */
+  uint32_t status;
+  /**
+   * The TLP header of an uncorrectable error (Header Log).
+   */
+  uint32_t header_log[4];
+  /**
+   * Must be zero.
+   */
+  uint32_t flags;
+  /**
+   * Must be zero.
+   */
+  uint32_t reserved;
+};
+
+/**
  * One read-response slot. The kernel allocates slot `id % PCIEM_READ_SLOTS`
  * to a waiting read; the model writes `value`, then `id` (release).
  */
@@ -1380,6 +1483,9 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_START _IO(PCIEM_IOCTL_MAGIC, 0x15)
 #define PCIEM_IOCTL_COMPLETE_READ _IOW(PCIEM_IOCTL_MAGIC, 0x16, struct pciem_read_completion)
 #define PCIEM_IOCTL_SET_DMA_CHECK _IOW(PCIEM_IOCTL_MAGIC, 0x17, struct pciem_dma_check_mode)
+#define PCIEM_IOCTL_SURPRISE_REMOVE _IOW(PCIEM_IOCTL_MAGIC, 0x18, struct pciem_surprise_remove)
+#define PCIEM_IOCTL_SET_ROOT_PORT _IOW(PCIEM_IOCTL_MAGIC, 0x19, struct pciem_root_port)
+#define PCIEM_IOCTL_INJECT_AER _IOW(PCIEM_IOCTL_MAGIC, 0x1A, struct pciem_aer_inject)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_version) == 16, "sizeof(struct pciem_version)");
@@ -1529,6 +1635,18 @@ PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_completion, value) == 8
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_dma_check_mode) == 8, "sizeof(struct pciem_dma_check_mode)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_check_mode, mode) == 0, "offsetof(pciem_dma_check_mode, mode)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_dma_check_mode, reserved) == 4, "offsetof(pciem_dma_check_mode, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_surprise_remove) == 8, "sizeof(struct pciem_surprise_remove)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_surprise_remove, flags) == 0, "offsetof(pciem_surprise_remove, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_surprise_remove, reserved) == 4, "offsetof(pciem_surprise_remove, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_root_port) == 8, "sizeof(struct pciem_root_port)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_root_port, flags) == 0, "offsetof(pciem_root_port, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_root_port, reserved) == 4, "offsetof(pciem_root_port, reserved)");
+PCIEM_STATIC_ASSERT(sizeof(struct pciem_aer_inject) == 32, "sizeof(struct pciem_aer_inject)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_aer_inject, severity) == 0, "offsetof(pciem_aer_inject, severity)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_aer_inject, status) == 4, "offsetof(pciem_aer_inject, status)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_aer_inject, header_log) == 8, "offsetof(pciem_aer_inject, header_log)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_aer_inject, flags) == 24, "offsetof(pciem_aer_inject, flags)");
+PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_aer_inject, reserved) == 28, "offsetof(pciem_aer_inject, reserved)");
 PCIEM_STATIC_ASSERT(sizeof(struct pciem_read_response) == 64, "sizeof(struct pciem_read_response)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, id) == 0, "offsetof(pciem_read_response, id)");
 PCIEM_STATIC_ASSERT(__builtin_offsetof(struct pciem_read_response, value) == 8, "offsetof(pciem_read_response, value)");
