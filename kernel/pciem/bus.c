@@ -38,6 +38,75 @@ static struct pciem_dev *bus_to_dev(struct pci_bus *bus)
 	return container_of(bus->sysdata, struct pciem_dev, sysdata);
 }
 
+/* The bus number of the device: 1 below a root port (port.c), else 0. */
+static unsigned int pciem_dev_busnr(const struct pciem_dev *dev)
+{
+	return dev->port_img ? 1 : 0;
+}
+
+/* Function 0 of the root port's bus, when there is a port. */
+static bool pciem_is_port(const struct pciem_dev *dev, struct pci_bus *bus,
+			  unsigned int devfn)
+{
+	return dev->port_img && bus->number == 0 && devfn == 0;
+}
+
+static void pciem_cfg_reset_locked(struct pciem_dev *dev);
+
+/*
+ * The root port's configuration space. Its one device-side effect: a
+ * Secondary Bus Reset resets the device below (a RESET event, data
+ * PCIEM_RESET_BUS).
+ */
+static int pciem_port_cfg(struct pciem_dev *dev, bool write, int where,
+			  int size, u32 *val)
+{
+	const char *reason = NULL;
+	unsigned long flags;
+	u32 effects = 0;
+	int ret;
+
+	u32 bctl_old = 0, bctl_new = 0;
+	bool bus_reset;
+
+	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
+	if (write) {
+		pciem_rs_cfg_read(dev->port_img, PCI_BRIDGE_CONTROL, 2,
+				  &bctl_old, &reason);
+		ret = pciem_rs_cfg_write(dev->port_img, where, size, *val,
+					 &effects, &reason);
+		pciem_rs_cfg_read(dev->port_img, PCI_BRIDGE_CONTROL, 2,
+				  &bctl_new, &reason);
+	} else {
+		ret = pciem_rs_cfg_read(dev->port_img, where, size, val,
+					&reason);
+	}
+	/* Secondary Bus Reset rising: the device below is reset. */
+	bus_reset = write && !ret && !(bctl_old & PCI_BRIDGE_CTL_BUS_RESET) &&
+		(bctl_new & PCI_BRIDGE_CTL_BUS_RESET);
+	if (bus_reset && !READ_ONCE(dev->link_down))
+		pciem_cfg_reset_locked(dev);
+	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	if (bus_reset && !READ_ONCE(dev->link_down)) {
+		struct pciem_event ev = {
+			.type = PCIEM_EVENT_RESET,
+			.data = PCIEM_RESET_BUS,
+			.timestamp_ns = ktime_get_mono_fast_ns(),
+		};
+
+		pciem_ring_push(dev, &ev);
+	}
+	if (ret) {
+		pr_warn_ratelimited("root port: config %s of %d bytes at 0x%x refused: %s (%d)\n",
+				    write ? "write" : "read", size, where, reason,
+				    ret);
+		if (!write)
+			PCI_SET_ERROR_RESPONSE(val);
+		return PCIBIOS_BAD_REGISTER_NUMBER;
+	}
+	return PCIBIOS_SUCCESSFUL;
+}
+
 static int pciem_cfg_read(struct pci_bus *bus, unsigned int devfn, int where,
 			  int size, u32 *val)
 {
@@ -46,9 +115,20 @@ static int pciem_cfg_read(struct pci_bus *bus, unsigned int devfn, int where,
 	unsigned long flags;
 	int ret;
 
-	if (bus->number != 0 || devfn != 0 || where < 0) {
+	if (where < 0) {
 		PCI_SET_ERROR_RESPONSE(val);
 		return PCIBIOS_DEVICE_NOT_FOUND;
+	}
+	if (pciem_is_port(dev, bus, devfn))
+		return pciem_port_cfg(dev, false, where, size, val);
+	if (bus->number != pciem_dev_busnr(dev) || devfn != 0) {
+		PCI_SET_ERROR_RESPONSE(val);
+		return PCIBIOS_DEVICE_NOT_FOUND;
+	}
+	/* Surprise-removed: what a root port answers for a dead link. */
+	if (READ_ONCE(dev->link_down)) {
+		PCI_SET_ERROR_RESPONSE(val);
+		return PCIBIOS_SUCCESSFUL;
 	}
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 	ret = pciem_rs_cfg_read(dev->img, where, size, val, &reason);
@@ -124,8 +204,15 @@ static int pciem_cfg_write(struct pci_bus *bus, unsigned int devfn, int where,
 	u32 effects = 0;
 	int ret;
 
-	if (bus->number != 0 || devfn != 0 || where < 0)
+	if (where < 0)
 		return PCIBIOS_DEVICE_NOT_FOUND;
+	if (pciem_is_port(dev, bus, devfn))
+		return pciem_port_cfg(dev, true, where, size, &val);
+	if (bus->number != pciem_dev_busnr(dev) || devfn != 0)
+		return PCIBIOS_DEVICE_NOT_FOUND;
+	/* Surprise-removed: the write goes nowhere, as on a dead link. */
+	if (READ_ONCE(dev->link_down))
+		return PCIBIOS_SUCCESSFUL;
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 	ret = pciem_rs_cfg_write(dev->img, where, size, val, &effects, &reason);
 	if (!ret && (effects & (PCIEM_RS_EFFECT_FLR |
@@ -332,7 +419,10 @@ static int pciem_layout_bars(struct pciem_dev *dev)
 	 * behind our back (release_resource() of a resource with no parent
 	 * at removal: an oops; and the pool range freed twice).
 	 */
-	if (nt && np) {
+	/* Below a root port, one 32-bit window forwards them all. */
+	if (dev->want_port && nt)
+		fold = true;
+	if (nt && np && !fold) {
 		if (!trap32 && !pciem_trap_window_alloc(dev, trap_total,
 							trap_align, false,
 							false))
@@ -347,6 +437,10 @@ static int pciem_layout_bars(struct pciem_dev *dev)
 			pool_bars[np++] = trap_bars[i];
 		pool_total += trap_total;
 		pool_align = max(pool_align, trap_align);
+	}
+	if (dev->want_port) {
+		pool_align = max_t(u64, pool_align, SZ_1M);
+		pool_total = ALIGN(pool_total, SZ_1M);
 	}
 	sort(pool_bars, np, sizeof(pool_bars[0]), bar_cmp_desc, NULL);
 	sort(trap_bars, nt, sizeof(trap_bars[0]), bar_cmp_desc, NULL);
@@ -536,9 +630,14 @@ int pciem_bus_register(struct pciem_dev *dev)
 		if (ret)
 			goto err_window;
 	}
+	if (dev->want_port) {
+		ret = pciem_port_build(dev);
+		if (ret)
+			goto err_window;
+	}
 	dev->busn.name = "pciem bus";
 	dev->busn.start = 0;
-	dev->busn.end = 0;
+	dev->busn.end = pciem_dev_busnr(dev);
 	dev->busn.flags = IORESOURCE_BUS;
 
 	dev->sysdata.domain = dev->domain;
@@ -574,10 +673,19 @@ int pciem_bus_register(struct pciem_dev *dev)
 		goto err_window;
 	}
 	dev->bus = bridge->bus;
-	dev->pdev = pci_get_slot(dev->bus, PCI_DEVFN(0, 0));
+	if (dev->port_img) {
+		dev->port_pdev = pci_get_slot(dev->bus, PCI_DEVFN(0, 0));
+		if (dev->port_pdev && dev->port_pdev->subordinate)
+			dev->pdev = pci_get_slot(dev->port_pdev->subordinate,
+						 PCI_DEVFN(0, 0));
+	} else {
+		dev->pdev = pci_get_slot(dev->bus, PCI_DEVFN(0, 0));
+	}
 	if (!dev->pdev) {
 		pr_err("domain %04x: the device did not answer the scan\n",
 		       dev->domain);
+		pci_dev_put(dev->port_pdev);
+		dev->port_pdev = NULL;
 		pci_stop_root_bus(dev->bus);
 		pci_remove_root_bus(dev->bus);
 		pci_unlock_rescan_remove();
@@ -607,7 +715,11 @@ int pciem_bus_register(struct pciem_dev *dev)
 		pr_warn("%s: no pciem_dma_check statistics in sysfs\n",
 			pci_name(dev->pdev));
 
-	if (dev->trap_window.end)
+	if (dev->port_pdev)
+		pr_info("device %s registered below root port %s, window %pR\n",
+			pci_name(dev->pdev), pci_name(dev->port_pdev),
+			&dev->window);
+	else if (dev->trap_window.end)
 		pr_info("device %s registered on its own root bus, trapped BARs in %pR%s\n",
 			pci_name(dev->pdev), &dev->trap_window,
 			dev->region_size ? ", the others in the pool" : "");
@@ -617,6 +729,7 @@ int pciem_bus_register(struct pciem_dev *dev)
 	return 0;
 
 err_window:
+	pciem_port_free(dev);
 	if (dev->trap_from_pool && dev->trap_window.parent)
 		release_resource(&dev->trap_window);
 	if (dev->region_size)
@@ -643,6 +756,16 @@ static void pciem_free_bars(struct pciem_dev *dev)
 }
 
 /*
+ * Removes our sysfs files from the PCI device, before it is removed (after,
+ * its directory is gone). Under the rescan lock, with dev->removed false.
+ */
+void pciem_bus_remove_files(struct pciem_dev *dev)
+{
+	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_trap);
+	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_dma_check);
+}
+
+/*
  * Hot-removes the device (the bound driver's remove() runs) and frees the
  * bus, domain and pool range. Called from the last release, may sleep.
  */
@@ -653,12 +776,18 @@ void pciem_bus_unregister(struct pciem_dev *dev)
 	if (!dev->bus)
 		return;
 	bridge = to_pci_host_bridge(dev->bus->bridge);
-	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_trap);
-	device_remove_file(&dev->pdev->dev, &dev_attr_pciem_dma_check);
 	pci_lock_rescan_remove();
+	/*
+	 * A surprise removal (fault.c, or pciehp below our root port)
+	 * already took the device and its files.
+	 */
+	if (device_is_registered(&dev->pdev->dev))
+		pciem_bus_remove_files(dev);
 	pci_stop_root_bus(dev->bus);
 	pci_dev_put(dev->pdev);
 	dev->pdev = NULL;
+	pci_dev_put(dev->port_pdev);
+	dev->port_pdev = NULL;
 	pci_remove_root_bus(dev->bus);
 	pci_unlock_rescan_remove();
 	/*
@@ -676,6 +805,7 @@ void pciem_bus_unregister(struct pciem_dev *dev)
 	pciem_trap_orphan(dev);
 	pciem_watch_unpublish(dev);
 	pciem_irq_unregister(dev);
+	pciem_port_free(dev);
 	pciem_bus_unmap(dev);
 	if (dev->region_size)
 		release_resource(&dev->window);

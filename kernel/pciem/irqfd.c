@@ -61,7 +61,8 @@ static void irqfd_inject(struct work_struct *work)
 			PCIEM_IRQ_FLAG_ASSERT;
 	mutex_lock(&dev->lock);
 	/* A refusal is explained in the log by the injection itself. */
-	pciem_irq_inject(dev, &req);
+	if (!pciem_link_check(dev, "irqfd"))
+		pciem_irq_inject(dev, &req);
 	mutex_unlock(&dev->lock);
 }
 

@@ -66,6 +66,8 @@ static void pciem_dev_release(struct kref *kref)
 	pciem_trap_model_gone(dev);
 	/* Drivers may be probing from START's worker: let them finish. */
 	cancel_work_sync(&dev->start_work);
+	/* A surprise removal's driver remove() too. */
+	pciem_fault_flush(dev);
 	/* irqfds first: their inject work takes dev->lock. */
 	pciem_irqfd_release_all(dev);
 	/* Breakpoints next: their handler reads the driver's mapping. */
@@ -101,7 +103,8 @@ static void pciem_start_work_fn(struct work_struct *work)
 					     start_work);
 
 	pci_lock_rescan_remove();
-	if (dev->bus && !READ_ONCE(dev->trap_dead))
+	if (dev->bus && !READ_ONCE(dev->trap_dead) && !dev->removed &&
+	    !READ_ONCE(dev->link_down))
 		pci_bus_add_devices(dev->bus);
 	pci_unlock_rescan_remove();
 }
@@ -139,6 +142,8 @@ static int pciem_open(struct inode *inode, struct file *file)
 	pciem_irq_dev_init(dev);
 	pciem_irqfd_dev_init(dev);
 	pciem_dmac_dev_init(dev);
+	pciem_fault_dev_init(dev);
+	pciem_port_dev_init(dev);
 	INIT_WORK(&dev->start_work, pciem_start_work_fn);
 	ret = pciem_ring_init(dev);
 	if (ret) {
@@ -373,6 +378,35 @@ static int pciem_get_bar_info(struct pciem_dev *dev, void __user *uarg)
 	return 0;
 }
 
+/*
+ * What the device process does as the device (interrupts, bus mastering,
+ * watches on the driver's registers) needs a link; dev->lock held.
+ */
+static int pciem_ioctl_link_check(struct pciem_dev *dev, unsigned int cmd)
+{
+	switch (cmd) {
+	case PCIEM_IOCTL_INJECT_IRQ:
+		return pciem_link_check(dev, "INJECT_IRQ");
+	case PCIEM_IOCTL_SET_IRQFD:
+		return pciem_link_check(dev, "SET_IRQFD");
+	case PCIEM_IOCTL_SET_WATCHPOINT:
+		return pciem_link_check(dev, "SET_WATCHPOINT");
+	case PCIEM_IOCTL_DMA_READ:
+	case PCIEM_IOCTL_DMA_WRITE:
+	case PCIEM_IOCTL_DMA_ATOMIC:
+	case PCIEM_IOCTL_DMA_INDIRECT:
+		return pciem_link_check(dev, "DMA");
+	case PCIEM_IOCTL_P2P_READ:
+	case PCIEM_IOCTL_P2P_WRITE:
+		return pciem_link_check(dev, "P2P");
+	case PCIEM_IOCTL_START:
+		return pciem_link_check(dev, "START");
+	case PCIEM_IOCTL_INJECT_AER:
+		return pciem_link_check(dev, "INJECT_AER");
+	}
+	return 0;
+}
+
 static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct pciem_dev *dev = file->private_data;
@@ -401,6 +435,11 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 
 	mutex_lock(&dev->lock);
+	ret = pciem_ioctl_link_check(dev, cmd);
+	if (ret) {
+		mutex_unlock(&dev->lock);
+		return ret;
+	}
 	switch (cmd) {
 	case PCIEM_IOCTL_CREATE_DEVICE:
 		ret = pciem_create(dev, uarg);
@@ -502,6 +541,27 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 		ret = copy_from_user(&m, uarg, sizeof(m)) ? -EFAULT :
 			pciem_dmac_set_mode(dev, &m);
+		break;
+	}
+	case PCIEM_IOCTL_SET_ROOT_PORT: {
+		struct pciem_root_port rp;
+
+		ret = copy_from_user(&rp, uarg, sizeof(rp)) ? -EFAULT :
+			pciem_port_set(dev, &rp);
+		break;
+	}
+	case PCIEM_IOCTL_INJECT_AER: {
+		struct pciem_aer_inject ai;
+
+		ret = copy_from_user(&ai, uarg, sizeof(ai)) ? -EFAULT :
+			pciem_port_inject_aer(dev, &ai);
+		break;
+	}
+	case PCIEM_IOCTL_SURPRISE_REMOVE: {
+		struct pciem_surprise_remove sr;
+
+		ret = copy_from_user(&sr, uarg, sizeof(sr)) ? -EFAULT :
+			pciem_surprise_remove(dev, &sr);
 		break;
 	}
 	default:

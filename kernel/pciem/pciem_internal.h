@@ -232,6 +232,27 @@ struct pciem_dev {
 	bool started;
 
 	struct pciem_dma_check dmac;	/* dmacheck.c */
+
+	/*
+	 * fault.c. link_down is raised once (READ_ONCE anywhere, any
+	 * context); removed is written under the PCI rescan lock.
+	 */
+	bool link_down;
+	bool removed;
+	struct work_struct remove_work;
+
+	/*
+	 * port.c: the virtual root port (SET_ROOT_PORT). port_img is under
+	 * cfg_lock once on the bus; port_notified says pciehp was told of a
+	 * surprise removal (under dev->lock).
+	 */
+	bool want_port;
+	bool port_aer;			/* the port has AER (port.c) */
+	bool port_notified;
+	struct pciem_config_image *port_img;
+	struct pci_dev *port_pdev;
+	struct irq_work port_irq_work;
+	int port_virq;
 };
 
 /* main.c */
@@ -320,6 +341,13 @@ void __iomem *pciem_bar_kva(struct pciem_dev *dev, u32 i);
  * Context: process (the last release); sleeps.
  */
 void pciem_bus_unregister(struct pciem_dev *dev);
+/**
+ * pciem_bus_remove_files() - Remove the module's sysfs files of the device.
+ * @dev: the device, still on the bus (after removal its directory is gone).
+ *
+ * Context: process, under the PCI rescan lock.
+ */
+void pciem_bus_remove_files(struct pciem_dev *dev);
 
 /* ring.c: the shared event ring and its eventfd */
 /**
@@ -863,5 +891,108 @@ void pciem_p2p_exit(void);
  * -ENOMEM.
  */
 int pciem_p2p_xfer(struct pciem_dev *dev, void __user *uarg, bool to_peer);
+
+/* fault.c: surprise removal */
+/**
+ * pciem_fault_dev_init() - Prepare a new device's surprise-removal work.
+ * @dev: the device being opened.
+ */
+void pciem_fault_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_fault_flush() - Let a surprise removal under way finish.
+ * @dev: the device being released (before its bus goes).
+ *
+ * Context: process; sleeps.
+ */
+void pciem_fault_flush(struct pciem_dev *dev);
+/**
+ * pciem_surprise_remove() - SURPRISE_REMOVE: take the link down.
+ * @dev: the registered device.
+ * @req: the request (flags and reserved zero).
+ *
+ * Every accessor then sees all-ones; the root port's pciehp, when it
+ * handles the slot, removes the device, else the module does.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL for a malformed request or before REGISTER,
+ * -EALREADY when the link is down already.
+ */
+int pciem_surprise_remove(struct pciem_dev *dev,
+			  const struct pciem_surprise_remove *req);
+/**
+ * pciem_link_check() - Refuse an operation once the link is down.
+ * @dev: the device.
+ * @what: the operation, for the log.
+ *
+ * Return: 0 while the link is up, -ENODEV after a surprise removal.
+ */
+int pciem_link_check(struct pciem_dev *dev, const char *what);
+
+/* port.c: the virtual root port */
+/**
+ * pciem_port_dev_init() - Prepare a new device's root-port interrupt work.
+ * @dev: the device being opened.
+ */
+void pciem_port_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_port_set() - SET_ROOT_PORT: put the device below a root port.
+ * @dev: the device, not yet registered.
+ * @req: the flags (PCIEM_ROOT_PORT_HOTPLUG, optionally _AER).
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EBUSY after REGISTER, -EINVAL for bad flags or reserved
+ * bits.
+ */
+int pciem_port_set(struct pciem_dev *dev, const struct pciem_root_port *req);
+/**
+ * pciem_port_build() - Build the root port's configuration image.
+ * @dev: the device at REGISTER, its BARs laid out in one pool region.
+ *
+ * The region becomes the port's memory window.
+ *
+ * Return: 0, -EINVAL when the BARs are not in one 32-bit region, -ENOMEM,
+ * or the errno pciem-core gives.
+ */
+int pciem_port_build(struct pciem_dev *dev);
+/**
+ * pciem_port_free() - Free the root port's image and wait for its work.
+ * @dev: the device being released.
+ */
+void pciem_port_free(struct pciem_dev *dev);
+/**
+ * pciem_port_link_down() - Tell the root port the link went down.
+ * @dev: the device.
+ *
+ * Presence and link active go; the port interrupts if pciehp enabled it.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: true if pciehp was interrupted (it removes the device), false if
+ * the caller must remove it.
+ */
+bool pciem_port_link_down(struct pciem_dev *dev);
+/**
+ * pciem_port_inject_aer() - INJECT_AER: report an error through the port.
+ * @dev: the registered device, below a root port with AER.
+ * @req: severity, status bits and header log.
+ *
+ * Records the error in the device's AER capability and the port's Root
+ * Error registers, and raises the port's interrupt when due.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL for a malformed request or before REGISTER,
+ * -EOPNOTSUPP without a root port with AER, or the errno pciem-core gives.
+ */
+int pciem_port_inject_aer(struct pciem_dev *dev,
+			  const struct pciem_aer_inject *req);
+/**
+ * pciem_port_wait_removal() - Wait for pciehp's removal of the device.
+ * @dev: the device being released.
+ *
+ * When pciehp was told, its removal must be over before the bus goes; if
+ * it never comes, the module removes the device itself.
+ *
+ * Context: process; sleeps.
+ */
+void pciem_port_wait_removal(struct pciem_dev *dev);
 
 #endif /* PCIEM_INTERNAL_H */

@@ -83,6 +83,9 @@ int pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev)
 	unsigned long flags;
 	int ret;
 
+	/* Nothing the driver does reaches a surprise-removed device. */
+	if (READ_ONCE(dev->link_down))
+		return -ENODEV;
 	raw_spin_lock_irqsave(&dev->ring_lock, flags);
 	ret = pciem_rs_ring_push(dev->ring, &dev->prod, ev, &reason);
 	raw_spin_unlock_irqrestore(&dev->ring_lock, flags);

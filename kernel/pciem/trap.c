@@ -330,7 +330,8 @@ static void pciem_trap_wait_room(struct pciem_dev *dev)
 			pciem_trap_kick(dev);
 			deadline = ktime_get_mono_fast_ns() + READ_ONCE(dev->read_timeout_ns);
 		}
-		if (READ_ONCE(dev->trap_dead) || ktime_get_mono_fast_ns() > deadline)
+		if (READ_ONCE(dev->trap_dead) || READ_ONCE(dev->link_down) ||
+		    ktime_get_mono_fast_ns() > deadline)
 			return;
 		cpu_relax();
 	}
@@ -384,7 +385,7 @@ static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 	unsigned int s;
 
 	atomic64_inc(&dev->trap_stats.model_reads);
-	if (READ_ONCE(dev->trap_dead))
+	if (READ_ONCE(dev->trap_dead) || READ_ONCE(dev->link_down))
 		return val;
 	for (s = 0; s < PCIEM_READ_SLOTS; s++)
 		if (!test_and_set_bit(s, &dev->resp_busy))
@@ -430,7 +431,8 @@ static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 			wake_up_all_idle_cpus();
 			nudged = true;
 		}
-		if (READ_ONCE(dev->trap_dead))
+		/* The model died, or the link went down under the read. */
+		if (READ_ONCE(dev->trap_dead) || READ_ONCE(dev->link_down))
 			break;
 		if (now > deadline) {
 			atomic64_inc(&dev->trap_stats.timeouts);
@@ -693,7 +695,8 @@ static int pciem_trap_fault(struct kprobe *kp, struct pt_regs *pregs)
 
 	dev = c.m.dev;
 	c.ip = regs->ip;
-	c.dead = !dev || READ_ONCE(dev->trap_dead);
+	c.dead = !dev || READ_ONCE(dev->trap_dead) ||
+		 READ_ONCE(dev->link_down);
 	n = pciem_fetch_insn(regs->ip, insn);
 	pciem_regs_in(regs, &g);
 	ret = pciem_rs_emulate(insn, n, &g, &pciem_trap_mem_ops, &c, &len);

@@ -103,6 +103,33 @@ int pciem_rs_msi_set_pending(struct pciem_config_image *img, u32 vector,
 			     u32 pending, const char **reason);
 
 /*
+ * The virtual root port (pciem-core config::root_port): a type-1 space with
+ * a hot-plug slot (present, link up), one MSI vector, bus `secondary` below
+ * it and the 1 MiB granular memory window [mem_base, mem_limit].
+ */
+int pciem_rs_root_port_build(struct pciem_config_image *img, u16 slot,
+			     u8 secondary, u32 mem_base, u32 mem_limit, u32 aer,
+			     const char **reason);
+/*
+ * Device side of the slot: presence and link follow `present`, a change
+ * sets the change bits. Returns 1 if the port's hot-plug interrupt is due.
+ */
+u32 pciem_rs_root_port_presence(struct pciem_config_image *img, u32 present);
+/*
+ * AER (severity PCIEM_AER_*): the reporting device's status, First Error
+ * Pointer, Header Log and Device Status; -ENOENT without an AER capability,
+ * -EINVAL for a bad severity or status.
+ */
+int pciem_rs_aer_record(struct pciem_config_image *img, u32 severity,
+			u32 status, const u32 header[4], const char **reason);
+/*
+ * The port's Root Error Status and Error Source record the message from
+ * requester `source`; 1 if the port's interrupt is due.
+ */
+u32 pciem_rs_aer_report(struct pciem_config_image *img, u32 severity,
+			u16 source);
+
+/*
  * Producer side of the shared event ring (ABI version 2). The producer keeps
  * its own position, so a consumer scribbling on the shared page cannot make
  * it write out of bounds; `head` is read from the page and masked. A push

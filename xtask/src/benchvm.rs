@@ -111,6 +111,9 @@ pub const TARGETS: &[(&str, &str, f64)] = &[
         "dma-write-4KiB-unchecked-ns",
         1.05,
     ),
+    // NVMe: a QD1 4 KiB read on the Rust controller within 2x of QEMU's
+    // built-in NVMe controller, in the same guest.
+    ("nvme-randread-4k-qd1-p50-us", "qemu-nvme", 2.0),
 ];
 
 /// The Markdown table of the [`TARGETS`] found in `figs` (empty if none):
@@ -153,7 +156,23 @@ pub fn bench_vm(root: &Path) -> Result {
                 .map(|args| args.to_string())
         })
         .ok_or_else(|| fail("bench-vm", "scenarios.txt has no vmtest-protopciem line"))?;
-    let log = crate::vm::vm_run(root, vec![format!("vmtest-bench {proto}")])?;
+    let log = crate::vm::vm_run(root, vec![format!("vmtest-bench {proto}"), nvme_line()])?;
+    report(root, &log)
+}
+
+/// The NVMe comparison's scenario line: `vmtest-nvme-bench` in the `nvme`
+/// boot, the Rust controller against QEMU's (see `crate::vm::nvme`).
+fn nvme_line() -> String {
+    format!(
+        "nvme vmtest-nvme-bench /bin/pciem-nvme {}",
+        crate::vm::nvme::QEMU_SERIAL
+    )
+}
+
+/// `bench-vm --nvme`: only the NVMe comparison (one boot, about two
+/// minutes), reported like the whole benchmark.
+pub fn bench_vm_nvme(root: &Path) -> Result {
+    let log = crate::vm::vm_run(root, vec![nvme_line()])?;
     report(root, &log)
 }
 
@@ -167,7 +186,7 @@ pub fn bench_vm_from_log(root: &Path, log: &Path) -> Result {
         return Err(fail(
             "bench-vm",
             format!(
-                "{} has no `VMTEST EXIT vmtest-bench 0` line: not a finished, passing bench-vm run",
+                "{} has no `VMTEST EXIT vmtest-bench 0` (or `vmtest-nvme-bench 0`) line, or one that failed: not a finished, passing bench-vm run",
                 log.display()
             ),
         ));
@@ -175,12 +194,19 @@ pub fn bench_vm_from_log(root: &Path, log: &Path) -> Result {
     report(root, &text)
 }
 
-/// Whether the guest log shows `vmtest-bench` exiting 0.
+/// Whether the guest log shows a benchmark program (`vmtest-bench`, or
+/// `vmtest-nvme-bench` in the nvme boot's log `vm-nvme.log`) exiting 0,
+/// and none exiting otherwise.
 fn bench_passed(log: &str) -> bool {
-    log.lines().any(|l| {
-        l.strip_prefix("VMTEST EXIT vmtest-bench ")
-            .is_some_and(|rc| rc.trim() == "0")
-    })
+    let exits: Vec<&str> = log
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("VMTEST EXIT vmtest-bench ")
+                .or_else(|| l.strip_prefix("VMTEST EXIT vmtest-nvme-bench "))
+        })
+        .map(str::trim)
+        .collect();
+    !exits.is_empty() && exits.iter().all(|rc| *rc == "0")
 }
 
 /// Parses the guest's `BENCH` lines and writes the table, the TSV and the
@@ -197,6 +223,12 @@ fn report(root: &Path, log: &str) -> Result {
     if !goals.is_empty() {
         md.push('\n');
         md.push_str(&goals);
+    }
+    let paths = breakdowns(log);
+    if !paths.is_empty() {
+        md.push_str("\nOne I/O's path, traced in the guest (`vmtest-nvme-bench`):\n\n```\n");
+        md.push_str(&paths);
+        md.push_str("```\n");
     }
     let tsv: String = figs
         .iter()
@@ -226,6 +258,29 @@ fn report(root: &Path, log: &str) -> Result {
         out.join("results.md").display()
     );
     Ok(())
+}
+
+/// The `vmtest-nvme-bench` breakdowns of one I/O: each `INFO: breakdown`
+/// line and the indented lines under it, without the `INFO: ` prefix.
+pub fn breakdowns(log: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for l in log.lines() {
+        if let Some(rest) = l.strip_prefix("INFO: ") {
+            if rest.starts_with("breakdown") {
+                inside = true;
+            } else if !rest.starts_with("  ") {
+                inside = false;
+            }
+            if inside {
+                out.push_str(rest);
+                out.push('\n');
+            }
+        } else {
+            inside = false;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -267,6 +322,20 @@ mod tests {
         assert!(bench_passed("x\nVMTEST EXIT vmtest-bench 0\n"));
         assert!(!bench_passed("VMTEST EXIT vmtest-bench 1\n"));
         assert!(!bench_passed("VMTEST EXIT vmtest-msi 0\nBENCH m 1 u b 1\n"));
+        assert!(bench_passed("VMTEST EXIT vmtest-nvme-bench 0\n"));
+        assert!(!bench_passed(
+            "VMTEST EXIT vmtest-bench 0\nVMTEST EXIT vmtest-nvme-bench 1\n"
+        ));
+    }
+
+    #[test]
+    fn breakdowns_are_kept_with_their_lines() {
+        let log = "INFO: other\nINFO: breakdown of a read on A:\nINFO:   a -> b   1.0 us\n\
+                   INFO: next\nINFO:   not this\nINFO: breakdown of B:\nINFO:   c -> d 2 us\nPASS: x\n";
+        assert_eq!(
+            breakdowns(log),
+            "breakdown of a read on A:\n  a -> b   1.0 us\nbreakdown of B:\n  c -> d 2 us\n"
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ tasks:
   vm-test --only NAME[,NAME...]
                      the same boot, running only the scenario lines whose binary is vmtest-NAME
   bench-vm           boot the same guest and run the VM benchmark (vmtest-bench): events/s into
-                     the ring, MSI/irqfd injection rates, DMA bandwidth, each beside a baseline
+                     the ring, MSI/irqfd injection rates, DMA bandwidth, each beside a baseline;
+                     and, in the nvme boot, fio on the Rust NVMe controller beside QEMU's
+  bench-vm --nvme    only the NVMe comparison (one boot)
   bench-vm --from-log FILE
                      the bench-vm table and chart (target/bench-vm) from a kept guest log, no boot
   fuzz --smoke       every cargo-fuzz target of fuzz/ for a short fixed time (nightly)
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         ["vm-test"] => xtask::vm::vm_test(&root),
         ["vm-test", "--only", names] => xtask::vm::vm_test_only(&root, names),
         ["bench-vm"] => xtask::benchvm::bench_vm(&root),
+        ["bench-vm", "--nvme"] => xtask::benchvm::bench_vm_nvme(&root),
         ["bench-vm", "--from-log", log] => {
             xtask::benchvm::bench_vm_from_log(&root, std::path::Path::new(log))
         }

@@ -165,7 +165,16 @@ mod tests {
         for dir in std::fs::read_dir(root.join("crates"))
             .unwrap()
             .map(|e| e.unwrap().path())
-            .chain(["benches", "xtask", "fuzz", "kernel/rust"].map(|d| root.join(d)))
+            .chain(
+                [
+                    "benches",
+                    "xtask",
+                    "fuzz",
+                    "kernel/rust",
+                    "examples/outside-model",
+                ]
+                .map(|d| root.join(d)),
+            )
         {
             let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
             let rel = dir

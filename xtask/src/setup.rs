@@ -17,6 +17,14 @@ const TOOLS: &[(&str, &str)] = &[
     // `cargo xtask test`'s checkpatch and DKMS steps.
     ("perl", "perl"),
     ("dkms", "dkms"),
+    // The NVMe guest (`nvme` boot of vm-test, bench-vm): the tools are
+    // copied into its initramfs with their libraries, and the kernel's
+    // modules (`.ko.xz`) are decompressed on the host.
+    ("nvme", "nvme-cli"),
+    ("fio", "fio"),
+    ("mkfs.ext4", "e2fsprogs"),
+    ("fstrim", "util-linux"),
+    ("xz", "xz-utils"),
 ];
 
 /// Files the tests use and their packages.

@@ -55,6 +55,27 @@ fn steps() -> Vec<Step> {
             "test",
             Box::new(|r| run("test", &mut cargo(r, &["test", "--workspace"]))),
         ),
+        // A model written as an outside user would (its own crate, the
+        // library crates by path): the public API is enough for a DMA
+        // engine with a coalescing timer and typed DMA, tested on the mock.
+        (
+            "outside crate",
+            Box::new(|r| {
+                run(
+                    "outside crate",
+                    cargo(
+                        r,
+                        &[
+                            "test",
+                            "--locked",
+                            "--manifest-path",
+                            "examples/outside-model/Cargo.toml",
+                        ],
+                    )
+                    .env("CARGO_TARGET_DIR", r.join("target/outside")),
+                )
+            }),
+        ),
         // The benchmarks once each in criterion's test mode (a smoke run of
         // every driver, well under a minute; no figures are written).
         (
@@ -289,6 +310,7 @@ mod tests {
                 "clippy",
                 "doc",
                 "test",
+                "outside crate",
                 "bench smoke",
                 "no_std build",
                 "package",

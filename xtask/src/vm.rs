@@ -14,6 +14,8 @@ use std::time::Instant;
 
 use crate::run::{fail, output, run, Result};
 
+pub mod nvme;
+
 /// Lines that mean the kernel itself is unhappy: the list the scenarios
 /// also judge their own part of the log by.
 const BAD: &[&str] = pciem_vmtest::klog::BAD;
@@ -67,11 +69,21 @@ pub enum Boot {
     /// removed (`-vga none`) so the guest's `bochs` driver finds only the
     /// model, and the DRM modules and `modetest` in the initramfs.
     Display,
+    /// As [`Boot::Pool`], with more memory, the kernel's nvme and ext4
+    /// modules, the NVMe tools, the `pciem-nvme` device process and QEMU's
+    /// own NVMe controller beside it ([`nvme`]).
+    Nvme,
 }
 
 impl Boot {
     /// Every boot, in the order `vm-test` runs them.
-    const ALL: [Boot; 4] = [Boot::Pool, Boot::NoMemmap, Boot::OneCpu, Boot::Display];
+    const ALL: [Boot; 5] = [
+        Boot::Pool,
+        Boot::NoMemmap,
+        Boot::OneCpu,
+        Boot::Display,
+        Boot::Nvme,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -79,13 +91,14 @@ impl Boot {
             Boot::NoMemmap => "nomemmap",
             Boot::OneCpu => "onecpu",
             Boot::Display => "display",
+            Boot::Nvme => "nvme",
         }
     }
 
     /// The boot a scenario line runs in (a `nomemmap ` or `onecpu `
     /// prefix), and the line without it.
     fn of(line: &str) -> (Boot, &str) {
-        for b in [Boot::NoMemmap, Boot::OneCpu, Boot::Display] {
+        for b in [Boot::NoMemmap, Boot::OneCpu, Boot::Display, Boot::Nvme] {
             if let Some(rest) = line.strip_prefix(b.name()) {
                 if rest.starts_with(' ') {
                     return (b, rest.trim());
@@ -95,11 +108,12 @@ impl Boot {
         (Boot::Pool, line)
     }
 
-    /// Guest RAM. The pool boot has some above 4 GiB, so that
+    /// Guest RAM in MiB. The pool boot has some above 4 GiB, so that
     /// vmtest-dma-check can map a page a 32-bit DMA mask cannot reach.
     fn memory(self) -> &'static str {
         match self {
             Boot::Pool => "4608",
+            Boot::Nvme => nvme::MEM_MIB,
             _ => "1024",
         }
     }
@@ -108,6 +122,22 @@ impl Boot {
         match self {
             Boot::OneCpu => "1",
             _ => "2",
+        }
+    }
+
+    /// QEMU arguments of this boot beyond the common ones.
+    fn qemu_extra(self, out: &Path) -> Result<Vec<std::ffi::OsString>> {
+        match self {
+            Boot::Nvme => nvme::qemu_args(out),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Lines of `/init` run after the pciem modules are loaded.
+    fn init_extra(self) -> &'static str {
+        match self {
+            Boot::Nvme => nvme::INIT_LINES,
+            _ => "",
         }
     }
 
@@ -134,6 +164,7 @@ impl Boot {
             Boot::NoMemmap => ("initramfs-nomemmap.gz", "vm-nomemmap.log"),
             Boot::OneCpu => ("initramfs-onecpu.gz", "vm-onecpu.log"),
             Boot::Display => ("initramfs-display.gz", "vm-display.log"),
+            Boot::Nvme => ("initramfs-nvme.gz", "vm-nvme.log"),
         }
     }
 
@@ -164,7 +195,7 @@ impl Boot {
     }
 }
 
-/// Scenarios: `[nomemmap |onecpu ]binary [args...]` per line, `#` comments.
+/// Scenarios: `[nomemmap |onecpu |nvme ]binary [args...]` per line, `#` comments.
 pub fn scenarios(root: &Path) -> Result<Vec<String>> {
     let file = root.join("crates/pciem-vmtest/scenarios.txt");
     let text = std::fs::read_to_string(&file)
@@ -247,6 +278,9 @@ fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String], boot
         &out.join("counter_device"),
         &dir.join("bin/counter_device"),
     )?;
+    if boot == Boot::Nvme {
+        nvme::add_guest_files(&dir, &bins)?;
+    }
     std::fs::write(dir.join("scenarios.txt"), list.join("\n") + "\n")
         .map_err(|e| fail(step, e.to_string()))?;
     std::fs::write(
@@ -260,6 +294,7 @@ fn initramfs(root: &Path, out: &Path, modules: &[PathBuf], list: &[String], boot
         display_files(&dir)?;
     }
     let insmod_pciem = boot.insmod_pciem();
+    let init_extra = boot.init_extra();
     let init = format!(
         r#"#!/bin/sh
 mount -t proc proc /proc
@@ -272,7 +307,7 @@ insmod /pciem_testdrv.ko || echo "VMTEST EXIT insmod-testdrv 1"
 insmod /pciem_dmadrv.ko || echo "VMTEST EXIT insmod-dmadrv 1"
 insmod /pciem_trapdrv.ko || echo "VMTEST EXIT insmod-trapdrv 1"
 insmod /pciem_dmabug.ko || echo "VMTEST EXIT insmod-dmabug 1"
-while read bin args; do
+{init_extra}while read bin args; do
     [ -z "$bin" ] && continue
     echo "VMTEST RUN $bin $args"
     timeout 180 /bin/$bin $args
@@ -341,23 +376,28 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
     let modules = crate::kbuild::build_modules(root)?;
     let out = root.join("target/vm");
     std::fs::create_dir_all(&out).map_err(|e| fail("vm-test", e.to_string()))?;
+    let mut programs = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    programs.current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "pciem-vmtest",
+        "-p",
+        "protopciem",
+    ]);
+    // The device processes of the `nvme` and `display` boots.
+    for (krate, dir) in [
+        ("pciem-nvme", "crates/pciem-nvme"),
+        ("pciem-bochs", "crates/pciem-bochs"),
+    ] {
+        if root.join(dir).exists() {
+            programs.args(["-p", krate]);
+        }
+    }
     run(
         "vm-test: scenario programs",
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "pciem-vmtest",
-                "-p",
-                "protopciem",
-                "-p",
-                "pciem-bochs",
-                "--target",
-                "x86_64-unknown-linux-gnu",
-                "--target-dir",
-            ])
+        programs
+            .args(["--target", "x86_64-unknown-linux-gnu", "--target-dir"])
             .arg(root.join("target/vmtest"))
             .env("RUSTFLAGS", "-C target-feature=+crt-static"),
     )?;
@@ -410,7 +450,7 @@ pub fn vm_run(root: &Path, list: Vec<String>) -> Result<String> {
         Err(fail(
             "vm-test",
             format!(
-                "{} problem(s), logs in {} (and vm-nomemmap.log, vm-onecpu.log beside it):\n{}",
+                "{} problem(s), logs in {} (and vm-nomemmap.log, vm-onecpu.log, vm-nvme.log beside it):\n{}",
                 failures.len(),
                 log_path.display(),
                 failures.join("\n")
@@ -431,6 +471,7 @@ fn boot_guest(ver: &str, out: &Path, boot: Boot) -> Result<String> {
     let qemu = Command::new("timeout")
         .arg("900")
         .arg("qemu-system-x86_64")
+        .args(boot.qemu_extra(out)?)
         .args([
             "-m",
             boot.memory(),
@@ -478,6 +519,7 @@ fn judge(boot: Boot, list: &[String], log: &str, failures: &mut Vec<String>) {
         Boot::NoMemmap => " (no memmap)",
         Boot::OneCpu => " (one CPU)",
         Boot::Display => " (display)",
+        Boot::Nvme => " (nvme)",
     };
     for entry in list {
         let bin = entry.split_whitespace().next().unwrap_or_default();

@@ -75,6 +75,9 @@ pub const PCIEM_EVENT_ERROR: u32 = 5;
 pub const PCIEM_RESET_FLR: u64 = 1;
 /// Reset by a D3hot to D0 transition without No_Soft_Reset.
 pub const PCIEM_RESET_D3HOT_D0: u64 = 2;
+/// Reset by a Secondary Bus Reset of the root port above the device
+/// (`SET_ROOT_PORT`), as Linux does to recover from a fatal error.
+pub const PCIEM_RESET_BUS: u64 = 3;
 
 /// Event flag: the event needs no response. An `MMIO_READ` event without
 /// this flag waits for the read value identified by `id`.

@@ -3,11 +3,11 @@
 use core::mem::size_of;
 
 use crate::{
-    pciem_bar_config, pciem_bar_info_query, pciem_bar_mode, pciem_cap_config, pciem_config_image,
-    pciem_config_space, pciem_create_device, pciem_dma_atomic, pciem_dma_check_mode,
-    pciem_dma_indirect, pciem_dma_op, pciem_eventfd_config, pciem_irq_inject, pciem_irqfd_config,
-    pciem_p2p_op, pciem_read_completion, pciem_read_timeout, pciem_trap_range, pciem_version,
-    pciem_watchpoint_config,
+    pciem_aer_inject, pciem_bar_config, pciem_bar_info_query, pciem_bar_mode, pciem_cap_config,
+    pciem_config_image, pciem_config_space, pciem_create_device, pciem_dma_atomic,
+    pciem_dma_check_mode, pciem_dma_indirect, pciem_dma_op, pciem_eventfd_config, pciem_irq_inject,
+    pciem_irqfd_config, pciem_p2p_op, pciem_read_completion, pciem_read_timeout, pciem_root_port,
+    pciem_surprise_remove, pciem_trap_range, pciem_version, pciem_watchpoint_config,
 };
 
 /// The ioctl type byte of PCIem.
@@ -159,6 +159,15 @@ ioctls! {
     /// Choose the device's DMA check mode, before REGISTER
     /// ([`pciem_dma_check_mode`]).
     PCIEM_IOCTL_SET_DMA_CHECK = Write, 0x17, pciem_dma_check_mode;
+    /// Take the device's link down and remove it from the bus as a
+    /// surprise hot-unplug ([`pciem_surprise_remove`]); returns once the
+    /// link is down, the removal runs in a kernel worker.
+    PCIEM_IOCTL_SURPRISE_REMOVE = Write, 0x18, pciem_surprise_remove;
+    /// Put a virtual PCIe root port with a hot-plug slot above the device,
+    /// before REGISTER ([`pciem_root_port`]).
+    PCIEM_IOCTL_SET_ROOT_PORT = Write, 0x19, pciem_root_port;
+    /// Report an AER error to the root port ([`pciem_aer_inject`]).
+    PCIEM_IOCTL_INJECT_AER = Write, 0x1A, pciem_aer_inject;
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod config;
 pub mod dma;
 pub mod dmacheck;
 pub mod event;
+pub mod fault;
 pub mod ioctl;
 pub mod irq;
 pub mod layout;
@@ -33,6 +34,7 @@ pub use config::*;
 pub use dma::*;
 pub use dmacheck::*;
 pub use event::*;
+pub use fault::*;
 pub use ioctl::*;
 pub use irq::*;
 pub use trap::*;
@@ -52,7 +54,11 @@ pub use watch::*;
 ///   not call it gets the module's default, `enforce`),
 ///   `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA outside the
 ///   driver's mappings.
-pub const PCIEM_ABI_VERSION: u32 = 4;
+/// - 5: surprise removal ([`fault`]): `SURPRISE_REMOVE`; config reads of a
+///   removed device return all-ones; `SET_ROOT_PORT` (a virtual root port
+///   with a hot-plug slot and optionally AER above the device, which then
+///   sits on bus 1); `INJECT_AER`; `PCIEM_RESET_BUS` reset events.
+pub const PCIEM_ABI_VERSION: u32 = 5;
 
 /// Size of a PCI Express configuration space in bytes.
 pub const PCIEM_CONFIG_SPACE_SIZE: usize = 4096;

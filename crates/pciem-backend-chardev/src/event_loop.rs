@@ -63,6 +63,8 @@ impl std::fmt::Display for LoopKind {
 pub enum Wake {
     /// The eventfd fired (its count was consumed): drain the ring.
     Events,
+    /// The timerfd fired: some of the model's timers are due.
+    Timer,
     /// A stop was requested.
     Stop,
 }
@@ -179,11 +181,12 @@ fn consume(efd: &EventFd) -> nix::Result<bool> {
 
 const EVENTS: u64 = 0;
 const STOP: u64 = 1;
+const TIMER: u64 = 2;
 
 struct Uring {
     ring: IoUring,
     /// Whether the POLL_ADD of [`EVENTS`] / [`STOP`] is in flight.
-    armed: [bool; 2],
+    armed: [bool; 3],
 }
 
 /// Waits for the eventfd or a stop request.
@@ -228,7 +231,7 @@ impl Waiter {
         Self {
             uring: Some(Uring {
                 ring,
-                armed: [false; 2],
+                armed: [false; 3],
             }),
             kind: LoopKind::IoUring,
         }
@@ -241,23 +244,40 @@ impl Waiter {
 
     /// Blocks until `events` fires (its count is consumed) or `stop` is
     /// requested; a stop wins when both are ready.
-    pub fn wait(&mut self, events: &EventFd, stop: &StopSignal) -> Result<Wake, ChardevError> {
+    pub fn wait(
+        &mut self,
+        events: &EventFd,
+        stop: &StopSignal,
+        timer: BorrowedFd<'_>,
+    ) -> Result<Wake, ChardevError> {
         loop {
-            let (ev, _stop_ready) = match &mut self.uring {
-                Some(u) => u.wait(events.as_fd(), stop.fd())?,
-                None => wait_poll(events.as_fd(), stop.fd())?,
+            let r = match &mut self.uring {
+                Some(u) => u.wait(events.as_fd(), stop.fd(), timer)?,
+                None => wait_poll(events.as_fd(), stop.fd(), timer)?,
             };
             // Checked on every wake-up, not only when the stop descriptor
-            // reported ready: with io-uring the two readiness reports may
+            // reported ready: with io-uring the readiness reports may
             // arrive in different batches, and a stop must win.
             if stop.take() {
                 return Ok(Wake::Stop);
             }
-            if ev && consume(events).map_err(ChardevError::sys("read the eventfd"))? {
+            // A due timer is reported first; the eventfd stays readable
+            // and is seen on the next wait.
+            if r.timer {
+                return Ok(Wake::Timer);
+            }
+            if r.events && consume(events).map_err(ChardevError::sys("read the eventfd"))? {
                 return Ok(Wake::Events);
             }
         }
     }
+}
+
+/// Which descriptors a wait found readable.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ready {
+    events: bool,
+    timer: bool,
 }
 
 impl Uring {
@@ -265,9 +285,10 @@ impl Uring {
         &mut self,
         events: BorrowedFd<'_>,
         stop: BorrowedFd<'_>,
-    ) -> Result<(bool, bool), ChardevError> {
+        timer: BorrowedFd<'_>,
+    ) -> Result<Ready, ChardevError> {
         let step = ChardevError::sys("io_uring_enter");
-        for (tag, fd) in [(EVENTS, events), (STOP, stop)] {
+        for (tag, fd) in [(EVENTS, events), (STOP, stop), (TIMER, timer)] {
             if self.armed[tag as usize] {
                 continue;
             }
@@ -281,7 +302,7 @@ impl Uring {
             // the ring cancels whatever is still armed.
             let pushed = unsafe { self.ring.submission().push(&sqe) };
             if pushed.is_err() {
-                // Two entries in a queue of eight: only possible if the
+                // Three entries in a queue of eight: only possible if the
                 // kernel is not consuming submissions at all.
                 return Err(step(Errno::EBUSY));
             }
@@ -300,10 +321,10 @@ impl Uring {
                 Err(e) => return Err(step(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))),
             }
         }
-        let (mut ev, mut st) = (false, false);
+        let mut ready = Ready::default();
         for cqe in self.ring.completion() {
             let tag = cqe.user_data();
-            if tag > STOP {
+            if tag > TIMER {
                 continue;
             }
             self.armed[tag as usize] = false;
@@ -314,21 +335,27 @@ impl Uring {
                 )));
             }
             if res > 0 {
-                if tag == EVENTS {
-                    ev = true;
-                } else {
-                    st = true;
+                match tag {
+                    EVENTS => ready.events = true,
+                    TIMER => ready.timer = true,
+                    // The stop signal is read by `StopSignal::take`.
+                    _ => {}
                 }
             }
         }
-        Ok((ev, st))
+        Ok(ready)
     }
 }
 
-fn wait_poll(events: BorrowedFd<'_>, stop: BorrowedFd<'_>) -> Result<(bool, bool), ChardevError> {
+fn wait_poll(
+    events: BorrowedFd<'_>,
+    stop: BorrowedFd<'_>,
+    timer: BorrowedFd<'_>,
+) -> Result<Ready, ChardevError> {
     let mut fds = [
         PollFd::new(events, PollFlags::POLLIN),
         PollFd::new(stop, PollFlags::POLLIN),
+        PollFd::new(timer, PollFlags::POLLIN),
     ];
     loop {
         match poll(&mut fds, PollTimeout::NONE) {
@@ -341,7 +368,10 @@ fn wait_poll(events: BorrowedFd<'_>, stop: BorrowedFd<'_>) -> Result<(bool, bool
         f.revents()
             .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
     };
-    Ok((ready(&fds[0]), ready(&fds[1])))
+    Ok(Ready {
+        events: ready(&fds[0]),
+        timer: ready(&fds[2]),
+    })
 }
 
 #[cfg(test)]
@@ -352,11 +382,13 @@ mod tests {
     fn exercise(mode: WaitMode) -> LoopKind {
         let efd = notification_eventfd().unwrap();
         let stop = StopSignal::new().unwrap();
+        let timers = crate::timers::Timers::new().unwrap();
+        let tfd = timers.fd();
         let mut w = Waiter::new(mode).unwrap();
 
         // A notification that is already pending is seen at once.
         efd.write(3).unwrap();
-        assert_eq!(w.wait(&efd, &stop).unwrap(), Wake::Events);
+        assert_eq!(w.wait(&efd, &stop, tfd).unwrap(), Wake::Events);
         assert!(!consume(&efd).unwrap(), "the wait consumed the count");
 
         // One from another thread wakes a blocked waiter.
@@ -366,7 +398,7 @@ mod tests {
             nix::unistd::write(&efd2, &1u64.to_ne_bytes()).unwrap();
         });
         let start = Instant::now();
-        assert_eq!(w.wait(&efd, &stop).unwrap(), Wake::Events);
+        assert_eq!(w.wait(&efd, &stop, tfd).unwrap(), Wake::Events);
         assert!(start.elapsed() >= Duration::from_millis(40));
         t.join().unwrap();
 
@@ -376,14 +408,21 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             h.stop();
         });
-        assert_eq!(w.wait(&efd, &stop).unwrap(), Wake::Stop);
+        assert_eq!(w.wait(&efd, &stop, tfd).unwrap(), Wake::Stop);
         t.join().unwrap();
 
         // Stop wins over pending events, and the events stay for later.
         efd.write(1).unwrap();
         stop.handle().stop();
-        assert_eq!(w.wait(&efd, &stop).unwrap(), Wake::Stop);
-        assert_eq!(w.wait(&efd, &stop).unwrap(), Wake::Events);
+        assert_eq!(w.wait(&efd, &stop, tfd).unwrap(), Wake::Stop);
+        assert_eq!(w.wait(&efd, &stop, tfd).unwrap(), Wake::Events);
+
+        // An armed timer wakes a waiter with nothing else to do, when due.
+        timers.set(5, Duration::from_millis(40)).unwrap();
+        let start = Instant::now();
+        assert_eq!(w.wait(&efd, &stop, tfd).unwrap(), Wake::Timer);
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert_eq!(timers.due().unwrap(), [5]);
         w.kind()
     }
 
@@ -417,9 +456,10 @@ mod tests {
         let efd = notification_eventfd().unwrap();
         let stop = StopSignal::new().unwrap();
         stop.on_signals(&[libc::SIGUSR2]).unwrap();
+        let timers = crate::timers::Timers::new().unwrap();
         let mut w = Waiter::new(WaitMode::Poll).unwrap();
         nix::sys::signal::raise(nix::sys::signal::Signal::SIGUSR2).unwrap();
-        assert_eq!(w.wait(&efd, &stop).unwrap(), Wake::Stop);
+        assert_eq!(w.wait(&efd, &stop, timers.fd()).unwrap(), Wake::Stop);
     }
 
     #[test]

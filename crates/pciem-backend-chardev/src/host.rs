@@ -1,5 +1,6 @@
 //! [`ChardevHost`]: the pciem-core [`Host`] over `/dev/pciem`.
 
+use crate::timers::Timers;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -27,6 +28,7 @@ pub struct ChardevHost {
     bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize],
     instance: OwnedFd,
     control: OwnedFd,
+    timers: Timers,
 }
 
 impl ChardevHost {
@@ -34,12 +36,19 @@ impl ChardevHost {
         control: OwnedFd,
         instance: OwnedFd,
         bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize],
+        timers: Timers,
     ) -> Self {
         Self {
             bars,
             instance,
             control,
+            timers,
         }
+    }
+
+    /// The model's timers (the event loop waits on them).
+    pub(crate) fn timers(&self) -> &Timers {
+        &self.timers
     }
 
     /// The control file (`/dev/pciem`).
@@ -62,6 +71,27 @@ impl ChardevHost {
             .get(bar as usize)
             .and_then(Option::as_ref)
             .ok_or(HostError::NoSuchBar { bar })
+    }
+
+    /// Fault injection: the device reports an AER error of `severity`
+    /// (`PCIEM_AER_*`) with the bits `status` of its AER status register and,
+    /// for an uncorrectable error, the TLP header `header_log`, to its root
+    /// port (which needs [`crate::RunOptions::root_port_aer`]); Linux's AER
+    /// core then runs the driver's error handlers.
+    pub fn inject_aer(
+        &self,
+        severity: u32,
+        status: u32,
+        header_log: [u32; 4],
+    ) -> Result<(), HostError> {
+        let req = pciem_abi::pciem_aer_inject {
+            severity,
+            status,
+            header_log,
+            flags: 0,
+            reserved: 0,
+        };
+        ioctl::inject_aer(self.control.as_fd(), &req).map_err(|e| host_error("INJECT_AER", e))
     }
 
     /// Binds a fresh eventfd to `irq`: signalling it (from any thread, with
@@ -144,6 +174,26 @@ fn p2p_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError
 }
 
 impl Host for ChardevHost {
+    fn surprise_remove(&self) -> Result<(), HostError> {
+        ioctl::surprise_remove(self.control.as_fd()).map_err(|e| match e {
+            // Removed already: the device is gone either way.
+            Errno::EALREADY => HostError::Disconnected,
+            e => host_error("SURPRISE_REMOVE", e),
+        })
+    }
+
+    fn set_timer(&self, id: u32, delay: std::time::Duration) -> Result<(), HostError> {
+        self.timers
+            .set(id, delay)
+            .map_err(|e| host_error("timerfd_settime", e))
+    }
+
+    fn cancel_timer(&self, id: u32) -> Result<(), HostError> {
+        self.timers
+            .cancel(id)
+            .map_err(|e| host_error("timerfd_settime", e))
+    }
+
     fn bar_read(&self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
         self.bar(bar)?.read(offset, buf)
     }
@@ -359,7 +409,7 @@ mod tests {
     #[test]
     fn a_host_without_the_module_fails_cleanly() {
         let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-        let host = ChardevHost::new(null(), null(), Default::default());
+        let host = ChardevHost::new(null(), null(), Default::default(), Timers::new().unwrap());
         assert_eq!(
             host.raise_irq(Irq::Msi { vector: 0 }),
             Err(HostError::Unsupported("INJECT_IRQ"))

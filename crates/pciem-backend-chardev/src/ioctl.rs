@@ -60,6 +60,13 @@ mod raw {
         PCIEM_IOCTL_SET_DMA_CHECK,
         pciem_dma_check_mode
     );
+    nix::ioctl_write_ptr_bad!(set_root_port, PCIEM_IOCTL_SET_ROOT_PORT, pciem_root_port);
+    nix::ioctl_write_ptr_bad!(inject_aer, PCIEM_IOCTL_INJECT_AER, pciem_aer_inject);
+    nix::ioctl_write_ptr_bad!(
+        surprise_remove,
+        PCIEM_IOCTL_SURPRISE_REMOVE,
+        pciem_surprise_remove
+    );
 }
 
 /// `GET_VERSION`: the module's ABI version, ring size and event size.
@@ -278,6 +285,32 @@ pub fn set_dma_check(fd: BorrowedFd<'_>, mode: u32) -> nix::Result<()> {
     unsafe { raw::set_dma_check(fd.as_raw_fd(), &arg) }.map(drop)
 }
 
+/// `SURPRISE_REMOVE`: take the link down now; the kernel removes the
+/// device from a worker after this returns.
+pub fn surprise_remove(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let arg = pciem_abi::pciem_surprise_remove::default();
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::surprise_remove(fd.as_raw_fd(), &arg) }.map(drop)
+}
+
+/// `SET_ROOT_PORT`: a virtual root port with a hot-plug slot above the
+/// device, before REGISTER.
+pub fn set_root_port(fd: BorrowedFd<'_>, aer: bool) -> nix::Result<()> {
+    let mut flags = pciem_abi::PCIEM_ROOT_PORT_HOTPLUG;
+    if aer {
+        flags |= pciem_abi::PCIEM_ROOT_PORT_AER;
+    }
+    let arg = pciem_abi::pciem_root_port { flags, reserved: 0 };
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::set_root_port(fd.as_raw_fd(), &arg) }.map(drop)
+}
+
+/// `INJECT_AER`: the device reports an error to its root port.
+pub fn inject_aer(fd: BorrowedFd<'_>, req: &pciem_abi::pciem_aer_inject) -> nix::Result<()> {
+    // SAFETY: `req` is a live argument of the encoded type, only read.
+    unsafe { raw::inject_aer(fd.as_raw_fd(), req) }.map(drop)
+}
+
 /// `COMPLETE_READ`: answer the model-answered read `id` with `value`.
 pub fn complete_read(fd: BorrowedFd<'_>, id: u64, value: u64) -> nix::Result<()> {
     let arg = pciem_read_completion { id, value };
@@ -306,5 +339,9 @@ mod tests {
         assert_eq!(set_read_timeout(f.as_fd(), 100), Err(Errno::ENOTTY));
         assert_eq!(start(f.as_fd()), Err(Errno::ENOTTY));
         assert_eq!(complete_read(f.as_fd(), 1, 2), Err(Errno::ENOTTY));
+        assert_eq!(surprise_remove(f.as_fd()), Err(Errno::ENOTTY));
+        assert_eq!(set_root_port(f.as_fd(), true), Err(Errno::ENOTTY));
+        let aer = pciem_abi::pciem_aer_inject::default();
+        assert_eq!(inject_aer(f.as_fd(), &aer), Err(Errno::ENOTTY));
     }
 }

@@ -53,6 +53,7 @@ pub mod mapping;
 pub mod responses;
 pub mod ring;
 pub mod session;
+mod timers;
 
 pub use error::ChardevError;
 pub use event_loop::{LoopKind, StopHandle, StopSignal, WaitMode};

@@ -22,6 +22,7 @@ use crate::ioctl;
 use crate::mapping::{page_size, Mapping};
 use crate::responses::ReadResponses;
 use crate::ring::EventRing;
+use crate::timers::Timers;
 
 /// The default control file.
 pub const DEFAULT_PATH: &str = "/dev/pciem";
@@ -44,6 +45,15 @@ pub struct RunOptions {
     /// mappings ([`CheckMode::Default`]: the module's `dma_check=`
     /// parameter, `enforce` unless set otherwise).
     pub dma_check: CheckMode,
+    /// Put the device below a virtual PCIe root port with a hot-plug slot
+    /// (`SET_ROOT_PORT`): Linux's pciehp then handles a surprise removal
+    /// ([`pciem_core::Host::surprise_remove`]). Every BAR then needs the
+    /// module's BAR pool (`phys_region=`).
+    pub root_port: bool,
+    /// With [`RunOptions::root_port`]: the port also has AER, so that
+    /// [`crate::ChardevHost::inject_aer`] reaches Linux's AER core (the
+    /// device needs an AER capability of its own).
+    pub root_port_aer: bool,
 }
 
 impl Default for RunOptions {
@@ -54,6 +64,8 @@ impl Default for RunOptions {
             batch: 64,
             warn_lost: true,
             dma_check: CheckMode::Default,
+            root_port: false,
+            root_port_aer: false,
         }
     }
 }
@@ -73,6 +85,8 @@ pub struct RunReport {
     /// Model-answered reads (of trapped BARs) answered; the answer may
     /// still have come too late for the kernel's read timeout.
     pub reads_answered: u64,
+    /// Timers that fired ([`Device::timer`] calls).
+    pub timers: u64,
     /// Handler calls that returned an error.
     pub handler_errors: u64,
     /// The first [`KEPT_ERRORS`] of those errors.
@@ -131,6 +145,7 @@ impl Session {
             .copied()
             .collect();
         let waiter = Waiter::new(options.wait)?;
+        let timers = Timers::new().map_err(ChardevError::sys("timerfd_create"))?;
 
         let control = open(
             &options.path,
@@ -164,6 +179,10 @@ impl Session {
         if options.dma_check != CheckMode::Default {
             ioctl::set_dma_check(control.as_fd(), options.dma_check.raw())
                 .map_err(ChardevError::sys("SET_DMA_CHECK"))?;
+        }
+        if options.root_port {
+            ioctl::set_root_port(control.as_fd(), options.root_port_aer)
+                .map_err(ChardevError::sys("SET_ROOT_PORT"))?;
         }
         declare_traps(control.as_fd(), &access)?;
         for w in &watches {
@@ -209,7 +228,7 @@ impl Session {
             waiter,
             ring,
             eventfd,
-            host: ChardevHost::new(control, instance, bars),
+            host: ChardevHost::new(control, instance, bars, timers),
             options,
             access,
             responses,
@@ -259,10 +278,16 @@ impl Session {
                 self.ring.set_awake();
                 continue;
             }
-            let woke = self.waiter.wait(&self.eventfd, stop);
+            let woke = self
+                .waiter
+                .wait(&self.eventfd, stop, self.host.timers().fd());
             self.ring.set_awake();
             match woke? {
                 Wake::Events => report.wakeups += 1,
+                Wake::Timer => {
+                    report.wakeups += 1;
+                    self.fire_timers(device, &mut report)?;
+                }
                 Wake::Stop => break,
             }
         }
@@ -309,6 +334,29 @@ impl Session {
 }
 
 impl Session {
+    /// Calls [`Device::timer`] for every timer due, earliest first.
+    fn fire_timers<D: Device + ?Sized>(
+        &mut self,
+        device: &mut D,
+        report: &mut RunReport,
+    ) -> Result<(), ChardevError> {
+        let due = self
+            .host
+            .timers()
+            .due()
+            .map_err(ChardevError::sys("read the timerfd"))?;
+        for id in due {
+            report.timers += 1;
+            if let Err(e) = device.timer(&self.host, id) {
+                report.handler_errors += 1;
+                if report.errors.len() < KEPT_ERRORS {
+                    report.errors.push(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sends one read answer back to the kernel: the read-response slot, or
     /// `COMPLETE_READ` if there is no page (a read event on a device
     /// without trapped BARs: a confused kernel; answered anyway).
@@ -525,7 +573,7 @@ mod tests {
                 waiter: Waiter::new(mode).unwrap(),
                 ring: EventRing::map(&ring_fd).unwrap(),
                 eventfd,
-                host: ChardevHost::new(null(), null(), bars),
+                host: ChardevHost::new(null(), null(), bars, Timers::new().unwrap()),
                 options: RunOptions {
                     batch: 7,
                     warn_lost: false,
@@ -673,7 +721,7 @@ mod tests {
                 waiter: Waiter::new(WaitMode::Poll).unwrap(),
                 ring: EventRing::map(&ring_fd).unwrap(),
                 eventfd: notification_eventfd().unwrap(),
-                host: ChardevHost::new(null(), null(), bars),
+                host: ChardevHost::new(null(), null(), bars, Timers::new().unwrap()),
                 options: RunOptions {
                     warn_lost: false,
                     ..Default::default()

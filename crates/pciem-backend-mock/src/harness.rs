@@ -115,6 +115,16 @@ struct Sink {
 }
 
 impl Sink {
+    /// Keep a handler's error.
+    fn keep(&self, result: Result<(), HostError>) {
+        if let Err(e) = result {
+            self.errors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e);
+        }
+    }
+
     /// Serve one event, keep its error, post its answer.
     fn serve<D: Device>(&self, device: &mut D, host: &MockHost, ev: &pciem_event) {
         let served = device.serve_event(host, ev);
@@ -162,7 +172,7 @@ enum Mode<D> {
 /// [`Harness::set_read_timeout`]) is replaced by all-ones, counted
 /// ([`Harness::read_timeouts`]) and reported to the model as a
 /// [`TrapError::ReadTimeout`] event, as the kernel does.
-pub struct Harness<D: Device + Send + 'static> {
+pub struct Harness<D: Device> {
     host: MockHost,
     producer: HeapProducer,
     watches: Vec<Watch>,
@@ -177,38 +187,9 @@ pub struct Harness<D: Device + Send + 'static> {
     epoch: Instant,
 }
 
+/// The threaded constructors: the device moves to its own thread, so it
+/// must be `Send + 'static`; stepping mode needs neither.
 impl<D: Device + Send + 'static> Harness<D> {
-    /// Plug `device` in, in stepping mode: build its configuration space,
-    /// allocate its BARs, set its watches, call its `start`.
-    pub fn new(device: D) -> Result<Self, MockError> {
-        let config = device.config_space()?;
-        let access = device.access_map()?;
-        access.check(&config)?;
-        let host = MockHost::new(config);
-        let watches = check_watches(&host, device.watches())?;
-        let (producer, consumer) = channel();
-        let mut device = device;
-        device.start(&host).map_err(MockError::Start)?;
-        let read_timeout = Duration::from_micros(access.effective_read_timeout_us().into());
-        Ok(Harness {
-            host,
-            producer,
-            watches,
-            access,
-            read_timeout,
-            next_read_id: 1,
-            read_timeouts: 0,
-            model_reads: 0,
-            mode: Mode::Stepping { device, consumer },
-            wake: Arc::new(Wake {
-                bell: Doorbell::new().map_err(|e| MockError::Eventfd(e.kind()))?,
-                stop: AtomicBool::new(false),
-            }),
-            sink: Arc::new(Sink::default()),
-            epoch: Instant::now(),
-        })
-    }
-
     /// Plug `device` in with the device on its own thread, sleeping on an
     /// eventfd while it has nothing to do ([`DeviceWait::Sleep`]).
     pub fn threaded(device: D) -> Result<Self, MockError> {
@@ -226,6 +207,7 @@ impl<D: Device + Send + 'static> Harness<D> {
         else {
             return Err(MockError::Threaded);
         };
+        h.host.with(|st| st.threaded = true);
         let (host, wake, sink) = (h.host.clone(), h.wake.clone(), h.sink.clone());
         let thread = std::thread::Builder::new()
             .name("pciem-mock-device".into())
@@ -263,6 +245,39 @@ impl<D: Device + Send + 'static> Harness<D> {
             .map_err(|_| MockError::Threaded)?;
         h.mode = Mode::Threaded { thread };
         Ok(h)
+    }
+}
+
+impl<D: Device> Harness<D> {
+    /// Plug `device` in, in stepping mode: build its configuration space,
+    /// allocate its BARs, set its watches, call its `start`.
+    pub fn new(device: D) -> Result<Self, MockError> {
+        let config = device.config_space()?;
+        let access = device.access_map()?;
+        access.check(&config)?;
+        let host = MockHost::new(config);
+        let watches = check_watches(&host, device.watches())?;
+        let (producer, consumer) = channel();
+        let mut device = device;
+        device.start(&host).map_err(MockError::Start)?;
+        let read_timeout = Duration::from_micros(access.effective_read_timeout_us().into());
+        Ok(Harness {
+            host,
+            producer,
+            watches,
+            access,
+            read_timeout,
+            next_read_id: 1,
+            read_timeouts: 0,
+            model_reads: 0,
+            mode: Mode::Stepping { device, consumer },
+            wake: Arc::new(Wake {
+                bell: Doorbell::new().map_err(|e| MockError::Eventfd(e.kind()))?,
+                stop: AtomicBool::new(false),
+            }),
+            sink: Arc::new(Sink::default()),
+            epoch: Instant::now(),
+        })
     }
 
     /// The device side of the host (what the model's handlers reach).
@@ -313,6 +328,49 @@ impl<D: Device + Send + 'static> Harness<D> {
             return Err(MockError::Threaded);
         }
         Ok(self.drain_all())
+    }
+
+    /// The virtual clock of the device's timers
+    /// ([`pciem_core::Host::set_timer`]):
+    /// zero at creation, moved only by [`Harness::advance`].
+    pub fn now(&self) -> Duration {
+        self.host.with(|st| st.now)
+    }
+
+    /// Moves the virtual clock forward by `by`, firing every timer that
+    /// falls due on the way, in deadline order (ties by id), each with the
+    /// clock at its deadline, and handling the events its handler causes
+    /// before the next one: timer-driven behaviour (watchdogs, keep-alive,
+    /// coalescing) is tested deterministically. Stepping mode only (a
+    /// threaded model's `set_timer` fails). Returns how many fired.
+    pub fn advance(&mut self, by: Duration) -> Result<usize, MockError> {
+        if !matches!(self.mode, Mode::Stepping { .. }) {
+            return Err(MockError::Threaded);
+        }
+        self.settle();
+        let target = self.host.with(|st| st.now.saturating_add(by));
+        let mut fired = 0;
+        loop {
+            let due = self.host.with(|st| {
+                let (&id, &at) = st
+                    .timers
+                    .iter()
+                    .filter(|(_, &at)| at <= target)
+                    .min_by_key(|(&id, &at)| (at, id))?;
+                st.timers.remove(&id);
+                st.now = st.now.max(at);
+                Some(id)
+            });
+            let Some(id) = due else { break };
+            fired += 1;
+            if let Mode::Stepping { device, .. } = &mut self.mode {
+                let result = device.timer(&self.host, id);
+                self.sink.keep(result);
+            }
+            self.settle();
+        }
+        self.host.with(|st| st.now = target);
+        Ok(fired)
     }
 
     /// Publishes the `DMA_FAULT` events the host queued since the last
@@ -421,7 +479,13 @@ impl<D: Device + Send + 'static> Harness<D> {
     /// Host read of configuration space.
     pub fn config_read(&mut self, offset: u16, size: u8) -> Result<u32, MockError> {
         self.settle();
-        Ok(self.host.lock().config.read(offset, size)?)
+        let st = self.host.lock();
+        let value = st.config.read(offset, size)?;
+        // Checked after the access itself, so bad input is refused alike.
+        if st.removed {
+            return Ok(all_ones(size));
+        }
+        Ok(value)
     }
 
     /// Host write of configuration space, with the kernel module's
@@ -435,6 +499,11 @@ impl<D: Device + Send + 'static> Harness<D> {
         size: u8,
         value: u32,
     ) -> Result<WriteEffects, MockError> {
+        if self.host.is_removed() {
+            // Refused alike when malformed (a read checks the same).
+            self.host.lock().config.read(offset, size)?;
+            return Ok(WriteEffects::empty());
+        }
         let fx = self
             .host
             .with(|st: &mut State| -> Result<WriteEffects, MockError> {
@@ -515,6 +584,11 @@ impl<D: Device + Send + 'static> Harness<D> {
     ) -> Result<(), MockError> {
         if !matches!(size, 1 | 2 | 4 | 8) {
             return Err(MockError::BadSize(size));
+        }
+        if self.host.is_removed() {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, size as usize).map(drop))?;
+            return Ok(());
         }
         if self.access.is_trapped(bar) {
             return self.trapped_write(bar, offset, size, value);
@@ -614,6 +688,11 @@ impl<D: Device + Send + 'static> Harness<D> {
         if !matches!(size, 1 | 2 | 4 | 8) {
             return Err(MockError::BadSize(size));
         }
+        if self.host.is_removed() {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, size as usize).map(drop))?;
+            return Ok(u64::MAX >> (64 - 8 * u32::from(size)));
+        }
         if self.access.is_trapped(bar) {
             return self.trapped_read(bar, offset, size);
         }
@@ -636,6 +715,135 @@ impl<D: Device + Send + 'static> Harness<D> {
         Ok(self.mmio_read(bar, offset, 4)? as u32)
     }
 
+    /// Driver 64-bit register write (`writeq`).
+    pub fn write64(&mut self, bar: u8, offset: u64, value: u64) -> Result<(), MockError> {
+        self.mmio_write(bar, offset, 8, value)
+    }
+
+    /// Driver 64-bit register read (`readq`).
+    pub fn read64(&mut self, bar: u8, offset: u64) -> Result<u64, MockError> {
+        self.mmio_read(bar, offset, 8)
+    }
+
+    /// What `pci_alloc_irq_vectors(.., PCI_IRQ_MSIX)` and
+    /// `pci_set_master` do: Memory Space and Bus Master Enable, then for
+    /// each of the first `vectors` table entries (at most the table size) a
+    /// message address (`0xfee0_0000 | entry << 12`) and data (the entry
+    /// number) written and the entry unmasked, then MSI-X Enable set with
+    /// Function Mask clear. The table stores go through [`Harness::write32`]
+    /// (trapped or not, as the driver's would). Returns the entries set up.
+    pub fn enable_msix(&mut self, vectors: u32) -> Result<u32, MockError> {
+        let msix = self
+            .host
+            .lock()
+            .config
+            .msix()
+            .ok_or(MockError::Host(HostError::IrqNotEnabled { kind: "MSI-X" }))?;
+        let cmd = self.config_read(0x04, 2)? as u16;
+        self.config_write(0x04, 2, (cmd | COMMAND_MEMORY | COMMAND_MASTER) as u32)?;
+        let n = vectors.min(msix.table_size);
+        for entry in 0..n {
+            let at = u64::from(msix.table_offset) + u64::from(entry) * 16;
+            let address = 0xfee0_0000u64 | u64::from(entry) << 12;
+            self.write32(msix.table_bar, at, address as u32)?;
+            self.write32(msix.table_bar, at + 4, (address >> 32) as u32)?;
+            self.write32(msix.table_bar, at + 8, entry)?;
+            self.write32(msix.table_bar, at + 12, 0)?;
+        }
+        let ctrl = self.config_read(msix.offset + 2, 2)?;
+        self.config_write(msix.offset + 2, 2, (ctrl | 0x8000) & !0x4000)?;
+        Ok(n)
+    }
+
+    /// Describe `len` bytes starting `offset` bytes into `pages[0]` with
+    /// NVMe-style PRPs, as a driver would: PRP1 = `pages[0] + offset`; PRP2
+    /// the second page when two suffice, else a PRP list in new coherent
+    /// buffers (chained with a last entry pointing at the next list page
+    /// when one page of entries is not enough). `pages` are page-aligned
+    /// bus addresses of 4 KiB pages the device may use. Returns the PRPs and
+    /// the list pages it allocated (free them with [`Harness::dma_free`]).
+    pub fn build_prp(
+        &mut self,
+        pages: &[u64],
+        offset: u64,
+        len: usize,
+    ) -> Result<(pciem_core::prp::Prp, Vec<u64>), MockError> {
+        const PAGE: u64 = 4096;
+        const PER_LIST: usize = (PAGE / 8) as usize;
+        let bad = |what| MockError::Host(HostError::Unsupported(what));
+        if len == 0 || offset >= PAGE || !offset.is_multiple_of(4) {
+            return Err(bad(
+                "build_prp: len must be non-zero and offset a dword inside the page",
+            ));
+        }
+        let needed = (offset + len as u64).div_ceil(PAGE) as usize;
+        if pages.len() < needed || pages.iter().any(|p| p % PAGE != 0) {
+            return Err(bad("build_prp: too few pages, or one not page aligned"));
+        }
+        let mut lists = Vec::new();
+        let prp2 = match needed {
+            1 => 0,
+            2 => pages[1],
+            _ => {
+                let rest = &pages[1..needed];
+                // Each list page holds PER_LIST entries, the last one
+                // pointing at the next list page when more follow.
+                let mut at = 0;
+                let mut first = 0;
+                let mut prev: Option<(u64, Vec<u8>)> = None;
+                while at < rest.len() {
+                    let left = rest.len() - at;
+                    let take = if left <= PER_LIST { left } else { PER_LIST - 1 };
+                    let page = self.dma_alloc(PAGE as usize)?;
+                    lists.push(page);
+                    if let Some((p, mut bytes)) = prev.take() {
+                        bytes.extend_from_slice(&page.to_le_bytes());
+                        self.dma_write(p, &bytes)?;
+                    } else {
+                        first = page;
+                    }
+                    let bytes: Vec<u8> = rest[at..at + take]
+                        .iter()
+                        .flat_map(|a| a.to_le_bytes())
+                        .collect();
+                    at += take;
+                    prev = Some((page, bytes));
+                }
+                if let Some((p, bytes)) = prev {
+                    self.dma_write(p, &bytes)?;
+                }
+                first
+            }
+        };
+        Ok((
+            pciem_core::prp::Prp {
+                prp1: pages[0] + offset,
+                prp2,
+                page_size: PAGE as u32,
+            },
+            lists,
+        ))
+    }
+
+    /// Driver read of a plain-old-data value from its DMA memory.
+    pub fn dma_read_obj<T: zerocopy::FromBytes + zerocopy::IntoBytes>(
+        &mut self,
+        addr: u64,
+    ) -> Result<T, MockError> {
+        let mut v = T::new_zeroed();
+        self.dma_read(addr, v.as_mut_bytes())?;
+        Ok(v)
+    }
+
+    /// Driver write of a plain-old-data value into its DMA memory.
+    pub fn dma_write_obj<T: zerocopy::IntoBytes + zerocopy::Immutable>(
+        &mut self,
+        addr: u64,
+        value: &T,
+    ) -> Result<(), MockError> {
+        self.dma_write(addr, value.as_bytes())
+    }
+
     /// Driver bulk write to a BAR (`memcpy_toio`). Every watched register the
     /// write overlaps produces an event carrying the register's value after
     /// the write, as the kernel's watchpoints do.
@@ -643,6 +851,11 @@ impl<D: Device + Send + 'static> Harness<D> {
     /// On a trapped BAR the write is a sequence of naturally aligned stores
     /// of up to 8 bytes, each served by its policy (see [`Harness`]).
     pub fn bar_write(&mut self, bar: u8, offset: u64, data: &[u8]) -> Result<(), MockError> {
+        if self.host.is_removed() {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, data.len()).map(drop))?;
+            return Ok(());
+        }
         if self.access.is_trapped(bar) {
             // Refuse an out-of-range write before any part of it happens.
             self.host
@@ -696,6 +909,12 @@ impl<D: Device + Send + 'static> Harness<D> {
     /// bytes, each served by its policy (see [`Harness`]).
     pub fn bar_read(&mut self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), MockError> {
         self.settle();
+        if self.host.is_removed() {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, buf.len()).map(drop))?;
+            buf.fill(0xff);
+            return Ok(());
+        }
         if self.access.touches_range(bar, offset, buf.len() as u64) {
             self.host
                 .with(|st| st.bar_slice(bar, offset, buf.len()).map(drop))?;
@@ -867,11 +1086,20 @@ impl<D: Device + Send + 'static> Harness<D> {
     }
 }
 
-impl<D: Device + Send + 'static> Drop for Harness<D> {
+impl<D: Device> Drop for Harness<D> {
     fn drop(&mut self) {
         if matches!(self.mode, Mode::Threaded { .. }) {
             let _ = self.stop_thread();
         }
+    }
+}
+
+/// What a dead link answers to a configuration read of `size` bytes.
+fn all_ones(size: u8) -> u32 {
+    match size {
+        1 => 0xff,
+        2 => 0xffff,
+        _ => u32::MAX,
     }
 }
 

@@ -1,11 +1,13 @@
 //! The host side: state shared by the harness (the driver's view) and the
 //! device model (through the [`Host`] trait).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER};
+use pciem_core::device::{read_prp_via_dma, write_prp_via_dma};
 use pciem_core::dmacheck::Access;
 use pciem_core::prp::{self, Prp};
 use pciem_core::{AtomicOp, ConfigSpace, Host, HostError, Irq};
@@ -25,6 +27,16 @@ pub(crate) struct State {
     pub(crate) irqs: VecDeque<IrqRecord>,
     pub(crate) counts: HashMap<(IrqKind, u32), u64>,
     pub(crate) intx: bool,
+    /// Surprise-removed ([`Host::surprise_remove`]): the driver's accesses
+    /// read all-ones and are dropped, the device can no longer interrupt
+    /// or master the bus.
+    pub(crate) removed: bool,
+    /// Armed timers: id -> deadline on the virtual clock.
+    pub(crate) timers: BTreeMap<u32, Duration>,
+    /// The virtual clock, advanced by `Harness::advance`.
+    pub(crate) now: Duration,
+    /// The device runs on its own thread (timers are refused there).
+    pub(crate) threaded: bool,
 }
 
 #[derive(Debug)]
@@ -64,12 +76,21 @@ impl MockHost {
                     irqs: VecDeque::new(),
                     counts: HashMap::new(),
                     intx: false,
+                    removed: false,
+                    timers: BTreeMap::new(),
+                    now: Duration::ZERO,
+                    threaded: false,
                 }),
                 irq_cv: Condvar::new(),
                 irqs_pending: AtomicUsize::new(0),
                 irq_waiters: AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// Whether the device was surprise-removed.
+    pub fn is_removed(&self) -> bool {
+        self.lock().removed
     }
 
     /// Look at the configuration space as the host currently has it.
@@ -319,6 +340,9 @@ impl State {
     /// The kernel refuses device-initiated DMA, atomics and P2P (`EPERM`)
     /// until the driver sets Bus Master Enable.
     pub(crate) fn check_bus_master(&self) -> Result<(), HostError> {
+        if self.removed {
+            return Err(HostError::Disconnected);
+        }
         if self.config.command() & COMMAND_MASTER == 0 {
             return Err(HostError::BusMasterDisabled);
         }
@@ -365,7 +389,12 @@ impl Host for MockHost {
     }
 
     fn raise_irq(&self, irq: Irq) -> Result<(), HostError> {
-        self.with(|st| st.raise(irq))
+        self.with(|st| {
+            if st.removed {
+                return Err(HostError::Disconnected);
+            }
+            st.raise(irq)
+        })
     }
 
     fn dma_read(&self, bus_addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
@@ -406,36 +435,34 @@ impl Host for MockHost {
         })
     }
 
+    fn set_timer(&self, id: u32, delay: Duration) -> Result<(), HostError> {
+        self.with(|st| {
+            if st.threaded {
+                return Err(HostError::Unsupported(
+                    "timers in the mock's threaded mode (its clock is virtual: use Harness::new and Harness::advance)",
+                ));
+            }
+            let deadline = st.now.saturating_add(delay);
+            st.timers.insert(id, deadline);
+            Ok(())
+        })
+    }
+
+    fn cancel_timer(&self, id: u32) -> Result<(), HostError> {
+        self.with(|st| {
+            st.timers.remove(&id);
+            Ok(())
+        })
+    }
+
     fn dma_read_prp(&self, prp: Prp, buf: &mut [u8]) -> Result<(), HostError> {
         self.prp_precheck(prp, buf.len(), Access::Read)?;
-        let len = buf.len() as u64;
-        prp::for_each_segment(
-            prp,
-            len,
-            |addr, entries| self.dma_read(addr, entries),
-            |pos, addr, seg| {
-                let chunk = buf
-                    .get_mut(pos as usize..(pos + seg) as usize)
-                    .ok_or(HostError::TooLong { len, max: len })?;
-                self.dma_read(addr, chunk)
-            },
-        )
+        read_prp_via_dma(self, prp, buf)
     }
 
     fn dma_write_prp(&self, prp: Prp, data: &[u8]) -> Result<(), HostError> {
         self.prp_precheck(prp, data.len(), Access::Write)?;
-        let len = data.len() as u64;
-        prp::for_each_segment(
-            prp,
-            len,
-            |addr, entries| self.dma_read(addr, entries),
-            |pos, addr, seg| {
-                let chunk = data
-                    .get(pos as usize..(pos + seg) as usize)
-                    .ok_or(HostError::TooLong { len, max: len })?;
-                self.dma_write(addr, chunk)
-            },
-        )
+        write_prp_via_dma(self, prp, data)
     }
 
     fn p2p_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
@@ -450,6 +477,18 @@ impl Host for MockHost {
         self.with(|st| {
             st.check_bus_master()?;
             st.peer_slice(addr, data.len())?.copy_from_slice(data);
+            Ok(())
+        })
+    }
+
+    fn surprise_remove(&self) -> Result<(), HostError> {
+        self.with(|st| {
+            if st.removed {
+                return Err(HostError::Disconnected);
+            }
+            st.removed = true;
+            st.irqs.clear();
+            st.intx = false;
             Ok(())
         })
     }

@@ -51,6 +51,10 @@ use pciem_abi::{
     PCIEM_IRQ_INTX, PCIEM_IRQ_MSI, PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
 };
 
+use core::time::Duration;
+
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
 use crate::access::AccessMap;
 use crate::config::{BuildError, ConfigSpace};
 use crate::prp::{self, Prp, PrpError};
@@ -334,35 +338,25 @@ pub trait Host {
     /// [`prp::for_each_segment`] over [`Host::dma_read`]; a backend may do it
     /// in one step instead (the kernel does).
     fn dma_read_prp(&self, prp: Prp, buf: &mut [u8]) -> Result<(), HostError> {
-        let len = buf.len() as u64;
-        prp::for_each_segment(
-            prp,
-            len,
-            |addr, entries| self.dma_read(addr, entries),
-            |pos, addr, seg| {
-                // `for_each_segment` only yields segments inside `0..len`.
-                let chunk = buf
-                    .get_mut(pos as usize..(pos + seg) as usize)
-                    .ok_or(HostError::TooLong { len, max: len })?;
-                self.dma_read(addr, chunk)
-            },
-        )
+        read_prp_via_dma(self, prp, buf)
     }
 
     /// Scatter write described by PRP entries from `data`.
     fn dma_write_prp(&self, prp: Prp, data: &[u8]) -> Result<(), HostError> {
-        let len = data.len() as u64;
-        prp::for_each_segment(
-            prp,
-            len,
-            |addr, entries| self.dma_read(addr, entries),
-            |pos, addr, seg| {
-                let chunk = data
-                    .get(pos as usize..(pos + seg) as usize)
-                    .ok_or(HostError::TooLong { len, max: len })?;
-                self.dma_write(addr, chunk)
-            },
-        )
+        write_prp_via_dma(self, prp, data)
+    }
+
+    /// Take the device's link down at once, as a surprise hot-unplug (a
+    /// card pulled out, a link that failed): from then on the driver reads
+    /// all-ones from the device's configuration space and BARs and its
+    /// writes go nowhere, the device can no longer interrupt or do DMA
+    /// ([`HostError::Disconnected`]), and the host removes the device the
+    /// way it removes vanished hardware (its driver's `remove()` runs
+    /// against the dead device). Once per device: a second call is
+    /// [`HostError::Disconnected`]. The default is
+    /// [`HostError::Unsupported`].
+    fn surprise_remove(&self) -> Result<(), HostError> {
+        Err(HostError::Unsupported("surprise removal"))
     }
 
     /// Read a little-endian 32-bit register from BAR memory.
@@ -376,7 +370,125 @@ pub trait Host {
     fn write_u32(&self, bar: u8, offset: u64, value: u32) -> Result<(), HostError> {
         self.bar_write(bar, offset, &value.to_le_bytes())
     }
+
+    /// Read a little-endian 64-bit register from BAR memory.
+    fn read_u64(&self, bar: u8, offset: u64) -> Result<u64, HostError> {
+        let mut b = [0u8; 8];
+        self.bar_read(bar, offset, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Write a little-endian 64-bit register in BAR memory.
+    fn write_u64(&self, bar: u8, offset: u64, value: u64) -> Result<(), HostError> {
+        self.bar_write(bar, offset, &value.to_le_bytes())
+    }
+
+    /// Arm timer `id` (a number of the model's choosing): [`Device::timer`]
+    /// is called with it once, `delay` from now, unless it is re-armed
+    /// (the new delay replaces the old) or cancelled first. Real devices
+    /// do work on timers: watchdogs, keep-alive, interrupt coalescing. The
+    /// chardev backend uses a timerfd on its event loop; the mock backend
+    /// a virtual clock that the test advances
+    /// (`pciem_backend_mock::Harness::advance`). The default (a backend
+    /// without timers) is [`HostError::Unsupported`].
+    fn set_timer(&self, id: u32, delay: Duration) -> Result<(), HostError> {
+        let _ = (id, delay);
+        Err(HostError::Unsupported("timers"))
+    }
+
+    /// Disarm timer `id`; a timer that is not armed is no error.
+    fn cancel_timer(&self, id: u32) -> Result<(), HostError> {
+        let _ = id;
+        Err(HostError::Unsupported("timers"))
+    }
 }
+
+/// [`Host::dma_read_prp`]'s default: walk the PRP lists with
+/// [`prp::for_each_segment`], reading list entries and each data segment
+/// with [`Host::dma_read`]. For a backend that overrides the method and
+/// still wants the walk (after checks of its own).
+pub fn read_prp_via_dma<H: Host + ?Sized>(
+    host: &H,
+    prp: Prp,
+    buf: &mut [u8],
+) -> Result<(), HostError> {
+    let len = buf.len() as u64;
+    prp::for_each_segment(
+        prp,
+        len,
+        |addr, entries| host.dma_read(addr, entries),
+        |pos, addr, seg| {
+            // `for_each_segment` only yields segments inside `0..len`.
+            let chunk = buf
+                .get_mut(pos as usize..(pos + seg) as usize)
+                .ok_or(HostError::TooLong { len, max: len })?;
+            host.dma_read(addr, chunk)
+        },
+    )
+}
+
+/// [`Host::dma_write_prp`]'s default: as [`read_prp_via_dma`], writing
+/// each data segment with [`Host::dma_write`].
+pub fn write_prp_via_dma<H: Host + ?Sized>(
+    host: &H,
+    prp: Prp,
+    data: &[u8],
+) -> Result<(), HostError> {
+    let len = data.len() as u64;
+    prp::for_each_segment(
+        prp,
+        len,
+        |addr, entries| host.dma_read(addr, entries),
+        |pos, addr, seg| {
+            let chunk = data
+                .get(pos as usize..(pos + seg) as usize)
+                .ok_or(HostError::TooLong { len, max: len })?;
+            host.dma_write(addr, chunk)
+        },
+    )
+}
+
+/// Typed DMA over any [`Host`] (also `&dyn Host`), as vm-memory offers:
+/// read or write a plain-old-data structure (a zerocopy type: a command, a
+/// descriptor, a completion entry) at a bus address, in the layout it has
+/// in memory.
+///
+/// ```
+/// use pciem_core::{Host, HostExt};
+/// use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+///
+/// #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy)]
+/// #[repr(C)]
+/// struct Descriptor {
+///     addr: u64,
+///     len: u32,
+///     flags: u32,
+/// }
+///
+/// fn next(host: &dyn Host, ring: u64) -> Result<Descriptor, pciem_core::HostError> {
+///     host.read_obj::<Descriptor>(ring)
+/// }
+/// ```
+pub trait HostExt: Host {
+    /// Read a `T` from host memory at `bus_addr` (one DMA read of
+    /// `size_of::<T>()` bytes).
+    fn read_obj<T: FromBytes + IntoBytes>(&self, bus_addr: u64) -> Result<T, HostError> {
+        let mut v = T::new_zeroed();
+        self.dma_read(bus_addr, v.as_mut_bytes())?;
+        Ok(v)
+    }
+
+    /// Write `value` to host memory at `bus_addr` (one DMA write).
+    fn write_obj<T: IntoBytes + Immutable>(
+        &self,
+        bus_addr: u64,
+        value: &T,
+    ) -> Result<(), HostError> {
+        self.dma_write(bus_addr, value.as_bytes())
+    }
+}
+
+impl<H: Host + ?Sized> HostExt for H {}
 
 /// A register whose writes by the driver the device wants as events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -760,6 +872,12 @@ pub trait Device {
         report: crate::dmacheck::FaultReport,
     ) -> Result<(), HostError> {
         let _ = (host, report);
+        Ok(())
+    }
+
+    /// Timer `id`, armed with [`Host::set_timer`], expired.
+    fn timer(&mut self, host: &dyn Host, id: u32) -> Result<(), HostError> {
+        let _ = (host, id);
         Ok(())
     }
 

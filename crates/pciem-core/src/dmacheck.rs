@@ -347,6 +347,47 @@ pub trait Mappings {
     fn unmapped_at(&self, addr: u64) -> Option<Mapping>;
 }
 
+/// The simplest [`Mappings`]: live mappings and recent unmaps in slices
+/// (a host with few mappings, a test). `live` needs no order; `gone` is
+/// oldest first.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SliceMappings<'a> {
+    /// The live mappings.
+    pub live: &'a [Mapping],
+    /// Mappings unmapped recently, oldest first.
+    pub gone: &'a [Mapping],
+}
+
+impl Mappings for SliceMappings<'_> {
+    fn overlapping(&self, lo: u64, hi: u64, f: &mut dyn FnMut(Mapping) -> bool) {
+        // In ascending order of start without sorting (no allocation):
+        // each round takes the lowest start above the last one visited.
+        let mut last: Option<(u64, usize)> = None;
+        loop {
+            let next = self
+                .live
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.start <= hi && m.end() > lo)
+                .filter(|&(i, m)| last.is_none_or(|l| (m.start, i) > l))
+                .min_by_key(|&(i, m)| (m.start, i));
+            let Some((i, m)) = next else { return };
+            last = Some((m.start, i));
+            if !f(*m) {
+                return;
+            }
+        }
+    }
+
+    fn unmapped_at(&self, addr: u64) -> Option<Mapping> {
+        self.gone
+            .iter()
+            .rev()
+            .find(|m| m.start <= addr && addr < m.end())
+            .copied()
+    }
+}
+
 /// One live mapping that alone allows `access` to all `len` bytes at
 /// `addr`, if there is one: what a host may cache to answer later accesses
 /// inside the same mapping without walking its records again (until that
@@ -492,7 +533,7 @@ mod tests {
 
     use super::*;
 
-    /// A plain list of mappings and a history, like the mock keeps.
+    /// Owned vectors seen as [`SliceMappings`].
     #[derive(Default)]
     struct List {
         live: Vec<Mapping>,
@@ -501,25 +542,18 @@ mod tests {
 
     impl Mappings for List {
         fn overlapping(&self, lo: u64, hi: u64, f: &mut dyn FnMut(Mapping) -> bool) {
-            let mut v: Vec<_> = self
-                .live
-                .iter()
-                .filter(|m| m.start <= hi && m.end() > lo)
-                .copied()
-                .collect();
-            v.sort_by_key(|m| m.start);
-            for m in v {
-                if !f(m) {
-                    break;
-                }
+            SliceMappings {
+                live: &self.live,
+                gone: &self.gone,
             }
+            .overlapping(lo, hi, f)
         }
         fn unmapped_at(&self, addr: u64) -> Option<Mapping> {
-            self.gone
-                .iter()
-                .rev()
-                .find(|m| m.start <= addr && addr < m.end())
-                .copied()
+            SliceMappings {
+                live: &self.live,
+                gone: &self.gone,
+            }
+            .unmapped_at(addr)
         }
     }
 

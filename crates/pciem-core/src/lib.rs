@@ -50,7 +50,7 @@ pub mod ring;
 pub use access::{AccessMap, BarMode, ReadPolicy, TrapPolicy, TrapRange, WritePolicy};
 pub use config::{BuildError, ConfigBuilder, ConfigSpace};
 pub use device::{
-    AtomicOp, ConfigWrite, Device, Host, HostError, Irq, MmioRead, MmioWrite, ReadAnswer,
+    AtomicOp, ConfigWrite, Device, Host, HostError, HostExt, Irq, MmioRead, MmioWrite, ReadAnswer,
     ResetKind, Served, TrapError, Watch,
 };
 pub use pciem_abi as abi;

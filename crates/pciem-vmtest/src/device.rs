@@ -85,6 +85,48 @@ impl Dev {
         Ok(v)
     }
 
+    /// `SURPRISE_REMOVE`: the link goes down now, the kernel removes the
+    /// device from a worker.
+    pub fn surprise_remove(&self) -> io::Result<()> {
+        let arg = pciem_abi::pciem_surprise_remove::default();
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SURPRISE_REMOVE, &arg)
+            .map(drop)
+    }
+
+    /// `SET_ROOT_PORT` with a hot-plug slot: the device goes below a
+    /// virtual root port.
+    pub fn set_root_port(&self) -> io::Result<()> {
+        self.set_root_port_flags(pciem_abi::PCIEM_ROOT_PORT_HOTPLUG)
+    }
+
+    /// `SET_ROOT_PORT` with `flags` (`PCIEM_ROOT_PORT_*`).
+    pub fn set_root_port_flags(&self, flags: u32) -> io::Result<()> {
+        let arg = pciem_abi::pciem_root_port { flags, reserved: 0 };
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SET_ROOT_PORT, &arg)
+            .map(drop)
+    }
+
+    /// `INJECT_AER`.
+    pub fn inject_aer(&self, req: &pciem_abi::pciem_aer_inject) -> io::Result<()> {
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_INJECT_AER, req)
+            .map(drop)
+    }
+
+    /// `ADD_CAPABILITY` of type `cap_type` (`PCIEM_CAP_*`) with `data` as
+    /// its payload (at most 64 bytes).
+    pub fn add_cap_raw(&self, cap_type: u32, data: &[u8]) -> io::Result<()> {
+        let mut cap = pciem_cap_config {
+            cap_type,
+            cap_size: data.len() as u32,
+            ..Default::default()
+        };
+        cap.cap_data
+            .get_mut(..data.len())
+            .ok_or_else(|| io::Error::other("capability payload over 64 bytes"))?
+            .copy_from_slice(data);
+        self.ioctl_in(PCIEM_IOCTL_ADD_CAPABILITY, &cap).map(drop)
+    }
+
     /// `CREATE_DEVICE`.
     pub fn create(&self) -> io::Result<()> {
         self.ioctl_in(PCIEM_IOCTL_CREATE_DEVICE, &pciem_create_device::default())

@@ -48,6 +48,9 @@
 //! | `vmtest-params` | `phys_region=` validation at load | `PATH/pciem.ko ADDR:SIZE` (needs pciem unloaded; leaves it loaded) |
 //! | `vmtest-p2p-params` | `p2p_regions=` validation at load | `PATH/pciem.ko POOL ADDR:SIZE` (unloads pciem first; leaves it loaded) |
 //! | `vmtest-bochs` | Linux's `bochs` DRM driver on the `pciem-bochs` model, in the display boot (32 MiB pool, `-vga none`, DRM modules in `/drm`, `modetest`): fbdev pattern, console text, modetest modes, unbind/bind/kill (docs/bochs.md) | path of `pciem-bochs` (default `/bin/pciem-bochs`) |
+//! | `vmtest-nvme` | Linux's own nvme driver (the kernel package's `nvme`/`nvme-core`) against an NVMe controller: `qemu SERIAL BYTES` for QEMU's built-in one (the control), `pciem MODEL-BIN` for the Rust `pciem-nvme`: identity in sysfs and `nvme id-ctrl`, mkfs.ext4, 64 MiB of files of known content verified after drop_caches, fstrim (holes punched in the backing file), model stopped and restarted on the same file and every checksum compared again, fio `--verify=crc32c` at QD1/QD16, a clean log | `qemu SERIAL BYTES` or `pciem MODEL-BIN` (`nvme` boot) |
+//! | `vmtest-nvme-faults` | the Rust NVMe controller's process killed (-9) under a mounted ext4 with fio in flight (errors, umount, rmmod/insmod nvme) and stopped (SIGSTOP: the driver's timeout, failed reset, dead controller) | `MODEL-BIN QEMU-SERIAL` (`nvme` boot) |
+//! | `vmtest-nvme-bench` | not a scenario: `cargo xtask bench-vm`'s NVMe part, fio on the Rust controller beside QEMU's and one I/O traced | `MODEL-BIN QEMU-SERIAL` (`nvme` boot) |
 //! | `vmtest-bench` | not a scenario: the VM benchmark `cargo xtask bench-vm` runs it alone (events/s, interrupt rates, DMA bandwidth, ProtoPCIem round trips, each beside a baseline) | `[PATH/protopciem.ko DEVICE-CMD [ARGS...]]` |
 //!
 //! Every binary prints `SCENARIO <name>: BEGIN`, one `PASS: …`/`FAIL: …`
@@ -62,6 +65,7 @@ pub mod device;
 pub mod display;
 pub mod dmadrv;
 pub mod klog;
+pub mod nvme;
 pub mod protocard;
 pub mod report;
 pub mod ring;

@@ -117,6 +117,13 @@ pub struct ProtoPciem {
     stats: Stats,
     /// Reused DMA buffer, so a command does not allocate 4 MiB each time.
     scratch: Vec<u8>,
+    /// Commands written to CMD so far (the one being run included).
+    received: u64,
+    /// Fault injection: the command with this number (1-based) is never
+    /// run; the card is surprise-removed while it is in flight.
+    surprise_at: Option<u64>,
+    /// Whether the card was surprise-removed.
+    removed: bool,
 }
 
 impl ProtoPciem {
@@ -131,6 +138,21 @@ impl ProtoPciem {
             mode,
             ..Self::default()
         }
+    }
+
+    /// Fault injection: when the driver writes its `n`-th command (counting
+    /// from 1) to CMD, the card marks itself busy and is then
+    /// surprise-removed ([`Host::surprise_remove`]) instead of running it,
+    /// so the driver meets a card that vanished mid-command.
+    pub fn surprise_remove_at_command(mut self, n: u64) -> Self {
+        self.surprise_at = Some(n);
+        self
+    }
+
+    /// Whether the card was surprise-removed (see
+    /// [`ProtoPciem::surprise_remove_at_command`]).
+    pub fn removed(&self) -> bool {
+        self.removed
     }
 
     /// How BAR0 is served.
@@ -252,6 +274,11 @@ impl ProtoPciem {
             return Ok(());
         }
         host.write_u32(REG_BAR, regs::STATUS, regs::STATUS_BUSY)?;
+        self.received += 1;
+        if self.surprise_at == Some(self.received) {
+            self.removed = true;
+            return host.surprise_remove();
+        }
         let raw = u32::try_from(value).unwrap_or(u32::MAX);
         let outcome = self.execute(host, raw);
         self.stats.bar2_bytes += self.fb.flush(host)?;
@@ -433,6 +460,34 @@ mod tests {
     fn start_mirrors_a_black_frame() {
         let rig = Rig::new();
         assert!(rig.host.bar2()[..FRAME_BYTES].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn surprise_removal_takes_the_chosen_command() {
+        let host = SimHost::new();
+        let mut dev = ProtoPciem::new().surprise_remove_at_command(2);
+        dev.start(&host).unwrap();
+        let w = |off: u64, v: u32| MmioWrite {
+            bar: 0,
+            offset: off,
+            size: 4,
+            value: u64::from(v),
+        };
+        host.write_u32(0, CONTROL, CONTROL_ENABLE).unwrap();
+        dev.mmio_write(&host, w(CONTROL, CONTROL_ENABLE)).unwrap();
+        host.write_u32(0, CMD, Command::Add as u32).unwrap();
+        dev.mmio_write(&host, w(CMD, Command::Add as u32)).unwrap();
+        assert_eq!(host.read_u32(0, STATUS).unwrap(), OK);
+        assert!(!dev.removed());
+        host.write_u32(0, CMD, Command::Add as u32).unwrap();
+        // The simulated host has no link to take down: it says so.
+        assert_eq!(
+            dev.mmio_write(&host, w(CMD, Command::Add as u32)),
+            Err(HostError::Unsupported("surprise removal"))
+        );
+        assert!(dev.removed());
+        assert_eq!(host.read_u32(0, STATUS).unwrap(), STATUS_BUSY);
+        assert_eq!(dev.stats().commands, 1, "the second command never ran");
     }
 
     #[test]

@@ -64,6 +64,18 @@ struct RunArgs {
     /// (CONTROL and CMD watched by hardware watchpoints).
     #[arg(long, value_enum, default_value_t = BarMode::Trap)]
     mode: BarMode,
+    /// chardev, fault injection: surprise-remove the card when the driver writes its
+    /// N-th command (from 1), instead of running it. The link goes down at
+    /// once (the driver reads all-ones), and the host removes the card as
+    /// hot-unplugged hardware; the process keeps running until SIGINT or
+    /// SIGTERM.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    surprise_remove_at_command: Option<u64>,
+    /// chardev: put the card below a virtual PCIe root port with a
+    /// hot-plug slot, so that Linux's pciehp handles a surprise removal
+    /// (pciem.ko must have a BAR pool, phys_region=).
+    #[arg(long)]
+    root_port: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -144,6 +156,10 @@ fn check_flags(args: &RunArgs) -> Result<(), AppError> {
     let (flag, backend) = match args.backend {
         Backend::Mock if args.device.is_some() => ("--device", "chardev"),
         Backend::Mock if args.poll => ("--poll", "chardev"),
+        Backend::Mock if args.surprise_remove_at_command.is_some() => {
+            ("--surprise-remove-at-command", "chardev")
+        }
+        Backend::Mock if args.root_port => ("--root-port", "chardev"),
         Backend::Chardev if args.stepping => ("--stepping", "mock"),
         _ => return Ok(()),
     };
@@ -208,6 +224,9 @@ fn run_chardev(args: &RunArgs, out: &Path) -> Result<(), AppError> {
         .device
         .clone()
         .unwrap_or_else(|| PathBuf::from(pciem_backend_chardev::DEFAULT_PATH));
+    if let Some(n) = args.surprise_remove_at_command {
+        model = model.surprise_remove_at_command(n);
+    }
     let options = RunOptions {
         path: device.clone(),
         wait: if args.poll {
@@ -215,6 +234,7 @@ fn run_chardev(args: &RunArgs, out: &Path) -> Result<(), AppError> {
         } else {
             WaitMode::Auto
         },
+        root_port: args.root_port,
         ..Default::default()
     };
     let mut session = Session::open(&model, options).map_err(|e| match e {
@@ -234,6 +254,9 @@ fn run_chardev(args: &RunArgs, out: &Path) -> Result<(), AppError> {
     );
     let report = session.run(&mut model, &stop)?;
     drop(session);
+    if model.removed() {
+        println!("protopciem: the card was surprise-removed mid-command");
+    }
     let s = model.stats();
     println!(
         "protopciem: device removed; {} events handled ({} lost to ring overflow, kernel overflow counter {}), {} handler errors",

@@ -38,8 +38,12 @@
  *   not call it gets the module's default, `enforce`),
  *   `PCIEM_EVENT_DMA_FAULT` events, and `EFAULT` for a DMA outside the
  *   driver's mappings.
+ * - 5: surprise removal (`fault`): `SURPRISE_REMOVE`; config reads of a
+ *   removed device return all-ones; `SET_ROOT_PORT` (a virtual root port
+ *   with a hot-plug slot and optionally AER above the device, which then
+ *   sits on bus 1); `INJECT_AER`; `PCIEM_RESET_BUS` reset events.
  */
-#define PCIEM_ABI_VERSION 4
+#define PCIEM_ABI_VERSION 5
 
 /**
  * Size of a PCI Express configuration space in bytes.
@@ -378,10 +382,48 @@
 #define PCIEM_RESET_D3HOT_D0 2
 
 /**
+ * Reset by a Secondary Bus Reset of the root port above the device
+ * (`SET_ROOT_PORT`), as Linux does to recover from a fatal error.
+ */
+#define PCIEM_RESET_BUS 3
+
+/**
  * Event flag: the event needs no response. An `MMIO_READ` event without
  * this flag waits for the read value identified by `id`.
  */
 #define PCIEM_EVENT_FLAG_POSTED 1
+
+/**
+ * `pciem_root_port.flags`: the port has a hot-plug slot (required).
+ */
+#define PCIEM_ROOT_PORT_HOTPLUG 1
+
+/**
+ * `pciem_root_port.flags`: the port has an AER capability with the Root
+ * Port registers, so that `PCIEM_IOCTL_INJECT_AER` reaches Linux's AER
+ * core.
+ */
+#define PCIEM_ROOT_PORT_AER 2
+
+/**
+ * `pciem_aer_inject.severity`: a correctable error (ERR_COR): the AER
+ * core logs it and calls the driver's `cor_error_detected`.
+ */
+#define PCIEM_AER_CORRECTABLE 0
+
+/**
+ * `pciem_aer_inject.severity`: an uncorrectable non-fatal error
+ * (ERR_NONFATAL): `error_detected(normal)`, `mmio_enabled`, `resume`.
+ */
+#define PCIEM_AER_NONFATAL 1
+
+/**
+ * `pciem_aer_inject.severity`: an uncorrectable fatal error (ERR_FATAL):
+ * `error_detected(frozen)`, a secondary bus reset of the port (the model
+ * gets a `PCIEM_EVENT_RESET` with `PCIEM_RESET_BUS`), `slot_reset`,
+ * `resume`.
+ */
+#define PCIEM_AER_FATAL 2
 
 /**
  * The ioctl type byte of PCIem.
@@ -1235,6 +1277,67 @@ struct pciem_dma_check_mode {
 };
 
 /**
+ * Argument of `PCIEM_IOCTL_SURPRISE_REMOVE`. Only after REGISTER; once
+ * per device (`EALREADY` after).
+ */
+struct pciem_surprise_remove {
+	/**
+	 * Must be zero (no flags are defined yet).
+	 */
+	__u32 flags;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_SET_ROOT_PORT`, before REGISTER.
+ */
+struct pciem_root_port {
+	/**
+	 * `PCIEM_ROOT_PORT_*`; `PCIEM_ROOT_PORT_HOTPLUG` must be set.
+	 */
+	__u32 flags;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_INJECT_AER`: the device reports an error to its
+ * root port (which needs `PCIEM_ROOT_PORT_AER`; the device needs an AER
+ * capability). The device's AER status register of the severity gets
+ * `status`, an uncorrectable error also its First Error Pointer and
+ * `header_log`; the port records the message in Root Error Status and
+ * Error Source and interrupts if the AER driver enabled that severity.
+ */
+struct pciem_aer_inject {
+	/**
+	 * `PCIEM_AER_*`.
+	 */
+	__u32 severity;
+	/**
+	 * Bits of the Correctable or Uncorrectable Error Status register
+	 * (at least one, only implemented ones).
+	 */
+	__u32 status;
+	/**
+	 * The TLP header of an uncorrectable error (Header Log).
+	 */
+	__u32 header_log[4];
+	/**
+	 * Must be zero.
+	 */
+	__u32 flags;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
+};
+
+/**
  * One read-response slot. The kernel allocates slot `id % PCIEM_READ_SLOTS`
  * to a waiting read; the model writes `value`, then `id` (release).
  */
@@ -1381,6 +1484,9 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_START _IO(PCIEM_IOCTL_MAGIC, 0x15)
 #define PCIEM_IOCTL_COMPLETE_READ _IOW(PCIEM_IOCTL_MAGIC, 0x16, struct pciem_read_completion)
 #define PCIEM_IOCTL_SET_DMA_CHECK _IOW(PCIEM_IOCTL_MAGIC, 0x17, struct pciem_dma_check_mode)
+#define PCIEM_IOCTL_SURPRISE_REMOVE _IOW(PCIEM_IOCTL_MAGIC, 0x18, struct pciem_surprise_remove)
+#define PCIEM_IOCTL_SET_ROOT_PORT _IOW(PCIEM_IOCTL_MAGIC, 0x19, struct pciem_root_port)
+#define PCIEM_IOCTL_INJECT_AER _IOW(PCIEM_IOCTL_MAGIC, 0x1A, struct pciem_aer_inject)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
 PCIEM_ASSERT_SIZE(pciem_version, 16);
@@ -1530,6 +1636,18 @@ PCIEM_ASSERT_OFFSET(pciem_read_completion, value, 8);
 PCIEM_ASSERT_SIZE(pciem_dma_check_mode, 8);
 PCIEM_ASSERT_OFFSET(pciem_dma_check_mode, mode, 0);
 PCIEM_ASSERT_OFFSET(pciem_dma_check_mode, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_surprise_remove, 8);
+PCIEM_ASSERT_OFFSET(pciem_surprise_remove, flags, 0);
+PCIEM_ASSERT_OFFSET(pciem_surprise_remove, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_root_port, 8);
+PCIEM_ASSERT_OFFSET(pciem_root_port, flags, 0);
+PCIEM_ASSERT_OFFSET(pciem_root_port, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_aer_inject, 32);
+PCIEM_ASSERT_OFFSET(pciem_aer_inject, severity, 0);
+PCIEM_ASSERT_OFFSET(pciem_aer_inject, status, 4);
+PCIEM_ASSERT_OFFSET(pciem_aer_inject, header_log, 8);
+PCIEM_ASSERT_OFFSET(pciem_aer_inject, flags, 24);
+PCIEM_ASSERT_OFFSET(pciem_aer_inject, reserved, 28);
 PCIEM_ASSERT_SIZE(pciem_read_response, 64);
 PCIEM_ASSERT_OFFSET(pciem_read_response, id, 0);
 PCIEM_ASSERT_OFFSET(pciem_read_response, value, 8);

@@ -25,7 +25,8 @@ pub struct RsRegs {
 }
 
 /// One memory read: 0 or a negative errno.
-pub type MemRead = unsafe extern "C" fn(ctx: *mut c_void, addr: u64, width: u32, val: *mut u64) -> i32;
+pub type MemRead =
+    unsafe extern "C" fn(ctx: *mut c_void, addr: u64, width: u32, val: *mut u64) -> i32;
 /// One memory write: 0 or a negative errno.
 pub type MemWrite = unsafe extern "C" fn(ctx: *mut c_void, addr: u64, width: u32, val: u64) -> i32;
 

@@ -20,7 +20,7 @@ use pciem_abi::{
     pciem_bar_config, pciem_cap_config, pciem_config_image, pciem_config_space, pciem_dma_indirect,
     pciem_event, pciem_shared_ring,
 };
-use pciem_core::config::{validate_image, BuildError, ConfigBuilder};
+use pciem_core::config::{root_port, validate_image, BuildError, ConfigBuilder};
 use pciem_core::prp::{for_each_segment, Prp, PrpError};
 use pciem_core::ring::{Producer, SharedRing};
 use pciem_core::{AtomicOp, ConfigSpace};
@@ -32,6 +32,11 @@ const EEXIST: i32 = 17;
 const EFAULT: i32 = 14;
 const E2BIG: i32 = 7;
 const ELOOP: i32 = 40;
+
+/// The virtual root port's identity: PCIem's test vendor, a device ID of
+/// its own.
+const PORT_VENDOR_ID: u16 = 0x1f0c;
+const PORT_DEVICE_ID: u16 = 0x7e0f;
 
 /// A static, NUL-terminated reason for the kernel log.
 macro_rules! cstr {
@@ -658,6 +663,129 @@ pub unsafe extern "C" fn pciem_rs_set_intx_status(img: *mut pciem_config_image, 
     // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
     if let Some(img) = unsafe { m(img) } {
         ConfigSpace::from_image_mut(img).set_intx_status(asserted != 0);
+    }
+}
+
+/// The root port's configuration space (see pciem_rs.h).
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_root_port_build(
+    img: *mut pciem_config_image,
+    slot: u16,
+    secondary: u8,
+    mem_base: u32,
+    mem_limit: u32,
+    aer: u32,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let Some(img) = (unsafe { m(img) }) else {
+        return null(reason);
+    };
+    if secondary == 0
+        || mem_base & 0xF_FFFF != 0
+        || mem_limit & 0xF_FFFF != 0xF_FFFF
+        || mem_limit < mem_base
+    {
+        return fail(
+            reason,
+            (
+                EINVAL,
+                cstr!("root port: bus 0 below it, or a window not 1 MiB granular"),
+            ),
+        );
+    }
+    let port = root_port::build(&root_port::RootPort {
+        vendor_id: PORT_VENDOR_ID,
+        device_id: PORT_DEVICE_ID,
+        slot,
+        secondary,
+        mem_base,
+        mem_limit,
+        aer: aer != 0,
+    });
+    *img = port.into_image();
+    0
+}
+
+fn severity(raw: u32) -> Option<root_port::Severity> {
+    match raw {
+        0 => Some(root_port::Severity::Correctable),
+        1 => Some(root_port::Severity::NonFatal),
+        2 => Some(root_port::Severity::Fatal),
+        _ => None,
+    }
+}
+
+/// Records an AER error in the reporting device's space (see pciem_rs.h).
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h; `header` points to four u32.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_aer_record(
+    img: *mut pciem_config_image,
+    sev: u32,
+    status: u32,
+    header: *const [u32; 4],
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let (Some(img), Some(header)) = (unsafe { m(img) }, unsafe { r(header) }) else {
+        return null(reason);
+    };
+    let Some(sev) = severity(sev) else {
+        return fail(reason, (EINVAL, cstr!("severity must be 0, 1 or 2")));
+    };
+    match root_port::record_error(ConfigSpace::from_image_mut(img), sev, status, *header) {
+        Ok(()) => 0,
+        Err(root_port::RecordError::NoAer) => fail(
+            reason,
+            (ENOENT, cstr!("the device has no AER capability")),
+        ),
+        Err(_) => fail(
+            reason,
+            (
+                EINVAL,
+                cstr!("status must be one or more error bits the AER capability implements for that severity"),
+            ),
+        ),
+    }
+}
+
+/// Records an error message at the root port; 1 if its interrupt is due.
+///
+/// # Safety
+/// `img` valid per pciem_rs.h (a NULL `img` is ignored).
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_aer_report(
+    img: *mut pciem_config_image,
+    sev: u32,
+    source: u16,
+) -> u32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    match (unsafe { m(img) }, severity(sev)) {
+        (Some(img), Some(sev)) => {
+            root_port::report_error(ConfigSpace::from_image_mut(img), sev, source) as u32
+        }
+        _ => 0,
+    }
+}
+
+/// The root port's slot presence; 1 if its hot-plug interrupt is due.
+///
+/// # Safety
+/// `img` valid per pciem_rs.h (a NULL `img` is ignored).
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_root_port_presence(
+    img: *mut pciem_config_image,
+    present: u32,
+) -> u32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    match unsafe { m(img) } {
+        Some(img) => root_port::set_presence(ConfigSpace::from_image_mut(img), present != 0) as u32,
+        None => 0,
     }
 }
 

@@ -21,6 +21,7 @@ mod builder;
 mod caps;
 mod dump;
 pub mod regs;
+pub mod root_port;
 mod space;
 mod validate;
 

@@ -1160,6 +1160,120 @@ fn rows() -> Vec<Row> {
             },
         ),
         // ---- SET_EVENTFD.
+        // ---- fault injection (docs/fault-injection.md); no row may
+        // succeed: a surprise removal would take the fixture away.
+        row(
+            "SURPRISE_REMOVE",
+            "null pointer",
+            Registered,
+            libc::EFAULT,
+            |f| ioc_at(f.fd(), PCIEM_IOCTL_SURPRISE_REMOVE, 0),
+        ),
+        row(
+            "SURPRISE_REMOVE",
+            "flags set",
+            Registered,
+            libc::EINVAL,
+            |f| {
+                let a = pciem_surprise_remove {
+                    flags: 1,
+                    reserved: 0,
+                };
+                ioc(f.fd(), PCIEM_IOCTL_SURPRISE_REMOVE, &a)
+            },
+        ),
+        row(
+            "SURPRISE_REMOVE",
+            "before REGISTER",
+            Described,
+            libc::EINVAL,
+            |f| {
+                ioc(
+                    f.fd(),
+                    PCIEM_IOCTL_SURPRISE_REMOVE,
+                    &pciem_surprise_remove::default(),
+                )
+            },
+        ),
+        row(
+            "SET_ROOT_PORT",
+            "null pointer",
+            Described,
+            libc::EFAULT,
+            |f| ioc_at(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, 0),
+        ),
+        row(
+            "SET_ROOT_PORT",
+            "no HOTPLUG flag",
+            Described,
+            libc::EINVAL,
+            |f| {
+                let a = pciem_root_port {
+                    flags: PCIEM_ROOT_PORT_AER,
+                    reserved: 0,
+                };
+                ioc(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, &a)
+            },
+        ),
+        row(
+            "SET_ROOT_PORT",
+            "unknown flag",
+            Described,
+            libc::EINVAL,
+            |f| {
+                let a = pciem_root_port {
+                    flags: PCIEM_ROOT_PORT_HOTPLUG | 1 << 7,
+                    reserved: 0,
+                };
+                ioc(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, &a)
+            },
+        ),
+        row(
+            "SET_ROOT_PORT",
+            "after REGISTER",
+            Registered,
+            libc::EBUSY,
+            |f| {
+                let a = pciem_root_port {
+                    flags: PCIEM_ROOT_PORT_HOTPLUG,
+                    reserved: 0,
+                };
+                ioc(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, &a)
+            },
+        ),
+        row(
+            "INJECT_AER",
+            "null pointer",
+            Registered,
+            libc::EFAULT,
+            |f| ioc_at(f.fd(), PCIEM_IOCTL_INJECT_AER, 0),
+        ),
+        row(
+            "INJECT_AER",
+            "before REGISTER",
+            Described,
+            libc::EINVAL,
+            |f| {
+                let a = pciem_aer_inject {
+                    status: 1,
+                    ..Default::default()
+                };
+                ioc(f.fd(), PCIEM_IOCTL_INJECT_AER, &a)
+            },
+        ),
+        row(
+            "INJECT_AER",
+            "no root port",
+            Registered,
+            libc::EOPNOTSUPP,
+            |f| {
+                let a = pciem_aer_inject {
+                    status: 1,
+                    ..Default::default()
+                };
+                ioc(f.fd(), PCIEM_IOCTL_INJECT_AER, &a)
+            },
+        ),
         row("SET_EVENTFD", "null pointer", Open, libc::EFAULT, |f| {
             ioc_at(f.fd(), PCIEM_IOCTL_SET_EVENTFD, 0)
         }),

@@ -43,9 +43,16 @@ const WATCHES: [Watch; 1] = [Watch {
     width: 4,
 }];
 
+/// Ticks of the model's timer (`Host::set_timer`): every TICK from
+/// start, TICKS times, each stored in REG_TICKS.
+const REG_TICKS: u64 = 0x10;
+const TICK: Duration = Duration::from_millis(20);
+const TICKS: u32 = 5;
+
 #[derive(Default)]
 struct Echo {
     count: u32,
+    ticks: u32,
 }
 
 impl Device for Echo {
@@ -62,7 +69,17 @@ impl Device for Echo {
     }
 
     fn start(&mut self, host: &dyn Host) -> Result<(), HostError> {
-        host.write_u32(0, REG_MAGIC, MAGIC)
+        host.write_u32(0, REG_MAGIC, MAGIC)?;
+        host.set_timer(1, TICK)
+    }
+
+    fn timer(&mut self, host: &dyn Host, _id: u32) -> Result<(), HostError> {
+        self.ticks += 1;
+        host.write_u32(0, REG_TICKS, self.ticks)?;
+        if self.ticks < TICKS {
+            host.set_timer(1, TICK)?;
+        }
+        Ok(())
     }
 
     fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
@@ -105,8 +122,8 @@ fn device(mode: &str) -> ! {
         let _ = std::io::stdout().flush();
         let r = session.run(&mut model, &stop).map_err(|e| e.to_string())?;
         Ok(format!(
-            "REPORT events={} lost={} overflow={} handler_errors={} count={} errors={:?}",
-            r.events, r.lost, r.overflow, r.handler_errors, model.count, r.errors
+            "REPORT events={} lost={} overflow={} handler_errors={} count={} timers={} ticks={} errors={:?}",
+            r.events, r.lost, r.overflow, r.handler_errors, model.count, r.timers, model.ticks, r.errors
         ))
     })();
     match result {
@@ -325,6 +342,12 @@ fn one(r: &mut Report, mode: &str, with_overflow: bool) {
     r.check(
         report.contains(" handler_errors=0 ") && report.contains(&format!(" count={count} ")),
         format!("the model handled {count} writes without a host error"),
+    );
+    r.check(
+        report.contains(&format!(" timers={TICKS} ticks={TICKS} ")),
+        format!(
+            "the model's timer (timerfd on the event loop) fired {TICKS} times, every {TICK:?}"
+        ),
     );
     let mut stderr = String::new();
     if let Some(mut e) = kid.stderr.take() {

@@ -781,9 +781,19 @@ fn polling(r: &mut Report, ko: &str, reset_arg: &str, device_cmd: &[String]) {
         return;
     };
     let dev = sysfs::wait_device(VENDOR, DEVICE, Duration::from_secs(5));
-    let card = wait_until(Duration::from_secs(5), || Path::new(DEV_PATH).exists())
-        .then(Card::open)
-        .and_then(Result::ok);
+    let appeared = wait_until(Duration::from_secs(5), || Path::new(DEV_PATH).exists());
+    if appeared
+        && device_cmd
+            .windows(2)
+            .any(|w| w[0] == "--mode" && w[1] == "watch")
+    {
+        // As after the rebind in `unbind_while_busy`: the watchpoints are
+        // armed from a work item after the driver's ioremap, and a command
+        // stored before that goes unseen (seen once in a full run: the
+        // first ADD failed with EIO). Give the arming time to finish.
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let card = appeared.then(Card::open).and_then(Result::ok);
     if let (Some(dev), Some(card)) = (dev.as_ref(), card) {
         compute_commands(r, &card);
         round_trips(r, &card, 200, "polling");

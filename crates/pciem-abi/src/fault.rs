@@ -1,0 +1,100 @@
+//! Fault injection: what happens to a device that real hardware can do to
+//! a driver but that a healthy device never does.
+//!
+//! `PCIEM_IOCTL_SURPRISE_REMOVE` ([`pciem_surprise_remove`]) takes the
+//! device's link down at once: from that moment every read of its
+//! configuration space and of its trapped BARs returns all-ones and every
+//! write to them is dropped, as on real hardware whose link went away (a
+//! directly mapped BAR cannot drop stores: its memory is filled with
+//! all-ones instead). The device process can no longer raise interrupts,
+//! do DMA or peer-to-peer (`ENODEV`), and the driver's accesses produce no
+//! more events. Then the module removes the device from the PCI bus the
+//! way Linux's hot-plug code removes hardware that vanished (the device is
+//! marked disconnected and `pci_stop_and_remove_bus_device()` runs under
+//! the rescan lock): the bound driver's `remove()` runs against the dead
+//! device, in a kernel worker, after the ioctl has returned.
+//!
+//! The device stays removed until its files are closed; bringing it back
+//! is not part of this version of the ABI.
+//!
+//! `PCIEM_IOCTL_SET_ROOT_PORT` ([`pciem_root_port`]), before REGISTER, puts
+//! a virtual PCIe root port above the device: the device's root bus holds
+//! the port (00:00.0, a type-1 function with a hot-plug slot and one MSI
+//! vector) and the device sits on bus 1 below it, so Linux's own port
+//! services (portdrv, pciehp) bind to the port. A surprise removal then
+//! clears the slot's presence and link-active bits, sets their change bits
+//! and raises the port's interrupt: pciehp removes the device (falling back
+//! to the module's own removal when pciehp has not enabled the interrupt).
+//! All of the device's BARs then come from the BAR pool (the port forwards
+//! one 32-bit memory window), so `phys_region=` is needed even for trapped
+//! BARs.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// Argument of `PCIEM_IOCTL_SURPRISE_REMOVE`. Only after REGISTER; once
+/// per device (`EALREADY` after).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct pciem_surprise_remove {
+    /// Must be zero (no flags are defined yet).
+    pub flags: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}
+
+/// `pciem_root_port.flags`: the port has a hot-plug slot (required).
+pub const PCIEM_ROOT_PORT_HOTPLUG: u32 = 0x1;
+/// `pciem_root_port.flags`: the port has an AER capability with the Root
+/// Port registers, so that `PCIEM_IOCTL_INJECT_AER` reaches Linux's AER
+/// core.
+pub const PCIEM_ROOT_PORT_AER: u32 = 0x2;
+
+/// `pciem_aer_inject.severity`: a correctable error (ERR_COR): the AER
+/// core logs it and calls the driver's `cor_error_detected`.
+pub const PCIEM_AER_CORRECTABLE: u32 = 0;
+/// `pciem_aer_inject.severity`: an uncorrectable non-fatal error
+/// (ERR_NONFATAL): `error_detected(normal)`, `mmio_enabled`, `resume`.
+pub const PCIEM_AER_NONFATAL: u32 = 1;
+/// `pciem_aer_inject.severity`: an uncorrectable fatal error (ERR_FATAL):
+/// `error_detected(frozen)`, a secondary bus reset of the port (the model
+/// gets a `PCIEM_EVENT_RESET` with `PCIEM_RESET_BUS`), `slot_reset`,
+/// `resume`.
+pub const PCIEM_AER_FATAL: u32 = 2;
+
+/// Argument of `PCIEM_IOCTL_INJECT_AER`: the device reports an error to its
+/// root port (which needs [`PCIEM_ROOT_PORT_AER`]; the device needs an AER
+/// capability). The device's AER status register of the severity gets
+/// `status`, an uncorrectable error also its First Error Pointer and
+/// `header_log`; the port records the message in Root Error Status and
+/// Error Source and interrupts if the AER driver enabled that severity.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct pciem_aer_inject {
+    /// `PCIEM_AER_*`.
+    pub severity: u32,
+    /// Bits of the Correctable or Uncorrectable Error Status register
+    /// (at least one, only implemented ones).
+    pub status: u32,
+    /// The TLP header of an uncorrectable error (Header Log).
+    pub header_log: [u32; 4],
+    /// Must be zero.
+    pub flags: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}
+
+/// Argument of `PCIEM_IOCTL_SET_ROOT_PORT`, before REGISTER.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct pciem_root_port {
+    /// `PCIEM_ROOT_PORT_*`; [`PCIEM_ROOT_PORT_HOTPLUG`] must be set.
+    pub flags: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}
