@@ -37,13 +37,65 @@ fn package_args() -> Vec<&'static str> {
 /// uploaded. `--allow-dirty`: the check is about what the manifests say,
 /// and a developer's uncommitted work must not make it fail.
 pub fn package(root: &Path) -> Result {
+    let target = root.join("target/package-check");
+    // Every crate keeps version 0.1.0 while its code changes: a tarball or
+    // unpacked copy from an earlier run would be taken for the new one
+    // (cargo's temporary registry is keyed by name and version), so each
+    // run starts without them.
+    let _ = std::fs::remove_dir_all(target.join("package"));
+    forget_unpacked_copies();
+    // Cargo also takes a registry crate's compiled artifacts as up to date
+    // whatever its sources say (registry sources never change, it assumes).
+    run(
+        "package: clean",
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .arg("clean")
+            .args(package_args())
+            .env("CARGO_TARGET_DIR", &target),
+    )?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root)
         .arg("package")
         .args(package_args())
         .args(["--allow-dirty", "--locked"])
-        .env("CARGO_TARGET_DIR", root.join("target/package-check"));
+        .env("CARGO_TARGET_DIR", &target);
     run("package", &mut cmd)
+}
+
+/// Deletes the copies of the library crates that cargo unpacked from
+/// earlier runs' temporary registries into `$CARGO_HOME/registry/src/-*`
+/// (the directories of local registries; crates.io's are named after its
+/// host). Cargo reuses an unpacked `NAME-VERSION` as it is, so after a
+/// change to pciem-abi the packaged pciem-core would otherwise be checked
+/// against the old pciem-abi.
+fn forget_unpacked_copies() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry/src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for krate in crates.flatten() {
+            let name = krate.file_name().to_string_lossy().into_owned();
+            if LIBRARY_CRATES
+                .iter()
+                .any(|c| name.strip_prefix(c).is_some_and(|v| v.starts_with('-')))
+            {
+                let _ = std::fs::remove_dir_all(krate.path());
+            }
+        }
+    }
 }
 
 /// The `rust-version` of `[workspace.package]` in the root manifest.
