@@ -444,27 +444,6 @@ pub fn sync_and_drop_caches() -> std::io::Result<()> {
     fs::write("/proc/sys/vm/drop_caches", "3")
 }
 
-/// The timestamp of a `[ seconds.micros]` kernel log line.
-pub fn log_time(l: &str) -> Option<f64> {
-    l.strip_prefix('[')?.split(']').next()?.trim().parse().ok()
-}
-
-/// The timestamp of the kernel log's last line (0 if none).
-pub fn log_now() -> f64 {
-    let (_, log) = run("dmesg", &[]);
-    log.lines().rev().find_map(log_time).unwrap_or(0.0)
-}
-
-/// The kernel log's lines after `since` (by timestamp: the buffer may
-/// have wrapped).
-pub fn log_since(since: f64) -> Vec<String> {
-    let (_, log) = run("dmesg", &[]);
-    log.lines()
-        .filter(|l| log_time(l).is_some_and(|t| t > since))
-        .map(String::from)
-        .collect()
-}
-
 /// Lines of `lines` containing any of `pats`.
 pub fn matching(lines: &[String], pats: &[&str]) -> Vec<String> {
     lines

@@ -39,6 +39,7 @@ use pciem_abi::{
     PCIEM_AER_FATAL, PCIEM_AER_NONFATAL, PCIEM_BAR_MEM_TYPE_32, PCIEM_CAP_AER, PCIEM_CAP_PCIE,
     PCIEM_EVENT_RESET, PCIEM_RESET_BUS, PCIEM_ROOT_PORT_AER, PCIEM_ROOT_PORT_HOTPLUG,
 };
+use pciem_vmtest::klog;
 use pciem_vmtest::sysfs::{self, wait_until};
 use pciem_vmtest::{Dev, Report, TEST_VENDOR};
 use zerocopy::IntoBytes;
@@ -249,14 +250,6 @@ impl Model {
     }
 }
 
-fn klog() -> Vec<String> {
-    sysfs::run("dmesg", &[])
-        .1
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
 fn events(dev: &Path) -> String {
     sysfs::read_trim(&dev.join("events")).unwrap_or_default()
 }
@@ -273,7 +266,7 @@ fn one(
     want: &str,
 ) -> Vec<String> {
     println!("--- {name}");
-    let from = klog().len();
+    let from = klog::now();
     let _ = std::fs::write(dev.join("clear"), "1");
     let reply = m.ask(&format!("aer {severity} {status:#x}"), "AER");
     r.check(
@@ -288,7 +281,7 @@ fn one(
         settled && got == want,
         format!("{name}: the driver's handlers ran as \"{want}\" (got \"{got}\")"),
     );
-    let lines: Vec<String> = klog().into_iter().skip(from).collect();
+    let lines: Vec<String> = klog::since(from);
     for l in lines.iter().filter(|l| {
         l.contains("AER") || l.contains("aer") || l.contains("reset") || l.contains("error handler")
     }) {
@@ -316,7 +309,7 @@ fn main() {
     };
     let (ok, out) = sysfs::run("insmod", &[ko]);
     r.check(ok, format!("insmod {ko} {out}"));
-    let from = klog().len();
+    let from = klog::now();
     let Some(mut m) = r.step("spawn the model", Model::spawn()) else {
         r.finish()
     };
@@ -352,7 +345,7 @@ fn main() {
         sysfs::driver_of(&port).as_deref() == Some("pcieport"),
         format!("portdrv bound to the root port {}", sysfs::pci_name(&port)),
     );
-    let boot: Vec<String> = klog().into_iter().skip(from).collect();
+    let boot: Vec<String> = klog::since(from);
     for l in boot.iter().filter(|l| l.contains("pcieport")) {
         println!("INFO: klog: {l}");
     }

@@ -321,6 +321,17 @@ fn one(r: &mut Report, mode: &str, with_overflow: bool) {
     } else {
         (30, 0)
     };
+    // The model's timer ticks on its own (a timerfd on its event loop):
+    // the driver sees each tick in BAR0+0x10, the last well before SIGTERM.
+    r.check(
+        sysfs::wait_until(Duration::from_secs(10), || {
+            testdrv_read(&path, REG_TICKS as u32).ok() == Some(TICKS)
+        }),
+        format!(
+            "the driver reads the model's {TICKS} timer ticks in BAR0+0x10 ({:?})",
+            testdrv_read(&path, REG_TICKS as u32).ok()
+        ),
+    );
 
     // SIGTERM: the loop stops, everything is closed, the device goes.
     // SAFETY: kill() has no pointer arguments; the pid is our live child.

@@ -28,9 +28,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use pciem_vmtest::klog;
 use pciem_vmtest::nvme::{
-    log_now, log_since, matching, mount_backing_tmpfs, wait_ctrl, wait_ctrl_gone, Ctrl, Model,
-    BACKING_DIR, MODEL_SERIAL, MOUNT_DIR, NVME_BAD,
+    matching, mount_backing_tmpfs, wait_ctrl, wait_ctrl_gone, Ctrl, Model, BACKING_DIR,
+    MODEL_SERIAL, MOUNT_DIR, NVME_BAD,
 };
 use pciem_vmtest::sysfs::{driver_of, read_trim, run, wait_until};
 use pciem_vmtest::trapdrv::TrapStats;
@@ -151,7 +152,7 @@ fn ios_done(c: &Ctrl) -> u64 {
 
 /// Prints the log lines since `since` that mention the device or its I/O.
 fn show_log(since: f64, what: &str) -> Vec<String> {
-    let lines = log_since(since);
+    let lines = klog::since(since);
     for l in lines
         .iter()
         .filter(|l| {
@@ -168,7 +169,7 @@ fn show_log(since: f64, what: &str) -> Vec<String> {
 
 /// Until the fault, the bring-up and I/O were clean.
 fn clean_so_far(r: &mut Report, since: f64, what: &str) {
-    let bad = matching(&log_since(since), NVME_BAD);
+    let bad = matching(&klog::since(since), NVME_BAD);
     r.check(
         bad.is_empty(),
         format!("{what}: no error, timeout or reset in the log before the fault: {bad:?}"),
@@ -176,7 +177,7 @@ fn clean_so_far(r: &mut Report, since: f64, what: &str) {
 }
 
 fn killed(r: &mut Report, bin: &str, qemu_serial: &str) {
-    let since = log_now();
+    let since = klog::now();
     let disk = Path::new(BACKING_DIR).join("faults-kill.img");
     let _ = std::fs::remove_file(&disk);
     let Some(mut m) = r.step(
@@ -289,7 +290,7 @@ fn killed(r: &mut Report, bin: &str, qemu_serial: &str) {
 }
 
 fn stopped(r: &mut Report, bin: &str) {
-    let since = log_now();
+    let since = klog::now();
     let disk = Path::new(BACKING_DIR).join("faults-stop.img");
     let _ = std::fs::remove_file(&disk);
     let Some(mut m) = r.step(

@@ -18,10 +18,11 @@ use std::ffi::CString;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use pciem_vmtest::klog;
 use pciem_vmtest::nvme::{
-    self, allocated_bytes, fio, fio_job, log_now, log_since, matching, read_known,
-    sync_and_drop_caches, wait_ctrl, wait_ctrl_gone, write_known, Ctrl, Known, Model, BACKING_DIR,
-    MODEL_NAME, MODEL_SERIAL, MOUNT_DIR, NVME_BAD,
+    self, allocated_bytes, fio, fio_job, matching, read_known, sync_and_drop_caches, wait_ctrl,
+    wait_ctrl_gone, write_known, Ctrl, Known, Model, BACKING_DIR, MODEL_NAME, MODEL_SERIAL,
+    MOUNT_DIR, NVME_BAD,
 };
 use pciem_vmtest::sysfs::run;
 use pciem_vmtest::Report;
@@ -63,7 +64,7 @@ fn main() {
 
 /// The control: the tool chain against QEMU's controller.
 fn qemu(r: &mut Report, serial: &str, bytes: u64) {
-    let since = log_now();
+    let since = klog::now();
     let Some(c) = r.step(
         format!("QEMU's controller (serial {serial}) has a namespace"),
         wait_ctrl(serial, APPEAR).ok_or("not found in /sys/class/nvme"),
@@ -83,7 +84,7 @@ fn qemu(r: &mut Report, serial: &str, bytes: u64) {
 
 /// The Rust controller, with a graceful stop and a restart in the middle.
 fn pciem(r: &mut Report, bin: &str, lba: u32) {
-    let since = log_now();
+    let since = klog::now();
     if r.step(
         "mount a tmpfs for the backing file",
         nvme::mount_backing_tmpfs(512),
@@ -478,7 +479,7 @@ fn dma_check_clean(r: &mut Report, c: &Ctrl, when: &str) {
 
 /// No I/O error, timeout or reset since `since`.
 fn log_clean(r: &mut Report, since: f64) {
-    let lines = log_since(since);
+    let lines = klog::since(since);
     let bad = matching(&lines, NVME_BAD);
     for l in lines.iter().filter(|l| l.contains("nvme")) {
         println!("INFO: klog: {l}");

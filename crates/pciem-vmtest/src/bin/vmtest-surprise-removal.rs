@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use pciem_abi::{
     PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE, PCIEM_TRAP_READ_MODEL,
 };
+use pciem_vmtest::klog;
 use pciem_vmtest::protocard::{errno_of, signal, start_device, Card, DEVICE, VENDOR};
 use pciem_vmtest::sysfs::{self, wait_until};
 use pciem_vmtest::trapdrv::{pin_to_cpu, TrapDrv};
@@ -342,7 +343,7 @@ fn bound_model(r: &mut Report, timeout_us: u32, port: bool) -> Option<(Model, Pa
 /// Step 1: a waited read in flight.
 fn read_in_flight(r: &mut Report) {
     println!("--- a waited read in flight");
-    let from = klog_len();
+    let from = klog::now();
     let live0 = live_devices();
     let removes0 = removed_lines();
     let Some((mut m, dev)) = bound_model(r, LONG_TIMEOUT_US, false) else {
@@ -390,7 +391,7 @@ fn read_in_flight(r: &mut Report) {
         ),
     );
     // Only this step's lines: earlier scenarios time reads out on purpose.
-    let log = klog_since(from).join("\n");
+    let log = klog::since(from).join("\n");
     r.check(
         !log.contains("did not answer"),
         "it did not end in a read timeout (no timeout line in the kernel log)",
@@ -506,20 +507,10 @@ fn loop_in_flight(r: &mut Report) {
     r.check(m.finish(), "the model exited cleanly");
 }
 
-/// The kernel log since `from` lines.
-fn klog_since(from: usize) -> Vec<String> {
-    let (_, log) = sysfs::run("dmesg", &[]);
-    log.lines().skip(from).map(String::from).collect()
-}
-
-fn klog_len() -> usize {
-    sysfs::run("dmesg", &[]).1.lines().count()
-}
-
 /// Step 4: below a virtual root port, pciehp does the removal.
 fn below_root_port(r: &mut Report) {
     println!("--- below a root port: pciehp");
-    let from = klog_len();
+    let from = klog::now();
     let removes0 = removed_lines();
     let live0 = live_devices();
     let Some((mut m, dev)) = bound_model(r, LONG_TIMEOUT_US, true) else {
@@ -541,7 +532,7 @@ fn below_root_port(r: &mut Report) {
         sysfs::driver_of(&port).as_deref() == Some("pcieport"),
         format!("portdrv bound to the port ({:?})", sysfs::driver_of(&port)),
     );
-    let log = klog_since(from);
+    let log = klog::since(from);
     for l in log
         .iter()
         .filter(|l| l.contains("pciehp") || l.contains("pcieport"))
@@ -579,7 +570,7 @@ fn below_root_port(r: &mut Report) {
         wait_until(Duration::from_secs(5), || removed_lines() == removes0 + 1),
         "the driver's remove() ran once",
     );
-    let log = klog_since(from);
+    let log = klog::since(from);
     for l in log.iter().filter(|l| l.contains("pciehp")) {
         println!("INFO: klog: {l}");
     }

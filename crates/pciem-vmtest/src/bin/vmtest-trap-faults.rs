@@ -54,6 +54,7 @@ use pciem_abi::{
     PCIEM_ERROR_READ_TIMEOUT, PCIEM_EVENT_ERROR, PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ,
     PCIEM_EVENT_MMIO_WRITE, PCIEM_TRAP_READ_MODEL,
 };
+use pciem_vmtest::klog;
 use pciem_vmtest::sysfs::{self, run};
 use pciem_vmtest::trapdrv::{pin_to_cpu, TrapDrv, TrapStats};
 use pciem_vmtest::{Dev, Report, TEST_DEVICE_TRAP, TEST_VENDOR, TRAPDRV};
@@ -343,28 +344,18 @@ fn is_store(e: &Ev, off: u64, data: u64) -> bool {
 }
 
 /// The kernel log's lines from after `since` (a timestamp from
-/// [`log_now`]) that contain every pattern. By timestamp, not by count: in
+/// [`klog::now`]) that contain every pattern. By timestamp, not by count: in
 /// a full run the log buffer wraps and drops old lines.
 fn log_lines(since: f64, pat: &[&str]) -> Vec<String> {
     let (_, log) = run("dmesg", &[]);
     log.lines()
-        .filter(|l| log_time(l).is_some_and(|t| t > since))
+        .filter(|l| klog::time(l).is_some_and(|t| t > since))
         .filter(|l| pat.iter().all(|p| l.contains(p)))
         .map(String::from)
         .collect()
 }
 
 /// The timestamp of a `[ seconds.micros]` kernel log line.
-fn log_time(l: &str) -> Option<f64> {
-    l.strip_prefix('[')?.split(']').next()?.trim().parse().ok()
-}
-
-/// The timestamp of the kernel log's last line (0 if none).
-fn log_now() -> f64 {
-    let (_, log) = run("dmesg", &[]);
-    log.lines().rev().find_map(log_time).unwrap_or(0.0)
-}
-
 fn stats(path: &Path) -> TrapStats {
     TrapStats::read(path).unwrap_or_default()
 }
@@ -468,7 +459,7 @@ fn stopped(r: &mut Report, m: &mut Model, drv: &TrapDrv, pci: &str) {
     );
     // Lines about this device from now on (an earlier scenario's device
     // may have had the same name).
-    let base = log_now();
+    let base = klog::now();
     let logged = || log_lines(base, &[pci, "did not answer"]);
 
     // The default read timeout's value, once.
@@ -640,7 +631,7 @@ fn still_trapped(r: &mut Report, m: &Model, path: &Path, what: &str, val: u64) {
 fn rebind(r: &mut Report, m: &Model, path: &Path, pci: &str) {
     println!("--- unbind/bind {REBINDS} times with the model running");
     let s0 = stats(path);
-    let base = log_now();
+    let base = klog::now();
     let mut done = 0;
     let mut err = None;
     for i in 0..REBINDS {
