@@ -55,6 +55,122 @@
 //! h.bar_read(0, 0x100, &mut out).unwrap();
 //! assert_eq!(&out, b"hello, device!!!");
 //! ```
+//!
+//! **Threaded mode**: the model runs on its own thread, woken by the ring
+//! as in a device process; the driver side blocks only where a driver
+//! would (a read the model answers, a wait for an interrupt):
+//!
+//! ```
+//! # use pciem_backend_mock::Harness;
+//! # use pciem_core::config::{Bar, MsiCap};
+//! # use pciem_core::{BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError, Irq,
+//! #                  MmioWrite, Watch};
+//! # use std::time::Duration;
+//! /// Raises MSI vector 0 for every write to 0x0.
+//! struct Doorbell;
+//! impl Device for Doorbell {
+//!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+//!         ConfigBuilder::new(0x1234, 0x2).bar(0, Bar::memory32(4096)).msi(MsiCap::new(1)).build()
+//!     }
+//!     fn watches(&self) -> &[Watch] {
+//!         &[Watch { bar: 0, offset: 0, width: 4 }]
+//!     }
+//!     fn mmio_write(&mut self, host: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
+//!         host.raise_irq(Irq::Msi { vector: 0 })
+//!     }
+//! }
+//!
+//! let mut h = Harness::threaded(Doorbell).unwrap();
+//! h.enable_msi(0xfee0_0000, 0x20).unwrap();
+//! for _ in 0..3 {
+//!     h.write32(0, 0x0, 1).unwrap();
+//!     h.wait_irq(Duration::from_secs(5)).unwrap();
+//! }
+//! // Stops the thread and hands the model back.
+//! let _model: Doorbell = h.into_device().unwrap();
+//! ```
+//!
+//! **MSI-X**: `enable_msix` programs and unmasks the table entries as a
+//! driver's `pci_alloc_irq_vectors` would; a masked entry is held in the
+//! PBA and delivered when unmasked:
+//!
+//! ```
+//! # use pciem_backend_mock::{Harness, IrqKind};
+//! # use pciem_core::config::{Bar, MsixCap};
+//! # use pciem_core::{BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError, Irq,
+//! #                  MmioWrite, Watch};
+//! # use std::time::Duration;
+//! /// A write of N to 0x0 raises MSI-X entry N.
+//! struct Vectors;
+//! impl Device for Vectors {
+//!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+//!         ConfigBuilder::new(0x1234, 0x3)
+//!             .bar(0, Bar::memory64(16384))
+//!             .msix(MsixCap { table_size: 4, table_bar: 0, table_offset: 0x2000,
+//!                             pba_bar: 0, pba_offset: 0x3000 })
+//!             .build()
+//!     }
+//!     fn watches(&self) -> &[Watch] {
+//!         &[Watch { bar: 0, offset: 0, width: 4 }]
+//!     }
+//!     fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
+//!         host.raise_irq(Irq::MsiX { entry: w.value as u32 })
+//!     }
+//! }
+//!
+//! let mut h = Harness::new(Vectors).unwrap();
+//! assert_eq!(h.enable_msix(4).unwrap(), 4);
+//! h.write32(0, 0x2000 + 2 * 16 + 12, 1).unwrap(); // mask entry 2
+//! h.write32(0, 0x0, 2).unwrap();
+//! h.step().unwrap();
+//! assert!(h.poll_irq().is_none(), "held while masked");
+//! h.write32(0, 0x2000 + 2 * 16 + 12, 0).unwrap(); // unmask: delivered now
+//! let irq = h.wait_irq(Duration::ZERO).unwrap();
+//! assert_eq!((irq.kind, irq.vector, irq.data), (IrqKind::MsiX, 2, 2));
+//! ```
+//!
+//! **Function Level Reset**: the driver sets Initiate FLR in the PCIe
+//! Device Control register; the host resets the configuration space (BAR
+//! addresses kept) and the model gets `Device::reset(ResetKind::Flr)`:
+//!
+//! ```
+//! # use pciem_backend_mock::Harness;
+//! # use pciem_core::config::{Bar, PcieCap};
+//! # use pciem_core::{BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError,
+//! #                  MmioWrite, ResetKind, Watch};
+//! struct Resettable {
+//!     resets: u32,
+//! }
+//! impl Device for Resettable {
+//!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+//!         ConfigBuilder::new(0x1234, 0x4)
+//!             .bar(0, Bar::memory32(4096))
+//!             .pcie(PcieCap::endpoint(3, 4)) // FLR capable
+//!             .build()
+//!     }
+//!     fn watches(&self) -> &[Watch] {
+//!         &[]
+//!     }
+//!     fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
+//!         Ok(())
+//!     }
+//!     fn reset(&mut self, _: &dyn Host, kind: ResetKind) -> Result<(), HostError> {
+//!         assert_eq!(kind, ResetKind::Flr);
+//!         self.resets += 1;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut h = Harness::new(Resettable { resets: 0 }).unwrap();
+//! h.enable_bus_master().unwrap();
+//! let pcie = h.host().lock_config(|c| c.find_capability(0x10)).unwrap();
+//! let devctl = h.config_read(pcie + 0x08, 2).unwrap();
+//! h.config_write(pcie + 0x08, 2, devctl | 1 << 15).unwrap(); // Initiate FLR
+//! h.step().unwrap();
+//! assert_eq!(h.device().unwrap().resets, 1);
+//! // The command register is back to its reset value: bus mastering off.
+//! assert_eq!(h.config_read(0x04, 2).unwrap() & 0x4, 0);
+//! ```
 
 mod dma;
 mod doorbell;
