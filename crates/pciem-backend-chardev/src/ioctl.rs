@@ -28,6 +28,14 @@ mod raw {
     );
     nix::ioctl_none_bad!(register, PCIEM_IOCTL_REGISTER);
     nix::ioctl_write_ptr_bad!(
+        create_device,
+        PCIEM_IOCTL_CREATE_DEVICE,
+        pciem_create_device
+    );
+    nix::ioctl_write_ptr_bad!(add_bar, PCIEM_IOCTL_ADD_BAR, pciem_bar_config);
+    nix::ioctl_write_ptr_bad!(add_capability, PCIEM_IOCTL_ADD_CAPABILITY, pciem_cap_config);
+    nix::ioctl_write_ptr_bad!(set_config, PCIEM_IOCTL_SET_CONFIG, pciem_config_space);
+    nix::ioctl_write_ptr_bad!(
         set_watchpoint,
         PCIEM_IOCTL_SET_WATCHPOINT,
         pciem_watchpoint_config
@@ -81,6 +89,33 @@ pub fn get_version(fd: BorrowedFd<'_>) -> nix::Result<pciem_version> {
 pub fn set_config_image(fd: BorrowedFd<'_>, image: &pciem_config_image) -> nix::Result<()> {
     // SAFETY: `image` is a live `pciem_config_image` the kernel only reads.
     unsafe { raw::set_config_image(fd.as_raw_fd(), image) }.map(drop)
+}
+
+/// `CREATE_DEVICE`: start an incremental description (then `ADD_BAR`,
+/// `ADD_CAPABILITY`, `SET_CONFIG`, `REGISTER`); the alternative to
+/// [`set_config_image`].
+pub fn create_device(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let arg = pciem_abi::pciem_create_device::default();
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::create_device(fd.as_raw_fd(), &arg) }.map(drop)
+}
+
+/// `ADD_BAR`: declare one memory BAR of an incremental description.
+pub fn add_bar(fd: BorrowedFd<'_>, bar: &pciem_abi::pciem_bar_config) -> nix::Result<()> {
+    // SAFETY: `bar` is a live argument of the encoded type, only read.
+    unsafe { raw::add_bar(fd.as_raw_fd(), bar) }.map(drop)
+}
+
+/// `ADD_CAPABILITY`: add one capability to an incremental description.
+pub fn add_capability(fd: BorrowedFd<'_>, cap: &pciem_abi::pciem_cap_config) -> nix::Result<()> {
+    // SAFETY: `cap` is a live argument of the encoded type, only read.
+    unsafe { raw::add_capability(fd.as_raw_fd(), cap) }.map(drop)
+}
+
+/// `SET_CONFIG`: the identity fields of an incremental description.
+pub fn set_config(fd: BorrowedFd<'_>, cfg: &pciem_abi::pciem_config_space) -> nix::Result<()> {
+    // SAFETY: `cfg` is a live argument of the encoded type, only read.
+    unsafe { raw::set_config(fd.as_raw_fd(), cfg) }.map(drop)
 }
 
 /// `REGISTER`: put the device on the bus; returns the instance file.
