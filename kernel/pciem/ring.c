@@ -16,11 +16,6 @@
 
 #include "pciem_internal.h"
 
-/* The shim's Producer (pciem-core) has exactly this layout. */
-static_assert(sizeof(struct pciem_rs_producer) == 32);
-static_assert(offsetof(struct pciem_rs_producer, cached_head) == 8);
-static_assert(offsetof(struct pciem_rs_producer, next_seq) == 16);
-
 static void pciem_notify_fn(struct irq_work *work)
 {
 	struct pciem_dev *dev = container_of(work, struct pciem_dev,

@@ -18,6 +18,8 @@
 #define PCIEM_RS_H
 
 #include <linux/bits.h>
+#include <linux/build_bug.h>
+#include <linux/stddef.h>
 #include <linux/types.h>
 #include "../include/uapi/pciem.h"
 
@@ -286,5 +288,70 @@ struct pciem_rs_mem_ops {
  */
 int pciem_rs_emulate(const u8 *bytes, u32 nbytes, struct pciem_rs_regs *regs,
 		     const struct pciem_rs_mem_ops *ops, void *ctx, u32 *len);
+
+/*
+ * The layout both sides rely on, pinned here and by the matching const
+ * assertions in kernel/rust/src (and pciem-core for the producer): a field
+ * moved, resized or renumbered on one side fails that side's build.
+ */
+static_assert(PCIEM_RS_EFFECT_CHANGED == 0x01);
+static_assert(PCIEM_RS_EFFECT_COMMAND == 0x02);
+static_assert(PCIEM_RS_EFFECT_BAR == 0x04);
+static_assert(PCIEM_RS_EFFECT_MSI == 0x08);
+static_assert(PCIEM_RS_EFFECT_MSIX == 0x10);
+static_assert(PCIEM_RS_EFFECT_PM_STATE == 0x20);
+static_assert(PCIEM_RS_EFFECT_FLR == 0x40);
+static_assert(PCIEM_RS_EFFECT_D3HOT_TO_D0 == 0x80);
+
+static_assert(sizeof(struct pciem_rs_msi) == 40);
+static_assert(offsetof(struct pciem_rs_msi, cap_offset) == 0);
+static_assert(offsetof(struct pciem_rs_msi, enabled) == 4);
+static_assert(offsetof(struct pciem_rs_msi, vectors_enabled) == 8);
+static_assert(offsetof(struct pciem_rs_msi, per_vector_mask) == 12);
+static_assert(offsetof(struct pciem_rs_msi, mask) == 16);
+static_assert(offsetof(struct pciem_rs_msi, pending) == 20);
+static_assert(offsetof(struct pciem_rs_msi, address) == 24);
+static_assert(offsetof(struct pciem_rs_msi, data) == 32);
+static_assert(offsetof(struct pciem_rs_msi, reserved) == 36);
+
+static_assert(sizeof(struct pciem_rs_producer) == 32);
+static_assert(offsetof(struct pciem_rs_producer, pos) == 0);
+static_assert(offsetof(struct pciem_rs_producer, cached_head) == 8);
+static_assert(offsetof(struct pciem_rs_producer, reserved) == 12);
+static_assert(offsetof(struct pciem_rs_producer, next_seq) == 16);
+static_assert(offsetof(struct pciem_rs_producer, overflow) == 24);
+
+static_assert(sizeof(struct pciem_rs_dma_map) == 32);
+static_assert(offsetof(struct pciem_rs_dma_map, start) == 0);
+static_assert(offsetof(struct pciem_rs_dma_map, len) == 8);
+static_assert(offsetof(struct pciem_rs_dma_map, dir) == 16);
+static_assert(offsetof(struct pciem_rs_dma_map, reserved) == 20);
+static_assert(offsetof(struct pciem_rs_dma_map, tag) == 24);
+
+static_assert(sizeof(struct pciem_rs_dma_fault) == 56);
+static_assert(offsetof(struct pciem_rs_dma_fault, kind) == 0);
+static_assert(offsetof(struct pciem_rs_dma_fault, has_culprit) == 4);
+static_assert(offsetof(struct pciem_rs_dma_fault, first_bad) == 8);
+static_assert(offsetof(struct pciem_rs_dma_fault, bytes) == 16);
+static_assert(offsetof(struct pciem_rs_dma_fault, culprit) == 24);
+
+static_assert(sizeof(struct pciem_rs_msix) == 32);
+static_assert(offsetof(struct pciem_rs_msix, cap_offset) == 0);
+static_assert(offsetof(struct pciem_rs_msix, enabled) == 4);
+static_assert(offsetof(struct pciem_rs_msix, function_mask) == 8);
+static_assert(offsetof(struct pciem_rs_msix, table_size) == 12);
+static_assert(offsetof(struct pciem_rs_msix, table_bar) == 16);
+static_assert(offsetof(struct pciem_rs_msix, table_offset) == 20);
+static_assert(offsetof(struct pciem_rs_msix, pba_bar) == 24);
+static_assert(offsetof(struct pciem_rs_msix, pba_offset) == 28);
+
+static_assert(sizeof(struct pciem_rs_regs) == 144);
+static_assert(offsetof(struct pciem_rs_regs, gpr) == 0);
+static_assert(offsetof(struct pciem_rs_regs, rip) == 128);
+static_assert(offsetof(struct pciem_rs_regs, rflags) == 136);
+
+static_assert(sizeof(struct pciem_rs_mem_ops) == 16);
+static_assert(offsetof(struct pciem_rs_mem_ops, read) == 0);
+static_assert(offsetof(struct pciem_rs_mem_ops, write) == 8);
 
 #endif /* PCIEM_RS_H */

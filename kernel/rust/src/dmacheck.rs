@@ -29,6 +29,23 @@ pub struct RsDmaFault {
     culprit: RsDmaMap,
 }
 
+// Pinned against the same numbers in pciem_rs.h.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<RsDmaMap>() == 32);
+    assert!(offset_of!(RsDmaMap, start) == 0);
+    assert!(offset_of!(RsDmaMap, len) == 8);
+    assert!(offset_of!(RsDmaMap, dir) == 16);
+    assert!(offset_of!(RsDmaMap, reserved) == 20);
+    assert!(offset_of!(RsDmaMap, tag) == 24);
+    assert!(size_of::<RsDmaFault>() == 56);
+    assert!(offset_of!(RsDmaFault, kind) == 0);
+    assert!(offset_of!(RsDmaFault, has_culprit) == 4);
+    assert!(offset_of!(RsDmaFault, first_bad) == 8);
+    assert!(offset_of!(RsDmaFault, bytes) == 16);
+    assert!(offset_of!(RsDmaFault, culprit) == 24);
+};
+
 /// `visit` callback handed to the C iterator: one live mapping; returns
 /// whether to go on.
 pub type Visit = unsafe extern "C" fn(vctx: *mut c_void, m: *const RsDmaMap) -> bool;

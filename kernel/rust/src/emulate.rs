@@ -39,6 +39,18 @@ pub struct MemOps {
     pub write: Option<MemWrite>,
 }
 
+// Pinned against the same numbers in pciem_rs.h.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<RsRegs>() == 144);
+    assert!(offset_of!(RsRegs, gpr) == 0);
+    assert!(offset_of!(RsRegs, rip) == 128);
+    assert!(offset_of!(RsRegs, rflags) == 136);
+    assert!(size_of::<MemOps>() == 16);
+    assert!(offset_of!(MemOps, read) == 0);
+    assert!(offset_of!(MemOps, write) == 8);
+};
+
 /// The C callbacks as the emulator's memory.
 struct CMemory {
     read: MemRead,

@@ -344,7 +344,20 @@ pub struct PciemRsMsi {
     reserved: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<PciemRsMsi>() == 40);
+// Pinned against the same numbers in pciem_rs.h.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<PciemRsMsi>() == 40);
+    assert!(offset_of!(PciemRsMsi, cap_offset) == 0);
+    assert!(offset_of!(PciemRsMsi, enabled) == 4);
+    assert!(offset_of!(PciemRsMsi, vectors_enabled) == 8);
+    assert!(offset_of!(PciemRsMsi, per_vector_mask) == 12);
+    assert!(offset_of!(PciemRsMsi, mask) == 16);
+    assert!(offset_of!(PciemRsMsi, pending) == 20);
+    assert!(offset_of!(PciemRsMsi, address) == 24);
+    assert!(offset_of!(PciemRsMsi, data) == 32);
+    assert!(offset_of!(PciemRsMsi, reserved) == 36);
+};
 
 /// MSI state.
 ///
@@ -622,7 +635,35 @@ pub struct PciemRsMsix {
     pba_offset: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<PciemRsMsix>() == 32);
+// Pinned against the same numbers in pciem_rs.h.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<PciemRsMsix>() == 32);
+    assert!(offset_of!(PciemRsMsix, cap_offset) == 0);
+    assert!(offset_of!(PciemRsMsix, enabled) == 4);
+    assert!(offset_of!(PciemRsMsix, function_mask) == 8);
+    assert!(offset_of!(PciemRsMsix, table_size) == 12);
+    assert!(offset_of!(PciemRsMsix, table_bar) == 16);
+    assert!(offset_of!(PciemRsMsix, table_offset) == 20);
+    assert!(offset_of!(PciemRsMsix, pba_bar) == 24);
+    assert!(offset_of!(PciemRsMsix, pba_offset) == 28);
+};
+
+// PCIEM_RS_EFFECT_* in pciem_rs.h are these bits, value for value; the
+// producer's layout is pinned in pciem-core (its fields are private there).
+const _: () = {
+    use pciem_core::config::WriteEffects as W;
+    assert!(W::CHANGED.bits() == 0x01);
+    assert!(W::COMMAND.bits() == 0x02);
+    assert!(W::BAR.bits() == 0x04);
+    assert!(W::MSI.bits() == 0x08);
+    assert!(W::MSIX.bits() == 0x10);
+    assert!(W::PM_STATE.bits() == 0x20);
+    assert!(W::FLR.bits() == 0x40);
+    assert!(W::D3HOT_TO_D0_RESET.bits() == 0x80);
+    assert!(W::all().bits() == 0xff);
+    assert!(core::mem::size_of::<Producer>() == 32);
+};
 
 /// MSI-X capability state (the table and PBA live in BAR memory).
 ///
