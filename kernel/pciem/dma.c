@@ -181,13 +181,10 @@ static int pciem_dma_copy(const struct pciem_dma_ctx *c, u64 bus, u64 len,
 /* Common checks of a transfer of @len bytes from/to user address @uaddr. */
 static int pciem_dma_check_len(const char *what, u64 uaddr, u64 len)
 {
-	if (!len)
-		return dma_err(-EINVAL, what, "zero-length transfer");
-	if (len > PCIEM_DMA_MAX_LEN)
-		return dma_err(-EINVAL, what, "transfer longer than PCIEM_DMA_MAX_LEN (16 MiB)");
-	if (uaddr + len < uaddr)
-		return dma_err(-EINVAL, what, "user buffer wraps around");
-	return 0;
+	const char *reason = NULL;
+	int ret = pciem_rs_dma_check_len(uaddr, len, &reason);
+
+	return ret ? dma_err(ret, what, reason) : 0;
 }
 
 int pciem_dma_rw(struct pciem_dev *dev, void __user *uarg, bool to_host)

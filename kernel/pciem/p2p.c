@@ -165,6 +165,7 @@ int pciem_p2p_xfer(struct pciem_dev *dev, void __user *uarg, bool to_peer)
 	struct pciem_p2p_op op;
 	void __user *ubuf;
 	void __iomem *io;
+	const char *reason = NULL;
 	void *bounce;
 	u64 len;
 	int ret = 0;
@@ -175,13 +176,10 @@ int pciem_p2p_xfer(struct pciem_dev *dev, void __user *uarg, bool to_peer)
 		pr_info_ratelimited("%s: flags and reserved must be zero\n", what);
 		return -EINVAL;
 	}
-	if (!op.length || op.length > PCIEM_DMA_MAX_LEN) {
-		pr_info_ratelimited("%s: length must be 1..PCIEM_DMA_MAX_LEN (16 MiB)\n", what);
-		return -EINVAL;
-	}
-	if (op.user_addr + op.length < op.user_addr) {
-		pr_info_ratelimited("%s: user buffer wraps around\n", what);
-		return -EINVAL;
+	ret = pciem_rs_dma_check_len(op.user_addr, op.length, &reason);
+	if (ret) {
+		pr_info_ratelimited("%s: %s\n", what, reason);
+		return ret;
 	}
 	ret = pciem_dma_may_master(dev, what);
 	if (ret)

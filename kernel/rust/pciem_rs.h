@@ -24,6 +24,14 @@
 #include "../include/uapi/pciem.h"
 
 /*
+ * A device-initiated transfer of @len bytes through the buffer at @addr:
+ * -EINVAL for zero bytes, more than PCIEM_DMA_MAX_LEN, or a buffer that
+ * wraps around the address space (pciem-core's transfer rules, which the
+ * mock backend applies too).
+ */
+int pciem_rs_dma_check_len(u64 addr, u64 len, const char **reason);
+
+/*
  * Opaque builder for the incremental CREATE/ADD_BAR/ADD_CAPABILITY/SET_CONFIG
  * path. Allocate pciem_rs_builder_size() bytes aligned to 8.
  */

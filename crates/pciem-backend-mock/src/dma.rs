@@ -12,6 +12,7 @@ use pciem_abi::{pciem_event, PCIEM_DMA_MAX_LEN};
 use pciem_core::dmacheck::{
     self, Access, CheckMode, Direction, Fault, FaultKind, FaultReport, Mapping, Mappings,
 };
+use pciem_core::transfer::{self, TransferError};
 use pciem_core::HostError;
 
 /// First bus address handed out (above 4 GiB, so 32-bit truncation bugs in
@@ -94,18 +95,18 @@ impl Mappings for DmaSpace {
     }
 }
 
-/// Check a transfer's length against the kernel's limits.
+/// Check a transfer's length against the kernel's limits (pciem-core's
+/// rule, the one the module applies through its shim).
 pub(crate) fn check_len(len: usize) -> Result<(), HostError> {
-    if len == 0 {
-        return Err(HostError::Empty);
-    }
-    if len as u64 > PCIEM_DMA_MAX_LEN {
-        return Err(HostError::TooLong {
+    match transfer::check_len(len as u64) {
+        Ok(()) => Ok(()),
+        Err(TransferError::Empty) => Err(HostError::Empty),
+        // check_len judges no address, so never Wraps; a slice cannot wrap.
+        Err(TransferError::TooLong(_) | TransferError::Wraps) => Err(HostError::TooLong {
             len: len as u64,
             max: PCIEM_DMA_MAX_LEN,
-        });
+        }),
     }
-    Ok(())
 }
 
 impl DmaSpace {

@@ -46,6 +46,7 @@ pub mod dmacheck;
 pub mod insn;
 pub mod prp;
 pub mod ring;
+pub mod transfer;
 
 pub use access::{AccessMap, BarMode, ReadPolicy, TrapPolicy, TrapRange, WritePolicy};
 pub use config::{BuildError, ConfigBuilder, ConfigSpace};

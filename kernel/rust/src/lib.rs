@@ -23,6 +23,7 @@ use pciem_abi::{
 use pciem_core::config::{root_port, validate_image, BuildError, ConfigBuilder};
 use pciem_core::prp::{for_each_segment, Prp, PrpError};
 use pciem_core::ring::{Producer, SharedRing};
+use pciem_core::transfer::check_buffer;
 use pciem_core::{AtomicOp, ConfigSpace};
 
 const EINVAL: i32 = 22;
@@ -74,6 +75,16 @@ fn fail(reason: *mut *const c_char, (errno, msg): (i32, *const c_char)) -> i32 {
 
 fn null(reason: *mut *const c_char) -> i32 {
     fail(reason, (EFAULT, cstr!("NULL pointer passed to pciem_rs")))
+}
+
+/// A device-initiated transfer's length and buffer (pciem-core's
+/// `transfer::check_buffer`, the rule the mock backend applies too).
+#[no_mangle]
+pub extern "C" fn pciem_rs_dma_check_len(addr: u64, len: u64, reason: *mut *const c_char) -> i32 {
+    match check_buffer(addr, len) {
+        Ok(()) => 0,
+        Err(e) => fail(reason, (EINVAL, e.reason().as_ptr())),
+    }
 }
 
 /// Size of the opaque builder.
