@@ -265,25 +265,14 @@ static void pciem_irq_raise(struct pciem_dev *dev, u32 vector);
  */
 static void pciem_msi_deliver_unmasked(struct pciem_dev *dev)
 {
-	const char *reason = NULL;
-	struct pciem_rs_msi msi;
 	unsigned long flags;
-	u32 deliver = 0, v;
+	u32 deliver, v;
 
 	lockdep_assert_held(&dev->lock);
 	if (!dev->pdev || !dev->pdev->msi_enabled)
 		return;
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
-	if (!pciem_rs_msi_state(dev->img, &msi, &reason) && msi.enabled &&
-	    msi.per_vector_mask) {
-		deliver = msi.pending & ~msi.mask;
-		if (msi.vectors_enabled < PCIEM_MAX_MSI)
-			deliver &= BIT(msi.vectors_enabled) - 1;
-		for (v = 0; v < PCIEM_MAX_MSI; v++)
-			if (deliver & BIT(v))
-				pciem_rs_msi_set_pending(dev->img, v, 0,
-							 &reason);
-	}
+	deliver = pciem_rs_msi_take_unmasked(dev->img);
 	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
 	for (v = 0; v < PCIEM_MAX_MSI; v++) {
 		int virq;
@@ -356,6 +345,7 @@ static int pciem_msi_inject(struct pciem_dev *dev, u32 vector)
 	const char *reason = NULL;
 	unsigned long flags;
 	int ret, virq;
+	u32 held;
 
 	lockdep_assert_held(&dev->lock);
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
@@ -384,36 +374,35 @@ static int pciem_msi_inject(struct pciem_dev *dev, u32 vector)
 	}
 	WRITE_ONCE(dev->msi_virq[vector], virq);
 
-	if (msi.per_vector_mask && (msi.mask & BIT(vector))) {
-		/* Delivered by the unmask work when the driver unmasks it. */
-		raw_spin_lock_irqsave(&dev->cfg_lock, flags);
-		ret = pciem_rs_msi_set_pending(dev->img, vector, 1, &reason);
-		raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
-		if (ret)
-			pr_info_ratelimited("INJECT_IRQ: %s (%d)\n", reason, ret);
-		return ret;
-	}
-	pciem_irq_raise(dev, vector);
+	/* A masked vector is held, delivered by the unmask work. */
+	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
+	held = pciem_rs_msi_hold_if_masked(dev->img, vector);
+	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	if (!held)
+		pciem_irq_raise(dev, vector);
 	return 0;
 }
 
-/* AUTO: whichever mechanism the driver enabled, MSI-X first. */
-static u32 pciem_irq_auto_kind(struct pciem_dev *dev)
+/* AUTO: whichever mechanism the driver enabled, chosen by pciem-core. */
+static int pciem_irq_auto_kind(struct pciem_dev *dev, u32 vector, u32 *kind)
 {
 	const char *reason = NULL;
 	struct pciem_rs_msix mx;
 	struct pciem_rs_msi msi;
 	unsigned long flags;
+	bool msix_on, msi_on;
 	int ret;
 
-	if (!pciem_msix_state(dev, &mx, &reason) && mx.enabled)
-		return PCIEM_IRQ_MSIX;
+	msix_on = !pciem_msix_state(dev, &mx, &reason) && mx.enabled;
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 	ret = pciem_rs_msi_state(dev->img, &msi, &reason);
 	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
-	if (!ret && msi.enabled)
-		return PCIEM_IRQ_MSI;
-	return dev->intx_virq > 0 ? PCIEM_IRQ_INTX : PCIEM_IRQ_AUTO;
+	msi_on = !ret && msi.enabled;
+	ret = pciem_rs_irq_auto(vector, msix_on, msi_on, dev->intx_virq > 0,
+				kind, &reason);
+	if (ret)
+		pr_info_ratelimited("INJECT_IRQ: %s\n", reason);
+	return ret;
 }
 
 /* Called with dev->lock held. */
@@ -435,11 +424,10 @@ int pciem_irq_inject(struct pciem_dev *dev, const struct pciem_irq_inject *req)
 		return -ENODEV;
 	}
 	if (kind == PCIEM_IRQ_AUTO) {
-		kind = pciem_irq_auto_kind(dev);
-		if (kind == PCIEM_IRQ_AUTO) {
-			pr_info_ratelimited("INJECT_IRQ: the driver enabled no interrupt mechanism\n");
-			return -EIO;
-		}
+		int ret = pciem_irq_auto_kind(dev, req->vector, &kind);
+
+		if (ret)
+			return ret;
 	}
 	if (kind == PCIEM_IRQ_INTX) {
 		if (req->vector) {

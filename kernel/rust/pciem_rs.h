@@ -32,6 +32,15 @@
 int pciem_rs_dma_check_len(u64 addr, u64 len, const char **reason);
 
 /*
+ * The interrupt PCIEM_IRQ_AUTO stands for (pciem-core's choice, the mock
+ * backend's too): *kind = PCIEM_IRQ_MSIX if @msix (MSI-X enabled), else
+ * PCIEM_IRQ_MSI if @msi, else PCIEM_IRQ_INTX if @intx (a line is wired) and
+ * @vector is 0. -EIO if nothing is enabled, -EINVAL for INTx with a vector.
+ */
+int pciem_rs_irq_auto(u32 vector, u32 msix, u32 msi, u32 intx, u32 *kind,
+		      const char **reason);
+
+/*
  * Opaque builder for the incremental CREATE/ADD_BAR/ADD_CAPABILITY/SET_CONFIG
  * path. Allocate pciem_rs_builder_size() bytes aligned to 8.
  */
@@ -108,9 +117,16 @@ struct pciem_rs_msi {
 /* -ENOENT if the image has no MSI capability. */
 int pciem_rs_msi_state(const struct pciem_config_image *img,
 		       struct pciem_rs_msi *out, const char **reason);
-/* Device-side: set or clear the MSI Pending bit of `vector`. */
-int pciem_rs_msi_set_pending(struct pciem_config_image *img, u32 vector,
-			     u32 pending, const char **reason);
+/*
+ * Device-side, raising MSI @vector: if the driver masked it (per-vector
+ * masking), set its Pending bit and return 1 (held); 0 to deliver it now.
+ */
+u32 pciem_rs_msi_hold_if_masked(struct pciem_config_image *img, u32 vector);
+/*
+ * Device-side, after a config write: the enabled vectors pending and no
+ * longer masked (a bit each), their Pending bits cleared; 0 if MSI is off.
+ */
+u32 pciem_rs_msi_take_unmasked(struct pciem_config_image *img);
 
 /*
  * The virtual root port (pciem-core config::root_port): a type-1 space with

@@ -9,6 +9,7 @@ use std::time::Duration;
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER};
 use pciem_core::device::{read_prp_via_dma, write_prp_via_dma};
 use pciem_core::dmacheck::Access;
+use pciem_core::interrupt::{resolve_auto, Enabled};
 use pciem_core::prp::{self, Prp};
 use pciem_core::{AtomicOp, ConfigSpace, Host, HostError, Irq};
 
@@ -170,15 +171,13 @@ impl State {
     pub(crate) fn raise(&mut self, irq: Irq) -> Result<(), HostError> {
         let irq = match irq {
             Irq::Auto { vector } => {
-                if self.config.msix().is_some_and(|m| m.enabled) {
-                    Irq::MsiX { entry: vector }
-                } else if self.config.msi().is_some_and(|m| m.enabled) {
-                    Irq::Msi { vector }
-                } else if vector == 0 && self.config.interrupt_pin() != 0 {
-                    Irq::IntxAssert
-                } else {
-                    return Err(HostError::IrqNotEnabled { kind: "any" });
-                }
+                let enabled = Enabled {
+                    msix: self.config.msix().is_some_and(|m| m.enabled),
+                    msi: self.config.msi().is_some_and(|m| m.enabled),
+                    intx: self.config.interrupt_pin() != 0,
+                };
+                resolve_auto(vector, enabled)
+                    .map_err(|_| HostError::IrqNotEnabled { kind: "any" })?
             }
             other => other,
         };
@@ -221,8 +220,7 @@ impl State {
                 available: msi.vectors_enabled,
             });
         }
-        if msi.is_masked(vector) {
-            self.config.set_msi_pending(vector, true);
+        if self.config.msi_hold_if_masked(vector) {
             return Ok(());
         }
         let low_bits = msi.vectors_enabled - 1;
@@ -279,13 +277,9 @@ impl State {
     /// Deliver what was held while masked and is no longer: MSI pending
     /// bits, MSI-X PBA bits, an asserted INTx line that became visible.
     pub(crate) fn deliver_unmasked(&mut self, intx_was_disabled: bool) {
-        if let Some(msi) = self.config.msi().filter(|m| m.enabled) {
-            for v in 0..msi.vectors_enabled {
-                if msi.pending & (1 << v) != 0 && !msi.is_masked(v) {
-                    self.config.set_msi_pending(v, false);
-                    let _ = self.raise_msi(v);
-                }
-            }
+        let due = self.config.msi_take_unmasked();
+        for v in (0..32).filter(|v| due & (1 << v) != 0) {
+            let _ = self.raise_msi(v);
         }
         if let Some(m) = self.config.msix().filter(|m| m.enabled && !m.function_mask) {
             for entry in 0..m.table_size {

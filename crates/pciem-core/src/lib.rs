@@ -44,6 +44,7 @@ pub mod config;
 pub mod device;
 pub mod dmacheck;
 pub mod insn;
+pub mod interrupt;
 pub mod prp;
 pub mod ring;
 pub mod transfer;

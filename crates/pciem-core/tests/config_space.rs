@@ -577,3 +577,30 @@ fn validate_rejects_broken_images() {
     img.config[0x103] = 0x08;
     assert!(matches!(validate_image(&img), Err(BuildError::BadImage(_))));
 }
+
+#[test]
+fn msi_hold_and_take_unmasked() {
+    let mut c = full();
+    let msi = c.find_capability(0x05).unwrap();
+    // Disabled: nothing is held or due.
+    assert!(!c.msi_hold_if_masked(0));
+    assert_eq!(c.msi_take_unmasked(), 0);
+    c.write(msi + 2, 2, 0x0021).unwrap(); // enable, 4 of 8 vectors
+    c.write(msi + 16, 4, 0b1010).unwrap(); // mask vectors 1 and 3
+    assert!(!c.msi_hold_if_masked(0), "unmasked: delivered now");
+    assert!(c.msi_hold_if_masked(1));
+    assert!(c.msi_hold_if_masked(3));
+    assert_eq!(c.msi().unwrap().pending, 0b1010);
+    // Still masked: nothing due, nothing cleared.
+    assert_eq!(c.msi_take_unmasked(), 0);
+    c.write(msi + 16, 4, 0b1000).unwrap(); // unmask vector 1
+    assert_eq!(c.msi_take_unmasked(), 0b0010);
+    assert_eq!(c.msi().unwrap().pending, 0b1000, "taken once");
+    assert_eq!(c.msi_take_unmasked(), 0);
+    // A pending vector beyond those enabled stays pending.
+    c.write(msi + 16, 4, 0b1_0000).unwrap();
+    assert!(c.msi_hold_if_masked(4));
+    c.write(msi + 16, 4, 0).unwrap();
+    assert_eq!(c.msi_take_unmasked(), 0b1000);
+    assert_eq!(c.msi().unwrap().pending, 0b1_0000);
+}

@@ -21,6 +21,7 @@ use pciem_abi::{
     pciem_event, pciem_shared_ring,
 };
 use pciem_core::config::{root_port, validate_image, BuildError, ConfigBuilder};
+use pciem_core::interrupt::{resolve_auto, Enabled};
 use pciem_core::prp::{for_each_segment, Prp, PrpError};
 use pciem_core::ring::{Producer, SharedRing};
 use pciem_core::transfer::check_buffer;
@@ -84,6 +85,38 @@ pub extern "C" fn pciem_rs_dma_check_len(addr: u64, len: u64, reason: *mut *cons
     match check_buffer(addr, len) {
         Ok(()) => 0,
         Err(e) => fail(reason, (EINVAL, e.reason().as_ptr())),
+    }
+}
+
+/// The interrupt `PCIEM_IRQ_AUTO` stands for (pciem-core's
+/// `interrupt::resolve_auto`, the choice the mock backend makes too).
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_irq_auto(
+    vector: u32,
+    msix: u32,
+    msi: u32,
+    intx: u32,
+    kind: *mut u32,
+    reason: *mut *const c_char,
+) -> i32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let Some(kind) = (unsafe { m(kind) }) else {
+        return null(reason);
+    };
+    let enabled = Enabled {
+        msix: msix != 0,
+        msi: msi != 0,
+        intx: intx != 0,
+    };
+    match resolve_auto(vector, enabled) {
+        Ok(irq) => {
+            *kind = irq.to_abi().kind;
+            0
+        }
+        Err(e) => fail(reason, (e.errno(), e.reason().as_ptr())),
     }
 }
 
@@ -401,29 +434,35 @@ pub unsafe extern "C" fn pciem_rs_msi_state(
     0
 }
 
-/// Set or clear an MSI pending bit.
+/// Hold MSI `vector` pending if it is masked (pciem-core's rule, the
+/// mock backend's too): 1 if held, 0 if it is to be delivered now.
 ///
 /// # Safety
-/// Pointers valid per pciem_rs.h.
+/// `img` valid per pciem_rs.h (NULL: 0).
 #[no_mangle]
-pub unsafe extern "C" fn pciem_rs_msi_set_pending(
+pub unsafe extern "C" fn pciem_rs_msi_hold_if_masked(
     img: *mut pciem_config_image,
     vector: u32,
-    pending: u32,
-    reason: *mut *const c_char,
-) -> i32 {
+) -> u32 {
     // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
     let Some(img) = (unsafe { m(img) }) else {
-        return null(reason);
+        return 0;
     };
-    if ConfigSpace::from_image_mut(img).set_msi_pending(vector, pending != 0) {
-        0
-    } else {
-        fail(
-            reason,
-            (EINVAL, cstr!("no per-vector masking or no such MSI vector")),
-        )
-    }
+    ConfigSpace::from_image_mut(img).msi_hold_if_masked(vector) as u32
+}
+
+/// The MSI vectors pending and no longer masked, their Pending bits
+/// cleared (a bit each).
+///
+/// # Safety
+/// `img` valid per pciem_rs.h (NULL: 0).
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_msi_take_unmasked(img: *mut pciem_config_image) -> u32 {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    let Some(img) = (unsafe { m(img) }) else {
+        return 0;
+    };
+    ConfigSpace::from_image_mut(img).msi_take_unmasked()
 }
 
 /// Initialise a ring producer.

@@ -543,6 +543,38 @@ impl ConfigSpace {
         })
     }
 
+    /// Device-side, when the device raises MSI `vector`: if the driver has
+    /// masked it (per-vector masking), set its Pending bit and return
+    /// `true`: the message is held, to go out when [`Self::msi_take_unmasked`]
+    /// finds it unmasked. `false` if it is not masked (deliver it now).
+    pub fn msi_hold_if_masked(&mut self, vector: u32) -> bool {
+        match self.msi() {
+            Some(msi) if msi.is_masked(vector) => self.set_msi_pending(vector, true),
+            _ => false,
+        }
+    }
+
+    /// Device-side, after the driver wrote MSI control or mask bits: the
+    /// vectors (a bit each) that are pending but no longer masked, among
+    /// those enabled, with their Pending bits cleared: they are due now.
+    /// 0 while MSI is disabled.
+    pub fn msi_take_unmasked(&mut self) -> u32 {
+        let Some(msi) = self.msi().filter(|m| m.enabled && m.per_vector_mask) else {
+            return 0;
+        };
+        let enabled = match msi.vectors_enabled {
+            32.. => u32::MAX,
+            n => (1u32 << n) - 1,
+        };
+        let due = msi.pending & !msi.mask & enabled;
+        for v in 0..32 {
+            if due & (1 << v) != 0 {
+                self.set_msi_pending(v, false);
+            }
+        }
+        due
+    }
+
     /// Device-side: set or clear the MSI Pending bit of `vector`. Returns
     /// `false` when the function has no per-vector masking or no such
     /// vector.
