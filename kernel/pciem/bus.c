@@ -178,20 +178,16 @@ static void pciem_cfg_event(struct pciem_dev *dev, int where, int size,
 
 /*
  * cfg_lock held: the function resets to the configuration it was
- * registered with, except that the BARs keep their addresses (as the mock
- * backend does), and the interrupt state held while masked is dropped.
+ * registered with, except that the BARs keep their addresses (pciem-core's
+ * rule, the mock backend's too), and the interrupt state held while masked
+ * is dropped.
  */
 static void pciem_cfg_reset_locked(struct pciem_dev *dev)
 {
-	u8 bars[PCI_ROM_ADDRESS - PCI_BASE_ADDRESS_0];
-
 	lockdep_assert_held(&dev->cfg_lock);
 	if (!dev->img_initial)
 		return;
-	memcpy(bars, dev->img->config + PCI_BASE_ADDRESS_0, sizeof(bars));
-	memcpy(dev->img->config, dev->img_initial->config,
-	       sizeof(dev->img->config));
-	memcpy(dev->img->config + PCI_BASE_ADDRESS_0, bars, sizeof(bars));
+	pciem_rs_cfg_reset(dev->img, dev->img_initial);
 	pciem_irq_reset_locked(dev);
 }
 

@@ -118,6 +118,13 @@ struct pciem_rs_msi {
 int pciem_rs_msi_state(const struct pciem_config_image *img,
 		       struct pciem_rs_msi *out, const char **reason);
 /*
+ * Function reset (FLR, D3hot->D0): *img becomes *initial again except the
+ * six BAR registers, which keep the addresses the host assigned.
+ */
+void pciem_rs_cfg_reset(struct pciem_config_image *img,
+			const struct pciem_config_image *initial);
+
+/*
  * Device-side, raising MSI @vector: if the driver masked it (per-vector
  * masking), set its Pending bit and return 1 (held); 0 to deliver it now.
  */

@@ -510,11 +510,7 @@ impl<D: Device> Harness<D> {
                 let intx_was_disabled = st.config.command() & COMMAND_INTX_DISABLE != 0;
                 let fx = st.config.write(offset, size, value)?;
                 if fx.intersects(WriteEffects::FLR | WriteEffects::D3HOT_TO_D0_RESET) {
-                    let bars: Vec<_> = st.config.bars().collect();
-                    st.config = st.initial.clone();
-                    for b in bars {
-                        let _ = st.config.set_bar_address(b.index, b.address);
-                    }
+                    st.config.reset_keeping_bars(&st.initial);
                     st.intx = false;
                 }
                 st.deliver_unmasked(intx_was_disabled);

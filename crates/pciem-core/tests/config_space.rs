@@ -604,3 +604,38 @@ fn msi_hold_and_take_unmasked() {
     assert_eq!(c.msi_take_unmasked(), 0b1000);
     assert_eq!(c.msi().unwrap().pending, 0b1_0000);
 }
+
+#[test]
+fn reset_restores_the_image_but_keeps_the_bars() {
+    let initial = full();
+    let mut c = initial.clone();
+    let msi = c.find_capability(0x05).unwrap();
+    // The host assigns BAR0 (64-bit) and BAR4, enables memory and MSI.
+    c.write(0x10, 4, 0xfe00_0000).unwrap();
+    c.write(0x14, 4, 0x1).unwrap();
+    c.write(0x20, 4, 0xfd00_0000).unwrap();
+    c.write(0x04, 2, 0x0006).unwrap();
+    c.write(msi + 2, 2, 0x0001).unwrap();
+    c.write(0x3c, 1, 0x0b).unwrap(); // Interrupt Line
+    let bars: Vec<_> = c.bars().map(|b| (b.index, b.address)).collect();
+    assert!(bars.contains(&(0, 0x1_fe00_0000)) && bars.contains(&(4, 0xfd00_0000)));
+    c.reset_keeping_bars(&initial);
+    assert_eq!(
+        c.bars().map(|b| (b.index, b.address)).collect::<Vec<_>>(),
+        bars
+    );
+    assert_eq!(c.command(), initial.command());
+    assert!(!c.msi().unwrap().enabled);
+    assert_eq!(c.read(0x3c, 1).unwrap(), initial.read(0x3c, 1).unwrap());
+    // Everything but the six BAR registers is the initial image again.
+    for off in (0..0x1000u16)
+        .step_by(4)
+        .filter(|o| !(0x10..0x28).contains(o))
+    {
+        assert_eq!(
+            c.read(off, 4).unwrap(),
+            initial.read(off, 4).unwrap(),
+            "{off:#x}"
+        );
+    }
+}

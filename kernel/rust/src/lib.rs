@@ -434,6 +434,23 @@ pub unsafe extern "C" fn pciem_rs_msi_state(
     0
 }
 
+/// Function reset keeping the BAR registers (pciem-core's
+/// `ConfigSpace::reset_keeping_bars`, the mock backend's reset too).
+///
+/// # Safety
+/// Pointers valid per pciem_rs.h (either NULL: nothing happens).
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_cfg_reset(
+    img: *mut pciem_config_image,
+    initial: *const pciem_config_image,
+) {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h); the
+    // two images are distinct allocations.
+    if let (Some(img), Some(initial)) = (unsafe { m(img) }, unsafe { r(initial) }) {
+        ConfigSpace::from_image_mut(img).reset_keeping_bars(ConfigSpace::from_image_ref(initial));
+    }
+}
+
 /// Hold MSI `vector` pending if it is masked (pciem-core's rule, the
 /// mock backend's too): 1 if held, 0 if it is to be delivered now.
 ///

@@ -543,6 +543,21 @@ impl ConfigSpace {
         })
     }
 
+    /// Function reset (FLR, or D3hot to D0 without No_Soft_Reset): the
+    /// configuration registers go back to `initial` (the image the device
+    /// was registered with), except the six BAR registers, which keep what
+    /// the host programmed: Linux restores a reset function's BARs from its
+    /// saved state and expects them where they were. Interrupt state in
+    /// configuration space (MSI enable, masks, Pending bits) is reset with
+    /// the rest; the masks never change and are left as they are.
+    pub fn reset_keeping_bars(&mut self, initial: &ConfigSpace) {
+        const BARS: core::ops::Range<usize> = BAR0..BAR0 + 24;
+        let mut kept = [0u8; 24];
+        kept.copy_from_slice(&self.image.config[BARS]);
+        self.image.config = initial.image.config;
+        self.image.config[BARS].copy_from_slice(&kept);
+    }
+
     /// Device-side, when the device raises MSI `vector`: if the driver has
     /// masked it (per-vector masking), set its Pending bit and return
     /// `true`: the message is held, to go out when [`Self::msi_take_unmasked`]
