@@ -428,6 +428,7 @@ static void pciem_watch_disarm(struct pciem_watch *w)
  */
 void pciem_watch_arm_pending(struct pciem_dev *dev)
 {
+	const char *reason = NULL;
 	int i;
 
 	lockdep_assert_held(&dev->lock);
@@ -445,9 +446,10 @@ void pciem_watch_arm_pending(struct pciem_dev *dev)
 		}
 		if (!w->pending)
 			continue;
-		if ((u64)w->offset + w->width > dev->bars[w->bar].size) {
-			pr_info("watch on BAR%u+0x%x dropped: outside the BAR\n",
-				w->bar, w->offset);
+		if (pciem_rs_watch_check_in_bar(w->offset, w->width,
+						dev->bars[w->bar].size, &reason)) {
+			pr_info("watch on BAR%u+0x%x dropped: %s\n",
+				w->bar, w->offset, reason);
 			pciem_watch_disarm(w);
 			continue;
 		}
@@ -477,6 +479,7 @@ int pciem_watch_set(struct pciem_dev *dev,
 {
 	const u32 known = PCIEM_WP_FLAG_BAR_KPROBES | PCIEM_WP_FLAG_BAR_MANUAL |
 			  PCIEM_WP_FLAG_CLEAR;
+	const char *reason = NULL;
 	struct pciem_watch *w;
 	void __iomem *addr;
 	int i, ret;
@@ -502,10 +505,11 @@ int pciem_watch_set(struct pciem_dev *dev,
 		pciem_watch_disarm(w);
 		return 0;
 	}
-	if (bp_len(wp->width) < 0 || wp->offset % wp->width) {
-		pr_info_ratelimited("SET_WATCHPOINT: width %u must be 1, 2, 4 or 8 and divide offset 0x%x\n",
-				    wp->width, wp->offset);
-		return -EINVAL;
+	ret = pciem_rs_watch_check_shape(wp->offset, wp->width, &reason);
+	if (ret) {
+		pr_info_ratelimited("SET_WATCHPOINT: width %u at offset 0x%x: %s\n",
+				    wp->width, wp->offset, reason);
+		return ret;
 	}
 	if (!(wp->flags & (PCIEM_WP_FLAG_BAR_KPROBES | PCIEM_WP_FLAG_BAR_MANUAL))) {
 		pr_info_ratelimited("SET_WATCHPOINT: say how to find the mapping (BAR_KPROBES or BAR_MANUAL)\n");
@@ -545,11 +549,12 @@ int pciem_watch_set(struct pciem_dev *dev,
 		w->pending = true;
 		return 0;
 	}
-	if (!dev->bars[wp->bar_index].size ||
-	    (u64)wp->offset + wp->width > dev->bars[wp->bar_index].size) {
-		pr_info_ratelimited("SET_WATCHPOINT: BAR%u+0x%x is outside the BAR\n",
-				    wp->bar_index, wp->offset);
-		return -EINVAL;
+	ret = pciem_rs_watch_check_in_bar(wp->offset, wp->width,
+					  dev->bars[wp->bar_index].size, &reason);
+	if (ret) {
+		pr_info_ratelimited("SET_WATCHPOINT: BAR%u+0x%x: %s\n",
+				    wp->bar_index, wp->offset, reason);
+		return ret;
 	}
 	addr = pciem_watch_lookup(dev, w);
 	if (!addr) {

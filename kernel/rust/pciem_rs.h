@@ -41,6 +41,15 @@ int pciem_rs_irq_auto(u32 vector, u32 msix, u32 msi, u32 intx, u32 *kind,
 		      const char **reason);
 
 /*
+ * A watched register (pciem-core's rules, the backends' too): its @width
+ * is 1, 2, 4 or 8 and divides @offset; it lies inside its BAR of @bar_size
+ * bytes (0: the device has no such BAR). -EINVAL otherwise.
+ */
+int pciem_rs_watch_check_shape(u32 offset, u32 width, const char **reason);
+int pciem_rs_watch_check_in_bar(u32 offset, u32 width, u64 bar_size,
+				const char **reason);
+
+/*
  * Opaque builder for the incremental CREATE/ADD_BAR/ADD_CAPABILITY/SET_CONFIG
  * path. Allocate pciem_rs_builder_size() bytes aligned to 8.
  */

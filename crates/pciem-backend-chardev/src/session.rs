@@ -8,10 +8,11 @@ use nix::sys::eventfd::EventFd;
 use nix::sys::stat::Mode;
 use pciem_abi::PCIEM_BAR_MODE_TRAP;
 use pciem_abi::{
-    pciem_event, pciem_watchpoint_config, PCIEM_ABI_VERSION, PCIEM_MAX_BARS, PCIEM_MAX_WATCHPOINTS,
-    PCIEM_RING_SIZE, PCIEM_WP_FLAG_BAR_KPROBES,
+    pciem_event, pciem_watchpoint_config, PCIEM_ABI_VERSION, PCIEM_MAX_BARS, PCIEM_RING_SIZE,
+    PCIEM_WP_FLAG_BAR_KPROBES,
 };
 use pciem_core::dmacheck::CheckMode;
+use pciem_core::watch;
 use pciem_core::{AccessMap, ConfigSpace, Device, HostError, ReadAnswer, Watch};
 
 use crate::bar::BarMemory;
@@ -398,43 +399,17 @@ pub(crate) fn declare_traps(
     Ok(())
 }
 
-/// Refuses watches the kernel would refuse, with the reason, before any
-/// device exists.
+/// Refuses watches the kernel would refuse (pciem-core's
+/// `watch::check_watches`), with the reason, before any device exists.
 fn check_watches(space: &ConfigSpace, watches: &[Watch]) -> Result<(), ChardevError> {
-    let bad = |w: &Watch, reason| ChardevError::BadWatch {
-        bar: w.bar,
-        offset: w.offset,
-        width: w.width,
-        reason,
-    };
-    if watches.len() > PCIEM_MAX_WATCHPOINTS as usize {
-        let w = &watches[PCIEM_MAX_WATCHPOINTS as usize];
-        return Err(bad(
-            w,
-            "more watches than the kernel has debug registers (4)",
-        ));
-    }
-    for (i, w) in watches.iter().enumerate() {
-        if !matches!(w.width, 1 | 2 | 4 | 8) {
-            return Err(bad(w, "width must be 1, 2, 4 or 8"));
+    watch::check_watches(watches, |bar| space.bar(bar).map_or(0, |b| b.size)).map_err(|(w, e)| {
+        ChardevError::BadWatch {
+            bar: w.bar,
+            offset: w.offset,
+            width: w.width,
+            reason: e.message(),
         }
-        if w.offset % w.width as u32 != 0 {
-            return Err(bad(w, "offset must be aligned to the width"));
-        }
-        let Some(bar) = space.bar(w.bar) else {
-            return Err(bad(w, "the device has no such memory BAR"));
-        };
-        if w.offset as u64 + w.width as u64 > bar.size {
-            return Err(bad(w, "the register lies outside the BAR"));
-        }
-        if watches[..i]
-            .iter()
-            .any(|o| o.bar == w.bar && o.offset == w.offset)
-        {
-            return Err(bad(w, "the register is watched twice"));
-        }
-    }
-    Ok(())
+    })
 }
 
 /// Runs `device` on `/dev/pciem` until `stop` is requested: [`Session::open`]

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use pciem_abi::{
     pciem_event, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
-    PCIEM_MAX_WATCHPOINTS, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
+    PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
 };
 use pciem_core::access::split_accesses;
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER, COMMAND_MEMORY};
 use pciem_core::config::WriteEffects;
 use pciem_core::dmacheck::{CheckMode, Direction, Fault};
 use pciem_core::ring::{channel, HeapConsumer, HeapProducer};
+use pciem_core::watch;
 use pciem_core::{
     AccessMap, Device, HostError, MmioRead, ReadAnswer, ReadPolicy, TrapError, Watch, WritePolicy,
 };
@@ -1113,52 +1114,18 @@ fn drain<D: Device>(
     n
 }
 
-/// The watches a device asks for, checked as the kernel would: the BAR
-/// exists, the register lies inside it, is naturally aligned and 1/2/4/8
-/// bytes wide, no duplicates, at most four (the x86 debug registers).
+/// The watches a device asks for, checked as the kernel would (pciem-core's
+/// `watch::check_watches`): the BAR exists, the register lies inside it, is
+/// naturally aligned and 1/2/4/8 bytes wide, no duplicates, at most four
+/// (the x86 debug registers).
 fn check_watches(host: &MockHost, watches: &[Watch]) -> Result<Vec<Watch>, MockError> {
-    if watches.len() > PCIEM_MAX_WATCHPOINTS as usize {
-        let w = watches
-            .get(PCIEM_MAX_WATCHPOINTS as usize)
-            .copied()
-            .unwrap_or(Watch {
-                bar: 0,
-                offset: 0,
-                width: 0,
-            });
-        return Err(MockError::BadWatch {
-            bar: w.bar,
-            offset: w.offset,
-            reason: "more than 4 watched registers (x86 has 4 debug registers)",
-        });
-    }
     let st = host.lock();
-    for (i, w) in watches.iter().enumerate() {
-        let bad = |reason| MockError::BadWatch {
+    watch::check_watches(watches, |bar| st.config.bar(bar).map_or(0, |b| b.size)).map_err(
+        |(w, e)| MockError::BadWatch {
             bar: w.bar,
             offset: w.offset,
-            reason,
-        };
-        if !matches!(w.width, 1 | 2 | 4 | 8) {
-            return Err(bad("width is not 1, 2, 4 or 8"));
-        }
-        if w.offset % w.width as u32 != 0 {
-            return Err(bad("offset is not aligned to the width"));
-        }
-        let size = st.config.bar(w.bar).map_or(0, |b| b.size);
-        if size == 0 {
-            return Err(bad("no such BAR"));
-        }
-        if w.offset as u64 + w.width as u64 > size {
-            return Err(bad("register lies outside the BAR"));
-        }
-        if watches
-            .iter()
-            .take(i)
-            .any(|o| o.bar == w.bar && o.offset == w.offset)
-        {
-            return Err(bad("watched twice"));
-        }
-    }
+            reason: e.message(),
+        },
+    )?;
     Ok(watches.to_vec())
 }

@@ -48,6 +48,7 @@ pub mod interrupt;
 pub mod prp;
 pub mod ring;
 pub mod transfer;
+pub mod watch;
 
 pub use access::{AccessMap, BarMode, ReadPolicy, TrapPolicy, TrapRange, WritePolicy};
 pub use config::{BuildError, ConfigBuilder, ConfigSpace};

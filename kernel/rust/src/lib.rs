@@ -25,6 +25,7 @@ use pciem_core::interrupt::{resolve_auto, Enabled};
 use pciem_core::prp::{for_each_segment, Prp, PrpError};
 use pciem_core::ring::{Producer, SharedRing};
 use pciem_core::transfer::check_buffer;
+use pciem_core::watch;
 use pciem_core::{AtomicOp, ConfigSpace};
 
 const EINVAL: i32 = 22;
@@ -117,6 +118,34 @@ pub unsafe extern "C" fn pciem_rs_irq_auto(
             0
         }
         Err(e) => fail(reason, (e.errno(), e.reason().as_ptr())),
+    }
+}
+
+/// A watched register's width (1, 2, 4, 8) and alignment (pciem-core's
+/// `watch::check_shape`, the backends' rule too).
+#[no_mangle]
+pub extern "C" fn pciem_rs_watch_check_shape(
+    offset: u32,
+    width: u32,
+    reason: *mut *const c_char,
+) -> i32 {
+    match watch::check_shape(offset, width) {
+        Ok(()) => 0,
+        Err(e) => fail(reason, (EINVAL, e.reason().as_ptr())),
+    }
+}
+
+/// A watched register inside its BAR of `bar_size` bytes (0: none).
+#[no_mangle]
+pub extern "C" fn pciem_rs_watch_check_in_bar(
+    offset: u32,
+    width: u32,
+    bar_size: u64,
+    reason: *mut *const c_char,
+) -> i32 {
+    match watch::check_in_bar(offset, width, bar_size) {
+        Ok(()) => 0,
+        Err(e) => fail(reason, (EINVAL, e.reason().as_ptr())),
     }
 }
 

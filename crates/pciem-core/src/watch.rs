@@ -1,0 +1,169 @@
+//! The rules a watched register ([`Watch`]) must follow, in one place for
+//! the kernel module (through the shim), the mock backend and the chardev
+//! backend's early check: 1, 2, 4 or 8 bytes wide, naturally aligned,
+//! inside a BAR the device has, not watched twice, and at most
+//! [`PCIEM_MAX_WATCHPOINTS`] of them (x86 has four debug registers).
+
+use core::ffi::CStr;
+
+use pciem_abi::PCIEM_MAX_WATCHPOINTS;
+
+use crate::device::Watch;
+
+/// Why a watch is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchError {
+    /// The width is not 1, 2, 4 or 8.
+    Width,
+    /// The offset is not a multiple of the width.
+    Misaligned,
+    /// The device has no BAR in that slot.
+    NoSuchBar,
+    /// The register does not lie wholly inside its BAR.
+    OutsideBar,
+    /// Another watch names the same register.
+    Twice,
+    /// More watches than [`PCIEM_MAX_WATCHPOINTS`].
+    TooMany,
+}
+
+impl WatchError {
+    /// The description (NUL-terminated for the shim's kernel log).
+    pub const fn reason(self) -> &'static CStr {
+        match self {
+            Self::Width => c"width must be 1, 2, 4 or 8",
+            Self::Misaligned => c"offset must be aligned to the width",
+            Self::NoSuchBar => c"no such BAR",
+            Self::OutsideBar => c"the register lies outside the BAR",
+            Self::Twice => c"the register is watched twice",
+            Self::TooMany => c"more watches than the kernel has debug registers (4)",
+        }
+    }
+
+    /// [`Self::reason`] as a `&str`, for error types that carry one.
+    pub fn message(self) -> &'static str {
+        self.reason().to_str().unwrap_or("invalid watch")
+    }
+}
+
+/// The register's own shape: `width` 1, 2, 4 or 8 and `offset` a multiple
+/// of it.
+pub const fn check_shape(offset: u32, width: u32) -> Result<(), WatchError> {
+    if !matches!(width, 1 | 2 | 4 | 8) {
+        return Err(WatchError::Width);
+    }
+    if !offset.is_multiple_of(width) {
+        return Err(WatchError::Misaligned);
+    }
+    Ok(())
+}
+
+/// The register lies inside its BAR of `bar_size` bytes (0: no such BAR).
+pub const fn check_in_bar(offset: u32, width: u32, bar_size: u64) -> Result<(), WatchError> {
+    if bar_size == 0 {
+        return Err(WatchError::NoSuchBar);
+    }
+    if offset as u64 + width as u64 > bar_size {
+        return Err(WatchError::OutsideBar);
+    }
+    Ok(())
+}
+
+/// A device's whole list of watches, `bar_size(slot)` giving each BAR's
+/// size (0 for none): the first refused watch and why. Too many is judged
+/// first (naming the first one over the limit), then each watch in order.
+pub fn check_watches(
+    watches: &[Watch],
+    bar_size: impl Fn(u8) -> u64,
+) -> Result<(), (Watch, WatchError)> {
+    if let Some(w) = watches.get(PCIEM_MAX_WATCHPOINTS as usize) {
+        return Err((*w, WatchError::TooMany));
+    }
+    for (i, w) in watches.iter().enumerate() {
+        let width = w.width as u32;
+        check_shape(w.offset, width)
+            .and_then(|()| check_in_bar(w.offset, width, bar_size(w.bar)))
+            .map_err(|e| (*w, e))?;
+        let earlier = watches.get(..i).unwrap_or(&[]);
+        if earlier
+            .iter()
+            .any(|o| o.bar == w.bar && o.offset == w.offset)
+        {
+            return Err((*w, WatchError::Twice));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(bar: u8, offset: u32, width: u8) -> Watch {
+        Watch { bar, offset, width }
+    }
+
+    /// BAR0 of 4 KiB, nothing else.
+    fn sizes(bar: u8) -> u64 {
+        if bar == 0 {
+            4096
+        } else {
+            0
+        }
+    }
+
+    fn first_error(ws: &[Watch]) -> Option<WatchError> {
+        check_watches(ws, sizes).err().map(|(_, e)| e)
+    }
+
+    #[test]
+    fn good_watches_pass() {
+        assert_eq!(check_watches(&[], sizes), Ok(()));
+        let four = [w(0, 0, 1), w(0, 2, 2), w(0, 4, 4), w(0, 4088, 8)];
+        assert_eq!(check_watches(&four, sizes), Ok(()));
+    }
+
+    #[test]
+    fn each_rule_is_enforced() {
+        assert_eq!(first_error(&[w(0, 0, 3)]), Some(WatchError::Width));
+        assert_eq!(first_error(&[w(0, 0, 0)]), Some(WatchError::Width));
+        assert_eq!(first_error(&[w(0, 2, 4)]), Some(WatchError::Misaligned));
+        assert_eq!(first_error(&[w(1, 0, 4)]), Some(WatchError::NoSuchBar));
+        assert_eq!(first_error(&[w(0, 4096, 4)]), Some(WatchError::OutsideBar));
+        assert_eq!(first_error(&[w(0, 4092, 8)]), Some(WatchError::Misaligned));
+        assert_eq!(
+            first_error(&[w(0, 0, 4), w(0, 0, 2)]),
+            Some(WatchError::Twice)
+        );
+        let five: [Watch; 5] = core::array::from_fn(|i| w(0, i as u32 * 4, 4));
+        assert_eq!(
+            check_watches(&five, sizes),
+            Err((w(0, 16, 4), WatchError::TooMany))
+        );
+    }
+
+    #[test]
+    fn extreme_values_do_not_overflow() {
+        assert_eq!(check_shape(u32::MAX, 1), Ok(()));
+        assert_eq!(check_shape(0, u32::MAX), Err(WatchError::Width));
+        assert_eq!(check_in_bar(u32::MAX - 7, 8, u64::MAX), Ok(()));
+        assert_eq!(
+            check_in_bar(u32::MAX - 7, 8, u32::MAX as u64),
+            Err(WatchError::OutsideBar)
+        );
+    }
+
+    #[test]
+    fn every_error_has_a_message() {
+        for e in [
+            WatchError::Width,
+            WatchError::Misaligned,
+            WatchError::NoSuchBar,
+            WatchError::OutsideBar,
+            WatchError::Twice,
+            WatchError::TooMany,
+        ] {
+            assert!(!e.message().is_empty() && e.message() != "invalid watch");
+        }
+    }
+}
