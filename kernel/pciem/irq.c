@@ -181,21 +181,23 @@ static void pciem_msix_raise(struct pciem_dev *dev, u32 entry, int virq)
 	irq_work_queue(&dev->irq_work);
 }
 
-static bool pciem_msix_entry_masked(struct pciem_dev *dev, u32 entry)
+/* Whether @entry is held in the PBA (pciem-core's rule, the mock's too). */
+static bool pciem_msix_held(struct pciem_dev *dev, u32 entry,
+			    bool function_mask)
 {
-	return readl(dev->msix_table + entry * PCI_MSIX_ENTRY_SIZE +
-		     PCI_MSIX_ENTRY_VECTOR_CTRL) & PCI_MSIX_ENTRY_CTRL_MASKBIT;
+	u32 ctrl = readl(dev->msix_table + entry * PCI_MSIX_ENTRY_SIZE +
+			 PCI_MSIX_ENTRY_VECTOR_CTRL);
+
+	return pciem_rs_msix_held(function_mask, ctrl);
 }
 
 /* dev->lock held: the PBA's 64-bit words are read-modify-written. */
 static void pciem_msix_set_pba(struct pciem_dev *dev, u32 entry, bool set)
 {
-	void __iomem *word = dev->msix_pba + (entry / 64) * 8;
-	u64 bit = BIT_ULL(entry % 64);
-	u64 v = readq(word);
+	void __iomem *word = dev->msix_pba + pciem_rs_msix_pba_word(entry);
 
 	lockdep_assert_held(&dev->lock);
-	writeq(set ? v | bit : v & ~bit, word);
+	writeq(pciem_rs_msix_pba_update(readq(word), entry, set), word);
 }
 
 static int pciem_msix_state(struct pciem_dev *dev, struct pciem_rs_msix *mx,
@@ -243,7 +245,7 @@ static int pciem_msix_inject(struct pciem_dev *dev, u32 entry)
 				    entry, virq);
 		return -EIO;
 	}
-	if (mx.function_mask || pciem_msix_entry_masked(dev, entry)) {
+	if (pciem_msix_held(dev, entry, mx.function_mask)) {
 		pciem_msix_set_pba(dev, entry, true);
 		WRITE_ONCE(dev->msix_virq[entry], virq);
 		set_bit(entry, dev->msix_held);
@@ -313,7 +315,7 @@ static void pciem_msix_poll(struct work_struct *work)
 	for_each_set_bit(entry, dev->msix_held, dev->msix_entries) {
 		int virq;
 
-		if (pciem_msix_entry_masked(dev, entry))
+		if (pciem_msix_held(dev, entry, mx.function_mask))
 			continue;
 		virq = pci_irq_vector(dev->pdev, entry);
 		pciem_msix_set_pba(dev, entry, false);

@@ -50,6 +50,17 @@ int pciem_rs_watch_check_in_bar(u32 offset, u32 width, u64 bar_size,
 				const char **reason);
 
 /*
+ * MSI-X (pciem-core's rules, the mock backend's too): an entry is held in
+ * the Pending Bit Array, not sent, while @function_mask is set or its
+ * Vector Control word @vector_ctrl has the Mask bit; its pending bit lives
+ * in the 64-bit PBA word at byte pciem_rs_msix_pba_word(entry), which
+ * pciem_rs_msix_pba_update() returns with that bit set (@pending) or clear.
+ */
+u32 pciem_rs_msix_held(u32 function_mask, u32 vector_ctrl);
+u64 pciem_rs_msix_pba_word(u32 entry);
+u64 pciem_rs_msix_pba_update(u64 word, u32 entry, u32 pending);
+
+/*
  * Opaque builder for the incremental CREATE/ADD_BAR/ADD_CAPABILITY/SET_CONFIG
  * path. Allocate pciem_rs_builder_size() bytes aligned to 8.
  */

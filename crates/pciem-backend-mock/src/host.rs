@@ -9,7 +9,9 @@ use std::time::Duration;
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER};
 use pciem_core::device::{read_prp_via_dma, write_prp_via_dma};
 use pciem_core::dmacheck::Access;
-use pciem_core::interrupt::{resolve_auto, Enabled};
+use pciem_core::interrupt::{
+    msix_held, msix_pba_pending, msix_pba_update, msix_pba_word, resolve_auto, Enabled,
+};
 use pciem_core::prp::{self, Prp};
 use pciem_core::{AtomicOp, ConfigSpace, Host, HostError, Irq};
 
@@ -254,14 +256,12 @@ impl State {
             16,
         )?);
         let word = |i: usize| u32::from_le_bytes([e[i], e[i + 1], e[i + 2], e[i + 3]]);
-        let pba_off = m.pba_offset as u64 + (entry / 64) as u64 * 8;
+        let pba_off = m.pba_offset as u64 + msix_pba_word(entry);
         let mut pba = [0u8; 8];
         pba.copy_from_slice(self.bar_slice(m.pba_bar, pba_off, 8)?);
-        let mut bits = u64::from_le_bytes(pba);
-        if m.function_mask || word(12) & 1 != 0 {
-            bits |= 1 << (entry % 64);
-        } else {
-            bits &= !(1 << (entry % 64));
+        let held = msix_held(m.function_mask, word(12));
+        let bits = msix_pba_update(u64::from_le_bytes(pba), entry, held);
+        if !held {
             self.record(IrqRecord {
                 kind: IrqKind::MsiX,
                 vector: entry,
@@ -283,12 +283,11 @@ impl State {
         }
         if let Some(m) = self.config.msix().filter(|m| m.enabled && !m.function_mask) {
             for entry in 0..m.table_size {
-                let off = m.pba_offset as u64 + (entry / 64) as u64 * 8;
+                let off = m.pba_offset as u64 + msix_pba_word(entry);
                 let pending = self
                     .bar_slice(m.pba_bar, off, 8)
                     .map(|b| {
-                        u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) & (1 << (entry % 64))
-                            != 0
+                        msix_pba_pending(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])), entry)
                     })
                     .unwrap_or(false);
                 if pending {

@@ -1,7 +1,10 @@
-//! Which interrupt [`Irq::Auto`] means, decided in one place for the
-//! kernel module (through the shim) and the mock backend: MSI-X if the
-//! driver enabled it, else MSI, else the INTx line if the function has one
-//! wired (then only as vector 0); otherwise refused.
+//! Interrupt rules decided in one place for the kernel module (through the
+//! shim) and the mock backend: which interrupt [`Irq::Auto`] means (MSI-X
+//! if the driver enabled it, else MSI, else the INTx line if the function
+//! has one wired, then only as vector 0; otherwise refused), and when an
+//! MSI-X entry is held in the Pending Bit Array and where its bit lives.
+//! (MSI's per-vector mask and Pending bits live in configuration space:
+//! `ConfigSpace::msi_hold_if_masked` and `msi_take_unmasked`.)
 
 use crate::device::Irq;
 
@@ -65,6 +68,37 @@ pub const fn resolve_auto(vector: u32, enabled: Enabled) -> Result<Irq, AutoRefu
     }
 }
 
+/// The Mask bit of an MSI-X table entry's Vector Control word (offset 12).
+pub const MSIX_VECTOR_CTRL_MASK: u32 = 1;
+
+/// Whether MSI-X `entry` is held in the PBA instead of sent: the Function
+/// Mask is set, or the entry's Vector Control (`vector_ctrl`) masks it.
+pub const fn msix_held(function_mask: bool, vector_ctrl: u32) -> bool {
+    function_mask || vector_ctrl & MSIX_VECTOR_CTRL_MASK != 0
+}
+
+/// Byte offset, from the start of the Pending Bit Array, of the 64-bit
+/// word holding `entry`'s pending bit.
+pub const fn msix_pba_word(entry: u32) -> u64 {
+    (entry / 64) as u64 * 8
+}
+
+/// The PBA word `word` (the one [`msix_pba_word`] names) with `entry`'s
+/// pending bit set (`pending`) or cleared.
+pub const fn msix_pba_update(word: u64, entry: u32, pending: bool) -> u64 {
+    let bit = 1u64 << (entry % 64);
+    if pending {
+        word | bit
+    } else {
+        word & !bit
+    }
+}
+
+/// Whether `entry`'s pending bit is set in its PBA word `word`.
+pub const fn msix_pba_pending(word: u64, entry: u32) -> bool {
+    word & (1u64 << (entry % 64)) != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +144,28 @@ mod tests {
                 Err(AutoRefused::NoneEnabled)
             );
         }
+    }
+
+    #[test]
+    fn a_masked_msix_entry_is_held() {
+        assert!(!msix_held(false, 0));
+        assert!(msix_held(true, 0), "Function Mask holds every entry");
+        assert!(msix_held(false, 1));
+        assert!(!msix_held(false, 0xffff_fffe), "only bit 0 masks");
+    }
+
+    #[test]
+    fn pba_bits_land_in_their_word() {
+        assert_eq!(msix_pba_word(0), 0);
+        assert_eq!(msix_pba_word(63), 0);
+        assert_eq!(msix_pba_word(64), 8);
+        assert_eq!(msix_pba_word(2047), 248);
+        assert_eq!(msix_pba_word(u32::MAX), (u32::MAX / 64) as u64 * 8);
+        assert_eq!(msix_pba_update(0, 3, true), 1 << 3);
+        assert_eq!(msix_pba_update(0, 67, true), 1 << 3);
+        assert_eq!(msix_pba_update(u64::MAX, 63, false), u64::MAX >> 1);
+        assert_eq!(msix_pba_update(1 << 5, 4, false), 1 << 5, "others kept");
+        assert!(msix_pba_pending(1 << 3, 67) && !msix_pba_pending(1 << 3, 66));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use pciem_abi::{
     pciem_event, pciem_shared_ring,
 };
 use pciem_core::config::{root_port, validate_image, BuildError, ConfigBuilder};
-use pciem_core::interrupt::{resolve_auto, Enabled};
+use pciem_core::interrupt::{msix_held, msix_pba_update, msix_pba_word, resolve_auto, Enabled};
 use pciem_core::prp::{for_each_segment, Prp, PrpError};
 use pciem_core::ring::{Producer, SharedRing};
 use pciem_core::transfer::check_buffer;
@@ -147,6 +147,25 @@ pub extern "C" fn pciem_rs_watch_check_in_bar(
         Ok(()) => 0,
         Err(e) => fail(reason, (EINVAL, e.reason().as_ptr())),
     }
+}
+
+/// Whether an MSI-X entry is held in the PBA (pciem-core's
+/// `interrupt::msix_held`, the mock backend's rule too).
+#[no_mangle]
+pub extern "C" fn pciem_rs_msix_held(function_mask: u32, vector_ctrl: u32) -> u32 {
+    msix_held(function_mask != 0, vector_ctrl) as u32
+}
+
+/// Byte offset in the PBA of the word holding `entry`'s pending bit.
+#[no_mangle]
+pub extern "C" fn pciem_rs_msix_pba_word(entry: u32) -> u64 {
+    msix_pba_word(entry)
+}
+
+/// The PBA word with `entry`'s pending bit set or cleared.
+#[no_mangle]
+pub extern "C" fn pciem_rs_msix_pba_update(word: u64, entry: u32, pending: u32) -> u64 {
+    msix_pba_update(word, entry, pending != 0)
 }
 
 /// Size of the opaque builder.
