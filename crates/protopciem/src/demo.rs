@@ -436,16 +436,16 @@ pub fn run<B: DriverBus + ?Sized>(bus: &mut B) -> Result<Summary, DemoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::SimBus;
+    use crate::mock::MockBus;
 
     #[test]
     fn workload_passes_on_the_test_host() {
-        let mut bus = SimBus::new().unwrap();
+        let mut bus = MockBus::stepping().unwrap();
         let s = run(&mut bus).unwrap();
         assert_eq!(s.errors, 0);
         assert_eq!(s.interrupts, s.commands());
         assert_eq!(s.commands(), 15 + 3 + 2);
-        assert_eq!(bus.stats().errors, 0);
+        assert_eq!(bus.stats().unwrap().errors, 0);
         assert_eq!(s.frame.len(), FRAME_BYTES);
         // The frame border is white; the background is the clear colour.
         assert_eq!(&s.frame[..3], &[255, 255, 255]);

@@ -390,49 +390,61 @@ impl Device for ProtoPciem {
 
 #[cfg(test)]
 mod tests {
-    //! Logic tests against a minimal private host; the full driver-style
-    //! tests run on the mock backend in `tests/`.
+    //! Logic tests on the mock backend, stepping (the model handles each
+    //! register write before the next access); the full driver-style tests
+    //! run in `tests/`.
     use super::*;
     use crate::framebuffer::{Rgb, STRIDE};
+    use crate::mock::MockBus;
     use crate::regs::*;
+    use pciem_backend_mock::Harness;
 
-    use crate::sim::{SimHost, DMA_BASE};
+    /// What BAR2 holds where nothing was mirrored (never a pixel value the
+    /// tests draw).
+    const UNWRITTEN: u8 = 0xAA;
 
     struct Rig {
-        host: SimHost,
-        dev: ProtoPciem,
+        bus: MockBus,
+        dma: u64,
     }
 
     impl Rig {
         fn new() -> Self {
-            let host = SimHost::new();
-            host.alloc_dma(8 << 20);
-            let mut dev = ProtoPciem::new();
-            dev.start(&host).unwrap();
-            let mut rig = Rig { host, dev };
+            Self::with(MockBus::stepping().unwrap())
+        }
+        fn with(mut bus: MockBus) -> Self {
+            let dma = bus.harness().dma_alloc(8 << 20).unwrap();
+            let mut rig = Rig { bus, dma };
             rig.write(CONTROL, CONTROL_ENABLE);
             rig
         }
+        fn h(&mut self) -> &mut Harness<ProtoPciem> {
+            self.bus.harness()
+        }
+        fn dev(&mut self) -> &ProtoPciem {
+            self.bus.harness().device().unwrap()
+        }
         fn write(&mut self, off: u64, v: u32) {
-            self.host.write_u32(0, off, v).unwrap();
-            if off == CMD || off == CONTROL {
-                self.dev
-                    .mmio_write(
-                        &self.host,
-                        MmioWrite {
-                            bar: 0,
-                            offset: off,
-                            size: 4,
-                            value: u64::from(v),
-                        },
-                    )
-                    .unwrap();
-            }
+            self.h().write32(REG_BAR, off, v).unwrap();
         }
-        fn read(&self, off: u64) -> u32 {
-            self.host.read_u32(0, off).unwrap()
+        fn read(&mut self, off: u64) -> u32 {
+            self.h().read32(REG_BAR, off).unwrap()
         }
-        fn result(&self) -> u64 {
+        fn bar2(&mut self) -> Vec<u8> {
+            let mut buf = vec![0; FRAME_BYTES];
+            self.h().bar_read(FB_BAR, 0, &mut buf).unwrap();
+            buf
+        }
+        /// Fills BAR2 with [`UNWRITTEN`], so what the model mirrors next shows.
+        fn mark_bar2(&mut self) {
+            self.h()
+                .bar_write(FB_BAR, 0, &vec![UNWRITTEN; FRAME_BYTES])
+                .unwrap();
+        }
+        fn irqs(&mut self) -> usize {
+            self.h().take_irqs().len()
+        }
+        fn result(&mut self) -> u64 {
             u64::from(self.read(RESULT_LO)) | (u64::from(self.read(RESULT_HI)) << 32)
         }
         fn dma_cmd(&mut self, cmd: Command, src: u64, dst: u64, len: u32) -> (u32, ErrorCode) {
@@ -446,10 +458,9 @@ mod tests {
         fn cmd(&mut self, raw: u32) -> (u32, ErrorCode) {
             self.write(CMD, raw);
             assert_eq!(self.read(CMD), 0);
-            (
-                self.read(STATUS),
-                ErrorCode::from_raw(self.read(ERROR_CODE)).unwrap(),
-            )
+            let status = self.read(STATUS);
+            let code = self.read(ERROR_CODE);
+            (status, ErrorCode::from_raw(code).unwrap())
         }
     }
 
@@ -458,36 +469,31 @@ mod tests {
 
     #[test]
     fn start_mirrors_a_black_frame() {
-        let rig = Rig::new();
-        assert!(rig.host.bar2()[..FRAME_BYTES].iter().all(|&b| b == 0));
+        let mut rig = Rig::new();
+        rig.mark_bar2();
+        // A second model started on the same host mirrors its frame over
+        // the marked BAR: every byte is written, and black.
+        let mut dev = ProtoPciem::new();
+        dev.start(rig.h().host()).unwrap();
+        assert!(rig.bar2().iter().all(|&b| b == 0));
     }
 
     #[test]
     fn surprise_removal_takes_the_chosen_command() {
-        let host = SimHost::new();
-        let mut dev = ProtoPciem::new().surprise_remove_at_command(2);
-        dev.start(&host).unwrap();
-        let w = |off: u64, v: u32| MmioWrite {
-            bar: 0,
-            offset: off,
-            size: 4,
-            value: u64::from(v),
-        };
-        host.write_u32(0, CONTROL, CONTROL_ENABLE).unwrap();
-        dev.mmio_write(&host, w(CONTROL, CONTROL_ENABLE)).unwrap();
-        host.write_u32(0, CMD, Command::Add as u32).unwrap();
-        dev.mmio_write(&host, w(CMD, Command::Add as u32)).unwrap();
-        assert_eq!(host.read_u32(0, STATUS).unwrap(), OK);
-        assert!(!dev.removed());
-        host.write_u32(0, CMD, Command::Add as u32).unwrap();
-        // The simulated host has no link to take down: it says so.
+        let bus = Harness::new(ProtoPciem::new().surprise_remove_at_command(2)).unwrap();
+        let mut rig = Rig::with(MockBus::from_harness(bus).unwrap());
+        rig.write(CMD, Command::Add as u32);
+        assert_eq!(rig.read(STATUS), OK);
+        assert!(!rig.dev().removed());
+        rig.write(CMD, Command::Add as u32);
+        rig.h().step().unwrap();
+        assert!(rig.dev().removed());
+        assert!(rig.h().host().is_removed(), "the link went down");
         assert_eq!(
-            dev.mmio_write(&host, w(CMD, Command::Add as u32)),
-            Err(HostError::Unsupported("surprise removal"))
+            rig.dev().stats().commands,
+            1,
+            "the second command never ran"
         );
-        assert!(dev.removed());
-        assert_eq!(host.read_u32(0, STATUS).unwrap(), STATUS_BUSY);
-        assert_eq!(dev.stats().commands, 1, "the second command never ran");
     }
 
     #[test]
@@ -501,8 +507,8 @@ mod tests {
         rig.write(DATA, 0x1234_5678);
         assert_eq!(rig.cmd(Command::Xor as u32).0, OK);
         assert_eq!(rig.result(), 0xEDCB_A987);
-        assert_eq!(rig.host.irqs().len(), 3);
-        assert_eq!(rig.dev.stats().commands, 3);
+        assert_eq!(rig.irqs(), 3);
+        assert_eq!(rig.dev().stats().commands, 3);
     }
 
     #[test]
@@ -521,7 +527,7 @@ mod tests {
         let mut rig = Rig::new();
         rig.write(CMD, 0);
         assert_eq!(rig.read(STATUS), 0);
-        assert!(rig.host.irqs().is_empty());
+        assert_eq!(rig.irqs(), 0);
     }
 
     #[test]
@@ -530,20 +536,22 @@ mod tests {
         let buf = crate::cmdbuf::CmdBufBuilder::new()
             .clear(Rgb::new(1, 2, 3))
             .build();
-        rig.host.dma_write(DMA_BASE, &buf).unwrap();
+        let dma = rig.dma;
+        rig.h().dma_write(dma, &buf).unwrap();
         assert_eq!(
-            rig.dma_cmd(Command::ExecuteCmdbuf, DMA_BASE, 0, buf.len() as u32)
+            rig.dma_cmd(Command::ExecuteCmdbuf, dma, 0, buf.len() as u32)
                 .0,
             OK
         );
-        assert_eq!(rig.host.bar2()[STRIDE * 479], 1);
+        assert_eq!(rig.bar2()[STRIDE * 479], 1);
+        rig.mark_bar2();
         rig.write(CONTROL, CONTROL_ENABLE | CONTROL_RESET);
         assert_eq!(rig.read(CONTROL), CONTROL_ENABLE);
         for off in [STATUS, RESULT_LO, DMA_LEN, DMA_SRC_LO, ERROR_CODE] {
             assert_eq!(rig.read(off), 0, "register {off:#x}");
         }
-        assert!(rig.host.bar2()[..FRAME_BYTES].iter().all(|&b| b == 0));
-        assert_eq!(rig.dev.framebuffer().pixel(0, 0), Some(Rgb::default()));
+        assert!(rig.bar2().iter().all(|&b| b == 0), "mirrored black");
+        assert_eq!(rig.dev().framebuffer().pixel(0, 0), Some(Rgb::default()));
         rig.write(DATA, 3);
         assert_eq!(rig.cmd(Command::Add as u32).0, OK);
     }
@@ -551,25 +559,28 @@ mod tests {
     #[test]
     fn mirror_writes_only_dirty_rows() {
         let mut rig = Rig::new();
-        let before = rig.host.bar2_written();
+        rig.mark_bar2();
         let buf = crate::cmdbuf::CmdBufBuilder::new()
             .line(10, 10, 19, 11, Rgb::new(9, 9, 9))
             .build();
-        rig.host.dma_write(DMA_BASE, &buf).unwrap();
-        rig.dma_cmd(Command::ExecuteCmdbuf, DMA_BASE, 0, buf.len() as u32);
+        let dma = rig.dma;
+        rig.h().dma_write(dma, &buf).unwrap();
+        rig.dma_cmd(Command::ExecuteCmdbuf, dma, 0, buf.len() as u32);
         // A 10×2 box: 60 bytes, not a frame.
-        assert_eq!(rig.host.bar2_written() - before, 60);
-        assert_eq!(rig.host.bar2()[10 * STRIDE + 30], 9);
+        let written = |b: &[u8]| b.iter().filter(|&&x| x != UNWRITTEN).count();
+        assert_eq!(written(&rig.bar2()), 60);
+        assert_eq!(rig.bar2()[10 * STRIDE + 30], 9);
         // The compute commands touch no pixels and write nothing.
         rig.cmd(Command::Add as u32);
-        assert_eq!(rig.host.bar2_written() - before, 60);
+        assert_eq!(written(&rig.bar2()), 60);
     }
 
     #[test]
     fn p2p_refusal_is_an_error_not_a_failure() {
         let mut rig = Rig::new();
+        let dma = rig.dma;
         assert_eq!(
-            rig.dma_cmd(Command::P2pRead, 0xdead_0000, DMA_BASE, 16),
+            rig.dma_cmd(Command::P2pRead, 0xdead_0000, dma, 16),
             (BAD, ErrorCode::P2pDenied)
         );
         assert_eq!(rig.result(), 0xdead_0000);

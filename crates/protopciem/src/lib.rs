@@ -20,8 +20,6 @@ pub mod device;
 pub mod framebuffer;
 pub mod mock;
 pub mod regs;
-#[cfg(test)]
-pub(crate) mod sim;
 pub mod transform;
 pub mod uapi;
 

@@ -52,6 +52,12 @@ impl MockBus {
         Self::probe(Harness::threaded(ProtoPciem::with_mode(mode)).map_err(bus_err)?)
     }
 
+    /// A card on a harness the caller made (a model built its own way),
+    /// probed as [`MockBus::stepping`] probes it.
+    pub fn from_harness(harness: Harness<ProtoPciem>) -> Result<Self, BusError> {
+        Self::probe(harness)
+    }
+
     fn probe(mut harness: Harness<ProtoPciem>) -> Result<Self, BusError> {
         harness.enable_msi(MSI_ADDRESS, 0).map_err(bus_err)?;
         harness.add_p2p_region(P2P_BASE, P2P_SIZE as usize);
