@@ -5,7 +5,10 @@
  * These functions are implemented in kernel/rust/ (a thin extern "C" shim)
  * by the same pciem-core source that userspace and the mock backend use:
  * configuration-space access semantics, the builder and capability layout,
- * and the event-ring producer. The C module is glue to Linux APIs only.
+ * the event-ring producer, and the rules the mock backend must not drift
+ * from (which interrupt AUTO means, masked MSI/MSI-X held pending, reset
+ * keeping the BARs, watch and DMA-length checks). The C module is glue to
+ * Linux APIs only.
  *
  * Conventions: 0 on success or a negative errno. Every fallible function
  * takes `const char **reason`; on failure it points it at a static,
