@@ -545,1321 +545,1320 @@ use Stage::{Bound, Created, Described, Master, Open, Registered};
 
 /// The table. Expected errnos are what a careful kernel must say; where
 /// the kernel said something else the kernel was fixed.
-fn rows() -> Vec<Row> {
-    vec![
-        // ---- GET_VERSION: only pointer checks.
-        row("GET_VERSION", "null pointer", Open, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION, 0)
-        }),
-        row("GET_VERSION", "unmapped pointer", Open, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION, unmapped())
-        }),
-        row("GET_VERSION", "kernel address", Open, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION, KERNEL_ADDR)
-        }),
-        row(
-            "GET_VERSION",
-            "struct runs into an unmapped page",
-            Open,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION, half_mapped() + 8),
-        ),
-        // ---- unknown requests.
-        row("unknown", "foreign ioctl 0x5099", Open, libc::ENOTTY, |f| {
-            ioc_at(f.fd(), 0x5099, 0)
-        }),
-        row(
-            "unknown",
-            "pciem magic, number 0x7f",
-            Open,
-            libc::ENOTTY,
-            |f| ioc_at(f.fd(), 0x8000_507f, 0),
-        ),
-        row(
-            "unknown",
-            "GET_VERSION encoded with a wrong size",
-            Open,
-            libc::ENOTTY,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION + (1 << 16), 0),
-        ),
-        // ---- CREATE_DEVICE.
-        row("CREATE_DEVICE", "null pointer", Open, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_CREATE_DEVICE, 0)
-        }),
-        row(
-            "CREATE_DEVICE",
-            "unmapped pointer",
-            Open,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_CREATE_DEVICE, unmapped()),
-        ),
-        row("CREATE_DEVICE", "flags set", Open, libc::EINVAL, |f| {
-            let c = pciem_create_device {
+/// The table: one row per malformed argument, in the order they run.
+static ROWS: &[Row] = &[
+    // ---- GET_VERSION: only pointer checks.
+    row("GET_VERSION", "null pointer", Open, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION, 0)
+    }),
+    row("GET_VERSION", "unmapped pointer", Open, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION, unmapped())
+    }),
+    row("GET_VERSION", "kernel address", Open, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION, KERNEL_ADDR)
+    }),
+    row(
+        "GET_VERSION",
+        "struct runs into an unmapped page",
+        Open,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION, half_mapped() + 8),
+    ),
+    // ---- unknown requests.
+    row("unknown", "foreign ioctl 0x5099", Open, libc::ENOTTY, |f| {
+        ioc_at(f.fd(), 0x5099, 0)
+    }),
+    row(
+        "unknown",
+        "pciem magic, number 0x7f",
+        Open,
+        libc::ENOTTY,
+        |f| ioc_at(f.fd(), 0x8000_507f, 0),
+    ),
+    row(
+        "unknown",
+        "GET_VERSION encoded with a wrong size",
+        Open,
+        libc::ENOTTY,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION + (1 << 16), 0),
+    ),
+    // ---- CREATE_DEVICE.
+    row("CREATE_DEVICE", "null pointer", Open, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_CREATE_DEVICE, 0)
+    }),
+    row(
+        "CREATE_DEVICE",
+        "unmapped pointer",
+        Open,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_CREATE_DEVICE, unmapped()),
+    ),
+    row("CREATE_DEVICE", "flags set", Open, libc::EINVAL, |f| {
+        let c = pciem_create_device {
+            flags: 1,
+            reserved: 0,
+        };
+        ioc(f.fd(), PCIEM_IOCTL_CREATE_DEVICE, &c)
+    }),
+    row("CREATE_DEVICE", "reserved set", Open, libc::EINVAL, |f| {
+        let c = pciem_create_device {
+            flags: 0,
+            reserved: 1,
+        };
+        ioc(f.fd(), PCIEM_IOCTL_CREATE_DEVICE, &c)
+    }),
+    row("CREATE_DEVICE", "twice", Created, libc::EEXIST, |f| {
+        f.dev.create().map(|_| 0)
+    }),
+    row(
+        "CREATE_DEVICE",
+        "after REGISTER",
+        Registered,
+        libc::EEXIST,
+        |f| f.dev.create().map(|_| 0),
+    ),
+    row(
+        "CREATE_DEVICE",
+        "on the instance file",
+        Registered,
+        libc::EEXIST,
+        |f| {
+            ioc(
+                f.inst_fd()?,
+                PCIEM_IOCTL_CREATE_DEVICE,
+                &pciem_create_device::default(),
+            )
+        },
+    ),
+    // ---- ADD_BAR.
+    row("ADD_BAR", "null pointer", Created, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_ADD_BAR, 0)
+    }),
+    row("ADD_BAR", "before CREATE_DEVICE", Open, libc::EINVAL, |f| {
+        bar(f, 0, 0, 4096)
+    }),
+    row("ADD_BAR", "index 6", Created, libc::EINVAL, |f| {
+        bar(f, 6, 0, 4096)
+    }),
+    row("ADD_BAR", "index u32::MAX", Created, libc::EINVAL, |f| {
+        bar(f, u32::MAX, 0, 4096)
+    }),
+    row("ADD_BAR", "size 0", Created, libc::EINVAL, |f| {
+        bar(f, 0, 0, 0)
+    }),
+    row("ADD_BAR", "size 3", Created, libc::EINVAL, |f| {
+        bar(f, 0, 0, 3)
+    }),
+    row("ADD_BAR", "size 8 (below 16)", Created, libc::EINVAL, |f| {
+        bar(f, 0, 0, 8)
+    }),
+    row(
+        "ADD_BAR",
+        "size 0x3000 (not a power of two)",
+        Created,
+        libc::EINVAL,
+        |f| bar(f, 0, 0, 0x3000),
+    ),
+    row(
+        "ADD_BAR",
+        "32-bit BAR of 8 GiB",
+        Created,
+        libc::EINVAL,
+        |f| bar(f, 0, PCIEM_BAR_MEM_TYPE_32, 8 << 30),
+    ),
+    row("ADD_BAR", "size u64::MAX", Created, libc::EINVAL, |f| {
+        bar(f, 0, PCIEM_BAR_MEM_TYPE_64, u64::MAX)
+    }),
+    row("ADD_BAR", "I/O space", Created, libc::EINVAL, |f| {
+        bar(f, 0, PCIEM_BAR_SPACE_IO, 4096)
+    }),
+    row(
+        "ADD_BAR",
+        "reserved type bit 1",
+        Created,
+        libc::EINVAL,
+        |f| bar(f, 0, 2, 4096),
+    ),
+    row("ADD_BAR", "unknown flag 0x10", Created, libc::EINVAL, |f| {
+        bar(f, 0, 0x10, 4096)
+    }),
+    row(
+        "ADD_BAR",
+        "64-bit BAR at slot 5",
+        Created,
+        libc::EINVAL,
+        |f| bar(f, 5, PCIEM_BAR_MEM_TYPE_64, 4096),
+    ),
+    row(
+        "ADD_BAR",
+        "the upper half of a 64-bit BAR",
+        Created,
+        libc::EINVAL,
+        |f| {
+            bar(f, 0, PCIEM_BAR_MEM_TYPE_64, 4096)?;
+            bar(f, 1, PCIEM_BAR_MEM_TYPE_32, 4096)
+        },
+    ),
+    row(
+        "ADD_BAR",
+        "64-bit BAR whose upper slot is taken",
+        Created,
+        libc::EINVAL,
+        |f| {
+            bar(f, 2, PCIEM_BAR_MEM_TYPE_32, 4096)?;
+            bar(f, 1, PCIEM_BAR_MEM_TYPE_64, 4096)
+        },
+    ),
+    row(
+        "ADD_BAR",
+        "the same slot twice",
+        Created,
+        libc::EINVAL,
+        |f| {
+            bar(f, 3, PCIEM_BAR_MEM_TYPE_32, 4096)?;
+            bar(f, 3, PCIEM_BAR_MEM_TYPE_32, 4096)
+        },
+    ),
+    row("ADD_BAR", "after REGISTER", Registered, libc::EBUSY, |f| {
+        bar(f, 4, 0, 4096)
+    }),
+    row(
+        "ADD_BAR",
+        "after SET_CONFIG_IMAGE",
+        Open,
+        libc::EBUSY,
+        |f| {
+            set_image(f, valid_image()?.image())?;
+            bar(f, 2, 0, 4096)
+        },
+    ),
+    // ---- ADD_CAPABILITY.
+    row(
+        "ADD_CAPABILITY",
+        "null pointer",
+        Created,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_ADD_CAPABILITY, 0),
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "struct runs into an unmapped page",
+        Created,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_ADD_CAPABILITY, half_mapped()),
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "before CREATE_DEVICE",
+        Open,
+        libc::EINVAL,
+        |f| msi(f, 0),
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "unknown type 99",
+        Created,
+        libc::EINVAL,
+        |f| cap_raw(f, 99, 4, 0, &[0; 4]),
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "MSI with cap_size 3",
+        Created,
+        libc::EINVAL,
+        |f| cap_raw(f, PCIEM_CAP_MSI, 3, 0, &[0, 1, 0, 0]),
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "cap_size 1000 (past cap_data)",
+        Created,
+        libc::EINVAL,
+        |f| cap_raw(f, PCIEM_CAP_MSI, 1000, 0, &[0, 1, 0, 0]),
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "reserved set",
+        Created,
+        libc::EINVAL,
+        |f| {
+            let mut c = pciem_cap_config {
+                cap_type: PCIEM_CAP_MSI,
+                cap_size: 4,
+                reserved: 1,
+                ..Default::default()
+            };
+            c.cap_data[1] = 1;
+            ioc(f.fd(), PCIEM_IOCTL_ADD_CAPABILITY, &c)
+        },
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "MSI with 64 vectors",
+        Created,
+        libc::EINVAL,
+        |f| msi(f, 6),
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "MSI twice",
+        Described,
+        libc::EINVAL,
+        |f| msi(f, 0),
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "offset 0x41 (misaligned; refused at layout)",
+        Created,
+        libc::EINVAL,
+        |f| {
+            bar(f, 0, 0, 4096)?;
+            identity(f, 0, 0, 0)?;
+            cap_raw(f, PCIEM_CAP_MSI, 4, 0x41, &[0, 1, 0, 0])?;
+            register(f.fd())
+        },
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "offset 0x1000 (past config space)",
+        Created,
+        libc::EINVAL,
+        |f| cap_raw(f, PCIEM_CAP_MSI, 4, 0x1000, &[0, 1, 0, 0]),
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "vendor data of 57 bytes",
+        Created,
+        libc::E2BIG,
+        |f| vendor(f, PCIEM_VENDOR_DATA_MAX as u16 + 1),
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "a 17th capability",
+        Created,
+        libc::ENOSPC,
+        |f| {
+            for _ in 0..16 {
+                vendor(f, 1)?;
+            }
+            vendor(f, 1)
+        },
+    ),
+    row(
+        "ADD_CAPABILITY",
+        "after REGISTER",
+        Registered,
+        libc::EBUSY,
+        |f| vendor(f, 1),
+    ),
+    // ---- SET_CONFIG.
+    row("SET_CONFIG", "null pointer", Created, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_SET_CONFIG, 0)
+    }),
+    row(
+        "SET_CONFIG",
+        "before CREATE_DEVICE",
+        Open,
+        libc::EINVAL,
+        |f| identity(f, 0, 0, 0),
+    ),
+    row("SET_CONFIG", "reserved set", Created, libc::EINVAL, |f| {
+        identity(f, 0, 0, 1)
+    }),
+    row(
+        "SET_CONFIG",
+        "header type 1 (bridge)",
+        Created,
+        libc::EINVAL,
+        |f| identity(f, 1, 0, 0),
+    ),
+    row(
+        "SET_CONFIG",
+        "interrupt pin 5",
+        Created,
+        libc::EINVAL,
+        |f| identity(f, 0, 5, 0),
+    ),
+    row(
+        "SET_CONFIG",
+        "after REGISTER",
+        Registered,
+        libc::EBUSY,
+        |f| identity(f, 0, 0, 0),
+    ),
+    // ---- SET_CONFIG_IMAGE.
+    row(
+        "SET_CONFIG_IMAGE",
+        "null pointer",
+        Open,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_SET_CONFIG_IMAGE, 0),
+    ),
+    row(
+        "SET_CONFIG_IMAGE",
+        "12 KiB struct from a 16-byte mapping",
+        Open,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_SET_CONFIG_IMAGE, half_mapped()),
+    ),
+    row(
+        "SET_CONFIG_IMAGE",
+        "an all-zero image, then REGISTER",
+        Open,
+        libc::EINVAL,
+        |f| {
+            set_image(f, &zero_image())?;
+            register(f.fd())
+        },
+    ),
+    row(
+        "SET_CONFIG_IMAGE",
+        "header type 1",
+        Open,
+        libc::EINVAL,
+        |f| {
+            let mut img = Box::new(*valid_image()?.image());
+            img.config[0x0e] = 1;
+            set_image(f, &img)
+        },
+    ),
+    row(
+        "SET_CONFIG_IMAGE",
+        "writable BAR type bits",
+        Open,
+        libc::EINVAL,
+        |f| {
+            let mut img = Box::new(*valid_image()?.image());
+            img.wmask[0x10] |= 0x1;
+            set_image(f, &img)
+        },
+    ),
+    row(
+        "SET_CONFIG_IMAGE",
+        "after REGISTER",
+        Registered,
+        libc::EBUSY,
+        |f| set_image(f, valid_image()?.image()),
+    ),
+    // ---- REGISTER: order, doubles, and descriptions that only fail
+    // when the whole configuration space is laid out.
+    row(
+        "REGISTER",
+        "before anything is described",
+        Open,
+        libc::EINVAL,
+        |f| register(f.fd()),
+    ),
+    row(
+        "REGISTER",
+        "without SET_CONFIG (vendor ID 0)",
+        Created,
+        libc::EINVAL,
+        |f| {
+            bar(f, 0, 0, 4096)?;
+            register(f.fd())
+        },
+    ),
+    row("REGISTER", "twice", Registered, libc::EBUSY, |f| {
+        register(f.fd())
+    }),
+    row(
+        "REGISTER",
+        "on the instance file",
+        Registered,
+        libc::EBUSY,
+        |f| register(f.inst_fd()?),
+    ),
+    row(
+        "REGISTER",
+        "a 1 GiB BAR (larger than the pool)",
+        Created,
+        libc::ENOSPC,
+        |f| {
+            bar(f, 0, PCIEM_BAR_MEM_TYPE_64, 1 << 30)?;
+            identity(f, 0, 0, 0)?;
+            register(f.fd())
+        },
+    ),
+    row(
+        "REGISTER",
+        "capabilities overflow 256 bytes",
+        Described,
+        libc::ENOSPC,
+        |f| {
+            for _ in 0..4 {
+                vendor(f, PCIEM_VENDOR_DATA_MAX as u16)?;
+            }
+            register(f.fd())
+        },
+    ),
+    row(
+        "REGISTER",
+        "MSI-X table in an undeclared BAR",
+        Created,
+        libc::EINVAL,
+        |f| {
+            bar(f, 0, 0, 4096)?;
+            identity(f, 0, 0, 0)?;
+            let x = pciem_cap_msix_userspace {
+                table_size: 4,
+                table_bar: 4,
+                pba_bar: 4,
+                table_offset: 0,
+                pba_offset: 0x800,
+            };
+            let size = core::mem::size_of::<pciem_cap_msix_userspace>() as u32;
+            cap_raw(f, PCIEM_CAP_MSIX, size, 0, x.as_bytes())?;
+            register(f.fd())
+        },
+    ),
+    // ---- GET_BAR_INFO.
+    row(
+        "GET_BAR_INFO",
+        "null pointer",
+        Described,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_GET_BAR_INFO, 0),
+    ),
+    row(
+        "GET_BAR_INFO",
+        "unmapped pointer",
+        Registered,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_GET_BAR_INFO, unmapped()),
+    ),
+    row("GET_BAR_INFO", "index 6", Registered, libc::EINVAL, |f| {
+        bar_info(f.fd(), 6)
+    }),
+    row(
+        "GET_BAR_INFO",
+        "index u32::MAX",
+        Described,
+        libc::EINVAL,
+        |f| bar_info(f.fd(), u32::MAX),
+    ),
+    row(
+        "GET_BAR_INFO",
+        "before anything is described",
+        Open,
+        libc::EINVAL,
+        |f| bar_info(f.fd(), 0),
+    ),
+    // ---- SET_WATCHPOINT.
+    row(
+        "SET_WATCHPOINT",
+        "null pointer",
+        Registered,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_SET_WATCHPOINT, 0),
+    ),
+    row("SET_WATCHPOINT", "BAR 9", Registered, libc::EINVAL, |f| {
+        kwatch(f, 9, 0, 4)
+    }),
+    row(
+        "SET_WATCHPOINT",
+        "BAR 1 (unused slot)",
+        Registered,
+        libc::EINVAL,
+        |f| kwatch(f, 1, 0, 4),
+    ),
+    row("SET_WATCHPOINT", "width 0", Registered, libc::EINVAL, |f| {
+        kwatch(f, 0, 0, 0)
+    }),
+    row("SET_WATCHPOINT", "width 3", Registered, libc::EINVAL, |f| {
+        kwatch(f, 0, 0, 3)
+    }),
+    row(
+        "SET_WATCHPOINT",
+        "width 16",
+        Registered,
+        libc::EINVAL,
+        |f| kwatch(f, 0, 0, 16),
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "offset not aligned to width",
+        Registered,
+        libc::EINVAL,
+        |f| kwatch(f, 0, 2, 4),
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "offset just past the BAR",
+        Registered,
+        libc::EINVAL,
+        |f| kwatch(f, 0, 4096, 4),
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "offset u32::MAX-3",
+        Registered,
+        libc::EINVAL,
+        |f| kwatch(f, 0, u32::MAX - 3, 4),
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "unknown flag 0x100",
+        Registered,
+        libc::EINVAL,
+        |f| watch(f, 0, 0, 4, 0x100, 0),
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "no way to find the mapping",
+        Registered,
+        libc::EINVAL,
+        |f| watch(f, 0, 0, 4, 0, 0),
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "addr without BAR_MANUAL",
+        Registered,
+        libc::EINVAL,
+        |f| watch(f, 0, 0, 4, PCIEM_WP_FLAG_BAR_KPROBES, 0x1000),
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "BAR_MANUAL before REGISTER",
+        Described,
+        libc::EINVAL,
+        |f| watch(f, 0, 0, 4, PCIEM_WP_FLAG_BAR_MANUAL, 0xffff_ffff_dead_0000),
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "BAR not mapped by any driver",
+        Registered,
+        libc::EAGAIN,
+        |f| kwatch(f, 0, 0, 4),
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "CLEAR of a register not watched",
+        Registered,
+        libc::ENOENT,
+        |f| watch(f, 0, 8, 4, PCIEM_WP_FLAG_CLEAR, 0),
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "the same register twice",
+        Bound,
+        libc::EEXIST,
+        |f| {
+            kwatch(f, 0, 0, 4)?;
+            kwatch(f, 0, 0, 4)
+        },
+    ),
+    row(
+        "SET_WATCHPOINT",
+        "a fifth register",
+        Bound,
+        libc::ENOSPC,
+        |f| {
+            for off in [0, 4, 8, 12] {
+                kwatch(f, 0, off, 4)?;
+            }
+            kwatch(f, 0, 16, 4)
+        },
+    ),
+    // ---- SET_EVENTFD.
+    // ---- fault injection (docs/fault-injection.md); no row may
+    // succeed: a surprise removal would take the fixture away.
+    row(
+        "SURPRISE_REMOVE",
+        "null pointer",
+        Registered,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_SURPRISE_REMOVE, 0),
+    ),
+    row(
+        "SURPRISE_REMOVE",
+        "flags set",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_surprise_remove {
                 flags: 1,
                 reserved: 0,
             };
-            ioc(f.fd(), PCIEM_IOCTL_CREATE_DEVICE, &c)
-        }),
-        row("CREATE_DEVICE", "reserved set", Open, libc::EINVAL, |f| {
-            let c = pciem_create_device {
-                flags: 0,
-                reserved: 1,
+            ioc(f.fd(), PCIEM_IOCTL_SURPRISE_REMOVE, &a)
+        },
+    ),
+    row(
+        "SURPRISE_REMOVE",
+        "before REGISTER",
+        Described,
+        libc::EINVAL,
+        |f| {
+            ioc(
+                f.fd(),
+                PCIEM_IOCTL_SURPRISE_REMOVE,
+                &pciem_surprise_remove::default(),
+            )
+        },
+    ),
+    row(
+        "SET_ROOT_PORT",
+        "null pointer",
+        Described,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, 0),
+    ),
+    row(
+        "SET_ROOT_PORT",
+        "no HOTPLUG flag",
+        Described,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_root_port {
+                flags: PCIEM_ROOT_PORT_AER,
+                reserved: 0,
             };
-            ioc(f.fd(), PCIEM_IOCTL_CREATE_DEVICE, &c)
-        }),
-        row("CREATE_DEVICE", "twice", Created, libc::EEXIST, |f| {
-            f.dev.create().map(|_| 0)
-        }),
-        row(
-            "CREATE_DEVICE",
-            "after REGISTER",
-            Registered,
-            libc::EEXIST,
-            |f| f.dev.create().map(|_| 0),
-        ),
-        row(
-            "CREATE_DEVICE",
-            "on the instance file",
-            Registered,
-            libc::EEXIST,
-            |f| {
-                ioc(
-                    f.inst_fd()?,
-                    PCIEM_IOCTL_CREATE_DEVICE,
-                    &pciem_create_device::default(),
-                )
-            },
-        ),
-        // ---- ADD_BAR.
-        row("ADD_BAR", "null pointer", Created, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_ADD_BAR, 0)
-        }),
-        row("ADD_BAR", "before CREATE_DEVICE", Open, libc::EINVAL, |f| {
-            bar(f, 0, 0, 4096)
-        }),
-        row("ADD_BAR", "index 6", Created, libc::EINVAL, |f| {
-            bar(f, 6, 0, 4096)
-        }),
-        row("ADD_BAR", "index u32::MAX", Created, libc::EINVAL, |f| {
-            bar(f, u32::MAX, 0, 4096)
-        }),
-        row("ADD_BAR", "size 0", Created, libc::EINVAL, |f| {
-            bar(f, 0, 0, 0)
-        }),
-        row("ADD_BAR", "size 3", Created, libc::EINVAL, |f| {
-            bar(f, 0, 0, 3)
-        }),
-        row("ADD_BAR", "size 8 (below 16)", Created, libc::EINVAL, |f| {
-            bar(f, 0, 0, 8)
-        }),
-        row(
-            "ADD_BAR",
-            "size 0x3000 (not a power of two)",
-            Created,
-            libc::EINVAL,
-            |f| bar(f, 0, 0, 0x3000),
-        ),
-        row(
-            "ADD_BAR",
-            "32-bit BAR of 8 GiB",
-            Created,
-            libc::EINVAL,
-            |f| bar(f, 0, PCIEM_BAR_MEM_TYPE_32, 8 << 30),
-        ),
-        row("ADD_BAR", "size u64::MAX", Created, libc::EINVAL, |f| {
-            bar(f, 0, PCIEM_BAR_MEM_TYPE_64, u64::MAX)
-        }),
-        row("ADD_BAR", "I/O space", Created, libc::EINVAL, |f| {
-            bar(f, 0, PCIEM_BAR_SPACE_IO, 4096)
-        }),
-        row(
-            "ADD_BAR",
-            "reserved type bit 1",
-            Created,
-            libc::EINVAL,
-            |f| bar(f, 0, 2, 4096),
-        ),
-        row("ADD_BAR", "unknown flag 0x10", Created, libc::EINVAL, |f| {
-            bar(f, 0, 0x10, 4096)
-        }),
-        row(
-            "ADD_BAR",
-            "64-bit BAR at slot 5",
-            Created,
-            libc::EINVAL,
-            |f| bar(f, 5, PCIEM_BAR_MEM_TYPE_64, 4096),
-        ),
-        row(
-            "ADD_BAR",
-            "the upper half of a 64-bit BAR",
-            Created,
-            libc::EINVAL,
-            |f| {
-                bar(f, 0, PCIEM_BAR_MEM_TYPE_64, 4096)?;
-                bar(f, 1, PCIEM_BAR_MEM_TYPE_32, 4096)
-            },
-        ),
-        row(
-            "ADD_BAR",
-            "64-bit BAR whose upper slot is taken",
-            Created,
-            libc::EINVAL,
-            |f| {
-                bar(f, 2, PCIEM_BAR_MEM_TYPE_32, 4096)?;
-                bar(f, 1, PCIEM_BAR_MEM_TYPE_64, 4096)
-            },
-        ),
-        row(
-            "ADD_BAR",
-            "the same slot twice",
-            Created,
-            libc::EINVAL,
-            |f| {
-                bar(f, 3, PCIEM_BAR_MEM_TYPE_32, 4096)?;
-                bar(f, 3, PCIEM_BAR_MEM_TYPE_32, 4096)
-            },
-        ),
-        row("ADD_BAR", "after REGISTER", Registered, libc::EBUSY, |f| {
-            bar(f, 4, 0, 4096)
-        }),
-        row(
-            "ADD_BAR",
-            "after SET_CONFIG_IMAGE",
-            Open,
-            libc::EBUSY,
-            |f| {
-                set_image(f, valid_image()?.image())?;
-                bar(f, 2, 0, 4096)
-            },
-        ),
-        // ---- ADD_CAPABILITY.
-        row(
-            "ADD_CAPABILITY",
-            "null pointer",
-            Created,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_ADD_CAPABILITY, 0),
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "struct runs into an unmapped page",
-            Created,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_ADD_CAPABILITY, half_mapped()),
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "before CREATE_DEVICE",
-            Open,
-            libc::EINVAL,
-            |f| msi(f, 0),
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "unknown type 99",
-            Created,
-            libc::EINVAL,
-            |f| cap_raw(f, 99, 4, 0, &[0; 4]),
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "MSI with cap_size 3",
-            Created,
-            libc::EINVAL,
-            |f| cap_raw(f, PCIEM_CAP_MSI, 3, 0, &[0, 1, 0, 0]),
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "cap_size 1000 (past cap_data)",
-            Created,
-            libc::EINVAL,
-            |f| cap_raw(f, PCIEM_CAP_MSI, 1000, 0, &[0, 1, 0, 0]),
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "reserved set",
-            Created,
-            libc::EINVAL,
-            |f| {
-                let mut c = pciem_cap_config {
-                    cap_type: PCIEM_CAP_MSI,
-                    cap_size: 4,
-                    reserved: 1,
-                    ..Default::default()
-                };
-                c.cap_data[1] = 1;
-                ioc(f.fd(), PCIEM_IOCTL_ADD_CAPABILITY, &c)
-            },
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "MSI with 64 vectors",
-            Created,
-            libc::EINVAL,
-            |f| msi(f, 6),
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "MSI twice",
-            Described,
-            libc::EINVAL,
-            |f| msi(f, 0),
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "offset 0x41 (misaligned; refused at layout)",
-            Created,
-            libc::EINVAL,
-            |f| {
-                bar(f, 0, 0, 4096)?;
-                identity(f, 0, 0, 0)?;
-                cap_raw(f, PCIEM_CAP_MSI, 4, 0x41, &[0, 1, 0, 0])?;
-                register(f.fd())
-            },
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "offset 0x1000 (past config space)",
-            Created,
-            libc::EINVAL,
-            |f| cap_raw(f, PCIEM_CAP_MSI, 4, 0x1000, &[0, 1, 0, 0]),
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "vendor data of 57 bytes",
-            Created,
-            libc::E2BIG,
-            |f| vendor(f, PCIEM_VENDOR_DATA_MAX as u16 + 1),
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "a 17th capability",
-            Created,
-            libc::ENOSPC,
-            |f| {
-                for _ in 0..16 {
-                    vendor(f, 1)?;
-                }
-                vendor(f, 1)
-            },
-        ),
-        row(
-            "ADD_CAPABILITY",
-            "after REGISTER",
-            Registered,
-            libc::EBUSY,
-            |f| vendor(f, 1),
-        ),
-        // ---- SET_CONFIG.
-        row("SET_CONFIG", "null pointer", Created, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_SET_CONFIG, 0)
-        }),
-        row(
-            "SET_CONFIG",
-            "before CREATE_DEVICE",
-            Open,
-            libc::EINVAL,
-            |f| identity(f, 0, 0, 0),
-        ),
-        row("SET_CONFIG", "reserved set", Created, libc::EINVAL, |f| {
-            identity(f, 0, 0, 1)
-        }),
-        row(
-            "SET_CONFIG",
-            "header type 1 (bridge)",
-            Created,
-            libc::EINVAL,
-            |f| identity(f, 1, 0, 0),
-        ),
-        row(
-            "SET_CONFIG",
-            "interrupt pin 5",
-            Created,
-            libc::EINVAL,
-            |f| identity(f, 0, 5, 0),
-        ),
-        row(
-            "SET_CONFIG",
-            "after REGISTER",
-            Registered,
-            libc::EBUSY,
-            |f| identity(f, 0, 0, 0),
-        ),
-        // ---- SET_CONFIG_IMAGE.
-        row(
-            "SET_CONFIG_IMAGE",
-            "null pointer",
-            Open,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_SET_CONFIG_IMAGE, 0),
-        ),
-        row(
-            "SET_CONFIG_IMAGE",
-            "12 KiB struct from a 16-byte mapping",
-            Open,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_SET_CONFIG_IMAGE, half_mapped()),
-        ),
-        row(
-            "SET_CONFIG_IMAGE",
-            "an all-zero image, then REGISTER",
-            Open,
-            libc::EINVAL,
-            |f| {
-                set_image(f, &zero_image())?;
-                register(f.fd())
-            },
-        ),
-        row(
-            "SET_CONFIG_IMAGE",
-            "header type 1",
-            Open,
-            libc::EINVAL,
-            |f| {
-                let mut img = Box::new(*valid_image()?.image());
-                img.config[0x0e] = 1;
-                set_image(f, &img)
-            },
-        ),
-        row(
-            "SET_CONFIG_IMAGE",
-            "writable BAR type bits",
-            Open,
-            libc::EINVAL,
-            |f| {
-                let mut img = Box::new(*valid_image()?.image());
-                img.wmask[0x10] |= 0x1;
-                set_image(f, &img)
-            },
-        ),
-        row(
-            "SET_CONFIG_IMAGE",
-            "after REGISTER",
-            Registered,
-            libc::EBUSY,
-            |f| set_image(f, valid_image()?.image()),
-        ),
-        // ---- REGISTER: order, doubles, and descriptions that only fail
-        // when the whole configuration space is laid out.
-        row(
-            "REGISTER",
-            "before anything is described",
-            Open,
-            libc::EINVAL,
-            |f| register(f.fd()),
-        ),
-        row(
-            "REGISTER",
-            "without SET_CONFIG (vendor ID 0)",
-            Created,
-            libc::EINVAL,
-            |f| {
-                bar(f, 0, 0, 4096)?;
-                register(f.fd())
-            },
-        ),
-        row("REGISTER", "twice", Registered, libc::EBUSY, |f| {
-            register(f.fd())
-        }),
-        row(
-            "REGISTER",
-            "on the instance file",
-            Registered,
-            libc::EBUSY,
-            |f| register(f.inst_fd()?),
-        ),
-        row(
-            "REGISTER",
-            "a 1 GiB BAR (larger than the pool)",
-            Created,
-            libc::ENOSPC,
-            |f| {
-                bar(f, 0, PCIEM_BAR_MEM_TYPE_64, 1 << 30)?;
-                identity(f, 0, 0, 0)?;
-                register(f.fd())
-            },
-        ),
-        row(
-            "REGISTER",
-            "capabilities overflow 256 bytes",
-            Described,
-            libc::ENOSPC,
-            |f| {
-                for _ in 0..4 {
-                    vendor(f, PCIEM_VENDOR_DATA_MAX as u16)?;
-                }
-                register(f.fd())
-            },
-        ),
-        row(
-            "REGISTER",
-            "MSI-X table in an undeclared BAR",
-            Created,
-            libc::EINVAL,
-            |f| {
-                bar(f, 0, 0, 4096)?;
-                identity(f, 0, 0, 0)?;
-                let x = pciem_cap_msix_userspace {
-                    table_size: 4,
-                    table_bar: 4,
-                    pba_bar: 4,
-                    table_offset: 0,
-                    pba_offset: 0x800,
-                };
-                let size = core::mem::size_of::<pciem_cap_msix_userspace>() as u32;
-                cap_raw(f, PCIEM_CAP_MSIX, size, 0, x.as_bytes())?;
-                register(f.fd())
-            },
-        ),
-        // ---- GET_BAR_INFO.
-        row(
-            "GET_BAR_INFO",
-            "null pointer",
-            Described,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_GET_BAR_INFO, 0),
-        ),
-        row(
-            "GET_BAR_INFO",
-            "unmapped pointer",
-            Registered,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_GET_BAR_INFO, unmapped()),
-        ),
-        row("GET_BAR_INFO", "index 6", Registered, libc::EINVAL, |f| {
-            bar_info(f.fd(), 6)
-        }),
-        row(
-            "GET_BAR_INFO",
-            "index u32::MAX",
-            Described,
-            libc::EINVAL,
-            |f| bar_info(f.fd(), u32::MAX),
-        ),
-        row(
-            "GET_BAR_INFO",
-            "before anything is described",
-            Open,
-            libc::EINVAL,
-            |f| bar_info(f.fd(), 0),
-        ),
-        // ---- SET_WATCHPOINT.
-        row(
-            "SET_WATCHPOINT",
-            "null pointer",
-            Registered,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_SET_WATCHPOINT, 0),
-        ),
-        row("SET_WATCHPOINT", "BAR 9", Registered, libc::EINVAL, |f| {
-            kwatch(f, 9, 0, 4)
-        }),
-        row(
-            "SET_WATCHPOINT",
-            "BAR 1 (unused slot)",
-            Registered,
-            libc::EINVAL,
-            |f| kwatch(f, 1, 0, 4),
-        ),
-        row("SET_WATCHPOINT", "width 0", Registered, libc::EINVAL, |f| {
-            kwatch(f, 0, 0, 0)
-        }),
-        row("SET_WATCHPOINT", "width 3", Registered, libc::EINVAL, |f| {
-            kwatch(f, 0, 0, 3)
-        }),
-        row(
-            "SET_WATCHPOINT",
-            "width 16",
-            Registered,
-            libc::EINVAL,
-            |f| kwatch(f, 0, 0, 16),
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "offset not aligned to width",
-            Registered,
-            libc::EINVAL,
-            |f| kwatch(f, 0, 2, 4),
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "offset just past the BAR",
-            Registered,
-            libc::EINVAL,
-            |f| kwatch(f, 0, 4096, 4),
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "offset u32::MAX-3",
-            Registered,
-            libc::EINVAL,
-            |f| kwatch(f, 0, u32::MAX - 3, 4),
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "unknown flag 0x100",
-            Registered,
-            libc::EINVAL,
-            |f| watch(f, 0, 0, 4, 0x100, 0),
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "no way to find the mapping",
-            Registered,
-            libc::EINVAL,
-            |f| watch(f, 0, 0, 4, 0, 0),
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "addr without BAR_MANUAL",
-            Registered,
-            libc::EINVAL,
-            |f| watch(f, 0, 0, 4, PCIEM_WP_FLAG_BAR_KPROBES, 0x1000),
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "BAR_MANUAL before REGISTER",
-            Described,
-            libc::EINVAL,
-            |f| watch(f, 0, 0, 4, PCIEM_WP_FLAG_BAR_MANUAL, 0xffff_ffff_dead_0000),
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "BAR not mapped by any driver",
-            Registered,
-            libc::EAGAIN,
-            |f| kwatch(f, 0, 0, 4),
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "CLEAR of a register not watched",
-            Registered,
-            libc::ENOENT,
-            |f| watch(f, 0, 8, 4, PCIEM_WP_FLAG_CLEAR, 0),
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "the same register twice",
-            Bound,
-            libc::EEXIST,
-            |f| {
-                kwatch(f, 0, 0, 4)?;
-                kwatch(f, 0, 0, 4)
-            },
-        ),
-        row(
-            "SET_WATCHPOINT",
-            "a fifth register",
-            Bound,
-            libc::ENOSPC,
-            |f| {
-                for off in [0, 4, 8, 12] {
-                    kwatch(f, 0, off, 4)?;
-                }
-                kwatch(f, 0, 16, 4)
-            },
-        ),
-        // ---- SET_EVENTFD.
-        // ---- fault injection (docs/fault-injection.md); no row may
-        // succeed: a surprise removal would take the fixture away.
-        row(
-            "SURPRISE_REMOVE",
-            "null pointer",
-            Registered,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_SURPRISE_REMOVE, 0),
-        ),
-        row(
-            "SURPRISE_REMOVE",
-            "flags set",
-            Registered,
-            libc::EINVAL,
-            |f| {
-                let a = pciem_surprise_remove {
-                    flags: 1,
-                    reserved: 0,
-                };
-                ioc(f.fd(), PCIEM_IOCTL_SURPRISE_REMOVE, &a)
-            },
-        ),
-        row(
-            "SURPRISE_REMOVE",
-            "before REGISTER",
-            Described,
-            libc::EINVAL,
-            |f| {
-                ioc(
-                    f.fd(),
-                    PCIEM_IOCTL_SURPRISE_REMOVE,
-                    &pciem_surprise_remove::default(),
-                )
-            },
-        ),
-        row(
-            "SET_ROOT_PORT",
-            "null pointer",
-            Described,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, 0),
-        ),
-        row(
-            "SET_ROOT_PORT",
-            "no HOTPLUG flag",
-            Described,
-            libc::EINVAL,
-            |f| {
-                let a = pciem_root_port {
-                    flags: PCIEM_ROOT_PORT_AER,
-                    reserved: 0,
-                };
-                ioc(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, &a)
-            },
-        ),
-        row(
-            "SET_ROOT_PORT",
-            "unknown flag",
-            Described,
-            libc::EINVAL,
-            |f| {
-                let a = pciem_root_port {
-                    flags: PCIEM_ROOT_PORT_HOTPLUG | 1 << 7,
-                    reserved: 0,
-                };
-                ioc(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, &a)
-            },
-        ),
-        row(
-            "SET_ROOT_PORT",
-            "after REGISTER",
-            Registered,
-            libc::EBUSY,
-            |f| {
-                let a = pciem_root_port {
-                    flags: PCIEM_ROOT_PORT_HOTPLUG,
-                    reserved: 0,
-                };
-                ioc(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, &a)
-            },
-        ),
-        row(
-            "INJECT_AER",
-            "null pointer",
-            Registered,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_INJECT_AER, 0),
-        ),
-        row(
-            "INJECT_AER",
-            "before REGISTER",
-            Described,
-            libc::EINVAL,
-            |f| {
-                let a = pciem_aer_inject {
-                    status: 1,
-                    ..Default::default()
-                };
-                ioc(f.fd(), PCIEM_IOCTL_INJECT_AER, &a)
-            },
-        ),
-        row(
-            "INJECT_AER",
-            "no root port",
-            Registered,
-            libc::EOPNOTSUPP,
-            |f| {
-                let a = pciem_aer_inject {
-                    status: 1,
-                    ..Default::default()
-                };
-                ioc(f.fd(), PCIEM_IOCTL_INJECT_AER, &a)
-            },
-        ),
-        row("SET_EVENTFD", "null pointer", Open, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_SET_EVENTFD, 0)
-        }),
-        row("SET_EVENTFD", "reserved set", Open, libc::EINVAL, |f| {
-            let efd = f.dev.attach_eventfd()?;
-            eventfd(f, efd.as_raw_fd(), 1)
-        }),
-        row(
-            "SET_EVENTFD",
-            "an open file that is not an eventfd",
-            Open,
-            libc::EINVAL,
-            |f| {
-                let null = dev_null()?;
-                eventfd(f, null.as_raw_fd(), 0)
-            },
-        ),
-        row("SET_EVENTFD", "a closed eventfd", Open, libc::EBADF, |f| {
-            eventfd(f, closed_eventfd()?, 0)
-        }),
-        row(
-            "SET_EVENTFD",
-            "fd 9999 (never opened)",
-            Open,
-            libc::EBADF,
-            |f| eventfd(f, 9999, 0),
-        ),
-        row("SET_EVENTFD", "fd -2", Open, libc::EBADF, |f| {
-            eventfd(f, -2, 0)
-        }),
-        row("SET_EVENTFD", "fd i32::MIN", Open, libc::EBADF, |f| {
-            eventfd(f, i32::MIN, 0)
-        }),
-        // ---- INJECT_IRQ.
-        row(
-            "INJECT_IRQ",
-            "null pointer",
-            Registered,
-            libc::EFAULT,
-            |f| ioc_at(f.fd(), PCIEM_IOCTL_INJECT_IRQ, 0),
-        ),
-        row(
-            "INJECT_IRQ",
-            "before REGISTER",
-            Described,
-            libc::ENODEV,
-            |f| inject(f, 0, PCIEM_IRQ_MSI, 0, 0),
-        ),
-        row("INJECT_IRQ", "reserved set", Bound, libc::EINVAL, |f| {
-            inject(f, 0, PCIEM_IRQ_MSI, 0, 1)
-        }),
-        row(
-            "INJECT_IRQ",
-            "INTx flags on MSI",
-            Bound,
-            libc::EINVAL,
-            |f| inject(f, 0, PCIEM_IRQ_MSI, PCIEM_IRQ_FLAG_ASSERT, 0),
-        ),
-        row("INJECT_IRQ", "kind 7", Bound, libc::EINVAL, |f| {
-            inject(f, 0, 7, 0, 0)
-        }),
-        row("INJECT_IRQ", "INTx vector 1", Bound, libc::EINVAL, |f| {
-            inject(f, 1, PCIEM_IRQ_INTX, PCIEM_IRQ_FLAG_ASSERT, 0)
-        }),
-        row(
-            "INJECT_IRQ",
-            "INTx with both ASSERT and DEASSERT",
-            Bound,
-            libc::EINVAL,
-            |f| {
-                inject(
-                    f,
-                    0,
-                    PCIEM_IRQ_INTX,
-                    PCIEM_IRQ_FLAG_ASSERT | PCIEM_IRQ_FLAG_DEASSERT,
-                    0,
-                )
-            },
-        ),
-        row(
-            "INJECT_IRQ",
-            "MSI-X on a device without MSI-X",
-            Bound,
-            libc::EOPNOTSUPP,
-            |f| inject(f, 0, PCIEM_IRQ_MSIX, 0, 0),
-        ),
-        row(
-            "INJECT_IRQ",
-            "INTx on a device without a pin",
-            Bound,
-            libc::EOPNOTSUPP,
-            |f| inject(f, 0, PCIEM_IRQ_INTX, PCIEM_IRQ_FLAG_ASSERT, 0),
-        ),
-        row(
-            "INJECT_IRQ",
-            "MSI the driver has not enabled",
-            Registered,
-            libc::EIO,
-            |f| inject(f, 0, PCIEM_IRQ_MSI, 0, 0),
-        ),
-        row(
-            "INJECT_IRQ",
-            "MSI vector 1 of 1",
-            Bound,
-            libc::EINVAL,
-            |f| inject(f, 1, PCIEM_IRQ_MSI, 0, 0),
-        ),
-        row("INJECT_IRQ", "MSI vector 32", Bound, libc::EINVAL, |f| {
-            inject(f, 32, PCIEM_IRQ_MSI, 0, 0)
-        }),
-        row(
-            "INJECT_IRQ",
-            "MSI vector u32::MAX",
-            Bound,
-            libc::EINVAL,
-            |f| inject(f, u32::MAX, PCIEM_IRQ_MSI, 0, 0),
-        ),
-        // ---- SET_IRQFD.
-        row("SET_IRQFD", "null pointer", Registered, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_SET_IRQFD, 0)
-        }),
-        row(
-            "SET_IRQFD",
-            "unknown flags",
-            Registered,
-            libc::EINVAL,
-            |f| {
-                let e = new_eventfd()?;
-                irqfd(f, e.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0x80)
-            },
-        ),
-        row(
-            "SET_IRQFD",
-            "unknown kind 9",
-            Registered,
-            libc::EINVAL,
-            |f| {
-                let e = new_eventfd()?;
-                irqfd(f, e.as_raw_fd(), 0, 9, 0)
-            },
-        ),
-        row(
-            "SET_IRQFD",
-            "MSI vector 32",
-            Registered,
-            libc::EINVAL,
-            |f| {
-                let e = new_eventfd()?;
-                irqfd(f, e.as_raw_fd(), 32, PCIEM_IRQ_MSI, 0)
-            },
-        ),
-        row(
-            "SET_IRQFD",
-            "MSI-X entry 2048",
-            Registered,
-            libc::EINVAL,
-            |f| {
-                let e = new_eventfd()?;
-                irqfd(f, e.as_raw_fd(), 2048, PCIEM_IRQ_MSIX, 0)
-            },
-        ),
-        row(
-            "SET_IRQFD",
-            "INTx vector 1",
-            Registered,
-            libc::EINVAL,
-            |f| {
-                let e = new_eventfd()?;
-                irqfd(f, e.as_raw_fd(), 1, PCIEM_IRQ_INTX, PCIEM_IRQFD_FLAG_LEVEL)
-            },
-        ),
-        row(
-            "SET_IRQFD",
-            "INTx without LEVEL or DEASSERT",
-            Registered,
-            libc::EINVAL,
-            |f| {
-                let e = new_eventfd()?;
-                irqfd(f, e.as_raw_fd(), 0, PCIEM_IRQ_INTX, 0)
-            },
-        ),
-        row("SET_IRQFD", "LEVEL on MSI", Registered, libc::EINVAL, |f| {
+            ioc(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, &a)
+        },
+    ),
+    row(
+        "SET_ROOT_PORT",
+        "unknown flag",
+        Described,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_root_port {
+                flags: PCIEM_ROOT_PORT_HOTPLUG | 1 << 7,
+                reserved: 0,
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, &a)
+        },
+    ),
+    row(
+        "SET_ROOT_PORT",
+        "after REGISTER",
+        Registered,
+        libc::EBUSY,
+        |f| {
+            let a = pciem_root_port {
+                flags: PCIEM_ROOT_PORT_HOTPLUG,
+                reserved: 0,
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_ROOT_PORT, &a)
+        },
+    ),
+    row(
+        "INJECT_AER",
+        "null pointer",
+        Registered,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_INJECT_AER, 0),
+    ),
+    row(
+        "INJECT_AER",
+        "before REGISTER",
+        Described,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_aer_inject {
+                status: 1,
+                ..Default::default()
+            };
+            ioc(f.fd(), PCIEM_IOCTL_INJECT_AER, &a)
+        },
+    ),
+    row(
+        "INJECT_AER",
+        "no root port",
+        Registered,
+        libc::EOPNOTSUPP,
+        |f| {
+            let a = pciem_aer_inject {
+                status: 1,
+                ..Default::default()
+            };
+            ioc(f.fd(), PCIEM_IOCTL_INJECT_AER, &a)
+        },
+    ),
+    row("SET_EVENTFD", "null pointer", Open, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_SET_EVENTFD, 0)
+    }),
+    row("SET_EVENTFD", "reserved set", Open, libc::EINVAL, |f| {
+        let efd = f.dev.attach_eventfd()?;
+        eventfd(f, efd.as_raw_fd(), 1)
+    }),
+    row(
+        "SET_EVENTFD",
+        "an open file that is not an eventfd",
+        Open,
+        libc::EINVAL,
+        |f| {
+            let null = dev_null()?;
+            eventfd(f, null.as_raw_fd(), 0)
+        },
+    ),
+    row("SET_EVENTFD", "a closed eventfd", Open, libc::EBADF, |f| {
+        eventfd(f, closed_eventfd()?, 0)
+    }),
+    row(
+        "SET_EVENTFD",
+        "fd 9999 (never opened)",
+        Open,
+        libc::EBADF,
+        |f| eventfd(f, 9999, 0),
+    ),
+    row("SET_EVENTFD", "fd -2", Open, libc::EBADF, |f| {
+        eventfd(f, -2, 0)
+    }),
+    row("SET_EVENTFD", "fd i32::MIN", Open, libc::EBADF, |f| {
+        eventfd(f, i32::MIN, 0)
+    }),
+    // ---- INJECT_IRQ.
+    row(
+        "INJECT_IRQ",
+        "null pointer",
+        Registered,
+        libc::EFAULT,
+        |f| ioc_at(f.fd(), PCIEM_IOCTL_INJECT_IRQ, 0),
+    ),
+    row(
+        "INJECT_IRQ",
+        "before REGISTER",
+        Described,
+        libc::ENODEV,
+        |f| inject(f, 0, PCIEM_IRQ_MSI, 0, 0),
+    ),
+    row("INJECT_IRQ", "reserved set", Bound, libc::EINVAL, |f| {
+        inject(f, 0, PCIEM_IRQ_MSI, 0, 1)
+    }),
+    row(
+        "INJECT_IRQ",
+        "INTx flags on MSI",
+        Bound,
+        libc::EINVAL,
+        |f| inject(f, 0, PCIEM_IRQ_MSI, PCIEM_IRQ_FLAG_ASSERT, 0),
+    ),
+    row("INJECT_IRQ", "kind 7", Bound, libc::EINVAL, |f| {
+        inject(f, 0, 7, 0, 0)
+    }),
+    row("INJECT_IRQ", "INTx vector 1", Bound, libc::EINVAL, |f| {
+        inject(f, 1, PCIEM_IRQ_INTX, PCIEM_IRQ_FLAG_ASSERT, 0)
+    }),
+    row(
+        "INJECT_IRQ",
+        "INTx with both ASSERT and DEASSERT",
+        Bound,
+        libc::EINVAL,
+        |f| {
+            inject(
+                f,
+                0,
+                PCIEM_IRQ_INTX,
+                PCIEM_IRQ_FLAG_ASSERT | PCIEM_IRQ_FLAG_DEASSERT,
+                0,
+            )
+        },
+    ),
+    row(
+        "INJECT_IRQ",
+        "MSI-X on a device without MSI-X",
+        Bound,
+        libc::EOPNOTSUPP,
+        |f| inject(f, 0, PCIEM_IRQ_MSIX, 0, 0),
+    ),
+    row(
+        "INJECT_IRQ",
+        "INTx on a device without a pin",
+        Bound,
+        libc::EOPNOTSUPP,
+        |f| inject(f, 0, PCIEM_IRQ_INTX, PCIEM_IRQ_FLAG_ASSERT, 0),
+    ),
+    row(
+        "INJECT_IRQ",
+        "MSI the driver has not enabled",
+        Registered,
+        libc::EIO,
+        |f| inject(f, 0, PCIEM_IRQ_MSI, 0, 0),
+    ),
+    row(
+        "INJECT_IRQ",
+        "MSI vector 1 of 1",
+        Bound,
+        libc::EINVAL,
+        |f| inject(f, 1, PCIEM_IRQ_MSI, 0, 0),
+    ),
+    row("INJECT_IRQ", "MSI vector 32", Bound, libc::EINVAL, |f| {
+        inject(f, 32, PCIEM_IRQ_MSI, 0, 0)
+    }),
+    row(
+        "INJECT_IRQ",
+        "MSI vector u32::MAX",
+        Bound,
+        libc::EINVAL,
+        |f| inject(f, u32::MAX, PCIEM_IRQ_MSI, 0, 0),
+    ),
+    // ---- SET_IRQFD.
+    row("SET_IRQFD", "null pointer", Registered, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_SET_IRQFD, 0)
+    }),
+    row(
+        "SET_IRQFD",
+        "unknown flags",
+        Registered,
+        libc::EINVAL,
+        |f| {
             let e = new_eventfd()?;
-            irqfd(f, e.as_raw_fd(), 0, PCIEM_IRQ_MSI, PCIEM_IRQFD_FLAG_LEVEL)
-        }),
-        row(
-            "SET_IRQFD",
-            "a closed eventfd",
-            Registered,
-            libc::EBADF,
-            |f| irqfd(f, closed_eventfd()?, 0, PCIEM_IRQ_MSI, 0),
-        ),
-        row("SET_IRQFD", "fd -1", Registered, libc::EBADF, |f| {
-            irqfd(f, -1, 0, PCIEM_IRQ_MSI, 0)
-        }),
-        row(
-            "SET_IRQFD",
-            "an open file that is not an eventfd",
-            Registered,
-            libc::EINVAL,
-            |f| {
-                let null = dev_null()?;
-                irqfd(f, null.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0)
-            },
-        ),
-        row(
-            "SET_IRQFD",
-            "the same interrupt twice",
-            Registered,
-            libc::EBUSY,
-            |f| {
-                let (a, b) = (new_eventfd()?, new_eventfd()?);
-                irqfd(f, a.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0)?;
-                irqfd(f, b.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0)
-            },
-        ),
-        row(
-            "SET_IRQFD",
-            "REMOVE of an unbound interrupt",
-            Registered,
-            libc::ENOENT,
-            |f| {
-                let e = new_eventfd()?;
-                irqfd(f, e.as_raw_fd(), 3, PCIEM_IRQ_MSI, PCIEM_IRQFD_FLAG_REMOVE)
-            },
-        ),
-        // ---- DMA_READ / DMA_WRITE.
-        row(
-            "DMA_READ",
-            "without Bus Master Enable",
-            Registered,
-            libc::EPERM,
-            |f| dma_read(f, own_page()?.1, 64),
-        ),
-        row(
-            "DMA_ATOMIC",
-            "without Bus Master Enable",
-            Registered,
-            libc::EPERM,
-            |f| atomic(f, own_page()?.1 + 8, PCIEM_ATOMIC_FETCH_ADD, 0),
-        ),
-        row(
-            "DMA_INDIRECT",
-            "without Bus Master Enable",
-            Registered,
-            libc::EPERM,
-            |f| {
-                let bus = own_page()?.1;
-                prp(f, bus, 0, 64, 0)
-            },
-        ),
-        row(
-            "P2P_READ",
-            "without Bus Master Enable",
-            Registered,
-            libc::EPERM,
-            |f| {
-                let (addr, _) = p2p_region()?;
-                p2p(f, PCIEM_IOCTL_P2P_READ, addr, 64, 0)
-            },
-        ),
-        row("DMA_READ", "null pointer", Master, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_DMA_READ, 0)
-        }),
-        row("DMA_READ", "unmapped argument", Master, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_DMA_READ, unmapped())
-        }),
-        row(
-            "DMA_READ",
-            "before REGISTER",
-            Described,
-            libc::ENODEV,
-            |f| dma_read(f, own_page()?.1, 64),
-        ),
-        row("DMA_READ", "flags set", Master, libc::EINVAL, |f| {
+            irqfd(f, e.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0x80)
+        },
+    ),
+    row(
+        "SET_IRQFD",
+        "unknown kind 9",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let e = new_eventfd()?;
+            irqfd(f, e.as_raw_fd(), 0, 9, 0)
+        },
+    ),
+    row(
+        "SET_IRQFD",
+        "MSI vector 32",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let e = new_eventfd()?;
+            irqfd(f, e.as_raw_fd(), 32, PCIEM_IRQ_MSI, 0)
+        },
+    ),
+    row(
+        "SET_IRQFD",
+        "MSI-X entry 2048",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let e = new_eventfd()?;
+            irqfd(f, e.as_raw_fd(), 2048, PCIEM_IRQ_MSIX, 0)
+        },
+    ),
+    row(
+        "SET_IRQFD",
+        "INTx vector 1",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let e = new_eventfd()?;
+            irqfd(f, e.as_raw_fd(), 1, PCIEM_IRQ_INTX, PCIEM_IRQFD_FLAG_LEVEL)
+        },
+    ),
+    row(
+        "SET_IRQFD",
+        "INTx without LEVEL or DEASSERT",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let e = new_eventfd()?;
+            irqfd(f, e.as_raw_fd(), 0, PCIEM_IRQ_INTX, 0)
+        },
+    ),
+    row("SET_IRQFD", "LEVEL on MSI", Registered, libc::EINVAL, |f| {
+        let e = new_eventfd()?;
+        irqfd(f, e.as_raw_fd(), 0, PCIEM_IRQ_MSI, PCIEM_IRQFD_FLAG_LEVEL)
+    }),
+    row(
+        "SET_IRQFD",
+        "a closed eventfd",
+        Registered,
+        libc::EBADF,
+        |f| irqfd(f, closed_eventfd()?, 0, PCIEM_IRQ_MSI, 0),
+    ),
+    row("SET_IRQFD", "fd -1", Registered, libc::EBADF, |f| {
+        irqfd(f, -1, 0, PCIEM_IRQ_MSI, 0)
+    }),
+    row(
+        "SET_IRQFD",
+        "an open file that is not an eventfd",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let null = dev_null()?;
+            irqfd(f, null.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0)
+        },
+    ),
+    row(
+        "SET_IRQFD",
+        "the same interrupt twice",
+        Registered,
+        libc::EBUSY,
+        |f| {
+            let (a, b) = (new_eventfd()?, new_eventfd()?);
+            irqfd(f, a.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0)?;
+            irqfd(f, b.as_raw_fd(), 0, PCIEM_IRQ_MSI, 0)
+        },
+    ),
+    row(
+        "SET_IRQFD",
+        "REMOVE of an unbound interrupt",
+        Registered,
+        libc::ENOENT,
+        |f| {
+            let e = new_eventfd()?;
+            irqfd(f, e.as_raw_fd(), 3, PCIEM_IRQ_MSI, PCIEM_IRQFD_FLAG_REMOVE)
+        },
+    ),
+    // ---- DMA_READ / DMA_WRITE.
+    row(
+        "DMA_READ",
+        "without Bus Master Enable",
+        Registered,
+        libc::EPERM,
+        |f| dma_read(f, own_page()?.1, 64),
+    ),
+    row(
+        "DMA_ATOMIC",
+        "without Bus Master Enable",
+        Registered,
+        libc::EPERM,
+        |f| atomic(f, own_page()?.1 + 8, PCIEM_ATOMIC_FETCH_ADD, 0),
+    ),
+    row(
+        "DMA_INDIRECT",
+        "without Bus Master Enable",
+        Registered,
+        libc::EPERM,
+        |f| {
             let bus = own_page()?.1;
-            dma(f, PCIEM_IOCTL_DMA_READ, bus, own_page()?.0 as u64, 64, 1, 0)
-        }),
-        row("DMA_READ", "reserved set", Master, libc::EINVAL, |f| {
+            prp(f, bus, 0, 64, 0)
+        },
+    ),
+    row(
+        "P2P_READ",
+        "without Bus Master Enable",
+        Registered,
+        libc::EPERM,
+        |f| {
+            let (addr, _) = p2p_region()?;
+            p2p(f, PCIEM_IOCTL_P2P_READ, addr, 64, 0)
+        },
+    ),
+    row("DMA_READ", "null pointer", Master, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_DMA_READ, 0)
+    }),
+    row("DMA_READ", "unmapped argument", Master, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_DMA_READ, unmapped())
+    }),
+    row(
+        "DMA_READ",
+        "before REGISTER",
+        Described,
+        libc::ENODEV,
+        |f| dma_read(f, own_page()?.1, 64),
+    ),
+    row("DMA_READ", "flags set", Master, libc::EINVAL, |f| {
+        let bus = own_page()?.1;
+        dma(f, PCIEM_IOCTL_DMA_READ, bus, own_page()?.0 as u64, 64, 1, 0)
+    }),
+    row("DMA_READ", "reserved set", Master, libc::EINVAL, |f| {
+        let bus = own_page()?.1;
+        dma(f, PCIEM_IOCTL_DMA_READ, bus, own_page()?.0 as u64, 64, 0, 1)
+    }),
+    row("DMA_READ", "zero length", Master, libc::EINVAL, |f| {
+        dma_read(f, own_page()?.1, 0)
+    }),
+    row(
+        "DMA_READ",
+        "16 MiB + 1 (oversized)",
+        Master,
+        libc::EINVAL,
+        |f| dma_read(f, own_page()?.1, PCIEM_DMA_MAX_LEN + 1),
+    ),
+    row(
+        "DMA_READ",
+        "user buffer wraps around",
+        Master,
+        libc::EINVAL,
+        |f| {
+            dma(
+                f,
+                PCIEM_IOCTL_DMA_READ,
+                own_page()?.1,
+                u64::MAX - 15,
+                64,
+                0,
+                0,
+            )
+        },
+    ),
+    row(
+        "DMA_READ",
+        "bus range wraps around",
+        Master,
+        libc::EINVAL,
+        |f| dma_read(f, u64::MAX - 15, 64),
+    ),
+    row(
+        "DMA_READ",
+        "bus address 2^60 (no such memory)",
+        Master,
+        libc::ENXIO,
+        |f| dma_read(f, 1 << 60, 64),
+    ),
+    row(
+        "DMA_READ",
+        "bus address of the local APIC (not RAM)",
+        Master,
+        libc::ENXIO,
+        |f| dma_read(f, NOT_RAM, 64),
+    ),
+    row(
+        "DMA_READ",
+        "bus address of the BAR pool (reserved, not RAM)",
+        Master,
+        libc::ENXIO,
+        |f| {
+            let q = f.dev.bar_info(0)?;
+            dma_read(f, q.bus_addr, 64)
+        },
+    ),
+    row(
+        "DMA_READ",
+        "into an unmapped user buffer",
+        Master,
+        libc::EFAULT,
+        |f| {
+            dma(
+                f,
+                PCIEM_IOCTL_DMA_READ,
+                own_page()?.1,
+                unmapped() as u64,
+                64,
+                0,
+                0,
+            )
+        },
+    ),
+    row(
+        "DMA_READ",
+        "into a read-only user buffer",
+        Master,
+        libc::EFAULT,
+        |f| {
+            // The text of this program: mapped, but not writable.
+            dma(
+                f,
+                PCIEM_IOCTL_DMA_READ,
+                own_page()?.1,
+                main as *const () as u64,
+                64,
+                0,
+                0,
+            )
+        },
+    ),
+    row("DMA_WRITE", "null pointer", Master, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_DMA_WRITE, 0)
+    }),
+    row("DMA_WRITE", "zero length", Master, libc::EINVAL, |f| {
+        let (va, bus) = own_page()?;
+        dma(f, PCIEM_IOCTL_DMA_WRITE, bus, va as u64, 0, 0, 0)
+    }),
+    row(
+        "DMA_WRITE",
+        "to the local APIC (not RAM)",
+        Master,
+        libc::ENXIO,
+        |f| {
+            let (va, _) = own_page()?;
+            dma(f, PCIEM_IOCTL_DMA_WRITE, NOT_RAM, va as u64, 64, 0, 0)
+        },
+    ),
+    row(
+        "DMA_WRITE",
+        "from an unmapped user buffer (into our page)",
+        Master,
+        libc::EFAULT,
+        |f| {
+            dma(
+                f,
+                PCIEM_IOCTL_DMA_WRITE,
+                own_page()?.1,
+                unmapped() as u64,
+                64,
+                0,
+                0,
+            )
+        },
+    ),
+    // ---- DMA_ATOMIC.
+    row("DMA_ATOMIC", "null pointer", Master, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_DMA_ATOMIC, 0)
+    }),
+    row(
+        "DMA_ATOMIC",
+        "before REGISTER",
+        Described,
+        libc::ENODEV,
+        |f| atomic(f, own_page()?.1 + 8, PCIEM_ATOMIC_FETCH_ADD, 0),
+    ),
+    row(
+        "DMA_ATOMIC",
+        "unaligned bus address",
+        Master,
+        libc::EINVAL,
+        |f| atomic(f, own_page()?.1 + 4, PCIEM_ATOMIC_FETCH_ADD, 0),
+    ),
+    row("DMA_ATOMIC", "unknown op 99", Master, libc::EINVAL, |f| {
+        atomic(f, own_page()?.1 + 8, 99, 0)
+    }),
+    row("DMA_ATOMIC", "op 0", Master, libc::EINVAL, |f| {
+        atomic(f, own_page()?.1 + 8, 0, 0)
+    }),
+    row("DMA_ATOMIC", "flags set", Master, libc::EINVAL, |f| {
+        atomic(f, own_page()?.1 + 8, PCIEM_ATOMIC_FETCH_ADD, 1)
+    }),
+    row(
+        "DMA_ATOMIC",
+        "on the local APIC (not RAM)",
+        Master,
+        libc::ENXIO,
+        |f| atomic(f, NOT_RAM, PCIEM_ATOMIC_FETCH_ADD, 0),
+    ),
+    // ---- DMA_INDIRECT (PRP lists).
+    row("DMA_INDIRECT", "null pointer", Master, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_DMA_INDIRECT, 0)
+    }),
+    row("DMA_INDIRECT", "unknown flags", Master, libc::EINVAL, |f| {
+        let bus = own_page()?.1;
+        prp(f, bus, 0, 64, 0x80)
+    }),
+    row("DMA_INDIRECT", "zero length", Master, libc::EINVAL, |f| {
+        let bus = own_page()?.1;
+        prp(f, bus, 0, 0, 0)
+    }),
+    row(
+        "DMA_INDIRECT",
+        "before REGISTER",
+        Described,
+        libc::ENODEV,
+        |f| {
             let bus = own_page()?.1;
-            dma(f, PCIEM_IOCTL_DMA_READ, bus, own_page()?.0 as u64, 64, 0, 1)
-        }),
-        row("DMA_READ", "zero length", Master, libc::EINVAL, |f| {
-            dma_read(f, own_page()?.1, 0)
-        }),
-        row(
-            "DMA_READ",
-            "16 MiB + 1 (oversized)",
-            Master,
-            libc::EINVAL,
-            |f| dma_read(f, own_page()?.1, PCIEM_DMA_MAX_LEN + 1),
-        ),
-        row(
-            "DMA_READ",
-            "user buffer wraps around",
-            Master,
-            libc::EINVAL,
-            |f| {
-                dma(
-                    f,
-                    PCIEM_IOCTL_DMA_READ,
-                    own_page()?.1,
-                    u64::MAX - 15,
-                    64,
-                    0,
-                    0,
-                )
-            },
-        ),
-        row(
-            "DMA_READ",
-            "bus range wraps around",
-            Master,
-            libc::EINVAL,
-            |f| dma_read(f, u64::MAX - 15, 64),
-        ),
-        row(
-            "DMA_READ",
-            "bus address 2^60 (no such memory)",
-            Master,
-            libc::ENXIO,
-            |f| dma_read(f, 1 << 60, 64),
-        ),
-        row(
-            "DMA_READ",
-            "bus address of the local APIC (not RAM)",
-            Master,
-            libc::ENXIO,
-            |f| dma_read(f, NOT_RAM, 64),
-        ),
-        row(
-            "DMA_READ",
-            "bus address of the BAR pool (reserved, not RAM)",
-            Master,
-            libc::ENXIO,
-            |f| {
-                let q = f.dev.bar_info(0)?;
-                dma_read(f, q.bus_addr, 64)
-            },
-        ),
-        row(
-            "DMA_READ",
-            "into an unmapped user buffer",
-            Master,
-            libc::EFAULT,
-            |f| {
-                dma(
-                    f,
-                    PCIEM_IOCTL_DMA_READ,
-                    own_page()?.1,
-                    unmapped() as u64,
-                    64,
-                    0,
-                    0,
-                )
-            },
-        ),
-        row(
-            "DMA_READ",
-            "into a read-only user buffer",
-            Master,
-            libc::EFAULT,
-            |f| {
-                // The text of this program: mapped, but not writable.
-                dma(
-                    f,
-                    PCIEM_IOCTL_DMA_READ,
-                    own_page()?.1,
-                    main as *const () as u64,
-                    64,
-                    0,
-                    0,
-                )
-            },
-        ),
-        row("DMA_WRITE", "null pointer", Master, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_DMA_WRITE, 0)
-        }),
-        row("DMA_WRITE", "zero length", Master, libc::EINVAL, |f| {
+            prp(f, bus, 0, 64, 0)
+        },
+    ),
+    row(
+        "DMA_INDIRECT",
+        "a PRP list that chains to itself",
+        Master,
+        libc::ELOOP,
+        |f| {
+            // The list is the last two entries of our page: one data
+            // pointer (our page again), then a chain pointer back to the
+            // same two entries. Reads only: nothing of the host is written.
             let (va, bus) = own_page()?;
-            dma(f, PCIEM_IOCTL_DMA_WRITE, bus, va as u64, 0, 0, 0)
-        }),
-        row(
-            "DMA_WRITE",
-            "to the local APIC (not RAM)",
-            Master,
-            libc::ENXIO,
-            |f| {
-                let (va, _) = own_page()?;
-                dma(f, PCIEM_IOCTL_DMA_WRITE, NOT_RAM, va as u64, 64, 0, 0)
-            },
-        ),
-        row(
-            "DMA_WRITE",
-            "from an unmapped user buffer (into our page)",
-            Master,
-            libc::EFAULT,
-            |f| {
-                dma(
-                    f,
-                    PCIEM_IOCTL_DMA_WRITE,
-                    own_page()?.1,
-                    unmapped() as u64,
-                    64,
-                    0,
-                    0,
-                )
-            },
-        ),
-        // ---- DMA_ATOMIC.
-        row("DMA_ATOMIC", "null pointer", Master, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_DMA_ATOMIC, 0)
-        }),
-        row(
-            "DMA_ATOMIC",
-            "before REGISTER",
-            Described,
-            libc::ENODEV,
-            |f| atomic(f, own_page()?.1 + 8, PCIEM_ATOMIC_FETCH_ADD, 0),
-        ),
-        row(
-            "DMA_ATOMIC",
-            "unaligned bus address",
-            Master,
-            libc::EINVAL,
-            |f| atomic(f, own_page()?.1 + 4, PCIEM_ATOMIC_FETCH_ADD, 0),
-        ),
-        row("DMA_ATOMIC", "unknown op 99", Master, libc::EINVAL, |f| {
-            atomic(f, own_page()?.1 + 8, 99, 0)
-        }),
-        row("DMA_ATOMIC", "op 0", Master, libc::EINVAL, |f| {
-            atomic(f, own_page()?.1 + 8, 0, 0)
-        }),
-        row("DMA_ATOMIC", "flags set", Master, libc::EINVAL, |f| {
-            atomic(f, own_page()?.1 + 8, PCIEM_ATOMIC_FETCH_ADD, 1)
-        }),
-        row(
-            "DMA_ATOMIC",
-            "on the local APIC (not RAM)",
-            Master,
-            libc::ENXIO,
-            |f| atomic(f, NOT_RAM, PCIEM_ATOMIC_FETCH_ADD, 0),
-        ),
-        // ---- DMA_INDIRECT (PRP lists).
-        row("DMA_INDIRECT", "null pointer", Master, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_DMA_INDIRECT, 0)
-        }),
-        row("DMA_INDIRECT", "unknown flags", Master, libc::EINVAL, |f| {
+            let list = bus + PAGE as u64 - 16;
+            // SAFETY: the last 16 bytes of our own locked page.
+            unsafe {
+                ((va + PAGE - 16) as *mut u64).write_volatile(bus);
+                ((va + PAGE - 8) as *mut u64).write_volatile(list);
+            }
+            prp(f, bus, list, 10 * PAGE as u64, 0)
+        },
+    ),
+    row(
+        "DMA_INDIRECT",
+        "a list pointer that is not RAM",
+        Master,
+        libc::ENXIO,
+        |f| {
             let bus = own_page()?.1;
-            prp(f, bus, 0, 64, 0x80)
-        }),
-        row("DMA_INDIRECT", "zero length", Master, libc::EINVAL, |f| {
-            let bus = own_page()?.1;
-            prp(f, bus, 0, 0, 0)
-        }),
-        row(
-            "DMA_INDIRECT",
-            "before REGISTER",
-            Described,
-            libc::ENODEV,
-            |f| {
-                let bus = own_page()?.1;
-                prp(f, bus, 0, 64, 0)
-            },
-        ),
-        row(
-            "DMA_INDIRECT",
-            "a PRP list that chains to itself",
-            Master,
-            libc::ELOOP,
-            |f| {
-                // The list is the last two entries of our page: one data
-                // pointer (our page again), then a chain pointer back to the
-                // same two entries. Reads only: nothing of the host is written.
-                let (va, bus) = own_page()?;
-                let list = bus + PAGE as u64 - 16;
-                // SAFETY: the last 16 bytes of our own locked page.
-                unsafe {
-                    ((va + PAGE - 16) as *mut u64).write_volatile(bus);
-                    ((va + PAGE - 8) as *mut u64).write_volatile(list);
-                }
-                prp(f, bus, list, 10 * PAGE as u64, 0)
-            },
-        ),
-        row(
-            "DMA_INDIRECT",
-            "a list pointer that is not RAM",
-            Master,
-            libc::ENXIO,
-            |f| {
-                let bus = own_page()?.1;
-                prp(f, bus, NOT_RAM, 10 * PAGE as u64, 0)
-            },
-        ),
-        // ---- P2P_READ / P2P_WRITE.
-        row("P2P_READ", "null pointer", Master, libc::EFAULT, |f| {
-            ioc_at(f.fd(), PCIEM_IOCTL_P2P_READ, 0)
-        }),
-        row("P2P_READ", "flags set", Master, libc::EINVAL, |f| {
-            p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 64, 1)
-        }),
-        row("P2P_READ", "zero length", Master, libc::EINVAL, |f| {
-            p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 0, 0)
-        }),
-        row(
-            "P2P_READ",
-            "before REGISTER",
-            Described,
-            libc::ENODEV,
-            |f| p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 64, 0),
-        ),
-        row(
-            "P2P_READ",
-            "outside the whitelist (RAM at 0x1000)",
-            Master,
-            libc::EACCES,
-            |f| p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 64, 0),
-        ),
-        row(
-            "P2P_READ",
-            "straddling the end of a whitelisted region",
-            Master,
-            libc::EACCES,
-            |f| {
-                let (addr, size) = p2p_region()?;
-                p2p(f, PCIEM_IOCTL_P2P_READ, addr + size - 32, 64, 0)
-            },
-        ),
-        row(
-            "P2P_WRITE",
-            "outside the whitelist (the local APIC)",
-            Master,
-            libc::EACCES,
-            |f| p2p(f, PCIEM_IOCTL_P2P_WRITE, NOT_RAM, 64, 0),
-        ),
-        // ---- mmap of the control file: the event ring.
-        row("mmap ring", "offset 1 page", Open, libc::EINVAL, |f| {
-            map(f.fd(), 1, PAGE, libc::MAP_SHARED)
-        }),
-        row(
-            "mmap ring",
-            "longer than the ring",
-            Open,
-            libc::EINVAL,
-            |f| map(f.fd(), 0, 1 << 20, libc::MAP_SHARED),
-        ),
-        row("mmap ring", "MAP_PRIVATE", Open, libc::EINVAL, |f| {
-            map(f.fd(), 0, PAGE, libc::MAP_PRIVATE)
-        }),
-        // ---- mmap of the instance file: BARs.
-        row(
-            "mmap BAR",
-            "offset 6 pages (no BAR 6)",
-            Registered,
-            libc::EINVAL,
-            |f| map(f.inst_fd()?, 6, PAGE, libc::MAP_SHARED),
-        ),
-        row(
-            "mmap BAR",
-            "offset 2^30 pages",
-            Registered,
-            libc::EINVAL,
-            |f| map(f.inst_fd()?, 1 << 30, PAGE, libc::MAP_SHARED),
-        ),
-        row("mmap BAR", "unused slot 1", Registered, libc::ENXIO, |f| {
-            map(f.inst_fd()?, 1, PAGE, libc::MAP_SHARED)
-        }),
-        row(
-            "mmap BAR",
-            "upper half of 64-bit BAR 2",
-            Registered,
-            libc::ENXIO,
-            |f| map(f.inst_fd()?, 3, PAGE, libc::MAP_SHARED),
-        ),
-        row(
-            "mmap BAR",
-            "BAR0 4 KiB mapped with 8 KiB",
-            Registered,
-            libc::EINVAL,
-            |f| map(f.inst_fd()?, 0, 2 * PAGE, libc::MAP_SHARED),
-        ),
-        row("mmap BAR", "MAP_PRIVATE", Registered, libc::EINVAL, |f| {
-            map(f.inst_fd()?, 0, PAGE, libc::MAP_PRIVATE)
-        }),
-    ]
-}
+            prp(f, bus, NOT_RAM, 10 * PAGE as u64, 0)
+        },
+    ),
+    // ---- P2P_READ / P2P_WRITE.
+    row("P2P_READ", "null pointer", Master, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_P2P_READ, 0)
+    }),
+    row("P2P_READ", "flags set", Master, libc::EINVAL, |f| {
+        p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 64, 1)
+    }),
+    row("P2P_READ", "zero length", Master, libc::EINVAL, |f| {
+        p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 0, 0)
+    }),
+    row(
+        "P2P_READ",
+        "before REGISTER",
+        Described,
+        libc::ENODEV,
+        |f| p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 64, 0),
+    ),
+    row(
+        "P2P_READ",
+        "outside the whitelist (RAM at 0x1000)",
+        Master,
+        libc::EACCES,
+        |f| p2p(f, PCIEM_IOCTL_P2P_READ, 0x1000, 64, 0),
+    ),
+    row(
+        "P2P_READ",
+        "straddling the end of a whitelisted region",
+        Master,
+        libc::EACCES,
+        |f| {
+            let (addr, size) = p2p_region()?;
+            p2p(f, PCIEM_IOCTL_P2P_READ, addr + size - 32, 64, 0)
+        },
+    ),
+    row(
+        "P2P_WRITE",
+        "outside the whitelist (the local APIC)",
+        Master,
+        libc::EACCES,
+        |f| p2p(f, PCIEM_IOCTL_P2P_WRITE, NOT_RAM, 64, 0),
+    ),
+    // ---- mmap of the control file: the event ring.
+    row("mmap ring", "offset 1 page", Open, libc::EINVAL, |f| {
+        map(f.fd(), 1, PAGE, libc::MAP_SHARED)
+    }),
+    row(
+        "mmap ring",
+        "longer than the ring",
+        Open,
+        libc::EINVAL,
+        |f| map(f.fd(), 0, 1 << 20, libc::MAP_SHARED),
+    ),
+    row("mmap ring", "MAP_PRIVATE", Open, libc::EINVAL, |f| {
+        map(f.fd(), 0, PAGE, libc::MAP_PRIVATE)
+    }),
+    // ---- mmap of the instance file: BARs.
+    row(
+        "mmap BAR",
+        "offset 6 pages (no BAR 6)",
+        Registered,
+        libc::EINVAL,
+        |f| map(f.inst_fd()?, 6, PAGE, libc::MAP_SHARED),
+    ),
+    row(
+        "mmap BAR",
+        "offset 2^30 pages",
+        Registered,
+        libc::EINVAL,
+        |f| map(f.inst_fd()?, 1 << 30, PAGE, libc::MAP_SHARED),
+    ),
+    row("mmap BAR", "unused slot 1", Registered, libc::ENXIO, |f| {
+        map(f.inst_fd()?, 1, PAGE, libc::MAP_SHARED)
+    }),
+    row(
+        "mmap BAR",
+        "upper half of 64-bit BAR 2",
+        Registered,
+        libc::ENXIO,
+        |f| map(f.inst_fd()?, 3, PAGE, libc::MAP_SHARED),
+    ),
+    row(
+        "mmap BAR",
+        "BAR0 4 KiB mapped with 8 KiB",
+        Registered,
+        libc::EINVAL,
+        |f| map(f.inst_fd()?, 0, 2 * PAGE, libc::MAP_SHARED),
+    ),
+    row("mmap BAR", "MAP_PRIVATE", Registered, libc::EINVAL, |f| {
+        map(f.inst_fd()?, 0, PAGE, libc::MAP_PRIVATE)
+    }),
+];
 
 /// Ioctls added by other work; until this kernel has them they must be
 /// unknown (ENOTTY), whatever the argument.
@@ -1871,9 +1870,9 @@ fn main() {
         sysfs::modules_loaded(),
         "pciem.ko and pciem_testdrv.ko are loaded",
     );
-    let table = rows();
+    let table = ROWS;
     let (mut ok, mut bad) = (0usize, 0usize);
-    for row in &table {
+    for row in table {
         let got = fixture(row.stage).and_then(|fx| (row.call)(&fx));
         let pass = matches!(&got, Err(e) if e.raw_os_error() == Some(row.want));
         let seen = match &got {
