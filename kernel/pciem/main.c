@@ -6,9 +6,11 @@
  * SET_CONFIG, or a whole SET_CONFIG_IMAGE), REGISTER puts it on its own
  * root bus and returns the instance file, whose mmap maps the BARs. The
  * control file's mmap at offset 0 is the event ring. The other ioctls work
- * on either file. When the last of the two files is closed the device is
- * hot-removed and everything it held is released; open files pin the
- * module, so it cannot be unloaded under a live device.
+ * on either file; SET_FUNCTION points the per-function ones at function
+ * 1..7 of a multi-function device (function.c). When the last of the two
+ * files is closed the device is hot-removed and everything it held is
+ * released; open files pin the module, so it cannot be unloaded under a
+ * live device.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -357,11 +359,15 @@ static int pciem_register(struct pciem_dev *dev)
 		 * them here with a reason instead of failing the scan later.
 		 */
 		vendor = get_unaligned_le16(&f->img->config[PCI_VENDOR_ID]);
-		if (vendor == 0x0000 || vendor == 0xffff) {
+		if (vendor != 0x0000 && vendor != 0xffff)
+			continue;
+		if (i)
 			pr_info_ratelimited("REGISTER: function %d: vendor ID 0x%04x means no device; set the identity first\n",
 					    i, vendor);
-			return -EINVAL;
-		}
+		else
+			pr_info_ratelimited("REGISTER: vendor ID 0x%04x means no device; set the identity first\n",
+					    vendor);
+		return -EINVAL;
 	}
 	/* Linux scans functions 1..7 only if function 0 says there are. */
 	if (pciem_fn_multi(dev))

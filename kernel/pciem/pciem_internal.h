@@ -5,6 +5,8 @@
  * One struct pciem_dev per open /dev/pciem file. Its lifetime is a kref:
  * the control file holds one reference and the instance file (returned by
  * REGISTER) holds another; the last release tears the device down.
+ * Functions 1..7 of a multi-function device are struct pciem_devs owned by
+ * function 0 (function.c); their locks nest inside function 0's.
  *
  * Locking, outermost first:
  *   dev->lock (mutex)      - every ioctl and the watch arming work; guards
