@@ -1,20 +1,24 @@
 //! Scenario: a multi-function device (ABI 6). One device process describes
-//! functions 0, 1 and 3 of one slot (function 2 is a hole): 1f0c:7e50,
-//! 1f0c:7e51 and 1f0c:7e50 again, each with its own BARs and MSI. Linux
-//! enumerates all three (sysfs, lspci, the Multi-Function bit of function
-//! 0), pciem_testdrv binds to each; each function's BAR is its own, its
-//! config writes and watched registers reach the ring tagged with its
-//! number, its MSI reaches its own driver instance only. Function 1 is
-//! unbound and bound again while 0 and 3 keep working. Closing the files
-//! removes all three; the kernel log stays clean.
+//! functions 0, 1, 3 and 5 of one slot (2 and 4 are holes): 1f0c:7e50,
+//! 1f0c:7e51 and 1f0c:7e50 again, each with its own BARs and MSI
+//! (incremental description), and 1f0c:7e54 with INTx only (a pciem-core
+//! `ConfigBuilder` image through SET_CONFIG_IMAGE). Linux enumerates all
+//! four (sysfs, lspci, the Multi-Function bit of function 0),
+//! pciem_testdrv binds to each; each function's BAR is its own, its config
+//! writes and watched registers reach the ring tagged with its number, its
+//! MSI (or INTx) reaches its own driver instance only. Function 1 is
+//! unbound and bound again while the others keep working. Closing the
+//! files removes all four; the kernel log stays clean.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pciem_abi::{
-    pciem_event_function, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE,
-    PCIEM_MMAP_FUNCTION_STRIDE,
+    pciem_event_function, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE, PCIEM_IRQ_FLAG_ASSERT,
+    PCIEM_IRQ_FLAG_DEASSERT, PCIEM_IRQ_INTX, PCIEM_MMAP_FUNCTION_STRIDE,
 };
+use pciem_core::config::Bar;
+use pciem_core::ConfigBuilder;
 use pciem_vmtest::sysfs::{
     self, config_read, driver_of, find_devices, pci_name, testdrv_counter, testdrv_irqs,
     testdrv_read, testdrv_write, wait_until,
@@ -23,7 +27,11 @@ use pciem_vmtest::{
     klog, Dev, Report, TESTDRV, TEST_DEVICE_IOMAP, TEST_DEVICE_IOREMAP, TEST_VENDOR,
 };
 
-/// (function number, device ID) of the functions described.
+/// The INTx function's device ID and number.
+const INTX_DEVICE: u16 = 0x7e54;
+const INTX_FN: u32 = 5;
+
+/// (function number, device ID) of the functions with MSI.
 const FUNCTIONS: [(u32, u16); 3] = [
     (0, TEST_DEVICE_IOMAP),
     (1, TEST_DEVICE_IOREMAP),
@@ -49,12 +57,26 @@ fn describe(r: &mut Report, dev: &Dev) -> bool {
             return false;
         }
     }
-    true
+    let space = ConfigBuilder::new(TEST_VENDOR, INTX_DEVICE)
+        .class(0x0b, 0x40, 0x00)
+        .bar(0, Bar::memory32(4096))
+        .interrupt_pin(1)
+        .build();
+    let Some(space) = r.step("build function 5's image with ConfigBuilder", space) else {
+        return false;
+    };
+    r.step(format!("SET_FUNCTION {INTX_FN}"), dev.set_function(INTX_FN))
+        .is_some()
+        && r.step(
+            format!("SET_CONFIG_IMAGE of function {INTX_FN} (1f0c:{INTX_DEVICE:04x}, INTx)"),
+            dev.set_image(space.image()),
+        )
+        .is_some()
 }
 
 /// The sysfs directories of our functions, by function number.
 fn function_dirs() -> Vec<(u32, PathBuf)> {
-    let mut v: Vec<(u32, PathBuf)> = [TEST_DEVICE_IOMAP, TEST_DEVICE_IOREMAP]
+    let mut v: Vec<(u32, PathBuf)> = [TEST_DEVICE_IOMAP, TEST_DEVICE_IOREMAP, INTX_DEVICE]
         .iter()
         .flat_map(|&id| find_devices(TEST_VENDOR, id))
         .filter_map(|p| {
@@ -100,16 +122,16 @@ fn main() {
     let names: Vec<String> = fns.iter().map(|(_, p)| pci_name(p)).collect();
     println!("INFO: functions {names:?}");
     r.check(
-        fns.iter().map(|(f, _)| *f).collect::<Vec<_>>() == vec![0, 1, 3],
-        format!("sysfs has functions 0, 1 and 3 and nothing at 2: {names:?}"),
+        fns.iter().map(|(f, _)| *f).collect::<Vec<_>>() == vec![0, 1, 3, 5],
+        format!("sysfs has functions 0, 1, 3 and 5, nothing at 2 and 4: {names:?}"),
     );
-    if fns.len() != 3 {
+    if fns.len() != 4 {
         r.finish()
     }
     let slot = |n: &str| n.rsplit_once('.').map(|(s, _)| s.to_string());
     r.check(
         names.iter().all(|n| slot(n) == slot(&names[0])),
-        "all three in one slot of one bus",
+        "all four in one slot of one bus",
     );
     let hdr = config_read(&fns[0].1, 0x0e, 1).unwrap_or(0);
     r.check(
@@ -123,7 +145,7 @@ fn main() {
             let short = n.split_once(':').map(|(_, s)| s).unwrap_or(n);
             lspci.contains(short)
         }),
-        "lspci lists all three functions",
+        "lspci lists all four functions",
     );
     for (f, p) in &fns {
         r.check(
@@ -134,8 +156,8 @@ fn main() {
         );
     }
     r.check(
-        testdrv_counter("probes") == Some(probes0 + 3),
-        "the driver probed three times",
+        testdrv_counter("probes") == Some(probes0 + 4),
+        "the driver probed four times",
     );
 
     // Each function's BAR0 is its own memory.
@@ -152,7 +174,7 @@ fn main() {
             .map(|(_, p)| testdrv_read(p, 0xc).unwrap_or(0))
             .collect();
         r.check(
-            got == [0xf00d_0000, 0xf00d_0001, 0xf00d_0002],
+            got == [0xf00d_0000, 0xf00d_0001, 0xf00d_0002, 0xf00d_0003],
             format!("each driver instance reads its own function's BAR0: {got:x?}"),
         );
     } else {
@@ -177,7 +199,7 @@ fn main() {
     cfg_fns.sort();
     cfg_fns.dedup();
     r.check(
-        cfg_fns == [0, 1, 3],
+        cfg_fns == [0, 1, 3, 5],
         format!("CONFIG_WRITE events tagged with functions {cfg_fns:?}"),
     );
 
@@ -204,6 +226,7 @@ fn main() {
 
     // Interrupts go to the selected function's driver instance.
     inject_each(&mut r, &dev, &fns, "bound");
+    intx(&mut r, &dev, &fns);
 
     // Unbind function 1; the others keep working; bind it again.
     let n1 = pci_name(&fns[1].1);
@@ -216,7 +239,7 @@ fn main() {
         testdrv_counter("removes") == Some(removes0 + 1),
         "the driver's remove() ran once",
     );
-    for i in [0usize, 2] {
+    for i in [0usize, 2, 3] {
         let (f, p) = &fns[i];
         let _ = testdrv_write(p, 0x10, 0x5eed_0000 + *f);
         let mine = maps[i].as_ref().map(|m| m.read32(0x10)).unwrap_or(0);
@@ -261,10 +284,10 @@ fn main() {
     drop(dev);
     r.check(
         wait_until(Duration::from_secs(5), || function_dirs().is_empty()),
-        "closing the files removed all three functions",
+        "closing the files removed all four functions",
     );
     r.check(
-        testdrv_counter("removes") == Some(removes0 + 4),
+        testdrv_counter("removes") == Some(removes0 + 5),
         "remove() ran for each function (and once for the unbind)",
     );
     let iomem = std::fs::read_to_string("/proc/iomem").unwrap_or_default();
@@ -285,7 +308,7 @@ fn main() {
 /// An MSI on each function in turn: its driver instance counts it, the
 /// others do not.
 fn inject_each(r: &mut Report, dev: &Dev, fns: &[(u32, PathBuf)], when: &str) {
-    for (f, _) in fns {
+    for (f, _) in fns.iter().filter(|(f, _)| *f != INTX_FN) {
         let before: Vec<u64> = fns.iter().map(|(_, p)| irq0(p)).collect();
         if r.step(format!("SET_FUNCTION {f}"), dev.set_function(*f))
             .is_none()
@@ -310,4 +333,49 @@ fn inject_each(r: &mut Report, dev: &Dev, fns: &[(u32, PathBuf)], when: &str) {
             format!("function {f}'s MSI reaches its driver instance only ({when}): {before:?} -> {after:?}"),
         );
     }
+}
+
+/// INTx on function 5: its handler runs (it acknowledges by setting
+/// Interrupt Disable), no other function's count moves; deasserted again.
+fn intx(r: &mut Report, dev: &Dev, fns: &[(u32, PathBuf)]) {
+    let Some((_, p)) = fns.iter().find(|(f, _)| *f == INTX_FN) else {
+        return;
+    };
+    let kind = sysfs::read_trim(&p.join("irq_kind")).unwrap_or_default();
+    r.check(
+        kind == "intx",
+        format!("function {INTX_FN}'s driver uses INTx ({kind})"),
+    );
+    let before: Vec<u64> = fns.iter().map(|(_, q)| irq0(q)).collect();
+    if r.step(format!("SET_FUNCTION {INTX_FN}"), dev.set_function(INTX_FN))
+        .is_none()
+    {
+        return;
+    }
+    r.step(
+        "INTx assert on function 5",
+        dev.inject(PCIEM_IRQ_INTX, 0, PCIEM_IRQ_FLAG_ASSERT),
+    );
+    let i5 = fns.iter().position(|(f, _)| *f == INTX_FN).unwrap_or(0);
+    let arrived = wait_until(Duration::from_secs(3), || irq0(p) == before[i5] + 1);
+    std::thread::sleep(Duration::from_millis(100));
+    let after: Vec<u64> = fns.iter().map(|(_, q)| irq0(q)).collect();
+    let only_mine =
+        before
+            .iter()
+            .zip(&after)
+            .enumerate()
+            .all(|(i, (b, a))| if i == i5 { *a == b + 1 } else { a == b });
+    r.check(
+        arrived && only_mine,
+        format!("function 5's INTx runs its handler once, no other's: {before:?} -> {after:?}"),
+    );
+    r.step(
+        "INTx deassert on function 5",
+        dev.inject(PCIEM_IRQ_INTX, 0, PCIEM_IRQ_FLAG_DEASSERT),
+    );
+    r.check(
+        config_read(p, 6, 2).is_some_and(|s| s & 0x8 == 0),
+        "function 5's Interrupt Status clears on deassert",
+    );
 }
