@@ -107,10 +107,25 @@ static int pciem_port_cfg(struct pciem_dev *dev, bool write, int where,
 	return PCIBIOS_SUCCESSFUL;
 }
 
+/*
+ * The function at @devfn of the device's bus: slot 0, function 0 or one
+ * that SET_FUNCTION described; NULL for anything else.
+ */
+static struct pciem_dev *pciem_bus_fn(struct pciem_dev *dev,
+				      struct pci_bus *bus, unsigned int devfn)
+{
+	unsigned int fn = PCI_FUNC(devfn);
+
+	if (bus->number != pciem_dev_busnr(dev) || PCI_SLOT(devfn) != 0)
+		return NULL;
+	return fn ? dev->fns[fn] : dev;
+}
+
 static int pciem_cfg_read(struct pci_bus *bus, unsigned int devfn, int where,
 			  int size, u32 *val)
 {
 	struct pciem_dev *dev = bus_to_dev(bus);
+	struct pciem_dev *f;
 	const char *reason = NULL;
 	unsigned long flags;
 	int ret;
@@ -121,7 +136,8 @@ static int pciem_cfg_read(struct pci_bus *bus, unsigned int devfn, int where,
 	}
 	if (pciem_is_port(dev, bus, devfn))
 		return pciem_port_cfg(dev, false, where, size, val);
-	if (bus->number != pciem_dev_busnr(dev) || devfn != 0) {
+	f = pciem_bus_fn(dev, bus, devfn);
+	if (!f) {
 		PCI_SET_ERROR_RESPONSE(val);
 		return PCIBIOS_DEVICE_NOT_FOUND;
 	}
@@ -130,6 +146,7 @@ static int pciem_cfg_read(struct pci_bus *bus, unsigned int devfn, int where,
 		PCI_SET_ERROR_RESPONSE(val);
 		return PCIBIOS_SUCCESSFUL;
 	}
+	dev = f;
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 	ret = pciem_rs_cfg_read(dev->img, where, size, val, &reason);
 	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
@@ -195,6 +212,7 @@ static int pciem_cfg_write(struct pci_bus *bus, unsigned int devfn, int where,
 			   int size, u32 val)
 {
 	struct pciem_dev *dev = bus_to_dev(bus);
+	struct pciem_dev *f;
 	const char *reason = NULL;
 	unsigned long flags;
 	u32 effects = 0;
@@ -204,11 +222,13 @@ static int pciem_cfg_write(struct pci_bus *bus, unsigned int devfn, int where,
 		return PCIBIOS_DEVICE_NOT_FOUND;
 	if (pciem_is_port(dev, bus, devfn))
 		return pciem_port_cfg(dev, true, where, size, &val);
-	if (bus->number != pciem_dev_busnr(dev) || devfn != 0)
+	f = pciem_bus_fn(dev, bus, devfn);
+	if (!f)
 		return PCIBIOS_DEVICE_NOT_FOUND;
 	/* Surprise-removed: the write goes nowhere, as on a dead link. */
 	if (READ_ONCE(dev->link_down))
 		return PCIBIOS_SUCCESSFUL;
+	dev = f;
 	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
 	ret = pciem_rs_cfg_write(dev->img, where, size, val, &effects, &reason);
 	if (!ret && (effects & (PCIEM_RS_EFFECT_FLR |
@@ -242,11 +262,7 @@ static int bar_cmp_desc(const void *a, const void *b)
 static ssize_t pciem_trap_show(struct device *d, struct device_attribute *attr,
 			       char *buf)
 {
-	struct pci_dev *pdev = to_pci_dev(d);
-	struct pciem_dev *dev = container_of(pdev->bus->sysdata,
-					     struct pciem_dev, sysdata);
-
-	return pciem_trap_stats_show(dev, buf);
+	return pciem_trap_stats_show(pciem_pdev_to_dev(to_pci_dev(d)), buf);
 }
 static DEVICE_ATTR_RO(pciem_trap);
 
@@ -254,11 +270,7 @@ static DEVICE_ATTR_RO(pciem_trap);
 static ssize_t pciem_dma_check_show(struct device *d,
 				    struct device_attribute *attr, char *buf)
 {
-	struct pci_dev *pdev = to_pci_dev(d);
-	struct pciem_dev *dev = container_of(pdev->bus->sysdata,
-					     struct pciem_dev, sysdata);
-
-	return pciem_dmac_show(dev, buf);
+	return pciem_dmac_show(pciem_pdev_to_dev(to_pci_dev(d)), buf);
 }
 static DEVICE_ATTR_RO(pciem_dma_check);
 
@@ -447,7 +459,15 @@ static int pciem_layout_bars(struct pciem_dev *dev)
 			       (long)(pool_bars[0] - dev->bars));
 			return -ENOSPC;
 		}
-		ret = pciem_pool_alloc(pool_total, pool_align, &dev->region_phys);
+		/*
+		 * The functions of one device each have a window on one
+		 * bridge: a page after each keeps them apart (adjacent
+		 * windows are merged, as with the trap window above).
+		 */
+		dev->region_guard = dev->fn0 || pciem_fn_multi(dev) ?
+			PAGE_SIZE : 0;
+		ret = pciem_pool_alloc(PAGE_ALIGN(pool_total) + dev->region_guard,
+				       pool_align, &dev->region_phys);
 		if (ret)
 			goto err_free;
 		dev->region_size = PAGE_ALIGN(pool_total);
@@ -500,7 +520,8 @@ err_free:
 	pciem_free_backing(dev);
 	pciem_trap_window_free(dev);
 	if (dev->region_size)
-		pciem_pool_free(dev->region_phys, dev->region_size);
+		pciem_pool_free(dev->region_phys,
+				dev->region_size + dev->region_guard);
 	dev->region_size = 0;
 	return ret;
 }
@@ -564,16 +585,14 @@ static void pciem_bus_unmap(struct pciem_dev *dev)
 }
 
 /*
- * Puts the device on a new root bus. Called with dev->lock held, before
- * the device is published to the ioremap tracer (the clearing ioremap
- * above must not be mistaken for the driver's).
+ * One function's share of REGISTER: its BARs laid out and cleared, its
+ * image saved for resets, its interrupts and its pool windows. Undone by
+ * pciem_fn_unprepare().
  */
-int pciem_bus_register(struct pciem_dev *dev)
+static int pciem_fn_prepare(struct pciem_dev *dev)
 {
-	struct pci_host_bridge *bridge;
 	int ret;
 
-	lockdep_assert_held(&dev->lock);
 	ret = pciem_layout_bars(dev);
 	if (ret)
 		return ret;
@@ -604,14 +623,6 @@ int pciem_bus_register(struct pciem_dev *dev)
 	ret = pciem_irq_register(dev);
 	if (ret)
 		goto err_map;
-
-	dev->domain = ida_alloc_range(&pciem_domain_ida, PCIEM_DOMAIN_MIN,
-				      INT_MAX, GFP_KERNEL);
-	if (dev->domain < 0) {
-		ret = dev->domain;
-		goto err_irq;
-	}
-
 	if (dev->region_size) {
 		dev->window.name = "pciem window";
 		dev->window.start = dev->region_phys;
@@ -619,17 +630,142 @@ int pciem_bus_register(struct pciem_dev *dev)
 		dev->window.flags = IORESOURCE_MEM;
 		ret = pciem_insert_window(&dev->window);
 		if (ret)
-			goto err_domain;
+			goto err_irq;
 	}
 	if (dev->trap_from_pool) {
 		ret = pciem_insert_window(&dev->trap_window);
 		if (ret)
 			goto err_window;
 	}
+	return 0;
+
+err_window:
+	if (dev->region_size)
+		release_resource(&dev->window);
+err_irq:
+	pciem_irq_unregister(dev);
+err_map:
+	pciem_bus_unmap(dev);
+err_region:
+	pciem_free_bars(dev);
+	return ret;
+}
+
+/* Undoes pciem_fn_prepare(), once the function is off the bus. */
+static void pciem_fn_unprepare(struct pciem_dev *dev)
+{
+	if (dev->trap_from_pool && dev->trap_window.parent)
+		release_resource(&dev->trap_window);
+	if (dev->region_size)
+		release_resource(&dev->window);
+	pciem_irq_unregister(dev);
+	pciem_bus_unmap(dev);
+	pciem_free_bars(dev);
+}
+
+/* The bridge forwards every function's windows. */
+static void pciem_add_windows(struct pciem_dev *dev,
+			      struct pci_host_bridge *bridge)
+{
+	struct pciem_dev *f;
+	int i;
+
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++) {
+		f = pciem_fn(dev, i);
+		if (!f)
+			continue;
+		if (f->region_size)
+			pci_add_resource(&bridge->windows, &f->window);
+		if (f->trap_window.end)
+			pci_add_resource(&bridge->windows, &f->trap_window);
+	}
+}
+
+/* After the scan: each function's pci_dev, NULL if one did not answer. */
+static struct pciem_dev *pciem_find_pdevs(struct pciem_dev *dev)
+{
+	struct pciem_dev *f;
+	int i;
+
+	if (dev->port_img) {
+		dev->port_pdev = pci_get_slot(dev->bus, PCI_DEVFN(0, 0));
+		if (dev->port_pdev && dev->port_pdev->subordinate)
+			dev->pdev = pci_get_slot(dev->port_pdev->subordinate,
+						 PCI_DEVFN(0, 0));
+		return dev->pdev ? NULL : dev;
+	}
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++) {
+		f = pciem_fn(dev, i);
+		if (!f)
+			continue;
+		f->pdev = pci_get_slot(dev->bus, PCI_DEVFN(0, i));
+		if (!f->pdev)
+			return f;
+	}
+	return NULL;
+}
+
+static void pciem_put_pdevs(struct pciem_dev *dev)
+{
+	struct pciem_dev *f;
+	int i;
+
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++) {
+		f = pciem_fn(dev, i);
+		if (!f)
+			continue;
+		pci_dev_put(f->pdev);
+		f->pdev = NULL;
+	}
+	pci_dev_put(dev->port_pdev);
+	dev->port_pdev = NULL;
+}
+
+/* sysfs files of one function's pci_dev. */
+static void pciem_add_files(struct pciem_dev *f)
+{
+	if (device_create_file(&f->pdev->dev, &dev_attr_pciem_trap))
+		pr_warn("%s: no pciem_trap statistics in sysfs\n",
+			pci_name(f->pdev));
+	if (device_create_file(&f->pdev->dev, &dev_attr_pciem_dma_check))
+		pr_warn("%s: no pciem_dma_check statistics in sysfs\n",
+			pci_name(f->pdev));
+}
+
+/*
+ * Puts the device on a new root bus. Called with dev->lock held, before
+ * the device is published to the ioremap tracer (the clearing ioremap
+ * above must not be mistaken for the driver's). Functions 1..7, if any,
+ * are on the same bus at devfn 1..7 of slot 0.
+ */
+int pciem_bus_register(struct pciem_dev *dev)
+{
+	struct pci_host_bridge *bridge;
+	struct pciem_dev *f, *missing;
+	int i, ret;
+
+	lockdep_assert_held(&dev->lock);
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++) {
+		f = pciem_fn(dev, i);
+		if (!f)
+			continue;
+		ret = pciem_fn_prepare(f);
+		if (ret)
+			goto err_fns;
+	}
+	/* Every function is prepared now: undo them all on failure. */
+	i = PCIEM_MAX_FUNCTIONS;
+
+	dev->domain = ida_alloc_range(&pciem_domain_ida, PCIEM_DOMAIN_MIN,
+				      INT_MAX, GFP_KERNEL);
+	if (dev->domain < 0) {
+		ret = dev->domain;
+		goto err_fns;
+	}
 	if (dev->want_port) {
 		ret = pciem_port_build(dev);
 		if (ret)
-			goto err_window;
+			goto err_domain;
 	}
 	dev->busn.name = "pciem bus";
 	dev->busn.start = 0;
@@ -642,16 +778,13 @@ int pciem_bus_register(struct pciem_dev *dev)
 	bridge = pci_alloc_host_bridge(0);
 	if (!bridge) {
 		ret = -ENOMEM;
-		goto err_window;
+		goto err_port;
 	}
 	bridge->sysdata = &dev->sysdata;
 	bridge->ops = &pciem_pci_ops;
 	bridge->map_irq = pciem_irq_map_intx;
 	bridge->busnr = 0;
-	if (dev->region_size)
-		pci_add_resource(&bridge->windows, &dev->window);
-	if (dev->trap_window.end)
-		pci_add_resource(&bridge->windows, &dev->trap_window);
+	pciem_add_windows(dev, bridge);
 	pci_add_resource(&bridge->windows, &dev->busn);
 
 	pci_lock_rescan_remove();
@@ -666,22 +799,14 @@ int pciem_bus_register(struct pciem_dev *dev)
 		 * a domain number nobody else uses.
 		 */
 		pci_free_host_bridge(bridge);
-		goto err_window;
+		goto err_port;
 	}
 	dev->bus = bridge->bus;
-	if (dev->port_img) {
-		dev->port_pdev = pci_get_slot(dev->bus, PCI_DEVFN(0, 0));
-		if (dev->port_pdev && dev->port_pdev->subordinate)
-			dev->pdev = pci_get_slot(dev->port_pdev->subordinate,
-						 PCI_DEVFN(0, 0));
-	} else {
-		dev->pdev = pci_get_slot(dev->bus, PCI_DEVFN(0, 0));
-	}
-	if (!dev->pdev) {
-		pr_err("domain %04x: the device did not answer the scan\n",
-		       dev->domain);
-		pci_dev_put(dev->port_pdev);
-		dev->port_pdev = NULL;
+	missing = pciem_find_pdevs(dev);
+	if (missing) {
+		pr_err("domain %04x: function %u did not answer the scan\n",
+		       dev->domain, missing->fn_nr);
+		pciem_put_pdevs(dev);
 		pci_stop_root_bus(dev->bus);
 		pci_remove_root_bus(dev->bus);
 		pci_unlock_rescan_remove();
@@ -689,14 +814,19 @@ int pciem_bus_register(struct pciem_dev *dev)
 		pci_free_host_bridge(bridge);
 		dev->bus = NULL;
 		ret = -ENODEV;
-		goto err_window;
+		goto err_port;
 	}
 	pci_bus_claim_resources(dev->bus);
-	/* Before any driver can map: its mappings must all be recorded. */
-	pciem_dmac_attach(dev);
-	/* The tracer must know the BARs before a driver can probe. */
-	pciem_watch_publish(dev);
-	dev->state = PCIEM_REGISTERED;
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++) {
+		f = pciem_fn(dev, i);
+		if (!f)
+			continue;
+		/* Before any driver can map: its mappings must all be recorded. */
+		pciem_dmac_attach(f);
+		/* The tracer must know the BARs before a driver can probe. */
+		pciem_watch_publish(f);
+		f->state = PCIEM_REGISTERED;
+	}
 	/*
 	 * A device with a trapped BAR waits for START: its driver's probe
 	 * will wait on the model, which must be running by then.
@@ -704,12 +834,9 @@ int pciem_bus_register(struct pciem_dev *dev)
 	if (!pciem_dev_trapped(dev))
 		pci_bus_add_devices(dev->bus);
 	pci_unlock_rescan_remove();
-	if (device_create_file(&dev->pdev->dev, &dev_attr_pciem_trap))
-		pr_warn("%s: no pciem_trap statistics in sysfs\n",
-			pci_name(dev->pdev));
-	if (device_create_file(&dev->pdev->dev, &dev_attr_pciem_dma_check))
-		pr_warn("%s: no pciem_dma_check statistics in sysfs\n",
-			pci_name(dev->pdev));
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++)
+		if (pciem_fn(dev, i))
+			pciem_add_files(pciem_fn(dev, i));
 
 	if (dev->port_pdev)
 		pr_info("device %s registered below root port %s, window %pR\n",
@@ -722,22 +849,24 @@ int pciem_bus_register(struct pciem_dev *dev)
 	else
 		pr_info("device %s registered on its own root bus, window %pR\n",
 			pci_name(dev->pdev), &dev->window);
+	for (i = 1; i < PCIEM_MAX_FUNCTIONS; i++)
+		if (dev->fns[i])
+			pr_info("function %s registered, window %pR\n",
+				pci_name(dev->fns[i]->pdev),
+				&dev->fns[i]->window);
 	return 0;
 
-err_window:
+err_port:
 	pciem_port_free(dev);
-	if (dev->trap_from_pool && dev->trap_window.parent)
-		release_resource(&dev->trap_window);
-	if (dev->region_size)
-		release_resource(&dev->window);
 err_domain:
 	ida_free(&pciem_domain_ida, dev->domain);
-err_irq:
-	pciem_irq_unregister(dev);
-err_map:
-	pciem_bus_unmap(dev);
-err_region:
-	pciem_free_bars(dev);
+err_fns:
+	/* Functions below @i were prepared. */
+	while (i-- > 0) {
+		f = pciem_fn(dev, i);
+		if (f)
+			pciem_fn_unprepare(f);
+	}
 	return ret;
 }
 
@@ -747,7 +876,8 @@ static void pciem_free_bars(struct pciem_dev *dev)
 	pciem_free_backing(dev);
 	pciem_trap_window_free(dev);
 	if (dev->region_size)
-		pciem_pool_free(dev->region_phys, dev->region_size);
+		pciem_pool_free(dev->region_phys,
+				dev->region_size + dev->region_guard);
 	dev->region_size = 0;
 }
 
@@ -762,28 +892,31 @@ void pciem_bus_remove_files(struct pciem_dev *dev)
 }
 
 /*
- * Hot-removes the device (the bound driver's remove() runs) and frees the
- * bus, domain and pool range. Called from the last release, may sleep.
+ * Hot-removes the device (the bound drivers' remove() runs) and frees the
+ * bus, domain and pool ranges of every function. Called from the last
+ * release, may sleep.
  */
 void pciem_bus_unregister(struct pciem_dev *dev)
 {
 	struct pci_host_bridge *bridge;
+	struct pciem_dev *f;
+	int i;
 
 	if (!dev->bus)
 		return;
 	bridge = to_pci_host_bridge(dev->bus->bridge);
 	pci_lock_rescan_remove();
 	/*
-	 * A surprise removal (fault.c, or pciehp below our root port)
-	 * already took the device and its files.
+	 * A surprise removal (fault.c, or pciehp below our root port), or a
+	 * sysfs remove of one function, already took the device and its files.
 	 */
-	if (device_is_registered(&dev->pdev->dev))
-		pciem_bus_remove_files(dev);
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++) {
+		f = pciem_fn(dev, i);
+		if (f && device_is_registered(&f->pdev->dev))
+			pciem_bus_remove_files(f);
+	}
 	pci_stop_root_bus(dev->bus);
-	pci_dev_put(dev->pdev);
-	dev->pdev = NULL;
-	pci_dev_put(dev->port_pdev);
-	dev->port_pdev = NULL;
+	pciem_put_pdevs(dev);
 	pci_remove_root_bus(dev->bus);
 	pci_unlock_rescan_remove();
 	/*
@@ -794,17 +927,19 @@ void pciem_bus_unregister(struct pciem_dev *dev)
 	 */
 	pci_free_host_bridge(bridge);
 	dev->bus = NULL;
-	/* The driver is gone (its leaks were reported at unbind). */
-	pciem_dmac_detach(dev);
-
-	/* Before the backing goes: no fault may still be using it. */
-	pciem_trap_orphan(dev);
-	pciem_watch_unpublish(dev);
-	pciem_irq_unregister(dev);
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++) {
+		f = pciem_fn(dev, i);
+		if (!f)
+			continue;
+		/* The driver is gone (its leaks were reported at unbind). */
+		pciem_dmac_detach(f);
+		/* Before the backing goes: no fault may still be using it. */
+		pciem_trap_orphan(f);
+		pciem_watch_unpublish(f);
+	}
 	pciem_port_free(dev);
-	pciem_bus_unmap(dev);
-	if (dev->region_size)
-		release_resource(&dev->window);
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++)
+		if (pciem_fn(dev, i))
+			pciem_fn_unprepare(pciem_fn(dev, i));
 	ida_free(&pciem_domain_ida, dev->domain);
-	pciem_free_bars(dev);
 }

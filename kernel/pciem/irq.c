@@ -149,8 +149,7 @@ static struct irq_chip pciem_intx_chip = {
 /* The host bridge's map_irq: the device's INTx is our irq. */
 int pciem_irq_map_intx(const struct pci_dev *pdev, u8 slot, u8 pin)
 {
-	struct pciem_dev *dev = container_of(pdev->bus->sysdata,
-					     struct pciem_dev, sysdata);
+	struct pciem_dev *dev = pciem_pdev_to_dev(pdev);
 
 	return dev->intx_virq > 0 ? dev->intx_virq : -1;
 }

@@ -6,9 +6,11 @@
  * SET_CONFIG, or a whole SET_CONFIG_IMAGE), REGISTER puts it on its own
  * root bus and returns the instance file, whose mmap maps the BARs. The
  * control file's mmap at offset 0 is the event ring. The other ioctls work
- * on either file. When the last of the two files is closed the device is
- * hot-removed and everything it held is released; open files pin the
- * module, so it cannot be unloaded under a live device.
+ * on either file; SET_FUNCTION points the per-function ones at function
+ * 1..7 of a multi-function device (function.c). When the last of the two
+ * files is closed the device is hot-removed and everything it held is
+ * released; open files pin the module, so it cannot be unloaded under a
+ * live device.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -76,8 +78,10 @@ static void pciem_dev_release(struct kref *kref)
 	if (dev->state == PCIEM_REGISTERED)
 		dev->state = PCIEM_DEAD;
 	mutex_unlock(&dev->lock);
+	pciem_fn_quiesce(dev);
 	pciem_irq_stop(dev);
 	pciem_bus_unregister(dev);
+	pciem_fn_free_all(dev);
 	pciem_ring_free(dev);
 	pciem_trap_dev_free(dev);
 	vfree(dev->img);
@@ -293,31 +297,81 @@ static int pciem_build_image(struct pciem_dev *dev)
 	return pciem_builder_err(ret, "REGISTER", reason);
 }
 
+/*
+ * What a multi-function device must be at REGISTER: every function
+ * selected was described, and nothing this version cannot share between
+ * functions (trapped BARs, a root port) is asked for.
+ */
+static int pciem_fn_check_multi(struct pciem_dev *dev)
+{
+	struct pciem_dev *f;
+	int i;
+
+	if (!pciem_fn_multi(dev))
+		return 0;
+	if (dev->want_port)
+		return pciem_user_err(-EOPNOTSUPP, "REGISTER: a multi-function device cannot have a root port (not in this ABI version)");
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++) {
+		f = pciem_fn(dev, i);
+		if (!f)
+			continue;
+		if (f->state == PCIEM_EMPTY) {
+			pr_info_ratelimited("REGISTER: function %d was selected but never described (CREATE_DEVICE or SET_CONFIG_IMAGE)\n",
+					    i);
+			return -EINVAL;
+		}
+		if (pciem_dev_trapped(f)) {
+			pr_info_ratelimited("REGISTER: function %d: a multi-function device cannot have trapped BARs (not in this ABI version)\n",
+					    i);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
 static int pciem_register(struct pciem_dev *dev)
 {
+	struct pciem_dev *f;
 	struct file *inst;
-	int fd, ret;
+	int fd, ret, i;
 	u16 vendor;
 
+	if (dev->state == PCIEM_EMPTY && pciem_fn_multi(dev))
+		return pciem_user_err(-EINVAL, "REGISTER: describe function 0 first (Linux skips a slot without it)");
 	if (dev->state == PCIEM_EMPTY)
 		return pciem_user_err(-EINVAL, "REGISTER: describe the device first");
 	if (dev->state == PCIEM_REGISTERED)
 		return pciem_user_err(-EBUSY, "REGISTER: already registered");
-	if (dev->state == PCIEM_BUILDING) {
-		ret = pciem_build_image(dev);
-		if (ret)
-			return ret;
-	}
-	/*
-	 * The PCI core reads these vendor IDs as "no device": refuse them
-	 * here with a reason instead of failing the bus scan later.
-	 */
-	vendor = get_unaligned_le16(&dev->img->config[PCI_VENDOR_ID]);
-	if (vendor == 0x0000 || vendor == 0xffff) {
-		pr_info_ratelimited("REGISTER: vendor ID 0x%04x means no device; set the identity first\n",
-				    vendor);
+	ret = pciem_fn_check_multi(dev);
+	if (ret)
+		return ret;
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++) {
+		f = pciem_fn(dev, i);
+		if (!f)
+			continue;
+		if (f->state == PCIEM_BUILDING) {
+			ret = pciem_build_image(f);
+			if (ret)
+				return ret;
+		}
+		/*
+		 * The PCI core reads these vendor IDs as "no device": refuse
+		 * them here with a reason instead of failing the scan later.
+		 */
+		vendor = get_unaligned_le16(&f->img->config[PCI_VENDOR_ID]);
+		if (vendor != 0x0000 && vendor != 0xffff)
+			continue;
+		if (i)
+			pr_info_ratelimited("REGISTER: function %d: vendor ID 0x%04x means no device; set the identity first\n",
+					    i, vendor);
+		else
+			pr_info_ratelimited("REGISTER: vendor ID 0x%04x means no device; set the identity first\n",
+					    vendor);
 		return -EINVAL;
 	}
+	/* Linux scans functions 1..7 only if function 0 says there are. */
+	if (pciem_fn_multi(dev))
+		dev->img->config[PCI_HEADER_TYPE] |= PCI_HEADER_TYPE_MFD;
 
 	fd = get_unused_fd_flags(O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -338,7 +392,9 @@ static int pciem_register(struct pciem_dev *dev)
 		fput(inst);
 		return ret;
 	}
-	pciem_watch_arm_pending(dev);
+	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++)
+		if (pciem_fn(dev, i))
+			pciem_watch_arm_pending(pciem_fn(dev, i));
 	fd_install(fd, inst);
 	return fd;
 }
@@ -407,10 +463,42 @@ static int pciem_ioctl_link_check(struct pciem_dev *dev, unsigned int cmd)
 	return 0;
 }
 
+/*
+ * The ioctls that describe one function or act for it: they go to the
+ * function SET_FUNCTION selected. The others are the device's (function
+ * 0's): its files, ring, bus and link.
+ */
+static bool pciem_ioctl_per_function(unsigned int cmd)
+{
+	switch (cmd) {
+	case PCIEM_IOCTL_CREATE_DEVICE:
+	case PCIEM_IOCTL_ADD_BAR:
+	case PCIEM_IOCTL_ADD_CAPABILITY:
+	case PCIEM_IOCTL_SET_CONFIG:
+	case PCIEM_IOCTL_SET_CONFIG_IMAGE:
+	case PCIEM_IOCTL_GET_BAR_INFO:
+	case PCIEM_IOCTL_SET_WATCHPOINT:
+	case PCIEM_IOCTL_INJECT_IRQ:
+	case PCIEM_IOCTL_SET_IRQFD:
+	case PCIEM_IOCTL_DMA_READ:
+	case PCIEM_IOCTL_DMA_WRITE:
+	case PCIEM_IOCTL_DMA_ATOMIC:
+	case PCIEM_IOCTL_DMA_INDIRECT:
+	case PCIEM_IOCTL_P2P_READ:
+	case PCIEM_IOCTL_P2P_WRITE:
+	case PCIEM_IOCTL_SET_BAR_MODE:
+	case PCIEM_IOCTL_ADD_TRAP_RANGE:
+	case PCIEM_IOCTL_SET_DMA_CHECK:
+		return true;
+	}
+	return false;
+}
+
 static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct pciem_dev *dev = file->private_data;
 	void __user *uarg = (void __user *)arg;
+	struct pciem_dev *fdev;
 	long ret;
 
 	if (cmd == PCIEM_IOCTL_GET_VERSION) {
@@ -435,38 +523,53 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 
 	mutex_lock(&dev->lock);
-	ret = pciem_ioctl_link_check(dev, cmd);
-	if (ret) {
+	if (cmd == PCIEM_IOCTL_SET_FUNCTION) {
+		struct pciem_function fa;
+
+		ret = copy_from_user(&fa, uarg, sizeof(fa)) ? -EFAULT :
+			pciem_fn_select(dev, &fa);
 		mutex_unlock(&dev->lock);
 		return ret;
 	}
+	/* REGISTER lays out every function; the others address one. */
+	if (cmd == PCIEM_IOCTL_REGISTER) {
+		pciem_fn_lock_all(dev);
+		ret = pciem_register(dev);
+		pciem_fn_unlock_all(dev);
+		mutex_unlock(&dev->lock);
+		return ret;
+	}
+	fdev = pciem_ioctl_per_function(cmd) && dev->sel ?
+		dev->fns[dev->sel] : dev;
+	if (fdev != dev)
+		mutex_lock_nested(&fdev->lock, fdev->fn_nr);
+	ret = pciem_ioctl_link_check(dev, cmd);
+	if (ret)
+		goto out;
 	switch (cmd) {
 	case PCIEM_IOCTL_CREATE_DEVICE:
-		ret = pciem_create(dev, uarg);
+		ret = pciem_create(fdev, uarg);
 		break;
 	case PCIEM_IOCTL_ADD_BAR:
-		ret = pciem_add_bar(dev, uarg);
+		ret = pciem_add_bar(fdev, uarg);
 		break;
 	case PCIEM_IOCTL_ADD_CAPABILITY:
-		ret = pciem_add_cap(dev, uarg);
+		ret = pciem_add_cap(fdev, uarg);
 		break;
 	case PCIEM_IOCTL_SET_CONFIG:
-		ret = pciem_set_config(dev, uarg);
+		ret = pciem_set_config(fdev, uarg);
 		break;
 	case PCIEM_IOCTL_SET_CONFIG_IMAGE:
-		ret = pciem_set_image(dev, uarg);
-		break;
-	case PCIEM_IOCTL_REGISTER:
-		ret = pciem_register(dev);
+		ret = pciem_set_image(fdev, uarg);
 		break;
 	case PCIEM_IOCTL_GET_BAR_INFO:
-		ret = pciem_get_bar_info(dev, uarg);
+		ret = pciem_get_bar_info(fdev, uarg);
 		break;
 	case PCIEM_IOCTL_SET_WATCHPOINT: {
 		struct pciem_watchpoint_config wp;
 
 		ret = copy_from_user(&wp, uarg, sizeof(wp)) ? -EFAULT :
-			pciem_watch_set(dev, &wp);
+			pciem_watch_set(fdev, &wp);
 		break;
 	}
 	case PCIEM_IOCTL_SET_EVENTFD: {
@@ -484,46 +587,46 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		struct pciem_irq_inject irq;
 
 		ret = copy_from_user(&irq, uarg, sizeof(irq)) ? -EFAULT :
-			pciem_irq_inject(dev, &irq);
+			pciem_irq_inject(fdev, &irq);
 		break;
 	}
 	case PCIEM_IOCTL_SET_IRQFD: {
 		struct pciem_irqfd_config fdc;
 
 		ret = copy_from_user(&fdc, uarg, sizeof(fdc)) ? -EFAULT :
-			pciem_irqfd_set(dev, &fdc);
+			pciem_irqfd_set(fdev, &fdc);
 		break;
 	}
 	case PCIEM_IOCTL_DMA_READ:
-		ret = pciem_dma_rw(dev, uarg, false);
+		ret = pciem_dma_rw(fdev, uarg, false);
 		break;
 	case PCIEM_IOCTL_DMA_WRITE:
-		ret = pciem_dma_rw(dev, uarg, true);
+		ret = pciem_dma_rw(fdev, uarg, true);
 		break;
 	case PCIEM_IOCTL_DMA_ATOMIC:
-		ret = pciem_dma_atomic(dev, uarg);
+		ret = pciem_dma_atomic(fdev, uarg);
 		break;
 	case PCIEM_IOCTL_DMA_INDIRECT:
-		ret = pciem_dma_indirect(dev, uarg);
+		ret = pciem_dma_indirect(fdev, uarg);
 		break;
 	case PCIEM_IOCTL_P2P_READ:
-		ret = pciem_p2p_xfer(dev, uarg, false);
+		ret = pciem_p2p_xfer(fdev, uarg, false);
 		break;
 	case PCIEM_IOCTL_P2P_WRITE:
-		ret = pciem_p2p_xfer(dev, uarg, true);
+		ret = pciem_p2p_xfer(fdev, uarg, true);
 		break;
 	case PCIEM_IOCTL_SET_BAR_MODE: {
 		struct pciem_bar_mode bm;
 
 		ret = copy_from_user(&bm, uarg, sizeof(bm)) ? -EFAULT :
-			pciem_trap_set_mode(dev, &bm);
+			pciem_trap_set_mode(fdev, &bm);
 		break;
 	}
 	case PCIEM_IOCTL_ADD_TRAP_RANGE: {
 		struct pciem_trap_range tr;
 
 		ret = copy_from_user(&tr, uarg, sizeof(tr)) ? -EFAULT :
-			pciem_trap_add_range(dev, &tr);
+			pciem_trap_add_range(fdev, &tr);
 		break;
 	}
 	case PCIEM_IOCTL_SET_READ_TIMEOUT: {
@@ -540,7 +643,7 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		struct pciem_dma_check_mode m;
 
 		ret = copy_from_user(&m, uarg, sizeof(m)) ? -EFAULT :
-			pciem_dmac_set_mode(dev, &m);
+			pciem_dmac_set_mode(fdev, &m);
 		break;
 	}
 	case PCIEM_IOCTL_SET_ROOT_PORT: {
@@ -560,14 +663,21 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case PCIEM_IOCTL_SURPRISE_REMOVE: {
 		struct pciem_surprise_remove sr;
 
-		ret = copy_from_user(&sr, uarg, sizeof(sr)) ? -EFAULT :
-			pciem_surprise_remove(dev, &sr);
+		if (copy_from_user(&sr, uarg, sizeof(sr)))
+			ret = -EFAULT;
+		else if (pciem_fn_multi(dev))
+			ret = pciem_user_err(-EOPNOTSUPP, "SURPRISE_REMOVE: not for a multi-function device (not in this ABI version)");
+		else
+			ret = pciem_surprise_remove(dev, &sr);
 		break;
 	}
 	default:
 		ret = -ENOTTY;
 		break;
 	}
+out:
+	if (fdev != dev)
+		mutex_unlock(&fdev->lock);
 	mutex_unlock(&dev->lock);
 	return ret;
 }
@@ -582,16 +692,23 @@ static int pciem_instance_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct pciem_dev *dev = file->private_data;
 	unsigned long len = vma->vm_end - vma->vm_start;
+	unsigned long fn, idx;
 	struct pciem_bar *bar;
 
 	if (!(vma->vm_flags & VM_SHARED))
 		return pciem_user_err(-EINVAL, "BAR mmap: MAP_SHARED required");
 	if (vma->vm_pgoff == PCIEM_MMAP_READ_RESPONSES_PGOFF)
 		return pciem_trap_mmap(dev, vma);
-	if (vma->vm_pgoff >= PCIEM_NUM_BARS)
-		return pciem_user_err(-EINVAL, "BAR mmap: offset must be the BAR index in pages (or 8: the read-response page)");
-	/* Fixed after REGISTER, which happened before this file existed. */
-	bar = &dev->bars[vma->vm_pgoff];
+	fn = vma->vm_pgoff / PCIEM_MMAP_FUNCTION_STRIDE;
+	idx = vma->vm_pgoff % PCIEM_MMAP_FUNCTION_STRIDE;
+	if (idx >= PCIEM_NUM_BARS || fn >= PCIEM_MAX_FUNCTIONS)
+		return pciem_user_err(-EINVAL, "BAR mmap: offset must be function * 16 + BAR index in pages (or 8: the read-response page)");
+	/* Functions are fixed from REGISTER, before this file existed. */
+	if (fn && !dev->fns[fn])
+		return pciem_user_err(-ENXIO, "BAR mmap: no such function");
+	if (fn)
+		dev = dev->fns[fn];
+	bar = &dev->bars[idx];
 	if (!bar->size)
 		return pciem_user_err(-ENXIO, "BAR mmap: the BAR slot is unused");
 	if (len > PAGE_ALIGN(bar->size))

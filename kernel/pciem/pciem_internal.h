@@ -5,6 +5,8 @@
  * One struct pciem_dev per open /dev/pciem file. Its lifetime is a kref:
  * the control file holds one reference and the instance file (returned by
  * REGISTER) holds another; the last release tears the device down.
+ * Functions 1..7 of a multi-function device are struct pciem_devs owned by
+ * function 0 (function.c); their locks nest inside function 0's.
  *
  * Locking, outermost first:
  *   dev->lock (mutex)      - every ioctl and the watch arming work; guards
@@ -253,7 +255,34 @@ struct pciem_dev {
 	struct pci_dev *port_pdev;
 	struct irq_work port_irq_work;
 	int port_virq;
+
+	/*
+	 * function.c: a multi-function device. Function 0 is the control
+	 * file's device and owns functions 1..7 (fns[], fixed from REGISTER
+	 * on); each of those points back with fn0 and shares function 0's
+	 * files, ring, bus and domain. sel (under fn0's lock) is the function
+	 * the next ioctls address. region_guard: a page allocated after each
+	 * function's pool window so that no two windows of one bridge are
+	 * adjacent (the PCI core would merge them, see pciem_layout_bars()).
+	 */
+	struct pciem_dev *fn0;		/* NULL for function 0 */
+	struct pciem_dev *fns[PCIEM_MAX_FUNCTIONS];	/* [0] unused */
+	u32 fn_nr;
+	u32 sel;
+	u64 region_guard;
 };
+
+/**
+ * pciem_fn() - Function @i of a device.
+ * @dev: function 0.
+ * @i: the function number, below PCIEM_MAX_FUNCTIONS.
+ *
+ * Return: @dev for 0, function @i if SET_FUNCTION created it, else NULL.
+ */
+static inline struct pciem_dev *pciem_fn(struct pciem_dev *dev, int i)
+{
+	return i ? dev->fns[i] : dev;
+}
 
 /* main.c */
 /**
@@ -266,6 +295,60 @@ struct pciem_dev {
  * Context: process; may sleep when it drops the last reference.
  */
 void pciem_dev_put(struct pciem_dev *dev);
+
+/* function.c: multi-function devices */
+/**
+ * pciem_fn_select() - SET_FUNCTION: choose the function the ioctls address.
+ * @dev: function 0 (the control file's device).
+ * @req: the function number and reserved zero.
+ *
+ * Before REGISTER a function is created on first selection.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL for a number above 7 or reserved bits, -ENOENT for a
+ * function never described once registered, -ENOMEM.
+ */
+int pciem_fn_select(struct pciem_dev *dev, const struct pciem_function *req);
+/**
+ * pciem_fn_multi() - Whether the device has functions besides function 0.
+ * @dev: function 0.
+ *
+ * Return: true if SET_FUNCTION created any function 1..7.
+ */
+bool pciem_fn_multi(const struct pciem_dev *dev);
+/**
+ * pciem_pdev_to_dev() - The function behind one of our PCI devices.
+ * @pdev: a PCI device on one of our buses.
+ *
+ * Return: the function's state (function 0's for the root port).
+ */
+struct pciem_dev *pciem_pdev_to_dev(const struct pci_dev *pdev);
+/**
+ * pciem_fn_lock_all() - Take the locks of functions 1..7.
+ * @dev: function 0, its lock held.
+ *
+ * Function n's lock is lockdep subclass n, always taken after function 0's.
+ */
+void pciem_fn_lock_all(struct pciem_dev *dev);
+/**
+ * pciem_fn_unlock_all() - Release what pciem_fn_lock_all() took.
+ * @dev: function 0.
+ */
+void pciem_fn_unlock_all(struct pciem_dev *dev);
+/**
+ * pciem_fn_quiesce() - Stop the work of functions 1..7 before the bus goes.
+ * @dev: function 0, being released.
+ *
+ * Their irqfds and breakpoints go and no interrupt work runs any more.
+ *
+ * Context: process, without any function's lock; sleeps.
+ */
+void pciem_fn_quiesce(struct pciem_dev *dev);
+/**
+ * pciem_fn_free_all() - Free functions 1..7.
+ * @dev: function 0, being released, its bus gone.
+ */
+void pciem_fn_free_all(struct pciem_dev *dev);
 
 /* pool.c: the physical BAR pool named by phys_region= */
 /**

@@ -74,18 +74,21 @@ int pciem_ring_mmap(struct pciem_dev *dev, struct vm_area_struct *vma)
  */
 int pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev)
 {
+	/* Functions 1..7 publish to function 0's ring, tagged. */
+	struct pciem_dev *owner = dev->fn0 ? dev->fn0 : dev;
 	const char *reason = NULL;
 	unsigned long flags;
 	int ret;
 
 	/* Nothing the driver does reaches a surprise-removed device. */
-	if (READ_ONCE(dev->link_down))
+	if (READ_ONCE(owner->link_down))
 		return -ENODEV;
-	raw_spin_lock_irqsave(&dev->ring_lock, flags);
-	ret = pciem_rs_ring_push(dev->ring, &dev->prod, ev, &reason);
-	raw_spin_unlock_irqrestore(&dev->ring_lock, flags);
-	if (pciem_ring_consumer_sleeps(dev))
-		irq_work_queue(&dev->notify_work);
+	ev->flags |= dev->fn_nr << PCIEM_EVENT_FUNCTION_SHIFT;
+	raw_spin_lock_irqsave(&owner->ring_lock, flags);
+	ret = pciem_rs_ring_push(owner->ring, &owner->prod, ev, &reason);
+	raw_spin_unlock_irqrestore(&owner->ring_lock, flags);
+	if (pciem_ring_consumer_sleeps(owner))
+		irq_work_queue(&owner->notify_work);
 	return ret;
 }
 
@@ -98,7 +101,7 @@ int pciem_ring_push(struct pciem_dev *dev, struct pciem_event *ev)
  */
 bool pciem_ring_consumer_sleeps(struct pciem_dev *dev)
 {
-	return pciem_rs_ring_needs_signal(dev->ring);
+	return pciem_rs_ring_needs_signal(dev->fn0 ? dev->fn0->ring : dev->ring);
 }
 
 int pciem_ring_set_eventfd(struct pciem_dev *dev, int fd)

@@ -5,9 +5,10 @@ use core::mem::size_of;
 use crate::{
     pciem_aer_inject, pciem_bar_config, pciem_bar_info_query, pciem_bar_mode, pciem_cap_config,
     pciem_config_image, pciem_config_space, pciem_create_device, pciem_dma_atomic,
-    pciem_dma_check_mode, pciem_dma_indirect, pciem_dma_op, pciem_eventfd_config, pciem_irq_inject,
-    pciem_irqfd_config, pciem_p2p_op, pciem_read_completion, pciem_read_timeout, pciem_root_port,
-    pciem_surprise_remove, pciem_trap_range, pciem_version, pciem_watchpoint_config,
+    pciem_dma_check_mode, pciem_dma_indirect, pciem_dma_op, pciem_eventfd_config, pciem_function,
+    pciem_irq_inject, pciem_irqfd_config, pciem_p2p_op, pciem_read_completion, pciem_read_timeout,
+    pciem_root_port, pciem_surprise_remove, pciem_trap_range, pciem_version,
+    pciem_watchpoint_config,
 };
 
 /// The ioctl type byte of PCIem.
@@ -168,6 +169,9 @@ ioctls! {
     PCIEM_IOCTL_SET_ROOT_PORT = Write, 0x19, pciem_root_port;
     /// Report an AER error to the root port ([`pciem_aer_inject`]).
     PCIEM_IOCTL_INJECT_AER = Write, 0x1A, pciem_aer_inject;
+    /// Select the function (0..7) that the following ioctls describe or
+    /// act for ([`pciem_function`], [`crate::function`]).
+    PCIEM_IOCTL_SET_FUNCTION = Write, 0x1B, pciem_function;
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod dma;
 pub mod dmacheck;
 pub mod event;
 pub mod fault;
+pub mod function;
 pub mod ioctl;
 pub mod irq;
 pub mod layout;
@@ -35,6 +36,7 @@ pub use dma::*;
 pub use dmacheck::*;
 pub use event::*;
 pub use fault::*;
+pub use function::*;
 pub use ioctl::*;
 pub use irq::*;
 pub use trap::*;
@@ -58,7 +60,13 @@ pub use watch::*;
 ///   removed device return all-ones; `SET_ROOT_PORT` (a virtual root port
 ///   with a hot-plug slot and optionally AER above the device, which then
 ///   sits on bus 1); `INJECT_AER`; `PCIEM_RESET_BUS` reset events.
-pub const PCIEM_ABI_VERSION: u32 = 5;
+/// - 6: multi-function devices ([`function`]): `SET_FUNCTION` selects the
+///   function (0..7) that the following ioctls describe or act for; events
+///   carry their function in `flags` ([`PCIEM_EVENT_FUNCTION_MASK`], 0 for
+///   function 0); the instance file maps function `n`'s BARs at page
+///   offset `n * PCIEM_MMAP_FUNCTION_STRIDE`. A single-function device sees
+///   no difference from version 5.
+pub const PCIEM_ABI_VERSION: u32 = 6;
 
 /// Size of a PCI Express configuration space in bytes.
 pub const PCIEM_CONFIG_SPACE_SIZE: usize = 4096;

@@ -75,6 +75,7 @@ mod raw {
         PCIEM_IOCTL_SURPRISE_REMOVE,
         pciem_surprise_remove
     );
+    nix::ioctl_write_ptr_bad!(set_function, PCIEM_IOCTL_SET_FUNCTION, pciem_function);
 }
 
 /// `GET_VERSION`: the module's ABI version, ring size and event size.
@@ -326,6 +327,18 @@ pub fn surprise_remove(fd: BorrowedFd<'_>) -> nix::Result<()> {
     let arg = pciem_abi::pciem_surprise_remove::default();
     // SAFETY: `arg` is a live argument of the encoded type, only read.
     unsafe { raw::surprise_remove(fd.as_raw_fd(), &arg) }.map(drop)
+}
+
+/// `SET_FUNCTION`: the following per-function ioctls describe (before
+/// REGISTER, creating the function on first selection) or act for
+/// function `function` (0..7) of a multi-function device.
+pub fn set_function(fd: BorrowedFd<'_>, function: u32) -> nix::Result<()> {
+    let arg = pciem_abi::pciem_function {
+        function,
+        reserved: 0,
+    };
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::set_function(fd.as_raw_fd(), &arg) }.map(drop)
 }
 
 /// `SET_ROOT_PORT`: a virtual root port with a hot-plug slot above the

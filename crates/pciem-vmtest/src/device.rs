@@ -93,6 +93,18 @@ impl Dev {
             .map(drop)
     }
 
+    /// `SET_FUNCTION`: the following per-function ioctls describe or act
+    /// for function `function` (created on first selection before
+    /// REGISTER).
+    pub fn set_function(&self, function: u32) -> io::Result<()> {
+        let arg = pciem_abi::pciem_function {
+            function,
+            reserved: 0,
+        };
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SET_FUNCTION, &arg)
+            .map(drop)
+    }
+
     /// `SET_ROOT_PORT` with a hot-plug slot: the device goes below a
     /// virtual root port.
     pub fn set_root_port(&self) -> io::Result<()> {

@@ -27,6 +27,7 @@
 //! | `vmtest-enumerate` | (a) sysfs, lspci, BAR mmap bounds, open permissions | — |
 //! | `vmtest-irq` | (b) watched register → MMIO_WRITE event → MSI; ring overflow; rebind | — |
 //! | `vmtest-two-devices` | (c) two devices, removed independently | — |
+//! | `vmtest-multifunction` | functions 0, 1, 3, 5 of one slot: enumerated, bound, unbound and rebound one at a time, events, MSIs and INTx per function | — |
 //! | `vmtest-counter` | (e) the C counter device driven by the test driver | path of `counter_device` (default `/bin/counter_device`) |
 //! | `vmtest-badinput` | the bad-input table: one row per (ioctl or mmap, invalid argument, expected errno), each on a fresh device | — |
 //! | `vmtest-random` | seeded random ioctl/mmap/close/fork sequence; afterwards everything released and a device still works | `SECONDS [SEED [trace]]` |

@@ -42,8 +42,14 @@
  *   removed device return all-ones; `SET_ROOT_PORT` (a virtual root port
  *   with a hot-plug slot and optionally AER above the device, which then
  *   sits on bus 1); `INJECT_AER`; `PCIEM_RESET_BUS` reset events.
+ * - 6: multi-function devices (`function`): `SET_FUNCTION` selects the
+ *   function (0..7) that the following ioctls describe or act for; events
+ *   carry their function in `flags` (`PCIEM_EVENT_FUNCTION_MASK`, 0 for
+ *   function 0); the instance file maps function `n`'s BARs at page
+ *   offset `n * PCIEM_MMAP_FUNCTION_STRIDE`. A single-function device sees
+ *   no difference from version 5.
  */
-#define PCIEM_ABI_VERSION 5
+#define PCIEM_ABI_VERSION 6
 
 /**
  * Size of a PCI Express configuration space in bytes.
@@ -424,6 +430,28 @@
  * `resume`.
  */
 #define PCIEM_AER_FATAL 2
+
+/**
+ * Functions of one device: devfn 0..7 of its slot.
+ */
+#define PCIEM_MAX_FUNCTIONS 8
+
+/**
+ * Shift of the function number in `pciem_event.flags`.
+ */
+#define PCIEM_EVENT_FUNCTION_SHIFT 8
+
+/**
+ * Bits of `pciem_event.flags` holding the number of the function the
+ * event happened to.
+ */
+#define PCIEM_EVENT_FUNCTION_MASK (7 << PCIEM_EVENT_FUNCTION_SHIFT)
+
+/**
+ * Page offsets of the instance file's mmap per function: function `n`'s
+ * BAR `b` is at page `n * PCIEM_MMAP_FUNCTION_STRIDE + b`.
+ */
+#define PCIEM_MMAP_FUNCTION_STRIDE 16
 
 /**
  * The ioctl type byte of PCIem.
@@ -1306,6 +1334,21 @@ struct pciem_root_port {
 };
 
 /**
+ * Argument of `PCIEM_IOCTL_SET_FUNCTION`.
+ */
+struct pciem_function {
+	/**
+	 * The function the following ioctls are about, below
+	 * `PCIEM_MAX_FUNCTIONS`.
+	 */
+	__u32 function;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
+};
+
+/**
  * Argument of `PCIEM_IOCTL_INJECT_AER`: the device reports an error to its
  * root port (which needs `PCIEM_ROOT_PORT_AER`; the device needs an AER
  * capability). The device's AER status register of the severity gets
@@ -1487,6 +1530,7 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_SURPRISE_REMOVE _IOW(PCIEM_IOCTL_MAGIC, 0x18, struct pciem_surprise_remove)
 #define PCIEM_IOCTL_SET_ROOT_PORT _IOW(PCIEM_IOCTL_MAGIC, 0x19, struct pciem_root_port)
 #define PCIEM_IOCTL_INJECT_AER _IOW(PCIEM_IOCTL_MAGIC, 0x1A, struct pciem_aer_inject)
+#define PCIEM_IOCTL_SET_FUNCTION _IOW(PCIEM_IOCTL_MAGIC, 0x1B, struct pciem_function)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
 PCIEM_ASSERT_SIZE(pciem_version, 16);
@@ -1642,6 +1686,9 @@ PCIEM_ASSERT_OFFSET(pciem_surprise_remove, reserved, 4);
 PCIEM_ASSERT_SIZE(pciem_root_port, 8);
 PCIEM_ASSERT_OFFSET(pciem_root_port, flags, 0);
 PCIEM_ASSERT_OFFSET(pciem_root_port, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_function, 8);
+PCIEM_ASSERT_OFFSET(pciem_function, function, 0);
+PCIEM_ASSERT_OFFSET(pciem_function, reserved, 4);
 PCIEM_ASSERT_SIZE(pciem_aer_inject, 32);
 PCIEM_ASSERT_OFFSET(pciem_aer_inject, severity, 0);
 PCIEM_ASSERT_OFFSET(pciem_aer_inject, status, 4);

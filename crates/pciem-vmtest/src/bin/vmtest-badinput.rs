@@ -547,6 +547,100 @@ use Stage::{Bound, Created, Described, Master, Open, Registered};
 /// the kernel said something else the kernel was fixed.
 /// The table: one row per malformed argument, in the order they run.
 static ROWS: &[Row] = &[
+    // ---- SET_FUNCTION: multi-function devices (ABI 6).
+    row(
+        "SET_FUNCTION",
+        "function 8 (a slot has 0..7)",
+        Open,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_function {
+                function: 8,
+                reserved: 0,
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_FUNCTION, &a)
+        },
+    ),
+    row(
+        "SET_FUNCTION",
+        "reserved not zero",
+        Open,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_function {
+                function: 1,
+                reserved: 1,
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_FUNCTION, &a)
+        },
+    ),
+    row("SET_FUNCTION", "null pointer", Open, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_SET_FUNCTION, 0)
+    }),
+    row(
+        "SET_FUNCTION",
+        "after REGISTER, a function never described",
+        Registered,
+        libc::ENOENT,
+        |f| f.dev.set_function(1).map(|_| 0),
+    ),
+    row(
+        "CREATE_DEVICE",
+        "function 1 described twice",
+        Described,
+        libc::EEXIST,
+        |f| {
+            f.dev.set_function(1)?;
+            f.dev.describe_test_device(TEST_DEVICE_UNBOUND)?;
+            f.dev.set_function(1)?;
+            f.dev.create().map(|_| 0)
+        },
+    ),
+    row(
+        "REGISTER",
+        "function 1 described, function 0 not (a hole at 0)",
+        Open,
+        libc::EINVAL,
+        |f| {
+            f.dev.set_function(1)?;
+            f.dev.describe_test_device(TEST_DEVICE_UNBOUND)?;
+            f.dev.register().map(|_| 0)
+        },
+    ),
+    row(
+        "REGISTER",
+        "function 2 selected, never described",
+        Described,
+        libc::EINVAL,
+        |f| {
+            f.dev.set_function(2)?;
+            f.dev.register().map(|_| 0)
+        },
+    ),
+    row(
+        "REGISTER",
+        "multi-function device below a root port",
+        Described,
+        libc::EOPNOTSUPP,
+        |f| {
+            f.dev.set_root_port()?;
+            f.dev.set_function(1)?;
+            f.dev.describe_test_device(TEST_DEVICE_UNBOUND)?;
+            f.dev.register().map(|_| 0)
+        },
+    ),
+    row(
+        "SURPRISE_REMOVE",
+        "a multi-function device",
+        Described,
+        libc::EOPNOTSUPP,
+        |f| {
+            f.dev.set_function(1)?;
+            f.dev.describe_test_device(TEST_DEVICE_UNBOUND)?;
+            let _inst = f.dev.register()?;
+            f.dev.surprise_remove().map(|_| 0)
+        },
+    ),
     // ---- GET_VERSION: only pointer checks.
     row("GET_VERSION", "null pointer", Open, libc::EFAULT, |f| {
         ioc_at(f.fd(), PCIEM_IOCTL_GET_VERSION, 0)

@@ -97,6 +97,7 @@ const IOCTLS: &[u32] = &[
     PCIEM_IOCTL_GET_BAR_INFO,
     PCIEM_IOCTL_DMA_READ,
     PCIEM_IOCTL_P2P_READ,
+    PCIEM_IOCTL_SET_FUNCTION,
 ];
 
 fn ioc(fd: RawFd, req: u32, arg: *mut u8) -> io::Result<i32> {
@@ -196,6 +197,7 @@ impl Driver {
             82..=84 => self.close_instance(),
             85..=86 => self.fork(),
             87..=92 => self.create(),
+            93..=96 => self.set_function(),
             _ => self.version(),
         }
     }
@@ -239,6 +241,16 @@ impl Driver {
         let Some(i) = self.pick() else { return };
         let r = self.files[i].dev.create().map(|_| 0);
         let _ = self.note("CREATE_DEVICE", r);
+    }
+
+    /// SET_FUNCTION with a function number that is mostly valid (0..7),
+    /// sometimes 8, so that later descriptions, REGISTERs, injections and
+    /// mmaps meet multi-function devices.
+    fn set_function(&mut self) {
+        let Some(i) = self.pick() else { return };
+        let f = self.rng.below(9) as u32;
+        let r = self.files[i].dev.set_function(f).map(|_| 0);
+        let _ = self.note("SET_FUNCTION", r);
     }
 
     /// A sensible description: sometimes the device a driver binds to.
@@ -446,7 +458,10 @@ impl Driver {
             0..=2 => -1,
             fd => fd,
         };
-        let pgoff = if self.rng.chance(80) {
+        let pgoff = if self.rng.chance(20) {
+            // A BAR of function 1..7 (page 16 * function + BAR).
+            16 * (1 + self.rng.below(7)) + self.rng.below(7)
+        } else if self.rng.chance(75) {
             self.rng.below(7)
         } else {
             self.rng.interesting() >> 12
