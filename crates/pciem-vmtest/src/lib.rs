@@ -66,6 +66,7 @@ pub mod device;
 pub mod display;
 pub mod dmadrv;
 pub mod klog;
+pub mod model_process;
 pub mod nvme;
 pub mod protocard;
 pub mod report;

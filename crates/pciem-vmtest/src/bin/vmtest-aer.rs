@@ -28,11 +28,9 @@
 //!
 //! Then the kernel log has no BUG/WARNING/Oops line.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pciem_abi::{
     pciem_aer_inject, pciem_cap_aer_userspace, pciem_cap_pcie_userspace, PCIEM_AER_CORRECTABLE,
@@ -40,6 +38,7 @@ use pciem_abi::{
     PCIEM_EVENT_RESET, PCIEM_RESET_BUS, PCIEM_ROOT_PORT_AER, PCIEM_ROOT_PORT_HOTPLUG,
 };
 use pciem_vmtest::klog;
+use pciem_vmtest::model_process::ModelProcess;
 use pciem_vmtest::sysfs::{self, wait_until};
 use pciem_vmtest::{Dev, Report, TEST_VENDOR};
 use zerocopy::IntoBytes;
@@ -187,69 +186,6 @@ fn model() -> std::io::Result<()> {
 
 // ---- the scenario's side -------------------------------------------------
 
-struct Model {
-    kid: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Model {
-    fn spawn() -> std::io::Result<Self> {
-        let mut kid = Command::new(std::env::current_exe()?)
-            .arg("model")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdin = kid.stdin.take().expect("piped stdin");
-        let out = kid.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Self { kid, stdin, lines })
-    }
-
-    fn expect(&self, prefix: &str) -> Option<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.starts_with(prefix) => return Some(l),
-                Ok(l) => println!("INFO: model: {l}"),
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    fn ask(&mut self, cmd: &str, prefix: &str) -> Option<String> {
-        writeln!(self.stdin, "{cmd}").ok()?;
-        self.stdin.flush().ok()?;
-        self.expect(prefix)
-    }
-
-    fn finish(mut self) -> bool {
-        drop(self.stdin);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.kid.try_wait() {
-                Ok(Some(st)) => return st.success(),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    let _ = self.kid.kill();
-                    let _ = self.kid.wait();
-                    return false;
-                }
-            }
-        }
-    }
-}
-
 fn events(dev: &Path) -> String {
     sysfs::read_trim(&dev.join("events")).unwrap_or_default()
 }
@@ -258,7 +194,7 @@ fn events(dev: &Path) -> String {
 /// `want`; returns the kernel log lines it produced.
 fn one(
     r: &mut Report,
-    m: &mut Model,
+    m: &mut ModelProcess,
     dev: &Path,
     name: &str,
     severity: u32,
@@ -310,7 +246,7 @@ fn main() {
     let (ok, out) = sysfs::run("insmod", &[ko]);
     r.check(ok, format!("insmod {ko} {out}"));
     let from = klog::now();
-    let Some(mut m) = r.step("spawn the model", Model::spawn()) else {
+    let Some(mut m) = r.step("spawn the model", ModelProcess::spawn_self(&[])) else {
         r.finish()
     };
     let no_port = m.expect("NOPORT");

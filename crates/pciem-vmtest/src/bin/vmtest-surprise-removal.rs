@@ -28,16 +28,16 @@
 //!
 //! Then the kernel log has no BUG/WARNING/Oops line.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use pciem_abi::{
     PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE, PCIEM_TRAP_READ_MODEL,
 };
 use pciem_vmtest::klog;
+use pciem_vmtest::model_process::ModelProcess;
 use pciem_vmtest::protocard::{errno_of, signal, start_device, Card, DEVICE, VENDOR};
 use pciem_vmtest::sysfs::{self, wait_until};
 use pciem_vmtest::trapdrv::{pin_to_cpu, TrapDrv};
@@ -223,76 +223,6 @@ fn command(dev: &Dev, cmd: &str, writes: u64) -> String {
 
 // ---- the scenario's side -------------------------------------------------
 
-/// The model process: its stdin and the lines it prints.
-struct Model {
-    kid: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Model {
-    fn spawn(timeout_us: u32, port: bool) -> std::io::Result<Self> {
-        let exe = std::env::current_exe()?;
-        let mut kid = Command::new(exe)
-            .arg("model")
-            .arg(timeout_us.to_string())
-            .arg(if port { "port" } else { "bare" })
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdin = kid.stdin.take().expect("piped stdin");
-        let out = kid.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Self { kid, stdin, lines })
-    }
-
-    /// The next line starting with `prefix` within 10 s.
-    fn expect(&self, prefix: &str) -> Option<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.starts_with(prefix) => return Some(l),
-                Ok(l) => println!("INFO: model: {l}"),
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    /// Sends `cmd`; returns the model's reply line starting with `prefix`.
-    fn ask(&mut self, cmd: &str, prefix: &str) -> Option<String> {
-        writeln!(self.stdin, "{cmd}").ok()?;
-        self.stdin.flush().ok()?;
-        self.expect(prefix)
-    }
-
-    /// Closes its stdin (it exits and closes its files) and reaps it.
-    fn finish(mut self) -> bool {
-        drop(self.stdin);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.kid.try_wait() {
-                Ok(Some(st)) => return st.success(),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    let _ = self.kid.kill();
-                    let _ = self.kid.wait();
-                    return false;
-                }
-            }
-        }
-    }
-}
-
 fn live_devices() -> Option<u64> {
     sysfs::read_trim(Path::new(LIVE))
         .ok()
@@ -313,8 +243,11 @@ fn removed_lines() -> usize {
 /// Spawns a model, waits for pciem_trapdrv to bind, pins the model to CPU
 /// 1 (the driver's side runs on CPU 0: a waited read spins there with
 /// interrupts off, and the removal request must still get through).
-fn bound_model(r: &mut Report, timeout_us: u32, port: bool) -> Option<(Model, PathBuf)> {
-    let mut m = r.step("spawn the model", Model::spawn(timeout_us, port))?;
+fn bound_model(r: &mut Report, timeout_us: u32, port: bool) -> Option<(ModelProcess, PathBuf)> {
+    let mut m = r.step(
+        "spawn the model",
+        ModelProcess::spawn_self(&[&timeout_us.to_string(), if port { "port" } else { "bare" }]),
+    )?;
     let early = m.expect("EARLY");
     r.check(
         early.as_deref() == Some(&format!("EARLY {}", libc::EINVAL)),
