@@ -80,3 +80,52 @@ impl ModelProcess {
         }
     }
 }
+
+/// The model's side of the protocol: waits a few milliseconds for the
+/// ring's eventfd (consuming its count) or for command lines on stdin.
+#[derive(Debug, Default)]
+pub struct CommandInput {
+    line: Vec<u8>,
+}
+
+impl CommandInput {
+    /// Waits up to 5 ms for events or input; returns the complete command
+    /// lines that arrived (trimmed, possibly none), or `None` once stdin
+    /// is closed: the scenario is done with the model.
+    pub fn wait(&mut self, eventfd: std::os::fd::RawFd) -> std::io::Result<Option<Vec<String>>> {
+        let mut fds = [
+            libc::pollfd {
+                fd: eventfd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two live pollfds, their count passed with them.
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, 5) };
+        if fds[0].revents & libc::POLLIN != 0 {
+            let mut v = 0u64;
+            // SAFETY: 8 bytes into a live u64 from a non-blocking eventfd.
+            unsafe { libc::read(eventfd, (&mut v as *mut u64).cast(), 8) };
+        }
+        let mut cmds = Vec::new();
+        if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+            let mut b = [0u8; 256];
+            // SAFETY: reads at most 256 bytes into a live buffer.
+            let n = unsafe { libc::read(0, b.as_mut_ptr().cast(), b.len()) };
+            if n <= 0 {
+                return Ok(None);
+            }
+            self.line.extend_from_slice(&b[..n as usize]);
+            while let Some(pos) = self.line.iter().position(|&c| c == b'\n') {
+                let cmd: Vec<u8> = self.line.drain(..=pos).collect();
+                cmds.push(String::from_utf8_lossy(&cmd).trim().to_string());
+            }
+        }
+        Ok(Some(cmds))
+    }
+}

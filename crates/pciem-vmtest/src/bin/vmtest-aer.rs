@@ -38,6 +38,7 @@ use pciem_abi::{
     PCIEM_EVENT_RESET, PCIEM_RESET_BUS, PCIEM_ROOT_PORT_AER, PCIEM_ROOT_PORT_HOTPLUG,
 };
 use pciem_vmtest::klog;
+use pciem_vmtest::model_process::CommandInput;
 use pciem_vmtest::model_process::ModelProcess;
 use pciem_vmtest::sysfs::{self, wait_until};
 use pciem_vmtest::{Dev, Report, TEST_VENDOR};
@@ -121,7 +122,7 @@ fn model() -> std::io::Result<()> {
     writeln!(out, "OK registered")?;
     out.flush()?;
     let mut bus_resets = 0u64;
-    let mut line = Vec::new();
+    let mut input = CommandInput::default();
     loop {
         while let Some(ev) = ring.pop() {
             if ev.r#type == PCIEM_EVENT_RESET && ev.data == PCIEM_RESET_BUS {
@@ -131,55 +132,28 @@ fn model() -> std::io::Result<()> {
                 bar.write32(0, MAGIC);
             }
         }
-        let mut fds = [
-            libc::pollfd {
-                fd: efd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: 0,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two live pollfds.
-        unsafe { libc::poll(fds.as_mut_ptr(), 2, 5) };
-        if fds[0].revents & libc::POLLIN != 0 {
-            let mut v = 0u64;
-            // SAFETY: 8 bytes into a live u64 from a non-blocking eventfd.
-            unsafe { libc::read(efd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
-        }
-        if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
-            let mut b = [0u8; 256];
-            // SAFETY: reads at most 256 bytes into a live buffer.
-            let n = unsafe { libc::read(0, b.as_mut_ptr().cast(), b.len()) };
-            if n <= 0 {
-                return Ok(());
-            }
-            line.extend_from_slice(&b[..n as usize]);
-            while let Some(pos) = line.iter().position(|&c| c == b'\n') {
-                let cmd: Vec<u8> = line.drain(..=pos).collect();
-                let cmd = String::from_utf8_lossy(&cmd).trim().to_string();
-                let w: Vec<u64> = cmd
-                    .split_whitespace()
-                    .skip(1)
-                    .filter_map(sysfs::parse_num)
-                    .collect();
-                let reply = match (cmd.split_whitespace().next(), w.as_slice()) {
-                    (Some("aer"), [sev, status]) => {
-                        format!("AER {}", inject(&dev, *sev as u32, *status as u32, 0))
-                    }
-                    (Some("aerflags"), [flags]) => format!(
-                        "AER {}",
-                        inject(&dev, PCIEM_AER_CORRECTABLE, COR_RXERR, *flags as u32)
-                    ),
-                    (Some("resets"), []) => format!("RESETS {bus_resets}"),
-                    _ => format!("ERR unknown command {cmd}"),
-                };
-                writeln!(out, "{reply}")?;
-                out.flush()?;
-            }
+        let Some(cmds) = input.wait(efd.as_raw_fd())? else {
+            return Ok(()); // the scenario is done with the model
+        };
+        for cmd in cmds {
+            let w: Vec<u64> = cmd
+                .split_whitespace()
+                .skip(1)
+                .filter_map(sysfs::parse_num)
+                .collect();
+            let reply = match (cmd.split_whitespace().next(), w.as_slice()) {
+                (Some("aer"), [sev, status]) => {
+                    format!("AER {}", inject(&dev, *sev as u32, *status as u32, 0))
+                }
+                (Some("aerflags"), [flags]) => format!(
+                    "AER {}",
+                    inject(&dev, PCIEM_AER_CORRECTABLE, COR_RXERR, *flags as u32)
+                ),
+                (Some("resets"), []) => format!("RESETS {bus_resets}"),
+                _ => format!("ERR unknown command {cmd}"),
+            };
+            writeln!(out, "{reply}")?;
+            out.flush()?;
         }
     }
 }

@@ -47,7 +47,7 @@ fn main() {
     );
     let (ok, out) = run("rmmod", &["pciem"]);
     r.check(ok, format!("rmmod pciem {}", out.trim()));
-    let cases: [(&str, String, &str); 3] = [
+    let cases: [(&str, String, &str); 4] = [
         (
             "malformed phys_region",
             "phys_region=banana".into(),
@@ -62,6 +62,11 @@ fn main() {
             "phys_region in System RAM",
             format!("phys_region={ram}"),
             "overlaps System RAM",
+        ),
+        (
+            "unknown dma_check mode",
+            "dma_check=sometimes".into(),
+            "dma_check=sometimes: expected off, report or enforce",
         ),
     ];
     for (what, param, reason) in cases {
@@ -87,6 +92,11 @@ fn main() {
             .map(|s| s.trim() == good)
             .unwrap_or(false),
         "the parameter is visible in /sys/module/pciem/parameters",
+    );
+    r.check(
+        std::fs::read_to_string("/sys/module/pciem/parameters/dma_check")
+            .is_ok_and(|s| s.trim() == "enforce"),
+        "dma_check defaults to enforce",
     );
     r.finish()
 }

@@ -55,6 +55,7 @@ use pciem_abi::{
     PCIEM_EVENT_MMIO_WRITE, PCIEM_TRAP_READ_MODEL,
 };
 use pciem_vmtest::klog;
+use pciem_vmtest::model_process::CommandInput;
 use pciem_vmtest::sysfs::{self, run};
 use pciem_vmtest::trapdrv::{pin_to_cpu, TrapDrv, TrapStats};
 use pciem_vmtest::{Dev, Report, TEST_DEVICE_TRAP, TEST_VENDOR, TRAPDRV};
@@ -119,7 +120,7 @@ fn model() -> std::io::Result<()> {
     writeln!(out, "OK registered")?;
     out.flush()?;
     let mut seq_reads = 0u64;
-    let mut line = Vec::new();
+    let mut input = CommandInput::default();
     loop {
         while let Some(ev) = ring.pop() {
             if ev.r#type == PCIEM_EVENT_MMIO_READ && ev.flags & PCIEM_EVENT_FLAG_POSTED == 0 {
@@ -138,40 +139,13 @@ fn model() -> std::io::Result<()> {
             )?;
         }
         out.flush()?;
-        let mut fds = [
-            libc::pollfd {
-                fd: efd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: 0,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two live pollfds.
-        unsafe { libc::poll(fds.as_mut_ptr(), 2, 5) };
-        if fds[0].revents & libc::POLLIN != 0 {
-            let mut v = 0u64;
-            // SAFETY: 8 bytes into a live u64 from a non-blocking eventfd.
-            unsafe { libc::read(efd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
-        }
-        if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
-            let mut b = [0u8; 256];
-            // SAFETY: reads at most 256 bytes into a live buffer.
-            let n = unsafe { libc::read(0, b.as_mut_ptr().cast(), b.len()) };
-            if n <= 0 {
-                return Ok(()); // the scenario went away
-            }
-            line.extend_from_slice(&b[..n as usize]);
-            while let Some(pos) = line.iter().position(|&c| c == b'\n') {
-                let cmd: Vec<u8> = line.drain(..=pos).collect();
-                let cmd = String::from_utf8_lossy(&cmd).trim().to_string();
-                let reply = command(&dev, &cmd);
-                writeln!(out, "{reply}")?;
-                out.flush()?;
-            }
+        let Some(cmds) = input.wait(efd.as_raw_fd())? else {
+            return Ok(()); // the scenario is done with the model
+        };
+        for cmd in cmds {
+            let reply = command(&dev, &cmd);
+            writeln!(out, "{reply}")?;
+            out.flush()?;
         }
     }
 }
