@@ -13,6 +13,11 @@
 //! has set Bus Master Enable, and interrupts obey the MSI mask bits, the
 //! MSI-X table and the INTx disable bit.
 //!
+//! **Multi-function devices**: [`MultiHarness`] plugs in up to eight
+//! functions, each a model of its own, and a test addresses each
+//! function's driver side with [`MultiHarness::function`] (see
+//! [`functions`]).
+//!
 //! **Linux only**: the device thread sleeps on an `eventfd(2)`, the same
 //! wake-up the real module uses, which other systems do not offer. Like
 //! pciem-core, it needs a target with 64-bit atomics.
@@ -175,12 +180,14 @@
 mod dma;
 mod doorbell;
 mod error;
+pub mod functions;
 mod harness;
 mod host;
 mod irq;
 
 pub use doorbell::Doorbell;
 pub use error::MockError;
+pub use functions::{FunctionBox, FunctionModel, FunctionModels, MultiHarness};
 pub use harness::{DeviceWait, Harness};
 pub use host::MockHost;
 pub use irq::{IrqKind, IrqRecord};
