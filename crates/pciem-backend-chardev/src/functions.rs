@@ -1111,6 +1111,64 @@ mod tests {
         assert_eq!(f.session.host(1).unwrap().bar_len(0), Some(4096));
     }
 
+    /// A single function 0 with a trapped BAR (the ABI 5 device): a
+    /// model-answered read is answered in the read-response page, after
+    /// the events before it, and START is sent once before the loop.
+    #[test]
+    fn a_single_trapped_function_answers_reads_in_the_response_page() {
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        use pciem_abi::pciem_read_responses;
+        use pciem_core::MmioRead;
+
+        struct Answering(u64);
+        impl Device for Answering {
+            fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+                ConfigBuilder::new(0x1f0c, 0x7e5f)
+                    .bar(0, Bar::memory32(4096))
+                    .build()
+            }
+            fn watches(&self) -> &[Watch] {
+                &[]
+            }
+            fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
+                self.0 += 1;
+                Ok(())
+            }
+            fn mmio_read(&mut self, _: &dyn Host, _: MmioRead) -> Result<u64, HostError> {
+                Ok(0xC0_0000 + self.0)
+            }
+        }
+        let mut f = fake(&[0]);
+        let page_fd = memfd_create(c"responses", MFdFlags::empty()).unwrap();
+        nix::unistd::ftruncate(&page_fd, 4096).unwrap();
+        f.session.responses = Some(ReadResponses::map_at(&page_fd, 0).unwrap());
+        f.session.trapped = true;
+        let kernel_page = Mapping::shared(&page_fd, 0, 4096).unwrap();
+        let mut producer = Producer::new();
+        producer.push(&f.view, &write_event(0, 1)).unwrap();
+        producer.push(&f.view, &write_event(0, 2)).unwrap();
+        let read = MmioRead {
+            bar: 0,
+            offset: 0x10,
+            size: 2,
+        };
+        producer.push(&f.view, &read.to_event(70)).unwrap();
+        let stop = StopSignal::new().unwrap();
+        stop.handle().stop();
+        let mut model = Answering(0);
+        // /dev/null does not know START: the error names it.
+        let e = f.session.run(&mut [(0, &mut model)], &stop).unwrap_err();
+        assert!(e.to_string().starts_with("START: "), "{e}");
+        f.session.started = true;
+        stop.handle().stop();
+        let report = f.session.run(&mut [(0, &mut model)], &stop).unwrap();
+        assert_eq!((report.events, report.reads_answered), (3, 1));
+        // SAFETY: a live page of slots, read after the run returned.
+        let page = unsafe { &*kernel_page.as_ptr().cast::<pciem_read_responses>() };
+        assert_eq!(page.slots[70 % 64].id, 70);
+        assert_eq!(page.slots[70 % 64].value, 0x0002);
+    }
+
     /// A single function 0 never selects: its interrupt is INJECT_IRQ
     /// alone, as on a single-function device.
     #[test]
