@@ -81,6 +81,18 @@ bool pciem_fn_multi(const struct pciem_dev *dev)
 	return false;
 }
 
+bool pciem_fn_any_trapped(const struct pciem_dev *dev)
+{
+	int i;
+
+	if (pciem_dev_trapped(dev))
+		return true;
+	for (i = 1; i < PCIEM_MAX_FUNCTIONS; i++)
+		if (dev->fns[i] && pciem_dev_trapped(dev->fns[i]))
+			return true;
+	return false;
+}
+
 struct pciem_dev *pciem_pdev_to_dev(const struct pci_dev *pdev)
 {
 	struct pciem_dev *dev = container_of(pdev->bus->sysdata,

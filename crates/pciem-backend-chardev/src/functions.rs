@@ -16,9 +16,13 @@
 //! ioctl per action, as on a single-function device. Timers are per
 //! function: ids of different functions never collide.
 //!
-//! A set with only function 0 never calls `SET_FUNCTION` and is the ABI 5
-//! single-function device (trapped BARs then work as with
-//! [`crate::Session`]); [`crate::Session`] itself never calls it.
+//! Any function may trap BARs ([`Device::access_map`]): its trap
+//! declarations go to its own selection, its read-response page (page
+//! `16 n + 8` of the instance file) is mapped, and its models' answers to
+//! model-answered reads go there; `START` is sent once, before the loop,
+//! when any function traps. A set with only function 0 never calls
+//! `SET_FUNCTION` and is the ABI 5 single-function device;
+//! [`crate::Session`] itself never calls it.
 //!
 //! ```no_run
 //! use pciem_backend_chardev::functions::FunctionSession;
@@ -50,7 +54,7 @@ use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use pciem_abi::{
     pciem_dma_atomic, pciem_event, pciem_irqfd_config, pciem_watchpoint_config, PCIEM_MAX_BARS,
-    PCIEM_MMAP_FUNCTION_STRIDE, PCIEM_WP_FLAG_BAR_KPROBES,
+    PCIEM_MMAP_FUNCTION_STRIDE, PCIEM_MMAP_READ_RESPONSES_PGOFF, PCIEM_WP_FLAG_BAR_KPROBES,
 };
 use pciem_abi::{PCIEM_IRQFD_FLAG_DEASSERT, PCIEM_IRQFD_FLAG_LEVEL, PCIEM_IRQFD_FLAG_REMOVE};
 use pciem_core::dmacheck::CheckMode;
@@ -387,7 +391,7 @@ pub struct FunctionRunReport {
     pub lost: u64,
     /// The kernel's overflow counter at the end.
     pub overflow: u64,
-    /// Model-answered reads answered (a single-function set only).
+    /// Model-answered reads (of trapped BARs) answered, all functions.
     pub reads_answered: u64,
     /// Timers that fired, all functions.
     pub timers: u64,
@@ -432,7 +436,6 @@ fn describe(
         let space = device.config_space()?;
         let access = device.access_map().map_err(ChardevError::Access)?;
         access.check(&space).map_err(ChardevError::Access)?;
-        set.check_access(function, &access)?;
         let all = device.watches();
         check_watches(&space, all)?;
         let watches = all
@@ -518,8 +521,9 @@ pub struct FunctionSession {
     /// The files, the selection and the timers every host shares.
     shared: Arc<Shared>,
     options: RunOptions,
-    /// Mapped when function 0 of a single-function set has a trapped BAR.
-    responses: Option<ReadResponses>,
+    /// Each function's read-response page, mapped when it has a trapped
+    /// BAR.
+    responses: [Option<ReadResponses>; MAX_FUNCTIONS as usize],
     trapped: bool,
     started: bool,
 }
@@ -528,14 +532,16 @@ impl FunctionSession {
     /// Describes each `(function number, model)` to the kernel and
     /// registers them together as one device: everything is checked first
     /// (the set by [`FunctionSet::new`]: numbers 0..7, each once, function
-    /// 0 among them; each configuration space, trap declarations (none in
-    /// a multi-function device) and watches; no root port with several
-    /// functions), then the control file is opened and its ABI checked,
+    /// 0 among them; each configuration space, trap declarations and
+    /// watches; no root port with several functions), then the control file is opened and its ABI checked,
     /// the ring mapped, the eventfd attached; for each function in
     /// ascending order `SET_FUNCTION n` (never for function 0, selected at
     /// open), `SET_CONFIG_IMAGE`, `SET_DMA_CHECK` unless
-    /// [`RunOptions::dma_check`] is the default, and `SET_WATCHPOINT` for
-    /// each watch; `REGISTER`; then each function's BARs mapped.
+    /// [`RunOptions::dma_check`] is the default, its trap declarations
+    /// (`SET_BAR_MODE`, `ADD_TRAP_RANGE`, `SET_READ_TIMEOUT`) and
+    /// `SET_WATCHPOINT` for each watch on a watch-mode BAR; `REGISTER`;
+    /// then each function's BARs mapped, and the read-response page of
+    /// each function with a trapped BAR.
     pub fn open(
         functions: &[(u8, &dyn Device)],
         options: RunOptions,
@@ -572,14 +578,15 @@ impl FunctionSession {
             maps.push(map_bars(control.as_fd(), &instance, d.function, &d.space)?);
         }
         let trapped = described.iter().any(|d| d.access.any_trapped());
-        let responses = if trapped {
-            Some(
-                ReadResponses::map(&instance)
+        let mut responses: [Option<ReadResponses>; MAX_FUNCTIONS as usize] = Default::default();
+        for d in described.iter().filter(|d| d.access.any_trapped()) {
+            let pgoff = u64::from(d.function) * PCIEM_MMAP_FUNCTION_STRIDE
+                + PCIEM_MMAP_READ_RESPONSES_PGOFF;
+            responses[d.function as usize] = Some(
+                ReadResponses::map_at(&instance, pgoff * page_size())
                     .map_err(ChardevError::sys("mmap the read-response page"))?,
-            )
-        } else {
-            None
-        };
+            );
+        }
         let shared = Arc::new(Shared {
             instance,
             control,
@@ -636,8 +643,7 @@ impl FunctionSession {
     }
 
     /// Calls each model's [`Device::start`] (ascending function number),
-    /// sends `START` if function 0 of a single-function set has a trapped
-    /// BAR (once per session), then hands every event to the model of its
+    /// sends `START` if any function has a trapped BAR (once per session), then hands every event to the model of its
     /// function ([`Device::serve_event`], the function tag cleared) until
     /// `stop` is requested; events already in the ring when the stop
     /// arrives are still handled. `devices` must hold one model for each
@@ -655,7 +661,7 @@ impl FunctionSession {
             }
         }
         if self.trapped && !self.started {
-            // A trapped BAR means a single function 0: nothing to select.
+            // The device's, not a function's: nothing to select.
             ioctl::start(self.shared.control.as_fd()).map_err(ChardevError::sys("START"))?;
             self.started = true;
         }
@@ -773,21 +779,24 @@ impl FunctionSession {
         Ok(())
     }
 
-    /// Sends one read answer back (only function 0 of a single-function
-    /// set has trapped BARs): the read-response slot, or `COMPLETE_READ`.
+    /// Sends one read answer back: the function's read-response slot, or
+    /// `COMPLETE_READ` if it has no page (a read event for a function
+    /// without trapped BARs: a confused kernel; answered anyway). The
+    /// kernel finds the function from the read's id, so neither needs a
+    /// selection.
     fn answer(&self, function: u8, a: ReadAnswer, report: &mut FunctionRunReport) {
-        match (&self.responses, &self.hosts[function as usize]) {
-            (Some(page), _) => page.answer(a),
-            (None, Some(host)) => {
-                let r = host.ioctl("COMPLETE_READ", |fd| {
-                    ioctl::complete_read(fd, a.id, a.value)
-                });
-                if r.is_err() {
-                    report.keep(function, r);
+        match self
+            .responses
+            .get(function as usize)
+            .and_then(Option::as_ref)
+        {
+            Some(page) => page.answer(a),
+            None => {
+                if let Err(e) = ioctl::complete_read(self.shared.control.as_fd(), a.id, a.value) {
+                    report.keep(function, Err(host_error("COMPLETE_READ", e)));
                     return;
                 }
             }
-            (None, None) => return,
         }
         report.reads_answered += 1;
     }
@@ -906,9 +915,10 @@ mod tests {
         assert!(matches!(e, ChardevError::Open { .. }), "{e}");
     }
 
-    /// Trapped BARs, multi-function: refused by pciem-core's rule.
+    /// Trapped BARs are fine in any function; a bad trap declaration is
+    /// refused before the kernel is touched.
     #[test]
-    fn trapped_bars_are_refused_in_a_multi_function_device() {
+    fn trap_declarations_are_checked_per_function() {
         struct Trapped;
         fn builder() -> ConfigBuilder {
             ConfigBuilder::new(0x1f0c, 0x7e5f)
@@ -929,15 +939,35 @@ mod tests {
                 Ok(())
             }
         }
+        struct BadTrap;
+        impl Device for BadTrap {
+            fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+                ConfigBuilder::new(0x1f0c, 0x7e5f)
+                    .bar(0, Bar::memory32(4096))
+                    .build()
+            }
+            fn access_map(&self) -> Result<AccessMap, BuildError> {
+                let mut m = AccessMap::new();
+                m.set_mode(2, pciem_core::BarMode::Trap)?;
+                Ok(m)
+            }
+            fn watches(&self) -> &[Watch] {
+                &[]
+            }
+            fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
+                Ok(())
+            }
+        }
         let a = adder(0);
         let e = FunctionSession::open(&[(0, &a), (3, &Trapped)], nowhere()).unwrap_err();
-        assert!(
-            matches!(e, ChardevError::Function(FunctionError::TrappedBar(3))),
-            "{e}"
-        );
-        // Alone it is a single-function device, as the kernel sees it.
+        assert!(matches!(e, ChardevError::Open { .. }), "{e}");
         let e = FunctionSession::open(&[(0, &Trapped)], nowhere()).unwrap_err();
         assert!(matches!(e, ChardevError::Open { .. }), "{e}");
+        let e = FunctionSession::open(&[(0, &a), (1, &BadTrap)], nowhere()).unwrap_err();
+        assert!(
+            matches!(e, ChardevError::Access(BuildError::TrapBarMissing(2))),
+            "{e}"
+        );
     }
 
     /// A session over stand-ins: the ring and each function's BAR0 are
@@ -1003,7 +1033,7 @@ mod tests {
                     warn_lost: false,
                     ..Default::default()
                 },
-                responses: None,
+                responses: Default::default(),
                 trapped: false,
                 started: false,
             },
@@ -1111,9 +1141,9 @@ mod tests {
         assert_eq!(f.session.host(1).unwrap().bar_len(0), Some(4096));
     }
 
-    /// A single function 0 with a trapped BAR (the ABI 5 device): a
-    /// model-answered read is answered in the read-response page, after
-    /// the events before it, and START is sent once before the loop.
+    /// Function 2's trapped BAR: its model-answered read is answered in
+    /// function 2's read-response page, after the events before it, by
+    /// function 2's model; START is sent once before the loop.
     #[test]
     fn a_single_trapped_function_answers_reads_in_the_response_page() {
         use nix::sys::memfd::{memfd_create, MFdFlags};
@@ -1138,31 +1168,41 @@ mod tests {
                 Ok(0xC0_0000 + self.0)
             }
         }
-        let mut f = fake(&[0]);
+        let mut f = fake(&[0, 2]);
         let page_fd = memfd_create(c"responses", MFdFlags::empty()).unwrap();
         nix::unistd::ftruncate(&page_fd, 4096).unwrap();
-        f.session.responses = Some(ReadResponses::map_at(&page_fd, 0).unwrap());
+        f.session.responses[2] = Some(ReadResponses::map_at(&page_fd, 0).unwrap());
         f.session.trapped = true;
         let kernel_page = Mapping::shared(&page_fd, 0, 4096).unwrap();
         let mut producer = Producer::new();
-        producer.push(&f.view, &write_event(0, 1)).unwrap();
-        producer.push(&f.view, &write_event(0, 2)).unwrap();
+        producer.push(&f.view, &write_event(2, 1)).unwrap();
+        producer.push(&f.view, &write_event(0, 9)).unwrap();
+        producer.push(&f.view, &write_event(2, 2)).unwrap();
         let read = MmioRead {
             bar: 0,
             offset: 0x10,
             size: 2,
         };
-        producer.push(&f.view, &read.to_event(70)).unwrap();
+        producer
+            .push(&f.view, &function::tagged(&read.to_event(70), 2))
+            .unwrap();
         let stop = StopSignal::new().unwrap();
         stop.handle().stop();
-        let mut model = Answering(0);
+        let (mut m0, mut m2) = (Answering(100), Answering(0));
         // /dev/null does not know START: the error names it.
-        let e = f.session.run(&mut [(0, &mut model)], &stop).unwrap_err();
+        let e = f
+            .session
+            .run(&mut [(0, &mut m0), (2, &mut m2)], &stop)
+            .unwrap_err();
         assert!(e.to_string().starts_with("START: "), "{e}");
         f.session.started = true;
         stop.handle().stop();
-        let report = f.session.run(&mut [(0, &mut model)], &stop).unwrap();
-        assert_eq!((report.events, report.reads_answered), (3, 1));
+        let report = f
+            .session
+            .run(&mut [(0, &mut m0), (2, &mut m2)], &stop)
+            .unwrap();
+        assert_eq!((report.events, report.reads_answered), (4, 1));
+        assert_eq!((m0.0, m2.0), (101, 2));
         // SAFETY: a live page of slots, read after the run returned.
         let page = unsafe { &*kernel_page.as_ptr().cast::<pciem_read_responses>() };
         assert_eq!(page.slots[70 % 64].id, 70);

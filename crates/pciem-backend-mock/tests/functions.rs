@@ -332,13 +332,19 @@ fn bad_function_sets_are_refused_as_the_kernel_refuses_them() {
     // The right model type, or none.
     assert!(h.device::<Model>(1).unwrap().is_some());
     assert!(h.device::<String>(1).unwrap().is_none());
+}
 
-    // Trapped BARs: not in a multi-function device; alone, function 0 may.
-    struct Trapped;
+#[test]
+fn a_functions_trapped_bar_is_answered_by_its_model() {
+    let log = Log::default();
+    let m = |id| Model::boxed("m", id, 0, Irq::Msi { vector: 0 }, &log) as Box<dyn FunctionModel>;
+    /// Answers reads of 0x40 with 0x600D_0000 + stores seen.
+    struct Trapped(u64);
     fn builder() -> ConfigBuilder {
         ConfigBuilder::new(0x1f0c, 0x7e5f)
             .bar(0, Bar::memory32(4096))
             .trap_bar(0)
+            .trap_range(0, 0x40, 8, pciem_core::TrapPolicy::MODEL)
     }
     impl Device for Trapped {
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
@@ -351,16 +357,23 @@ fn bad_function_sets_are_refused_as_the_kernel_refuses_them() {
             &[]
         }
         fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
+            self.0 += 1;
             Ok(())
         }
+        fn mmio_read(&mut self, _: &dyn Host, _: pciem_core::MmioRead) -> Result<u64, HostError> {
+            Ok(0x600D_0000 + self.0)
+        }
     }
-    assert_eq!(
-        err(vec![(0, m(1)), (6, Box::new(Trapped))]),
-        MockError::Function(FunctionError::TrappedBar(6))
-    );
-    let mut single = MultiHarness::new(vec![(0, Box::new(Trapped))]).unwrap();
-    assert!(!single.functions().is_multi());
-    single.function(0).unwrap().write32(0, 0, 1).unwrap();
+    let mut h = MultiHarness::new(vec![(0, m(1)), (6, Box::new(Trapped(0)))]).unwrap();
+    // Every store to function 6's trapped BAR reaches its model.
+    h.function(6).unwrap().write32(0, 0x10, 1).unwrap();
+    h.function(6).unwrap().write32(0, 0x14, 1).unwrap();
+    assert_eq!(h.function(6).unwrap().read32(0, 0x40).unwrap(), 0x600D_0002);
+    assert_eq!(h.function(6).unwrap().model_reads(), 1);
+    // Function 0's BAR is plain memory.
+    assert_eq!(h.function(0).unwrap().read32(0, 0x40).unwrap(), 0);
+    assert_eq!(h.device::<Trapped>(6).unwrap().unwrap().0, 2);
+    assert_eq!(h.device::<Model>(0).unwrap().unwrap().writes, 0);
 }
 
 #[test]

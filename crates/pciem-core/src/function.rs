@@ -4,9 +4,8 @@
 //!
 //! One device process may define up to [`MAX_FUNCTIONS`] functions (devfn
 //! 0..7 of one slot), each with its own configuration space, BARs,
-//! interrupts and events. The backends check a model's functions with
-//! [`FunctionSet::new`] and [`FunctionSet::check_access`] before anything
-//! exists, so a bad set is refused with the same reason on the mock and
+//! interrupts, events and trapped BARs. The backends check a model's
+//! functions with [`FunctionSet::new`] before anything exists, so a bad set is refused with the same reason on the mock and
 //! on `/dev/pciem` (where the kernel would refuse it too, later, with an
 //! errno: see [`FunctionError::errno`]).
 //!
@@ -25,8 +24,6 @@
 use pciem_abi::{
     pciem_event, pciem_event_function, PCIEM_EVENT_FUNCTION_MASK, PCIEM_MAX_FUNCTIONS,
 };
-
-use crate::access::AccessMap;
 
 /// Functions of one device: numbers 0..7.
 pub const MAX_FUNCTIONS: u8 = PCIEM_MAX_FUNCTIONS as u8;
@@ -53,13 +50,6 @@ pub enum FunctionError {
     /// `SET_FUNCTION` after `REGISTER`, `ENOENT`).
     #[error("function {0} does not exist in this device")]
     NoSuchFunction(u8),
-    /// A trapped BAR in a multi-function device (the kernel: `REGISTER`,
-    /// `EOPNOTSUPP`): trapped reads would need per-function read-response
-    /// routing, not in this version.
-    #[error(
-        "function {0}: a multi-function device cannot have trapped BARs (not in this version)"
-    )]
-    TrappedBar(u8),
     /// A root port above a multi-function device (the kernel:
     /// `REGISTER`, `EOPNOTSUPP`): not in this version.
     #[error("a multi-function device cannot have a root port (not in this version)")]
@@ -78,7 +68,7 @@ impl FunctionError {
             FunctionError::OutOfRange(_) | FunctionError::NoFunctionZero => EINVAL,
             FunctionError::Duplicate(_) => EEXIST,
             FunctionError::NoSuchFunction(_) => ENOENT,
-            FunctionError::TrappedBar(_) | FunctionError::RootPort => EOPNOTSUPP,
+            FunctionError::RootPort => EOPNOTSUPP,
         }
     }
 }
@@ -125,8 +115,7 @@ impl FunctionSet {
     }
 
     /// Whether the device is multi-function (has a function besides 0):
-    /// only then does the kernel set the Multi-Function bit, and refuse
-    /// trapped BARs.
+    /// only then does the kernel set the Multi-Function bit.
     pub const fn is_multi(self) -> bool {
         self.0 & !1 != 0
     }
@@ -144,15 +133,6 @@ impl FunctionSet {
     /// The function numbers, ascending.
     pub fn iter(self) -> impl Iterator<Item = u8> {
         (0..MAX_FUNCTIONS).filter(move |&n| self.contains(n))
-    }
-
-    /// Whether function `function`'s BAR modes are possible in this set:
-    /// a multi-function device cannot have trapped BARs.
-    pub fn check_access(self, function: u8, access: &AccessMap) -> Result<(), FunctionError> {
-        if self.is_multi() && access.any_trapped() {
-            return Err(FunctionError::TrappedBar(function));
-        }
-        Ok(())
     }
 }
 
@@ -183,7 +163,6 @@ pub const fn tagged(event: &pciem_event, function: u8) -> pciem_event {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::BarMode;
     use pciem_abi::{PCIEM_ERROR_READ_TIMEOUT, PCIEM_EVENT_FLAG_POSTED};
 
     #[test]
@@ -212,21 +191,7 @@ mod tests {
         assert_eq!(FunctionError::Duplicate(1).errno(), 17);
         assert_eq!(FunctionError::NoFunctionZero.errno(), 22);
         assert_eq!(FunctionError::NoSuchFunction(2).errno(), 2);
-        assert_eq!(FunctionError::TrappedBar(1).errno(), 95);
-    }
-
-    #[test]
-    fn trapped_bars_only_in_a_single_function_device() {
-        let mut trapped = AccessMap::new();
-        trapped.set_mode(0, BarMode::Trap).unwrap();
-        let multi = FunctionSet::new([0, 2]).unwrap();
-        assert_eq!(
-            multi.check_access(2, &trapped),
-            Err(FunctionError::TrappedBar(2))
-        );
-        assert_eq!(multi.check_access(0, &AccessMap::new()), Ok(()));
-        let single = FunctionSet::new([0]).unwrap();
-        assert_eq!(single.check_access(0, &trapped), Ok(()));
+        assert_eq!(FunctionError::RootPort.errno(), 95);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Scenario: a multi-function device served by the high-level Rust API,
 //! `pciem_backend_chardev::FunctionSession`, one `Device` model per
 //! function. The device process (this binary re-executed with
-//! `--device`) opens functions 0, 1 and 3 of one slot:
+//! `--device`) opens functions 0, 1, 3 and 4 of one slot:
 //!
 //! - function 0, 1f0c:7e50 (MSI): a write of `v` to BAR0+0x0 stores
 //!   `2v + 1` at BAR0+0x4 and raises MSI 0;
@@ -9,15 +9,21 @@
 //! - function 3, 1f0c:7e54 (INTx): stores `v + 5` and asserts INTx; when
 //!   the driver's handler acknowledges (sets Interrupt Disable, a
 //!   configuration write that reaches this model only) it deasserts and
-//!   counts the acknowledgment at BAR0+0x14.
+//!   counts the acknowledgment at BAR0+0x14;
+//! - function 4, 1f0c:7e50 (MSI) with BAR0 trapped: stores `2v + 1`
+//!   like function 0 (every store reaches it), and answers the driver's
+//!   loads of BAR0+0x40 itself (`0x7AB0_0000` + its answers so far), in
+//!   function 4's read-response page.
 //!
 //! Each counts its writes at BAR0+0x8, puts `MAGIC + n` at BAR0+0xC in
 //! `start`, and ticks timer id 1 (the same id in every function) into
-//! BAR0+0x10, `2 + n` times. `pciem_testdrv` binds to each function; the
+//! BAR0+0x10, `2 + n` times. `pciem_testdrv` binds to each function (after
+//! `START`, since function 4 traps); once a warm-up store has reached each
+//! model (a watch is armed shortly after the driver's ioremap), the
 //! parent checks every write reaches its own function's model only (its
 //! BAR, its counter, its interrupt, counted by its own driver instance
 //! only), the per-function timers, then SIGTERM: a clean exit whose report
-//! counts events per function without a handler error, all three
+//! counts events per function without a handler error, all four
 //! functions gone, the windows released, the kernel log clean.
 
 use std::io::{BufRead, BufReader, Write};
@@ -29,8 +35,8 @@ use pciem_backend_chardev::{FunctionSession, RunOptions, StopSignal};
 use pciem_core::config::regs::COMMAND_INTX_DISABLE;
 use pciem_core::config::{Bar, MsiCap};
 use pciem_core::{
-    BuildError, ConfigBuilder, ConfigSpace, ConfigWrite, Device, Host, HostError, Irq, MmioWrite,
-    Watch,
+    AccessMap, BuildError, ConfigBuilder, ConfigSpace, ConfigWrite, Device, Host, HostError, Irq,
+    MmioRead, MmioWrite, TrapPolicy, Watch,
 };
 use pciem_vmtest::sysfs::{
     self, driver_of, find_devices, pci_name, testdrv_counter, testdrv_irqs, testdrv_read,
@@ -44,6 +50,13 @@ const REG_COUNT: u64 = 0x8;
 const REG_MAGIC: u64 = 0xC;
 const REG_TICKS: u64 = 0x10;
 const REG_ACKS: u64 = 0x14;
+/// Warm-up stores seen (see [`WARMUP`]).
+const REG_SEEN: u64 = 0x18;
+/// Written to BAR0+0x0 until the model has seen one: the watch on it is
+/// armed from a work item after the driver's ioremap, and a store before
+/// that may produce no event (the kernel logs it; `vmtest-watch-late`).
+/// The model only counts it at [`REG_SEEN`].
+const WARMUP: u32 = 0xFFFF_0000;
 const MAGIC: u32 = 0x3F00_0000;
 const INTX_DEVICE: u16 = 0x7e54;
 const TICK: Duration = Duration::from_millis(25);
@@ -63,18 +76,26 @@ enum Kind {
     Invert,
     /// `v + 5`, INTx.
     Level,
+    /// `2v + 1`, MSI, BAR0 trapped with reads of [`REG_ANSWER`] answered
+    /// by the model.
+    Trapped,
 }
 
+/// The trapped function's model-answered register.
+const REG_ANSWER: u64 = 0x40;
+const ANSWER: u32 = 0x7AB0_0000;
+
 /// (function number, device ID, model kind).
-const FUNCTIONS: [(u8, u16, Kind); 3] = [
+const FUNCTIONS: [(u8, u16, Kind); 4] = [
     (0, TEST_DEVICE_IOMAP, Kind::Double),
     (1, TEST_DEVICE_IOREMAP, Kind::Invert),
     (3, INTX_DEVICE, Kind::Level),
+    (4, TEST_DEVICE_IOMAP, Kind::Trapped),
 ];
 
 fn expected(kind: Kind, v: u32) -> u32 {
     match kind {
-        Kind::Double => v.wrapping_mul(2).wrapping_add(1),
+        Kind::Double | Kind::Trapped => v.wrapping_mul(2).wrapping_add(1),
         Kind::Invert => !v,
         Kind::Level => v.wrapping_add(5),
     }
@@ -89,6 +110,8 @@ struct Model {
     ticks: u32,
     asserted: bool,
     acks: u32,
+    answers: u32,
+    seen: u32,
 }
 
 impl Model {
@@ -101,23 +124,45 @@ impl Model {
             ticks: 0,
             asserted: false,
             acks: 0,
+            answers: 0,
+            seen: 0,
         }
     }
 
     fn ticks_wanted(&self) -> u32 {
         2 + u32::from(self.function)
     }
+
+    fn builder(&self) -> ConfigBuilder {
+        ConfigBuilder::new(TEST_VENDOR, self.device)
+            .class(0x0b, 0x40, 0x00)
+            .bar(0, Bar::memory32(4096))
+    }
 }
 
 impl Device for Model {
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-        let b = ConfigBuilder::new(TEST_VENDOR, self.device)
-            .class(0x0b, 0x40, 0x00)
-            .bar(0, Bar::memory32(4096));
+        let b = self.builder();
         match self.kind {
             Kind::Level => b.interrupt_pin(1).build(),
             _ => b.msi(MsiCap::new(1)).build(),
         }
+    }
+
+    fn access_map(&self) -> Result<AccessMap, BuildError> {
+        match self.kind {
+            Kind::Trapped => self
+                .builder()
+                .trap_bar(0)
+                .trap_range(0, REG_ANSWER, 8, TrapPolicy::MODEL)
+                .access_map(),
+            _ => Ok(AccessMap::new()),
+        }
+    }
+
+    fn mmio_read(&mut self, _: &dyn Host, read: MmioRead) -> Result<u64, HostError> {
+        self.answers += 1;
+        Ok(u64::from(ANSWER + self.answers) + (read.offset - REG_ANSWER))
     }
 
     fn watches(&self) -> &[Watch] {
@@ -141,6 +186,10 @@ impl Device for Model {
     fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
         if w.bar != 0 || w.offset != REG_IN {
             return Ok(());
+        }
+        if w.value as u32 == WARMUP {
+            self.seen += 1;
+            return host.write_u32(0, REG_SEEN, self.seen);
         }
         self.count += 1;
         host.write_u32(0, REG_OUT, expected(self.kind, w.value as u32))?;
@@ -201,17 +250,23 @@ fn device() -> ! {
             .iter()
             .map(|m| {
                 format!(
-                    "f{}:events={},count={},ticks={},acks={}",
-                    m.function, r.events_by_function[m.function as usize], m.count, m.ticks, m.acks
+                    "f{}:events={},count={},ticks={},acks={},answers={}",
+                    m.function,
+                    r.events_by_function[m.function as usize],
+                    m.count,
+                    m.ticks,
+                    m.acks,
+                    m.answers
                 )
             })
             .collect();
         Ok(format!(
-            "REPORT handler_errors={} unrouted={} lost={} timers={} {} errors={:?}",
+            "REPORT handler_errors={} unrouted={} lost={} timers={} reads_answered={} {} errors={:?}",
             r.handler_errors,
             r.unrouted,
             r.lost,
             r.timers,
+            r.reads_answered,
             per.join(" "),
             r.errors
         ))
@@ -288,7 +343,7 @@ fn main() {
     if !r.check(
         ready.starts_with("READY "),
         format!(
-            "the device process registered functions 0, 1 and 3 with FunctionSession ({ready:?})"
+            "the device process registered functions 0, 1, 3 and 4 with FunctionSession ({ready:?})"
         ),
     ) {
         let _ = kid.kill();
@@ -296,17 +351,19 @@ fn main() {
         r.finish()
     }
     r.check(
-        wait_until(Duration::from_secs(5), || function_dirs().len() == 3),
-        "three functions appear in sysfs",
+        wait_until(Duration::from_secs(5), || {
+            function_dirs().len() == FUNCTIONS.len()
+        }),
+        "four functions appear in sysfs (after START: function 4 traps)",
     );
     let fns = function_dirs();
     let names: Vec<String> = fns.iter().map(|(_, p)| pci_name(p)).collect();
     println!("INFO: functions {names:?}");
     r.check(
-        fns.iter().map(|(f, _)| *f).collect::<Vec<_>>() == [0, 1, 3],
-        format!("functions 0, 1 and 3 of one slot: {names:?}"),
+        fns.iter().map(|(f, _)| *f).collect::<Vec<_>>() == [0, 1, 3, 4],
+        format!("functions 0, 1, 3 and 4 of one slot: {names:?}"),
     );
-    if fns.len() != 3 {
+    if fns.len() != FUNCTIONS.len() {
         let _ = kid.kill();
         let _ = kid.wait();
         r.finish()
@@ -320,8 +377,8 @@ fn main() {
         );
     }
     r.check(
-        testdrv_counter("probes") == Some(probes0 + 3),
-        "the driver probed three times",
+        testdrv_counter("probes") == Some(probes0 + 4),
+        "the driver probed four times",
     );
     for (f, p) in &fns {
         r.check(
@@ -335,8 +392,22 @@ fn main() {
         );
     }
 
+    // Each function's watch is live before the counted writes.
+    for (f, p) in &fns {
+        let armed = (0..20).any(|_| {
+            testdrv_write(p, REG_IN as u32, WARMUP).is_ok()
+                && wait_until(Duration::from_millis(250), || {
+                    reg(p, REG_SEEN).is_some_and(|n| n >= 1)
+                })
+        });
+        r.check(
+            armed,
+            format!("function {f}'s register is live: a warm-up store reached its model"),
+        );
+    }
+
     // Each write reaches its own function's model only.
-    let mut counts = [0u32; 3];
+    let mut counts = [0u32; FUNCTIONS.len()];
     for round in 0..3u32 {
         for (i, &(f, _, kind)) in FUNCTIONS.iter().enumerate() {
             let p = &fns[i].1;
@@ -391,6 +462,28 @@ fn main() {
         }
     }
 
+    // Function 4's model answers its trapped register; the same offset of
+    // function 0 is plain BAR memory.
+    let i4 = FUNCTIONS.iter().position(|&(f, _, _)| f == 4).unwrap_or(0);
+    let answers: Vec<Option<u32>> = (0..2).map(|_| reg(&fns[i4].1, REG_ANSWER)).collect();
+    r.check(
+        answers == [Some(ANSWER + 1), Some(ANSWER + 2)],
+        format!("function 4's driver loads BAR0+0x40 twice: its model answers each ({answers:x?})"),
+    );
+    r.check(
+        reg(&fns[0].1, REG_ANSWER) == Some(0),
+        "function 0's BAR0+0x40 is plain memory (0), not function 4's model",
+    );
+    let stats = std::fs::read_to_string(fns[i4].1.join("pciem_trap")).unwrap_or_default();
+    println!(
+        "INFO: function 4's pciem_trap: {}",
+        stats.replace('\n', ", ")
+    );
+    r.check(
+        stats.contains("model_reads 2\n") && stats.contains("read_timeouts 0\n"),
+        "function 4's own trap counters: 2 model-answered reads, no timeout",
+    );
+
     // Timer id 1 of every function ticks on its own.
     for (i, &(f, _, _)) in FUNCTIONS.iter().enumerate() {
         let want = 2 + u32::from(f);
@@ -425,15 +518,16 @@ fn main() {
     let timers: u32 = FUNCTIONS.iter().map(|&(f, _, _)| 2 + u32::from(f)).sum();
     r.check(
         report.starts_with(&format!(
-            "REPORT handler_errors=0 unrouted=0 lost=0 timers={timers} "
+            "REPORT handler_errors=0 unrouted=0 lost=0 timers={timers} reads_answered=2 "
         )),
-        format!("the run had no handler error, no unrouted or lost event, {timers} timer firings"),
+        format!("the run had no handler error, no unrouted or lost event, {timers} timer firings, 2 reads answered"),
     );
     for (i, &(f, _, _)) in FUNCTIONS.iter().enumerate() {
         let acks = if f == 3 { 3 } else { 0 };
+        let answers = if f == 4 { 2 } else { 0 };
         let want = format!("f{f}:events=");
         let tail = format!(
-            ",count={},ticks={},acks={acks}",
+            ",count={},ticks={},acks={acks},answers={answers}",
             counts[i],
             2 + u32::from(f)
         );
@@ -448,10 +542,10 @@ fn main() {
     }
     r.check(
         wait_until(Duration::from_secs(5), || function_dirs().is_empty()),
-        "the three functions left the bus",
+        "the four functions left the bus",
     );
     r.check(
-        testdrv_counter("removes") == Some(removes0 + 3),
+        testdrv_counter("removes") == Some(removes0 + 4),
         "remove() ran for each function",
     );
     let iomem = std::fs::read_to_string("/proc/iomem").unwrap_or_default();
