@@ -65,7 +65,11 @@ int pciem_fn_select(struct pciem_dev *dev, const struct pciem_function *req)
 		f = pciem_fn_alloc(dev, req->function);
 		if (!f)
 			return -ENOMEM;
-		dev->fns[req->function] = f;
+		/*
+		 * Published initialised: COMPLETE_READ looks functions up
+		 * without dev->lock (pairs with its smp_load_acquire()).
+		 */
+		smp_store_release(&dev->fns[req->function], f);
 	}
 	dev->sel = req->function;
 	return 0;

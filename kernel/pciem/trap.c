@@ -937,7 +937,8 @@ int pciem_trap_complete(struct pciem_dev *dev,
 
 	/* Functions are fixed from REGISTER and freed with function 0. */
 	if (fn) {
-		struct pciem_dev *f = READ_ONCE(dev->fns[fn]);
+		/* Pairs with the release in pciem_fn_select(). */
+		struct pciem_dev *f = smp_load_acquire(&dev->fns[fn]);
 
 		if (!f) {
 			pr_info_ratelimited("COMPLETE_READ: id 0x%llx names function %u, which does not exist\n",
