@@ -325,6 +325,19 @@ impl Host for FunctionHost {
             })
     }
 
+    /// `INJECT_AER`, the device's (no selection): reaches Linux's AER
+    /// core through the virtual root port, which only a single function 0
+    /// can have; otherwise [`HostError::Unsupported`], as
+    /// [`crate::ChardevHost::inject_aer`].
+    fn inject_aer(&self, error: pciem_core::AerError) -> Result<(), HostError> {
+        ioctl::inject_aer(self.shared.control.as_fd(), &error.to_abi()).map_err(|e| match e {
+            Errno::EINVAL => HostError::Aer(pciem_core::config::root_port::RecordError::BadStatus(
+                error.status,
+            )),
+            e => host_error("INJECT_AER", e),
+        })
+    }
+
     fn set_timer(&self, id: u32, delay: std::time::Duration) -> Result<(), HostError> {
         self.shared
             .timers
@@ -1222,6 +1235,15 @@ mod tests {
         );
         let e = host.irqfd(Irq::Msi { vector: 0 }).unwrap_err();
         assert!(e.to_string().starts_with("SET_IRQFD: "), "{e}");
+        let aer = pciem_core::AerError {
+            severity: pciem_core::config::root_port::Severity::Correctable,
+            status: 1,
+            header_log: [0; 4],
+        };
+        assert_eq!(
+            host.inject_aer(aer),
+            Err(HostError::Unsupported("INJECT_AER"))
+        );
         // A multi-function host selects first, and says so.
         let f = fake(&[0, 1]);
         let e = f
