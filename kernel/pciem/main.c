@@ -84,6 +84,7 @@ static void pciem_dev_release(struct kref *kref)
 	pciem_fn_free_all(dev);
 	pciem_ring_free(dev);
 	pciem_trap_dev_free(dev);
+	pciem_inject_free(dev);
 	vfree(dev->img);
 	kfree(dev->builder);
 	mutex_destroy(&dev->lock);
@@ -459,6 +460,8 @@ static int pciem_ioctl_link_check(struct pciem_dev *dev, unsigned int cmd)
 		return pciem_link_check(dev, "START");
 	case PCIEM_IOCTL_INJECT_AER:
 		return pciem_link_check(dev, "INJECT_AER");
+	case PCIEM_IOCTL_SET_FAULT:
+		return pciem_link_check(dev, "SET_FAULT");
 	}
 	return 0;
 }
@@ -489,6 +492,7 @@ static bool pciem_ioctl_per_function(unsigned int cmd)
 	case PCIEM_IOCTL_SET_BAR_MODE:
 	case PCIEM_IOCTL_ADD_TRAP_RANGE:
 	case PCIEM_IOCTL_SET_DMA_CHECK:
+	case PCIEM_IOCTL_SET_FAULT:
 		return true;
 	}
 	return false;
@@ -669,6 +673,13 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			ret = pciem_user_err(-EOPNOTSUPP, "SURPRISE_REMOVE: not for a multi-function device (not in this ABI version)");
 		else
 			ret = pciem_surprise_remove(dev, &sr);
+		break;
+	}
+	case PCIEM_IOCTL_SET_FAULT: {
+		struct pciem_fault_rule fr;
+
+		ret = copy_from_user(&fr, uarg, sizeof(fr)) ? -EFAULT :
+			pciem_inject_set(fdev, &fr);
 		break;
 	}
 	default:

@@ -244,6 +244,15 @@ struct pciem_dev {
 	struct work_struct remove_work;
 
 	/*
+	 * inject.c: the fault plan (SET_FAULT), NULL until the first rule;
+	 * faults_lock (raw, taken from the trap fault path) guards it, and
+	 * faults_armed (READ_ONCE) says whether any rule is armed.
+	 */
+	struct pciem_rs_faults *faults;
+	raw_spinlock_t faults_lock;
+	bool faults_armed;
+
+	/*
 	 * port.c: the virtual root port (SET_ROOT_PORT). port_img is under
 	 * cfg_lock once on the bus; port_notified says pciehp was told of a
 	 * surprise removal (under dev->lock).
@@ -1010,6 +1019,56 @@ int pciem_surprise_remove(struct pciem_dev *dev,
  * Return: 0 while the link is up, -ENODEV after a surprise removal.
  */
 int pciem_link_check(struct pciem_dev *dev, const char *what);
+
+/* inject.c: fault plans (SET_FAULT) */
+/**
+ * pciem_inject_dev_init() - Set up a function's (empty) fault plan state.
+ * @dev: the function, being created.
+ */
+void pciem_inject_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_inject_free() - Free a function's fault plan.
+ * @dev: the function, off the bus (no trapped access can run any more).
+ */
+void pciem_inject_free(struct pciem_dev *dev);
+/**
+ * pciem_inject_set() - SET_FAULT: arm a rule or clear the plan.
+ * @dev: the function the rule is for.
+ * @req: the rule (pciem-core's FaultPlan checks it).
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL before REGISTER or for a malformed rule (unknown
+ * kind, flags, empty or wrapping range, a read timeout on a BAR that is
+ * not trapped or a range outside it), -ENOSPC when the table is full,
+ * -ENOMEM. Each refusal is explained in the kernel log.
+ */
+int pciem_inject_set(struct pciem_dev *dev, const struct pciem_fault_rule *req);
+/**
+ * pciem_inject_read_timeout() - Whether a driver load must time out.
+ * @dev: the function.
+ * @bar: the trapped BAR loaded from.
+ * @off: offset in the BAR.
+ * @width: bytes loaded.
+ *
+ * A hit charges the rule that made it.
+ *
+ * Context: any, including the trap fault path with interrupts off.
+ * Return: true if a READ_TIMEOUT rule hits the load.
+ */
+bool pciem_inject_read_timeout(struct pciem_dev *dev, u32 bar, u64 off,
+			       u32 width);
+/**
+ * pciem_inject_dma_read() - Whether a DMA read of the model is poisoned.
+ * @dev: the function.
+ * @addr: bus address of the read.
+ * @len: bytes read.
+ * @what: the ioctl, for the kernel log.
+ *
+ * Context: process.
+ * Return: 0, or -EIO (logged) if a DMA_POISON rule hits the read.
+ */
+int pciem_inject_dma_read(struct pciem_dev *dev, u64 addr, u64 len,
+			  const char *what);
 
 /* port.c: the virtual root port */
 /**

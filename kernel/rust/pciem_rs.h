@@ -318,6 +318,25 @@ int pciem_rs_access_check(const struct pciem_rs_access *a, const u64 *sizes,
 u32 pciem_rs_access_classify(const struct pciem_rs_access *a, u32 bar,
 			     u64 offset, u32 width);
 
+/*
+ * Fault injection: pciem-core's FaultPlan (SET_FAULT rules, which access a
+ * rule hits, counts). Opaque; allocate pciem_rs_faults_size() bytes aligned
+ * to 8. apply: arm or clear per *req, given the BAR sizes (PCIEM_MAX_BARS
+ * values, 0 for none) and the trapped BARs (bit n: BAR n); -EINVAL or
+ * -ENOSPC (table full). hit_read/hit_dma_read: 1 if a rule hits the access
+ * (that rule is charged one hit and disarms at its last), else 0.
+ */
+struct pciem_rs_faults;
+size_t pciem_rs_faults_size(void);
+void pciem_rs_faults_init(struct pciem_rs_faults *p);
+int pciem_rs_faults_apply(struct pciem_rs_faults *p,
+			  const struct pciem_fault_rule *req, const u64 *sizes,
+			  u32 trapped, const char **reason);
+u32 pciem_rs_faults_hit_read(struct pciem_rs_faults *p, u32 bar, u64 offset,
+			     u32 width);
+u32 pciem_rs_faults_hit_dma_read(struct pciem_rs_faults *p, u64 addr, u64 len);
+u32 pciem_rs_faults_empty(const struct pciem_rs_faults *p);
+
 /* Trap mode: pciem-core's x86-64 emulator. */
 struct pciem_rs_regs {
 	u64 gpr[16];		/* x86 encoding order: rax rcx rdx rbx rsp ... r15 */

@@ -9,6 +9,7 @@ use pciem_abi::{
     pciem_dma_atomic, pciem_irqfd_config, PCIEM_DMA_MAX_LEN, PCIEM_IRQFD_FLAG_DEASSERT,
     PCIEM_IRQFD_FLAG_LEVEL, PCIEM_IRQFD_FLAG_REMOVE, PCIEM_MAX_BARS,
 };
+use pciem_core::faultplan::{FaultError, FaultRequest, FaultRule};
 use pciem_core::prp::Prp;
 use pciem_core::{AtomicOp, Host, HostError, Irq};
 
@@ -156,6 +157,8 @@ fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError
             addr,
             len: len as u64,
         },
+        // A fault rule poisoned the read (writes are never poisoned).
+        Errno::EIO => HostError::Poisoned { addr },
         _ => host_error(op, errno),
     }
 }
@@ -180,6 +183,24 @@ impl Host for ChardevHost {
             Errno::EALREADY => HostError::Disconnected,
             e => host_error("SURPRISE_REMOVE", e),
         })
+    }
+
+    /// `SET_FAULT`; the rule's own fields are checked here first (by
+    /// pciem-core, as the kernel checks them), so those refusals are
+    /// typed; the kernel's checks against the device (a BAR that is not
+    /// trapped, a range outside it) come back as `EINVAL`.
+    fn set_fault(&self, rule: FaultRule) -> Result<(), HostError> {
+        let req = rule.to_abi();
+        FaultRequest::from_abi(&req).map_err(HostError::Fault)?;
+        ioctl::set_fault(self.control.as_fd(), &req).map_err(|e| match e {
+            Errno::ENOSPC => HostError::Fault(FaultError::Full),
+            e => host_error("SET_FAULT", e),
+        })
+    }
+
+    fn clear_faults(&self) -> Result<(), HostError> {
+        ioctl::set_fault(self.control.as_fd(), &Default::default())
+            .map_err(|e| host_error("SET_FAULT", e))
     }
 
     fn set_timer(&self, id: u32, delay: std::time::Duration) -> Result<(), HostError> {

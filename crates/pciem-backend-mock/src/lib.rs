@@ -175,6 +175,7 @@
 mod dma;
 mod doorbell;
 mod error;
+mod faults;
 mod harness;
 mod host;
 mod irq;

@@ -45,10 +45,11 @@
 use pciem_abi::{
     pciem_event, pciem_irq_inject, PCIEM_ATOMIC_CAS, PCIEM_ATOMIC_FETCH_ADD,
     PCIEM_ATOMIC_FETCH_AND, PCIEM_ATOMIC_FETCH_OR, PCIEM_ATOMIC_FETCH_SUB, PCIEM_ATOMIC_FETCH_XOR,
-    PCIEM_ATOMIC_SWAP, PCIEM_ERROR_READ_TIMEOUT, PCIEM_ERROR_UNDECODABLE, PCIEM_EVENT_CONFIG_WRITE,
-    PCIEM_EVENT_ERROR, PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE,
-    PCIEM_EVENT_RESET, PCIEM_IRQ_AUTO, PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_FLAG_DEASSERT,
-    PCIEM_IRQ_INTX, PCIEM_IRQ_MSI, PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
+    PCIEM_ATOMIC_SWAP, PCIEM_ERROR_INJECTED_TIMEOUT, PCIEM_ERROR_READ_TIMEOUT,
+    PCIEM_ERROR_UNDECODABLE, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_ERROR, PCIEM_EVENT_FLAG_POSTED,
+    PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET, PCIEM_IRQ_AUTO,
+    PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_FLAG_DEASSERT, PCIEM_IRQ_INTX, PCIEM_IRQ_MSI, PCIEM_IRQ_MSIX,
+    PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
 };
 
 use core::time::Duration;
@@ -160,6 +161,17 @@ pub enum HostError {
         /// The kind of violation, when the backend knows it (the kernel
         /// module says it in a `DMA_FAULT` event instead).
         kind: Option<crate::dmacheck::FaultKind>,
+    },
+    /// The host refused a fault rule ([`Host::set_fault`]).
+    #[error("fault rule refused: {0}")]
+    Fault(crate::faultplan::FaultError),
+    /// A DMA read came back poisoned (a fault rule of the host's fault
+    /// plan, [`crate::faultplan`]; the kernel's `EIO`): the data is not
+    /// usable, as after a Poisoned TLP. Nothing was copied.
+    #[error("DMA read at bus address {addr:#x} returned poisoned data")]
+    Poisoned {
+        /// Bus address of the access.
+        addr: u64,
     },
     /// An operating-system call failed.
     #[error("{op} failed with errno {errno}")]
@@ -357,6 +369,23 @@ pub trait Host {
     /// [`HostError::Unsupported`].
     fn surprise_remove(&self) -> Result<(), HostError> {
         Err(HostError::Unsupported("surprise removal"))
+    }
+
+    /// Arm one rule of the host's fault plan ([`crate::faultplan`]): the
+    /// driver's loads from a range of a trapped BAR time out (all-ones, the
+    /// model gets a [`TrapError::InjectedTimeout`] instead of the read), or
+    /// the model's own DMA reads of a range of bus addresses fail with
+    /// [`HostError::Poisoned`]. A rule the host refuses is
+    /// [`HostError::Fault`]. The default is [`HostError::Unsupported`].
+    fn set_fault(&self, rule: crate::faultplan::FaultRule) -> Result<(), HostError> {
+        let _ = rule;
+        Err(HostError::Unsupported("fault injection"))
+    }
+
+    /// Disarm every rule of the host's fault plan. The default is
+    /// [`HostError::Unsupported`].
+    fn clear_faults(&self) -> Result<(), HostError> {
+        Err(HostError::Unsupported("fault injection"))
     }
 
     /// Read a little-endian 32-bit register from BAR memory.
@@ -616,6 +645,13 @@ pub enum TrapError {
         /// Its id.
         id: u64,
     },
+    /// A driver load was made to time out by a fault rule
+    /// ([`Host::set_fault`]): it completed all-ones and was never
+    /// offered to the model.
+    InjectedTimeout {
+        /// The load.
+        read: MmioRead,
+    },
     /// An error kind this version does not know.
     Other {
         /// The event's `flags` (the `PCIEM_ERROR_*` kind).
@@ -642,6 +678,9 @@ impl TrapError {
             PCIEM_ERROR_READ_TIMEOUT => TrapError::ReadTimeout {
                 read: MmioRead::from_event(event),
                 id: event.id,
+            },
+            PCIEM_ERROR_INJECTED_TIMEOUT => TrapError::InjectedTimeout {
+                read: MmioRead::from_event(event),
             },
             kind => TrapError::Other { kind },
         }
@@ -680,6 +719,13 @@ impl TrapError {
                 ev.offset = read.offset;
                 ev.size = read.size as u32;
                 ev.id = id;
+            }
+            TrapError::InjectedTimeout { read } => {
+                ev = pciem_event {
+                    r#type: PCIEM_EVENT_ERROR,
+                    flags: PCIEM_ERROR_INJECTED_TIMEOUT,
+                    ..read.to_event(0)
+                };
             }
             TrapError::Other { kind } => ev.flags = kind,
         }
@@ -1173,6 +1219,11 @@ mod tests {
         assert_eq!(dev.error, Some(undecodable));
         let other = TrapError::Other { kind: 99 };
         assert_eq!(TrapError::from_event(&other.to_event()), other);
+        let injected = TrapError::InjectedTimeout { read };
+        let ev = injected.to_event();
+        assert_eq!((ev.r#type, ev.flags, ev.id), (PCIEM_EVENT_ERROR, 3, 0));
+        dev.serve_event(&host, &ev);
+        assert_eq!(dev.error, Some(injected));
     }
 
     #[test]

@@ -48,8 +48,11 @@
  *   function 0); the instance file maps function `n`'s BARs at page
  *   offset `n * PCIEM_MMAP_FUNCTION_STRIDE`. A single-function device sees
  *   no difference from version 5.
+ * - 7: fault plans (`fault`): `SET_FAULT` (completion timeouts of
+ *   chosen trapped reads, `PCIEM_ERROR_INJECTED_TIMEOUT` error events,
+ *   poisoned DMA reads failing with `EIO`).
  */
-#define PCIEM_ABI_VERSION 6
+#define PCIEM_ABI_VERSION 7
 
 /**
  * Size of a PCI Express configuration space in bytes.
@@ -432,6 +435,34 @@
 #define PCIEM_AER_FATAL 2
 
 /**
+ * `pciem_fault_rule.kind`: clear every rule of the device (the other
+ * fields must be zero).
+ */
+#define PCIEM_FAULT_CLEAR 0
+
+/**
+ * `pciem_fault_rule.kind`: the driver's loads from BAR `bar` that touch
+ * `[addr, addr + len)` (offsets in the BAR, which must be trapped)
+ * complete as completion timeouts: all-ones, without reaching the model,
+ * which is told by a `PCIEM_EVENT_ERROR` of kind
+ * `PCIEM_ERROR_INJECTED_TIMEOUT`. Stores are not affected.
+ */
+#define PCIEM_FAULT_READ_TIMEOUT 1
+
+/**
+ * `pciem_fault_rule.kind`: the model's DMA reads (`DMA_READ`, the read
+ * side of `DMA_ATOMIC`, `DMA_INDIRECT` list pages and read segments) that
+ * touch bus addresses `[addr, addr + len)` fail with `EIO` as a poisoned
+ * completion; nothing is copied for the failing access. `bar` must be 0.
+ */
+#define PCIEM_FAULT_DMA_POISON 2
+
+/**
+ * How many rules a device (each function of it) can hold at once.
+ */
+#define PCIEM_MAX_FAULT_RULES 8
+
+/**
  * Functions of one device: devfn 0..7 of its slot.
  */
 #define PCIEM_MAX_FUNCTIONS 8
@@ -580,6 +611,13 @@
  * all-ones); `offset`/`size`/`bar` name it and `id` is its id.
  */
 #define PCIEM_ERROR_READ_TIMEOUT 2
+
+/**
+ * `PCIEM_EVENT_ERROR` kind: a driver load was made to time out by a
+ * `PCIEM_FAULT_READ_TIMEOUT` rule (it completed all-ones and never
+ * reached the model); `offset`/`size`/`bar` name it, `id` is 0.
+ */
+#define PCIEM_ERROR_INJECTED_TIMEOUT 3
 
 /**
  * Find the driver's mapping of the BAR automatically, by tracing the
@@ -1349,6 +1387,37 @@ struct pciem_function {
 };
 
 /**
+ * Argument of `PCIEM_IOCTL_SET_FAULT`: one rule of the device's fault
+ * plan, or `PCIEM_FAULT_CLEAR`. Only after REGISTER; per function.
+ */
+struct pciem_fault_rule {
+	/**
+	 * `PCIEM_FAULT_*`.
+	 */
+	__u32 kind;
+	/**
+	 * The BAR of a `PCIEM_FAULT_READ_TIMEOUT` rule; 0 otherwise.
+	 */
+	__u32 bar;
+	/**
+	 * First byte of the range: a BAR offset or a bus address.
+	 */
+	__u64 addr;
+	/**
+	 * Bytes in the range (at least 1; the range must not wrap).
+	 */
+	__u64 len;
+	/**
+	 * Hits before the rule disarms itself; 0: until cleared.
+	 */
+	__u32 count;
+	/**
+	 * Must be zero (no flags are defined yet).
+	 */
+	__u32 flags;
+};
+
+/**
  * Argument of `PCIEM_IOCTL_INJECT_AER`: the device reports an error to its
  * root port (which needs `PCIEM_ROOT_PORT_AER`; the device needs an AER
  * capability). The device's AER status register of the severity gets
@@ -1531,6 +1600,7 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_SET_ROOT_PORT _IOW(PCIEM_IOCTL_MAGIC, 0x19, struct pciem_root_port)
 #define PCIEM_IOCTL_INJECT_AER _IOW(PCIEM_IOCTL_MAGIC, 0x1A, struct pciem_aer_inject)
 #define PCIEM_IOCTL_SET_FUNCTION _IOW(PCIEM_IOCTL_MAGIC, 0x1B, struct pciem_function)
+#define PCIEM_IOCTL_SET_FAULT _IOW(PCIEM_IOCTL_MAGIC, 0x1C, struct pciem_fault_rule)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
 PCIEM_ASSERT_SIZE(pciem_version, 16);
@@ -1689,6 +1759,13 @@ PCIEM_ASSERT_OFFSET(pciem_root_port, reserved, 4);
 PCIEM_ASSERT_SIZE(pciem_function, 8);
 PCIEM_ASSERT_OFFSET(pciem_function, function, 0);
 PCIEM_ASSERT_OFFSET(pciem_function, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_fault_rule, 32);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, kind, 0);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, bar, 4);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, addr, 8);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, len, 16);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, count, 24);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, flags, 28);
 PCIEM_ASSERT_SIZE(pciem_aer_inject, 32);
 PCIEM_ASSERT_OFFSET(pciem_aer_inject, severity, 0);
 PCIEM_ASSERT_OFFSET(pciem_aer_inject, status, 4);

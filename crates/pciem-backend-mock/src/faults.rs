@@ -1,0 +1,102 @@
+//! Fault injection in the mock: the host's fault plan (pciem-core's
+//! [`FaultPlan`], the kernel module's code through its shim), so a test or
+//! the model can make chosen driver loads time out and chosen DMA reads of
+//! the model come back poisoned, with the kernel's semantics: a load from a
+//! trapped BAR range under a READ_TIMEOUT rule reads all-ones, is counted
+//! as a read timeout and reaches the model only as a
+//! [`pciem_core::TrapError::InjectedTimeout`] event; a DMA read (plain, the
+//! read of an atomic, PRP list pages and read segments) touching a
+//! DMA_POISON range fails with [`HostError::Poisoned`] after the DMA check
+//! passed, nothing of it copied.
+
+use pciem_core::faultplan::{BarState, FaultPlan, FaultRule};
+use pciem_core::{Device, HostError};
+
+use crate::harness::Harness;
+use crate::host::{MockHost, State};
+
+/// What the plan needs to know of a BAR slot: its size and whether the
+/// model put it in trap mode (bit `n` of `trapped`).
+fn bar_state(st: &State, slot: u8) -> BarState {
+    match st.config.bar(slot) {
+        None => BarState::Absent,
+        Some(b) if st.trapped & (1 << slot) != 0 => BarState::Trapped(b.size),
+        Some(b) => BarState::Direct(b.size),
+    }
+}
+
+/// A DMA read of `len` bytes at `addr`: [`HostError::Poisoned`] if a rule
+/// hits it (charging that rule).
+pub(crate) fn poison_check(faults: &mut FaultPlan, addr: u64, len: usize) -> Result<(), HostError> {
+    match faults.hit_dma_read(addr, len as u64) {
+        Some(_) => Err(HostError::Poisoned { addr }),
+        None => Ok(()),
+    }
+}
+
+impl MockHost {
+    /// [`pciem_core::Host::set_fault`]: arm `rule` (refused as the kernel
+    /// refuses it, [`HostError::Fault`]); after a surprise removal
+    /// [`HostError::Disconnected`].
+    pub(crate) fn arm_fault(&self, rule: FaultRule) -> Result<(), HostError> {
+        self.with(|st| {
+            if st.removed {
+                return Err(HostError::Disconnected);
+            }
+            let abi = rule.to_abi();
+            let states: [BarState; 6] = core::array::from_fn(|i| bar_state(st, i as u8));
+            st.faults
+                .apply(&abi, |slot| {
+                    states
+                        .get(slot as usize)
+                        .copied()
+                        .unwrap_or(BarState::Absent)
+                })
+                .map_err(HostError::Fault)
+        })
+    }
+
+    /// [`pciem_core::Host::clear_faults`].
+    pub(crate) fn disarm_faults(&self) -> Result<(), HostError> {
+        self.with(|st| {
+            if st.removed {
+                return Err(HostError::Disconnected);
+            }
+            st.faults.clear();
+            Ok(())
+        })
+    }
+
+    /// The armed rules with the hits each has left (0: unlimited).
+    pub fn fault_rules(&self) -> Vec<(FaultRule, u32)> {
+        self.with(|st| st.faults.rules().collect())
+    }
+
+    /// Driver loads made to time out by a READ_TIMEOUT rule so far.
+    pub fn injected_timeouts(&self) -> u64 {
+        self.with(|st| st.injected_timeouts)
+    }
+
+    /// A driver load from trapped BAR `bar`: whether a rule makes it time
+    /// out (charged and counted).
+    pub(crate) fn load_times_out(&self, bar: u8, offset: u64, width: u8) -> bool {
+        self.with(|st| {
+            let hit = st.faults.hit_read(bar, offset, width.into()).is_some();
+            st.injected_timeouts += u64::from(hit);
+            hit
+        })
+    }
+}
+
+impl<D: Device> Harness<D> {
+    /// Arm a fault rule from the test's side, as the model would with
+    /// [`pciem_core::Host::set_fault`].
+    pub fn set_fault(&self, rule: FaultRule) -> Result<(), HostError> {
+        self.host().arm_fault(rule)
+    }
+
+    /// Disarm every fault rule.
+    pub fn clear_faults(&self) -> Result<(), HostError> {
+        self.host().disarm_faults()
+    }
+}
