@@ -103,6 +103,9 @@ pub struct Nvme {
     pub(crate) buf: Vec<u8>,
     /// Submission entries fetched in one DMA.
     sqe_buf: Vec<u8>,
+    /// Fault injection: the next Write at this LBA has its data DMA
+    /// poisoned once ([`Nvme::poison_next_write_at`]).
+    pub(crate) poison_write_lba: Option<u64>,
 }
 
 impl std::fmt::Debug for Nvme {
@@ -195,7 +198,19 @@ impl Nvme {
             stats: Stats::default(),
             buf: Vec::new(),
             sqe_buf: Vec::new(),
+            poison_write_lba: None,
         })
+    }
+
+    /// Fault injection: the next Write command starting at `lba` has its
+    /// data read come back poisoned, once. The controller arms a
+    /// DMA_POISON rule of count 1 on the command's first data byte
+    /// ([`pciem_core::Host::set_fault`]) before it transfers the data, so
+    /// the host's own DMA path fails the read ([`HostError::Poisoned`]) and
+    /// the command completes with Data Transfer Error (Do Not Retry): the
+    /// driver's I/O fails and the next Write succeeds.
+    pub fn poison_next_write_at(&mut self, lba: u64) {
+        self.poison_write_lba = Some(lba);
     }
 
     /// The identity and namespace shape.

@@ -977,3 +977,29 @@ fn file_backend_punches_holes_and_survives_a_restart() {
     assert!(back[128 * 4096..].iter().all(|&b| b == 0));
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_poisoned_write_fails_once_with_data_transfer_error() {
+    let mem = MemStorage::new(SIZE);
+    let mut nvme = Nvme::new(config(LbaSize::B512), Box::new(mem.clone())).unwrap();
+    nvme.poison_next_write_at(8);
+    let mut d = Driver::new(nvme, true).unwrap();
+    d.bring_up(IrqSetup::MsiX, 1, 16).unwrap();
+    let data = pattern(8, 4096, 7);
+    // Another LBA is not affected.
+    d.write_blocks(1, 0, &data, 512, PrpLayout::default())
+        .unwrap();
+    let t = d.prepare(4096, PrpLayout::default()).unwrap();
+    d.harness().dma_write(t.data, &data).unwrap();
+    let c = d.run(1, Driver::rw_command(nvm::WRITE, 8, 8, &t)).unwrap();
+    assert_eq!(c.status, Status::DATA_TRANSFER_ERROR);
+    // The rule had count 1: it is gone, and the same write succeeds.
+    assert!(d.harness().host().fault_rules().is_empty());
+    let c = d.run(1, Driver::rw_command(nvm::WRITE, 8, 8, &t)).unwrap();
+    assert!(c.status.is_success(), "{:?}", c.status);
+    d.release(t);
+    assert_eq!(
+        d.read_blocks(1, 8, 8, 512, PrpLayout::default()).unwrap(),
+        data
+    );
+}
