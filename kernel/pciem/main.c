@@ -85,6 +85,7 @@ static void pciem_dev_release(struct kref *kref)
 	pciem_ring_free(dev);
 	pciem_trap_dev_free(dev);
 	pciem_inject_free(dev);
+	pciem_reinsert_put(dev);
 	vfree(dev->img);
 	kfree(dev->builder);
 	mutex_destroy(&dev->lock);
@@ -664,6 +665,17 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			pciem_port_inject_aer(dev, &ai);
 		break;
 	}
+	case PCIEM_IOCTL_REINSERT: {
+		struct pciem_reinsert ri;
+
+		if (copy_from_user(&ri, uarg, sizeof(ri)))
+			ret = -EFAULT;
+		else if (pciem_fn_multi(dev))
+			ret = pciem_user_err(-EOPNOTSUPP, "REINSERT: not for a multi-function device (not in this ABI version)");
+		else
+			ret = pciem_reinsert(dev, &ri);
+		break;
+	}
 	case PCIEM_IOCTL_SURPRISE_REMOVE: {
 		struct pciem_surprise_remove sr;
 
@@ -783,13 +795,18 @@ static int __init pciem_init(void)
 	ret = pciem_dmac_init();
 	if (ret)
 		goto err_watch;
-	ret = misc_register(&pciem_misc);
+	ret = pciem_reinsert_init();
 	if (ret)
 		goto err_dmac;
+	ret = misc_register(&pciem_misc);
+	if (ret)
+		goto err_reinsert;
 	pr_info("ready: /dev/pciem, ABI %u, trap mode %s\n", PCIEM_ABI_VERSION,
 		pciem_trap_available() ? "available" : "unavailable");
 	return 0;
 
+err_reinsert:
+	pciem_reinsert_exit();
 err_dmac:
 	pciem_dmac_exit();
 err_watch:
@@ -806,6 +823,7 @@ err_pool:
 static void __exit pciem_exit(void)
 {
 	misc_deregister(&pciem_misc);
+	pciem_reinsert_exit();
 	pciem_dmac_exit();
 	pciem_watch_exit();
 	pciem_trap_exit();

@@ -253,6 +253,15 @@ struct pciem_dev {
 	bool faults_armed;
 
 	/*
+	 * reinsert.c: REINSERT. reinserting (READ_ONCE) tells the PCI bus
+	 * notifier to adopt the next pci_dev of this function; pdev_gone is
+	 * the pci_dev it replaced, put at the next REINSERT or the release.
+	 */
+	bool reinserting;
+	struct pci_dev *pdev_gone;
+	struct work_struct reinsert_work;
+
+	/*
 	 * port.c: the virtual root port (SET_ROOT_PORT). port_img is under
 	 * cfg_lock once on the bus; port_notified says pciehp was told of a
 	 * surprise removal (under dev->lock).
@@ -404,6 +413,18 @@ bool pciem_pool_ready(void);
 void pciem_pool_free(phys_addr_t phys, u64 size);
 
 /* bus.c: the virtual root bus */
+/**
+ * pciem_bus_ours() - Whether a PCI bus is one of pciem's.
+ * @bus: any PCI bus.
+ *
+ * Return: true for our root buses and the bus below our root port.
+ */
+bool pciem_bus_ours(const struct pci_bus *bus);
+/**
+ * pciem_bus_add_files() - Give a function's pci_dev our sysfs files.
+ * @dev: the function, its pdev in sysfs.
+ */
+void pciem_bus_add_files(struct pciem_dev *dev);
 /**
  * pciem_bus_register() - Put the device on a new virtual root bus.
  * @dev: the device, described (its image built).
@@ -1020,6 +1041,51 @@ int pciem_surprise_remove(struct pciem_dev *dev,
  */
 int pciem_link_check(struct pciem_dev *dev, const char *what);
 
+/* reinsert.c: a surprise-removed device comes back (REINSERT) */
+/**
+ * pciem_reinsert_init() - Register the PCI bus notifier of reinsertion.
+ *
+ * Context: module init.
+ * Return: 0 or the errno of bus_register_notifier().
+ */
+int pciem_reinsert_init(void);
+/**
+ * pciem_reinsert_exit() - Unregister the notifier.
+ *
+ * Context: module exit.
+ */
+void pciem_reinsert_exit(void);
+/**
+ * pciem_reinsert_dev_init() - Set up a device's reinsertion worker.
+ * @dev: the device, being created.
+ */
+void pciem_reinsert_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_reinsert() - REINSERT: bring a surprise-removed device back.
+ * @dev: function 0.
+ * @req: flags and reserved, zero.
+ *
+ * Power-on state, link up, a RESET event (PCIEM_RESET_REINSERT) to the
+ * model; then pciehp (below a port) or a worker adds the device again.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL for non-zero fields or before REGISTER, -EALREADY
+ * when the device is not removed, -EBUSY while its removal runs.
+ */
+int pciem_reinsert(struct pciem_dev *dev, const struct pciem_reinsert *req);
+/**
+ * pciem_reinsert_release() - Wait for a reinsertion worker to finish.
+ * @dev: the device, at its last release, before the bus goes.
+ */
+void pciem_reinsert_release(struct pciem_dev *dev);
+/**
+ * pciem_reinsert_put() - Drop the pci_dev a reinsertion replaced.
+ * @dev: the device.
+ *
+ * Context: process, with @dev->lock held or at the last release.
+ */
+void pciem_reinsert_put(struct pciem_dev *dev);
+
 /* inject.c: fault plans (SET_FAULT) */
 /**
  * pciem_inject_dev_init() - Set up a function's (empty) fault plan state.
@@ -1112,6 +1178,15 @@ void pciem_port_free(struct pciem_dev *dev);
  * the caller must remove it.
  */
 bool pciem_port_link_down(struct pciem_dev *dev);
+/**
+ * pciem_port_link_up() - The slot's presence and link come back.
+ * @dev: function 0, being reinserted.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: true if the port interrupted pciehp (which adds the device),
+ * false if there is no port or pciehp did not enable the interrupt.
+ */
+bool pciem_port_link_up(struct pciem_dev *dev);
 /**
  * pciem_port_inject_aer() - INJECT_AER: report an error through the port.
  * @dev: the registered device, below a root port with AER.

@@ -14,8 +14,16 @@
 //! the rescan lock): the bound driver's `remove()` runs against the dead
 //! device, in a kernel worker, after the ioctl has returned.
 //!
-//! The device stays removed until its files are closed; bringing it back
-//! is not part of this version of the ABI.
+//! The device stays removed until it is brought back with
+//! `PCIEM_IOCTL_REINSERT` ([`pciem_reinsert`], ABI 7) or its files are
+//! closed. Reinsertion puts the configuration space back to its power-on
+//! state (as registered: the BARs hold the addresses the module assigned),
+//! zeroes the BAR memory, brings the link up, tells the model with a
+//! `PCIEM_EVENT_RESET` of `PCIEM_RESET_REINSERT`, and adds the device again:
+//! below a root port the slot reports presence and link up and interrupts
+//! pciehp, which adds it as it adds a card plugged in; without a port the
+//! module rescans the slot under the PCI rescan lock. Either way the driver
+//! probes it as new hardware.
 //!
 //! `PCIEM_IOCTL_SET_FAULT` ([`pciem_fault_rule`], ABI 7) arms one rule of
 //! the device's fault plan (at most [`PCIEM_MAX_FAULT_RULES`]) or clears
@@ -145,4 +153,18 @@ pub struct pciem_fault_rule {
     pub count: u32,
     /// Must be zero (no flags are defined yet).
     pub flags: u32,
+}
+
+/// Argument of `PCIEM_IOCTL_REINSERT`: bring a surprise-removed device back.
+/// Only after `SURPRISE_REMOVE` once its removal finished (`EBUSY` before,
+/// `EALREADY` for a device that is not removed).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct pciem_reinsert {
+    /// Must be zero (no flags are defined yet).
+    pub flags: u32,
+    /// Must be zero.
+    pub reserved: u32,
 }

@@ -68,7 +68,8 @@ pub use watch::*;
 ///   no difference from version 5.
 /// - 7: fault plans ([`fault`]): `SET_FAULT` (completion timeouts of
 ///   chosen trapped reads, `PCIEM_ERROR_INJECTED_TIMEOUT` error events,
-///   poisoned DMA reads failing with `EIO`).
+///   poisoned DMA reads failing with `EIO`); `REINSERT` brings a
+///   surprise-removed device back (`PCIEM_RESET_REINSERT` reset events).
 pub const PCIEM_ABI_VERSION: u32 = 7;
 
 /// Size of a PCI Express configuration space in bytes.

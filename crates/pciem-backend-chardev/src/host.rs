@@ -185,6 +185,14 @@ impl Host for ChardevHost {
         })
     }
 
+    fn reinsert(&self) -> Result<(), HostError> {
+        ioctl::reinsert(self.control.as_fd()).map_err(|e| match e {
+            // Not removed, or its removal still running.
+            Errno::EALREADY | Errno::EBUSY => HostError::NotRemoved,
+            e => host_error("REINSERT", e),
+        })
+    }
+
     /// `SET_FAULT`; the rule's own fields are checked here first (by
     /// pciem-core, as the kernel checks them), so those refusals are
     /// typed; the kernel's checks against the device (a BAR that is not

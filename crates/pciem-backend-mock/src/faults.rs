@@ -88,6 +88,34 @@ impl MockHost {
     }
 }
 
+impl MockHost {
+    /// [`pciem_core::Host::reinsert`]: as the kernel does, the device comes
+    /// back at its power-on state (configuration space as built, BAR
+    /// memory zeroed, no interrupt pending) and the model gets a reset
+    /// ([`pciem_core::ResetKind::Reinserted`]) when the harness next runs
+    /// it. [`HostError::NotRemoved`] unless surprise-removed.
+    pub(crate) fn reinsert_device(&self) -> Result<(), HostError> {
+        self.with(|st| {
+            if !st.removed {
+                return Err(HostError::NotRemoved);
+            }
+            st.config = st.initial.clone();
+            for bar in st.bars.iter_mut() {
+                bar.fill(0);
+            }
+            st.irqs.clear();
+            st.intx = false;
+            st.removed = false;
+            st.pending_events.push(pciem_abi::pciem_event {
+                r#type: pciem_abi::PCIEM_EVENT_RESET,
+                data: pciem_abi::PCIEM_RESET_REINSERT,
+                ..Default::default()
+            });
+            Ok(())
+        })
+    }
+}
+
 impl<D: Device> Harness<D> {
     /// Arm a fault rule from the test's side, as the model would with
     /// [`pciem_core::Host::set_fault`].

@@ -381,7 +381,11 @@ impl<D: Device> Harness<D> {
     /// Publishes the `DMA_FAULT` events the host queued since the last
     /// call; whether there were any.
     fn publish_dma_faults(&mut self) -> bool {
-        let faults: Vec<pciem_event> = self.host.with(|st| st.dma.pending.drain(..).collect());
+        let faults: Vec<pciem_event> = self.host.with(|st| {
+            let mut evs: Vec<pciem_event> = st.dma.pending.drain(..).collect();
+            evs.append(&mut st.pending_events);
+            evs
+        });
         let any = !faults.is_empty();
         for ev in faults {
             self.publish_event(ev);

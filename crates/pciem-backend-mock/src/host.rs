@@ -46,6 +46,9 @@ pub(crate) struct State {
     pub(crate) trapped: u8,
     /// Loads a READ_TIMEOUT rule made time out.
     pub(crate) injected_timeouts: u64,
+    /// Events the host side raised for the harness to publish (a
+    /// reinsertion's reset).
+    pub(crate) pending_events: Vec<pciem_abi::pciem_event>,
 }
 
 #[derive(Debug)]
@@ -92,6 +95,7 @@ impl MockHost {
                     faults: Default::default(),
                     trapped: 0,
                     injected_timeouts: 0,
+                    pending_events: Vec::new(),
                 }),
                 irq_cv: Condvar::new(),
                 irqs_pending: AtomicUsize::new(0),
@@ -496,6 +500,10 @@ impl Host for MockHost {
             st.peer_slice(addr, data.len())?.copy_from_slice(data);
             Ok(())
         })
+    }
+
+    fn reinsert(&self) -> Result<(), HostError> {
+        self.reinsert_device()
     }
 
     fn set_fault(&self, rule: pciem_core::faultplan::FaultRule) -> Result<(), HostError> {

@@ -7,7 +7,7 @@ use pciem_core::config::Bar;
 use pciem_core::faultplan::{FaultError, FaultRule};
 use pciem_core::{
     AccessMap, AtomicOp, BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError, MmioRead,
-    MmioWrite, TrapError, TrapPolicy, Watch,
+    MmioWrite, ResetKind, TrapError, TrapPolicy, Watch,
 };
 
 /// BAR 0 is trapped with a model-answered register at 0x10; BAR 2 is
@@ -16,6 +16,7 @@ use pciem_core::{
 struct Dev {
     errors: Vec<TrapError>,
     reads: u32,
+    resets: Vec<ResetKind>,
 }
 
 fn builder() -> ConfigBuilder {
@@ -50,6 +51,11 @@ impl Device for Dev {
 
     fn device_error(&mut self, _: &dyn Host, err: TrapError) -> Result<(), HostError> {
         self.errors.push(err);
+        Ok(())
+    }
+
+    fn reset(&mut self, _: &dyn Host, kind: ResetKind) -> Result<(), HostError> {
+        self.resets.push(kind);
         Ok(())
     }
 }
@@ -184,4 +190,37 @@ fn a_poisoned_prp_segment_fails_the_transfer_once() {
     host.set_fault(FaultRule::dma_poison(data, 4096 * 3, 0))
         .unwrap();
     host.dma_write_prp(prp, &buf).unwrap();
+}
+
+#[test]
+fn a_removed_device_comes_back_at_power_on() {
+    let mut h = Harness::new(Dev::default()).unwrap();
+    let host = h.host().clone();
+    assert_eq!(host.reinsert(), Err(HostError::NotRemoved));
+    h.enable_bus_master().unwrap();
+    h.write32(0, 0x20, 0xdead_beef).unwrap();
+    host.surprise_remove().unwrap();
+    assert_eq!(h.config_read(0, 2).unwrap(), 0xffff);
+    assert_eq!(h.read32(0, 0x20).unwrap(), u32::MAX);
+    host.reinsert().unwrap();
+    assert!(!host.is_removed());
+    assert_eq!(host.reinsert(), Err(HostError::NotRemoved));
+    h.step().unwrap();
+    assert_eq!(h.device().unwrap().resets, [ResetKind::Reinserted]);
+    // Power-on: the identity answers, bus mastering is off again, BAR
+    // memory is zeroed, and the model is asked again.
+    assert_eq!(h.config_read(0, 2).unwrap(), 0x1234);
+    assert_eq!(h.config_read(4, 2).unwrap() & 0x4, 0);
+    assert_eq!(h.read32(0, 0x20).unwrap(), 0);
+    assert_eq!(h.read32(0, 0x10).unwrap(), 0x1234_5678);
+    assert_eq!(
+        host.dma_write(0x1000, &[1]),
+        Err(HostError::BusMasterDisabled)
+    );
+    h.enable_bus_master().unwrap();
+    let buf = h.dma_alloc(64).unwrap();
+    host.dma_write(buf, &[7; 8]).unwrap();
+    // And it can be removed again.
+    host.surprise_remove().unwrap();
+    assert!(host.is_removed());
 }

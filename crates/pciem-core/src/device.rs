@@ -49,7 +49,7 @@ use pciem_abi::{
     PCIEM_ERROR_UNDECODABLE, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_ERROR, PCIEM_EVENT_FLAG_POSTED,
     PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET, PCIEM_IRQ_AUTO,
     PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_FLAG_DEASSERT, PCIEM_IRQ_INTX, PCIEM_IRQ_MSI, PCIEM_IRQ_MSIX,
-    PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
+    PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR, PCIEM_RESET_REINSERT,
 };
 
 use core::time::Duration;
@@ -162,6 +162,10 @@ pub enum HostError {
         /// module says it in a `DMA_FAULT` event instead).
         kind: Option<crate::dmacheck::FaultKind>,
     },
+    /// [`Host::reinsert`] of a device that is not surprise-removed, or
+    /// whose removal is still under way.
+    #[error("the device is not removed (or its removal has not finished)")]
+    NotRemoved,
     /// The host refused a fault rule ([`Host::set_fault`]).
     #[error("fault rule refused: {0}")]
     Fault(crate::faultplan::FaultError),
@@ -369,6 +373,18 @@ pub trait Host {
     /// [`HostError::Unsupported`].
     fn surprise_remove(&self) -> Result<(), HostError> {
         Err(HostError::Unsupported("surprise removal"))
+    }
+
+    /// Bring the device back after [`Host::surprise_remove`], as a card
+    /// plugged in again: its configuration space returns to its power-on
+    /// state, its BAR memory is zeroed, the link comes up, the model gets a
+    /// reset ([`ResetKind::Reinserted`]) and the host adds the device again
+    /// so that its driver probes it as new hardware; interrupts and DMA
+    /// work again. [`HostError::NotRemoved`] if the device is not removed
+    /// (or its removal has not finished). The default is
+    /// [`HostError::Unsupported`].
+    fn reinsert(&self) -> Result<(), HostError> {
+        Err(HostError::Unsupported("reinsertion"))
     }
 
     /// Arm one rule of the host's fault plan ([`crate::faultplan`]): the
@@ -807,6 +823,9 @@ pub enum ResetKind {
     Flr,
     /// D3hot to D0 without No_Soft_Reset.
     D3HotToD0,
+    /// The device came back after a surprise removal
+    /// ([`Host::reinsert`]): power-on state, a new driver instance.
+    Reinserted,
     /// A reset code this version does not know.
     Other(u64),
 }
@@ -817,6 +836,7 @@ impl ResetKind {
         match raw {
             PCIEM_RESET_FLR => ResetKind::Flr,
             PCIEM_RESET_D3HOT_D0 => ResetKind::D3HotToD0,
+            PCIEM_RESET_REINSERT => ResetKind::Reinserted,
             other => ResetKind::Other(other),
         }
     }

@@ -50,7 +50,8 @@
  *   no difference from version 5.
  * - 7: fault plans (`fault`): `SET_FAULT` (completion timeouts of
  *   chosen trapped reads, `PCIEM_ERROR_INJECTED_TIMEOUT` error events,
- *   poisoned DMA reads failing with `EIO`).
+ *   poisoned DMA reads failing with `EIO`); `REINSERT` brings a
+ *   surprise-removed device back (`PCIEM_RESET_REINSERT` reset events).
  */
 #define PCIEM_ABI_VERSION 7
 
@@ -395,6 +396,13 @@
  * (`SET_ROOT_PORT`), as Linux does to recover from a fatal error.
  */
 #define PCIEM_RESET_BUS 3
+
+/**
+ * The device came back after a surprise removal (`PCIEM_IOCTL_REINSERT`):
+ * its configuration space is at its power-on state (as registered), its
+ * BAR memory zeroed, and the driver probes it as new hardware.
+ */
+#define PCIEM_RESET_REINSERT 4
 
 /**
  * Event flag: the event needs no response. An `MMIO_READ` event without
@@ -1387,6 +1395,22 @@ struct pciem_function {
 };
 
 /**
+ * Argument of `PCIEM_IOCTL_REINSERT`: bring a surprise-removed device back.
+ * Only after `SURPRISE_REMOVE` once its removal finished (`EBUSY` before,
+ * `EALREADY` for a device that is not removed).
+ */
+struct pciem_reinsert {
+	/**
+	 * Must be zero (no flags are defined yet).
+	 */
+	__u32 flags;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
+};
+
+/**
  * Argument of `PCIEM_IOCTL_SET_FAULT`: one rule of the device's fault
  * plan, or `PCIEM_FAULT_CLEAR`. Only after REGISTER; per function.
  */
@@ -1601,6 +1625,7 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_INJECT_AER _IOW(PCIEM_IOCTL_MAGIC, 0x1A, struct pciem_aer_inject)
 #define PCIEM_IOCTL_SET_FUNCTION _IOW(PCIEM_IOCTL_MAGIC, 0x1B, struct pciem_function)
 #define PCIEM_IOCTL_SET_FAULT _IOW(PCIEM_IOCTL_MAGIC, 0x1C, struct pciem_fault_rule)
+#define PCIEM_IOCTL_REINSERT _IOW(PCIEM_IOCTL_MAGIC, 0x1D, struct pciem_reinsert)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
 PCIEM_ASSERT_SIZE(pciem_version, 16);
@@ -1759,6 +1784,9 @@ PCIEM_ASSERT_OFFSET(pciem_root_port, reserved, 4);
 PCIEM_ASSERT_SIZE(pciem_function, 8);
 PCIEM_ASSERT_OFFSET(pciem_function, function, 0);
 PCIEM_ASSERT_OFFSET(pciem_function, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_reinsert, 8);
+PCIEM_ASSERT_OFFSET(pciem_reinsert, flags, 0);
+PCIEM_ASSERT_OFFSET(pciem_reinsert, reserved, 4);
 PCIEM_ASSERT_SIZE(pciem_fault_rule, 32);
 PCIEM_ASSERT_OFFSET(pciem_fault_rule, kind, 0);
 PCIEM_ASSERT_OFFSET(pciem_fault_rule, bar, 4);

@@ -189,6 +189,7 @@ fn errno_name(e: i32) -> &'static str {
         libc::EINVAL => "EINVAL",
         libc::ENOTTY => "ENOTTY",
         libc::ENOSPC => "ENOSPC",
+        libc::EALREADY => "EALREADY",
         libc::ERANGE => "ERANGE",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         libc::EOVERFLOW => "EOVERFLOW",
@@ -1391,6 +1392,38 @@ static ROWS: &[Row] = &[
             };
             ioc(f.fd(), PCIEM_IOCTL_INJECT_AER, &a)
         },
+    ),
+    // REINSERT (ABI 7): none may succeed (the fixtures are never removed).
+    row("REINSERT", "null pointer", Registered, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_REINSERT, 0)
+    }),
+    row("REINSERT", "flags set", Registered, libc::EINVAL, |f| {
+        let a = pciem_reinsert {
+            flags: 1,
+            reserved: 0,
+        };
+        ioc(f.fd(), PCIEM_IOCTL_REINSERT, &a)
+    }),
+    row("REINSERT", "reserved set", Registered, libc::EINVAL, |f| {
+        let a = pciem_reinsert {
+            flags: 0,
+            reserved: 1,
+        };
+        ioc(f.fd(), PCIEM_IOCTL_REINSERT, &a)
+    }),
+    row(
+        "REINSERT",
+        "before REGISTER",
+        Described,
+        libc::EINVAL,
+        |f| ioc(f.fd(), PCIEM_IOCTL_REINSERT, &pciem_reinsert::default()),
+    ),
+    row(
+        "REINSERT",
+        "a device that was not removed",
+        Registered,
+        libc::EALREADY,
+        |f| ioc(f.fd(), PCIEM_IOCTL_REINSERT, &pciem_reinsert::default()),
     ),
     // SET_FAULT (ABI 7). The test device's BAR 0 and 2 are directly
     // mapped, slot 5 is unused.
