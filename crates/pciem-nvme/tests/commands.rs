@@ -1003,3 +1003,37 @@ fn a_poisoned_write_fails_once_with_data_transfer_error() {
         data
     );
 }
+
+#[test]
+fn the_vendor_hotplug_command_removes_and_reinserts_the_controller() {
+    let (mut d, _mem) = setup();
+    let c = d
+        .run(0, cmd(admin::PCIEM_HOTPLUG, 0, [10, 20, 0, 0, 0, 0]))
+        .unwrap();
+    assert!(c.status.is_success(), "{:?}", c.status);
+    assert_eq!(d.csts().unwrap() & 1, 1, "still ready until the timer");
+    d.harness()
+        .advance(std::time::Duration::from_millis(10))
+        .unwrap();
+    assert!(d.harness().host().is_removed());
+    assert_eq!(
+        d.csts().unwrap(),
+        u32::MAX,
+        "a removed controller reads all-ones"
+    );
+    d.harness()
+        .advance(std::time::Duration::from_millis(20))
+        .unwrap();
+    assert!(!d.harness().host().is_removed());
+    d.harness().step().unwrap();
+    // Power-on: not ready, a new bring-up works.
+    assert_eq!(d.csts().unwrap() & 1, 0);
+    d.bring_up(IrqSetup::MsiX, 1, 16).unwrap();
+    let data = pattern(0, 4096, 3);
+    d.write_blocks(1, 0, &data, 512, PrpLayout::default())
+        .unwrap();
+    assert_eq!(
+        d.read_blocks(1, 0, 8, 512, PrpLayout::default()).unwrap(),
+        data
+    );
+}

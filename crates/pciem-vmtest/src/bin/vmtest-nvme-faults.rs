@@ -26,6 +26,13 @@
 //!    with Data Transfer Error (Do Not Retry), and a direct-I/O `pwrite` of
 //!    4 KiB at byte 4096 of the namespace fails with EIO; the same write
 //!    again succeeds and reads back; the controller stays live.
+//! 4. Hot-plug (second): the vendor admin command 0xC1 of pciem-nvme
+//!    (`nvme admin-passthru`) makes the controller surprise-remove itself
+//!    after 300 ms and reinsert itself 1.5 s later (`Host::reinsert`):
+//!    Linux's nvme driver lets go of the controller, then probes the
+//!    reinserted one as new hardware (admin queue, interrupts, DMA); a
+//!    block written before the removal reads back through the new
+//!    controller, and a new write reads back.
 //!
 //! Throughout, nothing oopses, warns or hangs (`klog::BAD`); the
 //! deliberate error lines are shown as `INFO:`.
@@ -78,6 +85,7 @@ fn main() {
     .is_some()
     {
         poisoned(&mut r, bin);
+        hotplug(&mut r, bin);
         killed(&mut r, bin, qemu_serial);
         stopped(&mut r, bin);
     }
@@ -583,6 +591,118 @@ fn poisoned(r: &mut Report, bin: &str) {
     r.check(
         wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(30)),
         "poisoned DMA: the controller is removed with the model",
+    );
+    if st.is_none() {
+        m.show_output("model");
+    }
+}
+
+fn hotplug(r: &mut Report, bin: &str) {
+    let since = klog::now();
+    let disk = Path::new(BACKING_DIR).join("faults-hotplug.img");
+    let _ = std::fs::remove_file(&disk);
+    let Some(mut m) = r.step(
+        "hot-plug: start the model",
+        Model::start(
+            bin,
+            &disk,
+            DISK_BYTES,
+            512,
+            Path::new("/tmp/pciem-nvme-hotplug.log"),
+        ),
+    ) else {
+        return;
+    };
+    let Some(c) = r.step(
+        "hot-plug: the controller appears",
+        wait_ctrl(MODEL_SERIAL, APPEAR).ok_or("not found"),
+    ) else {
+        m.show_output("model");
+        return;
+    };
+    let before: Vec<u8> = (0..4096u32).map(|i| (i * 13 + 1) as u8).collect();
+    let mut buf = Aligned::new(&before);
+    let w = direct_io(&c.dev(), 0, &mut buf, true);
+    r.check(
+        matches!(w, Ok(4096)),
+        format!("hot-plug: a block written before the removal ({w:?})"),
+    );
+    let (ok, out) = run(
+        "nvme",
+        &[
+            "admin-passthru",
+            &c.char_dev(),
+            "--opcode=0xc1",
+            "--cdw10=300",
+            "--cdw11=1500",
+        ],
+    );
+    r.check(
+        ok,
+        format!(
+            "hot-plug: nvme admin-passthru of the vendor command 0xC1 (remove in 300 ms, back 1.5 s later): {}",
+            out.trim()
+        ),
+    );
+    let t = Instant::now();
+    r.check(
+        wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(30)),
+        format!(
+            "hot-plug: the driver lets go of the removed controller ({:.1} s)",
+            t.elapsed().as_secs_f64()
+        ),
+    );
+    let back = wait_ctrl(MODEL_SERIAL, APPEAR);
+    let Some(c2) = back else {
+        r.check(false, "hot-plug: the reinserted controller is probed again");
+        show_log(since, "hot-plug");
+        m.show_output("model");
+        return;
+    };
+    r.check(
+        true,
+        format!(
+            "hot-plug: the reinserted controller is probed again as {} ({:.1} s after the command)",
+            c2.name,
+            t.elapsed().as_secs_f64()
+        ),
+    );
+    r.check(
+        wait_until(Duration::from_secs(30), || c2.attr("state") == "live"),
+        format!("hot-plug: it is live ({:?})", c2.attr("state")),
+    );
+    let mut back = Aligned::new(&[]);
+    let rd = direct_io(&c2.dev(), 0, &mut back, false);
+    r.check(
+        matches!(rd, Ok(4096)) && back.bytes_mut()[..] == before[..],
+        format!("hot-plug: the block written before the removal reads back ({rd:?})"),
+    );
+    let after: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
+    let mut buf = Aligned::new(&after);
+    let w = direct_io(&c2.dev(), 8192, &mut buf, true);
+    let mut back = Aligned::new(&[]);
+    let rd = direct_io(&c2.dev(), 8192, &mut back, false);
+    r.check(
+        matches!(w, Ok(4096)) && matches!(rd, Ok(4096)) && back.bytes_mut()[..] == after[..],
+        format!("hot-plug: a new write reads back ({w:?}, {rd:?})"),
+    );
+    let lines = show_log(since, "hot-plug");
+    let has = |p: &str| lines.iter().any(|l| l.contains(p));
+    r.check(
+        has("surprise removal requested")
+            && has("reinsertion requested")
+            && has("reinserted: BARs claimed"),
+        "hot-plug: kernel log: removal, reinsertion, the new pci_dev adopted",
+    );
+    r.check(m.signal(libc::SIGTERM), "hot-plug: SIGTERM of the model");
+    let st = m.wait_exit(Duration::from_secs(30));
+    r.check(
+        st.is_some_and(|s| s.success()),
+        format!("hot-plug: the model exits cleanly: {st:?}"),
+    );
+    r.check(
+        wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(30)),
+        "hot-plug: the controller is removed with the model",
     );
     if st.is_none() {
         m.show_output("model");
