@@ -12,7 +12,9 @@
  * What a hit does is up to the caller: trap.c completes the load all-ones
  * (a completion timeout) without asking the model and posts an ERROR event
  * of kind PCIEM_ERROR_INJECTED_TIMEOUT; dma.c fails the model's DMA read
- * with -EIO (a poisoned completion) before anything is copied.
+ * with -EIO (a poisoned completion) before anything is copied, and a rule
+ * with PCIEM_FAULT_FLAG_AER also reports it to the root port as a
+ * non-fatal Poisoned TLP Received (port.c, as INJECT_AER does).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -48,6 +50,11 @@ int pciem_inject_set(struct pciem_dev *dev, const struct pciem_fault_rule *req)
 	if (dev->state != PCIEM_REGISTERED) {
 		pr_info_ratelimited("SET_FAULT: the device is not on the bus (REGISTER first)\n");
 		return -EINVAL;
+	}
+	if ((req->flags & PCIEM_FAULT_FLAG_AER) && req->kind == PCIEM_FAULT_DMA_POISON &&
+	    (!dev->port_img || !dev->port_aer)) {
+		pr_info_ratelimited("SET_FAULT: PCIEM_FAULT_FLAG_AER needs a root port with AER (SET_ROOT_PORT with PCIEM_ROOT_PORT_AER)\n");
+		return -EOPNOTSUPP;
 	}
 	if (!dev->faults) {
 		/* Filled before it is published: the fault path reads it. */
@@ -91,11 +98,36 @@ bool pciem_inject_read_timeout(struct pciem_dev *dev, u32 bar, u64 off,
 	return hit;
 }
 
+/*
+ * The device received a Poisoned TLP: the completion of its read, a CplD
+ * with EP set, from the root complex (completer 0) to the device.
+ */
+static void pciem_inject_report_poison(struct pciem_dev *dev, u64 addr,
+				       u64 len)
+{
+	u32 dwords = min_t(u64, DIV_ROUND_UP(len, 4), 1024) & 0x3ff;
+	struct pciem_aer_inject ai = {
+		.severity = PCIEM_AER_NONFATAL,
+		.status = PCI_ERR_UNC_POISON_TLP,
+		.header_log = {
+			0x4a004000 | dwords,
+			min_t(u64, len, 4096) & 0xfff,
+			(u32)pci_dev_id(dev->pdev) << 16 | (addr & 0x7f),
+			0,
+		},
+	};
+	int ret = pciem_port_inject_aer(dev, &ai);
+
+	if (ret)
+		pr_info_ratelimited("%s: the poisoned read could not be reported through AER (%d)\n",
+				    pci_name(dev->pdev), ret);
+}
+
 int pciem_inject_dma_read(struct pciem_dev *dev, u64 addr, u64 len,
 			  const char *what)
 {
 	unsigned long flags;
-	bool hit = false;
+	u32 hit = 0;
 
 	if (!READ_ONCE(dev->faults_armed))
 		return 0;
@@ -110,5 +142,7 @@ int pciem_inject_dma_read(struct pciem_dev *dev, u64 addr, u64 len,
 		return 0;
 	pr_info_ratelimited("%s: %llu bytes at bus address 0x%llx: poisoned by a fault rule (EIO)\n",
 			    what, len, addr);
+	if (hit & PCIEM_RS_FAULT_AER)
+		pciem_inject_report_poison(dev, addr, len);
 	return -EIO;
 }

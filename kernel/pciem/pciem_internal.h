@@ -1106,6 +1106,7 @@ void pciem_inject_free(struct pciem_dev *dev);
  * Return: 0, -EINVAL before REGISTER or for a malformed rule (unknown
  * kind, flags, empty or wrapping range, a read timeout on a BAR that is
  * not trapped or a range outside it), -ENOSPC when the table is full,
+ * -EOPNOTSUPP for PCIEM_FAULT_FLAG_AER without a root port with AER,
  * -ENOMEM. Each refusal is explained in the kernel log.
  */
 int pciem_inject_set(struct pciem_dev *dev, const struct pciem_fault_rule *req);
@@ -1130,7 +1131,10 @@ bool pciem_inject_read_timeout(struct pciem_dev *dev, u32 bar, u64 off,
  * @len: bytes read.
  * @what: the ioctl, for the kernel log.
  *
- * Context: process.
+ * A rule with PCIEM_FAULT_FLAG_AER also reports the hit to the root port
+ * (Poisoned TLP Received, non-fatal).
+ *
+ * Context: process, with @dev->lock held.
  * Return: 0, or -EIO (logged) if a DMA_POISON rule hits the read.
  */
 int pciem_inject_dma_read(struct pciem_dev *dev, u64 addr, u64 len,

@@ -323,9 +323,13 @@ u32 pciem_rs_access_classify(const struct pciem_rs_access *a, u32 bar,
  * rule hits, counts). Opaque; allocate pciem_rs_faults_size() bytes aligned
  * to 8. apply: arm or clear per *req, given the BAR sizes (PCIEM_MAX_BARS
  * values, 0 for none) and the trapped BARs (bit n: BAR n); -EINVAL or
- * -ENOSPC (table full). hit_read/hit_dma_read: 1 if a rule hits the access
- * (that rule is charged one hit and disarms at its last), else 0.
+ * -ENOSPC (table full). hit_read: 1 if a rule hits the load, else 0;
+ * hit_dma_read: PCIEM_RS_FAULT_HIT if a rule hits the read, with
+ * PCIEM_RS_FAULT_AER if that rule reports through AER, else 0. A hit
+ * charges the rule one hit; it disarms at its last.
  */
+#define PCIEM_RS_FAULT_HIT	BIT(0)
+#define PCIEM_RS_FAULT_AER	BIT(1)
 struct pciem_rs_faults;
 size_t pciem_rs_faults_size(void);
 void pciem_rs_faults_init(struct pciem_rs_faults *p);
@@ -375,6 +379,9 @@ static_assert(PCIEM_RS_EFFECT_MSIX == 0x10);
 static_assert(PCIEM_RS_EFFECT_PM_STATE == 0x20);
 static_assert(PCIEM_RS_EFFECT_FLR == 0x40);
 static_assert(PCIEM_RS_EFFECT_D3HOT_TO_D0 == 0x80);
+
+static_assert(PCIEM_RS_FAULT_HIT == 0x1);
+static_assert(PCIEM_RS_FAULT_AER == 0x2);
 
 static_assert(sizeof(struct pciem_rs_msi) == 40);
 static_assert(offsetof(struct pciem_rs_msi, cap_offset) == 0);

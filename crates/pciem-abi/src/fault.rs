@@ -131,6 +131,15 @@ pub const PCIEM_FAULT_READ_TIMEOUT: u32 = 1;
 /// touch bus addresses `[addr, addr + len)` fail with `EIO` as a poisoned
 /// completion; nothing is copied for the failing access. `bar` must be 0.
 pub const PCIEM_FAULT_DMA_POISON: u32 = 2;
+/// `pciem_fault_rule.flags` of a [`PCIEM_FAULT_DMA_POISON`] rule: each hit
+/// is also reported through AER, as a device that received a Poisoned TLP
+/// does: the device's Uncorrectable Error Status gets Poisoned TLP Received
+/// (bit 12) with the read's header in the Header Log, and the root port
+/// gets an ERR_NONFATAL message (as `PCIEM_IOCTL_INJECT_AER` would send),
+/// so the AER core logs it and runs the driver's error handlers. Needs a
+/// root port with AER (`EOPNOTSUPP` otherwise); not for READ_TIMEOUT rules.
+pub const PCIEM_FAULT_FLAG_AER: u32 = 0x1;
+
 /// How many rules a device (each function of it) can hold at once.
 pub const PCIEM_MAX_FAULT_RULES: u32 = 8;
 
@@ -151,7 +160,7 @@ pub struct pciem_fault_rule {
     pub len: u64,
     /// Hits before the rule disarms itself; 0: until cleared.
     pub count: u32,
-    /// Must be zero (no flags are defined yet).
+    /// [`PCIEM_FAULT_FLAG_AER`] or zero.
     pub flags: u32,
 }
 

@@ -44,6 +44,13 @@ impl MockHost {
                 return Err(HostError::Disconnected);
             }
             let abi = rule.to_abi();
+            // The kernel's EOPNOTSUPP without a root port with AER; the
+            // mock has none. (A rule it would refuse anyway says why.)
+            if rule.aer && pciem_core::faultplan::FaultRequest::from_abi(&abi).is_ok() {
+                return Err(HostError::Unsupported(
+                    "AER reporting of poisoned reads (the mock has no root port)",
+                ));
+            }
             let states: [BarState; 6] = core::array::from_fn(|i| bar_state(st, i as u8));
             st.faults
                 .apply(&abi, |slot| {

@@ -117,6 +117,14 @@ fn bad_rules_are_refused_as_the_kernel_refuses_them() {
     );
     assert_eq!(err(FaultRule::dma_poison(0, 0, 0)), FaultError::Empty);
     assert_eq!(
+        err(FaultRule::read_timeout(0, 0x10, 4, 0).with_aer()),
+        FaultError::AerNotForReads
+    );
+    assert!(matches!(
+        h.set_fault(FaultRule::dma_poison(0, 8, 0).with_aer()),
+        Err(HostError::Unsupported(_))
+    ));
+    assert_eq!(
         err(FaultRule::dma_poison(u64::MAX, 2, 0)),
         FaultError::Wraps
     );

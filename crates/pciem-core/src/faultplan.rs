@@ -17,8 +17,8 @@
 use core::ffi::CStr;
 
 use pciem_abi::{
-    pciem_fault_rule, PCIEM_FAULT_CLEAR, PCIEM_FAULT_DMA_POISON, PCIEM_FAULT_READ_TIMEOUT,
-    PCIEM_MAX_BARS, PCIEM_MAX_FAULT_RULES,
+    pciem_fault_rule, PCIEM_FAULT_CLEAR, PCIEM_FAULT_DMA_POISON, PCIEM_FAULT_FLAG_AER,
+    PCIEM_FAULT_READ_TIMEOUT, PCIEM_MAX_BARS, PCIEM_MAX_FAULT_RULES,
 };
 
 /// What a rule does.
@@ -46,6 +46,9 @@ pub struct FaultRule {
     pub len: u64,
     /// Hits before the rule disarms itself; 0: until cleared.
     pub count: u32,
+    /// Each hit of a [`FaultKind::DmaPoison`] rule is also reported through
+    /// AER (Poisoned TLP Received; [`PCIEM_FAULT_FLAG_AER`]).
+    pub aer: bool,
 }
 
 impl FaultRule {
@@ -57,6 +60,7 @@ impl FaultRule {
             start: offset,
             len,
             count,
+            aer: false,
         }
     }
 
@@ -68,7 +72,14 @@ impl FaultRule {
             start: addr,
             len,
             count,
+            aer: false,
         }
+    }
+
+    /// This rule, with each hit also reported through AER (DMA_POISON
+    /// rules only; [`PCIEM_FAULT_FLAG_AER`]).
+    pub const fn with_aer(self) -> Self {
+        FaultRule { aer: true, ..self }
     }
 
     /// The ABI form of this rule.
@@ -83,7 +94,7 @@ impl FaultRule {
             addr: self.start,
             len: self.len,
             count: self.count,
-            flags: 0,
+            flags: if self.aer { PCIEM_FAULT_FLAG_AER } else { 0 },
         }
     }
 
@@ -113,17 +124,21 @@ impl FaultRequest {
     /// Decode and check the ABI struct's own fields (kind, flags, BAR
     /// number, range): what can be judged without knowing the device.
     pub fn from_abi(r: &pciem_fault_rule) -> Result<Self, FaultError> {
-        if r.flags != 0 {
+        if r.flags & !PCIEM_FAULT_FLAG_AER != 0 {
             return Err(FaultError::Flags);
         }
+        let aer = r.flags & PCIEM_FAULT_FLAG_AER != 0;
         let kind = match r.kind {
             PCIEM_FAULT_CLEAR => {
-                if r.bar != 0 || r.addr != 0 || r.len != 0 || r.count != 0 {
+                if r.bar != 0 || r.addr != 0 || r.len != 0 || r.count != 0 || aer {
                     return Err(FaultError::ClearWithFields);
                 }
                 return Ok(FaultRequest::Clear);
             }
             PCIEM_FAULT_READ_TIMEOUT => {
+                if aer {
+                    return Err(FaultError::AerNotForReads);
+                }
                 if r.bar >= PCIEM_MAX_BARS {
                     return Err(FaultError::NoSuchBar);
                 }
@@ -148,6 +163,7 @@ impl FaultRequest {
             start: r.addr,
             len: r.len,
             count: r.count,
+            aer,
         }))
     }
 }
@@ -169,8 +185,10 @@ pub enum BarState {
 pub enum FaultError {
     /// `kind` is not a `PCIEM_FAULT_*` value.
     UnknownKind,
-    /// `flags` has bits set (none are defined).
+    /// `flags` has bits set that are not defined.
     Flags,
+    /// [`PCIEM_FAULT_FLAG_AER`] on a READ_TIMEOUT rule (not implemented).
+    AerNotForReads,
     /// A clear request with other fields set.
     ClearWithFields,
     /// A zero-length range.
@@ -194,7 +212,8 @@ impl FaultError {
     pub const fn reason(self) -> &'static CStr {
         match self {
             Self::UnknownKind => c"unknown fault kind",
-            Self::Flags => c"flags must be zero",
+            Self::Flags => c"flags must be zero or PCIEM_FAULT_FLAG_AER",
+            Self::AerNotForReads => c"PCIEM_FAULT_FLAG_AER is for DMA_POISON rules only",
             Self::ClearWithFields => c"a CLEAR request must have every other field zero",
             Self::Empty => c"the range is empty (len 0)",
             Self::Wraps => c"the range wraps around the address space",
@@ -282,6 +301,9 @@ impl FaultPlan {
     pub fn arm(&mut self, rule: FaultRule, bar: impl Fn(u8) -> BarState) -> Result<(), FaultError> {
         if rule.len == 0 {
             return Err(FaultError::Empty);
+        }
+        if rule.aer && rule.kind != FaultKind::DmaPoison {
+            return Err(FaultError::AerNotForReads);
         }
         let end = rule
             .start
@@ -459,7 +481,19 @@ mod tests {
             FaultRequest::from_abi(&r).unwrap_err()
         };
         assert_eq!(bad(|r| r.kind = 9), FaultError::UnknownKind);
-        assert_eq!(bad(|r| r.flags = 1), FaultError::Flags);
+        assert_eq!(bad(|r| r.flags = 2), FaultError::Flags);
+        assert_eq!(
+            bad(|r| {
+                r.kind = PCIEM_FAULT_READ_TIMEOUT;
+                r.flags = PCIEM_FAULT_FLAG_AER;
+            }),
+            FaultError::AerNotForReads
+        );
+        let aer = FaultRule::dma_poison(0x1000, 8, 1).with_aer();
+        assert_eq!(
+            FaultRequest::from_abi(&aer.to_abi()),
+            Ok(FaultRequest::Arm(aer))
+        );
         assert_eq!(bad(|r| r.len = 0), FaultError::Empty);
         assert_eq!(bad(|r| r.addr = u64::MAX), FaultError::Wraps);
         assert_eq!(bad(|r| r.bar = 1), FaultError::BarForDma);
@@ -493,6 +527,7 @@ mod tests {
         for e in [
             FaultError::UnknownKind,
             FaultError::Flags,
+            FaultError::AerNotForReads,
             FaultError::ClearWithFields,
             FaultError::Empty,
             FaultError::Wraps,

@@ -466,6 +466,17 @@
 #define PCIEM_FAULT_DMA_POISON 2
 
 /**
+ * `pciem_fault_rule.flags` of a `PCIEM_FAULT_DMA_POISON` rule: each hit
+ * is also reported through AER, as a device that received a Poisoned TLP
+ * does: the device's Uncorrectable Error Status gets Poisoned TLP Received
+ * (bit 12) with the read's header in the Header Log, and the root port
+ * gets an ERR_NONFATAL message (as `PCIEM_IOCTL_INJECT_AER` would send),
+ * so the AER core logs it and runs the driver's error handlers. Needs a
+ * root port with AER (`EOPNOTSUPP` otherwise); not for READ_TIMEOUT rules.
+ */
+#define PCIEM_FAULT_FLAG_AER 1
+
+/**
  * How many rules a device (each function of it) can hold at once.
  */
 #define PCIEM_MAX_FAULT_RULES 8
@@ -1436,7 +1447,7 @@ struct pciem_fault_rule {
 	 */
 	__u32 count;
 	/**
-	 * Must be zero (no flags are defined yet).
+	 * `PCIEM_FAULT_FLAG_AER` or zero.
 	 */
 	__u32 flags;
 };

@@ -88,8 +88,14 @@ pub unsafe extern "C" fn pciem_rs_faults_hit_read(
     p.hit_read(bar, offset, width.into()).is_some() as u32
 }
 
-/// A DMA read by the model of `len` bytes at bus address `addr`: 1 if a
-/// rule poisons it (charged one hit), else 0.
+/// `pciem_rs_faults_hit_dma_read`: a rule hit the read.
+pub const PCIEM_RS_FAULT_HIT: u32 = 1 << 0;
+/// `pciem_rs_faults_hit_dma_read`: and it is to be reported through AER.
+pub const PCIEM_RS_FAULT_AER: u32 = 1 << 1;
+
+/// A DMA read by the model of `len` bytes at bus address `addr`:
+/// [`PCIEM_RS_FAULT_HIT`] if a rule poisons it (charged one hit), with
+/// [`PCIEM_RS_FAULT_AER`] if that rule reports through AER; else 0.
 ///
 /// # Safety
 /// `p` is an initialised plan or NULL (then 0).
@@ -99,8 +105,14 @@ pub unsafe extern "C" fn pciem_rs_faults_hit_dma_read(p: *mut FaultPlan, addr: u
     let Some(p) = (unsafe { m(p) }) else {
         return 0;
     };
-    p.hit_dma_read(addr, len).is_some() as u32
+    match p.hit_dma_read(addr, len) {
+        Some(rule) if rule.aer => PCIEM_RS_FAULT_HIT | PCIEM_RS_FAULT_AER,
+        Some(_) => PCIEM_RS_FAULT_HIT,
+        None => 0,
+    }
 }
+
+const _: () = assert!(PCIEM_RS_FAULT_HIT == 0x1 && PCIEM_RS_FAULT_AER == 0x2);
 
 /// 1 if the plan has no rule armed (the module's fast path), else 0.
 ///

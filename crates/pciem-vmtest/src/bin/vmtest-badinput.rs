@@ -1444,13 +1444,45 @@ static ROWS: &[Row] = &[
         };
         ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
     }),
-    row("SET_FAULT", "flags set", Registered, libc::EINVAL, |f| {
-        let a = pciem_fault_rule {
-            flags: 1,
-            ..poison_rule(0x1000, 8)
-        };
-        ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
-    }),
+    row(
+        "SET_FAULT",
+        "undefined flag",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_fault_rule {
+                flags: 2,
+                ..poison_rule(0x1000, 8)
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
+        },
+    ),
+    row(
+        "SET_FAULT",
+        "AER flag without a root port",
+        Registered,
+        libc::EOPNOTSUPP,
+        |f| {
+            let a = pciem_fault_rule {
+                flags: PCIEM_FAULT_FLAG_AER,
+                ..poison_rule(0x1000, 8)
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
+        },
+    ),
+    row(
+        "SET_FAULT",
+        "AER flag on a READ_TIMEOUT rule",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_fault_rule {
+                flags: PCIEM_FAULT_FLAG_AER,
+                ..timeout_rule(0, 0, 4)
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
+        },
+    ),
     row(
         "SET_FAULT",
         "CLEAR with a range",
