@@ -20,7 +20,13 @@
 //!    (normal), mmio_enabled, resume, in that order; the kernel logs the
 //!    uncorrected non-fatal error with the TLP header we gave and reports a
 //!    successful recovery; no reset; BAR0 still reads.
-//! 5. fatal (Malformed TLP): error_detected (frozen), slot_reset, resume,
+//! 5. a poisoned DMA read (SET_FAULT DMA_POISON with
+//!    PCIEM_FAULT_FLAG_AER, count 1; the same rule on the device without
+//!    a port: EOPNOTSUPP): the read fails with EIO, the next succeeds; the
+//!    AER core logs a non-fatal status bit 12 (Poisoned TLP Received) with
+//!    the completion's header and the driver's handlers run as for any
+//!    non-fatal error; no reset.
+//! 6. fatal (Malformed TLP): error_detected (frozen), slot_reset, resume,
 //!    in that order; the kernel reports the fatal error and resets the
 //!    port's link; the port's secondary bus reset reached the model as a
 //!    `PCIEM_RESET_BUS` event; the recovery succeeds; BAR0 reads again
