@@ -99,25 +99,18 @@ bool pciem_inject_read_timeout(struct pciem_dev *dev, u32 bar, u64 off,
 }
 
 /*
- * The device received a Poisoned TLP: the completion of its read, a CplD
- * with EP set, from the root complex (completer 0) to the device.
+ * The device received a Poisoned TLP: the completion of its read, reported
+ * as pciem-core builds it (status bit, header), non-fatal.
  */
 static void pciem_inject_report_poison(struct pciem_dev *dev, u64 addr,
 				       u64 len)
 {
-	u32 dwords = min_t(u64, DIV_ROUND_UP(len, 4), 1024) & 0x3ff;
-	struct pciem_aer_inject ai = {
-		.severity = PCIEM_AER_NONFATAL,
-		.status = PCI_ERR_UNC_POISON_TLP,
-		.header_log = {
-			0x4a004000 | dwords,
-			min_t(u64, len, 4096) & 0xfff,
-			(u32)pci_dev_id(dev->pdev) << 16 | (addr & 0x7f),
-			0,
-		},
-	};
-	int ret = pciem_port_inject_aer(dev, &ai);
+	struct pciem_aer_inject ai = { .severity = PCIEM_AER_NONFATAL };
+	int ret;
 
+	pciem_rs_faults_poison_report(pci_dev_id(dev->pdev), addr, len,
+				      &ai.status, ai.header_log);
+	ret = pciem_port_inject_aer(dev, &ai);
 	if (ret)
 		pr_info_ratelimited("%s: the poisoned read could not be reported through AER (%d)\n",
 				    pci_name(dev->pdev), ret);

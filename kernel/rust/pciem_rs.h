@@ -53,6 +53,16 @@ int pciem_rs_watch_check_in_bar(u32 offset, u32 width, u64 bar_size,
 				const char **reason);
 
 /*
+ * A new watch on @bar + @offset beside the @n_held watches the device holds
+ * (@held_bars[i] + @held_offsets[i], at most PCIEM_MAX_WATCHPOINTS): -EEXIST
+ * if one of them names the same register, -ENOSPC if every debug register
+ * is taken.
+ */
+int pciem_rs_watch_check_addition(const u32 *held_bars, const u32 *held_offsets,
+				  u32 n_held, u32 bar, u32 offset,
+				  const char **reason);
+
+/*
  * MSI-X (pciem-core's rules, the mock backend's too): an entry is held in
  * the Pending Bit Array, not sent, while @function_mask is set or its
  * Vector Control word @vector_ctrl has the Mask bit; its pending bit lives
@@ -340,6 +350,13 @@ u32 pciem_rs_faults_hit_read(struct pciem_rs_faults *p, u32 bar, u64 offset,
 			     u32 width);
 u32 pciem_rs_faults_hit_dma_read(struct pciem_rs_faults *p, u64 addr, u64 len);
 u32 pciem_rs_faults_empty(const struct pciem_rs_faults *p);
+/*
+ * The AER report of a poisoned read: *status the Uncorrectable Error Status
+ * bit (Poisoned TLP Received), header[4] the Header Log of the completion
+ * @requester received for its read of @len bytes at @addr.
+ */
+void pciem_rs_faults_poison_report(u16 requester, u64 addr, u64 len,
+				   u32 *status, u32 *header);
 
 /* Trap mode: pciem-core's x86-64 emulator. */
 struct pciem_rs_regs {

@@ -9,8 +9,13 @@
 //! DMA_POISON range fails with [`HostError::Poisoned`] after the DMA check
 //! passed, nothing of it copied.
 
-use pciem_core::faultplan::{BarState, FaultPlan, FaultRule};
-use pciem_core::{Device, HostError};
+use std::collections::VecDeque;
+
+use pciem_core::config::root_port::{record_error, Severity};
+use pciem_core::faultplan::{
+    poisoned_completion_header, BarState, FaultPlan, FaultRule, AER_POISONED_TLP,
+};
+use pciem_core::{AerError, ConfigSpace, Device, HostError};
 
 use crate::harness::Harness;
 use crate::host::{MockHost, State};
@@ -26,12 +31,34 @@ fn bar_state(st: &State, slot: u8) -> BarState {
 }
 
 /// A DMA read of `len` bytes at `addr`: [`HostError::Poisoned`] if a rule
-/// hits it (charging that rule).
-pub(crate) fn poison_check(faults: &mut FaultPlan, addr: u64, len: usize) -> Result<(), HostError> {
-    match faults.hit_dma_read(addr, len as u64) {
-        Some(_) => Err(HostError::Poisoned { addr }),
-        None => Ok(()),
+/// of `st.faults` hits it (charging that rule). A rule with
+/// [`FaultRule::aer`] also reports it as the kernel does: a non-fatal
+/// Poisoned TLP Received with the completion's header recorded in the
+/// device's AER capability (by the module's code) and handed to the test
+/// through `Harness::aer_reports` (requester ID 0: the mock has no bus
+/// numbers). Without an AER capability nothing is recorded, as the kernel
+/// only logs then.
+pub(crate) fn poison_check(
+    faults: &mut FaultPlan,
+    config: &mut ConfigSpace,
+    aer: &mut VecDeque<AerError>,
+    addr: u64,
+    len: usize,
+) -> Result<(), HostError> {
+    let Some(rule) = faults.hit_dma_read(addr, len as u64) else {
+        return Ok(());
+    };
+    if rule.aer {
+        let error = AerError {
+            severity: Severity::NonFatal,
+            status: AER_POISONED_TLP,
+            header_log: poisoned_completion_header(0, addr, len as u64),
+        };
+        if record_error(config, error.severity, error.status, error.header_log).is_ok() {
+            aer.push_back(error);
+        }
     }
+    Err(HostError::Poisoned { addr })
 }
 
 impl MockHost {
@@ -44,13 +71,6 @@ impl MockHost {
                 return Err(HostError::Disconnected);
             }
             let abi = rule.to_abi();
-            // The kernel's EOPNOTSUPP without a root port with AER; the
-            // mock has none. (A rule it would refuse anyway says why.)
-            if rule.aer && pciem_core::faultplan::FaultRequest::from_abi(&abi).is_ok() {
-                return Err(HostError::Unsupported(
-                    "AER reporting of poisoned reads (the mock has no root port)",
-                ));
-            }
             let states: [BarState; 6] = core::array::from_fn(|i| bar_state(st, i as u8));
             st.faults
                 .apply(&abi, |slot| {

@@ -7,13 +7,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER};
+use pciem_core::config::root_port;
 use pciem_core::device::{read_prp_via_dma, write_prp_via_dma};
 use pciem_core::dmacheck::Access;
 use pciem_core::interrupt::{
     msix_held, msix_pba_pending, msix_pba_update, msix_pba_word, resolve_auto, Enabled,
 };
 use pciem_core::prp::{self, Prp};
-use pciem_core::{AtomicOp, ConfigSpace, Host, HostError, Irq};
+use pciem_core::{AerError, AtomicOp, ConfigSpace, Host, HostError, Irq};
 
 use crate::dma::{check_len, DmaSpace};
 use crate::irq::{IrqKind, IrqRecord};
@@ -49,6 +50,9 @@ pub(crate) struct State {
     /// Events the host side raised for the harness to publish (a
     /// reinsertion's reset).
     pub(crate) pending_events: Vec<pciem_abi::pciem_event>,
+    /// AER errors the device reported ([`Host::inject_aer`]), oldest
+    /// first, until the test takes them.
+    pub(crate) aer: VecDeque<AerError>,
 }
 
 #[derive(Debug)]
@@ -96,6 +100,7 @@ impl MockHost {
                     trapped: 0,
                     injected_timeouts: 0,
                     pending_events: Vec::new(),
+                    aer: VecDeque::new(),
                 }),
                 irq_cv: Condvar::new(),
                 irqs_pending: AtomicUsize::new(0),
@@ -420,7 +425,13 @@ impl Host for MockHost {
         self.with(|st| {
             st.check_bus_master()?;
             let data = st.dma.device_slice(bus_addr, buf.len(), Access::Read)?;
-            crate::faults::poison_check(&mut st.faults, bus_addr, buf.len())?;
+            crate::faults::poison_check(
+                &mut st.faults,
+                &mut st.config,
+                &mut st.aer,
+                bus_addr,
+                buf.len(),
+            )?;
             buf.copy_from_slice(data);
             Ok(())
         })
@@ -447,7 +458,7 @@ impl Host for MockHost {
         self.with(|st| {
             st.check_bus_master()?;
             let cell = st.dma.device_slice(bus_addr, 8, Access::Atomic)?;
-            crate::faults::poison_check(&mut st.faults, bus_addr, 8)?;
+            crate::faults::poison_check(&mut st.faults, &mut st.config, &mut st.aer, bus_addr, 8)?;
             let mut raw = [0u8; 8];
             raw.copy_from_slice(cell);
             let old = u64::from_le_bytes(raw);
@@ -522,6 +533,26 @@ impl Host for MockHost {
             st.removed = true;
             st.irqs.clear();
             st.intx = false;
+            Ok(())
+        })
+    }
+
+    /// Records the error in the device's configuration space with the
+    /// code the kernel module uses (`root_port::record_error`) and queues
+    /// it for the test, which plays the root complex and the AER core
+    /// (`Harness::aer_reports`).
+    fn inject_aer(&self, error: AerError) -> Result<(), HostError> {
+        self.with(|st| {
+            if st.removed {
+                return Err(HostError::Disconnected);
+            }
+            root_port::record_error(
+                &mut st.config,
+                error.severity,
+                error.status,
+                error.header_log,
+            )?;
+            st.aer.push_back(error);
             Ok(())
         })
     }

@@ -3,11 +3,11 @@
 //! same pciem-core `FaultPlan` decides).
 
 use pciem_backend_mock::Harness;
-use pciem_core::config::Bar;
-use pciem_core::faultplan::{FaultError, FaultRule};
+use pciem_core::config::{AerCap, Bar, PcieCap};
+use pciem_core::faultplan::{poisoned_completion_header, FaultError, FaultRule, AER_POISONED_TLP};
 use pciem_core::{
-    AccessMap, AtomicOp, BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError, MmioRead,
-    MmioWrite, ResetKind, TrapError, TrapPolicy, Watch,
+    AccessMap, AerError, AtomicOp, BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError,
+    MmioRead, MmioWrite, ResetKind, Severity, TrapError, TrapPolicy, Watch,
 };
 
 /// BAR 0 is trapped with a model-answered register at 0x10; BAR 2 is
@@ -23,6 +23,8 @@ fn builder() -> ConfigBuilder {
     ConfigBuilder::new(0x1234, 0x5e51)
         .bar(0, Bar::memory32(4096))
         .bar(2, Bar::memory32(4096))
+        .pcie(PcieCap::endpoint(1, 1))
+        .aer(AerCap::default())
         .trap_bar(0)
         .trap_range(0, 0x10, 4, TrapPolicy::MODEL)
 }
@@ -120,10 +122,7 @@ fn bad_rules_are_refused_as_the_kernel_refuses_them() {
         err(FaultRule::read_timeout(0, 0x10, 4, 0).with_aer()),
         FaultError::AerNotForReads
     );
-    assert!(matches!(
-        h.set_fault(FaultRule::dma_poison(0, 8, 0).with_aer()),
-        Err(HostError::Unsupported(_))
-    ));
+
     assert_eq!(
         err(FaultRule::dma_poison(u64::MAX, 2, 0)),
         FaultError::Wraps
@@ -231,4 +230,35 @@ fn a_removed_device_comes_back_at_power_on() {
     // And it can be removed again.
     host.surprise_remove().unwrap();
     assert!(host.is_removed());
+}
+
+#[test]
+fn a_poisoned_read_with_aer_is_reported_through_the_aer_capability() {
+    let mut h = Harness::new(Dev::default()).unwrap();
+    h.enable_bus_master().unwrap();
+    let buf = h.dma_alloc(64).unwrap();
+    let host = h.host().clone();
+    host.set_fault(FaultRule::dma_poison(buf, 8, 1).with_aer())
+        .unwrap();
+    let mut data = [0u8; 8];
+    assert_eq!(
+        host.dma_read(buf, &mut data),
+        Err(HostError::Poisoned { addr: buf })
+    );
+    let reports = h.aer_reports();
+    assert_eq!(
+        reports,
+        [AerError {
+            severity: Severity::NonFatal,
+            status: AER_POISONED_TLP,
+            header_log: poisoned_completion_header(0, buf, 8),
+        }]
+    );
+    assert_eq!(
+        reports[0].header_log[0], 0x4a00_4002,
+        "a CplD with EP, 2 dwords"
+    );
+    // Count 1: the retry reads, and nothing more is reported.
+    host.dma_read(buf, &mut data).unwrap();
+    assert!(h.aer_reports().is_empty());
 }

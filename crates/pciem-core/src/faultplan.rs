@@ -248,6 +248,30 @@ impl core::fmt::Display for FaultError {
     }
 }
 
+/// AER Uncorrectable Error Status bit of a poisoned read: Poisoned TLP
+/// Received (bit 12), what a [`FaultRule::aer`] hit reports (non-fatal).
+pub const AER_POISONED_TLP: u32 = 1 << 12;
+
+/// The Header Log of a poisoned read's AER report: the header of the
+/// completion the device received for its read of `len` bytes at `addr`,
+/// a CplD with EP (poisoned) set, from the root complex (completer 0) to
+/// `requester` (the device's bus/device/function).
+pub const fn poisoned_completion_header(requester: u16, addr: u64, len: u64) -> [u32; 4] {
+    // Length in dwords (10 bits, 0 meaning 1024) and Byte Count (12 bits).
+    let dwords = if len >= 4096 {
+        0
+    } else {
+        len.div_ceil(4) as u32
+    };
+    let bytes = if len >= 4096 { 0 } else { len as u32 };
+    [
+        0x4a00_4000 | (dwords & 0x3ff),
+        bytes & 0xfff,
+        (requester as u32) << 16 | (addr & 0x7f) as u32,
+        0,
+    ]
+}
+
 /// An armed rule and the hits it has left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Slot {
@@ -520,6 +544,23 @@ mod tests {
         let mut p = FaultPlan::new();
         p.apply(&top, trapped_bar0).unwrap();
         assert!(p.hit_dma_read(u64::MAX, 1).is_some());
+    }
+
+    #[test]
+    fn the_poisoned_completion_header_names_the_read() {
+        assert_eq!(
+            poisoned_completion_header(0x0100, 0x1000, 8),
+            [0x4a00_4002, 8, 0x0100_0000, 0]
+        );
+        assert_eq!(
+            poisoned_completion_header(0x0008, 0x1234_5675, 3),
+            [0x4a00_4001, 3, 0x0008_0075, 0]
+        );
+        // 4 KiB and more: Length and Byte Count wrap to 0, as on the wire.
+        assert_eq!(
+            poisoned_completion_header(1, 0, 4096),
+            [0x4a00_4000, 0, 0x0001_0000, 0]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use core::ffi::c_char;
 
 use pciem_abi::{pciem_fault_rule, PCIEM_MAX_BARS};
-use pciem_core::faultplan::{BarState, FaultPlan};
+use pciem_core::faultplan::{poisoned_completion_header, BarState, FaultPlan, AER_POISONED_TLP};
 
 use super::{fail, m, null, r};
 
@@ -125,4 +125,30 @@ pub unsafe extern "C" fn pciem_rs_faults_empty(p: *const FaultPlan) -> u32 {
         return 1;
     };
     p.is_empty() as u32
+}
+
+/// The AER report of a poisoned read (pciem-core's rule, the mock's too):
+/// `*status` the Uncorrectable Error Status bit, `header` the Header Log of
+/// the completion `requester` received for its read of `len` bytes at
+/// `addr`. Nothing is written through a NULL pointer.
+///
+/// # Safety
+/// `status` NULL or writable; `header` NULL or 4 writable values.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_faults_poison_report(
+    requester: u16,
+    addr: u64,
+    len: u64,
+    status: *mut u32,
+    header: *mut u32,
+) {
+    // SAFETY: pointer validity is the caller's contract (pciem_rs.h).
+    if let Some(status) = unsafe { m(status) } {
+        *status = AER_POISONED_TLP;
+    }
+    if !header.is_null() {
+        // SAFETY: a non-NULL `header` points to 4 writable u32 values.
+        let out = unsafe { core::slice::from_raw_parts_mut(header, 4) };
+        out.copy_from_slice(&poisoned_completion_header(requester, addr, len));
+    }
 }
