@@ -599,11 +599,18 @@ fn stopped(r: &mut Report, m: &mut Model, drv: &TrapDrv, pci: &str) {
 fn injected(r: &mut Report, m: &mut Model, drv: &TrapDrv) {
     println!("--- completion timeouts on demand (SET_FAULT)");
     let path = drv.path().to_path_buf();
+    let seq_request = |e: &Ev| {
+        e.ty == PCIEM_EVENT_MMIO_READ && e.off == SEQ && e.flags & PCIEM_EVENT_FLAG_POSTED == 0
+    };
+    let pre = m.events_len();
     let (first, _) = timed_read(drv, SEQ);
     let Some(first) = first.filter(|&v| v != 0xffff_ffff) else {
         r.check(false, format!("SEQ answered by the model ({first:x?})"));
         return;
     };
+    // The model reports a request after answering it: wait for that line,
+    // so that it is not counted among the requests below.
+    m.wait_event(pre, seq_request);
     let s0 = stats(&path);
     let ev0 = m.events_len();
     r.step(
@@ -635,9 +642,7 @@ fn injected(r: &mut Report, m: &mut Model, drv: &TrapDrv) {
         format!("read_timeouts +2, model_reads +1, loads +3 ({d:?})"),
     );
     let injected = |e: &Ev| e.ty == PCIEM_EVENT_ERROR && e.flags == PCIEM_ERROR_INJECTED_TIMEOUT;
-    m.wait_event(ev0, |e| {
-        e.ty == PCIEM_EVENT_MMIO_READ && e.off == SEQ && e.flags & PCIEM_EVENT_FLAG_POSTED == 0
-    });
+    m.wait_event(ev0, seq_request);
     let evs = m.events_since(ev0);
     let errors: Vec<&Ev> = evs.iter().filter(|e| injected(e)).collect();
     let requests = evs
