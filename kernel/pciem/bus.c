@@ -732,6 +732,16 @@ static void pciem_add_files(struct pciem_dev *f)
 			pci_name(f->pdev));
 }
 
+bool pciem_bus_ours(const struct pci_bus *bus)
+{
+	return bus->ops == &pciem_pci_ops;
+}
+
+void pciem_bus_add_files(struct pciem_dev *dev)
+{
+	pciem_add_files(dev);
+}
+
 /*
  * Puts the device on a new root bus. Called with dev->lock held, before
  * the device is published to the ioremap tracer (the clearing ioremap

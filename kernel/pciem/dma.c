@@ -20,7 +20,8 @@
  * Errors: EINVAL for a malformed request (zero or over-limit length,
  * wrap-around, non-zero flags, unaligned atomic, unknown atomic op,
  * malformed PRPs), ENXIO for a bus address that does not reach RAM, EFAULT
- * for an inaccessible user buffer, ENODEV before REGISTER, EPERM while the
+ * for an inaccessible user buffer, EIO for a read a fault rule poisoned
+ * (inject.c; nothing of that access is copied), ENODEV before REGISTER, EPERM while the
  * driver has not enabled bus mastering (PCI_COMMAND_MASTER), as a real
  * device cannot master the bus then, ELOOP for a PRP
  * list that loops, E2BIG for a PRP list chain longer than any valid
@@ -211,6 +212,11 @@ int pciem_dma_rw(struct pciem_dev *dev, void __user *uarg, bool to_host)
 				false);
 	if (ret)
 		return ret;
+	if (!to_host) {
+		ret = pciem_inject_dma_read(dev, op.bus_addr, op.length, what);
+		if (ret)
+			return ret;
+	}
 	return pciem_dma_copy(&c, op.bus_addr, op.length,
 			      u64_to_user_ptr(op.user_addr), NULL, to_host);
 }
@@ -243,6 +249,10 @@ int pciem_dma_atomic(struct pciem_dev *dev, void __user *uarg)
 	if (ret)
 		return ret;
 	ret = pciem_dma_checked(&c, a.bus_addr, 8, PCIEM_DMA_ACCESS_ATOMIC, false);
+	if (ret)
+		return ret;
+	/* An atomic reads the word first: a poisoned read fails it whole. */
+	ret = pciem_inject_dma_read(dev, a.bus_addr, 8, what);
 	if (ret)
 		return ret;
 	/* 8-byte aligned, so the word never straddles a page. */
@@ -291,6 +301,12 @@ static int pciem_prp_read_list(void *ctx, u64 addr, u8 *buf, u32 len)
 				p->quiet);
 	if (ret)
 		return ret;
+	/* Charged on the walk that moves data, so each transfer counts once. */
+	if (!p->check_only) {
+		ret = pciem_inject_dma_read(p->dma.dev, addr, len, p->dma.what);
+		if (ret)
+			return ret;
+	}
 	return pciem_dma_copy(&p->dma, addr, len, NULL, buf, false);
 }
 
@@ -307,6 +323,11 @@ static int pciem_prp_segment(void *ctx, u64 pos, u64 addr, u64 len)
 				p->quiet);
 	if (ret || p->check_only)
 		return ret;
+	if (!p->to_host) {
+		ret = pciem_inject_dma_read(p->dma.dev, addr, len, p->dma.what);
+		if (ret)
+			return ret;
+	}
 	return pciem_dma_copy(&p->dma, addr, len, p->ubuf + pos, NULL,
 			      p->to_host);
 }
@@ -343,7 +364,7 @@ int pciem_dma_indirect(struct pciem_dev *dev, void __user *uarg)
 	if (!ret)
 		ret = pciem_rs_prp_walk(&req, &p, pciem_prp_read_list,
 					pciem_prp_segment, &reason);
-	if (ret && ret != -EINTR)
+	if (ret && ret != -EINTR && ret != -EIO)
 		pr_info_ratelimited("DMA_INDIRECT: %s (%d)\n", reason, ret);
 	return ret;
 }

@@ -57,11 +57,14 @@ static void pciem_remove_work_fn(struct work_struct *work)
 void pciem_fault_dev_init(struct pciem_dev *dev)
 {
 	INIT_WORK(&dev->remove_work, pciem_remove_work_fn);
+	pciem_inject_dev_init(dev);
+	pciem_reinsert_dev_init(dev);
 }
 
 /* The last release: a removal under way finishes before the bus goes. */
 void pciem_fault_flush(struct pciem_dev *dev)
 {
+	pciem_reinsert_release(dev);
 	pciem_port_wait_removal(dev);
 	flush_work(&dev->remove_work);
 }

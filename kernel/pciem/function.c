@@ -137,6 +137,7 @@ void pciem_fn_free_all(struct pciem_dev *dev)
 			continue;
 		dev->fns[i] = NULL;
 		pciem_trap_dev_free(f);
+		pciem_inject_free(f);
 		vfree(f->img);
 		kfree(f->builder);
 		mutex_destroy(&f->lock);

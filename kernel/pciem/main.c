@@ -84,6 +84,8 @@ static void pciem_dev_release(struct kref *kref)
 	pciem_fn_free_all(dev);
 	pciem_ring_free(dev);
 	pciem_trap_dev_free(dev);
+	pciem_inject_free(dev);
+	pciem_reinsert_put(dev);
 	vfree(dev->img);
 	kfree(dev->builder);
 	mutex_destroy(&dev->lock);
@@ -456,6 +458,8 @@ static int pciem_ioctl_link_check(struct pciem_dev *dev, unsigned int cmd)
 		return pciem_link_check(dev, "START");
 	case PCIEM_IOCTL_INJECT_AER:
 		return pciem_link_check(dev, "INJECT_AER");
+	case PCIEM_IOCTL_SET_FAULT:
+		return pciem_link_check(dev, "SET_FAULT");
 	}
 	return 0;
 }
@@ -487,6 +491,7 @@ static bool pciem_ioctl_per_function(unsigned int cmd)
 	case PCIEM_IOCTL_ADD_TRAP_RANGE:
 	case PCIEM_IOCTL_SET_DMA_CHECK:
 	case PCIEM_IOCTL_SET_READ_TIMEOUT:
+	case PCIEM_IOCTL_SET_FAULT:
 		return true;
 	}
 	return false;
@@ -658,6 +663,17 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			pciem_port_inject_aer(dev, &ai);
 		break;
 	}
+	case PCIEM_IOCTL_REINSERT: {
+		struct pciem_reinsert ri;
+
+		if (copy_from_user(&ri, uarg, sizeof(ri)))
+			ret = -EFAULT;
+		else if (pciem_fn_multi(dev))
+			ret = pciem_user_err(-EOPNOTSUPP, "REINSERT: not for a multi-function device (not in this ABI version)");
+		else
+			ret = pciem_reinsert(dev, &ri);
+		break;
+	}
 	case PCIEM_IOCTL_SURPRISE_REMOVE: {
 		struct pciem_surprise_remove sr;
 
@@ -667,6 +683,13 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			ret = pciem_user_err(-EOPNOTSUPP, "SURPRISE_REMOVE: not for a multi-function device (not in this ABI version)");
 		else
 			ret = pciem_surprise_remove(dev, &sr);
+		break;
+	}
+	case PCIEM_IOCTL_SET_FAULT: {
+		struct pciem_fault_rule fr;
+
+		ret = copy_from_user(&fr, uarg, sizeof(fr)) ? -EFAULT :
+			pciem_inject_set(fdev, &fr);
 		break;
 	}
 	default:
@@ -774,13 +797,18 @@ static int __init pciem_init(void)
 	ret = pciem_dmac_init();
 	if (ret)
 		goto err_watch;
-	ret = misc_register(&pciem_misc);
+	ret = pciem_reinsert_init();
 	if (ret)
 		goto err_dmac;
+	ret = misc_register(&pciem_misc);
+	if (ret)
+		goto err_reinsert;
 	pr_info("ready: /dev/pciem, ABI %u, trap mode %s\n", PCIEM_ABI_VERSION,
 		pciem_trap_available() ? "available" : "unavailable");
 	return 0;
 
+err_reinsert:
+	pciem_reinsert_exit();
 err_dmac:
 	pciem_dmac_exit();
 err_watch:
@@ -797,6 +825,7 @@ err_pool:
 static void __exit pciem_exit(void)
 {
 	misc_deregister(&pciem_misc);
+	pciem_reinsert_exit();
 	pciem_dmac_exit();
 	pciem_watch_exit();
 	pciem_trap_exit();

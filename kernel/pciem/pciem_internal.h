@@ -244,6 +244,24 @@ struct pciem_dev {
 	struct work_struct remove_work;
 
 	/*
+	 * inject.c: the fault plan (SET_FAULT), NULL until the first rule;
+	 * faults_lock (raw, taken from the trap fault path) guards it, and
+	 * faults_armed (READ_ONCE) says whether any rule is armed.
+	 */
+	struct pciem_rs_faults *faults;
+	raw_spinlock_t faults_lock;
+	bool faults_armed;
+
+	/*
+	 * reinsert.c: REINSERT. reinserting (READ_ONCE) tells the PCI bus
+	 * notifier to adopt the next pci_dev of this function; pdev_gone is
+	 * the pci_dev it replaced, put at the next REINSERT or the release.
+	 */
+	bool reinserting;
+	struct pci_dev *pdev_gone;
+	struct work_struct reinsert_work;
+
+	/*
 	 * port.c: the virtual root port (SET_ROOT_PORT). port_img is under
 	 * cfg_lock once on the bus; port_notified says pciehp was told of a
 	 * surprise removal (under dev->lock).
@@ -403,6 +421,18 @@ bool pciem_pool_ready(void);
 void pciem_pool_free(phys_addr_t phys, u64 size);
 
 /* bus.c: the virtual root bus */
+/**
+ * pciem_bus_ours() - Whether a PCI bus is one of pciem's.
+ * @bus: any PCI bus.
+ *
+ * Return: true for our root buses and the bus below our root port.
+ */
+bool pciem_bus_ours(const struct pci_bus *bus);
+/**
+ * pciem_bus_add_files() - Give a function's pci_dev our sysfs files.
+ * @dev: the function, its pdev in sysfs.
+ */
+void pciem_bus_add_files(struct pciem_dev *dev);
 /**
  * pciem_bus_register() - Put the device on a new virtual root bus.
  * @dev: the device, described (its image built).
@@ -1019,6 +1049,105 @@ int pciem_surprise_remove(struct pciem_dev *dev,
  */
 int pciem_link_check(struct pciem_dev *dev, const char *what);
 
+/* reinsert.c: a surprise-removed device comes back (REINSERT) */
+/**
+ * pciem_reinsert_init() - Register the PCI bus notifier of reinsertion.
+ *
+ * Context: module init.
+ * Return: 0 or the errno of bus_register_notifier().
+ */
+int pciem_reinsert_init(void);
+/**
+ * pciem_reinsert_exit() - Unregister the notifier.
+ *
+ * Context: module exit.
+ */
+void pciem_reinsert_exit(void);
+/**
+ * pciem_reinsert_dev_init() - Set up a device's reinsertion worker.
+ * @dev: the device, being created.
+ */
+void pciem_reinsert_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_reinsert() - REINSERT: bring a surprise-removed device back.
+ * @dev: function 0.
+ * @req: flags and reserved, zero.
+ *
+ * Power-on state, link up, a RESET event (PCIEM_RESET_REINSERT) to the
+ * model; then pciehp (below a port) or a worker adds the device again.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL for non-zero fields or before REGISTER, -EALREADY
+ * when the device is not removed, -EBUSY while its removal runs.
+ */
+int pciem_reinsert(struct pciem_dev *dev, const struct pciem_reinsert *req);
+/**
+ * pciem_reinsert_release() - Wait for a reinsertion worker to finish.
+ * @dev: the device, at its last release, before the bus goes.
+ */
+void pciem_reinsert_release(struct pciem_dev *dev);
+/**
+ * pciem_reinsert_put() - Drop the pci_dev a reinsertion replaced.
+ * @dev: the device.
+ *
+ * Context: process, with @dev->lock held or at the last release.
+ */
+void pciem_reinsert_put(struct pciem_dev *dev);
+
+/* inject.c: fault plans (SET_FAULT) */
+/**
+ * pciem_inject_dev_init() - Set up a function's (empty) fault plan state.
+ * @dev: the function, being created.
+ */
+void pciem_inject_dev_init(struct pciem_dev *dev);
+/**
+ * pciem_inject_free() - Free a function's fault plan.
+ * @dev: the function, off the bus (no trapped access can run any more).
+ */
+void pciem_inject_free(struct pciem_dev *dev);
+/**
+ * pciem_inject_set() - SET_FAULT: arm a rule or clear the plan.
+ * @dev: the function the rule is for.
+ * @req: the rule (pciem-core's FaultPlan checks it).
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, -EINVAL before REGISTER or for a malformed rule (unknown
+ * kind, flags, empty or wrapping range, a read timeout on a BAR that is
+ * not trapped or a range outside it), -ENOSPC when the table is full,
+ * -EOPNOTSUPP for PCIEM_FAULT_FLAG_AER without a root port with AER,
+ * -ENOMEM. Each refusal is explained in the kernel log.
+ */
+int pciem_inject_set(struct pciem_dev *dev, const struct pciem_fault_rule *req);
+/**
+ * pciem_inject_read_timeout() - Whether a driver load must time out.
+ * @dev: the function.
+ * @bar: the trapped BAR loaded from.
+ * @off: offset in the BAR.
+ * @width: bytes loaded.
+ *
+ * A hit charges the rule that made it.
+ *
+ * Context: any, including the trap fault path with interrupts off.
+ * Return: true if a READ_TIMEOUT rule hits the load.
+ */
+bool pciem_inject_read_timeout(struct pciem_dev *dev, u32 bar, u64 off,
+			       u32 width);
+/**
+ * pciem_inject_dma_read() - Whether a DMA read of the model is poisoned.
+ * @dev: the function.
+ * @addr: bus address of the read.
+ * @len: bytes read.
+ * @what: the ioctl, for the kernel log.
+ *
+ * A rule with PCIEM_FAULT_FLAG_AER also reports the hit to the root port
+ * (Poisoned TLP Received, non-fatal).
+ *
+ * Context: process, with @dev->lock held.
+ * Return: 0, or -EIO (logged) if a DMA_POISON rule hits the read.
+ */
+int pciem_inject_dma_read(struct pciem_dev *dev, u64 addr, u64 len,
+			  const char *what);
+
 /* port.c: the virtual root port */
 /**
  * pciem_port_dev_init() - Prepare a new device's root-port interrupt work.
@@ -1061,6 +1190,15 @@ void pciem_port_free(struct pciem_dev *dev);
  * the caller must remove it.
  */
 bool pciem_port_link_down(struct pciem_dev *dev);
+/**
+ * pciem_port_link_up() - The slot's presence and link come back.
+ * @dev: function 0, being reinserted.
+ *
+ * Context: process, with @dev->lock held.
+ * Return: true if the port interrupted pciehp (which adds the device),
+ * false if there is no port or pciehp did not enable the interrupt.
+ */
+bool pciem_port_link_up(struct pciem_dev *dev);
 /**
  * pciem_port_inject_aer() - INJECT_AER: report an error through the port.
  * @dev: the registered device, below a root port with AER.

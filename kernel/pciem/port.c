@@ -160,6 +160,30 @@ bool pciem_port_link_down(struct pciem_dev *dev)
 	return pciem_port_raise(dev);
 }
 
+/*
+ * The link came back (REINSERT): presence and link active return, and the
+ * port interrupts pciehp, which adds the device. Returns true if pciehp was
+ * interrupted, false if the caller must add the device itself. Process
+ * context, dev->lock held.
+ */
+bool pciem_port_link_up(struct pciem_dev *dev)
+{
+	unsigned long flags;
+	bool due;
+
+	if (!dev->port_img || !dev->port_pdev)
+		return false;
+	raw_spin_lock_irqsave(&dev->cfg_lock, flags);
+	due = pciem_rs_root_port_presence(dev->port_img, 1);
+	raw_spin_unlock_irqrestore(&dev->cfg_lock, flags);
+	if (!due) {
+		pr_info("%s: root port: pciehp has not enabled the slot's interrupt; adding the device without it\n",
+			pci_name(dev->port_pdev));
+		return false;
+	}
+	return pciem_port_raise(dev);
+}
+
 /* INJECT_AER, dev->lock held. */
 int pciem_port_inject_aer(struct pciem_dev *dev,
 			  const struct pciem_aer_inject *req)

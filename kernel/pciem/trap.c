@@ -523,6 +523,14 @@ static int pciem_trap_mem_read(void *ctx, u64 addr, u32 width, u64 *val)
 		return 0;
 	}
 	atomic64_inc(&dev->trap_stats.loads);
+	if (pciem_inject_read_timeout(dev, c->m.bar, off, width)) {
+		/* A completion timeout on demand: the model is only told. */
+		atomic64_inc(&dev->trap_stats.timeouts);
+		pciem_trap_event(dev, PCIEM_EVENT_ERROR, c->m.bar, off, width,
+				 0, PCIEM_ERROR_INJECTED_TIMEOUT, 0);
+		*val = ~0ULL;
+		return 0;
+	}
 	flags = pciem_trap_flags(dev, c->m.bar, off, width);
 	if (flags & PCIEM_TRAP_READ_MODEL) {
 		*val = pciem_trap_model_read(dev, c->m.bar, off, width, c->ip);

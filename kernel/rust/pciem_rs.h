@@ -328,6 +328,36 @@ int pciem_rs_access_check(const struct pciem_rs_access *a, const u64 *sizes,
 u32 pciem_rs_access_classify(const struct pciem_rs_access *a, u32 bar,
 			     u64 offset, u32 width);
 
+/*
+ * Fault injection: pciem-core's FaultPlan (SET_FAULT rules, which access a
+ * rule hits, counts). Opaque; allocate pciem_rs_faults_size() bytes aligned
+ * to 8. apply: arm or clear per *req, given the BAR sizes (PCIEM_MAX_BARS
+ * values, 0 for none) and the trapped BARs (bit n: BAR n); -EINVAL or
+ * -ENOSPC (table full). hit_read: 1 if a rule hits the load, else 0;
+ * hit_dma_read: PCIEM_RS_FAULT_HIT if a rule hits the read, with
+ * PCIEM_RS_FAULT_AER if that rule reports through AER, else 0. A hit
+ * charges the rule one hit; it disarms at its last.
+ */
+#define PCIEM_RS_FAULT_HIT	BIT(0)
+#define PCIEM_RS_FAULT_AER	BIT(1)
+struct pciem_rs_faults;
+size_t pciem_rs_faults_size(void);
+void pciem_rs_faults_init(struct pciem_rs_faults *p);
+int pciem_rs_faults_apply(struct pciem_rs_faults *p,
+			  const struct pciem_fault_rule *req, const u64 *sizes,
+			  u32 trapped, const char **reason);
+u32 pciem_rs_faults_hit_read(struct pciem_rs_faults *p, u32 bar, u64 offset,
+			     u32 width);
+u32 pciem_rs_faults_hit_dma_read(struct pciem_rs_faults *p, u64 addr, u64 len);
+u32 pciem_rs_faults_empty(const struct pciem_rs_faults *p);
+/*
+ * The AER report of a poisoned read: *status the Uncorrectable Error Status
+ * bit (Poisoned TLP Received), header[4] the Header Log of the completion
+ * @requester received for its read of @len bytes at @addr.
+ */
+void pciem_rs_faults_poison_report(u16 requester, u64 addr, u64 len,
+				   u32 *status, u32 *header);
+
 /* Trap mode: pciem-core's x86-64 emulator. */
 struct pciem_rs_regs {
 	u64 gpr[16];		/* x86 encoding order: rax rcx rdx rbx rsp ... r15 */
@@ -366,6 +396,9 @@ static_assert(PCIEM_RS_EFFECT_MSIX == 0x10);
 static_assert(PCIEM_RS_EFFECT_PM_STATE == 0x20);
 static_assert(PCIEM_RS_EFFECT_FLR == 0x40);
 static_assert(PCIEM_RS_EFFECT_D3HOT_TO_D0 == 0x80);
+
+static_assert(PCIEM_RS_FAULT_HIT == 0x1);
+static_assert(PCIEM_RS_FAULT_AER == 0x2);
 
 static_assert(sizeof(struct pciem_rs_msi) == 40);
 static_assert(offsetof(struct pciem_rs_msi, cap_offset) == 0);

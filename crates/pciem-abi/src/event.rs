@@ -78,6 +78,10 @@ pub const PCIEM_RESET_D3HOT_D0: u64 = 2;
 /// Reset by a Secondary Bus Reset of the root port above the device
 /// (`SET_ROOT_PORT`), as Linux does to recover from a fatal error.
 pub const PCIEM_RESET_BUS: u64 = 3;
+/// The device came back after a surprise removal (`PCIEM_IOCTL_REINSERT`):
+/// its configuration space is at its power-on state (as registered), its
+/// BAR memory zeroed, and the driver probes it as new hardware.
+pub const PCIEM_RESET_REINSERT: u64 = 4;
 
 /// Event flag: the event needs no response. An `MMIO_READ` event without
 /// this flag waits for the read value identified by `id`.

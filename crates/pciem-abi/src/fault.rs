@@ -14,8 +14,26 @@
 //! the rescan lock): the bound driver's `remove()` runs against the dead
 //! device, in a kernel worker, after the ioctl has returned.
 //!
-//! The device stays removed until its files are closed; bringing it back
-//! is not part of this version of the ABI.
+//! The device stays removed until it is brought back with
+//! `PCIEM_IOCTL_REINSERT` ([`pciem_reinsert`], ABI 7) or its files are
+//! closed. Reinsertion puts the configuration space back to its power-on
+//! state (as registered: the BARs hold the addresses the module assigned),
+//! zeroes the BAR memory, brings the link up, tells the model with a
+//! `PCIEM_EVENT_RESET` of `PCIEM_RESET_REINSERT`, and adds the device again:
+//! below a root port the slot reports presence and link up and interrupts
+//! pciehp, which adds it as it adds a card plugged in; without a port the
+//! module rescans the slot under the PCI rescan lock. Either way the driver
+//! probes it as new hardware.
+//!
+//! `PCIEM_IOCTL_SET_FAULT` ([`pciem_fault_rule`], ABI 7) arms one rule of
+//! the device's fault plan (at most [`PCIEM_MAX_FAULT_RULES`]) or clears
+//! them all: [`PCIEM_FAULT_READ_TIMEOUT`] makes the driver's loads from a
+//! range of a trapped BAR complete as completion timeouts (all-ones,
+//! without reaching the model, which gets a `PCIEM_EVENT_ERROR` of kind
+//! `PCIEM_ERROR_INJECTED_TIMEOUT`); [`PCIEM_FAULT_DMA_POISON`] makes the
+//! model's DMA reads that touch a range of bus addresses fail with `EIO`
+//! (a poisoned completion), nothing copied. A rule with a `count` disarms
+//! itself after that many hits.
 //!
 //! `PCIEM_IOCTL_SET_ROOT_PORT` ([`pciem_root_port`]), before REGISTER, puts
 //! a virtual PCIe root port above the device: the device's root bus holds
@@ -94,6 +112,67 @@ pub struct pciem_aer_inject {
 )]
 pub struct pciem_root_port {
     /// `PCIEM_ROOT_PORT_*`; [`PCIEM_ROOT_PORT_HOTPLUG`] must be set.
+    pub flags: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}
+
+/// `pciem_fault_rule.kind`: clear every rule of the device (the other
+/// fields must be zero).
+pub const PCIEM_FAULT_CLEAR: u32 = 0;
+/// `pciem_fault_rule.kind`: the driver's loads from BAR `bar` that touch
+/// `[addr, addr + len)` (offsets in the BAR, which must be trapped)
+/// complete as completion timeouts: all-ones, without reaching the model,
+/// which is told by a `PCIEM_EVENT_ERROR` of kind
+/// `PCIEM_ERROR_INJECTED_TIMEOUT`. Stores are not affected.
+pub const PCIEM_FAULT_READ_TIMEOUT: u32 = 1;
+/// `pciem_fault_rule.kind`: the model's DMA reads (`DMA_READ`, the read
+/// side of `DMA_ATOMIC`, `DMA_INDIRECT` list pages and read segments) that
+/// touch bus addresses `[addr, addr + len)` fail with `EIO` as a poisoned
+/// completion; nothing is copied for the failing access. `bar` must be 0.
+pub const PCIEM_FAULT_DMA_POISON: u32 = 2;
+/// `pciem_fault_rule.flags` of a [`PCIEM_FAULT_DMA_POISON`] rule: each hit
+/// is also reported through AER, as a device that received a Poisoned TLP
+/// does: the device's Uncorrectable Error Status gets Poisoned TLP Received
+/// (bit 12) with the read's header in the Header Log, and the root port
+/// gets an ERR_NONFATAL message (as `PCIEM_IOCTL_INJECT_AER` would send),
+/// so the AER core logs it and runs the driver's error handlers. Needs a
+/// root port with AER (`EOPNOTSUPP` otherwise); not for READ_TIMEOUT rules.
+pub const PCIEM_FAULT_FLAG_AER: u32 = 0x1;
+
+/// How many rules a device (each function of it) can hold at once.
+pub const PCIEM_MAX_FAULT_RULES: u32 = 8;
+
+/// Argument of `PCIEM_IOCTL_SET_FAULT`: one rule of the device's fault
+/// plan, or [`PCIEM_FAULT_CLEAR`]. Only after REGISTER; per function.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct pciem_fault_rule {
+    /// `PCIEM_FAULT_*`.
+    pub kind: u32,
+    /// The BAR of a [`PCIEM_FAULT_READ_TIMEOUT`] rule; 0 otherwise.
+    pub bar: u32,
+    /// First byte of the range: a BAR offset or a bus address.
+    pub addr: u64,
+    /// Bytes in the range (at least 1; the range must not wrap).
+    pub len: u64,
+    /// Hits before the rule disarms itself; 0: until cleared.
+    pub count: u32,
+    /// [`PCIEM_FAULT_FLAG_AER`] or zero.
+    pub flags: u32,
+}
+
+/// Argument of `PCIEM_IOCTL_REINSERT`: bring a surprise-removed device back.
+/// Only after `SURPRISE_REMOVE` once its removal finished (`EBUSY` before,
+/// `EALREADY` for a device that is not removed).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct pciem_reinsert {
+    /// Must be zero (no flags are defined yet).
     pub flags: u32,
     /// Must be zero.
     pub reserved: u32,

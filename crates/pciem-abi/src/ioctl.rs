@@ -5,10 +5,10 @@ use core::mem::size_of;
 use crate::{
     pciem_aer_inject, pciem_bar_config, pciem_bar_info_query, pciem_bar_mode, pciem_cap_config,
     pciem_config_image, pciem_config_space, pciem_create_device, pciem_dma_atomic,
-    pciem_dma_check_mode, pciem_dma_indirect, pciem_dma_op, pciem_eventfd_config, pciem_function,
-    pciem_irq_inject, pciem_irqfd_config, pciem_p2p_op, pciem_read_completion, pciem_read_timeout,
-    pciem_root_port, pciem_surprise_remove, pciem_trap_range, pciem_version,
-    pciem_watchpoint_config,
+    pciem_dma_check_mode, pciem_dma_indirect, pciem_dma_op, pciem_eventfd_config, pciem_fault_rule,
+    pciem_function, pciem_irq_inject, pciem_irqfd_config, pciem_p2p_op, pciem_read_completion,
+    pciem_read_timeout, pciem_reinsert, pciem_root_port, pciem_surprise_remove, pciem_trap_range,
+    pciem_version, pciem_watchpoint_config,
 };
 
 /// The ioctl type byte of PCIem.
@@ -172,6 +172,13 @@ ioctls! {
     /// Select the function (0..7) that the following ioctls describe or
     /// act for ([`pciem_function`], [`crate::function`]).
     PCIEM_IOCTL_SET_FUNCTION = Write, 0x1B, pciem_function;
+    /// Arm one fault rule or clear them all ([`pciem_fault_rule`],
+    /// [`crate::fault`]).
+    PCIEM_IOCTL_SET_FAULT = Write, 0x1C, pciem_fault_rule;
+    /// Bring a surprise-removed device back ([`pciem_reinsert`]); returns
+    /// once the link is up, the driver probes from a kernel worker (or
+    /// pciehp).
+    PCIEM_IOCTL_REINSERT = Write, 0x1D, pciem_reinsert;
 }
 
 #[cfg(test)]

@@ -108,6 +108,8 @@ layouts! {
     pciem_surprise_remove = 8 { flags @ 0, reserved @ 4 }
     pciem_root_port = 8 { flags @ 0, reserved @ 4 }
     pciem_function = 8 { function @ 0, reserved @ 4 }
+    pciem_reinsert = 8 { flags @ 0, reserved @ 4 }
+    pciem_fault_rule = 32 { kind @ 0, bar @ 4, addr @ 8, len @ 16, count @ 24, flags @ 28 }
     pciem_aer_inject = 32 { severity @ 0, status @ 4, header_log @ 8, flags @ 24, reserved @ 28 }
     pciem_read_response = 64 { id @ 0, value @ 8, reserved @ 16 }
     pciem_read_responses = 4096 { slots @ 0 }

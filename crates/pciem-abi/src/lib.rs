@@ -66,7 +66,11 @@ pub use watch::*;
 ///   function 0); the instance file maps function `n`'s BARs at page
 ///   offset `n * PCIEM_MMAP_FUNCTION_STRIDE`. A single-function device sees
 ///   no difference from version 5.
-pub const PCIEM_ABI_VERSION: u32 = 6;
+/// - 7: fault plans ([`fault`]): `SET_FAULT` (completion timeouts of
+///   chosen trapped reads, `PCIEM_ERROR_INJECTED_TIMEOUT` error events,
+///   poisoned DMA reads failing with `EIO`); `REINSERT` brings a
+///   surprise-removed device back (`PCIEM_RESET_REINSERT` reset events).
+pub const PCIEM_ABI_VERSION: u32 = 7;
 
 /// Size of a PCI Express configuration space in bytes.
 pub const PCIEM_CONFIG_SPACE_SIZE: usize = 4096;

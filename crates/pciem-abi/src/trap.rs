@@ -180,6 +180,10 @@ pub const PCIEM_ERROR_UNDECODABLE: u32 = 1;
 /// `PCIEM_EVENT_ERROR` kind: a model-answered read timed out (completed
 /// all-ones); `offset`/`size`/`bar` name it and `id` is its id.
 pub const PCIEM_ERROR_READ_TIMEOUT: u32 = 2;
+/// `PCIEM_EVENT_ERROR` kind: a driver load was made to time out by a
+/// `PCIEM_FAULT_READ_TIMEOUT` rule (it completed all-ones and never
+/// reached the model); `offset`/`size`/`bar` name it, `id` is 0.
+pub const PCIEM_ERROR_INJECTED_TIMEOUT: u32 = 3;
 
 const _: () = assert!(core::mem::size_of::<pciem_read_responses>() == 4096);
 const _: () = assert!(PCIEM_READ_SLOTS.is_power_of_two());

@@ -65,7 +65,9 @@ use pciem_core::{AccessMap, AtomicOp, Device, Host, HostError, Irq, ReadAnswer, 
 use crate::bar::BarMemory;
 use crate::error::{host_error, ChardevError};
 use crate::event_loop::{notification_eventfd, LoopKind, StopSignal, Waiter, Wake};
-use crate::host::{check_len, dma_chunks, dma_error, irq_kind, p2p_error};
+use crate::host::{
+    check_len, clear_faults_on, dma_chunks, dma_error, irq_kind, p2p_error, set_fault_on,
+};
 use crate::ioctl;
 use crate::mapping::{page_size, Mapping};
 use crate::responses::ReadResponses;
@@ -336,6 +338,15 @@ impl Host for FunctionHost {
             )),
             e => host_error("INJECT_AER", e),
         })
+    }
+
+    /// `SET_FAULT` for this function (each function has its own rules).
+    fn set_fault(&self, rule: pciem_core::faultplan::FaultRule) -> Result<(), HostError> {
+        self.with_selected(|fd| set_fault_on(fd, rule))?
+    }
+
+    fn clear_faults(&self) -> Result<(), HostError> {
+        self.with_selected(clear_faults_on)?
     }
 
     fn set_timer(&self, id: u32, delay: std::time::Duration) -> Result<(), HostError> {

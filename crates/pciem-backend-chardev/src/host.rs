@@ -10,6 +10,7 @@ use pciem_abi::{
     PCIEM_IRQFD_FLAG_LEVEL, PCIEM_IRQFD_FLAG_REMOVE, PCIEM_MAX_BARS,
 };
 use pciem_core::config::root_port::RecordError;
+use pciem_core::faultplan::{FaultError, FaultRequest, FaultRule};
 use pciem_core::prp::Prp;
 use pciem_core::{AerError, AtomicOp, Host, HostError, Irq};
 
@@ -125,6 +126,23 @@ pub(crate) fn dma_chunks(len: usize) -> impl Iterator<Item = (usize, usize)> {
 /// bus address that does not reach RAM (or that the IOMMU does not map),
 /// EPERM while the driver has not enabled bus mastering, EINVAL for a
 /// malformed request, ENODEV before REGISTER.
+/// `SET_FAULT` of `rule` on `fd` (for the selected function); the rule's
+/// own fields are checked first by pciem-core, as the kernel checks them,
+/// so those refusals are typed.
+pub(crate) fn set_fault_on(fd: BorrowedFd<'_>, rule: FaultRule) -> Result<(), HostError> {
+    let req = rule.to_abi();
+    FaultRequest::from_abi(&req).map_err(HostError::Fault)?;
+    ioctl::set_fault(fd, &req).map_err(|e| match e {
+        Errno::ENOSPC => HostError::Fault(FaultError::Full),
+        e => host_error("SET_FAULT", e),
+    })
+}
+
+/// `SET_FAULT` with `PCIEM_FAULT_CLEAR` on `fd`: every rule disarmed.
+pub(crate) fn clear_faults_on(fd: BorrowedFd<'_>) -> Result<(), HostError> {
+    ioctl::set_fault(fd, &Default::default()).map_err(|e| host_error("SET_FAULT", e))
+}
+
 pub(crate) fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
     match errno {
         Errno::EFAULT => HostError::DmaRefused {
@@ -136,6 +154,8 @@ pub(crate) fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -
             addr,
             len: len as u64,
         },
+        // A fault rule poisoned the read (writes are never poisoned).
+        Errno::EIO => HostError::Poisoned { addr },
         _ => host_error(op, errno),
     }
 }
@@ -173,6 +193,26 @@ impl Host for ChardevHost {
             Errno::EALREADY => HostError::Disconnected,
             e => host_error("SURPRISE_REMOVE", e),
         })
+    }
+
+    fn reinsert(&self) -> Result<(), HostError> {
+        ioctl::reinsert(self.control.as_fd()).map_err(|e| match e {
+            // Not removed, or its removal still running.
+            Errno::EALREADY | Errno::EBUSY => HostError::NotRemoved,
+            e => host_error("REINSERT", e),
+        })
+    }
+
+    /// `SET_FAULT`; the rule's own fields are checked here first (by
+    /// pciem-core, as the kernel checks them), so those refusals are
+    /// typed; the kernel's checks against the device (a BAR that is not
+    /// trapped, a range outside it) come back as `EINVAL`.
+    fn set_fault(&self, rule: FaultRule) -> Result<(), HostError> {
+        set_fault_on(self.control.as_fd(), rule)
+    }
+
+    fn clear_faults(&self) -> Result<(), HostError> {
+        clear_faults_on(self.control.as_fd())
     }
 
     fn set_timer(&self, id: u32, delay: std::time::Duration) -> Result<(), HostError> {

@@ -76,6 +76,8 @@ mod raw {
         pciem_surprise_remove
     );
     nix::ioctl_write_ptr_bad!(set_function, PCIEM_IOCTL_SET_FUNCTION, pciem_function);
+    nix::ioctl_write_ptr_bad!(set_fault, PCIEM_IOCTL_SET_FAULT, pciem_fault_rule);
+    nix::ioctl_write_ptr_bad!(reinsert, PCIEM_IOCTL_REINSERT, pciem_reinsert);
 }
 
 /// `GET_VERSION`: the module's ABI version, ring size and event size.
@@ -353,6 +355,21 @@ pub fn set_root_port(fd: BorrowedFd<'_>, aer: bool) -> nix::Result<()> {
     unsafe { raw::set_root_port(fd.as_raw_fd(), &arg) }.map(drop)
 }
 
+/// `REINSERT`: bring a surprise-removed device back; the driver probes it
+/// from a kernel worker (or pciehp) after this returns.
+pub fn reinsert(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let arg = pciem_abi::pciem_reinsert::default();
+    // SAFETY: `arg` is a live argument of the encoded type, only read.
+    unsafe { raw::reinsert(fd.as_raw_fd(), &arg) }.map(drop)
+}
+
+/// `SET_FAULT`: arm one rule of the device's fault plan, or clear them all
+/// (`kind` `PCIEM_FAULT_CLEAR`).
+pub fn set_fault(fd: BorrowedFd<'_>, req: &pciem_abi::pciem_fault_rule) -> nix::Result<()> {
+    // SAFETY: `req` is a live argument of the encoded type, only read.
+    unsafe { raw::set_fault(fd.as_raw_fd(), req) }.map(drop)
+}
+
 /// `INJECT_AER`: the device reports an error to its root port.
 pub fn inject_aer(fd: BorrowedFd<'_>, req: &pciem_abi::pciem_aer_inject) -> nix::Result<()> {
     // SAFETY: `req` is a live argument of the encoded type, only read.
@@ -391,5 +408,8 @@ mod tests {
         assert_eq!(set_root_port(f.as_fd(), true), Err(Errno::ENOTTY));
         let aer = pciem_abi::pciem_aer_inject::default();
         assert_eq!(inject_aer(f.as_fd(), &aer), Err(Errno::ENOTTY));
+        let rule = pciem_abi::pciem_fault_rule::default();
+        assert_eq!(set_fault(f.as_fd(), &rule), Err(Errno::ENOTTY));
+        assert_eq!(reinsert(f.as_fd()), Err(Errno::ENOTTY));
     }
 }

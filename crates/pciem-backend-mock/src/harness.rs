@@ -257,6 +257,10 @@ impl<D: Device> Harness<D> {
         let access = device.access_map()?;
         access.check(&config)?;
         let host = MockHost::new(config);
+        let trapped = (0..6u8)
+            .filter(|&b| access.is_trapped(b))
+            .fold(0, |m, b| m | 1 << b);
+        host.with(|st| st.trapped = trapped);
         let watches = check_watches(&host, device.watches())?;
         let (producer, consumer) = channel();
         let mut device = device;
@@ -383,7 +387,11 @@ impl<D: Device> Harness<D> {
     /// Publishes the `DMA_FAULT` events the host queued since the last
     /// call; whether there were any.
     fn publish_dma_faults(&mut self) -> bool {
-        let faults: Vec<pciem_event> = self.host.with(|st| st.dma.pending.drain(..).collect());
+        let faults: Vec<pciem_event> = self.host.with(|st| {
+            let mut evs: Vec<pciem_event> = st.dma.pending.drain(..).collect();
+            evs.append(&mut st.pending_events);
+            evs
+        });
         let any = !faults.is_empty();
         for ev in faults {
             self.publish_event(ev);
@@ -644,6 +652,12 @@ impl<D: Device> Harness<D> {
                 .copy_from_slice(st.bar_slice(bar, offset, n)?);
             Ok(u64::from_le_bytes(b))
         })?;
+        // A completion timeout on demand: the model is only told.
+        if self.host.load_times_out(bar, offset, size) {
+            self.read_timeouts += 1;
+            self.publish_event(TrapError::InjectedTimeout { read }.to_event());
+            return Ok(read.all_ones());
+        }
         match self.access.classify(bar, offset, size).read {
             ReadPolicy::Backing => Ok(backing),
             ReadPolicy::Notify => {

@@ -41,6 +41,15 @@ pub(crate) struct State {
     pub(crate) now: Duration,
     /// The device runs on its own thread (timers are refused there).
     pub(crate) threaded: bool,
+    /// The fault plan ([`crate::faults`]).
+    pub(crate) faults: pciem_core::faultplan::FaultPlan,
+    /// Bit n: BAR n is trapped (set by the harness from the access map).
+    pub(crate) trapped: u8,
+    /// Loads a READ_TIMEOUT rule made time out.
+    pub(crate) injected_timeouts: u64,
+    /// Events the host side raised for the harness to publish (a
+    /// reinsertion's reset).
+    pub(crate) pending_events: Vec<pciem_abi::pciem_event>,
     /// AER errors the device reported ([`Host::inject_aer`]), oldest
     /// first, until the test takes them.
     pub(crate) aer: VecDeque<AerError>,
@@ -87,6 +96,10 @@ impl MockHost {
                     timers: BTreeMap::new(),
                     now: Duration::ZERO,
                     threaded: false,
+                    faults: Default::default(),
+                    trapped: 0,
+                    injected_timeouts: 0,
+                    pending_events: Vec::new(),
                     aer: VecDeque::new(),
                 }),
                 irq_cv: Condvar::new(),
@@ -349,6 +362,16 @@ impl State {
 }
 
 impl MockHost {
+    /// A DMA read the fault plan does not see (the enforce-mode precheck).
+    fn dma_read_unpoisoned(&self, bus_addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        check_len(buf.len())?;
+        self.with(|st| {
+            st.check_bus_master()?;
+            buf.copy_from_slice(st.dma.device_slice(bus_addr, buf.len(), Access::Read)?);
+            Ok(())
+        })
+    }
+
     /// In enforce mode, a PRP transfer is checked whole before anything
     /// moves, as the kernel module does: list pages are read (checked),
     /// every data segment is checked, no data is copied.
@@ -360,7 +383,9 @@ impl MockHost {
         prp::for_each_segment(
             prp,
             len as u64,
-            |addr, entries| self.dma_read(addr, entries),
+            // Not charged to the fault plan: the copy walk reads the list
+            // again, as the kernel's second walk does.
+            |addr, entries| self.dma_read_unpoisoned(addr, entries),
             |_, addr, seg| {
                 self.with(|st| {
                     st.check_bus_master()?;
@@ -399,7 +424,15 @@ impl Host for MockHost {
         check_len(buf.len())?;
         self.with(|st| {
             st.check_bus_master()?;
-            buf.copy_from_slice(st.dma.device_slice(bus_addr, buf.len(), Access::Read)?);
+            let data = st.dma.device_slice(bus_addr, buf.len(), Access::Read)?;
+            crate::faults::poison_check(
+                &mut st.faults,
+                &mut st.config,
+                &mut st.aer,
+                bus_addr,
+                buf.len(),
+            )?;
+            buf.copy_from_slice(data);
             Ok(())
         })
     }
@@ -425,6 +458,7 @@ impl Host for MockHost {
         self.with(|st| {
             st.check_bus_master()?;
             let cell = st.dma.device_slice(bus_addr, 8, Access::Atomic)?;
+            crate::faults::poison_check(&mut st.faults, &mut st.config, &mut st.aer, bus_addr, 8)?;
             let mut raw = [0u8; 8];
             raw.copy_from_slice(cell);
             let old = u64::from_le_bytes(raw);
@@ -477,6 +511,18 @@ impl Host for MockHost {
             st.peer_slice(addr, data.len())?.copy_from_slice(data);
             Ok(())
         })
+    }
+
+    fn reinsert(&self) -> Result<(), HostError> {
+        self.reinsert_device()
+    }
+
+    fn set_fault(&self, rule: pciem_core::faultplan::FaultRule) -> Result<(), HostError> {
+        self.arm_fault(rule)
+    }
+
+    fn clear_faults(&self) -> Result<(), HostError> {
+        self.disarm_faults()
     }
 
     fn surprise_remove(&self) -> Result<(), HostError> {

@@ -180,6 +180,7 @@
 mod dma;
 mod doorbell;
 mod error;
+mod faults;
 pub mod functions;
 mod harness;
 mod host;

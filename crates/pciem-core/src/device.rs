@@ -46,10 +46,11 @@ use pciem_abi::{
     pciem_aer_inject, pciem_event, pciem_irq_inject, PCIEM_AER_CORRECTABLE, PCIEM_AER_FATAL,
     PCIEM_AER_NONFATAL, PCIEM_ATOMIC_CAS, PCIEM_ATOMIC_FETCH_ADD, PCIEM_ATOMIC_FETCH_AND,
     PCIEM_ATOMIC_FETCH_OR, PCIEM_ATOMIC_FETCH_SUB, PCIEM_ATOMIC_FETCH_XOR, PCIEM_ATOMIC_SWAP,
-    PCIEM_ERROR_READ_TIMEOUT, PCIEM_ERROR_UNDECODABLE, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_ERROR,
-    PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
-    PCIEM_IRQ_AUTO, PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_FLAG_DEASSERT, PCIEM_IRQ_INTX, PCIEM_IRQ_MSI,
-    PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
+    PCIEM_ERROR_INJECTED_TIMEOUT, PCIEM_ERROR_READ_TIMEOUT, PCIEM_ERROR_UNDECODABLE,
+    PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_ERROR, PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ,
+    PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET, PCIEM_IRQ_AUTO, PCIEM_IRQ_FLAG_ASSERT,
+    PCIEM_IRQ_FLAG_DEASSERT, PCIEM_IRQ_INTX, PCIEM_IRQ_MSI, PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0,
+    PCIEM_RESET_FLR, PCIEM_RESET_REINSERT,
 };
 
 use core::time::Duration;
@@ -162,6 +163,21 @@ pub enum HostError {
         /// The kind of violation, when the backend knows it (the kernel
         /// module says it in a `DMA_FAULT` event instead).
         kind: Option<crate::dmacheck::FaultKind>,
+    },
+    /// [`Host::reinsert`] of a device that is not surprise-removed, or
+    /// whose removal is still under way.
+    #[error("the device is not removed (or its removal has not finished)")]
+    NotRemoved,
+    /// The host refused a fault rule ([`Host::set_fault`]).
+    #[error("fault rule refused: {0}")]
+    Fault(crate::faultplan::FaultError),
+    /// A DMA read came back poisoned (a fault rule of the host's fault
+    /// plan, [`crate::faultplan`]; the kernel's `EIO`): the data is not
+    /// usable, as after a Poisoned TLP. Nothing was copied.
+    #[error("DMA read at bus address {addr:#x} returned poisoned data")]
+    Poisoned {
+        /// Bus address of the access.
+        addr: u64,
     },
     /// An AER error the device cannot report (see [`Host::inject_aer`]):
     /// it has no AER capability, or the status bits are not errors of the
@@ -395,6 +411,35 @@ pub trait Host {
     /// [`HostError::Unsupported`].
     fn surprise_remove(&self) -> Result<(), HostError> {
         Err(HostError::Unsupported("surprise removal"))
+    }
+
+    /// Bring the device back after [`Host::surprise_remove`], as a card
+    /// plugged in again: its configuration space returns to its power-on
+    /// state, its BAR memory is zeroed, the link comes up, the model gets a
+    /// reset ([`ResetKind::Reinserted`]) and the host adds the device again
+    /// so that its driver probes it as new hardware; interrupts and DMA
+    /// work again. [`HostError::NotRemoved`] if the device is not removed
+    /// (or its removal has not finished). The default is
+    /// [`HostError::Unsupported`].
+    fn reinsert(&self) -> Result<(), HostError> {
+        Err(HostError::Unsupported("reinsertion"))
+    }
+
+    /// Arm one rule of the host's fault plan ([`crate::faultplan`]): the
+    /// driver's loads from a range of a trapped BAR time out (all-ones, the
+    /// model gets a [`TrapError::InjectedTimeout`] instead of the read), or
+    /// the model's own DMA reads of a range of bus addresses fail with
+    /// [`HostError::Poisoned`]. A rule the host refuses is
+    /// [`HostError::Fault`]. The default is [`HostError::Unsupported`].
+    fn set_fault(&self, rule: crate::faultplan::FaultRule) -> Result<(), HostError> {
+        let _ = rule;
+        Err(HostError::Unsupported("fault injection"))
+    }
+
+    /// Disarm every rule of the host's fault plan. The default is
+    /// [`HostError::Unsupported`].
+    fn clear_faults(&self) -> Result<(), HostError> {
+        Err(HostError::Unsupported("fault injection"))
     }
 
     /// Report an AER error, as a device does with an error message to its
@@ -668,6 +713,13 @@ pub enum TrapError {
         /// Its id.
         id: u64,
     },
+    /// A driver load was made to time out by a fault rule
+    /// ([`Host::set_fault`]): it completed all-ones and was never
+    /// offered to the model.
+    InjectedTimeout {
+        /// The load.
+        read: MmioRead,
+    },
     /// An error kind this version does not know.
     Other {
         /// The event's `flags` (the `PCIEM_ERROR_*` kind).
@@ -694,6 +746,9 @@ impl TrapError {
             PCIEM_ERROR_READ_TIMEOUT => TrapError::ReadTimeout {
                 read: MmioRead::from_event(event),
                 id: event.id,
+            },
+            PCIEM_ERROR_INJECTED_TIMEOUT => TrapError::InjectedTimeout {
+                read: MmioRead::from_event(event),
             },
             kind => TrapError::Other { kind },
         }
@@ -732,6 +787,13 @@ impl TrapError {
                 ev.offset = read.offset;
                 ev.size = read.size as u32;
                 ev.id = id;
+            }
+            TrapError::InjectedTimeout { read } => {
+                ev = pciem_event {
+                    r#type: PCIEM_EVENT_ERROR,
+                    flags: PCIEM_ERROR_INJECTED_TIMEOUT,
+                    ..read.to_event(0)
+                };
             }
             TrapError::Other { kind } => ev.flags = kind,
         }
@@ -813,6 +875,9 @@ pub enum ResetKind {
     Flr,
     /// D3hot to D0 without No_Soft_Reset.
     D3HotToD0,
+    /// The device came back after a surprise removal
+    /// ([`Host::reinsert`]): power-on state, a new driver instance.
+    Reinserted,
     /// A reset code this version does not know.
     Other(u64),
 }
@@ -823,6 +888,7 @@ impl ResetKind {
         match raw {
             PCIEM_RESET_FLR => ResetKind::Flr,
             PCIEM_RESET_D3HOT_D0 => ResetKind::D3HotToD0,
+            PCIEM_RESET_REINSERT => ResetKind::Reinserted,
             other => ResetKind::Other(other),
         }
     }
@@ -1225,6 +1291,11 @@ mod tests {
         assert_eq!(dev.error, Some(undecodable));
         let other = TrapError::Other { kind: 99 };
         assert_eq!(TrapError::from_event(&other.to_event()), other);
+        let injected = TrapError::InjectedTimeout { read };
+        let ev = injected.to_event();
+        assert_eq!((ev.r#type, ev.flags, ev.id), (PCIEM_EVENT_ERROR, 3, 0));
+        dev.serve_event(&host, &ev);
+        assert_eq!(dev.error, Some(injected));
     }
 
     #[test]

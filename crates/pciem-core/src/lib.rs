@@ -12,6 +12,8 @@
 //!   implements and the [`Host`] trait a backend offers it.
 //! - [`dmacheck`]: the rules a DMA must follow against the driver's
 //!   mappings, and the kinds of violation.
+//! - [`faultplan`]: the rules that make chosen driver reads time out and
+//!   chosen DMA reads come back poisoned (fault injection).
 //! - [`function`]: the function sets of multi-function devices and the
 //!   rules the kernel module enforces for them.
 //! - [`prp`]: walking NVMe-style PRP lists into DMA segments.
@@ -45,6 +47,7 @@ pub mod access;
 pub mod config;
 pub mod device;
 pub mod dmacheck;
+pub mod faultplan;
 pub mod function;
 pub mod insn;
 pub mod interrupt;

@@ -46,6 +46,7 @@ impl Nvme {
                 Err(s) => Outcome::err(s),
             },
             admin::KEEP_ALIVE => Outcome::ok(0),
+            admin::PCIEM_HOTPLUG => self.schedule_hotplug(host, cmd).map(|()| 0).into(),
             _ => Outcome::err(Status::INVALID_OPCODE),
         }
     }

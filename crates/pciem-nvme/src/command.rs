@@ -32,6 +32,12 @@ pub mod admin {
     pub const ASYNC_EVENT_REQUEST: u8 = 0x0C;
     /// Keep Alive.
     pub const KEEP_ALIVE: u8 = 0x18;
+    /// Vendor specific (PCIem): fault injection by hot-plug. CDW10: ms
+    /// until the controller is surprise-removed ([`pciem_core::Host::surprise_remove`]);
+    /// CDW11: ms after that until it is reinserted
+    /// ([`pciem_core::Host::reinsert`]), 0 to stay removed. Completes at
+    /// once; the removal comes from a timer.
+    pub const PCIEM_HOTPLUG: u8 = 0xC1;
 }
 
 /// NVM command set opcodes.

@@ -103,7 +103,18 @@ pub struct Nvme {
     pub(crate) buf: Vec<u8>,
     /// Submission entries fetched in one DMA.
     sqe_buf: Vec<u8>,
+    /// Fault injection: the next Write at this LBA has its data DMA
+    /// poisoned once ([`Nvme::poison_next_write_at`]).
+    pub(crate) poison_write_lba: Option<u64>,
+    /// Fault injection by hot-plug: ms the controller stays removed before
+    /// it is reinserted (the vendor admin command `PCIEM_HOTPLUG`).
+    pub(crate) reinsert_after_ms: u32,
 }
+
+/// Timer of the vendor hot-plug command: the surprise removal is due.
+const TIMER_REMOVE: u32 = 0x4850_0001;
+/// Timer of the vendor hot-plug command: the reinsertion is due.
+const TIMER_REINSERT: u32 = 0x4850_0002;
 
 impl std::fmt::Debug for Nvme {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -195,7 +206,34 @@ impl Nvme {
             stats: Stats::default(),
             buf: Vec::new(),
             sqe_buf: Vec::new(),
+            poison_write_lba: None,
+            reinsert_after_ms: 0,
         })
+    }
+
+    /// The vendor admin command `PCIEM_HOTPLUG`: the surprise removal in
+    /// CDW10 ms (a timer, so that this command completes first), then the
+    /// reinsertion CDW11 ms later (0: none).
+    pub(crate) fn schedule_hotplug(
+        &mut self,
+        host: &dyn Host,
+        cmd: &Command,
+    ) -> Result<(), Status> {
+        let delay = std::time::Duration::from_millis(cmd.cdw10().into());
+        self.reinsert_after_ms = cmd.cdw11();
+        host.set_timer(TIMER_REMOVE, delay)
+            .map_err(|_| Status::INTERNAL_ERROR)
+    }
+
+    /// Fault injection: the next Write command starting at `lba` has its
+    /// data read come back poisoned, once. The controller arms a
+    /// DMA_POISON rule of count 1 on the command's first data byte
+    /// ([`pciem_core::Host::set_fault`]) before it transfers the data, so
+    /// the host's own DMA path fails the read ([`HostError::Poisoned`]) and
+    /// the command completes with Data Transfer Error (Do Not Retry): the
+    /// driver's I/O fails and the next Write succeeds.
+    pub fn poison_next_write_at(&mut self, lba: u64) {
+        self.poison_write_lba = Some(lba);
     }
 
     /// The identity and namespace shape.
@@ -770,6 +808,23 @@ impl Device for Nvme {
     fn config_write(&mut self, _host: &dyn Host, w: ConfigWrite) -> Result<(), HostError> {
         self.irq.config_written(w);
         Ok(())
+    }
+
+    fn timer(&mut self, host: &dyn Host, id: u32) -> Result<(), HostError> {
+        match id {
+            TIMER_REMOVE => {
+                host.surprise_remove()?;
+                if self.reinsert_after_ms != 0 {
+                    let after = std::time::Duration::from_millis(self.reinsert_after_ms.into());
+                    host.set_timer(TIMER_REINSERT, after)?;
+                }
+                Ok(())
+            }
+            // The reset event that follows puts the controller back to
+            // its power-on state.
+            TIMER_REINSERT => host.reinsert(),
+            _ => Ok(()),
+        }
     }
 
     fn reset(&mut self, host: &dyn Host, _kind: ResetKind) -> Result<(), HostError> {

@@ -1,6 +1,7 @@
 //! NVM command set commands (NVMe 1.4, section 6) and the data transfers
 //! every command shares (PRP1/PRP2/PRP lists through the host's PRP walk).
 
+use pciem_core::faultplan::FaultRule;
 use pciem_core::prp::{Prp, PrpError};
 use pciem_core::{Host, HostError};
 
@@ -24,6 +25,8 @@ pub fn dma_status(e: HostError) -> Status {
         HostError::Prp(PrpError::Misaligned { .. }) => Status::PRP_OFFSET_INVALID,
         HostError::Prp(_) => Status::INVALID_FIELD,
         HostError::Os { errno, .. } if errno == libc_einval() => Status::PRP_OFFSET_INVALID,
+        // A poisoned completion: the data cannot be used.
+        HostError::Poisoned { .. } => Status::DATA_TRANSFER_ERROR,
         _ => Status::DATA_TRANSFER_ERROR,
     }
 }
@@ -161,6 +164,16 @@ impl Nvme {
         if len > MAX_TRANSFER {
             return Err(Status::INVALID_FIELD);
         }
+        let (slba, _) = lba_range(cmd);
+        if self.poison_write_lba == Some(slba) {
+            self.poison_write_lba = None;
+            // The command's first data byte: the transfer's first segment
+            // touches it, and the rule disarms after that one hit.
+            let rule = FaultRule::dma_poison(cmd.prp1, 1, 1);
+            if let Err(e) = host.set_fault(rule) {
+                eprintln!("pciem-nvme: arming the poisoned write at LBA {slba}: {e}");
+            }
+        }
         let mut buf = std::mem::take(&mut self.buf);
         buf.resize(len as usize, 0);
         let r = self.receive(host, cmd, &mut buf).and_then(|()| {
@@ -261,6 +274,10 @@ mod tests {
         );
         assert_eq!(
             dma_status(HostError::Unmapped { addr: 0, len: 1 }),
+            Status::DATA_TRANSFER_ERROR
+        );
+        assert_eq!(
+            dma_status(HostError::Poisoned { addr: 0 }),
             Status::DATA_TRANSFER_ERROR
         );
     }

@@ -59,6 +59,11 @@ struct Cli {
     /// chardev: wait for events with poll(2) instead of io-uring.
     #[arg(long)]
     poll: bool,
+    /// chardev, fault injection: the first Write command at this LBA has its data
+    /// DMA read poisoned (it completes with Data Transfer Error, Do Not
+    /// Retry); later writes there succeed.
+    #[arg(long)]
+    poison_write_lba: Option<u64>,
     /// mock: I/O queue pairs the test driver creates.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     queues: u16,
@@ -171,6 +176,9 @@ fn run_chardev(cli: &Cli) -> Result<(), AppError> {
     let (store, size) = storage(cli, 0)?;
     let cfg = config(cli, size);
     let mut nvme = Nvme::new(cfg.clone(), store)?;
+    if let Some(lba) = cli.poison_write_lba {
+        nvme.poison_next_write_at(lba);
+    }
     let stop = StopSignal::new().map_err(AppError::Signals)?;
     stop.on_termination().map_err(AppError::Signals)?;
     let options = RunOptions {

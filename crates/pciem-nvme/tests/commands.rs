@@ -977,3 +977,63 @@ fn file_backend_punches_holes_and_survives_a_restart() {
     assert!(back[128 * 4096..].iter().all(|&b| b == 0));
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_poisoned_write_fails_once_with_data_transfer_error() {
+    let mem = MemStorage::new(SIZE);
+    let mut nvme = Nvme::new(config(LbaSize::B512), Box::new(mem.clone())).unwrap();
+    nvme.poison_next_write_at(8);
+    let mut d = Driver::new(nvme, true).unwrap();
+    d.bring_up(IrqSetup::MsiX, 1, 16).unwrap();
+    let data = pattern(8, 4096, 7);
+    // Another LBA is not affected.
+    d.write_blocks(1, 0, &data, 512, PrpLayout::default())
+        .unwrap();
+    let t = d.prepare(4096, PrpLayout::default()).unwrap();
+    d.harness().dma_write(t.data, &data).unwrap();
+    let c = d.run(1, Driver::rw_command(nvm::WRITE, 8, 8, &t)).unwrap();
+    assert_eq!(c.status, Status::DATA_TRANSFER_ERROR);
+    // The rule had count 1: it is gone, and the same write succeeds.
+    assert!(d.harness().host().fault_rules().is_empty());
+    let c = d.run(1, Driver::rw_command(nvm::WRITE, 8, 8, &t)).unwrap();
+    assert!(c.status.is_success(), "{:?}", c.status);
+    d.release(t);
+    assert_eq!(
+        d.read_blocks(1, 8, 8, 512, PrpLayout::default()).unwrap(),
+        data
+    );
+}
+
+#[test]
+fn the_vendor_hotplug_command_removes_and_reinserts_the_controller() {
+    let (mut d, _mem) = setup();
+    let c = d
+        .run(0, cmd(admin::PCIEM_HOTPLUG, 0, [10, 20, 0, 0, 0, 0]))
+        .unwrap();
+    assert!(c.status.is_success(), "{:?}", c.status);
+    assert_eq!(d.csts().unwrap() & 1, 1, "still ready until the timer");
+    d.harness()
+        .advance(std::time::Duration::from_millis(10))
+        .unwrap();
+    assert!(d.harness().host().is_removed());
+    assert_eq!(
+        d.csts().unwrap(),
+        u32::MAX,
+        "a removed controller reads all-ones"
+    );
+    d.harness()
+        .advance(std::time::Duration::from_millis(20))
+        .unwrap();
+    assert!(!d.harness().host().is_removed());
+    d.harness().step().unwrap();
+    // Power-on: not ready, a new bring-up works.
+    assert_eq!(d.csts().unwrap() & 1, 0);
+    d.bring_up(IrqSetup::MsiX, 1, 16).unwrap();
+    let data = pattern(0, 4096, 3);
+    d.write_blocks(1, 0, &data, 512, PrpLayout::default())
+        .unwrap();
+    assert_eq!(
+        d.read_blocks(1, 0, 8, 512, PrpLayout::default()).unwrap(),
+        data
+    );
+}

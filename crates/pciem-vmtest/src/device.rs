@@ -93,6 +93,20 @@ impl Dev {
             .map(drop)
     }
 
+    /// `REINSERT`: bring the surprise-removed device back.
+    pub fn reinsert(&self) -> io::Result<()> {
+        let arg = pciem_abi::pciem_reinsert::default();
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_REINSERT, &arg)
+            .map(drop)
+    }
+
+    /// `SET_FAULT`: arm one rule of the device's fault plan, or clear them
+    /// all (`kind` `PCIEM_FAULT_CLEAR`).
+    pub fn set_fault(&self, req: &pciem_abi::pciem_fault_rule) -> io::Result<()> {
+        self.ioctl_in(pciem_abi::PCIEM_IOCTL_SET_FAULT, req)
+            .map(drop)
+    }
+
     /// `SET_FUNCTION`: the following per-function ioctls describe or act
     /// for function `function` (created on first selection before
     /// REGISTER).

@@ -210,6 +210,18 @@ impl Model {
     /// Starts `bin --backend chardev --disk disk --size bytes …` with the
     /// scenarios' serial and model, its output into `log`.
     pub fn start(bin: &str, disk: &Path, bytes: u64, lba: u32, log: &Path) -> Result<Self, String> {
+        Self::start_with(bin, disk, bytes, lba, log, &[])
+    }
+
+    /// [`Model::start`] with `extra` arguments for the model.
+    pub fn start_with(
+        bin: &str,
+        disk: &Path,
+        bytes: u64,
+        lba: u32,
+        log: &Path,
+        extra: &[&str],
+    ) -> Result<Self, String> {
         let out = fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(bin)
@@ -218,6 +230,7 @@ impl Model {
             .args(["--size", &bytes.to_string()])
             .args(["--lba-size", &lba.to_string()])
             .args(["--serial", MODEL_SERIAL, "--model", MODEL_NAME])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -48,8 +48,12 @@
  *   function 0); the instance file maps function `n`'s BARs at page
  *   offset `n * PCIEM_MMAP_FUNCTION_STRIDE`. A single-function device sees
  *   no difference from version 5.
+ * - 7: fault plans (`fault`): `SET_FAULT` (completion timeouts of
+ *   chosen trapped reads, `PCIEM_ERROR_INJECTED_TIMEOUT` error events,
+ *   poisoned DMA reads failing with `EIO`); `REINSERT` brings a
+ *   surprise-removed device back (`PCIEM_RESET_REINSERT` reset events).
  */
-#define PCIEM_ABI_VERSION 6
+#define PCIEM_ABI_VERSION 7
 
 /**
  * Size of a PCI Express configuration space in bytes.
@@ -394,6 +398,13 @@
 #define PCIEM_RESET_BUS 3
 
 /**
+ * The device came back after a surprise removal (`PCIEM_IOCTL_REINSERT`):
+ * its configuration space is at its power-on state (as registered), its
+ * BAR memory zeroed, and the driver probes it as new hardware.
+ */
+#define PCIEM_RESET_REINSERT 4
+
+/**
  * Event flag: the event needs no response. An `MMIO_READ` event without
  * this flag waits for the read value identified by `id`.
  */
@@ -430,6 +441,45 @@
  * `resume`.
  */
 #define PCIEM_AER_FATAL 2
+
+/**
+ * `pciem_fault_rule.kind`: clear every rule of the device (the other
+ * fields must be zero).
+ */
+#define PCIEM_FAULT_CLEAR 0
+
+/**
+ * `pciem_fault_rule.kind`: the driver's loads from BAR `bar` that touch
+ * `[addr, addr + len)` (offsets in the BAR, which must be trapped)
+ * complete as completion timeouts: all-ones, without reaching the model,
+ * which is told by a `PCIEM_EVENT_ERROR` of kind
+ * `PCIEM_ERROR_INJECTED_TIMEOUT`. Stores are not affected.
+ */
+#define PCIEM_FAULT_READ_TIMEOUT 1
+
+/**
+ * `pciem_fault_rule.kind`: the model's DMA reads (`DMA_READ`, the read
+ * side of `DMA_ATOMIC`, `DMA_INDIRECT` list pages and read segments) that
+ * touch bus addresses `[addr, addr + len)` fail with `EIO` as a poisoned
+ * completion; nothing is copied for the failing access. `bar` must be 0.
+ */
+#define PCIEM_FAULT_DMA_POISON 2
+
+/**
+ * `pciem_fault_rule.flags` of a `PCIEM_FAULT_DMA_POISON` rule: each hit
+ * is also reported through AER, as a device that received a Poisoned TLP
+ * does: the device's Uncorrectable Error Status gets Poisoned TLP Received
+ * (bit 12) with the read's header in the Header Log, and the root port
+ * gets an ERR_NONFATAL message (as `PCIEM_IOCTL_INJECT_AER` would send),
+ * so the AER core logs it and runs the driver's error handlers. Needs a
+ * root port with AER (`EOPNOTSUPP` otherwise); not for READ_TIMEOUT rules.
+ */
+#define PCIEM_FAULT_FLAG_AER 1
+
+/**
+ * How many rules a device (each function of it) can hold at once.
+ */
+#define PCIEM_MAX_FAULT_RULES 8
 
 /**
  * Functions of one device: devfn 0..7 of its slot.
@@ -581,6 +631,13 @@
  * all-ones); `offset`/`size`/`bar` name it and `id` is its id.
  */
 #define PCIEM_ERROR_READ_TIMEOUT 2
+
+/**
+ * `PCIEM_EVENT_ERROR` kind: a driver load was made to time out by a
+ * `PCIEM_FAULT_READ_TIMEOUT` rule (it completed all-ones and never
+ * reached the model); `offset`/`size`/`bar` name it, `id` is 0.
+ */
+#define PCIEM_ERROR_INJECTED_TIMEOUT 3
 
 /**
  * Find the driver's mapping of the BAR automatically, by tracing the
@@ -1350,6 +1407,53 @@ struct pciem_function {
 };
 
 /**
+ * Argument of `PCIEM_IOCTL_REINSERT`: bring a surprise-removed device back.
+ * Only after `SURPRISE_REMOVE` once its removal finished (`EBUSY` before,
+ * `EALREADY` for a device that is not removed).
+ */
+struct pciem_reinsert {
+	/**
+	 * Must be zero (no flags are defined yet).
+	 */
+	__u32 flags;
+	/**
+	 * Must be zero.
+	 */
+	__u32 reserved;
+};
+
+/**
+ * Argument of `PCIEM_IOCTL_SET_FAULT`: one rule of the device's fault
+ * plan, or `PCIEM_FAULT_CLEAR`. Only after REGISTER; per function.
+ */
+struct pciem_fault_rule {
+	/**
+	 * `PCIEM_FAULT_*`.
+	 */
+	__u32 kind;
+	/**
+	 * The BAR of a `PCIEM_FAULT_READ_TIMEOUT` rule; 0 otherwise.
+	 */
+	__u32 bar;
+	/**
+	 * First byte of the range: a BAR offset or a bus address.
+	 */
+	__u64 addr;
+	/**
+	 * Bytes in the range (at least 1; the range must not wrap).
+	 */
+	__u64 len;
+	/**
+	 * Hits before the rule disarms itself; 0: until cleared.
+	 */
+	__u32 count;
+	/**
+	 * `PCIEM_FAULT_FLAG_AER` or zero.
+	 */
+	__u32 flags;
+};
+
+/**
  * Argument of `PCIEM_IOCTL_INJECT_AER`: the device reports an error to its
  * root port (which needs `PCIEM_ROOT_PORT_AER`; the device needs an AER
  * capability). The device's AER status register of the severity gets
@@ -1532,6 +1636,8 @@ struct pciem_shared_ring {
 #define PCIEM_IOCTL_SET_ROOT_PORT _IOW(PCIEM_IOCTL_MAGIC, 0x19, struct pciem_root_port)
 #define PCIEM_IOCTL_INJECT_AER _IOW(PCIEM_IOCTL_MAGIC, 0x1A, struct pciem_aer_inject)
 #define PCIEM_IOCTL_SET_FUNCTION _IOW(PCIEM_IOCTL_MAGIC, 0x1B, struct pciem_function)
+#define PCIEM_IOCTL_SET_FAULT _IOW(PCIEM_IOCTL_MAGIC, 0x1C, struct pciem_fault_rule)
+#define PCIEM_IOCTL_REINSERT _IOW(PCIEM_IOCTL_MAGIC, 0x1D, struct pciem_reinsert)
 
 /* Layout pinned by pciem_abi::layout (sizes and field offsets). */
 PCIEM_ASSERT_SIZE(pciem_version, 16);
@@ -1690,6 +1796,16 @@ PCIEM_ASSERT_OFFSET(pciem_root_port, reserved, 4);
 PCIEM_ASSERT_SIZE(pciem_function, 8);
 PCIEM_ASSERT_OFFSET(pciem_function, function, 0);
 PCIEM_ASSERT_OFFSET(pciem_function, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_reinsert, 8);
+PCIEM_ASSERT_OFFSET(pciem_reinsert, flags, 0);
+PCIEM_ASSERT_OFFSET(pciem_reinsert, reserved, 4);
+PCIEM_ASSERT_SIZE(pciem_fault_rule, 32);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, kind, 0);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, bar, 4);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, addr, 8);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, len, 16);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, count, 24);
+PCIEM_ASSERT_OFFSET(pciem_fault_rule, flags, 28);
 PCIEM_ASSERT_SIZE(pciem_aer_inject, 32);
 PCIEM_ASSERT_OFFSET(pciem_aer_inject, severity, 0);
 PCIEM_ASSERT_OFFSET(pciem_aer_inject, status, 4);

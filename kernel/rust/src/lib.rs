@@ -12,6 +12,7 @@
 mod access;
 mod dmacheck;
 mod emulate;
+mod faultplan;
 
 use core::ffi::{c_char, c_void};
 use core::ptr::NonNull;

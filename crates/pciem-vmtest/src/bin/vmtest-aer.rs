@@ -20,7 +20,13 @@
 //!    (normal), mmio_enabled, resume, in that order; the kernel logs the
 //!    uncorrected non-fatal error with the TLP header we gave and reports a
 //!    successful recovery; no reset; BAR0 still reads.
-//! 5. fatal (Malformed TLP): error_detected (frozen), slot_reset, resume,
+//! 5. a poisoned DMA read (SET_FAULT DMA_POISON with
+//!    PCIEM_FAULT_FLAG_AER, count 1; the same rule on the device without
+//!    a port: EOPNOTSUPP): the read fails with EIO, the next succeeds; the
+//!    AER core logs a non-fatal status bit 12 (Poisoned TLP Received) with
+//!    the completion's header and the driver's handlers run as for any
+//!    non-fatal error; no reset.
+//! 6. fatal (Malformed TLP): error_detected (frozen), slot_reset, resume,
 //!    in that order; the kernel reports the fatal error and resets the
 //!    port's link; the port's secondary bus reset reached the model as a
 //!    `PCIEM_RESET_BUS` event; the recovery succeeds; BAR0 reads again
@@ -33,9 +39,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pciem_abi::{
-    pciem_aer_inject, pciem_cap_aer_userspace, pciem_cap_pcie_userspace, PCIEM_AER_CORRECTABLE,
-    PCIEM_AER_FATAL, PCIEM_AER_NONFATAL, PCIEM_BAR_MEM_TYPE_32, PCIEM_CAP_AER, PCIEM_CAP_PCIE,
-    PCIEM_EVENT_RESET, PCIEM_RESET_BUS, PCIEM_ROOT_PORT_AER, PCIEM_ROOT_PORT_HOTPLUG,
+    pciem_aer_inject, pciem_cap_aer_userspace, pciem_cap_pcie_userspace, pciem_fault_rule,
+    PCIEM_AER_CORRECTABLE, PCIEM_AER_FATAL, PCIEM_AER_NONFATAL, PCIEM_BAR_MEM_TYPE_32,
+    PCIEM_CAP_AER, PCIEM_CAP_PCIE, PCIEM_EVENT_RESET, PCIEM_FAULT_DMA_POISON, PCIEM_FAULT_FLAG_AER,
+    PCIEM_RESET_BUS, PCIEM_ROOT_PORT_AER, PCIEM_ROOT_PORT_HOTPLUG,
 };
 use pciem_vmtest::klog;
 use pciem_vmtest::model_process::CommandInput;
@@ -55,6 +62,9 @@ const COR_RXERR: u32 = 1 << 0;
 /// Uncorrectable: Completer Abort (non-fatal by default; a TLP error, so
 /// the header log is printed, unlike a Completion Timeout's).
 const UNCOR_COMPLETER_ABORT: u32 = 1 << 15;
+/// The bus address of the poisoned read: low RAM, read (never written)
+/// once the rule is used up.
+const POISON_AT: u64 = 0x1000;
 /// Uncorrectable: Malformed TLP (fatal by default).
 const UNCOR_MALFORMED: u32 = 1 << 18;
 
@@ -80,8 +90,30 @@ fn describe(dev: &Dev, port: bool) -> std::io::Result<()> {
     dev.add_cap_raw(PCIEM_CAP_AER, aer.as_bytes())?;
     if port {
         dev.set_root_port_flags(PCIEM_ROOT_PORT_HOTPLUG | PCIEM_ROOT_PORT_AER)?;
+        // The poisoned-read step reads host memory the driver never
+        // mapped: only the fault plan may stop it.
+        dev.set_dma_check(pciem_abi::PCIEM_DMA_CHECK_OFF)?;
     }
     Ok(())
+}
+
+/// A DMA_POISON rule of count 1 on 8 bytes at `addr`, reported through AER.
+const fn poison_rule(addr: u64) -> pciem_fault_rule {
+    pciem_fault_rule {
+        kind: PCIEM_FAULT_DMA_POISON,
+        bar: 0,
+        addr,
+        len: 8,
+        count: 1,
+        flags: PCIEM_FAULT_FLAG_AER,
+    }
+}
+
+fn errno(r: std::io::Result<()>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.raw_os_error().unwrap_or(-1),
+    }
 }
 
 fn inject(dev: &Dev, severity: u32, status: u32, flags: u32) -> i32 {
@@ -107,6 +139,7 @@ fn model() -> std::io::Result<()> {
     describe(&bare, false)?;
     let _bare_inst = bare.register()?;
     let no_port = inject(&bare, PCIEM_AER_CORRECTABLE, COR_RXERR, 0);
+    let no_port_fault = errno(bare.set_fault(&poison_rule(POISON_AT)));
     drop(_bare_inst);
     drop(bare);
 
@@ -119,6 +152,7 @@ fn model() -> std::io::Result<()> {
     let ring = dev.map_ring()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "NOPORT {no_port}")?;
+    writeln!(out, "NOPORTFAULT {no_port_fault}")?;
     writeln!(out, "OK registered")?;
     out.flush()?;
     let mut bus_resets = 0u64;
@@ -150,6 +184,13 @@ fn model() -> std::io::Result<()> {
                     inject(&dev, PCIEM_AER_CORRECTABLE, COR_RXERR, *flags as u32)
                 ),
                 (Some("resets"), []) => format!("RESETS {bus_resets}"),
+                (Some("poison"), []) => {
+                    let arm = errno(dev.set_fault(&poison_rule(POISON_AT)));
+                    let mut buf = [0u8; 8];
+                    let first = errno(dev.dma_read(POISON_AT, &mut buf));
+                    let second = errno(dev.dma_read(POISON_AT, &mut buf));
+                    format!("POISON {arm} {first} {second}")
+                }
                 _ => format!("ERR unknown command {cmd}"),
             };
             writeln!(out, "{reply}")?;
@@ -200,6 +241,66 @@ fn one(
     lines
 }
 
+/// A poisoned DMA read reported through AER (SET_FAULT with
+/// PCIEM_FAULT_FLAG_AER): the read fails with EIO, the AER core logs a
+/// non-fatal Poisoned TLP with its header and runs the driver's handlers;
+/// count 1, so the next read succeeds.
+fn poisoned(r: &mut Report, m: &mut ModelProcess, dev: &Path) {
+    println!("--- a poisoned DMA read, reported through AER");
+    let from = klog::now();
+    let _ = std::fs::write(dev.join("clear"), "1");
+    let reply = m.ask("poison", "POISON");
+    r.check(
+        reply.as_deref() == Some(&format!("POISON 0 {} 0", libc::EIO)),
+        format!(
+            "SET_FAULT DMA_POISON with AER accepted, the DMA read fails with EIO, the next succeeds ({reply:?})"
+        ),
+    );
+    let want = "detected:1 mmio resume";
+    let settled = wait_until(Duration::from_secs(10), || events(dev) == want);
+    std::thread::sleep(Duration::from_millis(300));
+    let got = events(dev);
+    r.check(
+        settled && got == want,
+        format!("poisoned read: the driver's handlers ran as \"{want}\" (got \"{got}\")"),
+    );
+    let log: Vec<String> = klog::since(from);
+    for l in log.iter().filter(|l| {
+        l.contains("AER")
+            || l.contains("poison")
+            || l.contains("error handler")
+            || l.contains("TLP")
+            || l.contains("status/mask")
+    }) {
+        println!("INFO: klog: {l}");
+    }
+    r.check(
+        log.iter()
+            .any(|l| l.contains("poisoned by a fault rule (EIO)")),
+        "pciem logged the poisoned read",
+    );
+    // Linux 6.12 names Uncorrectable Error Status bit 12 (Poisoned TLP
+    // Received) just "TLP".
+    r.check(
+        log.iter().any(|l| l.contains("error status/mask=00001000"))
+            && log.iter().any(|l| l.contains("[12] TLP")),
+        "the AER core reports status bit 12, Poisoned TLP Received (\"[12] TLP\")",
+    );
+    r.check(
+        log.iter().any(|l| l.contains("4a004002 00000008 01000000")),
+        "with the completion's header (CplD with EP, 8 bytes, to 01:00.0)",
+    );
+    r.check(
+        log.iter()
+            .any(|l| l.to_lowercase().contains("device recovery successful")),
+        "the recovery succeeded",
+    );
+    r.check(
+        m.ask("resets", "RESETS").as_deref() == Some("RESETS 0"),
+        "no reset for the non-fatal poisoned read",
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("model") {
@@ -227,6 +328,11 @@ fn main() {
     r.check(
         no_port.as_deref() == Some(&format!("NOPORT {}", libc::EOPNOTSUPP)),
         format!("INJECT_AER without a root port: EOPNOTSUPP ({no_port:?})"),
+    );
+    let no_port_fault = m.expect("NOPORTFAULT");
+    r.check(
+        no_port_fault.as_deref() == Some(&format!("NOPORTFAULT {}", libc::EOPNOTSUPP)),
+        format!("SET_FAULT with PCIEM_FAULT_FLAG_AER without a root port: EOPNOTSUPP ({no_port_fault:?})"),
     );
     if !r.check(m.expect("OK registered").is_some(), "the model registered") {
         let _ = m.kid.kill();
@@ -346,6 +452,8 @@ fn main() {
         sysfs::read_hex(&dev.join("reg")) == Some(u64::from(MAGIC)),
         "BAR0 still reads",
     );
+
+    poisoned(&mut r, &mut m, &dev);
 
     let log = one(
         &mut r,

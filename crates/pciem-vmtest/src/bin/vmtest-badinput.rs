@@ -189,6 +189,7 @@ fn errno_name(e: i32) -> &'static str {
         libc::EINVAL => "EINVAL",
         libc::ENOTTY => "ENOTTY",
         libc::ENOSPC => "ENOSPC",
+        libc::EALREADY => "EALREADY",
         libc::ERANGE => "ERANGE",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         libc::EOVERFLOW => "EOVERFLOW",
@@ -208,6 +209,30 @@ fn ioc_at(fd: RawFd, req: u32, addr: usize) -> io::Result<i32> {
         Err(io::Error::last_os_error())
     } else {
         Ok(ret)
+    }
+}
+
+/// A DMA_POISON rule of `len` bytes at `addr`, until cleared.
+const fn poison_rule(addr: u64, len: u64) -> pciem_fault_rule {
+    pciem_fault_rule {
+        kind: PCIEM_FAULT_DMA_POISON,
+        bar: 0,
+        addr,
+        len,
+        count: 0,
+        flags: 0,
+    }
+}
+
+/// A READ_TIMEOUT rule on BAR `bar`.
+const fn timeout_rule(bar: u32, addr: u64, len: u64) -> pciem_fault_rule {
+    pciem_fault_rule {
+        kind: PCIEM_FAULT_READ_TIMEOUT,
+        bar,
+        addr,
+        len,
+        count: 0,
+        flags: 0,
     }
 }
 
@@ -1376,6 +1401,165 @@ static ROWS: &[Row] = &[
                 ..Default::default()
             };
             ioc(f.fd(), PCIEM_IOCTL_INJECT_AER, &a)
+        },
+    ),
+    // REINSERT (ABI 7): none may succeed (the fixtures are never removed).
+    row("REINSERT", "null pointer", Registered, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_REINSERT, 0)
+    }),
+    row("REINSERT", "flags set", Registered, libc::EINVAL, |f| {
+        let a = pciem_reinsert {
+            flags: 1,
+            reserved: 0,
+        };
+        ioc(f.fd(), PCIEM_IOCTL_REINSERT, &a)
+    }),
+    row("REINSERT", "reserved set", Registered, libc::EINVAL, |f| {
+        let a = pciem_reinsert {
+            flags: 0,
+            reserved: 1,
+        };
+        ioc(f.fd(), PCIEM_IOCTL_REINSERT, &a)
+    }),
+    row(
+        "REINSERT",
+        "before REGISTER",
+        Described,
+        libc::EINVAL,
+        |f| ioc(f.fd(), PCIEM_IOCTL_REINSERT, &pciem_reinsert::default()),
+    ),
+    row(
+        "REINSERT",
+        "a device that was not removed",
+        Registered,
+        libc::EALREADY,
+        |f| ioc(f.fd(), PCIEM_IOCTL_REINSERT, &pciem_reinsert::default()),
+    ),
+    // SET_FAULT (ABI 7). The test device's BAR 0 and 2 are directly
+    // mapped, slot 5 is unused.
+    row("SET_FAULT", "null pointer", Registered, libc::EFAULT, |f| {
+        ioc_at(f.fd(), PCIEM_IOCTL_SET_FAULT, 0)
+    }),
+    row(
+        "SET_FAULT",
+        "before REGISTER",
+        Described,
+        libc::EINVAL,
+        |f| ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &poison_rule(0x1000, 8)),
+    ),
+    row("SET_FAULT", "unknown kind", Registered, libc::EINVAL, |f| {
+        let a = pciem_fault_rule {
+            kind: 9,
+            ..poison_rule(0x1000, 8)
+        };
+        ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
+    }),
+    row(
+        "SET_FAULT",
+        "undefined flag",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_fault_rule {
+                flags: 2,
+                ..poison_rule(0x1000, 8)
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
+        },
+    ),
+    row(
+        "SET_FAULT",
+        "AER flag without a root port",
+        Registered,
+        libc::EOPNOTSUPP,
+        |f| {
+            let a = pciem_fault_rule {
+                flags: PCIEM_FAULT_FLAG_AER,
+                ..poison_rule(0x1000, 8)
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
+        },
+    ),
+    row(
+        "SET_FAULT",
+        "AER flag on a READ_TIMEOUT rule",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_fault_rule {
+                flags: PCIEM_FAULT_FLAG_AER,
+                ..timeout_rule(0, 0, 4)
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
+        },
+    ),
+    row(
+        "SET_FAULT",
+        "CLEAR with a range",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_fault_rule {
+                kind: PCIEM_FAULT_CLEAR,
+                ..poison_rule(0x1000, 8)
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
+        },
+    ),
+    row("SET_FAULT", "len 0", Registered, libc::EINVAL, |f| {
+        ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &poison_rule(0x1000, 0))
+    }),
+    row(
+        "SET_FAULT",
+        "range wraps around",
+        Registered,
+        libc::EINVAL,
+        |f| ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &poison_rule(u64::MAX, 2)),
+    ),
+    row(
+        "SET_FAULT",
+        "DMA_POISON naming a BAR",
+        Registered,
+        libc::EINVAL,
+        |f| {
+            let a = pciem_fault_rule {
+                bar: 2,
+                ..poison_rule(0x1000, 8)
+            };
+            ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &a)
+        },
+    ),
+    row(
+        "SET_FAULT",
+        "READ_TIMEOUT on a directly mapped BAR",
+        Registered,
+        libc::EINVAL,
+        |f| ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &timeout_rule(0, 0, 4)),
+    ),
+    row(
+        "SET_FAULT",
+        "READ_TIMEOUT on an unused BAR slot",
+        Registered,
+        libc::EINVAL,
+        |f| ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &timeout_rule(5, 0, 4)),
+    ),
+    row(
+        "SET_FAULT",
+        "READ_TIMEOUT on BAR 6",
+        Registered,
+        libc::EINVAL,
+        |f| ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &timeout_rule(6, 0, 4)),
+    ),
+    row(
+        "SET_FAULT",
+        "a ninth rule (table full)",
+        Registered,
+        libc::ENOSPC,
+        |f| {
+            for i in 0..u64::from(PCIEM_MAX_FAULT_RULES) {
+                ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &poison_rule(i << 12, 8))?;
+            }
+            ioc(f.fd(), PCIEM_IOCTL_SET_FAULT, &poison_rule(0x10_0000, 8))
         },
     ),
     row("SET_EVENTFD", "null pointer", Open, libc::EFAULT, |f| {

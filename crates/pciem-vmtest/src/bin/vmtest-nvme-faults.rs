@@ -19,6 +19,21 @@
 //!    `SIGCONT` and `SIGTERM` the model exits and the function and the
 //!    dead controller are removed.
 //!
+//! 3. A poisoned DMA read (run first): the model is started with
+//!    `--poison-write-lba 8`, so the controller arms a SET_FAULT DMA_POISON
+//!    rule of count 1 on the first Write at LBA 8 before it reads the data;
+//!    pciem fails that DMA read with EIO, the model completes the command
+//!    with Data Transfer Error (Do Not Retry), and a direct-I/O `pwrite` of
+//!    4 KiB at byte 4096 of the namespace fails with EIO; the same write
+//!    again succeeds and reads back; the controller stays live.
+//! 4. Hot-plug (second): the vendor admin command 0xC1 of pciem-nvme
+//!    (`nvme admin-passthru`) makes the controller surprise-remove itself
+//!    after 300 ms and reinsert itself 1.5 s later (`Host::reinsert`):
+//!    Linux's nvme driver lets go of the controller, then probes the
+//!    reinserted one as new hardware (admin queue, interrupts, DMA); a
+//!    block written before the removal reads back through the new
+//!    controller, and a new write reads back.
+//!
 //! Throughout, nothing oopses, warns or hangs (`klog::BAD`); the
 //! deliberate error lines are shown as `INFO:`.
 
@@ -69,6 +84,8 @@ fn main() {
     )
     .is_some()
     {
+        poisoned(&mut r, bin);
+        hotplug(&mut r, bin);
         killed(&mut r, bin, qemu_serial);
         stopped(&mut r, bin);
     }
@@ -429,6 +446,263 @@ fn stopped(r: &mut Report, bin: &str) {
     r.check(
         wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(10)),
         "SIGSTOP: and the dead controller with it",
+    );
+    if st.is_none() {
+        m.show_output("model");
+    }
+}
+
+/// A 4 KiB aligned buffer for direct I/O.
+struct Aligned(*mut u8);
+
+impl Aligned {
+    const LAYOUT: std::alloc::Layout = match std::alloc::Layout::from_size_align(4096, 4096) {
+        Ok(l) => l,
+        Err(_) => panic!("4096 is a power of two"),
+    };
+
+    fn new(fill: &[u8]) -> Self {
+        // SAFETY: a non-zero-sized layout; checked for NULL below.
+        let p = unsafe { std::alloc::alloc_zeroed(Self::LAYOUT) };
+        if p.is_null() {
+            std::alloc::handle_alloc_error(Self::LAYOUT);
+        }
+        let mut a = Aligned(p);
+        let n = fill.len().min(4096);
+        a.bytes_mut()[..n].copy_from_slice(&fill[..n]);
+        a
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: 4096 bytes we allocated and own exclusively.
+        unsafe { std::slice::from_raw_parts_mut(self.0, 4096) }
+    }
+}
+
+impl Drop for Aligned {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `new` with the same layout.
+        unsafe { std::alloc::dealloc(self.0, Self::LAYOUT) };
+    }
+}
+
+/// One direct-I/O transfer of 4 KiB at byte `offset` of `dev`.
+fn direct_io(dev: &str, offset: i64, buf: &mut Aligned, write: bool) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(dev)?;
+    // SAFETY: the buffer holds 4096 bytes for the call's duration; the fd
+    // is open.
+    let n = unsafe {
+        if write {
+            libc::pwrite(f.as_raw_fd(), buf.0.cast(), 4096, offset)
+        } else {
+            libc::pread(f.as_raw_fd(), buf.0.cast(), 4096, offset)
+        }
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn poisoned(r: &mut Report, bin: &str) {
+    let since = klog::now();
+    let disk = Path::new(BACKING_DIR).join("faults-poison.img");
+    let _ = std::fs::remove_file(&disk);
+    let Some(mut m) = r.step(
+        "poisoned DMA: start the model with --poison-write-lba 8",
+        Model::start_with(
+            bin,
+            &disk,
+            DISK_BYTES,
+            512,
+            Path::new("/tmp/pciem-nvme-poison.log"),
+            &["--poison-write-lba", "8"],
+        ),
+    ) else {
+        return;
+    };
+    let Some(c) = r.step(
+        "poisoned DMA: the controller appears",
+        wait_ctrl(MODEL_SERIAL, APPEAR).ok_or("not found"),
+    ) else {
+        m.show_output("model");
+        return;
+    };
+    clean_so_far(r, since, "poisoned DMA");
+    let data: Vec<u8> = (0..4096u32).map(|i| (i * 31 + 7) as u8).collect();
+    let mut buf = Aligned::new(&data);
+    let first = direct_io(&c.dev(), 4096, &mut buf, true);
+    r.check(
+        first
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(libc::EIO)),
+        format!(
+            "poisoned DMA: a direct-I/O write of 4 KiB at LBA 8 of {} fails with EIO ({first:?})",
+            c.dev()
+        ),
+    );
+    let second = direct_io(&c.dev(), 4096, &mut buf, true);
+    r.check(
+        matches!(second, Ok(4096)),
+        format!("poisoned DMA: the same write again succeeds (count 1) ({second:?})"),
+    );
+    let mut back = Aligned::new(&[]);
+    let read = direct_io(&c.dev(), 4096, &mut back, false);
+    r.check(
+        matches!(read, Ok(4096)) && back.bytes_mut()[..] == data[..],
+        format!("poisoned DMA: LBA 8 reads back what the second write wrote ({read:?})"),
+    );
+    r.check(
+        c.attr("state") == "live",
+        format!(
+            "poisoned DMA: the controller stays live ({:?})",
+            c.attr("state")
+        ),
+    );
+    let lines = show_log(since, "poisoned DMA");
+    let has = |p: &[&str]| lines.iter().any(|l| p.iter().all(|x| l.contains(x)));
+    r.check(
+        has(&["DMA_INDIRECT", "poisoned by a fault rule (EIO)"]),
+        "poisoned DMA: kernel log: pciem failed the model's DMA read as poisoned",
+    );
+    r.check(
+        has(&["I/O error", &c.disk, "sector 8"]),
+        format!(
+            "poisoned DMA: kernel log: the block layer reports the write's I/O error on {} sector 8",
+            c.disk
+        ),
+    );
+    r.check(
+        m.signal(libc::SIGTERM),
+        "poisoned DMA: SIGTERM of the model",
+    );
+    let st = m.wait_exit(Duration::from_secs(30));
+    r.check(
+        st.is_some_and(|s| s.success()),
+        format!("poisoned DMA: the model exits cleanly: {st:?}"),
+    );
+    r.check(
+        wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(30)),
+        "poisoned DMA: the controller is removed with the model",
+    );
+    if st.is_none() {
+        m.show_output("model");
+    }
+}
+
+fn hotplug(r: &mut Report, bin: &str) {
+    let since = klog::now();
+    let disk = Path::new(BACKING_DIR).join("faults-hotplug.img");
+    let _ = std::fs::remove_file(&disk);
+    let Some(mut m) = r.step(
+        "hot-plug: start the model",
+        Model::start(
+            bin,
+            &disk,
+            DISK_BYTES,
+            512,
+            Path::new("/tmp/pciem-nvme-hotplug.log"),
+        ),
+    ) else {
+        return;
+    };
+    let Some(c) = r.step(
+        "hot-plug: the controller appears",
+        wait_ctrl(MODEL_SERIAL, APPEAR).ok_or("not found"),
+    ) else {
+        m.show_output("model");
+        return;
+    };
+    let before: Vec<u8> = (0..4096u32).map(|i| (i * 13 + 1) as u8).collect();
+    let mut buf = Aligned::new(&before);
+    let w = direct_io(&c.dev(), 0, &mut buf, true);
+    r.check(
+        matches!(w, Ok(4096)),
+        format!("hot-plug: a block written before the removal ({w:?})"),
+    );
+    let (ok, out) = run(
+        "nvme",
+        &[
+            "admin-passthru",
+            &c.char_dev(),
+            "--opcode=0xc1",
+            "--cdw10=300",
+            "--cdw11=1500",
+        ],
+    );
+    r.check(
+        ok,
+        format!(
+            "hot-plug: nvme admin-passthru of the vendor command 0xC1 (remove in 300 ms, back 1.5 s later): {}",
+            out.trim()
+        ),
+    );
+    let t = Instant::now();
+    r.check(
+        wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(30)),
+        format!(
+            "hot-plug: the driver lets go of the removed controller ({:.1} s)",
+            t.elapsed().as_secs_f64()
+        ),
+    );
+    let back = wait_ctrl(MODEL_SERIAL, APPEAR);
+    let Some(c2) = back else {
+        r.check(false, "hot-plug: the reinserted controller is probed again");
+        show_log(since, "hot-plug");
+        m.show_output("model");
+        return;
+    };
+    r.check(
+        true,
+        format!(
+            "hot-plug: the reinserted controller is probed again as {} ({:.1} s after the command)",
+            c2.name,
+            t.elapsed().as_secs_f64()
+        ),
+    );
+    r.check(
+        wait_until(Duration::from_secs(30), || c2.attr("state") == "live"),
+        format!("hot-plug: it is live ({:?})", c2.attr("state")),
+    );
+    let mut back = Aligned::new(&[]);
+    let rd = direct_io(&c2.dev(), 0, &mut back, false);
+    r.check(
+        matches!(rd, Ok(4096)) && back.bytes_mut()[..] == before[..],
+        format!("hot-plug: the block written before the removal reads back ({rd:?})"),
+    );
+    let after: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
+    let mut buf = Aligned::new(&after);
+    let w = direct_io(&c2.dev(), 8192, &mut buf, true);
+    let mut back = Aligned::new(&[]);
+    let rd = direct_io(&c2.dev(), 8192, &mut back, false);
+    r.check(
+        matches!(w, Ok(4096)) && matches!(rd, Ok(4096)) && back.bytes_mut()[..] == after[..],
+        format!("hot-plug: a new write reads back ({w:?}, {rd:?})"),
+    );
+    let lines = show_log(since, "hot-plug");
+    let has = |p: &str| lines.iter().any(|l| l.contains(p));
+    r.check(
+        has("surprise removal requested")
+            && has("reinsertion requested")
+            && has("reinserted: BARs claimed"),
+        "hot-plug: kernel log: removal, reinsertion, the new pci_dev adopted",
+    );
+    r.check(m.signal(libc::SIGTERM), "hot-plug: SIGTERM of the model");
+    let st = m.wait_exit(Duration::from_secs(30));
+    r.check(
+        st.is_some_and(|s| s.success()),
+        format!("hot-plug: the model exits cleanly: {st:?}"),
+    );
+    r.check(
+        wait_ctrl_gone(MODEL_SERIAL, Duration::from_secs(30)),
+        "hot-plug: the controller is removed with the model",
     );
     if st.is_none() {
         m.show_output("model");

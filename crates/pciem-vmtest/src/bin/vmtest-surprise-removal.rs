@@ -34,7 +34,8 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use pciem_abi::{
-    PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE, PCIEM_TRAP_READ_MODEL,
+    PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
+    PCIEM_RESET_REINSERT, PCIEM_TRAP_READ_MODEL,
 };
 use pciem_vmtest::klog;
 use pciem_vmtest::model_process::CommandInput;
@@ -97,9 +98,13 @@ fn model(timeout_us: u32, port: bool) -> std::io::Result<()> {
     writeln!(out, "OK registered")?;
     out.flush()?;
     let mut writes = 0u64;
+    let mut resets = 0u64;
     let mut input = CommandInput::default();
     loop {
         while let Some(ev) = ring.pop() {
+            if ev.r#type == PCIEM_EVENT_RESET && ev.data == PCIEM_RESET_REINSERT {
+                resets += 1;
+            }
             if ev.r#type == PCIEM_EVENT_MMIO_READ
                 && ev.flags & PCIEM_EVENT_FLAG_POSTED == 0
                 && ev.offset < 0x100
@@ -114,6 +119,11 @@ fn model(timeout_us: u32, port: bool) -> std::io::Result<()> {
             return Ok(()); // the scenario is done with the model
         };
         for cmd in cmds {
+            if cmd == "resets" {
+                writeln!(out, "RESETS {resets}")?;
+                out.flush()?;
+                continue;
+            }
             writeln!(out, "{}", command(&dev, &cmd, writes))?;
             out.flush()?;
         }
@@ -151,6 +161,42 @@ fn command(dev: &Dev, cmd: &str, writes: u64) -> String {
             _ => format!("ERR {cmd}"),
         },
         (Some("remove"), None) => format!("REMOVE {}", errno(dev.surprise_remove())),
+        (Some("reinsert"), None) => format!("REINSERT {}", errno(dev.reinsert())),
+        (Some("unpin"), None) => match allow_all_cpus() {
+            Ok(()) => format!("OK {cmd}"),
+            Err(_) => format!("ERR {cmd}"),
+        },
+        (Some("link"), None) => {
+            // After a reinsertion: the link checks pass again (whatever
+            // the driver enabled decides the rest).
+            let irq = errno(dev.inject_msi(0));
+            let mut buf = [0u8; 8];
+            let dma = errno(dev.dma_read(0x1000, &mut buf));
+            format!("LINK {irq} {dma}")
+        }
+        (Some("badreinsert"), None) => {
+            let raw = |arg: *const pciem_abi::pciem_reinsert| {
+                // SAFETY: the kernel reads 8 bytes at `arg` with
+                // copy_from_user; a bad pointer is what is being tested.
+                let ret = unsafe {
+                    libc::ioctl(
+                        dev.raw(),
+                        pciem_abi::PCIEM_IOCTL_REINSERT as libc::c_ulong,
+                        arg,
+                    )
+                };
+                if ret < 0 {
+                    std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+                } else {
+                    0
+                }
+            };
+            let flags = pciem_abi::pciem_reinsert {
+                flags: 1,
+                reserved: 0,
+            };
+            format!("BADREINSERT {} {}", raw(&flags), raw(core::ptr::null()))
+        }
         (Some("after"), None) => {
             let irq = errno(dev.inject_msi(0));
             let mut buf = [0u8; 8];
@@ -326,11 +372,139 @@ fn read_in_flight(r: &mut Report) {
             )),
         format!("after removal: INJECT_IRQ and DMA ENODEV, a second removal EALREADY ({reply:?})"),
     );
+    reinserted(r, &mut m, removes0 + 1, false);
     r.check(m.finish(), "the model exited cleanly");
     r.check(
         wait_until(Duration::from_secs(5), || live_devices() == live0),
         format!("no device left alive ({:?})", live_devices()),
     );
+}
+
+/// After a surprise removal: REINSERT brings the device back, the driver
+/// probes it as new hardware and it works; it can be removed again.
+/// `removes` is the number of "removed" lines of pciem_trapdrv so far.
+fn reinserted(r: &mut Report, m: &mut ModelProcess, removes: usize, port: bool) -> bool {
+    println!("--- reinsertion{}", if port { " (pciehp)" } else { "" });
+    let from = klog::now();
+    let bad = m.ask("badreinsert", "BADREINSERT");
+    r.check(
+        bad.as_deref() == Some(&format!("BADREINSERT {} {}", libc::EINVAL, libc::EFAULT)),
+        format!("REINSERT with flags, with a NULL argument: EINVAL, EFAULT ({bad:?})"),
+    );
+    // The new driver's probe reads the model from a worker on either CPU.
+    r.check(
+        m.ask("unpin", "OK").is_some(),
+        "the model may run on any CPU",
+    );
+    let reply = m.ask("reinsert", "REINSERT");
+    if !r.check(
+        reply.as_deref() == Some("REINSERT 0"),
+        format!("REINSERT succeeded ({reply:?})"),
+    ) {
+        return false;
+    }
+    let dev = sysfs::wait_device(TEST_VENDOR, TEST_DEVICE_TRAP, Duration::from_secs(10));
+    let bound = dev.as_ref().is_some_and(|d| {
+        wait_until(Duration::from_secs(10), || {
+            sysfs::driver_of(d).as_deref() == Some(TRAPDRV) && d.join("cmd").exists()
+        })
+    });
+    if !r.check(
+        bound,
+        "the device is back and pciem_trapdrv probed it again",
+    ) {
+        for l in klog::since(from) {
+            println!("INFO: klog: {l}");
+        }
+        return false;
+    }
+    let Some(dev) = dev else { return false };
+    let _ = m.ask("pin 1", "OK");
+    let td = TrapDrv::new(&dev);
+    r.check(
+        td.probe_value() == Some(ANSWER),
+        format!(
+            "the new probe read the model's answer ({:x?})",
+            td.probe_value()
+        ),
+    );
+    r.check(
+        sysfs::config_read(&dev, 0, 2) == Some(u32::from(TEST_VENDOR)),
+        "the vendor ID reads 1f0c again",
+    );
+    // The driver's side on CPU 0: a model-answered read spins with
+    // interrupts off, and the model is on CPU 1.
+    let on_cpu0 = |line: String| {
+        let path = dev.clone();
+        std::thread::spawn(move || {
+            let _ = pin_to_cpu(0);
+            TrapDrv::new(&path).cmd(&line).ok()
+        })
+        .join()
+        .ok()
+        .flatten()
+    };
+    let v = on_cpu0("rl 0x10".into());
+    r.check(
+        v == Some(ANSWER | 0x10),
+        format!("a model-answered read works ({v:x?})"),
+    );
+    let w0 = m.ask("writes", "WRITES");
+    let st = on_cpu0(format!("wl {PLAIN:#x} 0x77"));
+    let v = on_cpu0(format!("rl {PLAIN:#x}"));
+    let w1 = m.ask("writes", "WRITES");
+    let count = |w: &Option<String>| {
+        w.as_deref()
+            .and_then(|s| s.strip_prefix("WRITES "))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    r.check(
+        st.is_some() && v == Some(0x77) && count(&w1) > count(&w0),
+        format!(
+            "a store reaches the model and reads back ({v:x?}, writes {:?} -> {:?})",
+            count(&w0),
+            count(&w1)
+        ),
+    );
+    let resets = m.ask("resets", "RESETS");
+    r.check(
+        resets.as_deref() == Some("RESETS 1"),
+        format!("the model got one RESET event of PCIEM_RESET_REINSERT ({resets:?})"),
+    );
+    let link = m.ask("link", "LINK");
+    r.check(
+        link.as_deref().is_some_and(|l| {
+            l.strip_prefix("LINK ")
+                .is_some_and(|e| e.split(' ').all(|x| x != libc::ENODEV.to_string()))
+        }),
+        format!("INJECT_IRQ and DMA are no longer refused with ENODEV ({link:?})"),
+    );
+    let again = m.ask("reinsert", "REINSERT");
+    r.check(
+        again.as_deref() == Some(&format!("REINSERT {}", libc::EALREADY)),
+        format!("a second REINSERT: EALREADY ({again:?})"),
+    );
+    let log = klog::since(from);
+    r.check(
+        log.iter().any(|l| l.contains("reinsertion requested"))
+            && log.iter().any(|l| l.contains("reinserted")),
+        "the kernel log says the device was reinserted",
+    );
+    // And it can be removed again.
+    let reply = m.ask("remove", "REMOVE");
+    r.check(
+        reply.as_deref() == Some("REMOVE 0"),
+        format!("a second SURPRISE_REMOVE succeeded ({reply:?})"),
+    );
+    r.check(
+        wait_until(Duration::from_secs(10), || !dev.exists()),
+        "the device left the bus again",
+    );
+    r.check(
+        wait_until(Duration::from_secs(5), || removed_lines() == removes + 1),
+        "the new driver instance's remove() ran once",
+    );
+    true
 }
 
 /// Step 2: a loop of stores in flight; configuration reads while the
@@ -489,6 +663,28 @@ fn below_root_port(r: &mut Report) {
                 .any(|l| l.contains("pciehp") && l.contains("Card not present")),
         "pciehp saw the link go down and the card go away (its own log lines)",
     );
+    let from = klog::now();
+    if reinserted(r, &mut m, removes0 + 1, true) {
+        let log = klog::since(from);
+        for l in log
+            .iter()
+            .filter(|l| l.contains("pciehp") || l.contains("reinsert"))
+        {
+            println!("INFO: klog: {l}");
+        }
+        r.check(
+            log.iter()
+                .any(|l| l.contains("pciehp") && l.contains("Card present"))
+                && log
+                    .iter()
+                    .any(|l| l.contains("pciehp") && l.contains("Link Up")),
+            "pciehp saw the card come back and the link come up (its own log lines)",
+        );
+        r.check(
+            sysfs::pci_name(&dev).ends_with(":01:00.0"),
+            "the device is back at 01:00.0 below the port",
+        );
+    }
     r.check(m.finish(), "the model exited cleanly");
     r.check(
         wait_until(Duration::from_secs(5), || live_devices() == live0),

@@ -30,15 +30,22 @@
 //!    exactly the reads timed out, each timeout is an ERROR event, and the
 //!    kernel log names the register once for the device; after SIGCONT
 //!    reads are answered right again.
-//! 2. unbind/bind of `pciem_trapdrv` [`REBINDS`] times (more than the 64
+//! 2. SET_FAULT READ_TIMEOUT rules (the model's `fault` command): with
+//!    a rule of count 2 on SEQ, two reads complete all-ones at once
+//!    (well under the read timeout) without reaching the model, which gets
+//!    two ERROR events of kind INJECTED_TIMEOUT instead; `read_timeouts`
+//!    +2, `model_reads` unchanged; the third read is the model's next
+//!    count. A rule without a count on plain memory reads all-ones until
+//!    cleared, stores still land; a rule outside the BAR is refused.
+//! 3. unbind/bind of `pciem_trapdrv` [`REBINDS`] times (more than the 64
 //!    trapped mappings pciem.ko can hold at once, so an iounmap that did
 //!    not release its entry shows): each rebound mapping is trapped again
 //!    (the probe read answered by the model), the counters move by exactly
 //!    one fault/load/model read per probe, nothing untrapped; afterwards
 //!    stores are events and model reads answered.
-//! 3. `rmmod pciem_trapdrv` with the trapped mapping live, `insmod` again:
+//! 4. `rmmod pciem_trapdrv` with the trapped mapping live, `insmod` again:
 //!    rebound, trapped, answered.
-//! 4. kill -9 of the model during a waited read of DEAD with a 1 s read
+//! 5. kill -9 of the model during a waited read of DEAD with a 1 s read
 //!    timeout: the read completes all-ones well before the timeout (under
 //!    [`KILL_LIMIT`] after the kill), the device is hot-removed, and the
 //!    kernel log stays clean.
@@ -51,8 +58,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pciem_abi::{
-    PCIEM_ERROR_READ_TIMEOUT, PCIEM_EVENT_ERROR, PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ,
-    PCIEM_EVENT_MMIO_WRITE, PCIEM_TRAP_READ_MODEL,
+    pciem_fault_rule, PCIEM_ERROR_INJECTED_TIMEOUT, PCIEM_ERROR_READ_TIMEOUT, PCIEM_EVENT_ERROR,
+    PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE, PCIEM_TRAP_READ_MODEL,
 };
 use pciem_vmtest::klog;
 use pciem_vmtest::model_process::CommandInput;
@@ -174,6 +181,24 @@ fn command(dev: &Dev, cmd: &str) -> String {
             Err(_) => Err(std::io::Error::other("bad number")),
         },
         (Some("start"), None) => dev.start(),
+        // `fault KIND BAR ADDR LEN COUNT`: SET_FAULT.
+        (Some("fault"), Some(kind)) => {
+            let v: Option<Vec<u64>> = std::iter::once(kind)
+                .chain(it.by_ref())
+                .map(|x| x.parse().ok())
+                .collect();
+            match v.as_deref() {
+                Some(&[kind, bar, addr, len, count]) => dev.set_fault(&pciem_fault_rule {
+                    kind: kind as u32,
+                    bar: bar as u32,
+                    addr,
+                    len,
+                    count: count as u32,
+                    flags: 0,
+                }),
+                _ => Err(std::io::Error::other("fault KIND BAR ADDR LEN COUNT")),
+            }
+        }
         (Some("pin"), Some(cpu)) => match cpu.parse() {
             Ok(cpu) => pin_to_cpu(cpu),
             Err(_) => Err(std::io::Error::other("bad number")),
@@ -386,6 +411,7 @@ fn run_all(r: &mut Report) {
         format!("probe() read the model's ID ({:x?})", drv.probe_value()),
     );
     stopped(r, &mut m, &drv, &pci);
+    injected(r, &mut m, &drv);
     rebind(r, &m, &path, &pci);
     reload(r, &m, &path);
     killed(r, m, &path);
@@ -566,6 +592,98 @@ fn stopped(r: &mut Report, m: &mut Model, drv: &TrapDrv, pci: &str) {
     r.step(
         format!("SET_READ_TIMEOUT back to {LIVE_TIMEOUT_US} us"),
         m.command(&format!("timeout {LIVE_TIMEOUT_US}")),
+    );
+}
+
+/// Completion timeouts on demand (SET_FAULT READ_TIMEOUT).
+fn injected(r: &mut Report, m: &mut Model, drv: &TrapDrv) {
+    println!("--- completion timeouts on demand (SET_FAULT)");
+    let path = drv.path().to_path_buf();
+    let seq_request = |e: &Ev| {
+        e.ty == PCIEM_EVENT_MMIO_READ && e.off == SEQ && e.flags & PCIEM_EVENT_FLAG_POSTED == 0
+    };
+    let pre = m.events_len();
+    let (first, _) = timed_read(drv, SEQ);
+    let Some(first) = first.filter(|&v| v != 0xffff_ffff) else {
+        r.check(false, format!("SEQ answered by the model ({first:x?})"));
+        return;
+    };
+    // The model reports a request after answering it: wait for that line,
+    // so that it is not counted among the requests below.
+    m.wait_event(pre, seq_request);
+    let s0 = stats(&path);
+    let ev0 = m.events_len();
+    r.step(
+        "SET_FAULT READ_TIMEOUT on SEQ, count 2",
+        m.command(&format!("fault 1 0 {SEQ} 4 2")),
+    );
+    for i in 1..=2 {
+        let (v, took) = timed_read(drv, SEQ);
+        r.check(
+            v == Some(0xffff_ffff) && took < Duration::from_micros(LIVE_TIMEOUT_US.into()),
+            format!(
+                "injected timeout {i}: SEQ reads all-ones at once, not after the \
+                 {LIVE_TIMEOUT_US} us read timeout ({v:x?} after {took:?})"
+            ),
+        );
+    }
+    let (v, _) = timed_read(drv, SEQ);
+    r.check(
+        v == Some(first + 1),
+        format!(
+            "count 2 used up: the third read is the model's next count {} ({v:x?}): \
+             the timed-out reads never reached it",
+            first + 1
+        ),
+    );
+    let d = stats(&path).since(&s0);
+    r.check(
+        d.read_timeouts == 2 && d.model_reads == 1 && d.loads == 3,
+        format!("read_timeouts +2, model_reads +1, loads +3 ({d:?})"),
+    );
+    let injected = |e: &Ev| e.ty == PCIEM_EVENT_ERROR && e.flags == PCIEM_ERROR_INJECTED_TIMEOUT;
+    m.wait_event(ev0, seq_request);
+    let evs = m.events_since(ev0);
+    let errors: Vec<&Ev> = evs.iter().filter(|e| injected(e)).collect();
+    let requests = evs
+        .iter()
+        .filter(|e| e.ty == PCIEM_EVENT_MMIO_READ && e.off == SEQ)
+        .count();
+    r.check(
+        errors.len() == 2
+            && errors
+                .iter()
+                .all(|e| e.bar == 0 && e.off == SEQ && e.size == 4 && e.id == 0)
+            && requests == 1,
+        format!(
+            "the model got 2 ERROR events of kind INJECTED_TIMEOUT naming SEQ ({}) and one \
+             read request ({requests})",
+            errors.len()
+        ),
+    );
+
+    // Plain memory, until cleared: loads time out, stores still land.
+    r.step(
+        "SET_FAULT READ_TIMEOUT on PLAIN, no count",
+        m.command(&format!("fault 1 0 {PLAIN} 4 0")),
+    );
+    let w = drv.cmd(&format!("wl {PLAIN:#x} 0x600d"));
+    let (v1, _) = timed_read(drv, PLAIN);
+    let (v2, _) = timed_read(drv, PLAIN);
+    r.check(
+        w.is_ok() && v1 == Some(0xffff_ffff) && v2 == Some(0xffff_ffff),
+        format!("PLAIN reads all-ones while the rule is armed ({v1:x?}, {v2:x?})"),
+    );
+    r.step("SET_FAULT CLEAR", m.command("fault 0 0 0 0 0"));
+    let (v, _) = timed_read(drv, PLAIN);
+    r.check(
+        v == Some(0x600d),
+        format!("after CLEAR PLAIN reads the stored 0x600d ({v:x?})"),
+    );
+    let bad = m.command("fault 1 0 16384 4 0");
+    r.check(
+        bad.as_ref().is_err_and(|e| e.contains("os error 22")),
+        format!("a rule outside the 16 KiB BAR is refused with EINVAL ({bad:?})"),
     );
 }
 
