@@ -45,7 +45,7 @@ pub enum ChardevError {
         /// BAR slot.
         bar: u8,
         /// Offset in the BAR.
-        offset: u32,
+        offset: u64,
         /// Width in bytes.
         width: u8,
         /// Why it is refused.

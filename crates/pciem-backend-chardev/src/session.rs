@@ -188,9 +188,9 @@ impl Session {
         declare_traps(control.as_fd(), &access)?;
         for w in &watches {
             let wp = pciem_watchpoint_config {
-                bar_index: w.bar as u32,
-                offset: w.offset,
-                width: w.width as u32,
+                bar_index: u32::from(w.bar),
+                offset: abi_offset(w)?,
+                width: u32::from(w.width),
                 flags: PCIEM_WP_FLAG_BAR_KPROBES,
                 addr: 0,
             };
@@ -402,13 +402,25 @@ pub(crate) fn declare_traps(
 /// Refuses watches the kernel would refuse (pciem-core's
 /// `watch::check_watches`), with the reason, before any device exists.
 fn check_watches(space: &ConfigSpace, watches: &[Watch]) -> Result<(), ChardevError> {
-    watch::check_watches(watches, |bar| space.bar(bar).map_or(0, |b| b.size)).map_err(|(w, e)| {
-        ChardevError::BadWatch {
+    watch::check_watches(watches, |bar| space.bar(bar).map_or(0, |b| b.size)).map_err(
+        |(w, e)| ChardevError::BadWatch {
             bar: w.bar,
             offset: w.offset,
             width: w.width,
             reason: e.message(),
-        }
+        },
+    )?;
+    watches.iter().try_for_each(|w| abi_offset(w).map(drop))
+}
+
+/// A watch's offset as `SET_WATCHPOINT` carries it (32 bits): a register
+/// above 4 GiB of a large 64-bit BAR cannot be watched.
+fn abi_offset(w: &Watch) -> Result<u32, ChardevError> {
+    u32::try_from(w.offset).map_err(|_| ChardevError::BadWatch {
+        bar: w.bar,
+        offset: w.offset,
+        width: w.width,
+        reason: "the offset is above 4 GiB, past what SET_WATCHPOINT can carry",
     })
 }
 
@@ -444,7 +456,7 @@ mod tests {
         }
     }
 
-    fn w(bar: u8, offset: u32, width: u8) -> Watch {
+    fn w(bar: u8, offset: u64, width: u8) -> Watch {
         Watch { bar, offset, width }
     }
 
@@ -461,6 +473,18 @@ mod tests {
         assert!(reason(&[w(1, 0, 4)]).contains("no such"));
         assert!(reason(&[w(0, 4096, 4)]).contains("outside"));
         assert!(reason(&[w(0, 0, 4), w(0, 0, 4)]).contains("twice"));
+        let big = ConfigBuilder::new(1, 2)
+            .bar(0, Bar::memory64(1 << 33))
+            .build()
+            .unwrap();
+        match check_watches(&big, &[w(0, 1 << 32, 4)]) {
+            Err(ChardevError::BadWatch { offset, reason, .. }) => {
+                assert_eq!(offset, 1 << 32);
+                assert!(reason.contains("4 GiB"), "{reason}");
+            }
+            other => panic!("expected BadWatch, got {other:?}"),
+        }
+        assert!(check_watches(&big, &[w(0, 0xFFFF_FFF0, 8)]).is_ok());
         assert!(
             reason(&[w(0, 0, 4), w(0, 4, 4), w(0, 8, 4), w(0, 12, 4), w(0, 16, 4)])
                 .contains("debug registers")
@@ -731,7 +755,7 @@ mod tests {
         let read = MmioRead {
             bar: 0,
             offset: 0x10,
-            size: 2,
+            width: 2,
         };
         for _ in 0..3 {
             producer.push(view, &write).unwrap();

@@ -16,16 +16,16 @@ pub enum MockError {
     /// A host operation (BAR, DMA, P2P) failed.
     #[error("{0}")]
     Host(#[from] HostError),
-    /// MMIO access size other than 1, 2, 4 or 8.
-    #[error("MMIO access size {0} is not 1, 2, 4 or 8")]
-    BadSize(u8),
+    /// MMIO access width other than 1, 2, 4 or 8.
+    #[error("MMIO access width {0} is not 1, 2, 4 or 8")]
+    BadWidth(u8),
     /// A watch the device asked for cannot be set.
     #[error("watch on BAR {bar} offset {offset:#x}: {reason}")]
     BadWatch {
         /// BAR slot.
         bar: u8,
-        /// Offset.
-        offset: u32,
+        /// Offset in the BAR.
+        offset: u64,
         /// Why.
         reason: &'static str,
     },

@@ -6,10 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use pciem_abi::{
-    pciem_event, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
-    PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
-};
+use pciem_abi::{pciem_event, PCIEM_EVENT_RESET, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR};
 use pciem_core::access::split_accesses;
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER, COMMAND_MEMORY};
 use pciem_core::config::WriteEffects;
@@ -17,7 +14,8 @@ use pciem_core::dmacheck::{CheckMode, Direction, Fault};
 use pciem_core::ring::{channel, HeapConsumer, HeapProducer};
 use pciem_core::watch;
 use pciem_core::{
-    AccessMap, Device, HostError, MmioRead, ReadAnswer, ReadPolicy, TrapError, Watch, WritePolicy,
+    AccessMap, ConfigWrite, Device, HostError, MmioRead, MmioWrite, ReadAnswer, ReadPolicy,
+    TrapError, Watch, WritePolicy,
 };
 
 use crate::doorbell::Doorbell;
@@ -452,17 +450,6 @@ impl<D: Device> Harness<D> {
         self.model_reads
     }
 
-    fn publish(&mut self, r#type: u32, bar: u32, offset: u64, size: u32, data: u64) {
-        self.publish_event(pciem_event {
-            r#type,
-            bar,
-            offset,
-            size,
-            data,
-            ..Default::default()
-        });
-    }
-
     fn publish_event(&mut self, mut ev: pciem_event) {
         ev.timestamp_ns = self.epoch.elapsed().as_nanos() as u64;
         // Stepping mode never loses events: a full ring is drained first.
@@ -478,13 +465,13 @@ impl<D: Device> Harness<D> {
     }
 
     /// Host read of configuration space.
-    pub fn config_read(&mut self, offset: u16, size: u8) -> Result<u32, MockError> {
+    pub fn config_read(&mut self, offset: u16, width: u8) -> Result<u32, MockError> {
         self.settle();
         let st = self.host.lock();
-        let value = st.config.read(offset, size)?;
+        let value = st.config.read(offset, width)?;
         // Checked after the access itself, so bad input is refused alike.
         if st.removed {
-            return Ok(all_ones(size));
+            return Ok(all_ones(width));
         }
         Ok(value)
     }
@@ -497,19 +484,19 @@ impl<D: Device> Harness<D> {
     pub fn config_write(
         &mut self,
         offset: u16,
-        size: u8,
+        width: u8,
         value: u32,
     ) -> Result<WriteEffects, MockError> {
         if self.host.is_removed() {
             // Refused alike when malformed (a read checks the same).
-            self.host.lock().config.read(offset, size)?;
+            self.host.lock().config.read(offset, width)?;
             return Ok(WriteEffects::empty());
         }
         let fx = self
             .host
             .with(|st: &mut State| -> Result<WriteEffects, MockError> {
                 let intx_was_disabled = st.config.command() & COMMAND_INTX_DISABLE != 0;
-                let fx = st.config.write(offset, size, value)?;
+                let fx = st.config.write(offset, width, value)?;
                 if fx.intersects(WriteEffects::FLR | WriteEffects::D3HOT_TO_D0_RESET) {
                     st.config.reset_keeping_bars(&st.initial);
                     st.intx = false;
@@ -518,19 +505,20 @@ impl<D: Device> Harness<D> {
                 Ok(fx)
             })?;
         if fx.contains(WriteEffects::CHANGED) {
-            self.publish(
-                PCIEM_EVENT_CONFIG_WRITE,
-                0,
-                offset as u64,
-                size as u32,
-                value as u64,
+            self.publish_event(
+                ConfigWrite {
+                    offset,
+                    width,
+                    value,
+                }
+                .to_event(),
             );
         }
         if fx.contains(WriteEffects::FLR) {
-            self.publish(PCIEM_EVENT_RESET, 0, 0, 0, PCIEM_RESET_FLR);
+            self.publish_event(reset_event(PCIEM_RESET_FLR));
         }
         if fx.contains(WriteEffects::D3HOT_TO_D0_RESET) {
-            self.publish(PCIEM_EVENT_RESET, 0, 0, 0, PCIEM_RESET_D3HOT_D0);
+            self.publish_event(reset_event(PCIEM_RESET_D3HOT_D0));
         }
         Ok(fx)
     }
@@ -576,22 +564,26 @@ impl<D: Device> Harness<D> {
         &mut self,
         bar: u8,
         offset: u64,
-        size: u8,
+        width: u8,
         value: u64,
     ) -> Result<(), MockError> {
-        if !matches!(size, 1 | 2 | 4 | 8) {
-            return Err(MockError::BadSize(size));
+        if !matches!(width, 1 | 2 | 4 | 8) {
+            return Err(MockError::BadWidth(width));
         }
         if self.host.is_removed() {
             self.host
-                .with(|st| st.bar_slice(bar, offset, size as usize).map(drop))?;
+                .with(|st| st.bar_slice(bar, offset, usize::from(width)).map(drop))?;
             return Ok(());
         }
         if self.access.is_trapped(bar) {
-            return self.trapped_write(bar, offset, size, value);
+            return self.trapped_write(bar, offset, width, value);
         }
         let bytes = value.to_le_bytes();
-        self.bar_write(bar, offset, bytes.get(..size as usize).unwrap_or(&bytes))
+        self.bar_write(
+            bar,
+            offset,
+            bytes.get(..usize::from(width)).unwrap_or(&bytes),
+        )
     }
 
     /// One driver store to a trapped BAR: stored unless DeliverOnly, then
@@ -600,12 +592,12 @@ impl<D: Device> Harness<D> {
         &mut self,
         bar: u8,
         offset: u64,
-        size: u8,
+        width: u8,
         value: u64,
     ) -> Result<(), MockError> {
-        let policy = self.access.classify(bar, offset, size);
+        let policy = self.access.classify(bar, offset, width);
         let bytes = value.to_le_bytes();
-        let data = bytes.get(..size as usize).unwrap_or(&bytes);
+        let data = bytes.get(..usize::from(width)).unwrap_or(&bytes);
         self.host.with(|st| -> Result<(), HostError> {
             let intx_was_disabled = st.config.command() & COMMAND_INTX_DISABLE != 0;
             let mem = st.bar_slice(bar, offset, data.len())?;
@@ -616,29 +608,31 @@ impl<D: Device> Harness<D> {
             }
             Ok(())
         })?;
-        self.publish(
-            PCIEM_EVENT_MMIO_WRITE,
-            bar as u32,
-            offset,
-            size as u32,
-            value,
+        self.publish_event(
+            MmioWrite {
+                bar,
+                offset,
+                width,
+                value,
+            }
+            .to_event(),
         );
         Ok(())
     }
 
     /// One driver load from a trapped BAR, served by its policy.
-    fn trapped_read(&mut self, bar: u8, offset: u64, size: u8) -> Result<u64, MockError> {
+    fn trapped_read(&mut self, bar: u8, offset: u64, width: u8) -> Result<u64, MockError> {
         self.settle();
-        let read = MmioRead { bar, offset, size };
+        let read = MmioRead { bar, offset, width };
         let backing = self.host.with(|st| -> Result<u64, HostError> {
             let mut b = [0u8; 8];
-            let n = size as usize;
+            let n = usize::from(width);
             b.get_mut(..n)
                 .unwrap_or(&mut [])
                 .copy_from_slice(st.bar_slice(bar, offset, n)?);
             Ok(u64::from_le_bytes(b))
         })?;
-        match self.access.classify(bar, offset, size).read {
+        match self.access.classify(bar, offset, width).read {
             ReadPolicy::Backing => Ok(backing),
             ReadPolicy::Notify => {
                 self.publish_event(read.to_notify_event(backing));
@@ -681,23 +675,23 @@ impl<D: Device> Harness<D> {
     }
 
     /// Driver read of 1, 2, 4 or 8 bytes from a BAR.
-    pub fn mmio_read(&mut self, bar: u8, offset: u64, size: u8) -> Result<u64, MockError> {
-        if !matches!(size, 1 | 2 | 4 | 8) {
-            return Err(MockError::BadSize(size));
+    pub fn mmio_read(&mut self, bar: u8, offset: u64, width: u8) -> Result<u64, MockError> {
+        if !matches!(width, 1 | 2 | 4 | 8) {
+            return Err(MockError::BadWidth(width));
         }
         if self.host.is_removed() {
             self.host
-                .with(|st| st.bar_slice(bar, offset, size as usize).map(drop))?;
-            return Ok(u64::MAX >> (64 - 8 * u32::from(size)));
+                .with(|st| st.bar_slice(bar, offset, usize::from(width)).map(drop))?;
+            return Ok(u64::MAX >> (64 - 8 * u32::from(width)));
         }
         if self.access.is_trapped(bar) {
-            return self.trapped_read(bar, offset, size);
+            return self.trapped_read(bar, offset, width);
         }
         let mut b = [0u8; 8];
         self.bar_read(
             bar,
             offset,
-            b.get_mut(..size as usize).unwrap_or(&mut [0u8; 0]),
+            b.get_mut(..usize::from(width)).unwrap_or(&mut [0u8; 0]),
         )?;
         Ok(u64::from_le_bytes(b))
     }
@@ -874,14 +868,11 @@ impl<D: Device> Harness<D> {
             st.bar_slice(bar, offset, data.len())?.copy_from_slice(data);
             let mut hits = Vec::new();
             for w in self.watches.iter().filter(|w| w.bar == bar) {
-                let (ws, we) = (w.offset as u64, w.offset as u64 + w.width as u64);
+                let (ws, we) = (w.offset, w.offset + u64::from(w.width));
                 if ws < end && offset < we {
+                    let n = usize::from(w.width);
                     let mut v = [0u8; 8];
-                    v[..w.width as usize].copy_from_slice(st.bar_slice(
-                        bar,
-                        ws,
-                        w.width as usize,
-                    )?);
+                    v[..n].copy_from_slice(st.bar_slice(bar, ws, n)?);
                     hits.push((*w, u64::from_le_bytes(v)));
                 }
             }
@@ -890,12 +881,14 @@ impl<D: Device> Harness<D> {
             Ok(hits)
         })?;
         for (w, value) in hits {
-            self.publish(
-                PCIEM_EVENT_MMIO_WRITE,
-                w.bar as u32,
-                w.offset as u64,
-                w.width as u32,
-                value,
+            self.publish_event(
+                MmioWrite {
+                    bar: w.bar,
+                    offset: w.offset,
+                    width: w.width,
+                    value,
+                }
+                .to_event(),
             );
         }
         Ok(())
@@ -1091,9 +1084,18 @@ impl<D: Device> Drop for Harness<D> {
     }
 }
 
-/// What a dead link answers to a configuration read of `size` bytes.
-fn all_ones(size: u8) -> u32 {
-    match size {
+/// A `RESET` event of the given kind.
+fn reset_event(kind: u64) -> pciem_event {
+    pciem_event {
+        r#type: PCIEM_EVENT_RESET,
+        data: kind,
+        ..Default::default()
+    }
+}
+
+/// What a dead link answers to a configuration read of `width` bytes.
+fn all_ones(width: u8) -> u32 {
+    match width {
         1 => 0xff,
         2 => 0xffff,
         _ => u32::MAX,

@@ -120,13 +120,13 @@ fn watched_writes_become_events_with_the_value() {
             Seen::Mmio(MmioWrite {
                 bar: 0,
                 offset: 8,
-                size: 8,
+                width: 8,
                 value: 0x1122_3344_5566_7788
             }),
             Seen::Mmio(MmioWrite {
                 bar: 0,
                 offset: 0,
-                size: 4,
+                width: 4,
                 value: 0xabcd_0000
             }),
         ]
@@ -141,7 +141,7 @@ fn watched_writes_become_events_with_the_value() {
     ));
     assert!(matches!(
         h.mmio_write(0, 0, 3, 0),
-        Err(MockError::BadSize(3))
+        Err(MockError::BadWidth(3))
     ));
 }
 
@@ -374,7 +374,7 @@ fn config_changes_and_resets_become_events() {
         first[0],
         Seen::Config(ConfigWrite {
             offset: 4,
-            size: 2,
+            width: 2,
             value: 6
         })
     );

@@ -495,8 +495,9 @@ impl<H: Host + ?Sized> HostExt for H {}
 pub struct Watch {
     /// BAR slot.
     pub bar: u8,
-    /// Offset in the BAR, aligned to `width`.
-    pub offset: u32,
+    /// Offset in the BAR, aligned to `width`. (The kernel's watch ABI
+    /// carries 32 bits: the chardev backend refuses a watch above 4 GiB.)
+    pub offset: u64,
     /// 1, 2, 4 or 8 bytes.
     pub width: u8,
 }
@@ -508,8 +509,8 @@ pub struct MmioWrite {
     pub bar: u8,
     /// Offset in the BAR.
     pub offset: u64,
-    /// Access width in bytes.
-    pub size: u8,
+    /// Access width in bytes (1, 2, 4 or 8).
+    pub width: u8,
     /// Value written (zero-extended).
     pub value: u64,
 }
@@ -525,9 +526,9 @@ impl MmioWrite {
     /// part of a register or several registers: this rebuilds the
     /// register's value either way.
     pub fn apply_to(&self, reg_offset: u64, reg_width: u8, current: u64) -> Option<u64> {
-        let size = u64::from(self.size.min(8));
+        let len = u64::from(self.width.min(8));
         let width = u64::from(reg_width.min(8));
-        let end = self.offset.checked_add(size)?;
+        let end = self.offset.checked_add(len)?;
         let reg_end = reg_offset.checked_add(width)?;
         if !(self.offset < reg_end && reg_offset < end) {
             return None;
@@ -561,7 +562,7 @@ pub struct MmioRead {
     /// Offset in the BAR.
     pub offset: u64,
     /// Access width in bytes (1, 2, 4 or 8).
-    pub size: u8,
+    pub width: u8,
 }
 
 impl MmioRead {
@@ -573,9 +574,9 @@ impl MmioRead {
 
     /// `value` cut to the access's width (widths above 8 keep all bits).
     pub const fn truncate(&self, value: u64) -> u64 {
-        match self.size {
+        match self.width {
             0 => 0,
-            1..=7 => value & ((1u64 << (self.size as u32 * 8)) - 1),
+            1..=7 => value & ((1u64 << (self.width as u32 * 8)) - 1),
             _ => value,
         }
     }
@@ -636,7 +637,11 @@ impl TrapError {
                     bar: event.bar as u8,
                     offset: event.offset,
                     bytes,
-                    len: event.size.min(16) as u8,
+                    len: if event.size > 16 {
+                        16
+                    } else {
+                        event.size as u8
+                    },
                 }
             }
             PCIEM_ERROR_READ_TIMEOUT => TrapError::ReadTimeout {
@@ -678,7 +683,7 @@ impl TrapError {
                 ev.flags = PCIEM_ERROR_READ_TIMEOUT;
                 ev.bar = read.bar as u32;
                 ev.offset = read.offset;
-                ev.size = read.size as u32;
+                ev.size = read.width as u32;
                 ev.id = id;
             }
             TrapError::Other { kind } => ev.flags = kind,
@@ -693,7 +698,7 @@ impl MmioRead {
         MmioRead {
             bar: event.bar as u8,
             offset: event.offset,
-            size: event.size as u8,
+            width: width_of(event),
         }
     }
 
@@ -706,7 +711,7 @@ impl MmioRead {
             bar: self.bar as u32,
             offset: self.offset,
             data: 0,
-            size: self.size as u32,
+            size: self.width as u32,
             flags: 0,
             timestamp_ns: 0,
             id,
@@ -723,12 +728,85 @@ impl MmioRead {
             bar: self.bar as u32,
             offset: self.offset,
             data: value,
-            size: self.size as u32,
+            size: self.width as u32,
             flags: PCIEM_EVENT_FLAG_POSTED,
             timestamp_ns: 0,
             id: 0,
             ticket: 0,
         }
+    }
+}
+
+impl MmioWrite {
+    /// The store an `MMIO_WRITE` event names.
+    pub const fn from_event(event: &pciem_event) -> Self {
+        MmioWrite {
+            bar: event.bar as u8,
+            offset: event.offset,
+            width: width_of(event),
+            value: event.data,
+        }
+    }
+
+    /// The `MMIO_WRITE` event a host publishes for this store (`seq`,
+    /// `timestamp_ns` and `ticket` left zero).
+    pub const fn to_event(&self) -> pciem_event {
+        pciem_event {
+            seq: 0,
+            r#type: PCIEM_EVENT_MMIO_WRITE,
+            bar: self.bar as u32,
+            offset: self.offset,
+            data: self.value,
+            size: self.width as u32,
+            flags: 0,
+            timestamp_ns: 0,
+            id: 0,
+            ticket: 0,
+        }
+    }
+}
+
+impl ConfigWrite {
+    /// The configuration write a `CONFIG_WRITE` event names (an offset
+    /// past 16 bits saturates, and so is past the end of configuration
+    /// space).
+    pub const fn from_event(event: &pciem_event) -> Self {
+        ConfigWrite {
+            offset: if event.offset > u16::MAX as u64 {
+                u16::MAX
+            } else {
+                event.offset as u16
+            },
+            width: width_of(event),
+            value: event.data as u32,
+        }
+    }
+
+    /// The `CONFIG_WRITE` event a host publishes for this write.
+    pub const fn to_event(&self) -> pciem_event {
+        pciem_event {
+            seq: 0,
+            r#type: PCIEM_EVENT_CONFIG_WRITE,
+            bar: 0,
+            offset: self.offset as u64,
+            data: self.value as u64,
+            size: self.width as u32,
+            flags: 0,
+            timestamp_ns: 0,
+            id: 0,
+            ticket: 0,
+        }
+    }
+}
+
+/// An event's access width (`size` in the ABI), saturated to `u8` so that
+/// a nonsensical width stays nonsensical (and is refused as such) instead
+/// of wrapping to a valid one.
+const fn width_of(event: &pciem_event) -> u8 {
+    if event.size > u8::MAX as u32 {
+        u8::MAX
+    } else {
+        event.size as u8
     }
 }
 
@@ -748,8 +826,8 @@ pub struct Served {
 pub struct ConfigWrite {
     /// Offset in configuration space.
     pub offset: u16,
-    /// 1, 2 or 4.
-    pub size: u8,
+    /// Access width in bytes: 1, 2 or 4.
+    pub width: u8,
     /// Value written.
     pub value: u32,
 }
@@ -827,7 +905,7 @@ pub trait Device {
     fn mmio_write(&mut self, host: &dyn Host, write: MmioWrite) -> Result<(), HostError>;
 
     /// The driver loads from a model-answered range of a trapped BAR and
-    /// waits for the value (only the low `read.size` bytes count). Called
+    /// waits for the value (only the low `read.width` bytes count). Called
     /// after every earlier event was handled. Must answer quickly: past the
     /// read timeout the driver reads all-ones.
     ///
@@ -836,7 +914,7 @@ pub trait Device {
     /// completes the read all-ones.
     fn mmio_read(&mut self, host: &dyn Host, read: MmioRead) -> Result<u64, HostError> {
         let mut b = [0u8; 8];
-        let n = (read.size as usize).min(8);
+        let n = usize::from(read.width).min(8);
         let buf = b.get_mut(..n).unwrap_or(&mut []);
         host.bar_read(read.bar, read.offset, buf)?;
         Ok(u64::from_le_bytes(b))
@@ -903,23 +981,8 @@ pub trait Device {
                 self.mmio_read_notify(host, MmioRead::from_event(event), event.data)
             }
             PCIEM_EVENT_ERROR => self.device_error(host, TrapError::from_event(event)),
-            PCIEM_EVENT_MMIO_WRITE => self.mmio_write(
-                host,
-                MmioWrite {
-                    bar: event.bar as u8,
-                    offset: event.offset,
-                    size: event.size as u8,
-                    value: event.data,
-                },
-            ),
-            PCIEM_EVENT_CONFIG_WRITE => self.config_write(
-                host,
-                ConfigWrite {
-                    offset: event.offset as u16,
-                    size: event.size as u8,
-                    value: event.data as u32,
-                },
-            ),
+            PCIEM_EVENT_MMIO_WRITE => self.mmio_write(host, MmioWrite::from_event(event)),
+            PCIEM_EVENT_CONFIG_WRITE => self.config_write(host, ConfigWrite::from_event(event)),
             PCIEM_EVENT_RESET => self.reset(host, ResetKind::from_raw(event.data)),
             pciem_abi::PCIEM_EVENT_DMA_FAULT => {
                 match crate::dmacheck::FaultReport::from_event(event) {
@@ -1110,10 +1173,10 @@ mod tests {
         let host = Bar0(core::cell::RefCell::new([0; 64]));
         host.write_u32(0, 0x20, 0x1122_3344).unwrap();
         let mut dev = Reads::default();
-        let read = |offset, size| MmioRead {
+        let read = |offset, width| MmioRead {
             bar: 0,
             offset,
-            size,
+            width,
         };
         let s = dev.serve_event(&host, &read(0x8, 4).to_event(77));
         assert_eq!(
@@ -1155,7 +1218,7 @@ mod tests {
         let read = MmioRead {
             bar: 0,
             offset: 0xC,
-            size: 4,
+            width: 4,
         };
         let s = dev.serve_event(&host, &read.to_notify_event(0x55));
         assert_eq!((s.answer, s.result), (None, Ok(())));
@@ -1177,10 +1240,10 @@ mod tests {
 
     #[test]
     fn writes_rebuild_the_registers_they_touch() {
-        let w = |offset, size, value| MmioWrite {
+        let w = |offset, width, value| MmioWrite {
             bar: 0,
             offset,
-            size,
+            width,
             value,
         };
         // The whole register.
@@ -1200,11 +1263,37 @@ mod tests {
     }
 
     #[test]
+    fn accesses_round_trip_through_events() {
+        let w = MmioWrite {
+            bar: 2,
+            offset: 0x1_0000_0008,
+            width: 8,
+            value: 0x1122_3344_5566_7788,
+        };
+        assert_eq!(MmioWrite::from_event(&w.to_event()), w);
+        let c = ConfigWrite {
+            offset: 0xFFC,
+            width: 4,
+            value: 0xdead_beef,
+        };
+        assert_eq!(ConfigWrite::from_event(&c.to_event()), c);
+        // A width or offset that does not fit saturates instead of
+        // wrapping into a valid-looking one.
+        let mut ev = w.to_event();
+        ev.size = 0x104;
+        assert_eq!(MmioWrite::from_event(&ev).width, u8::MAX);
+        assert_eq!(MmioRead::from_event(&ev).width, u8::MAX);
+        let mut ev = c.to_event();
+        ev.offset = 0x1_0004;
+        assert_eq!(ConfigWrite::from_event(&ev).offset, u16::MAX);
+    }
+
+    #[test]
     fn read_widths() {
-        let r = |size| MmioRead {
+        let r = |width| MmioRead {
             bar: 0,
             offset: 0,
-            size,
+            width,
         };
         assert_eq!(r(1).all_ones(), 0xFF);
         assert_eq!(r(2).all_ones(), 0xFFFF);

@@ -684,7 +684,7 @@ impl Nvme {
     fn mmio_write_doorbells(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
         // A doorbell is one 4-byte register; an 8-byte store rings two.
         let first = w.offset & !3;
-        let end = w.offset + u64::from(w.size);
+        let end = w.offset + u64::from(w.width);
         let mut at = first;
         while at < end {
             if let (Some((qid, is_cq)), Some(value)) = (doorbell(at), w.apply_to(at, 4, 0)) {
@@ -750,7 +750,7 @@ impl Device for Nvme {
     fn mmio_read(&mut self, host: &dyn Host, r: MmioRead) -> Result<u64, HostError> {
         // Only CSTS is model-answered; a wider read that covers it takes
         // the other bytes from BAR memory.
-        let n = usize::from(r.size).min(8);
+        let n = usize::from(r.width).min(8);
         let mut b = [0u8; 8];
         let end = r.offset.saturating_add(n as u64).min(BAR0_SIZE);
         let len = end.saturating_sub(r.offset) as usize;

@@ -62,7 +62,7 @@ impl Engine {
             width: 8,
         };
         Self {
-            watches: vec![w(REG_RING as u32), w(REG_GO as u32)],
+            watches: vec![w(REG_RING), w(REG_GO)],
             ..Default::default()
         }
     }
