@@ -35,9 +35,12 @@ pub enum MockError {
     /// `step` was called while the device runs on its own thread.
     #[error("the device runs on its own thread; step() is for stepping mode")]
     Threaded,
-    /// The device's `start` failed.
+    /// The device's `start` failed: the model's error (its
+    /// [`pciem_core::Device::Error`]) as its `Display` text, since this
+    /// type is not generic over the model. Errors of the handlers after
+    /// `start` keep their type (`Harness::device_errors`).
     #[error("device start failed: {0}")]
-    Start(HostError),
+    Start(String),
     /// The eventfd that wakes the device thread could not be created.
     #[error("cannot create the device thread's eventfd: {0}")]
     Eventfd(std::io::ErrorKind),

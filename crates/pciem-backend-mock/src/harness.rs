@@ -106,16 +106,26 @@ impl Answers {
 }
 
 /// What the device side (thread or stepping) shares with the driver side
-/// besides the host: handler errors and read answers.
-#[derive(Debug, Default)]
-struct Sink {
-    errors: Mutex<Vec<HostError>>,
+/// besides the host: the handlers' errors (the model's own type, `E`) and
+/// read answers.
+#[derive(Debug)]
+struct Sink<E> {
+    errors: Mutex<Vec<E>>,
     answers: Answers,
 }
 
-impl Sink {
+impl<E> Default for Sink<E> {
+    fn default() -> Self {
+        Sink {
+            errors: Mutex::new(Vec::new()),
+            answers: Answers::default(),
+        }
+    }
+}
+
+impl<E> Sink<E> {
     /// Keep a handler's error.
-    fn keep(&self, result: Result<(), HostError>) {
+    fn keep(&self, result: Result<(), E>) {
         if let Err(e) = result {
             self.errors
                 .lock()
@@ -125,14 +135,9 @@ impl Sink {
     }
 
     /// Serve one event, keep its error, post its answer.
-    fn serve<D: Device>(&self, device: &mut D, host: &MockHost, ev: &pciem_event) {
+    fn serve<D: Device<Error = E>>(&self, device: &mut D, host: &MockHost, ev: &pciem_event) {
         let served = device.serve_event(host, ev);
-        if let Err(e) = served.result {
-            self.errors
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(e);
-        }
+        self.keep(served.result);
         if let Some(a) = served.answer {
             self.answers.post(a);
         }
@@ -182,7 +187,7 @@ pub struct Harness<D: Device> {
     model_reads: u64,
     mode: Mode<D>,
     wake: Arc<Wake>,
-    sink: Arc<Sink>,
+    sink: Arc<Sink<D::Error>>,
     epoch: Instant,
 }
 
@@ -258,7 +263,9 @@ impl<D: Device> Harness<D> {
         let watches = check_watches(&host, device.watches())?;
         let (producer, consumer) = channel();
         let mut device = device;
-        device.start(&host).map_err(MockError::Start)?;
+        device
+            .start(&host)
+            .map_err(|e| MockError::Start(e.to_string()))?;
         let read_timeout = Duration::from_micros(access.effective_read_timeout_us().into());
         Ok(Harness {
             host,
@@ -407,14 +414,25 @@ impl<D: Device> Harness<D> {
         }
     }
 
-    /// Errors the device's handlers returned so far (they are also what the
-    /// model would log on real hardware).
-    pub fn device_errors(&self) -> Vec<HostError> {
+    /// Errors the device's handlers returned so far, in order, as the
+    /// model's own [`Device::Error`] values (they are also what the model
+    /// would log on real hardware). For an error type that is not `Clone`,
+    /// [`Harness::take_device_errors`].
+    pub fn device_errors(&self) -> Vec<D::Error>
+    where
+        D::Error: Clone,
+    {
         self.sink
             .errors
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Takes the errors the device's handlers returned so far, in order,
+    /// leaving none: [`Harness::device_errors`] for any error type.
+    pub fn take_device_errors(&mut self) -> Vec<D::Error> {
+        std::mem::take(&mut *self.sink.errors.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Events the ring could not take (its overflow counter).
@@ -1106,7 +1124,7 @@ fn drain<D: Device>(
     device: &mut D,
     consumer: &mut HeapConsumer,
     host: &MockHost,
-    sink: &Sink,
+    sink: &Sink<D::Error>,
 ) -> usize {
     let mut n = 0;
     while let Some(ev) = consumer.pop() {

@@ -30,6 +30,7 @@
 //! /// BAR memory at 0x100, then raises MSI vector 0.
 //! struct Fetcher;
 //! impl Device for Fetcher {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, 0x1).bar(0, Bar::memory32(4096)).msi(MsiCap::new(1)).build()
 //!     }
@@ -69,6 +70,7 @@
 //! /// Raises MSI vector 0 for every write to 0x0.
 //! struct Doorbell;
 //! impl Device for Doorbell {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, 0x2).bar(0, Bar::memory32(4096)).msi(MsiCap::new(1)).build()
 //!     }
@@ -103,6 +105,7 @@
 //! /// A write of N to 0x0 raises MSI-X entry N.
 //! struct Vectors;
 //! impl Device for Vectors {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, 0x3)
 //!             .bar(0, Bar::memory64(16384))
@@ -142,6 +145,7 @@
 //!     resets: u32,
 //! }
 //! impl Device for Resettable {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, 0x4)
 //!             .bar(0, Bar::memory32(4096))

@@ -58,6 +58,7 @@ fn builder() -> ConfigBuilder {
 }
 
 impl Device for Regs {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         builder().build()
     }
@@ -293,6 +294,7 @@ fn dma_needs_bus_master_enable() {
 struct Defaults(Vec<MmioWrite>);
 
 impl Device for Defaults {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         Self::builder().build()
     }
@@ -352,6 +354,7 @@ fn trait_defaults_on_a_trapped_bar() {
 fn bad_trap_declarations_are_refused_at_plug_in() {
     struct Bad;
     impl Device for Bad {
+        type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
             ConfigBuilder::new(1, 1).bar(0, Bar::memory32(4096)).build()
         }

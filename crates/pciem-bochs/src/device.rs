@@ -273,6 +273,7 @@ fn units(offset: u64, width: u8) -> Vec<(u64, u64)> {
 }
 
 impl Device for Bochs {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         self.builder().build()
     }

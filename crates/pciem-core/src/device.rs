@@ -20,6 +20,7 @@
 //! struct Doubler;
 //!
 //! impl Device for Doubler {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, 0x0001)
 //!             .class(0xff, 0x00, 0x00)
@@ -810,15 +811,16 @@ const fn width_of(event: &pciem_event) -> u8 {
     }
 }
 
-/// What [`Device::serve_event`] did with one event.
+/// What [`Device::serve_event`] did with one event; `E` is the model's
+/// [`Device::Error`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Served {
+pub struct Served<E = HostError> {
     /// For a model-answered read: the answer the backend must send back
     /// (all-ones when [`Device::mmio_read`] failed). `None` for every other
     /// event.
     pub answer: Option<ReadAnswer>,
-    /// The first host error the handler met.
-    pub result: Result<(), HostError>,
+    /// What the handler returned: the first error it met.
+    pub result: Result<(), E>,
 }
 
 /// A host write to configuration space that changed it.
@@ -859,10 +861,11 @@ impl ResetKind {
 /// Backends call [`Device::start`] once the device is on the bus, then
 /// [`Device::serve_event`] for each event in order (which answers
 /// model-answered reads and hands everything else to
-/// [`Device::handle_event`]). Handlers return the first host error they
-/// met; the backend reports it and carries on, so a model decides itself
-/// what a failed DMA means for the device (usually an error bit in a status
-/// register).
+/// [`Device::handle_event`]). Handlers return the first error they met,
+/// as the model's [`Device::Error`] (a host error or one of the model's
+/// own); the backend keeps it, typed, and carries on, so a model decides
+/// itself what a failed DMA means for the device (usually an error bit in
+/// a status register).
 ///
 /// # Watch mode and trap mode
 ///
@@ -875,6 +878,16 @@ impl ResetKind {
 /// BAR memory, reported ([`Device::mmio_read_notify`]) or answered by the
 /// model ([`Device::mmio_read`]). See [`crate::access`].
 pub trait Device {
+    /// What the handlers return when they fail: [`HostError`] for a model
+    /// whose only failures are the host's (`type Error = HostError;`), or
+    /// the model's own error type, which wraps [`HostError`] (`From`, so
+    /// `?` works on host calls) and adds the model's own cases. Backends
+    /// keep it as it is: the mock's `Harness::device_errors` returns these
+    /// values and the chardev backend's `RunReport::errors` holds them.
+    /// `Send + 'static` so that backends can hand errors from the device's
+    /// thread to the driver's (the mock's threaded mode) and box them.
+    type Error: core::error::Error + From<HostError> + Send + 'static;
+
     /// The configuration space the device presents.
     fn config_space(&self) -> Result<ConfigSpace, BuildError>;
 
@@ -894,7 +907,7 @@ pub trait Device {
 
     /// Called once when the device is live, before any event: the place to
     /// put initial register values into BAR memory.
-    fn start(&mut self, host: &dyn Host) -> Result<(), HostError> {
+    fn start(&mut self, host: &dyn Host) -> Result<(), Self::Error> {
         let _ = host;
         Ok(())
     }
@@ -902,7 +915,7 @@ pub trait Device {
     /// The driver wrote a watched register, or stored to a trapped BAR
     /// (then `value` is what the store wrote, whether or not it was stored
     /// into BAR memory).
-    fn mmio_write(&mut self, host: &dyn Host, write: MmioWrite) -> Result<(), HostError>;
+    fn mmio_write(&mut self, host: &dyn Host, write: MmioWrite) -> Result<(), Self::Error>;
 
     /// The driver loads from a model-answered range of a trapped BAR and
     /// waits for the value (only the low `read.width` bytes count). Called
@@ -912,7 +925,7 @@ pub trait Device {
     /// The default answers what BAR memory holds (as if the range were
     /// [`ReadPolicy::Backing`](crate::ReadPolicy::Backing)). An error
     /// completes the read all-ones.
-    fn mmio_read(&mut self, host: &dyn Host, read: MmioRead) -> Result<u64, HostError> {
+    fn mmio_read(&mut self, host: &dyn Host, read: MmioRead) -> Result<u64, Self::Error> {
         let mut b = [0u8; 8];
         let n = usize::from(read.width).min(8);
         let buf = b.get_mut(..n).unwrap_or(&mut []);
@@ -927,7 +940,7 @@ pub trait Device {
         host: &dyn Host,
         read: MmioRead,
         value: u64,
-    ) -> Result<(), HostError> {
+    ) -> Result<(), Self::Error> {
         let _ = (host, read, value);
         Ok(())
     }
@@ -935,7 +948,7 @@ pub trait Device {
     /// The host could not carry out something the driver did (an
     /// instruction it could not emulate, a read that timed out). Default:
     /// no-op.
-    fn device_error(&mut self, host: &dyn Host, err: TrapError) -> Result<(), HostError> {
+    fn device_error(&mut self, host: &dyn Host, err: TrapError) -> Result<(), Self::Error> {
         let _ = (host, err);
         Ok(())
     }
@@ -948,25 +961,25 @@ pub trait Device {
         &mut self,
         host: &dyn Host,
         report: crate::dmacheck::FaultReport,
-    ) -> Result<(), HostError> {
+    ) -> Result<(), Self::Error> {
         let _ = (host, report);
         Ok(())
     }
 
     /// Timer `id`, armed with [`Host::set_timer`], expired.
-    fn timer(&mut self, host: &dyn Host, id: u32) -> Result<(), HostError> {
+    fn timer(&mut self, host: &dyn Host, id: u32) -> Result<(), Self::Error> {
         let _ = (host, id);
         Ok(())
     }
 
     /// The host changed configuration space.
-    fn config_write(&mut self, host: &dyn Host, write: ConfigWrite) -> Result<(), HostError> {
+    fn config_write(&mut self, host: &dyn Host, write: ConfigWrite) -> Result<(), Self::Error> {
         let _ = (host, write);
         Ok(())
     }
 
     /// The function was reset.
-    fn reset(&mut self, host: &dyn Host, kind: ResetKind) -> Result<(), HostError> {
+    fn reset(&mut self, host: &dyn Host, kind: ResetKind) -> Result<(), Self::Error> {
         let _ = (host, kind);
         Ok(())
     }
@@ -975,7 +988,7 @@ pub trait Device {
     /// are ignored (a newer kernel may send kinds this model predates), and
     /// so are model-answered (non-posted) `MMIO_READ` events: those need an
     /// answer, which [`Device::serve_event`] produces.
-    fn handle_event(&mut self, host: &dyn Host, event: &pciem_event) -> Result<(), HostError> {
+    fn handle_event(&mut self, host: &dyn Host, event: &pciem_event) -> Result<(), Self::Error> {
         match event.r#type {
             PCIEM_EVENT_MMIO_READ if event.flags & PCIEM_EVENT_FLAG_POSTED != 0 => {
                 self.mmio_read_notify(host, MmioRead::from_event(event), event.data)
@@ -999,7 +1012,7 @@ pub trait Device {
     /// [`Device::mmio_read`] and its answer is returned for the backend to
     /// send back (all-ones, with the error in `result`, when the model
     /// fails); every other event goes to [`Device::handle_event`].
-    fn serve_event(&mut self, host: &dyn Host, event: &pciem_event) -> Served {
+    fn serve_event(&mut self, host: &dyn Host, event: &pciem_event) -> Served<Self::Error> {
         if event.r#type == PCIEM_EVENT_MMIO_READ && event.flags & PCIEM_EVENT_FLAG_POSTED == 0 {
             let read = MmioRead::from_event(event);
             let (value, result) = match self.mmio_read(host, read) {
@@ -1115,6 +1128,7 @@ mod tests {
     }
 
     impl Device for Reads {
+        type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
             crate::ConfigBuilder::new(1, 2).build()
         }
@@ -1135,6 +1149,7 @@ mod tests {
                     // The trait's default, reached through a second model.
                     struct Plain;
                     impl Device for Plain {
+                        type Error = HostError;
                         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
                             crate::ConfigBuilder::new(1, 2).build()
                         }

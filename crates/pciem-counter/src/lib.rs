@@ -99,6 +99,7 @@ impl Counter {
 }
 
 impl Device for Counter {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         self.builder().build()
     }

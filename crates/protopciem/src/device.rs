@@ -325,6 +325,7 @@ impl ProtoPciem {
 }
 
 impl Device for ProtoPciem {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         crate::config::config_space()
     }

@@ -56,6 +56,7 @@ struct Echo {
 }
 
 impl Device for Echo {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         ConfigBuilder::new(TEST_VENDOR, TEST_DEVICE_IOMAP)
             .class(0x0b, 0x40, 0x00)
