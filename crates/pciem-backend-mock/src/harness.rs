@@ -21,6 +21,7 @@ use pciem_core::{
 use crate::doorbell::Doorbell;
 use crate::host::{MockHost, State};
 use crate::irq::{IrqKind, IrqRecord};
+use crate::trace::TraceRecord;
 use crate::MockError;
 
 /// How the device thread of [`Harness::threaded_with`] waits for events.
@@ -369,6 +370,11 @@ impl<D: Device> Harness<D> {
             });
             let Some(id) = due else { break };
             fired += 1;
+            let at = self.now();
+            self.host
+                .shared
+                .trace
+                .record(|| TraceRecord::TimerFired { id, at });
             if let Mode::Stepping { device, .. } = &mut self.mode {
                 let result = device.timer(&self.host, id);
                 self.sink.keep(result);
@@ -406,7 +412,7 @@ impl<D: Device> Harness<D> {
 
     /// In stepping mode, handle events until none is left; when threaded,
     /// hand the device the DMA faults it caused.
-    fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         if matches!(self.mode, Mode::Stepping { .. }) {
             self.drain_all();
         } else {
@@ -486,11 +492,16 @@ impl<D: Device> Harness<D> {
     pub fn config_read(&mut self, offset: u16, width: u8) -> Result<u32, MockError> {
         self.settle();
         let st = self.host.lock();
-        let value = st.config.read(offset, width)?;
+        let mut value = st.config.read(offset, width)?;
         // Checked after the access itself, so bad input is refused alike.
         if st.removed {
-            return Ok(all_ones(width));
+            value = all_ones(width);
         }
+        self.host.shared.trace.record(|| TraceRecord::ConfigRead {
+            offset,
+            width,
+            value,
+        });
         Ok(value)
     }
 
@@ -505,9 +516,15 @@ impl<D: Device> Harness<D> {
         width: u8,
         value: u32,
     ) -> Result<WriteEffects, MockError> {
+        let record = || TraceRecord::ConfigWrite {
+            offset,
+            width,
+            value,
+        };
         if self.host.is_removed() {
             // Refused alike when malformed (a read checks the same).
             self.host.lock().config.read(offset, width)?;
+            self.host.shared.trace.record(record);
             return Ok(WriteEffects::empty());
         }
         let fx = self
@@ -522,6 +539,9 @@ impl<D: Device> Harness<D> {
                 st.deliver_unmasked(intx_was_disabled);
                 Ok(fx)
             })?;
+        // Before the events it causes, which a threaded device may act on
+        // at once.
+        self.host.shared.trace.record(record);
         if fx.contains(WriteEffects::CHANGED) {
             self.publish_event(
                 ConfigWrite {
@@ -588,6 +608,12 @@ impl<D: Device> Harness<D> {
         if !matches!(width, 1 | 2 | 4 | 8) {
             return Err(MockError::BadWidth(width));
         }
+        self.trace_access(bar, offset, usize::from(width), || TraceRecord::MmioWrite {
+            bar,
+            offset,
+            width,
+            value,
+        })?;
         if self.host.is_removed() {
             self.host
                 .with(|st| st.bar_slice(bar, offset, usize::from(width)).map(drop))?;
@@ -597,7 +623,7 @@ impl<D: Device> Harness<D> {
             return self.trapped_write(bar, offset, width, value);
         }
         let bytes = value.to_le_bytes();
-        self.bar_write(
+        self.bar_store(
             bar,
             offset,
             bytes.get(..usize::from(width)).unwrap_or(&bytes),
@@ -697,21 +723,48 @@ impl<D: Device> Harness<D> {
         if !matches!(width, 1 | 2 | 4 | 8) {
             return Err(MockError::BadWidth(width));
         }
-        if self.host.is_removed() {
+        let value = if self.host.is_removed() {
             self.host
                 .with(|st| st.bar_slice(bar, offset, usize::from(width)).map(drop))?;
-            return Ok(u64::MAX >> (64 - 8 * u32::from(width)));
-        }
-        if self.access.is_trapped(bar) {
-            return self.trapped_read(bar, offset, width);
-        }
-        let mut b = [0u8; 8];
-        self.bar_read(
+            u64::MAX >> (64 - 8 * u32::from(width))
+        } else if self.access.is_trapped(bar) {
+            self.trapped_read(bar, offset, width)?
+        } else {
+            let mut b = [0u8; 8];
+            self.bar_load(
+                bar,
+                offset,
+                b.get_mut(..usize::from(width)).unwrap_or(&mut [0u8; 0]),
+            )?;
+            u64::from_le_bytes(b)
+        };
+        // When it completes: after whatever the model did to answer it.
+        self.host.shared.trace.record(|| TraceRecord::MmioRead {
             bar,
             offset,
-            b.get_mut(..usize::from(width)).unwrap_or(&mut [0u8; 0]),
-        )?;
-        Ok(u64::from_le_bytes(b))
+            width,
+            value,
+        });
+        Ok(value)
+    }
+
+    /// Records a driver store about to happen, if tracing is on and the
+    /// store is inside the BAR (one that is not fails before anything
+    /// happens, with the error it would meet anyway). Before the store's
+    /// events, which a threaded device may act on at once.
+    fn trace_access(
+        &self,
+        bar: u8,
+        offset: u64,
+        len: usize,
+        what: impl FnOnce() -> TraceRecord,
+    ) -> Result<(), MockError> {
+        if self.host.shared.trace.is_on() {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, len).map(drop))?;
+            self.host.shared.trace.record(what);
+        }
+        Ok(())
     }
 
     /// Driver 32-bit register write (`iowrite32`).
@@ -860,6 +913,16 @@ impl<D: Device> Harness<D> {
     /// On a trapped BAR the write is a sequence of naturally aligned stores
     /// of up to 8 bytes, each served by its policy (see [`Harness`]).
     pub fn bar_write(&mut self, bar: u8, offset: u64, data: &[u8]) -> Result<(), MockError> {
+        self.trace_access(bar, offset, data.len(), || TraceRecord::BarWrite {
+            bar,
+            offset,
+            data: data.to_vec(),
+        })?;
+        self.bar_store(bar, offset, data)
+    }
+
+    /// [`Harness::bar_write`] without its trace record.
+    fn bar_store(&mut self, bar: u8, offset: u64, data: &[u8]) -> Result<(), MockError> {
         if self.host.is_removed() {
             self.host
                 .with(|st| st.bar_slice(bar, offset, data.len()).map(drop))?;
@@ -916,6 +979,17 @@ impl<D: Device> Harness<D> {
     /// parts inside trap ranges are naturally aligned loads of up to 8
     /// bytes, each served by its policy (see [`Harness`]).
     pub fn bar_read(&mut self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), MockError> {
+        self.bar_load(bar, offset, buf)?;
+        self.host.shared.trace.record(|| TraceRecord::BarRead {
+            bar,
+            offset,
+            data: buf.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// [`Harness::bar_read`] without its trace record.
+    fn bar_load(&mut self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), MockError> {
         self.settle();
         if self.host.is_removed() {
             self.host
@@ -1038,6 +1112,10 @@ impl<D: Device> Harness<D> {
         loop {
             if let Some(r) = st.irqs.pop_front() {
                 self.host.note_irqs(&st);
+                self.host
+                    .shared
+                    .trace
+                    .record(|| TraceRecord::IrqReceived(r));
                 return Ok(r);
             }
             let now = Instant::now();
@@ -1070,6 +1148,12 @@ impl<D: Device> Harness<D> {
         let mut st = self.host.lock();
         let r = st.irqs.pop_front();
         self.host.note_irqs(&st);
+        if let Some(r) = r {
+            self.host
+                .shared
+                .trace
+                .record(|| TraceRecord::IrqReceived(r));
+        }
         r
     }
 
@@ -1077,8 +1161,14 @@ impl<D: Device> Harness<D> {
     pub fn take_irqs(&mut self) -> Vec<IrqRecord> {
         self.settle();
         let mut st = self.host.lock();
-        let all = st.irqs.drain(..).collect();
+        let all: Vec<IrqRecord> = st.irqs.drain(..).collect();
         self.host.note_irqs(&st);
+        for r in &all {
+            self.host
+                .shared
+                .trace
+                .record(|| TraceRecord::IrqReceived(*r));
+        }
         all
     }
 

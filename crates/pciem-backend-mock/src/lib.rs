@@ -13,6 +13,12 @@
 //! has set Bus Master Enable, and interrupts obey the MSI mask bits, the
 //! MSI-X table and the INTx disable bit.
 //!
+//! **Tracing**: [`Harness::set_trace`] records every driver access
+//! (configuration and BAR reads and writes with their width and value,
+//! interrupts taken) and every device action (DMA with address and length,
+//! interrupts raised, timers) in order, as typed [`TraceRecord`]s to
+//! assert on or print; off by default. See [`trace`].
+//!
 //! **Linux only**: the device thread sleeps on an `eventfd(2)`, the same
 //! wake-up the real module uses, which other systems do not offer. Like
 //! pciem-core, it needs a target with 64-bit atomics.
@@ -182,9 +188,11 @@ mod error;
 mod harness;
 mod host;
 mod irq;
+pub mod trace;
 
 pub use doorbell::Doorbell;
 pub use error::MockError;
 pub use harness::{DeviceWait, Harness};
 pub use host::MockHost;
 pub use irq::{IrqKind, IrqRecord};
+pub use trace::{Side, TraceRecord};
