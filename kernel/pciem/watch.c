@@ -473,6 +473,30 @@ static struct pciem_watch *pciem_watch_find(struct pciem_dev *dev, u32 bar,
 	return NULL;
 }
 
+/*
+ * The held watches against a new request, by pciem-core's rule (the
+ * backends' too): -EEXIST if the register is watched, -ENOSPC if every
+ * slot is taken.
+ */
+static int pciem_watch_check_addition(struct pciem_dev *dev,
+				      const struct pciem_watchpoint_config *wp,
+				      const char **reason)
+{
+	u32 bars[PCIEM_NUM_WATCHES], offsets[PCIEM_NUM_WATCHES];
+	u32 n = 0;
+	int i;
+
+	for (i = 0; i < PCIEM_NUM_WATCHES; i++) {
+		if (!dev->watches[i].used)
+			continue;
+		bars[n] = dev->watches[i].bar;
+		offsets[n] = dev->watches[i].offset;
+		n++;
+	}
+	return pciem_rs_watch_check_addition(bars, offsets, n, wp->bar_index,
+					     wp->offset, reason);
+}
+
 /* SET_WATCHPOINT, dev->lock held. */
 int pciem_watch_set(struct pciem_dev *dev,
 		    const struct pciem_watchpoint_config *wp)
@@ -519,20 +543,18 @@ int pciem_watch_set(struct pciem_dev *dev,
 		pr_info_ratelimited("SET_WATCHPOINT: addr must be zero without BAR_MANUAL\n");
 		return -EINVAL;
 	}
-	if (pciem_watch_find(dev, wp->bar_index, wp->offset)) {
-		pr_info_ratelimited("SET_WATCHPOINT: BAR%u+0x%x is already watched\n",
-				    wp->bar_index, wp->offset);
-		return -EEXIST;
+	ret = pciem_watch_check_addition(dev, wp, &reason);
+	if (ret) {
+		pr_info_ratelimited("SET_WATCHPOINT: BAR%u+0x%x: %s\n",
+				    wp->bar_index, wp->offset, reason);
+		return ret;
 	}
 	for (i = 0, w = NULL; i < PCIEM_NUM_WATCHES && !w; i++) {
 		if (!dev->watches[i].used)
 			w = &dev->watches[i];
 	}
-	if (!w) {
-		pr_info_ratelimited("SET_WATCHPOINT: at most %d watched registers\n",
-				    PCIEM_NUM_WATCHES);
+	if (WARN_ON_ONCE(!w))
 		return -ENOSPC;
-	}
 
 	w->bar = wp->bar_index;
 	w->offset = wp->offset;

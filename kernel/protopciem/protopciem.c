@@ -25,9 +25,10 @@
  * cmd_timeout_ms and ends early when the card goes away: remove() raises
  * `dying` and wakes the waiter before it takes the lock, so removing the
  * card while a command is in flight returns -ENODEV to that caller instead
- * of hanging. Open files keep the driver's state (and the DMA buffers a
- * mapping may still reach) alive until the last close; after remove every
- * operation on them fails with -ENODEV.
+ * of hanging. remove() frees the DMA buffers, except frame buffers a
+ * process still maps, which stay until the last close; open files keep
+ * the driver's state alive, and after remove every operation on them
+ * fails with -ENODEV.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -151,6 +152,13 @@ struct ppm_dev {
 	enum ppm_irq_mode irq_mode;
 	int irq;
 
+	/*
+	 * Orders mmap() of a frame against remove() freeing the frames, and
+	 * guards the count of user mappings of frames (mmaps).
+	 */
+	struct mutex map_lock;
+	unsigned int mmaps;
+
 	void *cmdbuf;
 	dma_addr_t cmdbuf_dma;
 	void *frames[PROTOPCIEM_NUM_FRAMES];
@@ -161,11 +169,12 @@ struct ppm_dev {
 
 static DEFINE_IDA(ppm_ida);
 
-static void ppm_free_dma(struct ppm_dev *pd)
+/* Frees the command buffer, and the frame buffers too if @frames. */
+static void ppm_free_dma(struct ppm_dev *pd, bool frames)
 {
 	int i;
 
-	for (i = 0; i < PROTOPCIEM_NUM_FRAMES; i++) {
+	for (i = 0; frames && i < PROTOPCIEM_NUM_FRAMES; i++) {
 		if (pd->frames[i])
 			dma_free_coherent(&pd->pdev->dev, PROTOPCIEM_FRAME_BYTES,
 					  pd->frames[i], pd->frames_dma[i]);
@@ -182,7 +191,7 @@ static void ppm_release(struct kref *ref)
 {
 	struct ppm_dev *pd = container_of(ref, struct ppm_dev, ref);
 
-	ppm_free_dma(pd);
+	ppm_free_dma(pd, true);
 	if (pd->id >= 0)
 		ida_free(&ppm_ida, pd->id);
 	pci_dev_put(pd->pdev);
@@ -481,6 +490,34 @@ static loff_t ppm_llseek(struct file *file, loff_t off, int whence)
 	return fixed_size_llseek(file, off, whence, PROTOPCIEM_FRAME_BYTES);
 }
 
+/*
+ * Counts the user mappings of frames (a split or a fork copies one), so
+ * remove() knows whether it may free the frame buffers. The vma holds the
+ * file, and the file a reference on pd.
+ */
+static void ppm_vm_open(struct vm_area_struct *vma)
+{
+	struct ppm_dev *pd = ppm_from_file(vma->vm_file);
+
+	mutex_lock(&pd->map_lock);
+	pd->mmaps++;
+	mutex_unlock(&pd->map_lock);
+}
+
+static void ppm_vm_close(struct vm_area_struct *vma)
+{
+	struct ppm_dev *pd = ppm_from_file(vma->vm_file);
+
+	mutex_lock(&pd->map_lock);
+	pd->mmaps--;
+	mutex_unlock(&pd->map_lock);
+}
+
+static const struct vm_operations_struct ppm_vm_ops = {
+	.open = ppm_vm_open,
+	.close = ppm_vm_close,
+};
+
 /* Frame i is at byte offset i * PROTOPCIEM_FRAME_BYTES (page aligned). */
 static int ppm_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -488,6 +525,7 @@ static int ppm_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long frame_pages = PROTOPCIEM_FRAME_BYTES >> PAGE_SHIFT;
 	unsigned long size = vma->vm_end - vma->vm_start;
 	unsigned long index;
+	int ret;
 
 	if (!(vma->vm_flags & VM_SHARED)) {
 		dev_info_ratelimited(&pd->pdev->dev,
@@ -508,17 +546,27 @@ static int ppm_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EINVAL;
 	}
 	/*
-	 * No dev->lock here: mmap() runs under mmap_lock, and write()/read()
-	 * fault user pages (taking mmap_lock) while holding dev->lock. The
-	 * frame buffers cannot go away under us anyway: they are freed with
-	 * the last reference, and this open file holds one.
+	 * Not dev->lock: mmap() runs under mmap_lock, and write()/read()
+	 * fault user pages (taking mmap_lock) while holding dev->lock.
+	 * map_lock orders this against remove(), which frees the frames when
+	 * no process maps one.
 	 */
-	if (atomic_read(&pd->dying))
-		return -ENODEV;
+	mutex_lock(&pd->map_lock);
+	if (atomic_read(&pd->dying) || !pd->frames[index]) {
+		ret = -ENODEV;
+		goto out;
+	}
 	/* dma_mmap_coherent() reads vm_pgoff as the offset into the buffer. */
 	vma->vm_pgoff = 0;
-	return dma_mmap_coherent(&pd->pdev->dev, vma, pd->frames[index],
-				 pd->frames_dma[index], PROTOPCIEM_FRAME_BYTES);
+	ret = dma_mmap_coherent(&pd->pdev->dev, vma, pd->frames[index],
+				pd->frames_dma[index], PROTOPCIEM_FRAME_BYTES);
+	if (!ret) {
+		vma->vm_ops = &ppm_vm_ops;
+		pd->mmaps++;
+	}
+out:
+	mutex_unlock(&pd->map_lock);
+	return ret;
 }
 
 static long ppm_ioctl_compute(struct ppm_dev *pd, enum ppm_cmd cmd,
@@ -783,6 +831,7 @@ static int ppm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return -ENOMEM;
 	kref_init(&pd->ref);
 	mutex_init(&pd->lock);
+	mutex_init(&pd->map_lock);
 	init_waitqueue_head(&pd->wq);
 	atomic_set(&pd->dying, 0);
 	pd->pdev = pci_dev_get(pdev);
@@ -859,7 +908,7 @@ err_irq:
 	ppm_teardown_irq(pd);
 	pci_set_drvdata(pdev, NULL);
 err_free_dma:
-	ppm_free_dma(pd);
+	ppm_free_dma(pd, true);
 	pci_iounmap(pdev, pd->fb);
 err_unmap_regs:
 	pci_iounmap(pdev, pd->regs);
@@ -871,6 +920,23 @@ err_disable:
 err_put:
 	ppm_put(pd);
 	return ret;
+}
+
+/*
+ * The DMA buffers go while the driver is still bound, as the DMA API asks
+ * (what is left at unbind is a leak), except frame buffers a process
+ * still maps: freeing those would leave the mapping on freed pages, so
+ * they stay until the last close, and the unbind reports them.
+ */
+static void ppm_free_unmapped_dma(struct ppm_dev *pd)
+{
+	mutex_lock(&pd->map_lock);
+	if (pd->mmaps)
+		dev_info(&pd->pdev->dev,
+			 "%u frame mapping(s) still open: frame buffers freed at the last close\n",
+			 pd->mmaps);
+	ppm_free_dma(pd, !pd->mmaps);
+	mutex_unlock(&pd->map_lock);
 }
 
 static void ppm_remove(struct pci_dev *pdev)
@@ -891,13 +957,13 @@ static void ppm_remove(struct pci_dev *pdev)
 	pd->fb = NULL;
 	pd->regs = NULL;
 	pci_clear_master(pdev);
+	ppm_free_unmapped_dma(pd);
 	pci_release_regions(pdev);
 	pci_disable_device(pdev);
 	pci_set_drvdata(pdev, NULL);
 	dev_info(&pdev->dev, "removed (%lld timeouts, %lld aborted commands)\n",
 		 atomic64_read(&pd->stats.timeouts),
 		 atomic64_read(&pd->stats.aborted));
-	/* The DMA buffers go with the last open file (a mapping may remain). */
 	ppm_put(pd);
 }
 

@@ -53,6 +53,16 @@ int pciem_rs_watch_check_in_bar(u32 offset, u32 width, u64 bar_size,
 				const char **reason);
 
 /*
+ * A new watch on @bar + @offset beside the @n_held watches the device holds
+ * (@held_bars[i] + @held_offsets[i], at most PCIEM_MAX_WATCHPOINTS): -EEXIST
+ * if one of them names the same register, -ENOSPC if every debug register
+ * is taken.
+ */
+int pciem_rs_watch_check_addition(const u32 *held_bars, const u32 *held_offsets,
+				  u32 n_held, u32 bar, u32 offset,
+				  const char **reason);
+
+/*
  * MSI-X (pciem-core's rules, the mock backend's too): an entry is held in
  * the Pending Bit Array, not sent, while @function_mask is set or its
  * Vector Control word @vector_ctrl has the Mask bit; its pending bit lives

@@ -9,8 +9,9 @@ use pciem_abi::{
     pciem_dma_atomic, pciem_irqfd_config, PCIEM_DMA_MAX_LEN, PCIEM_IRQFD_FLAG_DEASSERT,
     PCIEM_IRQFD_FLAG_LEVEL, PCIEM_IRQFD_FLAG_REMOVE, PCIEM_MAX_BARS,
 };
+use pciem_core::config::root_port::RecordError;
 use pciem_core::prp::Prp;
-use pciem_core::{AtomicOp, Host, HostError, Irq};
+use pciem_core::{AerError, AtomicOp, Host, HostError, Irq};
 
 use crate::bar::BarMemory;
 use crate::error::{host_error, ChardevError};
@@ -71,27 +72,6 @@ impl ChardevHost {
             .get(bar as usize)
             .and_then(Option::as_ref)
             .ok_or(HostError::NoSuchBar { bar })
-    }
-
-    /// Fault injection: the device reports an AER error of `severity`
-    /// (`PCIEM_AER_*`) with the bits `status` of its AER status register and,
-    /// for an uncorrectable error, the TLP header `header_log`, to its root
-    /// port (which needs [`crate::RunOptions::root_port_aer`]); Linux's AER
-    /// core then runs the driver's error handlers.
-    pub fn inject_aer(
-        &self,
-        severity: u32,
-        status: u32,
-        header_log: [u32; 4],
-    ) -> Result<(), HostError> {
-        let req = pciem_abi::pciem_aer_inject {
-            severity,
-            status,
-            header_log,
-            flags: 0,
-            reserved: 0,
-        };
-        ioctl::inject_aer(self.control.as_fd(), &req).map_err(|e| host_error("INJECT_AER", e))
     }
 
     /// Binds a fresh eventfd to `irq`: signalling it (from any thread, with
@@ -174,6 +154,19 @@ fn p2p_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError
 }
 
 impl Host for ChardevHost {
+    /// `PCIEM_IOCTL_INJECT_AER`: reported to the virtual root port (which
+    /// needs [`crate::RunOptions::root_port_aer`]), so Linux's AER core
+    /// runs the bound driver's error handlers. Without a root port with
+    /// AER, or without an AER capability on the device, it is
+    /// [`HostError::Unsupported`]; a status the capability does not
+    /// implement for that severity is [`RecordError::BadStatus`].
+    fn inject_aer(&self, error: AerError) -> Result<(), HostError> {
+        ioctl::inject_aer(self.control.as_fd(), &error.to_abi()).map_err(|e| match e {
+            Errno::EINVAL => HostError::Aer(RecordError::BadStatus(error.status)),
+            e => host_error("INJECT_AER", e),
+        })
+    }
+
     fn surprise_remove(&self) -> Result<(), HostError> {
         ioctl::surprise_remove(self.control.as_fd()).map_err(|e| match e {
             // Removed already: the device is gone either way.

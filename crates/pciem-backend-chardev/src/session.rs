@@ -52,7 +52,7 @@ pub struct RunOptions {
     /// module's BAR pool (`phys_region=`).
     pub root_port: bool,
     /// With [`RunOptions::root_port`]: the port also has AER, so that
-    /// [`crate::ChardevHost::inject_aer`] reaches Linux's AER core (the
+    /// [`pciem_core::Host::inject_aer`] reaches Linux's AER core (the
     /// device needs an AER capability of its own).
     pub root_port_aer: bool,
 }

@@ -1052,6 +1052,17 @@ impl<D: Device> Harness<D> {
         self.host.with(|st| st.dma.set_mode(mode));
     }
 
+    /// The AER errors the device reported since the last call
+    /// ([`pciem_core::Host::inject_aer`]), oldest first. The test plays the
+    /// root complex and Linux's AER core: it reads and clears the device's
+    /// AER status registers with [`Harness::config_read`] and
+    /// [`Harness::config_write`], and after a fatal error resets the
+    /// device as the kernel's recovery does (a secondary bus reset).
+    pub fn aer_reports(&mut self) -> Vec<pciem_core::AerError> {
+        self.settle();
+        self.host.with(|st| st.aer.drain(..).collect())
+    }
+
     /// Every DMA violation the model made so far, in order.
     pub fn dma_faults(&mut self) -> Vec<Fault> {
         self.settle();

@@ -7,13 +7,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER};
+use pciem_core::config::root_port;
 use pciem_core::device::{read_prp_via_dma, write_prp_via_dma};
 use pciem_core::dmacheck::Access;
 use pciem_core::interrupt::{
     msix_held, msix_pba_pending, msix_pba_update, msix_pba_word, resolve_auto, Enabled,
 };
 use pciem_core::prp::{self, Prp};
-use pciem_core::{AtomicOp, ConfigSpace, Host, HostError, Irq};
+use pciem_core::{AerError, AtomicOp, ConfigSpace, Host, HostError, Irq};
 
 use crate::dma::{check_len, DmaSpace};
 use crate::irq::{IrqKind, IrqRecord};
@@ -41,6 +42,9 @@ pub(crate) struct State {
     pub(crate) now: Duration,
     /// The device runs on its own thread (timers are refused there).
     pub(crate) threaded: bool,
+    /// AER errors the device reported ([`Host::inject_aer`]), oldest
+    /// first, until the test takes them.
+    pub(crate) aer: VecDeque<AerError>,
 }
 
 #[derive(Debug)]
@@ -88,6 +92,7 @@ impl MockHost {
                     timers: BTreeMap::new(),
                     now: Duration::ZERO,
                     threaded: false,
+                    aer: VecDeque::new(),
                 }),
                 irq_cv: Condvar::new(),
                 irqs_pending: AtomicUsize::new(0),
@@ -550,6 +555,34 @@ impl Host for MockHost {
             st.intx = false;
             self.shared.trace.record(|| TraceRecord::SurpriseRemove);
             Ok(())
+        })
+    }
+
+    /// Records the error in the device's configuration space with the
+    /// code the kernel module uses (`root_port::record_error`) and queues
+    /// it for the test, which plays the root complex and the AER core
+    /// (`Harness::aer_reports`).
+    fn inject_aer(&self, error: AerError) -> Result<(), HostError> {
+        self.with(|st| {
+            let r = if st.removed {
+                Err(HostError::Disconnected)
+            } else {
+                root_port::record_error(
+                    &mut st.config,
+                    error.severity,
+                    error.status,
+                    error.header_log,
+                )
+                .map_err(HostError::from)
+                .map(|()| st.aer.push_back(error))
+            };
+            self.shared
+                .trace
+                .outcome(&r, |refused| TraceRecord::AerInjected {
+                    aer: error,
+                    error: refused,
+                });
+            r
         })
     }
 }

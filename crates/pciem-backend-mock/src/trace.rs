@@ -10,7 +10,7 @@
 //! [`Harness::take_irqs`]); the device side records its DMA (address,
 //! length, and the error if the host refused it), atomics, peer-to-peer
 //! transfers, the interrupts it raises, its timers (armed, cancelled,
-//! fired) and a surprise removal. A record is taken when the access
+//! fired), the errors it reports through AER and a surprise removal. A record is taken when the access
 //! happens, under the host's state, so the order is the order the host
 //! saw, also when the device runs on its own thread.
 //!
@@ -70,7 +70,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pciem_core::{AtomicOp, Device, HostError, Irq};
+use pciem_core::{AerError, AtomicOp, Device, HostError, Irq};
 
 use crate::irq::IrqRecord;
 use crate::Harness;
@@ -221,6 +221,13 @@ pub enum TraceRecord {
         /// The virtual clock ([`Harness::now`](crate::Harness::now)).
         at: Duration,
     },
+    /// The device reported an error through AER.
+    AerInjected {
+        /// The error reported.
+        aer: AerError,
+        /// Why the host refused it, if it did.
+        error: Option<HostError>,
+    },
     /// The device took its link down (a surprise removal).
     SurpriseRemove,
 }
@@ -322,6 +329,13 @@ impl fmt::Display for TraceRecord {
             TraceRecord::TimerSet { id, delay } => write!(f, "timer  {id} armed, {delay:?}"),
             TraceRecord::TimerCancelled { id } => write!(f, "timer  {id} cancelled"),
             TraceRecord::TimerFired { id, at } => write!(f, "timer  {id} fired at {at:?}"),
+            TraceRecord::AerInjected { aer, error } => write!(
+                f,
+                "aer    {:?} status {:#x}{}",
+                aer.severity,
+                aer.status,
+                Refused(error)
+            ),
             TraceRecord::SurpriseRemove => write!(f, "surprise removal"),
         }
     }

@@ -292,3 +292,31 @@ fn records_print_one_line_each() {
     );
     assert_eq!(lines[3], "device  timer  3 fired at 2ms");
 }
+
+#[test]
+fn aer_reports_are_recorded_with_the_hosts_answer() {
+    use pciem_core::config::root_port::Severity;
+    use pciem_core::AerError;
+
+    let mut h = Harness::new(Copier).unwrap();
+    h.set_trace(true);
+    let aer = AerError {
+        severity: Severity::Correctable,
+        status: 1,
+        header_log: [0; 4],
+    };
+    // Copier has no AER capability: the host refuses, and the record
+    // says why.
+    let r = h.host().inject_aer(aer);
+    let t = h.take_trace();
+    assert_eq!(
+        t,
+        [TraceRecord::AerInjected {
+            aer,
+            error: Some(r.unwrap_err())
+        }]
+    );
+    assert!(t[0]
+        .to_string()
+        .starts_with("device  aer    Correctable status 0x1 (refused: "));
+}

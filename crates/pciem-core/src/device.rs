@@ -44,12 +44,13 @@
 //! ```
 
 use pciem_abi::{
-    pciem_event, pciem_irq_inject, PCIEM_ATOMIC_CAS, PCIEM_ATOMIC_FETCH_ADD,
-    PCIEM_ATOMIC_FETCH_AND, PCIEM_ATOMIC_FETCH_OR, PCIEM_ATOMIC_FETCH_SUB, PCIEM_ATOMIC_FETCH_XOR,
-    PCIEM_ATOMIC_SWAP, PCIEM_ERROR_READ_TIMEOUT, PCIEM_ERROR_UNDECODABLE, PCIEM_EVENT_CONFIG_WRITE,
-    PCIEM_EVENT_ERROR, PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE,
-    PCIEM_EVENT_RESET, PCIEM_IRQ_AUTO, PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_FLAG_DEASSERT,
-    PCIEM_IRQ_INTX, PCIEM_IRQ_MSI, PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
+    pciem_aer_inject, pciem_event, pciem_irq_inject, PCIEM_AER_CORRECTABLE, PCIEM_AER_FATAL,
+    PCIEM_AER_NONFATAL, PCIEM_ATOMIC_CAS, PCIEM_ATOMIC_FETCH_ADD, PCIEM_ATOMIC_FETCH_AND,
+    PCIEM_ATOMIC_FETCH_OR, PCIEM_ATOMIC_FETCH_SUB, PCIEM_ATOMIC_FETCH_XOR, PCIEM_ATOMIC_SWAP,
+    PCIEM_ERROR_READ_TIMEOUT, PCIEM_ERROR_UNDECODABLE, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_ERROR,
+    PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
+    PCIEM_IRQ_AUTO, PCIEM_IRQ_FLAG_ASSERT, PCIEM_IRQ_FLAG_DEASSERT, PCIEM_IRQ_INTX, PCIEM_IRQ_MSI,
+    PCIEM_IRQ_MSIX, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
 };
 
 use core::time::Duration;
@@ -57,6 +58,7 @@ use core::time::Duration;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::access::AccessMap;
+pub use crate::config::root_port::Severity;
 use crate::config::{BuildError, ConfigSpace};
 use crate::prp::{self, Prp, PrpError};
 
@@ -162,6 +164,11 @@ pub enum HostError {
         /// module says it in a `DMA_FAULT` event instead).
         kind: Option<crate::dmacheck::FaultKind>,
     },
+    /// An AER error the device cannot report (see [`Host::inject_aer`]):
+    /// it has no AER capability, or the status bits are not errors of the
+    /// severity that its capability implements.
+    #[error("AER injection: {0}")]
+    Aer(#[from] crate::config::root_port::RecordError),
     /// An operating-system call failed.
     #[error("{op} failed with errno {errno}")]
     Os {
@@ -219,6 +226,37 @@ impl Irq {
             vector,
             kind,
             flags,
+            reserved: 0,
+        }
+    }
+}
+
+/// An error a device reports through AER ([`Host::inject_aer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AerError {
+    /// Correctable, non-fatal or fatal.
+    pub severity: Severity,
+    /// The bits of the AER Correctable (for [`Severity::Correctable`]) or
+    /// Uncorrectable Error Status register to set: one or more errors the
+    /// capability implements for that severity.
+    pub status: u32,
+    /// The TLP header logged with an uncorrectable error (ignored for a
+    /// correctable one).
+    pub header_log: [u32; 4],
+}
+
+impl AerError {
+    /// The `PCIEM_IOCTL_INJECT_AER` argument for this error.
+    pub const fn to_abi(&self) -> pciem_aer_inject {
+        pciem_aer_inject {
+            severity: match self.severity {
+                Severity::Correctable => PCIEM_AER_CORRECTABLE,
+                Severity::NonFatal => PCIEM_AER_NONFATAL,
+                Severity::Fatal => PCIEM_AER_FATAL,
+            },
+            status: self.status,
+            header_log: self.header_log,
+            flags: 0,
             reserved: 0,
         }
     }
@@ -358,6 +396,20 @@ pub trait Host {
     /// [`HostError::Unsupported`].
     fn surprise_remove(&self) -> Result<(), HostError> {
         Err(HostError::Unsupported("surprise removal"))
+    }
+
+    /// Report an AER error, as a device does with an error message to its
+    /// root port: `error.status` is recorded in the device's AER
+    /// capability (status, First Error Pointer, Header Log) and in the
+    /// PCI Express Device Status, and the error reaches whoever plays the
+    /// root complex. On the chardev backend that is Linux's AER core
+    /// through the virtual root port (which needs
+    /// `RunOptions::root_port_aer`), so the bound driver's
+    /// `err_handler` runs; on the mock the test, through
+    /// `Harness::aer_reports`. The default is [`HostError::Unsupported`].
+    fn inject_aer(&self, error: AerError) -> Result<(), HostError> {
+        let _ = error;
+        Err(HostError::Unsupported("AER injection"))
     }
 
     /// Read a little-endian 32-bit register from BAR memory.

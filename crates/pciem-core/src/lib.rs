@@ -53,7 +53,7 @@ pub mod watch;
 pub use access::{AccessMap, BarMode, ReadPolicy, TrapPolicy, TrapRange, WritePolicy};
 pub use config::{BuildError, ConfigBuilder, ConfigSpace};
 pub use device::{
-    AtomicOp, ConfigWrite, Device, Host, HostError, HostExt, Irq, MmioRead, MmioWrite, ReadAnswer,
-    ResetKind, Served, TrapError, Watch,
+    AerError, AtomicOp, ConfigWrite, Device, Host, HostError, HostExt, Irq, MmioRead, MmioWrite,
+    ReadAnswer, ResetKind, Served, Severity, TrapError, Watch,
 };
 pub use pciem_abi as abi;

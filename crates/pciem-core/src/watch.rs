@@ -3,6 +3,8 @@
 //! backend's early check: 1, 2, 4 or 8 bytes wide, naturally aligned,
 //! inside a BAR the device has, not watched twice, and at most
 //! [`PCIEM_MAX_WATCHPOINTS`] of them (x86 has four debug registers).
+//! Each error also names the errno the kernel answers with
+//! ([`WatchError::errno`]).
 
 use core::ffi::CStr;
 
@@ -40,6 +42,17 @@ impl WatchError {
         }
     }
 
+    /// The errno `SET_WATCHPOINT` answers with: `EEXIST` for a register
+    /// watched twice, `ENOSPC` when every debug register is taken, `EINVAL`
+    /// for the rest.
+    pub const fn errno(self) -> i32 {
+        match self {
+            Self::Twice => 17,   // EEXIST
+            Self::TooMany => 28, // ENOSPC
+            _ => 22,             // EINVAL
+        }
+    }
+
     /// [`Self::reason`] as a `&str`, for error types that carry one.
     pub fn message(self) -> &'static str {
         self.reason().to_str().unwrap_or("invalid watch")
@@ -71,28 +84,50 @@ pub const fn check_in_bar(offset: u64, width: u64, bar_size: u64) -> Result<(), 
     }
 }
 
+/// A new watch on register `offset` of BAR `bar`, beside the watches
+/// already held (`held`, each a `(bar, offset)` pair): refused if one of
+/// them names the same register ([`WatchError::Twice`]), else if all
+/// [`PCIEM_MAX_WATCHPOINTS`] are taken ([`WatchError::TooMany`]). The
+/// kernel's `SET_WATCHPOINT` judges each request by this against its
+/// table, and [`check_watches`] judges a device's list by it one watch at
+/// a time, in the order a backend sends them, so both refuse the same
+/// watch for the same reason.
+pub fn check_addition(
+    held: impl IntoIterator<Item = (u8, u64)>,
+    bar: u8,
+    offset: u64,
+) -> Result<(), WatchError> {
+    let mut count = 0usize;
+    for (b, o) in held {
+        if b == bar && o == offset {
+            return Err(WatchError::Twice);
+        }
+        count += 1;
+    }
+    if count >= PCIEM_MAX_WATCHPOINTS as usize {
+        return Err(WatchError::TooMany);
+    }
+    Ok(())
+}
+
 /// A device's whole list of watches, `bar_size(slot)` giving each BAR's
-/// size (0 for none): the first refused watch and why. Too many is judged
-/// first (naming the first one over the limit), then each watch in order.
+/// size (0 for none): the first refused watch and why. Each watch is
+/// judged in order, as the kernel judges the `SET_WATCHPOINT` requests a
+/// backend sends for the list: its shape, its BAR, then
+/// [`check_addition`] against the watches before it.
 pub fn check_watches(
     watches: &[Watch],
     bar_size: impl Fn(u8) -> u64,
 ) -> Result<(), (Watch, WatchError)> {
-    if let Some(w) = watches.get(PCIEM_MAX_WATCHPOINTS as usize) {
-        return Err((*w, WatchError::TooMany));
-    }
     for (i, w) in watches.iter().enumerate() {
         let width = u64::from(w.width);
+        let earlier = watches.get(..i).unwrap_or(&[]);
         check_shape(w.offset, width)
             .and_then(|()| check_in_bar(w.offset, width, bar_size(w.bar)))
+            .and_then(|()| {
+                check_addition(earlier.iter().map(|o| (o.bar, o.offset)), w.bar, w.offset)
+            })
             .map_err(|e| (*w, e))?;
-        let earlier = watches.get(..i).unwrap_or(&[]);
-        if earlier
-            .iter()
-            .any(|o| o.bar == w.bar && o.offset == w.offset)
-        {
-            return Err((*w, WatchError::Twice));
-        }
     }
     Ok(())
 }
@@ -141,6 +176,37 @@ mod tests {
         assert_eq!(
             check_watches(&five, sizes),
             Err((w(0, 16, 4), WatchError::TooMany))
+        );
+    }
+
+    #[test]
+    fn an_addition_is_judged_against_the_held_watches() {
+        let held = [(0u8, 0u64), (0, 8), (2, 0)];
+        assert_eq!(check_addition(held, 0, 4), Ok(()));
+        assert_eq!(check_addition(held, 1, 0), Ok(()));
+        assert_eq!(check_addition(held, 0, 8), Err(WatchError::Twice));
+        assert_eq!(check_addition(held, 2, 0), Err(WatchError::Twice));
+        let full = [(0u8, 0u64), (0, 4), (0, 8), (0, 12)];
+        assert_eq!(check_addition(full, 0, 16), Err(WatchError::TooMany));
+        // Naming a held register is the better reason even when full.
+        assert_eq!(check_addition(full, 0, 4), Err(WatchError::Twice));
+        assert_eq!(check_addition([], 5, u64::MAX), Ok(()));
+    }
+
+    #[test]
+    fn a_list_is_judged_one_watch_at_a_time() {
+        // The fifth watch is refused for what is wrong with it first: a
+        // bad width before the table being full, as SET_WATCHPOINT does.
+        let mut five: [Watch; 5] = core::array::from_fn(|i| w(0, i as u64 * 4, 4));
+        five[4].width = 3;
+        assert_eq!(
+            check_watches(&five, sizes),
+            Err((five[4], WatchError::Width))
+        );
+        five[4] = w(0, 4, 4);
+        assert_eq!(
+            check_watches(&five, sizes),
+            Err((five[4], WatchError::Twice))
         );
     }
 

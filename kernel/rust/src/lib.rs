@@ -149,6 +149,55 @@ pub extern "C" fn pciem_rs_watch_check_in_bar(
     }
 }
 
+/// A new watch on BAR `bar` + `offset` beside the `n_held` watches the
+/// device holds (`held_bars[i]`, `held_offsets[i]`): -EEXIST if one names
+/// the same register, -ENOSPC if every debug register is taken
+/// (pciem-core's `watch::check_addition`, which the backends' list check
+/// uses too).
+///
+/// # Safety
+/// `held_bars` and `held_offsets` point to `n_held` u32 each (or are NULL
+/// with `n_held` 0), per pciem_rs.h.
+#[no_mangle]
+pub unsafe extern "C" fn pciem_rs_watch_check_addition(
+    held_bars: *const u32,
+    held_offsets: *const u32,
+    n_held: u32,
+    bar: u32,
+    offset: u32,
+    reason: *mut *const c_char,
+) -> i32 {
+    let n = n_held as usize;
+    if n > 0 && (held_bars.is_null() || held_offsets.is_null()) {
+        return null(reason);
+    }
+    if n > pciem_abi::PCIEM_MAX_WATCHPOINTS as usize {
+        return fail(reason, (EINVAL, cstr!("more held watches than slots")));
+    }
+    let (bars, offsets): (&[u32], &[u32]) = if n == 0 {
+        (&[], &[])
+    } else {
+        // SAFETY: both pointers are non-NULL (checked) and, per
+        // pciem_rs.h, point to `n_held` initialised u32 each that the
+        // caller does not change during the call; `n_held` is at most
+        // PCIEM_MAX_WATCHPOINTS (checked).
+        unsafe {
+            (
+                core::slice::from_raw_parts(held_bars, n),
+                core::slice::from_raw_parts(held_offsets, n),
+            )
+        }
+    };
+    let held = bars
+        .iter()
+        .zip(offsets)
+        .map(|(&b, &o)| (b.min(u8::MAX as u32) as u8, u64::from(o)));
+    match watch::check_addition(held, bar.min(u8::MAX as u32) as u8, u64::from(offset)) {
+        Ok(()) => 0,
+        Err(e) => fail(reason, (e.errno(), e.reason().as_ptr())),
+    }
+}
+
 /// Whether an MSI-X entry is held in the PBA (pciem-core's
 /// `interrupt::msix_held`, the mock backend's rule too).
 #[no_mangle]
@@ -956,6 +1005,60 @@ mod tests {
     use super::*;
 
     const ENXIO: i32 = 6;
+
+    #[test]
+    fn watch_addition_maps_each_refusal_to_its_errno() {
+        let mut reason: *const c_char = core::ptr::null();
+        let bars = [0u32, 0, 2];
+        let offsets = [0u32, 8, 0];
+        let check = |n: u32, bar: u32, offset: u32, reason: &mut *const c_char| {
+            // SAFETY: the arrays hold 3 entries and n is at most 3.
+            unsafe {
+                pciem_rs_watch_check_addition(
+                    bars.as_ptr(),
+                    offsets.as_ptr(),
+                    n,
+                    bar,
+                    offset,
+                    reason,
+                )
+            }
+        };
+        assert_eq!(check(3, 0, 4, &mut reason), 0);
+        assert_eq!(check(3, 0, 8, &mut reason), -EEXIST);
+        assert!(!reason.is_null());
+        let four = [0u32; 4];
+        let offs = [0u32, 4, 8, 12];
+        // SAFETY: both arrays hold 4 entries.
+        let full = unsafe {
+            pciem_rs_watch_check_addition(four.as_ptr(), offs.as_ptr(), 4, 0, 16, &mut reason)
+        };
+        assert_eq!(full, -ENOSPC);
+        // SAFETY: NULL arrays are checked before any read.
+        let null = unsafe {
+            pciem_rs_watch_check_addition(
+                core::ptr::null(),
+                core::ptr::null(),
+                1,
+                0,
+                0,
+                &mut reason,
+            )
+        };
+        assert_eq!(null, -EFAULT);
+        // SAFETY: n_held 0 reads nothing, NULL is fine.
+        let empty = unsafe {
+            pciem_rs_watch_check_addition(
+                core::ptr::null(),
+                core::ptr::null(),
+                0,
+                0,
+                0,
+                &mut reason,
+            )
+        };
+        assert_eq!(empty, 0);
+    }
 
     #[test]
     fn atomic_apply_computes_and_rejects_unknown_ops() {

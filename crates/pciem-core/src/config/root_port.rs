@@ -120,7 +120,7 @@ pub const ROOT_NONFATAL_RCV: u32 = 1 << 5;
 pub const ROOT_FATAL_RCV: u32 = 1 << 6;
 
 /// The severity of an error a device reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Severity {
     /// Corrected by hardware: ERR_COR.
     Correctable,

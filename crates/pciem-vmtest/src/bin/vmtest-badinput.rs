@@ -1243,6 +1243,16 @@ static ROWS: &[Row] = &[
     ),
     row(
         "SET_WATCHPOINT",
+        "the same register twice, before REGISTER",
+        Described,
+        libc::EEXIST,
+        |f| {
+            kwatch(f, 0, 8, 4)?;
+            kwatch(f, 0, 8, 2)
+        },
+    ),
+    row(
+        "SET_WATCHPOINT",
         "a fifth register",
         Bound,
         libc::ENOSPC,

@@ -580,6 +580,38 @@ fn errno_str(e: i32) -> String {
     std::io::Error::from_raw_os_error(e).to_string()
 }
 
+/// With `--root-port`: the card's parent is the virtual root port, bound
+/// by Linux's own portdrv with its hot-plug service (pciehp's `pcie004`).
+fn below_root_port(r: &mut Report, dev: &Path) {
+    let port = std::fs::canonicalize(dev)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let Some(port) = port else {
+        r.check(false, format!("{} has a parent device", dev.display()));
+        return;
+    };
+    r.check(
+        sysfs::driver_of(&port).as_deref() == Some("pcieport"),
+        format!(
+            "the card sits below {}, bound by pcieport ({:?})",
+            sysfs::pci_name(&port),
+            sysfs::driver_of(&port)
+        ),
+    );
+    let services: Vec<String> = std::fs::read_dir(&port)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(":pcie0"))
+                .collect()
+        })
+        .unwrap_or_default();
+    r.check(
+        services.iter().any(|n| n.ends_with("pcie004")),
+        format!("the port's hot-plug service (pciehp) exists: {services:?}"),
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut r = Report::new("protopciem");
@@ -625,6 +657,9 @@ fn main() {
         }),
         format!("protopciem bound to {}", sysfs::pci_name(&dev)),
     );
+    if device_cmd.iter().any(|a| a == "--root-port") {
+        below_root_port(&mut r, &dev);
+    }
     r.check(
         wait_until(Duration::from_secs(5), || Path::new(DEV_PATH).exists()),
         "/dev/protopciem exists",

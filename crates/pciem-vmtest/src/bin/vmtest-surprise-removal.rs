@@ -500,6 +500,7 @@ fn below_root_port(r: &mut Report) {
 /// Step 3: ProtoPCIem removed mid-command.
 fn protopciem_mid_command(r: &mut Report, ko: &str, bin: &str) {
     println!("--- ProtoPCIem mid-command");
+    let from = klog::now();
     let (ok, out) = sysfs::run("insmod", &[ko, "probe_reset=1"]);
     if !r.check(ok, format!("insmod {ko} probe_reset=1 {out}")) {
         return;
@@ -524,6 +525,16 @@ fn protopciem_mid_command(r: &mut Report, ko: &str, bin: &str) {
     r.check(
         matches!(&st, Ok(s) if s.success()),
         format!("the device process exited cleanly ({st:?})"),
+    );
+    // remove() frees the buffers nobody maps while still bound: the DMA
+    // checker reports no leak at unbind and no free of an unknown buffer.
+    let dma_reports: Vec<String> = klog::since(from)
+        .into_iter()
+        .filter(|l| l.contains("DMA leak") || l.contains("which is not mapped"))
+        .collect();
+    r.check(
+        dma_reports.is_empty(),
+        format!("the DMA checker has nothing to say of ProtoPCIem's removal: {dma_reports:?}"),
     );
 }
 
