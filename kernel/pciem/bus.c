@@ -831,7 +831,7 @@ int pciem_bus_register(struct pciem_dev *dev)
 	 * A device with a trapped BAR waits for START: its driver's probe
 	 * will wait on the model, which must be running by then.
 	 */
-	if (!pciem_dev_trapped(dev))
+	if (!pciem_fn_any_trapped(dev))
 		pci_bus_add_devices(dev->bus);
 	pci_unlock_rescan_remove();
 	for (i = 0; i < PCIEM_MAX_FUNCTIONS; i++)

@@ -65,7 +65,11 @@ int pciem_fn_select(struct pciem_dev *dev, const struct pciem_function *req)
 		f = pciem_fn_alloc(dev, req->function);
 		if (!f)
 			return -ENOMEM;
-		dev->fns[req->function] = f;
+		/*
+		 * Published initialised: COMPLETE_READ looks functions up
+		 * without dev->lock (pairs with its smp_load_acquire()).
+		 */
+		smp_store_release(&dev->fns[req->function], f);
 	}
 	dev->sel = req->function;
 	return 0;
@@ -77,6 +81,18 @@ bool pciem_fn_multi(const struct pciem_dev *dev)
 
 	for (i = 1; i < PCIEM_MAX_FUNCTIONS; i++)
 		if (dev->fns[i])
+			return true;
+	return false;
+}
+
+bool pciem_fn_any_trapped(const struct pciem_dev *dev)
+{
+	int i;
+
+	if (pciem_dev_trapped(dev))
+		return true;
+	for (i = 1; i < PCIEM_MAX_FUNCTIONS; i++)
+		if (dev->fns[i] && pciem_dev_trapped(dev->fns[i]))
 			return true;
 	return false;
 }

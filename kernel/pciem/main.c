@@ -120,7 +120,7 @@ static int pciem_start(struct pciem_dev *dev)
 
 	if (dev->state != PCIEM_REGISTERED)
 		return pciem_user_err(-EINVAL, "START: REGISTER first");
-	if (!pciem_dev_trapped(dev))
+	if (!pciem_fn_any_trapped(dev))
 		return pciem_user_err(-EINVAL, "START: only a device with a trapped BAR waits for START; this one was added at REGISTER");
 	if (dev->started)
 		return pciem_user_err(-EALREADY, "START: already started");
@@ -299,8 +299,10 @@ static int pciem_build_image(struct pciem_dev *dev)
 
 /*
  * What a multi-function device must be at REGISTER: every function
- * selected was described, and nothing this version cannot share between
- * functions (trapped BARs, a root port) is asked for.
+ * selected was described, and no root port (its link would be shared by
+ * all functions: not in this version). Trapped BARs are per function: each
+ * has its own read-response page (page 16 n + 8 of the instance file), and
+ * its reads' ids name it (see trap.c).
  */
 static int pciem_fn_check_multi(struct pciem_dev *dev)
 {
@@ -319,11 +321,6 @@ static int pciem_fn_check_multi(struct pciem_dev *dev)
 			pr_info_ratelimited("REGISTER: function %d was selected but never described (CREATE_DEVICE or SET_CONFIG_IMAGE)\n",
 					    i);
 			return -EINVAL;
-		}
-		if (pciem_dev_trapped(f)) {
-			pr_info_ratelimited("REGISTER: function %d: a multi-function device cannot have trapped BARs (not in this ABI version)\n",
-					    i);
-			return -EOPNOTSUPP;
 		}
 	}
 	return 0;
@@ -489,6 +486,7 @@ static bool pciem_ioctl_per_function(unsigned int cmd)
 	case PCIEM_IOCTL_SET_BAR_MODE:
 	case PCIEM_IOCTL_ADD_TRAP_RANGE:
 	case PCIEM_IOCTL_SET_DMA_CHECK:
+	case PCIEM_IOCTL_SET_READ_TIMEOUT:
 		return true;
 	}
 	return false;
@@ -633,7 +631,7 @@ static long pciem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		struct pciem_read_timeout rt;
 
 		ret = copy_from_user(&rt, uarg, sizeof(rt)) ? -EFAULT :
-			pciem_trap_set_timeout(dev, &rt);
+			pciem_trap_set_timeout(fdev, &rt);
 		break;
 	}
 	case PCIEM_IOCTL_START:
@@ -697,10 +695,14 @@ static int pciem_instance_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (!(vma->vm_flags & VM_SHARED))
 		return pciem_user_err(-EINVAL, "BAR mmap: MAP_SHARED required");
-	if (vma->vm_pgoff == PCIEM_MMAP_READ_RESPONSES_PGOFF)
-		return pciem_trap_mmap(dev, vma);
 	fn = vma->vm_pgoff / PCIEM_MMAP_FUNCTION_STRIDE;
 	idx = vma->vm_pgoff % PCIEM_MMAP_FUNCTION_STRIDE;
+	/* Function n's read-response page: page 16 n + 8 (8 for function 0). */
+	if (idx == PCIEM_MMAP_READ_RESPONSES_PGOFF && fn < PCIEM_MAX_FUNCTIONS) {
+		if (fn && !dev->fns[fn])
+			return pciem_user_err(-ENXIO, "read-response mmap: no such function");
+		return pciem_trap_mmap(fn ? dev->fns[fn] : dev, vma);
+	}
 	if (idx >= PCIEM_NUM_BARS || fn >= PCIEM_MAX_FUNCTIONS)
 		return pciem_user_err(-EINVAL, "BAR mmap: offset must be function * 16 + BAR index in pages (or 8: the read-response page)");
 	/* Functions are fixed from REGISTER, before this file existed. */

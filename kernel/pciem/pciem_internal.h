@@ -317,6 +317,14 @@ int pciem_fn_select(struct pciem_dev *dev, const struct pciem_function *req);
  */
 bool pciem_fn_multi(const struct pciem_dev *dev);
 /**
+ * pciem_fn_any_trapped() - Whether any function has a trapped BAR.
+ * @dev: function 0.
+ *
+ * Return: true if a BAR of any function is in trap mode (the device then
+ * waits for START before its drivers probe).
+ */
+bool pciem_fn_any_trapped(const struct pciem_dev *dev);
+/**
  * pciem_pdev_to_dev() - The function behind one of our PCI devices.
  * @pdev: a PCI device on one of our buses.
  *

@@ -47,8 +47,15 @@
 #include "pciem_internal.h"
 
 #define PCIEM_TRAP_MAPS		64
-/* A read's id: a generation above the bits that name its response slot. */
+/*
+ * A read's id: a generation above the function's number above the bits
+ * that name its response slot, so that COMPLETE_READ (which does not take
+ * the device lock, hence no SET_FUNCTION) finds the function the read is
+ * waiting in.
+ */
 #define PCIEM_READ_SLOT_BITS	ilog2(PCIEM_READ_SLOTS)
+#define PCIEM_READ_FN_BITS	ilog2(PCIEM_MAX_FUNCTIONS)
+static_assert((PCIEM_MAX_FUNCTIONS & (PCIEM_MAX_FUNCTIONS - 1)) == 0);
 static_assert((PCIEM_READ_SLOTS & (PCIEM_READ_SLOTS - 1)) == 0);
 #define PCIEM_INSN_MAX		16
 
@@ -318,11 +325,13 @@ static void pciem_trap_kick(struct pciem_dev *dev);
  */
 static void pciem_trap_wait_room(struct pciem_dev *dev)
 {
+	/* Functions 1..7 publish to function 0's ring. */
+	struct pciem_dev *owner = dev->fn0 ? dev->fn0 : dev;
 	u64 deadline = 0;
 
 	for (;;) {
-		u32 head = READ_ONCE(dev->ring->head);
-		u32 tail = READ_ONCE(dev->prod.pos) % PCIEM_RING_SIZE;
+		u32 head = READ_ONCE(owner->ring->head);
+		u32 tail = READ_ONCE(owner->prod.pos) % PCIEM_RING_SIZE;
 
 		if (((tail - head) & (PCIEM_RING_SIZE - 1)) < PCIEM_RING_SIZE - 1)
 			return;
@@ -360,6 +369,9 @@ static void pciem_trap_kick(struct pciem_dev *dev)
 {
 	unsigned long flags;
 
+	/* Function 0 holds the eventfd of every function's events. */
+	if (dev->fn0)
+		dev = dev->fn0;
 	if (in_nmi() || !eventfd_signal_allowed() ||
 	    !pciem_ring_consumer_sleeps(dev))
 		return;
@@ -395,7 +407,8 @@ static u64 pciem_trap_model_read(struct pciem_dev *dev, u32 bar, u64 off,
 		return val;
 	}
 	id = ((u64)atomic64_inc_return(&dev->read_gen) <<
-	      PCIEM_READ_SLOT_BITS) | s;
+	      (PCIEM_READ_SLOT_BITS + PCIEM_READ_FN_BITS)) |
+	     ((u64)dev->fn_nr << PCIEM_READ_SLOT_BITS) | s;
 	slot = &dev->resp->slots[s];
 	pciem_trap_wait_room(dev);
 	ev.id = id;
@@ -791,7 +804,13 @@ void pciem_trap_dev_free(struct pciem_dev *dev)
  */
 void pciem_trap_model_gone(struct pciem_dev *dev)
 {
+	int i;
+
 	WRITE_ONCE(dev->trap_dead, true);
+	/* Functions 1..7 share function 0's device process. */
+	for (i = 1; i < PCIEM_MAX_FUNCTIONS; i++)
+		if (dev->fns[i])
+			WRITE_ONCE(dev->fns[i]->trap_dead, true);
 }
 
 /*
@@ -913,8 +932,23 @@ int pciem_trap_complete(struct pciem_dev *dev,
 {
 	struct pciem_read_response *slot;
 	unsigned int s = c->id % PCIEM_READ_SLOTS;
+	unsigned int fn = (c->id >> PCIEM_READ_SLOT_BITS) %
+			  PCIEM_MAX_FUNCTIONS;
 
-	if (!(c->id >> PCIEM_READ_SLOT_BITS) || !test_bit(s, &dev->resp_busy)) {
+	/* Functions are fixed from REGISTER and freed with function 0. */
+	if (fn) {
+		/* Pairs with the release in pciem_fn_select(). */
+		struct pciem_dev *f = smp_load_acquire(&dev->fns[fn]);
+
+		if (!f) {
+			pr_info_ratelimited("COMPLETE_READ: id 0x%llx names function %u, which does not exist\n",
+					    c->id, fn);
+			return -ENOENT;
+		}
+		dev = f;
+	}
+	if (!(c->id >> (PCIEM_READ_SLOT_BITS + PCIEM_READ_FN_BITS)) ||
+	    !test_bit(s, &dev->resp_busy)) {
 		pr_info_ratelimited("COMPLETE_READ: no read with id 0x%llx is waiting\n",
 				    c->id);
 		return -ENOENT;

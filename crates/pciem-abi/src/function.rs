@@ -6,8 +6,9 @@
 //! = n` selects function `n`, creating it on first selection; the
 //! description ioctls that follow (`CREATE_DEVICE`, `ADD_BAR`,
 //! `ADD_CAPABILITY`, `SET_CONFIG`, `SET_CONFIG_IMAGE`, `GET_BAR_INFO`,
-//! `SET_WATCHPOINT`, `SET_DMA_CHECK`) describe that function, each with its
-//! own configuration space and BARs. REGISTER (of any selection) puts every
+//! `SET_WATCHPOINT`, `SET_DMA_CHECK`, `SET_BAR_MODE`, `ADD_TRAP_RANGE`,
+//! `SET_READ_TIMEOUT`) describe that function, each with its own
+//! configuration space and BARs. REGISTER (of any selection) puts every
 //! described function on the bus together, sets the Multi-Function bit of
 //! function 0's header type, and needs function 0 described: a slot
 //! without function 0 is not scanned by Linux. After REGISTER the
@@ -21,11 +22,15 @@
 //! [`PCIEM_EVENT_FUNCTION_MASK`] bits of its `flags` (0 for function 0, so
 //! single-function consumers see no change). The instance file maps
 //! function `n`'s BAR `b` at page offset
-//! `n * PCIEM_MMAP_FUNCTION_STRIDE + b`.
+//! `n * PCIEM_MMAP_FUNCTION_STRIDE + b`, and its read-response page (for
+//! its trapped BARs) at `n * PCIEM_MMAP_FUNCTION_STRIDE + 8`: each
+//! function's model-answered reads wait in that function's page, and
+//! their ids name the function, so `COMPLETE_READ` needs no selection.
+//! `START` (the device's) is needed when any function traps a BAR.
 //!
-//! Not in this version: a multi-function device cannot have trapped BARs,
-//! a root port, surprise removal or AER injection (`EOPNOTSUPP` with a
-//! reason in the kernel log).
+//! Not in this version: a multi-function device cannot have a root port,
+//! surprise removal or AER injection (`EOPNOTSUPP` with a reason in the
+//! kernel log).
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 

@@ -136,7 +136,8 @@ pub struct pciem_read_completion {
 pub const PCIEM_READ_SLOTS: usize = 64;
 
 /// Page offset of the read-response page in the instance file's mmap (the
-/// BARs are at pages 0..=5).
+/// BARs are at pages 0..=5). Function `n` of a multi-function device has
+/// its own at `n * PCIEM_MMAP_FUNCTION_STRIDE + 8`.
 pub const PCIEM_MMAP_READ_RESPONSES_PGOFF: u64 = 8;
 
 /// One read-response slot. The kernel allocates slot `id % PCIEM_READ_SLOTS`

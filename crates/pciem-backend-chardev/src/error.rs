@@ -69,6 +69,15 @@ pub enum ChardevError {
     /// configuration space (checked before any device exists).
     #[error("trap declarations: {0}")]
     Access(BuildError),
+    /// The functions of a multi-function device break one of the rules
+    /// the kernel enforces ([`pciem_core::function`]); checked before any
+    /// device exists.
+    #[error("functions: {0}")]
+    Function(#[from] pciem_core::function::FunctionError),
+    /// A multi-function session was run without a model for one of the
+    /// functions it opened.
+    #[error("function {0} was opened but has no model in the run")]
+    NoModel(u8),
     /// io-uring was asked for explicitly and cannot be used.
     #[error("io-uring unavailable: {} (errno {}); use the poll(2) loop", .0.desc(), *.0 as i32)]
     IoUringUnavailable(Errno),

@@ -102,7 +102,7 @@ impl ChardevHost {
 }
 
 /// The name of an interrupt kind, for errors.
-fn irq_kind(irq: Irq) -> &'static str {
+pub(crate) fn irq_kind(irq: Irq) -> &'static str {
     match irq {
         Irq::Auto { .. } => "any",
         Irq::Msi { .. } => "MSI",
@@ -112,7 +112,7 @@ fn irq_kind(irq: Irq) -> &'static str {
 }
 
 /// Splits `len` bytes into transfers of at most [`PCIEM_DMA_MAX_LEN`].
-fn dma_chunks(len: usize) -> impl Iterator<Item = (usize, usize)> {
+pub(crate) fn dma_chunks(len: usize) -> impl Iterator<Item = (usize, usize)> {
     let max = PCIEM_DMA_MAX_LEN as usize;
     (0..len)
         .step_by(max)
@@ -125,7 +125,7 @@ fn dma_chunks(len: usize) -> impl Iterator<Item = (usize, usize)> {
 /// bus address that does not reach RAM (or that the IOMMU does not map),
 /// EPERM while the driver has not enabled bus mastering, EINVAL for a
 /// malformed request, ENODEV before REGISTER.
-fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
+pub(crate) fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
     match errno {
         Errno::EFAULT => HostError::DmaRefused {
             addr,
@@ -143,7 +143,7 @@ fn dma_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError
 /// The module's P2P errors: EACCES outside the whitelisted regions, EPERM
 /// while bus mastering is off ([`HostError::BusMasterDisabled`], not a
 /// denial by region).
-fn p2p_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
+pub(crate) fn p2p_error(op: &'static str, addr: u64, len: usize, errno: Errno) -> HostError {
     match errno {
         Errno::EACCES => HostError::P2pDenied {
             addr,
@@ -177,13 +177,13 @@ impl Host for ChardevHost {
 
     fn set_timer(&self, id: u32, delay: std::time::Duration) -> Result<(), HostError> {
         self.timers
-            .set(id, delay)
+            .set(u64::from(id), delay)
             .map_err(|e| host_error("timerfd_settime", e))
     }
 
     fn cancel_timer(&self, id: u32) -> Result<(), HostError> {
         self.timers
-            .cancel(id)
+            .cancel(u64::from(id))
             .map_err(|e| host_error("timerfd_settime", e))
     }
 
@@ -297,7 +297,7 @@ impl Host for ChardevHost {
     }
 }
 
-fn check_len(len: usize) -> Result<(), HostError> {
+pub(crate) fn check_len(len: usize) -> Result<(), HostError> {
     if len as u64 > PCIEM_DMA_MAX_LEN {
         return Err(HostError::TooLong {
             len: len as u64,

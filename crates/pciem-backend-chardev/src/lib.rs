@@ -42,12 +42,14 @@
 //!   io-uring with a poll(2) fallback.
 //! - [`host`]: [`ChardevHost`], the [`Host`](pciem_core::Host) impl, and
 //!   irqfds.
-//! - [`session`]: bringing the device up and the loop; [`error`]: errors
+//! - [`session`]: bringing the device up and the loop; [`functions`]: the
+//!   same for a multi-function device, one model per function; [`error`]: errors
 //!   that name the step, the errno and the usual fix.
 
 pub mod bar;
 pub mod error;
 pub mod event_loop;
+pub mod functions;
 pub mod host;
 pub mod ioctl;
 pub mod mapping;
@@ -58,5 +60,6 @@ mod timers;
 
 pub use error::ChardevError;
 pub use event_loop::{LoopKind, StopHandle, StopSignal, WaitMode};
+pub use functions::{run_functions, FunctionHost, FunctionRunReport, FunctionSession};
 pub use host::{ChardevHost, IrqFd};
 pub use session::{run, RunOptions, RunReport, Session, DEFAULT_PATH};

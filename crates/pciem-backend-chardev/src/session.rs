@@ -179,29 +179,7 @@ impl Session {
         let waiter = Waiter::new(options.wait)?;
         let timers = Timers::new().map_err(ChardevError::sys("timerfd_create"))?;
 
-        let control = open(
-            &options.path,
-            OFlag::O_RDWR | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|errno| ChardevError::Open {
-            path: options.path.clone(),
-            errno,
-        })?;
-        let v = ioctl::get_version(control.as_fd()).map_err(ChardevError::sys("GET_VERSION"))?;
-        for (what, kernel, ours) in [
-            ("abi_version", v.abi_version, PCIEM_ABI_VERSION),
-            ("ring_size", v.ring_size, PCIEM_RING_SIZE as u32),
-            (
-                "event_size",
-                v.event_size,
-                core::mem::size_of::<pciem_event>() as u32,
-            ),
-        ] {
-            if kernel != ours {
-                return Err(ChardevError::AbiMismatch { what, kernel, ours });
-            }
-        }
+        let control = open_control(&options.path)?;
         let ring = EventRing::map(&control).map_err(ChardevError::sys("mmap the event ring"))?;
         let eventfd = notification_eventfd().map_err(ChardevError::sys("eventfd"))?;
         ioctl::set_eventfd(control.as_fd(), Some(eventfd.as_fd()))
@@ -374,7 +352,8 @@ impl Session {
             .timers()
             .due()
             .map_err(ChardevError::sys("read the timerfd"))?;
-        for id in due {
+        // Keys are the model's u32 ids (ChardevHost::set_timer).
+        for id in due.into_iter().map(|key| key as u32) {
             report.timers += 1;
             report.keep(device.timer(&self.host, id));
         }
@@ -398,6 +377,32 @@ impl Session {
     }
 }
 
+/// Opens the control file and checks that the module speaks our ABI (its
+/// version, ring size and event size).
+pub(crate) fn open_control(path: &std::path::Path) -> Result<std::os::fd::OwnedFd, ChardevError> {
+    let control = open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(|errno| {
+        ChardevError::Open {
+            path: path.to_path_buf(),
+            errno,
+        }
+    })?;
+    let v = ioctl::get_version(control.as_fd()).map_err(ChardevError::sys("GET_VERSION"))?;
+    for (what, kernel, ours) in [
+        ("abi_version", v.abi_version, PCIEM_ABI_VERSION),
+        ("ring_size", v.ring_size, PCIEM_RING_SIZE as u32),
+        (
+            "event_size",
+            v.event_size,
+            core::mem::size_of::<pciem_event>() as u32,
+        ),
+    ] {
+        if kernel != ours {
+            return Err(ChardevError::AbiMismatch { what, kernel, ours });
+        }
+    }
+    Ok(control)
+}
+
 /// `SET_BAR_MODE` for each trapped BAR, `ADD_TRAP_RANGE` for each range,
 /// `SET_READ_TIMEOUT` if the model sets one; each errno names its step.
 pub(crate) fn declare_traps(
@@ -419,7 +424,7 @@ pub(crate) fn declare_traps(
 
 /// Refuses watches the kernel would refuse (pciem-core's
 /// `watch::check_watches`), with the reason, before any device exists.
-fn check_watches(space: &ConfigSpace, watches: &[Watch]) -> Result<(), ChardevError> {
+pub(crate) fn check_watches(space: &ConfigSpace, watches: &[Watch]) -> Result<(), ChardevError> {
     watch::check_watches(watches, |bar| space.bar(bar).map_or(0, |b| b.size)).map_err(
         |(w, e)| ChardevError::BadWatch {
             bar: w.bar,
@@ -433,7 +438,7 @@ fn check_watches(space: &ConfigSpace, watches: &[Watch]) -> Result<(), ChardevEr
 
 /// A watch's offset as `SET_WATCHPOINT` carries it (32 bits): a register
 /// above 4 GiB of a large 64-bit BAR cannot be watched.
-fn abi_offset(w: &Watch) -> Result<u32, ChardevError> {
+pub(crate) fn abi_offset(w: &Watch) -> Result<u32, ChardevError> {
     u32::try_from(w.offset).map_err(|_| ChardevError::BadWatch {
         bar: w.bar,
         offset: w.offset,

@@ -1,6 +1,9 @@
 //! The model's timers ([`Host::set_timer`](pciem_core::Host::set_timer))
 //! on one timerfd, armed for the earliest deadline; the event loop waits
-//! on it beside the ring's eventfd and the stop signal.
+//! on it beside the ring's eventfd and the stop signal. Timers are keyed by
+//! a `u64`: the model's id, with the function number above it in a
+//! multi-function device ([`crate::functions`]), so that each function's
+//! ids are its own.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -14,7 +17,7 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 #[derive(Debug)]
 pub(crate) struct Timers {
     fd: TimerFd,
-    armed: Mutex<BTreeMap<u32, Instant>>,
+    armed: Mutex<BTreeMap<u64, Instant>>,
 }
 
 impl Timers {
@@ -34,19 +37,19 @@ impl Timers {
         self.fd.as_fd()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Instant>> {
         self.armed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Arms timer `id` for `delay` from now (replacing its old deadline).
-    pub(crate) fn set(&self, id: u32, delay: Duration) -> nix::Result<()> {
+    pub(crate) fn set(&self, id: u64, delay: Duration) -> nix::Result<()> {
         let mut armed = self.lock();
         armed.insert(id, Instant::now() + delay);
         self.rearm(&armed)
     }
 
     /// Disarms timer `id`.
-    pub(crate) fn cancel(&self, id: u32) -> nix::Result<()> {
+    pub(crate) fn cancel(&self, id: u64) -> nix::Result<()> {
         let mut armed = self.lock();
         if armed.remove(&id).is_some() {
             self.rearm(&armed)?;
@@ -56,7 +59,7 @@ impl Timers {
 
     /// The timers due now, earliest first (ties by id), disarmed; the
     /// timerfd re-armed for the next.
-    pub(crate) fn due(&self) -> nix::Result<Vec<u32>> {
+    pub(crate) fn due(&self) -> nix::Result<Vec<u64>> {
         // Consume the expiration (nothing to read is no error).
         match self.fd.wait() {
             Ok(()) | Err(nix::errno::Errno::EAGAIN) => {}
@@ -64,7 +67,7 @@ impl Timers {
         }
         let mut armed = self.lock();
         let now = Instant::now();
-        let mut due: Vec<(Instant, u32)> = armed
+        let mut due: Vec<(Instant, u64)> = armed
             .iter()
             .filter(|(_, &at)| at <= now)
             .map(|(&id, &at)| (at, id))
@@ -78,7 +81,7 @@ impl Timers {
     }
 
     /// Points the timerfd at the earliest deadline, or disarms it.
-    fn rearm(&self, armed: &BTreeMap<u32, Instant>) -> nix::Result<()> {
+    fn rearm(&self, armed: &BTreeMap<u64, Instant>) -> nix::Result<()> {
         match armed.values().min() {
             // At least a nanosecond: a zero expiration disarms a timerfd.
             Some(&at) => {

@@ -44,6 +44,11 @@ pub enum MockError {
     /// The eventfd that wakes the device thread could not be created.
     #[error("cannot create the device thread's eventfd: {0}")]
     Eventfd(std::io::ErrorKind),
+    /// A multi-function device's functions break a rule the kernel
+    /// enforces, or a function the device does not have was addressed
+    /// ([`crate::functions::MultiHarness`]).
+    #[error("functions: {0}")]
+    Function(#[from] pciem_core::function::FunctionError),
     /// The device thread panicked.
     #[error("the device thread panicked")]
     DevicePanicked,

@@ -344,6 +344,12 @@ impl<D: Device> Harness<D> {
         self.host.with(|st| st.now)
     }
 
+    /// When the earliest armed timer falls due on the virtual clock, if
+    /// one is armed.
+    pub fn next_timer(&self) -> Option<Duration> {
+        self.host.with(|st| st.timers.values().min().copied())
+    }
+
     /// Moves the virtual clock forward by `by`, firing every timer that
     /// falls due on the way, in deadline order (ties by id), each with the
     /// clock at its deadline, and handling the events its handler causes

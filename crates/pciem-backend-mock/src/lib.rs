@@ -19,6 +19,11 @@
 //! interrupts raised, timers) in order, as typed [`TraceRecord`]s to
 //! assert on or print; off by default. See [`trace`].
 //!
+//! **Multi-function devices**: [`MultiHarness`] plugs in up to eight
+//! functions, each a model of its own, and a test addresses each
+//! function's driver side with [`MultiHarness::function`] (see
+//! [`functions`]).
+//!
 //! **Linux only**: the device thread sleeps on an `eventfd(2)`, the same
 //! wake-up the real module uses, which other systems do not offer. Like
 //! pciem-core, it needs a target with 64-bit atomics.
@@ -185,6 +190,7 @@
 mod dma;
 mod doorbell;
 mod error;
+pub mod functions;
 mod harness;
 mod host;
 mod irq;
@@ -192,6 +198,7 @@ pub mod trace;
 
 pub use doorbell::Doorbell;
 pub use error::MockError;
+pub use functions::{FunctionBox, FunctionModel, FunctionModels, MultiHarness};
 pub use harness::{DeviceWait, Harness};
 pub use host::MockHost;
 pub use irq::{IrqKind, IrqRecord};

@@ -12,6 +12,8 @@
 //!   implements and the [`Host`] trait a backend offers it.
 //! - [`dmacheck`]: the rules a DMA must follow against the driver's
 //!   mappings, and the kinds of violation.
+//! - [`function`]: the function sets of multi-function devices and the
+//!   rules the kernel module enforces for them.
 //! - [`prp`]: walking NVMe-style PRP lists into DMA segments.
 //! - [`insn`]: decoding and emulating the x86-64 instructions drivers use
 //!   on MMIO (trap mode).
@@ -43,6 +45,7 @@ pub mod access;
 pub mod config;
 pub mod device;
 pub mod dmacheck;
+pub mod function;
 pub mod insn;
 pub mod interrupt;
 pub mod prp;

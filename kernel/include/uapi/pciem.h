@@ -563,7 +563,8 @@
 
 /**
  * Page offset of the read-response page in the instance file's mmap (the
- * BARs are at pages 0..=5).
+ * BARs are at pages 0..=5). Function `n` of a multi-function device has
+ * its own at `n * PCIEM_MMAP_FUNCTION_STRIDE + 8`.
  */
 #define PCIEM_MMAP_READ_RESPONSES_PGOFF 8
 

@@ -1959,6 +1959,20 @@ static ROWS: &[Row] = &[
         libc::EINVAL,
         |f| map(f.inst_fd()?, 0, 2 * PAGE, libc::MAP_SHARED),
     ),
+    row(
+        "mmap read responses",
+        "of function 1, which does not exist (page 16 + 8)",
+        Registered,
+        libc::ENXIO,
+        |f| map(f.inst_fd()?, 16 + 8, PAGE, libc::MAP_SHARED),
+    ),
+    row(
+        "COMPLETE_READ",
+        "an id naming function 5, which does not exist",
+        Registered,
+        libc::ENOENT,
+        |f| f.dev.complete_read(1 << 9 | 5 << 6, 0).map(|_| 0),
+    ),
     row("mmap BAR", "MAP_PRIVATE", Registered, libc::EINVAL, |f| {
         map(f.inst_fd()?, 0, PAGE, libc::MAP_PRIVATE)
     }),
