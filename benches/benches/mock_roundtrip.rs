@@ -40,6 +40,7 @@ const WATCHES: [Watch; 1] = [Watch {
 }];
 
 impl Device for DoorbellDevice {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         ConfigBuilder::new(0x1234, 0xbe11)
             .bar(0, PciBar::memory32(4096))

@@ -29,7 +29,7 @@
 //! image-patch mode:     patches u8, then per patch: array u8 (config,
 //!                       wmask, w1cmask), offset u16, byte u8 applied to
 //!                       a rich built device
-//! then, until the end:  op kind u8, offset u16, size u8, value u32
+//! then, until the end:  op kind u8, offset u16, width u8, value u32
 //! ```
 
 use pciem_abi::{pciem_bar_config, pciem_cap_config, pciem_config_space, PCIEM_CAP_DATA_MAX};
@@ -487,24 +487,24 @@ fn check_validate_is_sound(space: &ConfigSpace) {
 /// Host accesses with the per-access invariants, and the space-wide ones
 /// (`expect`) after each.
 fn run_ops(r: &mut Reader<'_>, space: &mut ConfigSpace, expect: Option<&Expect>) {
-    const SIZES: [u8; 3] = [1, 2, 4];
+    const WIDTHS: [u8; 3] = [1, 2, 4];
     let mut ops = 0;
     while !r.is_empty() && ops < 64 {
         ops += 1;
         let kind = r.u8() % 8;
         let offset = r.u16();
-        let size = r.u8();
+        let width = r.u8();
         let value = r.u32();
-        let (offset, size) = match kind {
-            5 | 6 => (offset, size),
+        let (offset, width) = match kind {
+            5 | 6 => (offset, width),
             7 => (0x10 + 4 * (offset % 6), 4),
-            _ => (offset % SPACE as u16, SIZES[size as usize % 3]),
+            _ => (offset % SPACE as u16, WIDTHS[width as usize % 3]),
         };
         let value = if kind == 7 { u32::MAX } else { value };
         if kind == 4 || kind == 6 {
-            check_read(space, offset, size);
+            check_read(space, offset, width);
         } else {
-            check_write(space, offset, size, value);
+            check_write(space, offset, width, value);
         }
         match expect {
             Some(e) => e.check(space),
@@ -513,11 +513,11 @@ fn run_ops(r: &mut Reader<'_>, space: &mut ConfigSpace, expect: Option<&Expect>)
     }
 }
 
-fn check_read(space: &ConfigSpace, offset: u16, size: u8) {
-    let got = space.read(offset, size);
-    let end = offset as usize + size as usize;
-    if !matches!(size, 1 | 2 | 4) || end > SPACE {
-        assert!(got.is_err(), "bad read {offset:#x}/{size} accepted");
+fn check_read(space: &ConfigSpace, offset: u16, width: u8) {
+    let got = space.read(offset, width);
+    let end = offset as usize + width as usize;
+    if !matches!(width, 1 | 2 | 4) || end > SPACE {
+        assert!(got.is_err(), "bad read {offset:#x}/{width} accepted");
         return;
     }
     let mut want = 0u32;
@@ -527,23 +527,23 @@ fn check_read(space: &ConfigSpace, offset: u16, size: u8) {
     {
         want |= (*b as u32) << (8 * i);
     }
-    assert_eq!(got, Ok(want), "read {offset:#x}/{size}");
+    assert_eq!(got, Ok(want), "read {offset:#x}/{width}");
 }
 
 /// One write: an error changes nothing; otherwise only the bytes written
 /// change, writable bits take the written value (except an unsupported
 /// power state, which is refused), W1C bits only clear where 1 is written,
 /// read-only bits stay, and the effects say whether anything changed.
-fn check_write(space: &mut ConfigSpace, offset: u16, size: u8, value: u32) {
+fn check_write(space: &mut ConfigSpace, offset: u16, width: u8, value: u32) {
     let before = space.clone();
     // Where the library finds PM (in a patched image, whatever the chain
     // says; in a built one, the walk in `Expect` agrees).
     let pm = before.find_capability(0x01).map(usize::from);
-    let r = space.write(offset, size, value);
+    let r = space.write(offset, width, value);
     let start = offset as usize;
-    let end = start + size as usize;
-    if !matches!(size, 1 | 2 | 4) || end > SPACE {
-        assert!(r.is_err(), "bad write {offset:#x}/{size} accepted");
+    let end = start + width as usize;
+    if !matches!(width, 1 | 2 | 4) || end > SPACE {
+        assert!(r.is_err(), "bad write {offset:#x}/{width} accepted");
         assert_eq!(&before, space, "a refused write changed the space");
         return;
     }
@@ -552,7 +552,7 @@ fn check_write(space: &mut ConfigSpace, offset: u16, size: u8, value: u32) {
     let bytes = value.to_le_bytes();
     assert!(
         old.config[..start] == new.config[..start] && old.config[end..] == new.config[end..],
-        "write {offset:#x}/{size} changed bytes outside it"
+        "write {offset:#x}/{width} changed bytes outside it"
     );
     for i in start..end {
         let (w, c, b) = (new.wmask[i], new.w1cmask[i], bytes[i - start]);

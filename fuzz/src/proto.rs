@@ -180,11 +180,11 @@ impl Card {
         self.reg_write(regs::CMD, 4, raw as u64)
     }
 
-    /// A register write of `size` bytes, with the checks of what it must
+    /// A register write of `width` bytes, with the checks of what it must
     /// and must not have caused; returns the completion if it ran a
     /// command.
-    fn reg_write(&mut self, offset: u64, size: u8, value: u64) -> Option<Done> {
-        let end = offset + size as u64;
+    fn reg_write(&mut self, offset: u64, width: u8, value: u64) -> Option<Done> {
+        let end = offset + u64::from(width);
         let bytes = value.to_le_bytes();
         // The value each watched register holds after the write.
         let after = |card: &mut Card, reg: u64| -> Option<u32> {
@@ -203,7 +203,7 @@ impl Card {
         let control = after(self, regs::CONTROL);
         let cmd = after(self, regs::CMD);
         self.h()
-            .mmio_write(REG_BAR, offset, size, value)
+            .mmio_write(REG_BAR, offset, width, value)
             .expect("register write inside BAR0");
         let fired = cmd.is_some_and(|c| c != 0);
         let irqs = self.h().irq_count(IrqKind::Msi, 0);

@@ -45,7 +45,7 @@ pub enum ChardevError {
         /// BAR slot.
         bar: u8,
         /// Offset in the BAR.
-        offset: u32,
+        offset: u64,
         /// Width in bytes.
         width: u8,
         /// Why it is refused.
@@ -59,9 +59,12 @@ pub enum ChardevError {
         /// Size reported by `GET_BAR_INFO`.
         size: u64,
     },
-    /// The model's `start` failed.
+    /// The model's `start` failed: its error (the model's
+    /// [`pciem_core::Device::Error`]) as `Display` text, since this type is
+    /// not generic over the model. The handlers' errors during the run
+    /// keep their type ([`crate::RunReport::errors`]).
     #[error("device start: {0}")]
-    Start(HostError),
+    Start(String),
     /// The model's trap declarations are inconsistent with its
     /// configuration space (checked before any device exists).
     #[error("trap declarations: {0}")]

@@ -32,6 +32,7 @@
 //! # use pciem_core::config::Bar;
 //! # struct Port(u16);
 //! # impl Device for Port {
+//! #     type Error = HostError;
 //! #     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //! #         ConfigBuilder::new(0x1234, self.0).bar(0, Bar::memory32(4096)).build()
 //! #     }
@@ -448,7 +449,7 @@ struct Described {
 /// set, each configuration space, trap declarations, watches) without
 /// touching the kernel.
 fn describe(
-    functions: &[(u8, &dyn Device)],
+    functions: &[(u8, &dyn Device<Error = HostError>)],
     root_port: bool,
 ) -> Result<(FunctionSet, Vec<Described>), ChardevError> {
     let set = FunctionSet::new(functions.iter().map(|(n, _)| *n))?;
@@ -493,9 +494,9 @@ fn declare(
     declare_traps(control, &d.access)?;
     for w in &d.watches {
         let wp = pciem_watchpoint_config {
-            bar_index: w.bar as u32,
-            offset: w.offset,
-            width: w.width as u32,
+            bar_index: u32::from(w.bar),
+            offset: crate::session::abi_offset(w)?,
+            width: u32::from(w.width),
             flags: PCIEM_WP_FLAG_BAR_KPROBES,
             addr: 0,
         };
@@ -567,7 +568,7 @@ impl FunctionSession {
     /// then each function's BARs mapped, and the read-response page of
     /// each function with a trapped BAR.
     pub fn open(
-        functions: &[(u8, &dyn Device)],
+        functions: &[(u8, &dyn Device<Error = HostError>)],
         options: RunOptions,
     ) -> Result<Self, ChardevError> {
         let (set, described) = describe(functions, options.root_port)?;
@@ -675,13 +676,16 @@ impl FunctionSession {
     /// [`ChardevError::NoModel`] or [`ChardevError::Function`].
     pub fn run(
         &mut self,
-        devices: &mut [(u8, &mut dyn Device)],
+        devices: &mut [(u8, &mut dyn Device<Error = HostError>)],
         stop: &StopSignal,
     ) -> Result<FunctionRunReport, ChardevError> {
         let index = self.index(devices)?;
         for f in self.set.iter() {
             if let (Some(i), Some(host)) = (index[f as usize], &self.hosts[f as usize]) {
-                devices[i].1.start(host).map_err(ChardevError::Start)?;
+                devices[i]
+                    .1
+                    .start(host)
+                    .map_err(|e| ChardevError::Start(e.to_string()))?;
             }
         }
         if self.trapped && !self.started {
@@ -720,7 +724,7 @@ impl FunctionSession {
     /// has exactly one, and nothing else is there.
     fn index(
         &self,
-        devices: &[(u8, &mut dyn Device)],
+        devices: &[(u8, &mut dyn Device<Error = HostError>)],
     ) -> Result<[Option<usize>; MAX_FUNCTIONS as usize], ChardevError> {
         FunctionSet::new(devices.iter().map(|(n, _)| *n))?;
         let mut index = [None; MAX_FUNCTIONS as usize];
@@ -736,7 +740,7 @@ impl FunctionSession {
 
     fn drain(
         &mut self,
-        devices: &mut [(u8, &mut dyn Device)],
+        devices: &mut [(u8, &mut dyn Device<Error = HostError>)],
         index: &[Option<usize>; MAX_FUNCTIONS as usize],
         batch: &mut [pciem_event],
         report: &mut FunctionRunReport,
@@ -779,7 +783,7 @@ impl FunctionSession {
     /// due, earliest first.
     fn fire_timers(
         &mut self,
-        devices: &mut [(u8, &mut dyn Device)],
+        devices: &mut [(u8, &mut dyn Device<Error = HostError>)],
         index: &[Option<usize>; MAX_FUNCTIONS as usize],
         report: &mut FunctionRunReport,
     ) -> Result<(), ChardevError> {
@@ -830,11 +834,12 @@ impl FunctionSession {
 /// `/dev/pciem` until `stop` is requested: [`FunctionSession::open`] then
 /// [`FunctionSession::run`]. The device is removed when this returns.
 pub fn run_functions(
-    devices: &mut [(u8, &mut dyn Device)],
+    devices: &mut [(u8, &mut dyn Device<Error = HostError>)],
     options: RunOptions,
     stop: &StopSignal,
 ) -> Result<FunctionRunReport, ChardevError> {
-    let view: Vec<(u8, &dyn Device)> = devices.iter().map(|(n, d)| (*n, &**d)).collect();
+    let view: Vec<(u8, &dyn Device<Error = HostError>)> =
+        devices.iter().map(|(n, d)| (*n, &**d)).collect();
     let mut session = FunctionSession::open(&view, options)?;
     drop(view);
     session.run(devices, stop)
@@ -860,6 +865,7 @@ mod tests {
     }
 
     impl Device for Adder {
+        type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
             ConfigBuilder::new(0x1f0c, 0x7e50 + self.add as u16)
                 .bar(0, Bar::memory32(4096))
@@ -904,7 +910,9 @@ mod tests {
     #[test]
     fn bad_function_sets_fail_before_touching_the_kernel() {
         let (a, b) = (adder(0), adder(1));
-        let open = |fs: &[(u8, &dyn Device)]| FunctionSession::open(fs, nowhere()).unwrap_err();
+        let open = |fs: &[(u8, &dyn Device<Error = HostError>)]| {
+            FunctionSession::open(fs, nowhere()).unwrap_err()
+        };
         let e = open(&[(0, &a), (8, &b)]);
         assert!(
             matches!(e, ChardevError::Function(FunctionError::OutOfRange(8))),
@@ -950,6 +958,7 @@ mod tests {
                 .trap_bar(0)
         }
         impl Device for Trapped {
+            type Error = HostError;
             fn config_space(&self) -> Result<ConfigSpace, BuildError> {
                 builder().build()
             }
@@ -965,6 +974,7 @@ mod tests {
         }
         struct BadTrap;
         impl Device for BadTrap {
+            type Error = HostError;
             fn config_space(&self) -> Result<ConfigSpace, BuildError> {
                 ConfigBuilder::new(0x1f0c, 0x7e5f)
                     .bar(0, Bar::memory32(4096))
@@ -1176,6 +1186,7 @@ mod tests {
 
         struct Answering(u64);
         impl Device for Answering {
+            type Error = HostError;
             fn config_space(&self) -> Result<ConfigSpace, BuildError> {
                 ConfigBuilder::new(0x1f0c, 0x7e5f)
                     .bar(0, Bar::memory32(4096))
@@ -1205,7 +1216,7 @@ mod tests {
         let read = MmioRead {
             bar: 0,
             offset: 0x10,
-            size: 2,
+            width: 2,
         };
         producer
             .push(&f.view, &function::tagged(&read.to_event(70), 2))

@@ -17,6 +17,7 @@
 //! # use pciem_core::config::Bar;
 //! # struct Model;
 //! # impl Device for Model {
+//! #     type Error = HostError;
 //! #     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //! #         ConfigBuilder::new(0x1234, 1).bar(0, Bar::memory32(4096)).build()
 //! #     }

@@ -71,9 +71,12 @@ impl Default for RunOptions {
     }
 }
 
-/// What a run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RunReport {
+/// What a run did. `E` is the model's [`Device::Error`]: the handlers'
+/// errors are kept as the values the model returned (a failed
+/// `COMPLETE_READ` of the loop itself as the model's error type made
+/// `From` the [`HostError`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunReport<E = HostError> {
     /// Events handed to the model.
     pub events: u64,
     /// Wake-ups of the event loop.
@@ -91,7 +94,35 @@ pub struct RunReport {
     /// Handler calls that returned an error.
     pub handler_errors: u64,
     /// The first [`KEPT_ERRORS`] of those errors.
-    pub errors: Vec<HostError>,
+    pub errors: Vec<E>,
+}
+
+impl<E> Default for RunReport<E> {
+    fn default() -> Self {
+        RunReport {
+            events: 0,
+            wakeups: 0,
+            lost: 0,
+            overflow: 0,
+            reads_answered: 0,
+            timers: 0,
+            handler_errors: 0,
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl<E> RunReport<E> {
+    /// Counts a handler's error and keeps it if fewer than
+    /// [`KEPT_ERRORS`] are kept.
+    fn keep(&mut self, result: Result<(), E>) {
+        if let Err(e) = result {
+            self.handler_errors += 1;
+            if self.errors.len() < KEPT_ERRORS {
+                self.errors.push(e);
+            }
+        }
+    }
 }
 
 /// A device registered on `/dev/pciem`, its BARs mapped, ready to run.
@@ -166,9 +197,9 @@ impl Session {
         declare_traps(control.as_fd(), &access)?;
         for w in &watches {
             let wp = pciem_watchpoint_config {
-                bar_index: w.bar as u32,
-                offset: w.offset,
-                width: w.width as u32,
+                bar_index: u32::from(w.bar),
+                offset: abi_offset(w)?,
+                width: u32::from(w.width),
                 flags: PCIEM_WP_FLAG_BAR_KPROBES,
                 addr: 0,
             };
@@ -239,8 +270,10 @@ impl Session {
         &mut self,
         device: &mut D,
         stop: &StopSignal,
-    ) -> Result<RunReport, ChardevError> {
-        device.start(&self.host).map_err(ChardevError::Start)?;
+    ) -> Result<RunReport<D::Error>, ChardevError> {
+        device
+            .start(&self.host)
+            .map_err(|e| ChardevError::Start(e.to_string()))?;
         if self.access.any_trapped() && !self.started {
             ioctl::start(self.host.control_fd()).map_err(ChardevError::sys("START"))?;
             self.started = true;
@@ -279,7 +312,7 @@ impl Session {
         &mut self,
         device: &mut D,
         batch: &mut [pciem_event],
-        report: &mut RunReport,
+        report: &mut RunReport<D::Error>,
     ) {
         loop {
             let b = self.ring.pop_batch(batch);
@@ -298,12 +331,7 @@ impl Session {
                 if let Some(a) = served.answer {
                     self.answer(a, report);
                 }
-                if let Err(e) = served.result {
-                    report.handler_errors += 1;
-                    if report.errors.len() < KEPT_ERRORS {
-                        report.errors.push(e);
-                    }
-                }
+                report.keep(served.result);
             }
             if b.events < batch.len() {
                 return;
@@ -317,7 +345,7 @@ impl Session {
     fn fire_timers<D: Device + ?Sized>(
         &mut self,
         device: &mut D,
-        report: &mut RunReport,
+        report: &mut RunReport<D::Error>,
     ) -> Result<(), ChardevError> {
         let due = self
             .host
@@ -327,12 +355,7 @@ impl Session {
         // Keys are the model's u32 ids (ChardevHost::set_timer).
         for id in due.into_iter().map(|key| key as u32) {
             report.timers += 1;
-            if let Err(e) = device.timer(&self.host, id) {
-                report.handler_errors += 1;
-                if report.errors.len() < KEPT_ERRORS {
-                    report.errors.push(e);
-                }
-            }
+            report.keep(device.timer(&self.host, id));
         }
         Ok(())
     }
@@ -340,17 +363,12 @@ impl Session {
     /// Sends one read answer back to the kernel: the read-response slot, or
     /// `COMPLETE_READ` if there is no page (a read event on a device
     /// without trapped BARs: a confused kernel; answered anyway).
-    fn answer(&self, a: ReadAnswer, report: &mut RunReport) {
+    fn answer<E: From<HostError>>(&self, a: ReadAnswer, report: &mut RunReport<E>) {
         match &self.responses {
             Some(page) => page.answer(a),
             None => {
                 if let Err(e) = ioctl::complete_read(self.host.control_fd(), a.id, a.value) {
-                    report.handler_errors += 1;
-                    if report.errors.len() < KEPT_ERRORS {
-                        report
-                            .errors
-                            .push(crate::error::host_error("COMPLETE_READ", e));
-                    }
+                    report.keep(Err(crate::error::host_error("COMPLETE_READ", e).into()));
                     return;
                 }
             }
@@ -407,13 +425,25 @@ pub(crate) fn declare_traps(
 /// Refuses watches the kernel would refuse (pciem-core's
 /// `watch::check_watches`), with the reason, before any device exists.
 pub(crate) fn check_watches(space: &ConfigSpace, watches: &[Watch]) -> Result<(), ChardevError> {
-    watch::check_watches(watches, |bar| space.bar(bar).map_or(0, |b| b.size)).map_err(|(w, e)| {
-        ChardevError::BadWatch {
+    watch::check_watches(watches, |bar| space.bar(bar).map_or(0, |b| b.size)).map_err(
+        |(w, e)| ChardevError::BadWatch {
             bar: w.bar,
             offset: w.offset,
             width: w.width,
             reason: e.message(),
-        }
+        },
+    )?;
+    watches.iter().try_for_each(|w| abi_offset(w).map(drop))
+}
+
+/// A watch's offset as `SET_WATCHPOINT` carries it (32 bits): a register
+/// above 4 GiB of a large 64-bit BAR cannot be watched.
+pub(crate) fn abi_offset(w: &Watch) -> Result<u32, ChardevError> {
+    u32::try_from(w.offset).map_err(|_| ChardevError::BadWatch {
+        bar: w.bar,
+        offset: w.offset,
+        width: w.width,
+        reason: "the offset is above 4 GiB, past what SET_WATCHPOINT can carry",
     })
 }
 
@@ -423,7 +453,7 @@ pub fn run<D: Device + ?Sized>(
     device: &mut D,
     options: RunOptions,
     stop: &StopSignal,
-) -> Result<RunReport, ChardevError> {
+) -> Result<RunReport<D::Error>, ChardevError> {
     Session::open(device, options)?.run(device, stop)
 }
 
@@ -436,6 +466,7 @@ mod tests {
     struct Model(Vec<Watch>);
 
     impl Device for Model {
+        type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
             ConfigBuilder::new(0x1f0c, 0x7e5f)
                 .bar(0, Bar::memory32(4096))
@@ -449,7 +480,7 @@ mod tests {
         }
     }
 
-    fn w(bar: u8, offset: u32, width: u8) -> Watch {
+    fn w(bar: u8, offset: u64, width: u8) -> Watch {
         Watch { bar, offset, width }
     }
 
@@ -466,6 +497,18 @@ mod tests {
         assert!(reason(&[w(1, 0, 4)]).contains("no such"));
         assert!(reason(&[w(0, 4096, 4)]).contains("outside"));
         assert!(reason(&[w(0, 0, 4), w(0, 0, 4)]).contains("twice"));
+        let big = ConfigBuilder::new(1, 2)
+            .bar(0, Bar::memory64(1 << 33))
+            .build()
+            .unwrap();
+        match check_watches(&big, &[w(0, 1 << 32, 4)]) {
+            Err(ChardevError::BadWatch { offset, reason, .. }) => {
+                assert_eq!(offset, 1 << 32);
+                assert!(reason.contains("4 GiB"), "{reason}");
+            }
+            other => panic!("expected BadWatch, got {other:?}"),
+        }
+        assert!(check_watches(&big, &[w(0, 0xFFFF_FFF0, 8)]).is_ok());
         assert!(
             reason(&[w(0, 0, 4), w(0, 4, 4), w(0, 8, 4), w(0, 12, 4), w(0, 16, 4)])
                 .contains("debug registers")
@@ -503,6 +546,7 @@ mod tests {
     struct Counting(u32);
 
     impl Device for Counting {
+        type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
             Model(vec![]).config_space()
         }
@@ -639,6 +683,7 @@ mod tests {
     }
 
     impl Device for Answering {
+        type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
             trapped_builder().build()
         }
@@ -736,7 +781,7 @@ mod tests {
         let read = MmioRead {
             bar: 0,
             offset: 0x10,
-            size: 2,
+            width: 2,
         };
         for _ in 0..3 {
             producer.push(view, &write).unwrap();
@@ -755,6 +800,80 @@ mod tests {
         assert_eq!(page.slots[70 % 64].id, 70);
         // Cut to the 2-byte width: 0xC0_0003 -> 0x0003.
         assert_eq!(page.slots[6].value, 0x0003);
+    }
+
+    /// A model with its own error type: refuses the value 7.
+    #[derive(Debug, PartialEq, Eq, thiserror::Error)]
+    enum PickyError {
+        #[error(transparent)]
+        Host(#[from] HostError),
+        #[error("value {0} refused")]
+        Refused(u64),
+    }
+
+    struct Picky {
+        start_fails: bool,
+    }
+
+    impl Device for Picky {
+        type Error = PickyError;
+        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+            trapped_builder().build()
+        }
+        fn access_map(&self) -> Result<AccessMap, BuildError> {
+            trapped_builder().access_map()
+        }
+        fn watches(&self) -> &[Watch] {
+            &[]
+        }
+        fn start(&mut self, _: &dyn Host) -> Result<(), PickyError> {
+            if self.start_fails {
+                return Err(PickyError::Refused(0));
+            }
+            Ok(())
+        }
+        fn mmio_write(&mut self, _: &dyn Host, w: MmioWrite) -> Result<(), PickyError> {
+            match w.value {
+                7 => Err(PickyError::Refused(7)),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    /// The report keeps a model's own errors as the values it returned;
+    /// a failing start is reported with the model's text.
+    #[test]
+    fn the_report_keeps_the_models_own_errors() {
+        use pciem_core::ring::Producer;
+
+        let access = Answering::default().access_map().unwrap();
+        let mut f = fake(access.clone(), true);
+        let mut producer = Producer::new();
+        for value in [6, 7, 8] {
+            let w = MmioWrite {
+                bar: 0,
+                offset: 0,
+                width: 4,
+                value,
+            };
+            producer.push(&f.view, &w.to_event()).unwrap();
+        }
+        let stop = StopSignal::new().unwrap();
+        stop.handle().stop();
+        let mut model = Picky { start_fails: false };
+        let report: RunReport<PickyError> = f.session.run(&mut model, &stop).unwrap();
+        assert_eq!((report.events, report.handler_errors), (3, 1));
+        assert_eq!(report.errors, [PickyError::Refused(7)]);
+
+        let mut f = fake(access, true);
+        let e = f
+            .session
+            .run(&mut Picky { start_fails: true }, &stop)
+            .unwrap_err();
+        assert!(
+            matches!(&e, ChardevError::Start(text) if text == "value 0 refused"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -787,6 +906,7 @@ mod tests {
     fn inconsistent_trap_declarations_fail_before_touching_the_kernel() {
         struct Bad;
         impl Device for Bad {
+            type Error = HostError;
             fn config_space(&self) -> Result<ConfigSpace, BuildError> {
                 Model(vec![]).config_space()
             }

@@ -16,16 +16,16 @@ pub enum MockError {
     /// A host operation (BAR, DMA, P2P) failed.
     #[error("{0}")]
     Host(#[from] HostError),
-    /// MMIO access size other than 1, 2, 4 or 8.
-    #[error("MMIO access size {0} is not 1, 2, 4 or 8")]
-    BadSize(u8),
+    /// MMIO access width other than 1, 2, 4 or 8.
+    #[error("MMIO access width {0} is not 1, 2, 4 or 8")]
+    BadWidth(u8),
     /// A watch the device asked for cannot be set.
     #[error("watch on BAR {bar} offset {offset:#x}: {reason}")]
     BadWatch {
         /// BAR slot.
         bar: u8,
-        /// Offset.
-        offset: u32,
+        /// Offset in the BAR.
+        offset: u64,
         /// Why.
         reason: &'static str,
     },
@@ -35,9 +35,12 @@ pub enum MockError {
     /// `step` was called while the device runs on its own thread.
     #[error("the device runs on its own thread; step() is for stepping mode")]
     Threaded,
-    /// The device's `start` failed.
+    /// The device's `start` failed: the model's error (its
+    /// [`pciem_core::Device::Error`]) as its `Display` text, since this
+    /// type is not generic over the model. Errors of the handlers after
+    /// `start` keep their type (`Harness::device_errors`).
     #[error("device start failed: {0}")]
-    Start(HostError),
+    Start(String),
     /// The eventfd that wakes the device thread could not be created.
     #[error("cannot create the device thread's eventfd: {0}")]
     Eventfd(std::io::ErrorKind),

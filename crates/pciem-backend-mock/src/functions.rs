@@ -32,6 +32,7 @@
 //!     writes: u32,
 //! }
 //! impl Device for Port {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, self.id).bar(0, Bar::memory32(4096))
 //!             .msi(MsiCap::new(1)).build()
@@ -80,10 +81,13 @@ use pciem_core::{
 use crate::{Harness, MockError};
 
 /// A function's model as [`MultiHarness`] holds it: any [`Device`] that
-/// can move to a device thread and be downcast back.
-pub trait FunctionModel: Device + Any + Send {}
+/// can move to a device thread and be downcast back. Function models
+/// return [`HostError`] (`type Error = HostError;`): one harness holds
+/// models of different types, so their errors share one type; a model
+/// with an error type of its own runs on [`Harness`] alone.
+pub trait FunctionModel: Device<Error = HostError> + Any + Send {}
 
-impl<T: Device + Any + Send> FunctionModel for T {}
+impl<T: Device<Error = HostError> + Any + Send> FunctionModel for T {}
 
 /// A boxed function model; a [`Device`] that forwards every call to the
 /// model inside, so the model's own overrides run.
@@ -120,6 +124,7 @@ impl FunctionBox {
 }
 
 impl Device for FunctionBox {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         self.0.config_space()
     }

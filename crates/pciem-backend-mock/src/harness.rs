@@ -6,10 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use pciem_abi::{
-    pciem_event, PCIEM_EVENT_CONFIG_WRITE, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
-    PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR,
-};
+use pciem_abi::{pciem_event, PCIEM_EVENT_RESET, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR};
 use pciem_core::access::split_accesses;
 use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER, COMMAND_MEMORY};
 use pciem_core::config::WriteEffects;
@@ -17,12 +14,14 @@ use pciem_core::dmacheck::{CheckMode, Direction, Fault};
 use pciem_core::ring::{channel, HeapConsumer, HeapProducer};
 use pciem_core::watch;
 use pciem_core::{
-    AccessMap, Device, HostError, MmioRead, ReadAnswer, ReadPolicy, TrapError, Watch, WritePolicy,
+    AccessMap, ConfigWrite, Device, HostError, MmioRead, MmioWrite, ReadAnswer, ReadPolicy,
+    TrapError, Watch, WritePolicy,
 };
 
 use crate::doorbell::Doorbell;
 use crate::host::{MockHost, State};
 use crate::irq::{IrqKind, IrqRecord};
+use crate::trace::TraceRecord;
 use crate::MockError;
 
 /// How the device thread of [`Harness::threaded_with`] waits for events.
@@ -108,16 +107,26 @@ impl Answers {
 }
 
 /// What the device side (thread or stepping) shares with the driver side
-/// besides the host: handler errors and read answers.
-#[derive(Debug, Default)]
-struct Sink {
-    errors: Mutex<Vec<HostError>>,
+/// besides the host: the handlers' errors (the model's own type, `E`) and
+/// read answers.
+#[derive(Debug)]
+struct Sink<E> {
+    errors: Mutex<Vec<E>>,
     answers: Answers,
 }
 
-impl Sink {
+impl<E> Default for Sink<E> {
+    fn default() -> Self {
+        Sink {
+            errors: Mutex::new(Vec::new()),
+            answers: Answers::default(),
+        }
+    }
+}
+
+impl<E> Sink<E> {
     /// Keep a handler's error.
-    fn keep(&self, result: Result<(), HostError>) {
+    fn keep(&self, result: Result<(), E>) {
         if let Err(e) = result {
             self.errors
                 .lock()
@@ -127,14 +136,9 @@ impl Sink {
     }
 
     /// Serve one event, keep its error, post its answer.
-    fn serve<D: Device>(&self, device: &mut D, host: &MockHost, ev: &pciem_event) {
+    fn serve<D: Device<Error = E>>(&self, device: &mut D, host: &MockHost, ev: &pciem_event) {
         let served = device.serve_event(host, ev);
-        if let Err(e) = served.result {
-            self.errors
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(e);
-        }
+        self.keep(served.result);
         if let Some(a) = served.answer {
             self.answers.post(a);
         }
@@ -184,7 +188,7 @@ pub struct Harness<D: Device> {
     model_reads: u64,
     mode: Mode<D>,
     wake: Arc<Wake>,
-    sink: Arc<Sink>,
+    sink: Arc<Sink<D::Error>>,
     epoch: Instant,
 }
 
@@ -264,7 +268,9 @@ impl<D: Device> Harness<D> {
         let watches = check_watches(&host, device.watches())?;
         let (producer, consumer) = channel();
         let mut device = device;
-        device.start(&host).map_err(MockError::Start)?;
+        device
+            .start(&host)
+            .map_err(|e| MockError::Start(e.to_string()))?;
         let read_timeout = Duration::from_micros(access.effective_read_timeout_us().into());
         Ok(Harness {
             host,
@@ -374,6 +380,11 @@ impl<D: Device> Harness<D> {
             });
             let Some(id) = due else { break };
             fired += 1;
+            let at = self.now();
+            self.host
+                .shared
+                .trace
+                .record(|| TraceRecord::TimerFired { id, at });
             if let Mode::Stepping { device, .. } = &mut self.mode {
                 let result = device.timer(&self.host, id);
                 self.sink.keep(result);
@@ -415,7 +426,7 @@ impl<D: Device> Harness<D> {
 
     /// In stepping mode, handle events until none is left; when threaded,
     /// hand the device the DMA faults it caused.
-    fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         if matches!(self.mode, Mode::Stepping { .. }) {
             self.drain_all();
         } else {
@@ -423,14 +434,25 @@ impl<D: Device> Harness<D> {
         }
     }
 
-    /// Errors the device's handlers returned so far (they are also what the
-    /// model would log on real hardware).
-    pub fn device_errors(&self) -> Vec<HostError> {
+    /// Errors the device's handlers returned so far, in order, as the
+    /// model's own [`Device::Error`] values (they are also what the model
+    /// would log on real hardware). For an error type that is not `Clone`,
+    /// [`Harness::take_device_errors`].
+    pub fn device_errors(&self) -> Vec<D::Error>
+    where
+        D::Error: Clone,
+    {
         self.sink
             .errors
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Takes the errors the device's handlers returned so far, in order,
+    /// leaving none: [`Harness::device_errors`] for any error type.
+    pub fn take_device_errors(&mut self) -> Vec<D::Error> {
+        std::mem::take(&mut *self.sink.errors.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Events the ring could not take (its overflow counter).
@@ -466,17 +488,6 @@ impl<D: Device> Harness<D> {
         self.model_reads
     }
 
-    fn publish(&mut self, r#type: u32, bar: u32, offset: u64, size: u32, data: u64) {
-        self.publish_event(pciem_event {
-            r#type,
-            bar,
-            offset,
-            size,
-            data,
-            ..Default::default()
-        });
-    }
-
     fn publish_event(&mut self, mut ev: pciem_event) {
         ev.timestamp_ns = self.epoch.elapsed().as_nanos() as u64;
         // Stepping mode never loses events: a full ring is drained first.
@@ -492,14 +503,19 @@ impl<D: Device> Harness<D> {
     }
 
     /// Host read of configuration space.
-    pub fn config_read(&mut self, offset: u16, size: u8) -> Result<u32, MockError> {
+    pub fn config_read(&mut self, offset: u16, width: u8) -> Result<u32, MockError> {
         self.settle();
         let st = self.host.lock();
-        let value = st.config.read(offset, size)?;
+        let mut value = st.config.read(offset, width)?;
         // Checked after the access itself, so bad input is refused alike.
         if st.removed {
-            return Ok(all_ones(size));
+            value = all_ones(width);
         }
+        self.host.shared.trace.record(|| TraceRecord::ConfigRead {
+            offset,
+            width,
+            value,
+        });
         Ok(value)
     }
 
@@ -511,19 +527,25 @@ impl<D: Device> Harness<D> {
     pub fn config_write(
         &mut self,
         offset: u16,
-        size: u8,
+        width: u8,
         value: u32,
     ) -> Result<WriteEffects, MockError> {
+        let record = || TraceRecord::ConfigWrite {
+            offset,
+            width,
+            value,
+        };
         if self.host.is_removed() {
             // Refused alike when malformed (a read checks the same).
-            self.host.lock().config.read(offset, size)?;
+            self.host.lock().config.read(offset, width)?;
+            self.host.shared.trace.record(record);
             return Ok(WriteEffects::empty());
         }
         let fx = self
             .host
             .with(|st: &mut State| -> Result<WriteEffects, MockError> {
                 let intx_was_disabled = st.config.command() & COMMAND_INTX_DISABLE != 0;
-                let fx = st.config.write(offset, size, value)?;
+                let fx = st.config.write(offset, width, value)?;
                 if fx.intersects(WriteEffects::FLR | WriteEffects::D3HOT_TO_D0_RESET) {
                     st.config.reset_keeping_bars(&st.initial);
                     st.intx = false;
@@ -531,20 +553,24 @@ impl<D: Device> Harness<D> {
                 st.deliver_unmasked(intx_was_disabled);
                 Ok(fx)
             })?;
+        // Before the events it causes, which a threaded device may act on
+        // at once.
+        self.host.shared.trace.record(record);
         if fx.contains(WriteEffects::CHANGED) {
-            self.publish(
-                PCIEM_EVENT_CONFIG_WRITE,
-                0,
-                offset as u64,
-                size as u32,
-                value as u64,
+            self.publish_event(
+                ConfigWrite {
+                    offset,
+                    width,
+                    value,
+                }
+                .to_event(),
             );
         }
         if fx.contains(WriteEffects::FLR) {
-            self.publish(PCIEM_EVENT_RESET, 0, 0, 0, PCIEM_RESET_FLR);
+            self.publish_event(reset_event(PCIEM_RESET_FLR));
         }
         if fx.contains(WriteEffects::D3HOT_TO_D0_RESET) {
-            self.publish(PCIEM_EVENT_RESET, 0, 0, 0, PCIEM_RESET_D3HOT_D0);
+            self.publish_event(reset_event(PCIEM_RESET_D3HOT_D0));
         }
         Ok(fx)
     }
@@ -590,22 +616,32 @@ impl<D: Device> Harness<D> {
         &mut self,
         bar: u8,
         offset: u64,
-        size: u8,
+        width: u8,
         value: u64,
     ) -> Result<(), MockError> {
-        if !matches!(size, 1 | 2 | 4 | 8) {
-            return Err(MockError::BadSize(size));
+        if !matches!(width, 1 | 2 | 4 | 8) {
+            return Err(MockError::BadWidth(width));
         }
+        self.trace_access(bar, offset, usize::from(width), || TraceRecord::MmioWrite {
+            bar,
+            offset,
+            width,
+            value,
+        })?;
         if self.host.is_removed() {
             self.host
-                .with(|st| st.bar_slice(bar, offset, size as usize).map(drop))?;
+                .with(|st| st.bar_slice(bar, offset, usize::from(width)).map(drop))?;
             return Ok(());
         }
         if self.access.is_trapped(bar) {
-            return self.trapped_write(bar, offset, size, value);
+            return self.trapped_write(bar, offset, width, value);
         }
         let bytes = value.to_le_bytes();
-        self.bar_write(bar, offset, bytes.get(..size as usize).unwrap_or(&bytes))
+        self.bar_store(
+            bar,
+            offset,
+            bytes.get(..usize::from(width)).unwrap_or(&bytes),
+        )
     }
 
     /// One driver store to a trapped BAR: stored unless DeliverOnly, then
@@ -614,12 +650,12 @@ impl<D: Device> Harness<D> {
         &mut self,
         bar: u8,
         offset: u64,
-        size: u8,
+        width: u8,
         value: u64,
     ) -> Result<(), MockError> {
-        let policy = self.access.classify(bar, offset, size);
+        let policy = self.access.classify(bar, offset, width);
         let bytes = value.to_le_bytes();
-        let data = bytes.get(..size as usize).unwrap_or(&bytes);
+        let data = bytes.get(..usize::from(width)).unwrap_or(&bytes);
         self.host.with(|st| -> Result<(), HostError> {
             let intx_was_disabled = st.config.command() & COMMAND_INTX_DISABLE != 0;
             let mem = st.bar_slice(bar, offset, data.len())?;
@@ -630,35 +666,37 @@ impl<D: Device> Harness<D> {
             }
             Ok(())
         })?;
-        self.publish(
-            PCIEM_EVENT_MMIO_WRITE,
-            bar as u32,
-            offset,
-            size as u32,
-            value,
+        self.publish_event(
+            MmioWrite {
+                bar,
+                offset,
+                width,
+                value,
+            }
+            .to_event(),
         );
         Ok(())
     }
 
     /// One driver load from a trapped BAR, served by its policy.
-    fn trapped_read(&mut self, bar: u8, offset: u64, size: u8) -> Result<u64, MockError> {
+    fn trapped_read(&mut self, bar: u8, offset: u64, width: u8) -> Result<u64, MockError> {
         self.settle();
-        let read = MmioRead { bar, offset, size };
+        let read = MmioRead { bar, offset, width };
         let backing = self.host.with(|st| -> Result<u64, HostError> {
             let mut b = [0u8; 8];
-            let n = size as usize;
+            let n = usize::from(width);
             b.get_mut(..n)
                 .unwrap_or(&mut [])
                 .copy_from_slice(st.bar_slice(bar, offset, n)?);
             Ok(u64::from_le_bytes(b))
         })?;
         // A completion timeout on demand: the model is only told.
-        if self.host.load_times_out(bar, offset, size) {
+        if self.host.load_times_out(bar, offset, width) {
             self.read_timeouts += 1;
             self.publish_event(TrapError::InjectedTimeout { read }.to_event());
             return Ok(read.all_ones());
         }
-        match self.access.classify(bar, offset, size).read {
+        match self.access.classify(bar, offset, width).read {
             ReadPolicy::Backing => Ok(backing),
             ReadPolicy::Notify => {
                 self.publish_event(read.to_notify_event(backing));
@@ -701,25 +739,52 @@ impl<D: Device> Harness<D> {
     }
 
     /// Driver read of 1, 2, 4 or 8 bytes from a BAR.
-    pub fn mmio_read(&mut self, bar: u8, offset: u64, size: u8) -> Result<u64, MockError> {
-        if !matches!(size, 1 | 2 | 4 | 8) {
-            return Err(MockError::BadSize(size));
+    pub fn mmio_read(&mut self, bar: u8, offset: u64, width: u8) -> Result<u64, MockError> {
+        if !matches!(width, 1 | 2 | 4 | 8) {
+            return Err(MockError::BadWidth(width));
         }
-        if self.host.is_removed() {
+        let value = if self.host.is_removed() {
             self.host
-                .with(|st| st.bar_slice(bar, offset, size as usize).map(drop))?;
-            return Ok(u64::MAX >> (64 - 8 * u32::from(size)));
-        }
-        if self.access.is_trapped(bar) {
-            return self.trapped_read(bar, offset, size);
-        }
-        let mut b = [0u8; 8];
-        self.bar_read(
+                .with(|st| st.bar_slice(bar, offset, usize::from(width)).map(drop))?;
+            u64::MAX >> (64 - 8 * u32::from(width))
+        } else if self.access.is_trapped(bar) {
+            self.trapped_read(bar, offset, width)?
+        } else {
+            let mut b = [0u8; 8];
+            self.bar_load(
+                bar,
+                offset,
+                b.get_mut(..usize::from(width)).unwrap_or(&mut [0u8; 0]),
+            )?;
+            u64::from_le_bytes(b)
+        };
+        // When it completes: after whatever the model did to answer it.
+        self.host.shared.trace.record(|| TraceRecord::MmioRead {
             bar,
             offset,
-            b.get_mut(..size as usize).unwrap_or(&mut [0u8; 0]),
-        )?;
-        Ok(u64::from_le_bytes(b))
+            width,
+            value,
+        });
+        Ok(value)
+    }
+
+    /// Records a driver store about to happen, if tracing is on and the
+    /// store is inside the BAR (one that is not fails before anything
+    /// happens, with the error it would meet anyway). Before the store's
+    /// events, which a threaded device may act on at once.
+    fn trace_access(
+        &self,
+        bar: u8,
+        offset: u64,
+        len: usize,
+        what: impl FnOnce() -> TraceRecord,
+    ) -> Result<(), MockError> {
+        if self.host.shared.trace.is_on() {
+            self.host
+                .with(|st| st.bar_slice(bar, offset, len).map(drop))?;
+            self.host.shared.trace.record(what);
+        }
+        Ok(())
     }
 
     /// Driver 32-bit register write (`iowrite32`).
@@ -868,6 +933,16 @@ impl<D: Device> Harness<D> {
     /// On a trapped BAR the write is a sequence of naturally aligned stores
     /// of up to 8 bytes, each served by its policy (see [`Harness`]).
     pub fn bar_write(&mut self, bar: u8, offset: u64, data: &[u8]) -> Result<(), MockError> {
+        self.trace_access(bar, offset, data.len(), || TraceRecord::BarWrite {
+            bar,
+            offset,
+            data: data.to_vec(),
+        })?;
+        self.bar_store(bar, offset, data)
+    }
+
+    /// [`Harness::bar_write`] without its trace record.
+    fn bar_store(&mut self, bar: u8, offset: u64, data: &[u8]) -> Result<(), MockError> {
         if self.host.is_removed() {
             self.host
                 .with(|st| st.bar_slice(bar, offset, data.len()).map(drop))?;
@@ -894,14 +969,11 @@ impl<D: Device> Harness<D> {
             st.bar_slice(bar, offset, data.len())?.copy_from_slice(data);
             let mut hits = Vec::new();
             for w in self.watches.iter().filter(|w| w.bar == bar) {
-                let (ws, we) = (w.offset as u64, w.offset as u64 + w.width as u64);
+                let (ws, we) = (w.offset, w.offset + u64::from(w.width));
                 if ws < end && offset < we {
+                    let n = usize::from(w.width);
                     let mut v = [0u8; 8];
-                    v[..w.width as usize].copy_from_slice(st.bar_slice(
-                        bar,
-                        ws,
-                        w.width as usize,
-                    )?);
+                    v[..n].copy_from_slice(st.bar_slice(bar, ws, n)?);
                     hits.push((*w, u64::from_le_bytes(v)));
                 }
             }
@@ -910,12 +982,14 @@ impl<D: Device> Harness<D> {
             Ok(hits)
         })?;
         for (w, value) in hits {
-            self.publish(
-                PCIEM_EVENT_MMIO_WRITE,
-                w.bar as u32,
-                w.offset as u64,
-                w.width as u32,
-                value,
+            self.publish_event(
+                MmioWrite {
+                    bar: w.bar,
+                    offset: w.offset,
+                    width: w.width,
+                    value,
+                }
+                .to_event(),
             );
         }
         Ok(())
@@ -925,6 +999,17 @@ impl<D: Device> Harness<D> {
     /// parts inside trap ranges are naturally aligned loads of up to 8
     /// bytes, each served by its policy (see [`Harness`]).
     pub fn bar_read(&mut self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), MockError> {
+        self.bar_load(bar, offset, buf)?;
+        self.host.shared.trace.record(|| TraceRecord::BarRead {
+            bar,
+            offset,
+            data: buf.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// [`Harness::bar_read`] without its trace record.
+    fn bar_load(&mut self, bar: u8, offset: u64, buf: &mut [u8]) -> Result<(), MockError> {
         self.settle();
         if self.host.is_removed() {
             self.host
@@ -1058,6 +1143,10 @@ impl<D: Device> Harness<D> {
         loop {
             if let Some(r) = st.irqs.pop_front() {
                 self.host.note_irqs(&st);
+                self.host
+                    .shared
+                    .trace
+                    .record(|| TraceRecord::IrqReceived(r));
                 return Ok(r);
             }
             let now = Instant::now();
@@ -1090,6 +1179,12 @@ impl<D: Device> Harness<D> {
         let mut st = self.host.lock();
         let r = st.irqs.pop_front();
         self.host.note_irqs(&st);
+        if let Some(r) = r {
+            self.host
+                .shared
+                .trace
+                .record(|| TraceRecord::IrqReceived(r));
+        }
         r
     }
 
@@ -1097,8 +1192,14 @@ impl<D: Device> Harness<D> {
     pub fn take_irqs(&mut self) -> Vec<IrqRecord> {
         self.settle();
         let mut st = self.host.lock();
-        let all = st.irqs.drain(..).collect();
+        let all: Vec<IrqRecord> = st.irqs.drain(..).collect();
         self.host.note_irqs(&st);
+        for r in &all {
+            self.host
+                .shared
+                .trace
+                .record(|| TraceRecord::IrqReceived(*r));
+        }
         all
     }
 
@@ -1122,9 +1223,18 @@ impl<D: Device> Drop for Harness<D> {
     }
 }
 
-/// What a dead link answers to a configuration read of `size` bytes.
-fn all_ones(size: u8) -> u32 {
-    match size {
+/// A `RESET` event of the given kind.
+fn reset_event(kind: u64) -> pciem_event {
+    pciem_event {
+        r#type: PCIEM_EVENT_RESET,
+        data: kind,
+        ..Default::default()
+    }
+}
+
+/// What a dead link answers to a configuration read of `width` bytes.
+fn all_ones(width: u8) -> u32 {
+    match width {
         1 => 0xff,
         2 => 0xffff,
         _ => u32::MAX,
@@ -1135,7 +1245,7 @@ fn drain<D: Device>(
     device: &mut D,
     consumer: &mut HeapConsumer,
     host: &MockHost,
-    sink: &Sink,
+    sink: &Sink<D::Error>,
 ) -> usize {
     let mut n = 0;
     while let Some(ev) = consumer.pop() {

@@ -18,6 +18,7 @@ use pciem_core::{AerError, AtomicOp, ConfigSpace, Host, HostError, Irq};
 
 use crate::dma::{check_len, DmaSpace};
 use crate::irq::{IrqKind, IrqRecord};
+use crate::trace::{TraceRecord, Tracer};
 
 /// Everything the simulated host knows about the device.
 #[derive(Debug)]
@@ -66,6 +67,10 @@ pub(crate) struct Shared {
     /// Threads blocked on `irq_cv`, changed under the lock: delivery skips
     /// the futex wake (a system call) when nobody waits.
     pub(crate) irq_waiters: AtomicUsize,
+    /// The access trace (off unless the test turns it on). Device-side
+    /// records are taken under the state lock, so they are ordered with
+    /// the driver's.
+    pub(crate) trace: Tracer,
 }
 
 /// The device side of the mock host: what a model's [`Host`] calls reach.
@@ -105,6 +110,7 @@ impl MockHost {
                 irq_cv: Condvar::new(),
                 irqs_pending: AtomicUsize::new(0),
                 irq_waiters: AtomicUsize::new(0),
+                trace: Tracer::default(),
             }),
         }
     }
@@ -348,6 +354,37 @@ impl State {
         self.peer(addr, len)
     }
 
+    /// A device DMA read into `buf` (untraced; [`Host::dma_read`] traces
+    /// it).
+    pub(crate) fn dma_read(&mut self, bus_addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        check_len(buf.len())?;
+        self.check_bus_master()?;
+        buf.copy_from_slice(self.dma.device_slice(bus_addr, buf.len(), Access::Read)?);
+        Ok(())
+    }
+
+    /// [`State::dma_read`] that a `DMA_POISON` fault rule can fail, after
+    /// the DMA check has judged it (as the kernel orders them): the
+    /// model's own reads.
+    pub(crate) fn dma_read_poisonable(
+        &mut self,
+        bus_addr: u64,
+        buf: &mut [u8],
+    ) -> Result<(), HostError> {
+        check_len(buf.len())?;
+        self.check_bus_master()?;
+        let data = self.dma.device_slice(bus_addr, buf.len(), Access::Read)?;
+        crate::faults::poison_check(
+            &mut self.faults,
+            &mut self.config,
+            &mut self.aer,
+            bus_addr,
+            buf.len(),
+        )?;
+        buf.copy_from_slice(data);
+        Ok(())
+    }
+
     /// The kernel refuses device-initiated DMA, atomics and P2P (`EPERM`)
     /// until the driver sets Bus Master Enable.
     pub(crate) fn check_bus_master(&self) -> Result<(), HostError> {
@@ -364,12 +401,7 @@ impl State {
 impl MockHost {
     /// A DMA read the fault plan does not see (the enforce-mode precheck).
     fn dma_read_unpoisoned(&self, bus_addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
-        check_len(buf.len())?;
-        self.with(|st| {
-            st.check_bus_master()?;
-            buf.copy_from_slice(st.dma.device_slice(bus_addr, buf.len(), Access::Read)?);
-            Ok(())
-        })
+        self.with(|st| st.dma_read(bus_addr, buf))
     }
 
     /// In enforce mode, a PRP transfer is checked whole before anything
@@ -383,8 +415,8 @@ impl MockHost {
         prp::for_each_segment(
             prp,
             len as u64,
-            // Not charged to the fault plan: the copy walk reads the list
-            // again, as the kernel's second walk does.
+            // Untraced and not charged to the fault plan: the copy walk
+            // reads the lists again, as the kernel's second walk does.
             |addr, entries| self.dma_read_unpoisoned(addr, entries),
             |_, addr, seg| {
                 self.with(|st| {
@@ -413,57 +445,83 @@ impl Host for MockHost {
 
     fn raise_irq(&self, irq: Irq) -> Result<(), HostError> {
         self.with(|st| {
-            if st.removed {
-                return Err(HostError::Disconnected);
-            }
-            st.raise(irq)
+            let r = if st.removed {
+                Err(HostError::Disconnected)
+            } else {
+                st.raise(irq)
+            };
+            self.shared
+                .trace
+                .outcome(&r, |error| TraceRecord::IrqRaised { irq, error });
+            r
         })
     }
 
     fn dma_read(&self, bus_addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
-        check_len(buf.len())?;
         self.with(|st| {
-            st.check_bus_master()?;
-            let data = st.dma.device_slice(bus_addr, buf.len(), Access::Read)?;
-            crate::faults::poison_check(
-                &mut st.faults,
-                &mut st.config,
-                &mut st.aer,
-                bus_addr,
-                buf.len(),
-            )?;
-            buf.copy_from_slice(data);
-            Ok(())
+            let r = st.dma_read_poisonable(bus_addr, buf);
+            self.shared.trace.outcome(&r, |error| TraceRecord::DmaRead {
+                addr: bus_addr,
+                len: buf.len(),
+                error,
+            });
+            r
         })
     }
 
     fn dma_write(&self, bus_addr: u64, data: &[u8]) -> Result<(), HostError> {
-        check_len(data.len())?;
         self.with(|st| {
-            st.check_bus_master()?;
-            st.dma
-                .device_slice(bus_addr, data.len(), Access::Write)?
-                .copy_from_slice(data);
-            Ok(())
+            let r = check_len(data.len())
+                .and_then(|()| st.check_bus_master())
+                .and_then(|()| {
+                    st.dma
+                        .device_slice(bus_addr, data.len(), Access::Write)?
+                        .copy_from_slice(data);
+                    Ok(())
+                });
+            self.shared
+                .trace
+                .outcome(&r, |error| TraceRecord::DmaWrite {
+                    addr: bus_addr,
+                    len: data.len(),
+                    error,
+                });
+            r
         })
     }
 
     fn dma_atomic(&self, bus_addr: u64, op: AtomicOp) -> Result<u64, HostError> {
-        if !bus_addr.is_multiple_of(8) {
-            return Err(HostError::Misaligned {
-                addr: bus_addr,
-                align: 8,
-            });
-        }
         self.with(|st| {
-            st.check_bus_master()?;
-            let cell = st.dma.device_slice(bus_addr, 8, Access::Atomic)?;
-            crate::faults::poison_check(&mut st.faults, &mut st.config, &mut st.aer, bus_addr, 8)?;
-            let mut raw = [0u8; 8];
-            raw.copy_from_slice(cell);
-            let old = u64::from_le_bytes(raw);
-            cell.copy_from_slice(&op.apply(old).to_le_bytes());
-            Ok(old)
+            let r = if !bus_addr.is_multiple_of(8) {
+                Err(HostError::Misaligned {
+                    addr: bus_addr,
+                    align: 8,
+                })
+            } else {
+                st.check_bus_master().and_then(|()| {
+                    let cell = st.dma.device_slice(bus_addr, 8, Access::Atomic)?;
+                    crate::faults::poison_check(
+                        &mut st.faults,
+                        &mut st.config,
+                        &mut st.aer,
+                        bus_addr,
+                        8,
+                    )?;
+                    let mut raw = [0u8; 8];
+                    raw.copy_from_slice(cell);
+                    let old = u64::from_le_bytes(raw);
+                    cell.copy_from_slice(&op.apply(old).to_le_bytes());
+                    Ok(old)
+                })
+            };
+            self.shared
+                .trace
+                .outcome(&r, |error| TraceRecord::DmaAtomic {
+                    addr: bus_addr,
+                    op,
+                    error,
+                });
+            r
         })
     }
 
@@ -476,6 +534,9 @@ impl Host for MockHost {
             }
             let deadline = st.now.saturating_add(delay);
             st.timers.insert(id, deadline);
+            self.shared
+                .trace
+                .record(|| TraceRecord::TimerSet { id, delay });
             Ok(())
         })
     }
@@ -483,6 +544,9 @@ impl Host for MockHost {
     fn cancel_timer(&self, id: u32) -> Result<(), HostError> {
         self.with(|st| {
             st.timers.remove(&id);
+            self.shared
+                .trace
+                .record(|| TraceRecord::TimerCancelled { id });
             Ok(())
         })
     }
@@ -499,17 +563,33 @@ impl Host for MockHost {
 
     fn p2p_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
         self.with(|st| {
-            st.check_bus_master()?;
-            buf.copy_from_slice(st.peer_slice(addr, buf.len())?);
-            Ok(())
+            let r = st.check_bus_master().and_then(|()| {
+                buf.copy_from_slice(st.peer_slice(addr, buf.len())?);
+                Ok(())
+            });
+            self.shared.trace.outcome(&r, |error| TraceRecord::P2pRead {
+                addr,
+                len: buf.len(),
+                error,
+            });
+            r
         })
     }
 
     fn p2p_write(&self, addr: u64, data: &[u8]) -> Result<(), HostError> {
         self.with(|st| {
-            st.check_bus_master()?;
-            st.peer_slice(addr, data.len())?.copy_from_slice(data);
-            Ok(())
+            let r = st.check_bus_master().and_then(|()| {
+                st.peer_slice(addr, data.len())?.copy_from_slice(data);
+                Ok(())
+            });
+            self.shared
+                .trace
+                .outcome(&r, |error| TraceRecord::P2pWrite {
+                    addr,
+                    len: data.len(),
+                    error,
+                });
+            r
         })
     }
 
@@ -533,6 +613,7 @@ impl Host for MockHost {
             st.removed = true;
             st.irqs.clear();
             st.intx = false;
+            self.shared.trace.record(|| TraceRecord::SurpriseRemove);
             Ok(())
         })
     }
@@ -543,17 +624,25 @@ impl Host for MockHost {
     /// (`Harness::aer_reports`).
     fn inject_aer(&self, error: AerError) -> Result<(), HostError> {
         self.with(|st| {
-            if st.removed {
-                return Err(HostError::Disconnected);
-            }
-            root_port::record_error(
-                &mut st.config,
-                error.severity,
-                error.status,
-                error.header_log,
-            )?;
-            st.aer.push_back(error);
-            Ok(())
+            let r = if st.removed {
+                Err(HostError::Disconnected)
+            } else {
+                root_port::record_error(
+                    &mut st.config,
+                    error.severity,
+                    error.status,
+                    error.header_log,
+                )
+                .map_err(HostError::from)
+                .map(|()| st.aer.push_back(error))
+            };
+            self.shared
+                .trace
+                .outcome(&r, |refused| TraceRecord::AerInjected {
+                    aer: error,
+                    error: refused,
+                });
+            r
         })
     }
 }

@@ -13,6 +13,12 @@
 //! has set Bus Master Enable, and interrupts obey the MSI mask bits, the
 //! MSI-X table and the INTx disable bit.
 //!
+//! **Tracing**: [`Harness::set_trace`] records every driver access
+//! (configuration and BAR reads and writes with their width and value,
+//! interrupts taken) and every device action (DMA with address and length,
+//! interrupts raised, timers) in order, as typed [`TraceRecord`]s to
+//! assert on or print; off by default. See [`trace`].
+//!
 //! **Multi-function devices**: [`MultiHarness`] plugs in up to eight
 //! functions, each a model of its own, and a test addresses each
 //! function's driver side with [`MultiHarness::function`] (see
@@ -35,6 +41,7 @@
 //! /// BAR memory at 0x100, then raises MSI vector 0.
 //! struct Fetcher;
 //! impl Device for Fetcher {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, 0x1).bar(0, Bar::memory32(4096)).msi(MsiCap::new(1)).build()
 //!     }
@@ -74,6 +81,7 @@
 //! /// Raises MSI vector 0 for every write to 0x0.
 //! struct Doorbell;
 //! impl Device for Doorbell {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, 0x2).bar(0, Bar::memory32(4096)).msi(MsiCap::new(1)).build()
 //!     }
@@ -108,6 +116,7 @@
 //! /// A write of N to 0x0 raises MSI-X entry N.
 //! struct Vectors;
 //! impl Device for Vectors {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, 0x3)
 //!             .bar(0, Bar::memory64(16384))
@@ -147,6 +156,7 @@
 //!     resets: u32,
 //! }
 //! impl Device for Resettable {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, 0x4)
 //!             .bar(0, Bar::memory32(4096))
@@ -185,6 +195,7 @@ pub mod functions;
 mod harness;
 mod host;
 mod irq;
+pub mod trace;
 
 pub use doorbell::Doorbell;
 pub use error::MockError;
@@ -192,3 +203,4 @@ pub use functions::{FunctionBox, FunctionModel, FunctionModels, MultiHarness};
 pub use harness::{DeviceWait, Harness};
 pub use host::MockHost;
 pub use irq::{IrqKind, IrqRecord};
+pub use trace::{Side, TraceRecord};

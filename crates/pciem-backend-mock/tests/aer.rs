@@ -13,7 +13,7 @@ use pciem_core::{
 
 /// Writing a severity here (1 correctable, 2 non-fatal, 3 fatal) makes the
 /// model report a matching error; 4 reports a status that is no error.
-const REG: u32 = 0x10;
+const REG: u64 = 0x10;
 /// Receiver Error (correctable status bit 0).
 const RX_ERR: u32 = 1;
 /// Completion Timeout (uncorrectable status bit 14).
@@ -27,6 +27,7 @@ struct Dev {
 }
 
 impl Device for Dev {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         let b = ConfigBuilder::new(0x1f0c, 0x7e58)
             .bar(0, Bar::memory32(4096))
@@ -69,9 +70,9 @@ fn each_severity_is_recorded_in_the_capability_and_reported() {
         .host()
         .lock_config(|c| c.find_ext_capability(EXT_CAP_ID_AER))
         .unwrap();
-    h.write32(0, REG.into(), 1).unwrap();
-    h.write32(0, REG.into(), 2).unwrap();
-    h.write32(0, REG.into(), 3).unwrap();
+    h.write32(0, REG, 1).unwrap();
+    h.write32(0, REG, 2).unwrap();
+    h.write32(0, REG, 3).unwrap();
     let reports = h.aer_reports();
     let kinds: Vec<_> = reports.iter().map(|e| (e.severity, e.status)).collect();
     assert_eq!(
@@ -102,7 +103,7 @@ fn each_severity_is_recorded_in_the_capability_and_reported() {
 #[test]
 fn a_status_that_is_no_error_is_refused_and_nothing_is_recorded() {
     let mut h = Harness::new(Dev { aer: true }).unwrap();
-    h.write32(0, REG.into(), 4).unwrap();
+    h.write32(0, REG, 4).unwrap();
     assert!(h.aer_reports().is_empty());
     assert_eq!(
         h.device_errors(),
@@ -113,7 +114,7 @@ fn a_status_that_is_no_error_is_refused_and_nothing_is_recorded() {
 #[test]
 fn a_device_without_aer_cannot_report() {
     let mut h = Harness::new(Dev { aer: false }).unwrap();
-    h.write32(0, REG.into(), 2).unwrap();
+    h.write32(0, REG, 2).unwrap();
     assert!(h.aer_reports().is_empty());
     assert_eq!(h.device_errors(), [HostError::Aer(RecordError::NoAer)]);
 }

@@ -36,6 +36,7 @@ struct Watchdog {
 }
 
 impl Device for Watchdog {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         ConfigBuilder::new(0x1f0c, 0x7e60)
             .bar(0, Bar::memory64(16384))
@@ -123,6 +124,7 @@ struct Two {
 }
 
 impl Device for Two {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         ConfigBuilder::new(0x1f0c, 0x7e61)
             .bar(0, Bar::memory32(4096))
@@ -164,6 +166,7 @@ fn due_timers_fire_by_deadline_then_id() {
 struct Plain;
 
 impl Device for Plain {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         ConfigBuilder::new(0x1f0c, 0x7e62)
             .bar(0, Bar::memory32(4096))

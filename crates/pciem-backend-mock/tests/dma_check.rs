@@ -51,6 +51,7 @@ fn model() -> (Dma, Results, Faults) {
 }
 
 impl Device for Dma {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         ConfigBuilder::new(0x1f0c, 0x7e57)
             .bar(0, Bar::memory32(4096))

@@ -30,6 +30,8 @@ fn builder() -> ConfigBuilder {
 }
 
 impl Device for Dev {
+    type Error = HostError;
+
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         builder().build()
     }

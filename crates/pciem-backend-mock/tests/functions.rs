@@ -52,6 +52,7 @@ impl Model {
 }
 
 impl Device for Model {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         let b = ConfigBuilder::new(0x1f0c, self.device)
             .bar(0, Bar::memory32(16384))
@@ -258,6 +259,7 @@ fn timers_of_all_functions_fire_in_deadline_order() {
         log: Log,
     }
     impl Device for Ticker {
+        type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
             ConfigBuilder::new(0x1f0c, 0x7e50)
                 .bar(0, Bar::memory32(4096))
@@ -347,6 +349,7 @@ fn a_functions_trapped_bar_is_answered_by_its_model() {
             .trap_range(0, 0x40, 8, pciem_core::TrapPolicy::MODEL)
     }
     impl Device for Trapped {
+        type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
             builder().build()
         }

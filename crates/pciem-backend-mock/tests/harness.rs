@@ -58,6 +58,7 @@ fn probe() -> (Probe, Log, Gate) {
 }
 
 impl Device for Probe {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         ConfigBuilder::new(0x1f0c, 0x00fe)
             .interrupt_pin(1)
@@ -120,13 +121,13 @@ fn watched_writes_become_events_with_the_value() {
             Seen::Mmio(MmioWrite {
                 bar: 0,
                 offset: 8,
-                size: 8,
+                width: 8,
                 value: 0x1122_3344_5566_7788
             }),
             Seen::Mmio(MmioWrite {
                 bar: 0,
                 offset: 0,
-                size: 4,
+                width: 4,
                 value: 0xabcd_0000
             }),
         ]
@@ -141,7 +142,7 @@ fn watched_writes_become_events_with_the_value() {
     ));
     assert!(matches!(
         h.mmio_write(0, 0, 3, 0),
-        Err(MockError::BadSize(3))
+        Err(MockError::BadWidth(3))
     ));
 }
 
@@ -374,7 +375,7 @@ fn config_changes_and_resets_become_events() {
         first[0],
         Seen::Config(ConfigWrite {
             offset: 4,
-            size: 2,
+            width: 2,
             value: 6
         })
     );
@@ -531,4 +532,93 @@ fn wait_irq_still_wakes_a_sleeping_driver() {
         h.wait_irq(Duration::from_millis(20)),
         Err(MockError::Timeout)
     ));
+}
+
+/// A model with its own error type: its start can fail, its timer always
+/// does, and a write of 0 to 0x0 is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum OwnError {
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error("start refused: {0}")]
+    Start(&'static str),
+    #[error("timer {0} is not mine")]
+    Timer(u32),
+    #[error("a zero write")]
+    Zero,
+}
+
+struct Own {
+    start_fails: bool,
+    timer: bool,
+}
+
+impl Device for Own {
+    type Error = OwnError;
+    fn config_space(&self) -> Result<ConfigSpace, BuildError> {
+        ConfigBuilder::new(0x1234, 0x77)
+            .bar(0, Bar::memory32(4096))
+            .build()
+    }
+    fn watches(&self) -> &[Watch] {
+        &[Watch {
+            bar: 0,
+            offset: 0,
+            width: 4,
+        }]
+    }
+    fn start(&mut self, host: &dyn Host) -> Result<(), OwnError> {
+        if self.start_fails {
+            return Err(OwnError::Start("no firmware"));
+        }
+        if self.timer {
+            host.set_timer(9, Duration::from_millis(1))?;
+        }
+        Ok(())
+    }
+    fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), OwnError> {
+        match w.value {
+            0 => Err(OwnError::Zero),
+            // An interrupt the device does not have: the host's error.
+            1 => Ok(host.raise_irq(Irq::Msi { vector: 0 })?),
+            _ => Ok(()),
+        }
+    }
+    fn timer(&mut self, _: &dyn Host, id: u32) -> Result<(), OwnError> {
+        Err(OwnError::Timer(id))
+    }
+}
+
+#[test]
+fn a_models_own_errors_reach_the_test_typed_and_in_order() {
+    let own = |start_fails, timer| Own { start_fails, timer };
+    let mut h = Harness::new(own(false, true)).unwrap();
+    h.write32(0, 0, 0).unwrap();
+    h.write32(0, 0, 1).unwrap();
+    h.write32(0, 0, 2).unwrap();
+    assert_eq!(h.advance(Duration::from_millis(1)).unwrap(), 1);
+    let want = [
+        OwnError::Zero,
+        OwnError::Host(HostError::IrqNotEnabled { kind: "MSI" }),
+        OwnError::Timer(9),
+    ];
+    assert_eq!(h.device_errors(), want);
+    assert_eq!(h.take_device_errors(), want);
+    assert_eq!(h.device_errors(), []);
+
+    // Threaded, they cross from the device's thread typed too.
+    let mut h = Harness::threaded(own(false, false)).unwrap();
+    h.write32(0, 0, 0).unwrap();
+    h.write32(0, 0, 1).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while h.device_errors().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(h.device_errors(), want[..2]);
+
+    // A failing start says why in the model's words.
+    assert_eq!(
+        Harness::new(own(true, false)).err(),
+        Some(MockError::Start("start refused: no firmware".into()))
+    );
 }

@@ -32,6 +32,7 @@ impl Dev {
 }
 
 impl Device for Dev {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         self.builder().build()
     }

@@ -58,6 +58,7 @@ fn builder() -> ConfigBuilder {
 }
 
 impl Device for Regs {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         builder().build()
     }
@@ -189,10 +190,10 @@ fn notify_reads_are_served_from_the_backing_and_reported() {
         assert_eq!(h.read32(0, NOTIFY).unwrap(), 0x7777, "{name}");
         assert_eq!(h.mmio_read(0, NOTIFY + 2, 2).unwrap(), 0, "{name}");
         let dev = h.into_device().unwrap();
-        let r = |offset, size| MmioRead {
+        let r = |offset, width| MmioRead {
             bar: 0,
             offset,
-            size,
+            width,
         };
         assert_eq!(
             dev.notified,
@@ -242,7 +243,7 @@ fn a_read_the_model_answers_too_late_reads_all_ones_and_is_counted() {
             .errors
             .iter()
             .map(|e| match e {
-                TrapError::ReadTimeout { read, .. } => (read.offset, read.size),
+                TrapError::ReadTimeout { read, .. } => (read.offset, read.width),
                 other => panic!("{name}: unexpected {other:?}"),
             })
             .collect();
@@ -293,6 +294,7 @@ fn dma_needs_bus_master_enable() {
 struct Defaults(Vec<MmioWrite>);
 
 impl Device for Defaults {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         Self::builder().build()
     }
@@ -340,7 +342,7 @@ fn trait_defaults_on_a_trapped_bar() {
             [MmioWrite {
                 bar: 0,
                 offset: 0,
-                size: 4,
+                width: 4,
                 value: 0xAB
             }],
             "{name}"
@@ -352,6 +354,7 @@ fn trait_defaults_on_a_trapped_bar() {
 fn bad_trap_declarations_are_refused_at_plug_in() {
     struct Bad;
     impl Device for Bad {
+        type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
             ConfigBuilder::new(1, 1).bar(0, Bar::memory32(4096)).build()
         }

@@ -259,9 +259,9 @@ fn unit_of(offset: u64) -> (u64, u64) {
     }
 }
 
-/// The units an access of `size` bytes at `offset` touches, in order.
-fn units(offset: u64, size: u8) -> Vec<(u64, u64)> {
-    let end = offset + u64::from(size);
+/// The units an access of `width` bytes at `offset` touches, in order.
+fn units(offset: u64, width: u8) -> Vec<(u64, u64)> {
+    let end = offset + u64::from(width);
     let mut out: Vec<(u64, u64)> = Vec::new();
     let mut at = offset;
     while at < end {
@@ -273,6 +273,7 @@ fn units(offset: u64, size: u8) -> Vec<(u64, u64)> {
 }
 
 impl Device for Bochs {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         self.builder().build()
     }
@@ -292,17 +293,17 @@ impl Device for Bochs {
     fn mmio_read(&mut self, host: &dyn Host, read: MmioRead) -> Result<u64, HostError> {
         if read.bar != MMIO_BAR {
             let mut b = [0u8; 8];
-            let n = usize::from(read.size).min(8);
+            let n = usize::from(read.width).min(8);
             host.bar_read(read.bar, read.offset, &mut b[..n])?;
             return Ok(u64::from_le_bytes(b));
         }
         let mut value = 0u64;
-        for (uoff, width) in units(read.offset, read.size) {
+        for (uoff, width) in units(read.offset, read.width) {
             let v = self.read_unit(uoff);
             // Place the unit's bytes that fall inside the access.
             for i in 0..width {
                 let at = uoff + i;
-                if at >= read.offset && at < read.offset + u64::from(read.size) {
+                if at >= read.offset && at < read.offset + u64::from(read.width) {
                     let byte = (v >> (8 * i)) & 0xff;
                     value |= byte << (8 * (at - read.offset));
                 }
@@ -316,7 +317,7 @@ impl Device for Bochs {
             return Ok(());
         }
         let mut clear = None;
-        for (uoff, width) in units(w.offset, w.size) {
+        for (uoff, width) in units(w.offset, w.width) {
             let current = self.read_unit_stored(uoff);
             let Some(v) = w.apply_to(uoff, width as u8, current) else {
                 continue;

@@ -20,6 +20,7 @@
 //! struct Doubler;
 //!
 //! impl Device for Doubler {
+//!     type Error = HostError;
 //!     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
 //!         ConfigBuilder::new(0x1234, 0x0001)
 //!             .class(0xff, 0x00, 0x00)
@@ -592,8 +593,9 @@ impl<H: Host + ?Sized> HostExt for H {}
 pub struct Watch {
     /// BAR slot.
     pub bar: u8,
-    /// Offset in the BAR, aligned to `width`.
-    pub offset: u32,
+    /// Offset in the BAR, aligned to `width`. (The kernel's watch ABI
+    /// carries 32 bits: the chardev backend refuses a watch above 4 GiB.)
+    pub offset: u64,
     /// 1, 2, 4 or 8 bytes.
     pub width: u8,
 }
@@ -605,8 +607,8 @@ pub struct MmioWrite {
     pub bar: u8,
     /// Offset in the BAR.
     pub offset: u64,
-    /// Access width in bytes.
-    pub size: u8,
+    /// Access width in bytes (1, 2, 4 or 8).
+    pub width: u8,
     /// Value written (zero-extended).
     pub value: u64,
 }
@@ -622,9 +624,9 @@ impl MmioWrite {
     /// part of a register or several registers: this rebuilds the
     /// register's value either way.
     pub fn apply_to(&self, reg_offset: u64, reg_width: u8, current: u64) -> Option<u64> {
-        let size = u64::from(self.size.min(8));
+        let len = u64::from(self.width.min(8));
         let width = u64::from(reg_width.min(8));
-        let end = self.offset.checked_add(size)?;
+        let end = self.offset.checked_add(len)?;
         let reg_end = reg_offset.checked_add(width)?;
         if !(self.offset < reg_end && reg_offset < end) {
             return None;
@@ -658,7 +660,7 @@ pub struct MmioRead {
     /// Offset in the BAR.
     pub offset: u64,
     /// Access width in bytes (1, 2, 4 or 8).
-    pub size: u8,
+    pub width: u8,
 }
 
 impl MmioRead {
@@ -670,9 +672,9 @@ impl MmioRead {
 
     /// `value` cut to the access's width (widths above 8 keep all bits).
     pub const fn truncate(&self, value: u64) -> u64 {
-        match self.size {
+        match self.width {
             0 => 0,
-            1..=7 => value & ((1u64 << (self.size as u32 * 8)) - 1),
+            1..=7 => value & ((1u64 << (self.width as u32 * 8)) - 1),
             _ => value,
         }
     }
@@ -740,7 +742,11 @@ impl TrapError {
                     bar: event.bar as u8,
                     offset: event.offset,
                     bytes,
-                    len: event.size.min(16) as u8,
+                    len: if event.size > 16 {
+                        16
+                    } else {
+                        event.size as u8
+                    },
                 }
             }
             PCIEM_ERROR_READ_TIMEOUT => TrapError::ReadTimeout {
@@ -785,7 +791,7 @@ impl TrapError {
                 ev.flags = PCIEM_ERROR_READ_TIMEOUT;
                 ev.bar = read.bar as u32;
                 ev.offset = read.offset;
-                ev.size = read.size as u32;
+                ev.size = read.width as u32;
                 ev.id = id;
             }
             TrapError::InjectedTimeout { read } => {
@@ -807,7 +813,7 @@ impl MmioRead {
         MmioRead {
             bar: event.bar as u8,
             offset: event.offset,
-            size: event.size as u8,
+            width: width_of(event),
         }
     }
 
@@ -820,7 +826,7 @@ impl MmioRead {
             bar: self.bar as u32,
             offset: self.offset,
             data: 0,
-            size: self.size as u32,
+            size: self.width as u32,
             flags: 0,
             timestamp_ns: 0,
             id,
@@ -837,7 +843,7 @@ impl MmioRead {
             bar: self.bar as u32,
             offset: self.offset,
             data: value,
-            size: self.size as u32,
+            size: self.width as u32,
             flags: PCIEM_EVENT_FLAG_POSTED,
             timestamp_ns: 0,
             id: 0,
@@ -846,15 +852,89 @@ impl MmioRead {
     }
 }
 
-/// What [`Device::serve_event`] did with one event.
+impl MmioWrite {
+    /// The store an `MMIO_WRITE` event names.
+    pub const fn from_event(event: &pciem_event) -> Self {
+        MmioWrite {
+            bar: event.bar as u8,
+            offset: event.offset,
+            width: width_of(event),
+            value: event.data,
+        }
+    }
+
+    /// The `MMIO_WRITE` event a host publishes for this store (`seq`,
+    /// `timestamp_ns` and `ticket` left zero).
+    pub const fn to_event(&self) -> pciem_event {
+        pciem_event {
+            seq: 0,
+            r#type: PCIEM_EVENT_MMIO_WRITE,
+            bar: self.bar as u32,
+            offset: self.offset,
+            data: self.value,
+            size: self.width as u32,
+            flags: 0,
+            timestamp_ns: 0,
+            id: 0,
+            ticket: 0,
+        }
+    }
+}
+
+impl ConfigWrite {
+    /// The configuration write a `CONFIG_WRITE` event names (an offset
+    /// past 16 bits saturates, and so is past the end of configuration
+    /// space).
+    pub const fn from_event(event: &pciem_event) -> Self {
+        ConfigWrite {
+            offset: if event.offset > u16::MAX as u64 {
+                u16::MAX
+            } else {
+                event.offset as u16
+            },
+            width: width_of(event),
+            value: event.data as u32,
+        }
+    }
+
+    /// The `CONFIG_WRITE` event a host publishes for this write.
+    pub const fn to_event(&self) -> pciem_event {
+        pciem_event {
+            seq: 0,
+            r#type: PCIEM_EVENT_CONFIG_WRITE,
+            bar: 0,
+            offset: self.offset as u64,
+            data: self.value as u64,
+            size: self.width as u32,
+            flags: 0,
+            timestamp_ns: 0,
+            id: 0,
+            ticket: 0,
+        }
+    }
+}
+
+/// An event's access width (`size` in the ABI), saturated to `u8` so that
+/// a nonsensical width stays nonsensical (and is refused as such) instead
+/// of wrapping to a valid one.
+const fn width_of(event: &pciem_event) -> u8 {
+    if event.size > u8::MAX as u32 {
+        u8::MAX
+    } else {
+        event.size as u8
+    }
+}
+
+/// What [`Device::serve_event`] did with one event; `E` is the model's
+/// [`Device::Error`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Served {
+pub struct Served<E = HostError> {
     /// For a model-answered read: the answer the backend must send back
     /// (all-ones when [`Device::mmio_read`] failed). `None` for every other
     /// event.
     pub answer: Option<ReadAnswer>,
-    /// The first host error the handler met.
-    pub result: Result<(), HostError>,
+    /// What the handler returned: the first error it met.
+    pub result: Result<(), E>,
 }
 
 /// A host write to configuration space that changed it.
@@ -862,8 +942,8 @@ pub struct Served {
 pub struct ConfigWrite {
     /// Offset in configuration space.
     pub offset: u16,
-    /// 1, 2 or 4.
-    pub size: u8,
+    /// Access width in bytes: 1, 2 or 4.
+    pub width: u8,
     /// Value written.
     pub value: u32,
 }
@@ -899,10 +979,11 @@ impl ResetKind {
 /// Backends call [`Device::start`] once the device is on the bus, then
 /// [`Device::serve_event`] for each event in order (which answers
 /// model-answered reads and hands everything else to
-/// [`Device::handle_event`]). Handlers return the first host error they
-/// met; the backend reports it and carries on, so a model decides itself
-/// what a failed DMA means for the device (usually an error bit in a status
-/// register).
+/// [`Device::handle_event`]). Handlers return the first error they met,
+/// as the model's [`Device::Error`] (a host error or one of the model's
+/// own); the backend keeps it, typed, and carries on, so a model decides
+/// itself what a failed DMA means for the device (usually an error bit in
+/// a status register).
 ///
 /// # Watch mode and trap mode
 ///
@@ -915,6 +996,16 @@ impl ResetKind {
 /// BAR memory, reported ([`Device::mmio_read_notify`]) or answered by the
 /// model ([`Device::mmio_read`]). See [`crate::access`].
 pub trait Device {
+    /// What the handlers return when they fail: [`HostError`] for a model
+    /// whose only failures are the host's (`type Error = HostError;`), or
+    /// the model's own error type, which wraps [`HostError`] (`From`, so
+    /// `?` works on host calls) and adds the model's own cases. Backends
+    /// keep it as it is: the mock's `Harness::device_errors` returns these
+    /// values and the chardev backend's `RunReport::errors` holds them.
+    /// `Send + 'static` so that backends can hand errors from the device's
+    /// thread to the driver's (the mock's threaded mode) and box them.
+    type Error: core::error::Error + From<HostError> + Send + 'static;
+
     /// The configuration space the device presents.
     fn config_space(&self) -> Result<ConfigSpace, BuildError>;
 
@@ -934,7 +1025,7 @@ pub trait Device {
 
     /// Called once when the device is live, before any event: the place to
     /// put initial register values into BAR memory.
-    fn start(&mut self, host: &dyn Host) -> Result<(), HostError> {
+    fn start(&mut self, host: &dyn Host) -> Result<(), Self::Error> {
         let _ = host;
         Ok(())
     }
@@ -942,19 +1033,19 @@ pub trait Device {
     /// The driver wrote a watched register, or stored to a trapped BAR
     /// (then `value` is what the store wrote, whether or not it was stored
     /// into BAR memory).
-    fn mmio_write(&mut self, host: &dyn Host, write: MmioWrite) -> Result<(), HostError>;
+    fn mmio_write(&mut self, host: &dyn Host, write: MmioWrite) -> Result<(), Self::Error>;
 
     /// The driver loads from a model-answered range of a trapped BAR and
-    /// waits for the value (only the low `read.size` bytes count). Called
+    /// waits for the value (only the low `read.width` bytes count). Called
     /// after every earlier event was handled. Must answer quickly: past the
     /// read timeout the driver reads all-ones.
     ///
     /// The default answers what BAR memory holds (as if the range were
     /// [`ReadPolicy::Backing`](crate::ReadPolicy::Backing)). An error
     /// completes the read all-ones.
-    fn mmio_read(&mut self, host: &dyn Host, read: MmioRead) -> Result<u64, HostError> {
+    fn mmio_read(&mut self, host: &dyn Host, read: MmioRead) -> Result<u64, Self::Error> {
         let mut b = [0u8; 8];
-        let n = (read.size as usize).min(8);
+        let n = usize::from(read.width).min(8);
         let buf = b.get_mut(..n).unwrap_or(&mut []);
         host.bar_read(read.bar, read.offset, buf)?;
         Ok(u64::from_le_bytes(b))
@@ -967,7 +1058,7 @@ pub trait Device {
         host: &dyn Host,
         read: MmioRead,
         value: u64,
-    ) -> Result<(), HostError> {
+    ) -> Result<(), Self::Error> {
         let _ = (host, read, value);
         Ok(())
     }
@@ -975,7 +1066,7 @@ pub trait Device {
     /// The host could not carry out something the driver did (an
     /// instruction it could not emulate, a read that timed out). Default:
     /// no-op.
-    fn device_error(&mut self, host: &dyn Host, err: TrapError) -> Result<(), HostError> {
+    fn device_error(&mut self, host: &dyn Host, err: TrapError) -> Result<(), Self::Error> {
         let _ = (host, err);
         Ok(())
     }
@@ -988,25 +1079,25 @@ pub trait Device {
         &mut self,
         host: &dyn Host,
         report: crate::dmacheck::FaultReport,
-    ) -> Result<(), HostError> {
+    ) -> Result<(), Self::Error> {
         let _ = (host, report);
         Ok(())
     }
 
     /// Timer `id`, armed with [`Host::set_timer`], expired.
-    fn timer(&mut self, host: &dyn Host, id: u32) -> Result<(), HostError> {
+    fn timer(&mut self, host: &dyn Host, id: u32) -> Result<(), Self::Error> {
         let _ = (host, id);
         Ok(())
     }
 
     /// The host changed configuration space.
-    fn config_write(&mut self, host: &dyn Host, write: ConfigWrite) -> Result<(), HostError> {
+    fn config_write(&mut self, host: &dyn Host, write: ConfigWrite) -> Result<(), Self::Error> {
         let _ = (host, write);
         Ok(())
     }
 
     /// The function was reset.
-    fn reset(&mut self, host: &dyn Host, kind: ResetKind) -> Result<(), HostError> {
+    fn reset(&mut self, host: &dyn Host, kind: ResetKind) -> Result<(), Self::Error> {
         let _ = (host, kind);
         Ok(())
     }
@@ -1015,29 +1106,14 @@ pub trait Device {
     /// are ignored (a newer kernel may send kinds this model predates), and
     /// so are model-answered (non-posted) `MMIO_READ` events: those need an
     /// answer, which [`Device::serve_event`] produces.
-    fn handle_event(&mut self, host: &dyn Host, event: &pciem_event) -> Result<(), HostError> {
+    fn handle_event(&mut self, host: &dyn Host, event: &pciem_event) -> Result<(), Self::Error> {
         match event.r#type {
             PCIEM_EVENT_MMIO_READ if event.flags & PCIEM_EVENT_FLAG_POSTED != 0 => {
                 self.mmio_read_notify(host, MmioRead::from_event(event), event.data)
             }
             PCIEM_EVENT_ERROR => self.device_error(host, TrapError::from_event(event)),
-            PCIEM_EVENT_MMIO_WRITE => self.mmio_write(
-                host,
-                MmioWrite {
-                    bar: event.bar as u8,
-                    offset: event.offset,
-                    size: event.size as u8,
-                    value: event.data,
-                },
-            ),
-            PCIEM_EVENT_CONFIG_WRITE => self.config_write(
-                host,
-                ConfigWrite {
-                    offset: event.offset as u16,
-                    size: event.size as u8,
-                    value: event.data as u32,
-                },
-            ),
+            PCIEM_EVENT_MMIO_WRITE => self.mmio_write(host, MmioWrite::from_event(event)),
+            PCIEM_EVENT_CONFIG_WRITE => self.config_write(host, ConfigWrite::from_event(event)),
             PCIEM_EVENT_RESET => self.reset(host, ResetKind::from_raw(event.data)),
             pciem_abi::PCIEM_EVENT_DMA_FAULT => {
                 match crate::dmacheck::FaultReport::from_event(event) {
@@ -1054,7 +1130,7 @@ pub trait Device {
     /// [`Device::mmio_read`] and its answer is returned for the backend to
     /// send back (all-ones, with the error in `result`, when the model
     /// fails); every other event goes to [`Device::handle_event`].
-    fn serve_event(&mut self, host: &dyn Host, event: &pciem_event) -> Served {
+    fn serve_event(&mut self, host: &dyn Host, event: &pciem_event) -> Served<Self::Error> {
         if event.r#type == PCIEM_EVENT_MMIO_READ && event.flags & PCIEM_EVENT_FLAG_POSTED == 0 {
             let read = MmioRead::from_event(event);
             let (value, result) = match self.mmio_read(host, read) {
@@ -1170,6 +1246,7 @@ mod tests {
     }
 
     impl Device for Reads {
+        type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
             crate::ConfigBuilder::new(1, 2).build()
         }
@@ -1190,6 +1267,7 @@ mod tests {
                     // The trait's default, reached through a second model.
                     struct Plain;
                     impl Device for Plain {
+                        type Error = HostError;
                         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
                             crate::ConfigBuilder::new(1, 2).build()
                         }
@@ -1228,10 +1306,10 @@ mod tests {
         let host = Bar0(core::cell::RefCell::new([0; 64]));
         host.write_u32(0, 0x20, 0x1122_3344).unwrap();
         let mut dev = Reads::default();
-        let read = |offset, size| MmioRead {
+        let read = |offset, width| MmioRead {
             bar: 0,
             offset,
-            size,
+            width,
         };
         let s = dev.serve_event(&host, &read(0x8, 4).to_event(77));
         assert_eq!(
@@ -1273,7 +1351,7 @@ mod tests {
         let read = MmioRead {
             bar: 0,
             offset: 0xC,
-            size: 4,
+            width: 4,
         };
         let s = dev.serve_event(&host, &read.to_notify_event(0x55));
         assert_eq!((s.answer, s.result), (None, Ok(())));
@@ -1300,10 +1378,10 @@ mod tests {
 
     #[test]
     fn writes_rebuild_the_registers_they_touch() {
-        let w = |offset, size, value| MmioWrite {
+        let w = |offset, width, value| MmioWrite {
             bar: 0,
             offset,
-            size,
+            width,
             value,
         };
         // The whole register.
@@ -1323,11 +1401,37 @@ mod tests {
     }
 
     #[test]
+    fn accesses_round_trip_through_events() {
+        let w = MmioWrite {
+            bar: 2,
+            offset: 0x1_0000_0008,
+            width: 8,
+            value: 0x1122_3344_5566_7788,
+        };
+        assert_eq!(MmioWrite::from_event(&w.to_event()), w);
+        let c = ConfigWrite {
+            offset: 0xFFC,
+            width: 4,
+            value: 0xdead_beef,
+        };
+        assert_eq!(ConfigWrite::from_event(&c.to_event()), c);
+        // A width or offset that does not fit saturates instead of
+        // wrapping into a valid-looking one.
+        let mut ev = w.to_event();
+        ev.size = 0x104;
+        assert_eq!(MmioWrite::from_event(&ev).width, u8::MAX);
+        assert_eq!(MmioRead::from_event(&ev).width, u8::MAX);
+        let mut ev = c.to_event();
+        ev.offset = 0x1_0004;
+        assert_eq!(ConfigWrite::from_event(&ev).offset, u16::MAX);
+    }
+
+    #[test]
     fn read_widths() {
-        let r = |size| MmioRead {
+        let r = |width| MmioRead {
             bar: 0,
             offset: 0,
-            size,
+            width,
         };
         assert_eq!(r(1).all_ones(), 0xFF);
         assert_eq!(r(2).all_ones(), 0xFFFF);

@@ -60,8 +60,10 @@ impl WatchError {
 }
 
 /// The register's own shape: `width` 1, 2, 4 or 8 and `offset` a multiple
-/// of it.
-pub const fn check_shape(offset: u32, width: u32) -> Result<(), WatchError> {
+/// of it. Both are taken as `u64` so that every caller (a [`Watch`]'s
+/// `u64` offset and `u8` width, the kernel ABI's `u32`s) converts without
+/// loss.
+pub const fn check_shape(offset: u64, width: u64) -> Result<(), WatchError> {
     if !matches!(width, 1 | 2 | 4 | 8) {
         return Err(WatchError::Width);
     }
@@ -72,14 +74,14 @@ pub const fn check_shape(offset: u32, width: u32) -> Result<(), WatchError> {
 }
 
 /// The register lies inside its BAR of `bar_size` bytes (0: no such BAR).
-pub const fn check_in_bar(offset: u32, width: u32, bar_size: u64) -> Result<(), WatchError> {
+pub const fn check_in_bar(offset: u64, width: u64, bar_size: u64) -> Result<(), WatchError> {
     if bar_size == 0 {
         return Err(WatchError::NoSuchBar);
     }
-    if offset as u64 + width as u64 > bar_size {
-        return Err(WatchError::OutsideBar);
+    match offset.checked_add(width) {
+        Some(end) if end <= bar_size => Ok(()),
+        _ => Err(WatchError::OutsideBar),
     }
-    Ok(())
 }
 
 /// A new watch on register `offset` of BAR `bar`, beside the watches
@@ -118,16 +120,12 @@ pub fn check_watches(
     bar_size: impl Fn(u8) -> u64,
 ) -> Result<(), (Watch, WatchError)> {
     for (i, w) in watches.iter().enumerate() {
-        let width = w.width as u32;
+        let width = u64::from(w.width);
         let earlier = watches.get(..i).unwrap_or(&[]);
         check_shape(w.offset, width)
             .and_then(|()| check_in_bar(w.offset, width, bar_size(w.bar)))
             .and_then(|()| {
-                check_addition(
-                    earlier.iter().map(|o| (o.bar, u64::from(o.offset))),
-                    w.bar,
-                    u64::from(w.offset),
-                )
+                check_addition(earlier.iter().map(|o| (o.bar, o.offset)), w.bar, w.offset)
             })
             .map_err(|e| (*w, e))?;
     }
@@ -138,7 +136,7 @@ pub fn check_watches(
 mod tests {
     use super::*;
 
-    fn w(bar: u8, offset: u32, width: u8) -> Watch {
+    fn w(bar: u8, offset: u64, width: u8) -> Watch {
         Watch { bar, offset, width }
     }
 
@@ -174,7 +172,7 @@ mod tests {
             first_error(&[w(0, 0, 4), w(0, 0, 2)]),
             Some(WatchError::Twice)
         );
-        let five: [Watch; 5] = core::array::from_fn(|i| w(0, i as u32 * 4, 4));
+        let five: [Watch; 5] = core::array::from_fn(|i| w(0, i as u64 * 4, 4));
         assert_eq!(
             check_watches(&five, sizes),
             Err((w(0, 16, 4), WatchError::TooMany))
@@ -199,7 +197,7 @@ mod tests {
     fn a_list_is_judged_one_watch_at_a_time() {
         // The fifth watch is refused for what is wrong with it first: a
         // bad width before the table being full, as SET_WATCHPOINT does.
-        let mut five: [Watch; 5] = core::array::from_fn(|i| w(0, i as u32 * 4, 4));
+        let mut five: [Watch; 5] = core::array::from_fn(|i| w(0, i as u64 * 4, 4));
         five[4].width = 3;
         assert_eq!(
             check_watches(&five, sizes),
@@ -214,11 +212,16 @@ mod tests {
 
     #[test]
     fn extreme_values_do_not_overflow() {
-        assert_eq!(check_shape(u32::MAX, 1), Ok(()));
-        assert_eq!(check_shape(0, u32::MAX), Err(WatchError::Width));
-        assert_eq!(check_in_bar(u32::MAX - 7, 8, u64::MAX), Ok(()));
+        assert_eq!(check_shape(u64::MAX, 1), Ok(()));
+        assert_eq!(check_shape(0, u64::MAX), Err(WatchError::Width));
+        assert_eq!(check_in_bar(u64::MAX - 8, 8, u64::MAX), Ok(()));
+        // Ends at 2^64: past any BAR, and no wrap to a small end.
         assert_eq!(
-            check_in_bar(u32::MAX - 7, 8, u32::MAX as u64),
+            check_in_bar(u64::MAX - 7, 8, u64::MAX),
+            Err(WatchError::OutsideBar)
+        );
+        assert_eq!(
+            check_in_bar(u64::MAX, 8, u64::MAX),
             Err(WatchError::OutsideBar)
         );
     }

@@ -42,7 +42,7 @@ pub const DEVICE_ID: u16 = 0x5678;
 
 const WATCHES: [Watch; 1] = [Watch {
     bar: 0,
-    offset: REG_CONTROL as u32,
+    offset: REG_CONTROL,
     width: 4,
 }];
 
@@ -99,6 +99,7 @@ impl Counter {
 }
 
 impl Device for Counter {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         self.builder().build()
     }
@@ -116,13 +117,13 @@ impl Device for Counter {
     }
 
     fn mmio_read(&mut self, host: &dyn Host, r: MmioRead) -> Result<u64, HostError> {
-        match (r.bar, r.offset, r.size) {
+        match (r.bar, r.offset, r.width) {
             (0, REG_COUNTER, 4) => Ok(u64::from(self.count)),
             // Anything else in the range (narrower reads): BAR memory, which
             // holds the count too.
             _ => {
                 let mut b = [0u8; 8];
-                let n = usize::from(r.size).min(8);
+                let n = usize::from(r.width).min(8);
                 host.bar_read(r.bar, r.offset, &mut b[..n])?;
                 Ok(u64::from_le_bytes(b))
             }

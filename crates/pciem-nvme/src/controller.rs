@@ -416,16 +416,22 @@ impl Nvme {
         qid: u16,
         is_cq: bool,
         value: u32,
-    ) -> Result<(), HostError> {
+    ) -> Result<(), NvmeError> {
         if !self.ready() {
             return Ok(());
         }
         if is_cq {
+            let bad = DoorbellWrite {
+                qid,
+                completion: true,
+                value,
+            };
             let Some(cq) = self.cqs.get_mut(usize::from(qid)).and_then(|q| q.as_mut()) else {
-                return self.invalid_doorbell(host, false);
+                return self.invalid_doorbell(host, bad, None);
             };
             if value >= u32::from(cq.size) {
-                return self.invalid_doorbell(host, true);
+                let size = cq.size;
+                return self.invalid_doorbell(host, bad, Some(size));
             }
             cq.head = value as u16;
             self.drain_overflow(host, qid)?;
@@ -449,11 +455,17 @@ impl Nvme {
             self.fire_interrupts(host);
             self.update_intx(host);
         } else {
+            let bad = DoorbellWrite {
+                qid,
+                completion: false,
+                value,
+            };
             let Some(sq) = self.sqs.get_mut(usize::from(qid)).and_then(|q| q.as_mut()) else {
-                return self.invalid_doorbell(host, false);
+                return self.invalid_doorbell(host, bad, None);
             };
             if value >= u32::from(sq.size) {
-                return self.invalid_doorbell(host, true);
+                let size = sq.size;
+                return self.invalid_doorbell(host, bad, Some(size));
             }
             sq.tail = value as u16;
             self.process_sq(host, qid)?;
@@ -463,15 +475,21 @@ impl Nvme {
     }
 
     /// A write to a doorbell of a queue that does not exist, or of a value
-    /// past the queue's end: ignored, and reported as an asynchronous
-    /// event (Error, "invalid doorbell register" or "invalid doorbell
-    /// write value").
-    fn invalid_doorbell(&mut self, host: &dyn Host, bad_value: bool) -> Result<(), HostError> {
+    /// past the queue's end (`queue_size`): ignored, reported to the
+    /// driver as an asynchronous event (Error, "invalid doorbell register"
+    /// or "invalid doorbell write value"), and returned to the backend as
+    /// [`NvmeError::InvalidDoorbell`] (a driver bug worth a log line).
+    fn invalid_doorbell(
+        &mut self,
+        host: &dyn Host,
+        write: DoorbellWrite,
+        queue_size: Option<u16>,
+    ) -> Result<(), NvmeError> {
         self.stats.invalid_doorbells += 1;
-        self.aer.post_error(u8::from(bad_value));
+        self.aer.post_error(u8::from(queue_size.is_some()));
         self.deliver_events(host)?;
         self.fire_interrupts(host);
-        Ok(())
+        Err(NvmeError::InvalidDoorbell { write, queue_size })
     }
 
     /// Fetch and run every command the host submitted on `qid`, as long
@@ -719,10 +737,10 @@ impl Nvme {
         Ok(())
     }
 
-    fn mmio_write_doorbells(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
+    fn mmio_write_doorbells(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), NvmeError> {
         // A doorbell is one 4-byte register; an 8-byte store rings two.
         let first = w.offset & !3;
-        let end = w.offset + u64::from(w.size);
+        let end = w.offset + u64::from(w.width);
         let mut at = first;
         while at < end {
             if let (Some((qid, is_cq)), Some(value)) = (doorbell(at), w.apply_to(at, 4, 0)) {
@@ -754,7 +772,59 @@ pub enum NewError {
     Build(#[from] BuildError),
 }
 
+/// A doorbell write, as [`NvmeError::InvalidDoorbell`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DoorbellWrite {
+    /// The queue whose doorbell was written.
+    pub qid: u16,
+    /// A completion queue's head doorbell (else a submission queue's tail
+    /// doorbell).
+    pub completion: bool,
+    /// The value written.
+    pub value: u32,
+}
+
+impl std::fmt::Display for DoorbellWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, reg) = if self.completion {
+            ("CQ", "head")
+        } else {
+            ("SQ", "tail")
+        };
+        write!(
+            f,
+            "{kind} {} {reg} doorbell written with {}",
+            self.qid, self.value
+        )
+    }
+}
+
+/// What the NVMe model's handlers return: a host operation that failed, or
+/// something the driver did that the controller refuses (and also reports
+/// to the driver the NVMe way, as an asynchronous event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NvmeError {
+    /// A host operation (BAR, DMA, interrupt) failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// A doorbell of a queue that does not exist, or a value past the
+    /// queue's end.
+    #[error("invalid doorbell write: {write} ({})", match queue_size {
+        Some(n) => format!("past the end of the queue of {n} entries"),
+        None => "no such queue".to_string(),
+    })]
+    InvalidDoorbell {
+        /// The write.
+        write: DoorbellWrite,
+        /// The queue's size when it exists (the value was past its end);
+        /// `None` when the queue does not exist.
+        queue_size: Option<u16>,
+    },
+}
+
 impl Device for Nvme {
+    type Error = NvmeError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         builder(&self.cfg).build()
     }
@@ -767,16 +837,16 @@ impl Device for Nvme {
         &[]
     }
 
-    fn start(&mut self, host: &dyn Host) -> Result<(), HostError> {
-        self.write_registers(host)
+    fn start(&mut self, host: &dyn Host) -> Result<(), NvmeError> {
+        Ok(self.write_registers(host)?)
     }
 
-    fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
+    fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), NvmeError> {
         if w.bar != 0 {
             return Ok(());
         }
         if w.offset < DOORBELLS {
-            self.mmio_write_regs(host, w)
+            Ok(self.mmio_write_regs(host, w)?)
         } else if w.offset < DOORBELLS_END {
             self.mmio_write_doorbells(host, w)
         } else {
@@ -785,10 +855,10 @@ impl Device for Nvme {
         }
     }
 
-    fn mmio_read(&mut self, host: &dyn Host, r: MmioRead) -> Result<u64, HostError> {
+    fn mmio_read(&mut self, host: &dyn Host, r: MmioRead) -> Result<u64, NvmeError> {
         // Only CSTS is model-answered; a wider read that covers it takes
         // the other bytes from BAR memory.
-        let n = usize::from(r.size).min(8);
+        let n = usize::from(r.width).min(8);
         let mut b = [0u8; 8];
         let end = r.offset.saturating_add(n as u64).min(BAR0_SIZE);
         let len = end.saturating_sub(r.offset) as usize;
@@ -805,12 +875,12 @@ impl Device for Nvme {
         Ok(u64::from_le_bytes(b))
     }
 
-    fn config_write(&mut self, _host: &dyn Host, w: ConfigWrite) -> Result<(), HostError> {
+    fn config_write(&mut self, _host: &dyn Host, w: ConfigWrite) -> Result<(), NvmeError> {
         self.irq.config_written(w);
         Ok(())
     }
 
-    fn timer(&mut self, host: &dyn Host, id: u32) -> Result<(), HostError> {
+    fn timer(&mut self, host: &dyn Host, id: u32) -> Result<(), NvmeError> {
         match id {
             TIMER_REMOVE => {
                 host.surprise_remove()?;
@@ -822,12 +892,12 @@ impl Device for Nvme {
             }
             // The reset event that follows puts the controller back to
             // its power-on state.
-            TIMER_REINSERT => host.reinsert(),
+            TIMER_REINSERT => Ok(host.reinsert()?),
             _ => Ok(()),
         }
     }
 
-    fn reset(&mut self, host: &dyn Host, _kind: ResetKind) -> Result<(), HostError> {
+    fn reset(&mut self, host: &dyn Host, _kind: ResetKind) -> Result<(), NvmeError> {
         // A function reset resets the controller and every register.
         self.reset_controller();
         self.cc = 0;
@@ -847,6 +917,36 @@ mod tests {
     use super::*;
     use crate::storage::MemStorage;
     use pciem_core::{ReadPolicy, WritePolicy};
+
+    #[test]
+    fn errors_say_what_the_driver_did() {
+        let e = NvmeError::InvalidDoorbell {
+            write: DoorbellWrite {
+                qid: 9,
+                completion: false,
+                value: 1,
+            },
+            queue_size: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid doorbell write: SQ 9 tail doorbell written with 1 (no such queue)"
+        );
+        let e = NvmeError::InvalidDoorbell {
+            write: DoorbellWrite {
+                qid: 1,
+                completion: true,
+                value: 100,
+            },
+            queue_size: Some(16),
+        };
+        assert!(e.to_string().ends_with(
+            "CQ 1 head doorbell written with 100 (past the end of the queue of 16 entries)"
+        ));
+        // A host error keeps its own text.
+        let h = HostError::BusMasterDisabled;
+        assert_eq!(NvmeError::from(h).to_string(), h.to_string());
+    }
 
     #[test]
     fn bar0_policies() {

@@ -37,7 +37,7 @@ impl Interrupts {
     pub(crate) fn config_written(&mut self, w: ConfigWrite) {
         // A write the host accepted is valid here too; a refused one
         // changes nothing in either copy.
-        let _ = self.mirror.write(w.offset, w.size, w.value);
+        let _ = self.mirror.write(w.offset, w.width, w.value);
     }
 
     /// The mechanism in use.

@@ -37,7 +37,7 @@ pub mod status;
 pub mod storage;
 
 pub use config::{ConfigError, LbaSize, NvmeConfig};
-pub use controller::{NewError, Nvme, Stats};
+pub use controller::{DoorbellWrite, NewError, Nvme, NvmeError, Stats};
 pub use interrupts::IrqMode;
 pub use status::Status;
 pub use storage::{FileStorage, MemStorage, Storage, StorageError};

@@ -6,7 +6,7 @@ use pciem_nvme::aer::event_dw0;
 use pciem_nvme::command::{admin, nvm, Command};
 use pciem_nvme::driver::{pattern, Driver, IrqSetup, PrpLayout};
 use pciem_nvme::regs::*;
-use pciem_nvme::{LbaSize, MemStorage, Nvme, NvmeConfig, Status};
+use pciem_nvme::{DoorbellWrite, LbaSize, MemStorage, Nvme, NvmeConfig, NvmeError, Status};
 
 const SIZE: u64 = 40 << 20;
 
@@ -372,6 +372,7 @@ fn async_events_abort_and_keep_alive() {
     assert_eq!((r.status, r.result & 1), (Status::SUCCESS, 1));
 
     // An invalid doorbell write is an error event.
+    assert_eq!(d.harness().take_device_errors(), []);
     d.harness().write32(0, sq_tail_doorbell(9), 1).unwrap();
     let ev = d.reap(0).unwrap();
     assert_eq!(ev.cid, aers[0].cid);
@@ -389,6 +390,23 @@ fn async_events_abort_and_keep_alive() {
     let ev = d.reap(0).unwrap();
     assert_eq!((ev.cid, ev.result), (aers[1].cid, event_dw0(0, 1, 1)));
     assert_eq!(d.nvme().unwrap().stats().invalid_doorbells, 3);
+    // Each also reached the backend as the model's own error, typed.
+    let bad = |qid, completion, value, queue_size| NvmeError::InvalidDoorbell {
+        write: DoorbellWrite {
+            qid,
+            completion,
+            value,
+        },
+        queue_size,
+    };
+    assert_eq!(
+        d.harness().take_device_errors(),
+        [
+            bad(9, false, 1, None),
+            bad(1, false, 100, Some(16)),
+            bad(1, true, 100, Some(16)),
+        ]
+    );
     // The queues still work.
     d.write_blocks(1, 0, &[7u8; 512], 512, PrpLayout::default())
         .unwrap();

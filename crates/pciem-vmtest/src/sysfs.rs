@@ -84,13 +84,13 @@ pub fn testdrv_counter(name: &str) -> Option<u64> {
 }
 
 /// Writes a 32-bit register through the test driver.
-pub fn testdrv_write(dev: &Path, offset: u32, val: u32) -> io::Result<()> {
+pub fn testdrv_write(dev: &Path, offset: u64, val: u32) -> io::Result<()> {
     fs::write(dev.join("reg_offset"), format!("{offset:#x}"))?;
     fs::write(dev.join("reg"), format!("{val:#x}"))
 }
 
 /// Reads a 32-bit register through the test driver.
-pub fn testdrv_read(dev: &Path, offset: u32) -> io::Result<u32> {
+pub fn testdrv_read(dev: &Path, offset: u64) -> io::Result<u32> {
     fs::write(dev.join("reg_offset"), format!("{offset:#x}"))?;
     parse_num(&read_trim(&dev.join("reg"))?)
         .map(|v| v as u32)
@@ -135,26 +135,27 @@ pub fn modules_loaded() -> bool {
     Path::new("/dev/pciem").exists() && Path::new("/sys/bus/pci/drivers/pciem_testdrv").exists()
 }
 
-/// Reads `size` (1, 2 or 4) bytes of the device's configuration space at
+/// Reads `width` (1, 2 or 4) bytes of the device's configuration space at
 /// `offset` through sysfs (as root, all 4096 bytes are readable).
-pub fn config_read(dev: &Path, offset: usize, size: usize) -> Option<u32> {
+pub fn config_read(dev: &Path, offset: u16, width: u8) -> Option<u32> {
     let bytes = fs::read(dev.join("config")).ok()?;
-    let b = bytes.get(offset..offset + size)?;
+    let start = usize::from(offset);
+    let b = bytes.get(start..start + usize::from(width))?;
     Some(b.iter().rev().fold(0u32, |v, &x| v << 8 | x as u32))
 }
 
 /// The offset of standard capability `id` in the device's config space.
-pub fn find_capability(dev: &Path, id: u8) -> Option<usize> {
+pub fn find_capability(dev: &Path, id: u8) -> Option<u16> {
     let bytes = fs::read(dev.join("config")).ok()?;
-    let mut at = *bytes.get(0x34)? as usize & !3;
+    let mut at = u16::from(*bytes.get(0x34)? & !3);
     for _ in 0..48 {
         if at < 0x40 {
             return None;
         }
-        if *bytes.get(at)? == id {
+        if *bytes.get(usize::from(at))? == id {
             return Some(at);
         }
-        at = *bytes.get(at + 1)? as usize & !3;
+        at = u16::from(*bytes.get(usize::from(at) + 1)? & !3);
     }
     None
 }

@@ -15,7 +15,7 @@ pub const DEVICE_ID: u16 = 0x0001;
 /// Class code: base 0x0B (processor), subclass 0x00, prog-if 0x00.
 pub const CLASS: (u8, u8, u8) = (0x0B, 0x00, 0x00);
 /// Offset of the MSI capability.
-pub const MSI_CAP: usize = 0x40;
+pub const MSI_CAP: u16 = 0x40;
 
 /// The builder for the configuration space: vendor 0x1F0C device 0x0001,
 /// class 0x0B0000, BAR0 64 KiB 64-bit, BAR2 1 MiB 64-bit prefetchable, MSI
@@ -79,7 +79,7 @@ mod tests {
         assert!(bar2.flags.contains(pciem_abi::BarFlags::MEM_PREFETCH));
         assert_eq!(c.bars().count(), 2);
         let msi = c.msi().unwrap();
-        assert_eq!(msi.offset as usize, MSI_CAP);
+        assert_eq!(msi.offset, MSI_CAP);
         assert!(msi.is_64bit && msi.per_vector_mask);
         assert_eq!(msi.vectors_capable, 1);
     }

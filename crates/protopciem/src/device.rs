@@ -41,12 +41,12 @@ use crate::transform;
 pub const WATCHES: [Watch; 2] = [
     Watch {
         bar: REG_BAR,
-        offset: regs::CONTROL as u32,
+        offset: regs::CONTROL,
         width: 4,
     },
     Watch {
         bar: REG_BAR,
-        offset: regs::CMD as u32,
+        offset: regs::CMD,
         width: 4,
     },
 ];
@@ -325,6 +325,7 @@ impl ProtoPciem {
 }
 
 impl Device for ProtoPciem {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         crate::config::config_space()
     }

@@ -5,7 +5,10 @@
 //! destination, writes a `Status` back into the descriptor slot's
 //! status word, and coalesces its interrupt: one MSI-X message per batch,
 //! raised `COALESCE` after the first completion (a timer), or at once
-//! when the batch is `BATCH` long.
+//! when the batch is `BATCH` long. A doorbell asking for more than
+//! `MAX_DESCS` descriptors, or rung before the ring address was written,
+//! runs nothing and fails the handler with the engine's own error
+//! (`EngineError`), which the backend hands back to the test as it is.
 
 use std::time::Duration;
 
@@ -27,6 +30,27 @@ pub const COALESCE: Duration = Duration::from_micros(500);
 pub const BATCH: u32 = 8;
 /// The coalescing timer.
 const TIMER: u32 = 1;
+/// The most descriptors one doorbell may run.
+pub const MAX_DESCS: u64 = 64;
+
+/// Why the engine's handler failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// A host operation failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// The doorbell asked for more descriptors than the engine runs at once.
+    #[error("doorbell asked for {asked} descriptors, at most {max} run at once")]
+    TooMany {
+        /// The number written to the doorbell.
+        asked: u64,
+        /// [`MAX_DESCS`].
+        max: u64,
+    },
+    /// The doorbell was rung before the ring's address was written.
+    #[error("doorbell rung before the ring address was set")]
+    NoRing,
+}
 
 /// One descriptor, as it lies in the driver's memory.
 #[derive(
@@ -62,12 +86,21 @@ impl Engine {
             width: 8,
         };
         Self {
-            watches: vec![w(REG_RING as u32), w(REG_GO as u32)],
+            watches: vec![w(REG_RING), w(REG_GO)],
             ..Default::default()
         }
     }
 
-    fn run(&mut self, host: &dyn Host, n: u64) -> Result<(), HostError> {
+    fn run(&mut self, host: &dyn Host, n: u64) -> Result<(), EngineError> {
+        if n > MAX_DESCS {
+            return Err(EngineError::TooMany {
+                asked: n,
+                max: MAX_DESCS,
+            });
+        }
+        if self.ring == 0 && n != 0 {
+            return Err(EngineError::NoRing);
+        }
         for i in 0..n {
             let at = self.ring + i * size_of::<Desc>() as u64;
             let mut d: Desc = host.read_obj(at)?;
@@ -103,6 +136,7 @@ impl Engine {
 }
 
 impl Device for Engine {
+    type Error = EngineError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         ConfigBuilder::new(0x1f0c, 0x0dea)
             .bar(0, Bar::memory64(16384))
@@ -120,7 +154,7 @@ impl Device for Engine {
         &self.watches
     }
 
-    fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
+    fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), EngineError> {
         match w.offset {
             REG_RING => self.ring = w.value,
             REG_GO => self.run(host, w.value)?,
@@ -129,7 +163,7 @@ impl Device for Engine {
         Ok(())
     }
 
-    fn timer(&mut self, host: &dyn Host, _id: u32) -> Result<(), HostError> {
-        self.fire(host)
+    fn timer(&mut self, host: &dyn Host, _id: u32) -> Result<(), EngineError> {
+        Ok(self.fire(host)?)
     }
 }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use outside_model::{Desc, Engine, BATCH, COALESCE, REG_DONE, REG_GO, REG_RING};
+use outside_model::{
+    Desc, Engine, EngineError, BATCH, COALESCE, MAX_DESCS, REG_DONE, REG_GO, REG_RING,
+};
 use pciem_backend_mock::Harness;
 
 fn setup(n: usize) -> (Harness<Engine>, u64, Vec<(u64, u64)>) {
@@ -79,4 +81,41 @@ fn a_bad_source_fails_its_descriptor_only() {
     let d1: Desc = h.dma_read_obj(ring + size_of::<Desc>() as u64).unwrap();
     assert_eq!((d0.status, d1.status), (2, 1));
     assert_eq!(h.dma_faults().len(), 1, "the mock's DMA check saw it");
+}
+
+#[test]
+fn the_engines_own_errors_reach_the_test_typed() {
+    let (mut h, ring, _) = setup(1);
+    h.write64(0, REG_GO, 1000).unwrap();
+    h.step().unwrap();
+    assert_eq!(
+        h.device_errors(),
+        [EngineError::TooMany {
+            asked: 1000,
+            max: MAX_DESCS
+        }]
+    );
+    assert_eq!(h.read64(0, REG_DONE).unwrap(), 0, "nothing ran");
+    let d: Desc = h.dma_read_obj(ring).unwrap();
+    assert_eq!(d.status, 0);
+
+    // A doorbell before the ring address is another case of the same type.
+    let mut h = pciem_backend_mock::Harness::new(Engine::new()).unwrap();
+    h.write64(0, REG_GO, 1).unwrap();
+    h.step().unwrap();
+    assert_eq!(h.take_device_errors(), [EngineError::NoRing]);
+    assert!(h.device_errors().is_empty(), "taken");
+
+    // A host failure arrives as the engine's Host case: the descriptor
+    // ring is memory the driver never mapped.
+    let mut h = pciem_backend_mock::Harness::new(Engine::new()).unwrap();
+    h.enable_bus_master().unwrap();
+    h.write64(0, REG_RING, 0xdead_0000).unwrap();
+    h.write64(0, REG_GO, 1).unwrap();
+    h.step().unwrap();
+    let errs = h.device_errors();
+    assert!(
+        matches!(errs.as_slice(), [EngineError::Host(_)]),
+        "{errs:?}"
+    );
 }

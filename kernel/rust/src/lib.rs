@@ -130,7 +130,7 @@ pub extern "C" fn pciem_rs_watch_check_shape(
     width: u32,
     reason: *mut *const c_char,
 ) -> i32 {
-    match watch::check_shape(offset, width) {
+    match watch::check_shape(u64::from(offset), u64::from(width)) {
         Ok(()) => 0,
         Err(e) => fail(reason, (EINVAL, e.reason().as_ptr())),
     }
@@ -144,7 +144,7 @@ pub extern "C" fn pciem_rs_watch_check_in_bar(
     bar_size: u64,
     reason: *mut *const c_char,
 ) -> i32 {
-    match watch::check_in_bar(offset, width, bar_size) {
+    match watch::check_in_bar(u64::from(offset), u64::from(width), bar_size) {
         Ok(()) => 0,
         Err(e) => fail(reason, (EINVAL, e.reason().as_ptr())),
     }

@@ -36,16 +36,16 @@ pub use validate::validate_image;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AccessError {
-    /// Size other than 1, 2 or 4.
-    #[error("access size {0} is not 1, 2 or 4")]
-    BadSize(u8),
+    /// Width other than 1, 2 or 4.
+    #[error("access width {0} is not 1, 2 or 4")]
+    BadWidth(u8),
     /// Access past the end of configuration space.
-    #[error("access of {size} bytes at {offset:#x} is past the end of configuration space")]
+    #[error("access of {width} bytes at {offset:#x} is past the end of configuration space")]
     OutOfRange {
         /// Offset of the access.
         offset: u16,
-        /// Size of the access.
-        size: u8,
+        /// Width of the access in bytes.
+        width: u8,
     },
 }
 
@@ -54,7 +54,7 @@ impl AccessError {
     /// formatting (the kernel log).
     pub const fn reason(&self) -> &'static CStr {
         match self {
-            AccessError::BadSize(_) => c"config access size is not 1, 2 or 4",
+            AccessError::BadWidth(_) => c"config access width is not 1, 2 or 4",
             AccessError::OutOfRange { .. } => c"config access past the end of config space",
         }
     }

@@ -207,21 +207,21 @@ impl ConfigSpace {
         ]))
     }
 
-    fn range(offset: u16, size: u8) -> Result<(usize, usize), AccessError> {
-        if !matches!(size, 1 | 2 | 4) {
-            return Err(AccessError::BadSize(size));
+    fn range(offset: u16, width: u8) -> Result<(usize, usize), AccessError> {
+        if !matches!(width, 1 | 2 | 4) {
+            return Err(AccessError::BadWidth(width));
         }
-        let start = offset as usize;
-        let end = start + size as usize;
+        let start = usize::from(offset);
+        let end = start + usize::from(width);
         if end > PCIEM_CONFIG_SPACE_SIZE {
-            return Err(AccessError::OutOfRange { offset, size });
+            return Err(AccessError::OutOfRange { offset, width });
         }
         Ok((start, end))
     }
 
     /// Host read of 1, 2 or 4 bytes (little-endian) at any offset.
-    pub fn read(&self, offset: u16, size: u8) -> Result<u32, AccessError> {
-        let (start, end) = Self::range(offset, size)?;
+    pub fn read(&self, offset: u16, width: u8) -> Result<u32, AccessError> {
+        let (start, end) = Self::range(offset, width)?;
         let mut v = 0u32;
         for (i, b) in self
             .image
@@ -242,10 +242,10 @@ impl ConfigSpace {
     pub fn write(
         &mut self,
         offset: u16,
-        size: u8,
+        width: u8,
         value: u32,
     ) -> Result<WriteEffects, AccessError> {
-        let (start, end) = Self::range(offset, size)?;
+        let (start, end) = Self::range(offset, width)?;
         let bytes = value.to_le_bytes();
         let mut before = [0u8; 4];
         let pm = self.find_capability(CAP_ID_PM).map(usize::from);
@@ -352,8 +352,8 @@ impl ConfigSpace {
 
     /// Device-side write of 1, 2 or 4 bytes that ignores the masks (for
     /// device-owned bits such as status or pending bits).
-    pub fn device_write(&mut self, offset: u16, size: u8, value: u32) -> Result<(), AccessError> {
-        let (start, end) = Self::range(offset, size)?;
+    pub fn device_write(&mut self, offset: u16, width: u8, value: u32) -> Result<(), AccessError> {
+        let (start, end) = Self::range(offset, width)?;
         let bytes = value.to_le_bytes();
         if let Some(dst) = self.image.config.get_mut(start..end) {
             for (d, s) in dst.iter_mut().zip(bytes.iter()) {

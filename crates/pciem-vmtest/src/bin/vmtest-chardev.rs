@@ -39,7 +39,7 @@ const RESUME_FILE: &str = "/tmp/vmtest-chardev-resume";
 
 const WATCHES: [Watch; 1] = [Watch {
     bar: 0,
-    offset: REG_IN as u32,
+    offset: REG_IN,
     width: 4,
 }];
 
@@ -56,6 +56,7 @@ struct Echo {
 }
 
 impl Device for Echo {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         ConfigBuilder::new(TEST_VENDOR, TEST_DEVICE_IOMAP)
             .class(0x0b, 0x40, 0x00)
@@ -153,13 +154,10 @@ fn read_line(out: &mut BufReader<ChildStdout>) -> String {
 /// handled (the lost ones excluded).
 fn overflow(r: &mut Report, path: &Path, count0: u32, extra: usize) -> u32 {
     let _ = std::fs::remove_file(RESUME_FILE);
-    r.step(
-        "driver writes PAUSE",
-        testdrv_write(path, REG_IN as u32, PAUSE),
-    );
+    r.step("driver writes PAUSE", testdrv_write(path, REG_IN, PAUSE));
     r.check(
         sysfs::wait_until(Duration::from_secs(5), || {
-            testdrv_read(path, REG_COUNT as u32).ok() == Some(count0 + 1)
+            testdrv_read(path, REG_COUNT).ok() == Some(count0 + 1)
         }),
         "the model took PAUSE and stalls",
     );
@@ -176,25 +174,22 @@ fn overflow(r: &mut Report, path: &Path, count0: u32, extra: usize) -> u32 {
     let backlog = count0 + 1 + RING_CAPACITY as u32;
     r.check(
         sysfs::wait_until(Duration::from_secs(60), || {
-            testdrv_read(path, REG_COUNT as u32).ok() == Some(backlog)
+            testdrv_read(path, REG_COUNT).ok() == Some(backlog)
         }),
         format!(
             "the model handled the {RING_CAPACITY} writes the ring kept (count {:?}, want {backlog})",
-            testdrv_read(path, REG_COUNT as u32).ok()
+            testdrv_read(path, REG_COUNT).ok()
         ),
     );
     r.check(
-        testdrv_read(path, REG_OUT as u32).ok() == Some(2 * (RING_CAPACITY as u32 - 1) + 1),
+        testdrv_read(path, REG_OUT).ok() == Some(2 * (RING_CAPACITY as u32 - 1) + 1),
         "the last write the ring kept was handled last",
     );
     // The next event shows the gap in sequence numbers.
-    r.step(
-        "driver writes 0x7777",
-        testdrv_write(path, REG_IN as u32, 0x7777),
-    );
+    r.step("driver writes 0x7777", testdrv_write(path, REG_IN, 0x7777));
     r.check(
         sysfs::wait_until(Duration::from_secs(5), || {
-            testdrv_read(path, REG_OUT as u32).ok() == Some(2 * 0x7777 + 1)
+            testdrv_read(path, REG_OUT).ok() == Some(2 * 0x7777 + 1)
         }),
         "the model handles writes after the overflow",
     );
@@ -258,7 +253,7 @@ fn one(r: &mut Report, mode: &str, with_overflow: bool) {
     );
     r.check(
         sysfs::wait_until(Duration::from_secs(2), || {
-            testdrv_read(&path, REG_MAGIC as u32).ok() == Some(MAGIC)
+            testdrv_read(&path, REG_MAGIC).ok() == Some(MAGIC)
         }),
         "the driver reads the value the model's start() put in BAR0",
     );
@@ -268,12 +263,12 @@ fn one(r: &mut Report, mode: &str, with_overflow: bool) {
     for i in 0..10u32 {
         let before = testdrv_irqs(&path).first().copied().unwrap_or(0);
         let value = 0x1000 + i * 7;
-        if testdrv_write(&path, REG_IN as u32, value).is_err() {
+        if testdrv_write(&path, REG_IN, value).is_err() {
             all = false;
             break;
         }
         let echoed = sysfs::wait_until(Duration::from_secs(5), || {
-            testdrv_read(&path, REG_OUT as u32).ok() == Some(value * 2 + 1)
+            testdrv_read(&path, REG_OUT).ok() == Some(value * 2 + 1)
         });
         let irq = sysfs::wait_until(Duration::from_secs(5), || {
             testdrv_irqs(&path).first().copied().unwrap_or(0) > before
@@ -293,20 +288,20 @@ fn one(r: &mut Report, mode: &str, with_overflow: bool) {
     let irqs_before = testdrv_irqs(&path).first().copied().unwrap_or(0);
     let mut ok = true;
     for i in 0..20u32 {
-        ok &= testdrv_write(&path, REG_IN as u32, 0x5000 + i).is_ok();
+        ok &= testdrv_write(&path, REG_IN, 0x5000 + i).is_ok();
     }
     r.check(ok, "the driver wrote 20 values back to back");
     r.check(
         sysfs::wait_until(Duration::from_secs(10), || {
-            testdrv_read(&path, REG_COUNT as u32).ok() == Some(30)
+            testdrv_read(&path, REG_COUNT).ok() == Some(30)
         }),
         format!(
             "the model counted all 30 writes (BAR0+0x8 = {:?})",
-            testdrv_read(&path, REG_COUNT as u32).ok()
+            testdrv_read(&path, REG_COUNT).ok()
         ),
     );
     r.check(
-        testdrv_read(&path, REG_OUT as u32).ok() == Some((0x5000 + 19) * 2 + 1),
+        testdrv_read(&path, REG_OUT).ok() == Some((0x5000 + 19) * 2 + 1),
         "the last value of the burst was handled last",
     );
     r.check(
@@ -325,11 +320,11 @@ fn one(r: &mut Report, mode: &str, with_overflow: bool) {
     // the driver sees each tick in BAR0+0x10, the last well before SIGTERM.
     r.check(
         sysfs::wait_until(Duration::from_secs(10), || {
-            testdrv_read(&path, REG_TICKS as u32).ok() == Some(TICKS)
+            testdrv_read(&path, REG_TICKS).ok() == Some(TICKS)
         }),
         format!(
             "the driver reads the model's {TICKS} timer ticks in BAR0+0x10 ({:?})",
-            testdrv_read(&path, REG_TICKS as u32).ok()
+            testdrv_read(&path, REG_TICKS).ok()
         ),
     );
 

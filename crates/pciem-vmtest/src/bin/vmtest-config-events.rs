@@ -19,13 +19,13 @@ use pciem_abi::{
     PCIEM_RESET_FLR,
 };
 use pciem_core::config::{Bar, MsiCap, PcieCap, PmCap};
-use pciem_core::ConfigBuilder;
+use pciem_core::{ConfigBuilder, ConfigWrite};
 use pciem_vmtest::sysfs::{self, config_read, setpci, testdrv_irqs, wait_until};
 use pciem_vmtest::{Dev, Report, Ring, TESTDRV, TEST_DEVICE_UNBOUND, TEST_VENDOR};
 
 const BOUND: u16 = 0x7e55;
 /// A device-specific register (outside every capability) made writable.
-const DEVREG: usize = 0xF0;
+const DEVREG: u16 = 0xF0;
 
 fn image(device: u16) -> Option<pciem_abi::pciem_config_image> {
     let space = ConfigBuilder::new(TEST_VENDOR, device)
@@ -37,25 +37,34 @@ fn image(device: u16) -> Option<pciem_abi::pciem_config_image> {
         .build()
         .ok()?;
     let mut img = space.into_image();
-    img.wmask[DEVREG..DEVREG + 4].fill(0xFF);
+    let at = usize::from(DEVREG);
+    img.wmask[at..at + 4].fill(0xFF);
     Some(img)
 }
 
-fn is_write(e: &pciem_event, offset: usize) -> bool {
-    e.r#type == PCIEM_EVENT_CONFIG_WRITE && e.offset == offset as u64
+fn is_write(e: &pciem_event, offset: u16) -> bool {
+    e.r#type == PCIEM_EVENT_CONFIG_WRITE && ConfigWrite::from_event(e).offset == offset
 }
 
 fn is_reset(e: &pciem_event, kind: u64) -> bool {
     e.r#type == PCIEM_EVENT_RESET && e.data == kind
 }
 
-/// Waits for a CONFIG_WRITE at `offset` and checks its size and value.
-fn expect_write(r: &mut Report, ring: &Ring, what: &str, offset: usize, size: u32, value: u64) {
+/// Waits for a CONFIG_WRITE at `offset` and checks its width and value.
+fn expect_write(r: &mut Report, ring: &Ring, what: &str, offset: u16, width: u8, value: u32) {
     let (ev, seen) = ring.wait_for(Duration::from_secs(2), |e| is_write(e, offset));
     match ev {
         Some(e) => r.check(
-            e.size == size && e.data == value,
-            format!("{what}: CONFIG_WRITE offset {offset:#x} size {size} value {value:#x} ({e:?})"),
+            ConfigWrite::from_event(&e)
+                == ConfigWrite {
+                    offset,
+                    width,
+                    value,
+                }
+                && e.data == u64::from(value),
+            format!(
+                "{what}: CONFIG_WRITE offset {offset:#x} width {width} value {value:#x} ({e:?})"
+            ),
         ),
         None => r.check(
             false,
@@ -104,7 +113,7 @@ fn with_setpci(r: &mut Report) {
 
     let cmd = config_read(&path, 4, 2).unwrap_or(0);
     setpci_step(r, &path, &format!("COMMAND={:04x}", cmd | 0x40));
-    expect_write(r, &ring, "command register", 4, 2, (cmd | 0x40) as u64);
+    expect_write(r, &ring, "command register", 4, 2, cmd | 0x40);
 
     setpci_step(r, &path, &format!("{DEVREG:x}.l=deadbeef"));
     expect_write(r, &ring, "device-specific register", DEVREG, 4, 0xdead_beef);
@@ -121,12 +130,12 @@ fn with_setpci(r: &mut Report) {
         "BAR0 reads back its 4K size mask",
     );
     setpci_step(r, &path, &format!("BASE_ADDRESS_0={bar0:08x}"));
-    expect_write(r, &ring, "BAR0 restored", 0x10, 4, bar0 as u64);
+    expect_write(r, &ring, "BAR0 restored", 0x10, 4, bar0);
 
     setpci_step(r, &path, &format!("{:x}.w=1:1", msi + 2));
     let ctl = config_read(&path, msi + 2, 2).unwrap_or(0);
     r.check(ctl & 1 == 1, "MSI Enable is set");
-    expect_write(r, &ring, "MSI enable", msi + 2, 2, ctl as u64);
+    expect_write(r, &ring, "MSI enable", msi + 2, 2, ctl);
 
     ring.drain();
     setpci_step(r, &path, "VENDOR_ID=1111");

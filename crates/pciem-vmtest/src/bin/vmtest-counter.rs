@@ -13,8 +13,8 @@ use pciem_vmtest::{Report, TESTDRV};
 
 const VENDOR: u16 = 0x1234;
 const DEVICE: u16 = 0x5678;
-const REG_CONTROL: u32 = 0x00;
-const REG_COUNTER: u32 = 0x08;
+const REG_CONTROL: u64 = 0x00;
+const REG_COUNTER: u64 = 0x08;
 const WRITES: u32 = 25;
 
 fn main() {

@@ -63,7 +63,7 @@ const TICK: Duration = Duration::from_millis(25);
 
 const WATCHES: [Watch; 1] = [Watch {
     bar: 0,
-    offset: REG_IN as u32,
+    offset: REG_IN,
     width: 4,
 }];
 
@@ -141,6 +141,7 @@ impl Model {
 }
 
 impl Device for Model {
+    type Error = HostError;
     fn config_space(&self) -> Result<ConfigSpace, BuildError> {
         let b = self.builder();
         match self.kind {
@@ -230,17 +231,17 @@ fn device() -> ! {
             .iter()
             .map(|&(f, id, kind)| Model::new(f, id, kind))
             .collect();
-        let view: Vec<(u8, &dyn Device)> = models
+        let view: Vec<(u8, &dyn Device<Error = HostError>)> = models
             .iter()
-            .map(|m| (m.function, m as &dyn Device))
+            .map(|m| (m.function, m as &dyn Device<Error = HostError>))
             .collect();
         let mut session =
             FunctionSession::open(&view, RunOptions::default()).map_err(|e| e.to_string())?;
         println!("READY {}", session.loop_kind());
         let _ = std::io::stdout().flush();
-        let mut devices: Vec<(u8, &mut dyn Device)> = models
+        let mut devices: Vec<(u8, &mut dyn Device<Error = HostError>)> = models
             .iter_mut()
-            .map(|m| (m.function, m as &mut dyn Device))
+            .map(|m| (m.function, m as &mut dyn Device<Error = HostError>))
             .collect();
         let r = session
             .run(&mut devices, &stop)
@@ -309,7 +310,7 @@ fn irq0(p: &Path) -> u64 {
 }
 
 fn reg(p: &Path, offset: u64) -> Option<u32> {
-    testdrv_read(p, offset as u32).ok()
+    testdrv_read(p, offset).ok()
 }
 
 fn main() {
@@ -395,7 +396,7 @@ fn main() {
     // Each function's watch is live before the counted writes.
     for (f, p) in &fns {
         let armed = (0..20).any(|_| {
-            testdrv_write(p, REG_IN as u32, WARMUP).is_ok()
+            testdrv_write(p, REG_IN, WARMUP).is_ok()
                 && wait_until(Duration::from_millis(250), || {
                     reg(p, REG_SEEN).is_some_and(|n| n >= 1)
                 })
@@ -416,7 +417,7 @@ fn main() {
             let v = 0x100 * (round + 1) + u32::from(f);
             if r.step(
                 format!("write {v:#x} to function {f}'s BAR0+0x0"),
-                testdrv_write(p, REG_IN as u32, v),
+                testdrv_write(p, REG_IN, v),
             )
             .is_none()
             {
