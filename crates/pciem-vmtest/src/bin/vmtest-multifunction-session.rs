@@ -156,6 +156,10 @@ impl Device for Model {
                 .builder()
                 .trap_bar(0)
                 .trap_range(0, REG_ANSWER, 8, TrapPolicy::MODEL)
+                // Not the 10 ms default: under TCG on a loaded host the
+                // model's answer once came later than that (a timeout
+                // here would be the machine's, not the routing's).
+                .read_timeout_us(1_000_000)
                 .access_map(),
             _ => Ok(AccessMap::new()),
         }
