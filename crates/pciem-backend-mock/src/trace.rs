@@ -10,9 +10,10 @@
 //! [`Harness::take_irqs`]); the device side records its DMA (address,
 //! length, and the error if the host refused it), atomics, peer-to-peer
 //! transfers, the interrupts it raises, its timers (armed, cancelled,
-//! fired), the errors it reports through AER and a surprise removal. A record is taken when the access
-//! happens, under the host's state, so the order is the order the host
-//! saw, also when the device runs on its own thread.
+//! fired), the errors it reports through AER and a surprise removal. A
+//! record is taken when the access happens, under the host's state, so the
+//! order is the order the host saw, also when the device runs on its own
+//! thread.
 //!
 //! ```
 //! use pciem_backend_mock::trace::TraceRecord;
