@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use pciem_abi::{pciem_event, PCIEM_EVENT_RESET, PCIEM_RESET_D3HOT_D0, PCIEM_RESET_FLR};
 use pciem_core::access::split_accesses;
-use pciem_core::config::regs::{COMMAND_INTX_DISABLE, COMMAND_MASTER, COMMAND_MEMORY};
+use pciem_core::config::regs::{COMMAND, COMMAND_INTX_DISABLE, COMMAND_MASTER, COMMAND_MEMORY};
 use pciem_core::config::WriteEffects;
 use pciem_core::dmacheck::{CheckMode, Direction, Fault};
 use pciem_core::ring::{channel, HeapConsumer, HeapProducer};
@@ -585,8 +585,8 @@ impl<D: Device> Harness<D> {
             .config
             .msi()
             .ok_or(MockError::Host(HostError::IrqNotEnabled { kind: "MSI" }))?;
-        let cmd = self.config_read(0x04, 2)? as u16;
-        self.config_write(0x04, 2, (cmd | COMMAND_MEMORY | COMMAND_MASTER) as u32)?;
+        let cmd = self.config_read(COMMAND, 2)? as u16;
+        self.config_write(COMMAND, 2, (cmd | COMMAND_MEMORY | COMMAND_MASTER).into())?;
         let o = msi.offset;
         self.config_write(o + 4, 4, address as u32)?;
         let data_off = if msi.is_64bit {
@@ -606,8 +606,8 @@ impl<D: Device> Harness<D> {
     /// host refuses the device's DMA, atomics and P2P with
     /// [`HostError::BusMasterDisabled`], as the kernel module does.
     pub fn enable_bus_master(&mut self) -> Result<(), MockError> {
-        let cmd = self.config_read(0x04, 2)? as u16;
-        self.config_write(0x04, 2, (cmd | COMMAND_MEMORY | COMMAND_MASTER) as u32)?;
+        let cmd = self.config_read(COMMAND, 2)? as u16;
+        self.config_write(COMMAND, 2, (cmd | COMMAND_MEMORY | COMMAND_MASTER).into())?;
         Ok(())
     }
 
@@ -821,8 +821,8 @@ impl<D: Device> Harness<D> {
             .config
             .msix()
             .ok_or(MockError::Host(HostError::IrqNotEnabled { kind: "MSI-X" }))?;
-        let cmd = self.config_read(0x04, 2)? as u16;
-        self.config_write(0x04, 2, (cmd | COMMAND_MEMORY | COMMAND_MASTER) as u32)?;
+        let cmd = self.config_read(COMMAND, 2)? as u16;
+        self.config_write(COMMAND, 2, (cmd | COMMAND_MEMORY | COMMAND_MASTER).into())?;
         let n = vectors.min(msix.table_size);
         for entry in 0..n {
             let at = u64::from(msix.table_offset) + u64::from(entry) * 16;

@@ -149,7 +149,7 @@
 //!
 //! ```
 //! # use pciem_backend_mock::Harness;
-//! # use pciem_core::config::{Bar, PcieCap};
+//! # use pciem_core::config::{regs, Bar, PcieCap};
 //! # use pciem_core::{BuildError, ConfigBuilder, ConfigSpace, Device, Host, HostError,
 //! #                  MmioWrite, ResetKind, Watch};
 //! struct Resettable {
@@ -178,13 +178,15 @@
 //!
 //! let mut h = Harness::new(Resettable { resets: 0 }).unwrap();
 //! h.enable_bus_master().unwrap();
-//! let pcie = h.host().lock_config(|c| c.find_capability(0x10)).unwrap();
-//! let devctl = h.config_read(pcie + 0x08, 2).unwrap();
-//! h.config_write(pcie + 0x08, 2, devctl | 1 << 15).unwrap(); // Initiate FLR
+//! let pcie = h.host().lock_config(|c| c.find_capability(regs::CAP_ID_PCIE)).unwrap();
+//! let devctl = h.config_read(pcie + regs::PCIE_DEVCTL, 2).unwrap();
+//! let flr = u32::from(regs::PCIE_DEVCTL_FLR);
+//! h.config_write(pcie + regs::PCIE_DEVCTL, 2, devctl | flr).unwrap();
 //! h.step().unwrap();
 //! assert_eq!(h.device().unwrap().resets, 1);
 //! // The command register is back to its reset value: bus mastering off.
-//! assert_eq!(h.config_read(0x04, 2).unwrap() & 0x4, 0);
+//! let master = u32::from(regs::COMMAND_MASTER);
+//! assert_eq!(h.config_read(regs::COMMAND, 2).unwrap() & master, 0);
 //! ```
 
 mod dma;

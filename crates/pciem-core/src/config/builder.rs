@@ -339,10 +339,11 @@ impl ConfigBuilder {
             }
             other => return Err(BuildError::UnknownCapType(other)),
         };
-        let offset = match cfg.offset {
-            0 => None,
-            o if o < 0x1000 => Some(o as u16),
-            o => return Err(BuildError::Misplaced(o.min(0xFFFF) as u16)),
+        let offset = match u16::try_from(cfg.offset) {
+            Ok(0) => None,
+            Ok(o) if o < EXT_CAP_END => Some(o),
+            Ok(o) => return Err(BuildError::Misplaced(o)),
+            Err(_) => return Err(BuildError::Misplaced(u16::MAX)),
         };
         self.add_capability(offset, cap)
     }
@@ -485,9 +486,8 @@ impl ConfigBuilder {
         img.cfg16(SUBSYS_ID, self.subsys_device);
         img.wm8(INTERRUPT_LINE, 0xFF);
         img.cfg8(INTERRUPT_PIN, self.pin);
-        for (i, bar) in self.bars.iter().enumerate() {
+        for (off, bar) in (BAR0..).step_by(4).zip(&self.bars) {
             let Some(bar) = bar else { continue };
-            let off = BAR0 + 4 * i;
             let addr_mask = !(bar.size - 1);
             img.cfg32(off, bar.flags());
             img.wm32(off, (addr_mask as u32) & !0xF);
@@ -512,12 +512,13 @@ impl ConfigBuilder {
             let order = order.get_mut(..n).unwrap_or(&mut []);
             order.sort_unstable();
             for (k, &(off, i)) in order.iter().enumerate() {
-                let next = order.get(k + 1).map_or(0, |&(o, _)| o as usize);
+                let next = order.get(k + 1).map_or(0, |&(o, _)| o);
                 if let Some(p) = self.caps.get(i) {
-                    p.cap.lay_out(&mut img, off as usize, next);
+                    p.cap.lay_out(&mut img, off, next);
                 }
             }
             if let (CapSpace::Standard, Some(&(first, _))) = (space, order.first()) {
+                // Below 0x100, as `place` checked: the cast keeps all of it.
                 img.cfg8(CAP_PTR, first as u8);
                 img.cfg16(STATUS, STATUS_CAP_LIST);
             }
@@ -554,9 +555,8 @@ impl ConfigBuilder {
             let size = p.cap.size();
             let off = match p.offset {
                 Some(o) => {
-                    let o = o as usize;
                     if !o.is_multiple_of(4) || o < start || o >= end {
-                        return Err(BuildError::Misplaced(o as u16));
+                        return Err(BuildError::Misplaced(o));
                     }
                     o
                 }
@@ -566,16 +566,16 @@ impl ConfigBuilder {
                 return Err(BuildError::Overflow(p.cap.space()));
             }
             for (j, q) in self.caps.iter().enumerate().take(i) {
-                let other = offsets.get(j).copied().unwrap_or(0) as usize;
+                let other = offsets.get(j).copied().unwrap_or(0);
                 if q.cap.space() == p.cap.space()
                     && off < other + q.cap.size()
                     && other < off + size
                 {
-                    return Err(BuildError::Overlap(off as u16));
+                    return Err(BuildError::Overlap(off));
                 }
             }
             if let Some(slot) = offsets.get_mut(i) {
-                *slot = off as u16;
+                *slot = off;
             }
             if let Some(c) = cursor.get_mut(si) {
                 *c = (*c).max(off + size);
@@ -588,7 +588,7 @@ impl ConfigBuilder {
             .zip(offsets.iter())
             .filter(|(p, _)| p.cap.space() == CapSpace::Extended);
         if let Some(lowest) = ext.map(|(_, &o)| o).min() {
-            if lowest as usize != EXT_CAP_START {
+            if lowest != EXT_CAP_START {
                 return Err(BuildError::Misplaced(lowest));
             }
         }

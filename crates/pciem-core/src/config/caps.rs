@@ -100,7 +100,7 @@ impl MsiCap {
     }
 
     /// Offsets of (data, mask, pending) relative to the capability.
-    pub(crate) const fn offsets(&self) -> (usize, usize, usize) {
+    pub(crate) const fn offsets(&self) -> (u16, u16, u16) {
         if self.addr64 {
             (12, 16, 20)
         } else {
@@ -352,7 +352,7 @@ impl Capability {
     }
 
     /// Bytes the capability occupies (rounded up to a dword).
-    pub fn size(&self) -> usize {
+    pub fn size(&self) -> u16 {
         let raw = match self {
             Capability::Msi(m) => {
                 let (data, mask, _) = m.offsets();
@@ -365,10 +365,10 @@ impl Capability {
             Capability::MsiX(_) => 12,
             Capability::Pm(_) => 8,
             Capability::Pcie(_) => PCIE_CAP_SIZE,
-            Capability::Vendor(v) => 3 + v.data().len(),
+            Capability::Vendor(v) => 3 + u16::from(v.len),
             Capability::Pasid(_) => 8,
             Capability::Dsn(_) => 12,
-            Capability::Vsec(v) => 8 + v.data().len(),
+            Capability::Vsec(v) => 8 + u16::from(v.len),
             Capability::Aer(_) => AER_CAP_SIZE,
         };
         raw.div_ceil(4) * 4
@@ -430,17 +430,19 @@ impl Capability {
     /// Write the capability's header (with `next` as its next pointer),
     /// contents and masks at `off`. The caller has checked that
     /// `off..off + size()` lies inside the capability's space.
-    pub(crate) fn lay_out(&self, img: &mut Image<'_>, off: usize, next: usize) {
+    pub(crate) fn lay_out(&self, img: &mut Image<'_>, off: u16, next: u16) {
         let (id, version) = self.header_id();
         match self.space() {
             CapSpace::Standard => {
                 img.cfg8(off, id as u8);
+                // A standard capability's offset is below 0x100: the cast
+                // keeps all of it.
                 img.cfg8(off + 1, next as u8);
             }
             CapSpace::Extended => {
                 img.cfg32(
                     off,
-                    id as u32 | (version as u32) << 16 | (next as u32) << 20,
+                    id as u32 | (version as u32) << 16 | u32::from(next) << 20,
                 );
             }
         }
@@ -557,7 +559,8 @@ pub(crate) struct Image<'a>(pub(crate) &'a mut pciem_config_image);
 
 macro_rules! store {
     ($name:ident, $field:ident, $ty:ty) => {
-        pub(crate) fn $name(&mut self, off: usize, v: $ty) {
+        pub(crate) fn $name(&mut self, off: u16, v: $ty) {
+            let off = usize::from(off);
             let bytes = v.to_le_bytes();
             if let Some(dst) = self.0.$field.get_mut(off..off + bytes.len()) {
                 dst.copy_from_slice(&bytes);
@@ -576,7 +579,8 @@ impl Image<'_> {
     store!(w1c16, w1cmask, u16);
     store!(w1c32, w1cmask, u32);
 
-    pub(crate) fn cfg_bytes(&mut self, off: usize, data: &[u8]) {
+    pub(crate) fn cfg_bytes(&mut self, off: u16, data: &[u8]) {
+        let off = usize::from(off);
         if let Some(dst) = self.0.config.get_mut(off..off + data.len()) {
             dst.copy_from_slice(data);
         }

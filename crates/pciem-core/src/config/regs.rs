@@ -7,35 +7,40 @@
 //! with the features the builder advertises; write-1-to-clear bits
 //! (`w1cmask`) are the status bits the specification marks RW1C; every
 //! other bit, reserved bits included, is read-only and reserved bits hold 0.
+//!
+//! Offsets and sizes in configuration space are `u16`, the type of the
+//! offset [`ConfigSpace::read`](super::ConfigSpace::read) and
+//! [`ConfigSpace::write`](super::ConfigSpace::write) take, so a constant
+//! goes straight into an access.
 
 /// Vendor ID.
-pub const VENDOR_ID: usize = 0x00;
+pub const VENDOR_ID: u16 = 0x00;
 /// Device ID.
-pub const DEVICE_ID: usize = 0x02;
+pub const DEVICE_ID: u16 = 0x02;
 /// Command register.
-pub const COMMAND: usize = 0x04;
+pub const COMMAND: u16 = 0x04;
 /// Status register.
-pub const STATUS: usize = 0x06;
+pub const STATUS: u16 = 0x06;
 /// Revision ID.
-pub const REVISION: usize = 0x08;
+pub const REVISION: u16 = 0x08;
 /// Class code (prog-if at 0x09, subclass 0x0A, base class 0x0B).
-pub const CLASS_PROG: usize = 0x09;
+pub const CLASS_PROG: u16 = 0x09;
 /// Cache line size.
-pub const CACHE_LINE_SIZE: usize = 0x0C;
+pub const CACHE_LINE_SIZE: u16 = 0x0C;
 /// Header type.
-pub const HEADER_TYPE: usize = 0x0E;
+pub const HEADER_TYPE: u16 = 0x0E;
 /// First BAR.
-pub const BAR0: usize = 0x10;
+pub const BAR0: u16 = 0x10;
 /// Subsystem vendor ID.
-pub const SUBSYS_VENDOR_ID: usize = 0x2C;
+pub const SUBSYS_VENDOR_ID: u16 = 0x2C;
 /// Subsystem ID.
-pub const SUBSYS_ID: usize = 0x2E;
+pub const SUBSYS_ID: u16 = 0x2E;
 /// Capabilities pointer.
-pub const CAP_PTR: usize = 0x34;
+pub const CAP_PTR: u16 = 0x34;
 /// Interrupt line.
-pub const INTERRUPT_LINE: usize = 0x3C;
+pub const INTERRUPT_LINE: u16 = 0x3C;
 /// Interrupt pin.
-pub const INTERRUPT_PIN: usize = 0x3D;
+pub const INTERRUPT_PIN: u16 = 0x3D;
 
 /// Command: I/O space, memory space, bus master, parity error response,
 /// SERR# enable, interrupt disable.
@@ -55,13 +60,13 @@ pub const STATUS_INTERRUPT: u16 = 1 << 3;
 pub const STATUS_CAP_LIST: u16 = 1 << 4;
 
 /// Start of the standard capability area.
-pub const STD_CAP_START: usize = 0x40;
+pub const STD_CAP_START: u16 = 0x40;
 /// End (exclusive) of the standard capability area.
-pub const STD_CAP_END: usize = 0x100;
+pub const STD_CAP_END: u16 = 0x100;
 /// Start of extended configuration space.
-pub const EXT_CAP_START: usize = 0x100;
+pub const EXT_CAP_START: u16 = 0x100;
 /// End (exclusive) of extended configuration space.
-pub const EXT_CAP_END: usize = 0x1000;
+pub const EXT_CAP_END: u16 = 0x1000;
 
 /// Capability ID: Power Management.
 pub const CAP_ID_PM: u8 = 0x01;
@@ -97,7 +102,7 @@ pub const MSIX_CTRL_MASKALL: u16 = 1 << 14;
 pub const MSIX_CTRL_ENABLE: u16 = 1 << 15;
 
 /// PM: offset of PMCSR in the capability.
-pub const PM_PMCSR: usize = 4;
+pub const PM_PMCSR: u16 = 4;
 /// PMCSR: power state, bits 1:0 (RW).
 pub const PMCSR_STATE_MASK: u16 = 0x3;
 /// PMCSR: No_Soft_Reset (RO).
@@ -108,25 +113,25 @@ pub const PMCSR_PME_EN: u16 = 1 << 8;
 pub const PMCSR_PME_STATUS: u16 = 1 << 15;
 
 /// PCIe: Device Capabilities offset in the capability.
-pub const PCIE_DEVCAP: usize = 0x04;
+pub const PCIE_DEVCAP: u16 = 0x04;
 /// PCIe: Device Control offset.
-pub const PCIE_DEVCTL: usize = 0x08;
+pub const PCIE_DEVCTL: u16 = 0x08;
 /// PCIe: Device Status offset.
-pub const PCIE_DEVSTA: usize = 0x0A;
+pub const PCIE_DEVSTA: u16 = 0x0A;
 /// PCIe: Link Capabilities offset.
-pub const PCIE_LNKCAP: usize = 0x0C;
+pub const PCIE_LNKCAP: u16 = 0x0C;
 /// PCIe: Link Control offset.
-pub const PCIE_LNKCTL: usize = 0x10;
+pub const PCIE_LNKCTL: u16 = 0x10;
 /// PCIe: Link Status offset.
-pub const PCIE_LNKSTA: usize = 0x12;
+pub const PCIE_LNKSTA: u16 = 0x12;
 /// PCIe: Device Control 2 offset.
-pub const PCIE_DEVCTL2: usize = 0x28;
+pub const PCIE_DEVCTL2: u16 = 0x28;
 /// PCIe: Link Capabilities 2 offset.
-pub const PCIE_LNKCAP2: usize = 0x2C;
+pub const PCIE_LNKCAP2: u16 = 0x2C;
 /// PCIe: Link Control 2 offset.
-pub const PCIE_LNKCTL2: usize = 0x30;
+pub const PCIE_LNKCTL2: u16 = 0x30;
 /// Size of the PCIe capability (version 2, endpoint).
-pub const PCIE_CAP_SIZE: usize = 0x3C;
+pub const PCIE_CAP_SIZE: u16 = 0x3C;
 /// DevCap: Function Level Reset capable.
 pub const PCIE_DEVCAP_FLR: u32 = 1 << 28;
 /// DevCtl: error reporting enables, relaxed ordering, max payload, extended
@@ -155,4 +160,4 @@ pub const AER_COR_BITS: u32 = 0x0000_31C1;
 /// AER: default uncorrectable severity from the specification.
 pub const AER_UNCOR_SEVERITY_DEFAULT: u32 = 0x0006_2030;
 /// Size of the AER capability for an endpoint.
-pub const AER_CAP_SIZE: usize = 0x2C;
+pub const AER_CAP_SIZE: u16 = 0x2C;

@@ -21,20 +21,20 @@ use super::regs::*;
 use super::ConfigSpace;
 
 /// Offset of the port's PCI Express capability.
-pub const PORT_PCIE_CAP: usize = 0x40;
+pub const PORT_PCIE_CAP: u16 = 0x40;
 /// Offset of the port's MSI capability.
-pub const PORT_MSI_CAP: usize = 0x80;
+pub const PORT_MSI_CAP: u16 = 0x80;
 
 /// Slot Capabilities (PCI Express capability + 0x14).
-pub const PCIE_SLTCAP: usize = 0x14;
+pub const PCIE_SLTCAP: u16 = 0x14;
 /// Slot Control (+ 0x18).
-pub const PCIE_SLTCTL: usize = 0x18;
+pub const PCIE_SLTCTL: u16 = 0x18;
 /// Slot Status (+ 0x1A).
-pub const PCIE_SLTSTA: usize = 0x1A;
+pub const PCIE_SLTSTA: u16 = 0x1A;
 /// Root Control (+ 0x1C).
-pub const PCIE_RTCTL: usize = 0x1C;
+pub const PCIE_RTCTL: u16 = 0x1C;
 /// Root Status (+ 0x20).
-pub const PCIE_RTSTA: usize = 0x20;
+pub const PCIE_RTSTA: u16 = 0x20;
 
 /// Slot Capabilities: Hot-Plug Surprise.
 pub const SLTCAP_HPS: u32 = 1 << 5;
@@ -88,21 +88,21 @@ pub struct RootPort {
 }
 
 /// Offset of the port's AER capability, when it has one.
-pub const PORT_AER_CAP: usize = 0x100;
+pub const PORT_AER_CAP: u16 = 0x100;
 /// AER: Uncorrectable Error Status (+ 0x04).
-pub const AER_UNCOR_STATUS: usize = 0x04;
+pub const AER_UNCOR_STATUS: u16 = 0x04;
 /// AER: Correctable Error Status (+ 0x10).
-pub const AER_COR_STATUS: usize = 0x10;
+pub const AER_COR_STATUS: u16 = 0x10;
 /// AER: Capabilities and Control (+ 0x18; First Error Pointer in 4:0).
-pub const AER_CAP_CTL: usize = 0x18;
+pub const AER_CAP_CTL: u16 = 0x18;
 /// AER: the four Header Log words (+ 0x1C).
-pub const AER_HEADER_LOG: usize = 0x1C;
+pub const AER_HEADER_LOG: u16 = 0x1C;
 /// AER: Root Error Command (+ 0x2C).
-pub const AER_ROOT_COMMAND: usize = 0x2C;
+pub const AER_ROOT_COMMAND: u16 = 0x2C;
 /// AER: Root Error Status (+ 0x30).
-pub const AER_ROOT_STATUS: usize = 0x30;
+pub const AER_ROOT_STATUS: u16 = 0x30;
 /// AER: Error Source Identification (+ 0x34).
-pub const AER_ERROR_SOURCE: usize = 0x34;
+pub const AER_ERROR_SOURCE: u16 = 0x34;
 
 /// Root Error Status: ERR_COR received.
 pub const ROOT_ERR_COR: u32 = 1 << 0;
@@ -145,18 +145,19 @@ pub enum RecordError {
 struct Layout<'a>(&'a mut ConfigSpace);
 
 impl Layout<'_> {
-    /// `size` bytes at `off`: value, write mask, write-1-to-clear mask.
-    fn set(&mut self, off: usize, size: usize, value: u32, wmask: u32, w1c: u32) {
+    /// `width` bytes at `off`: value, write mask, write-1-to-clear mask.
+    fn set(&mut self, off: u16, width: u8, value: u32, wmask: u32, w1c: u32) {
         let img = self.0.image_mut_internal();
-        for i in 0..size {
-            let shift = 8 * i as u32;
-            if let Some(c) = img.config.get_mut(off + i) {
+        for i in 0..width {
+            let shift = 8 * u32::from(i);
+            let at = usize::from(off) + usize::from(i);
+            if let Some(c) = img.config.get_mut(at) {
                 *c = (value >> shift) as u8;
             }
-            if let Some(w) = img.wmask.get_mut(off + i) {
+            if let Some(w) = img.wmask.get_mut(at) {
                 *w = (wmask >> shift) as u8;
             }
-            if let Some(x) = img.w1cmask.get_mut(off + i) {
+            if let Some(x) = img.w1cmask.get_mut(at) {
                 *x = (w1c >> shift) as u8;
             }
         }
@@ -189,7 +190,7 @@ pub fn build(p: &RootPort) -> ConfigSpace {
     l.set(0x22, 2, (p.mem_limit >> 16) & 0xFFF0, 0xFFF0, 0);
     // Prefetchable base above limit, read-only, 32-bit: disabled too.
     l.set(0x24, 4, 0x0000_FFF0, 0, 0);
-    l.set(CAP_PTR, 1, PORT_PCIE_CAP as u32, 0, 0);
+    l.set(CAP_PTR, 1, PORT_PCIE_CAP.into(), 0, 0);
     l.set(INTERRUPT_LINE, 1, 0, 0xFF, 0);
     // Bridge control: Parity, SERR#, ISA, VGA, Master Abort Mode,
     // Secondary Bus Reset.
@@ -200,7 +201,7 @@ pub fn build(p: &RootPort) -> ConfigSpace {
     l.set(
         c,
         4,
-        u32::from(CAP_ID_PCIE) | (PORT_MSI_CAP as u32) << 8 | 0x0142 << 16,
+        u32::from(CAP_ID_PCIE) | u32::from(PORT_MSI_CAP) << 8 | 0x0142 << 16,
         0,
         0,
     );
@@ -276,7 +277,7 @@ pub fn build(p: &RootPort) -> ConfigSpace {
 /// reporting of that severity. False on a space without the port's AER.
 pub fn report_error(space: &mut ConfigSpace, severity: Severity, source: u16) -> bool {
     let a = PORT_AER_CAP;
-    if space.find_ext_capability(EXT_CAP_ID_AER) != Some(a as u16) {
+    if space.find_ext_capability(EXT_CAP_ID_AER) != Some(a) {
         return false;
     }
     let (Some(mut st), Some(mut src), Some(cmd)) = (
@@ -315,8 +316,8 @@ pub fn report_error(space: &mut ConfigSpace, severity: Severity, source: u16) ->
             }
         }
     };
-    let _ = space.device_write((a + AER_ROOT_STATUS) as u16, 4, st);
-    let _ = space.device_write((a + AER_ERROR_SOURCE) as u16, 4, src);
+    let _ = space.device_write(a + AER_ROOT_STATUS, 4, st);
+    let _ = space.device_write(a + AER_ERROR_SOURCE, 4, src);
     cmd & enable != 0
 }
 
@@ -333,7 +334,7 @@ pub fn record_error(
 ) -> Result<(), RecordError> {
     let a = space
         .find_ext_capability(EXT_CAP_ID_AER)
-        .ok_or(RecordError::NoAer)? as usize;
+        .ok_or(RecordError::NoAer)?;
     let (reg, implemented, detected) = match severity {
         Severity::Correctable => (AER_COR_STATUS, AER_COR_BITS, 1u16 << 0),
         Severity::NonFatal => (AER_UNCOR_STATUS, AER_UNCOR_BITS, 1 << 1),
@@ -346,21 +347,17 @@ pub fn record_error(
     if severity != Severity::Correctable {
         if old == 0 {
             let ctl = space.raw32(a + AER_CAP_CTL).unwrap_or(0);
-            let _ = space.device_write(
-                (a + AER_CAP_CTL) as u16,
-                4,
-                (ctl & !0x1F) | status.trailing_zeros(),
-            );
+            let _ = space.device_write(a + AER_CAP_CTL, 4, (ctl & !0x1F) | status.trailing_zeros());
         }
-        for (i, w) in header.iter().enumerate() {
-            let _ = space.device_write((a + AER_HEADER_LOG + 4 * i) as u16, 4, *w);
+        for (i, w) in (0u16..).zip(header) {
+            let _ = space.device_write(a + AER_HEADER_LOG + 4 * i, 4, w);
         }
     }
-    let _ = space.device_write((a + reg) as u16, 4, old | status);
+    let _ = space.device_write(a + reg, 4, old | status);
     if let Some(c) = space.find_capability(CAP_ID_PCIE) {
-        let off = c as usize + PCIE_DEVSTA;
+        let off = c + PCIE_DEVSTA;
         let v = space.raw16(off).unwrap_or(0);
-        let _ = space.device_write(off as u16, 2, u32::from(v | detected));
+        let _ = space.device_write(off, 2, u32::from(v | detected));
     }
     Ok(())
 }
@@ -393,8 +390,8 @@ pub fn set_presence(space: &mut ConfigSpace, present: bool) -> bool {
         new_sta &= !SLTSTA_PDS;
         new_lnk &= !LNKSTA_DLLLA;
     }
-    let _ = space.device_write((c + PCIE_SLTSTA) as u16, 2, new_sta.into());
-    let _ = space.device_write((c + PCIE_LNKSTA) as u16, 2, new_lnk.into());
+    let _ = space.device_write(c + PCIE_SLTSTA, 2, new_sta.into());
+    let _ = space.device_write(c + PCIE_LNKSTA, 2, new_lnk.into());
     let raised = new_sta & !sta;
     ctl & SLTCTL_HPIE != 0
         && ((raised & SLTSTA_PDC != 0 && ctl & SLTCTL_PDCE != 0)
@@ -427,7 +424,7 @@ mod tests {
         assert_eq!(s.read(0x20, 4).unwrap(), 0x3f00_3f00);
         assert_eq!(s.find_capability(CAP_ID_PCIE), Some(0x40));
         assert_eq!(s.find_capability(CAP_ID_MSI), Some(0x80));
-        let c = PORT_PCIE_CAP as u16;
+        let c = PORT_PCIE_CAP;
         assert_eq!((s.read(c + 2, 2).unwrap() >> 4) & 0xF, 4, "root port");
         let sltcap = s.read(c + 0x14, 4).unwrap();
         assert_eq!(sltcap & SLTCAP_HPC, SLTCAP_HPC);
@@ -454,7 +451,7 @@ mod tests {
     #[test]
     fn surprise_removal_raises_the_slot_interrupt_once_enabled() {
         let mut s = port();
-        let c = PORT_PCIE_CAP as u16;
+        let c = PORT_PCIE_CAP;
         // No enables yet: the change is latched, no interrupt.
         assert!(!set_presence(&mut s, false));
         let sta = s.read(c + 0x1A, 2).unwrap() as u16;
@@ -484,7 +481,7 @@ mod tests {
     #[test]
     fn the_port_records_error_messages_as_a_root_port_does() {
         let mut s = port();
-        let a = PORT_AER_CAP as u16;
+        let a = PORT_AER_CAP;
         assert_eq!(s.find_ext_capability(EXT_CAP_ID_AER), Some(a));
         // Reporting not enabled yet: latched, no interrupt.
         assert!(!report_error(&mut s, Severity::Correctable, 0x0100));

@@ -95,7 +95,7 @@ pub struct MsixState {
 #[derive(Clone, Debug)]
 pub struct CapabilityIter<'a> {
     space: &'a ConfigSpace,
-    next: usize,
+    next: u16,
     extended: bool,
     budget: usize,
 }
@@ -111,7 +111,7 @@ impl Iterator for CapabilityIter<'_> {
             (STD_CAP_START, STD_CAP_END)
         };
         let off = self.next;
-        if self.budget == 0 || off < start || off + 4 > end || !off.is_multiple_of(4) {
+        if self.budget == 0 || off < start || off > end - 4 || !off.is_multiple_of(4) {
             return None;
         }
         self.budget -= 1;
@@ -120,12 +120,13 @@ impl Iterator for CapabilityIter<'_> {
             if hdr == 0 || hdr == u32::MAX {
                 return None;
             }
-            self.next = (hdr >> 20) as usize & 0xFFC;
-            Some((hdr as u16, off as u16))
+            // Bits 31:20, a 12-bit field: the cast keeps all of it.
+            self.next = (hdr >> 20) as u16 & 0xFFC;
+            Some((hdr as u16, off))
         } else {
             let id = self.space.raw8(off)?;
-            self.next = self.space.raw8(off + 1)? as usize & 0xFC;
-            Some((id as u16, off as u16))
+            self.next = u16::from(self.space.raw8(off + 1)?) & 0xFC;
+            Some((id.into(), off))
         }
     }
 }
@@ -178,16 +179,18 @@ impl ConfigSpace {
         self.image.w1cmask.fill(0);
     }
 
-    pub(crate) fn raw8(&self, off: usize) -> Option<u8> {
-        self.image.config.get(off).copied()
+    pub(crate) fn raw8(&self, off: u16) -> Option<u8> {
+        self.image.config.get(usize::from(off)).copied()
     }
 
-    pub(crate) fn raw16(&self, off: usize) -> Option<u16> {
+    pub(crate) fn raw16(&self, off: u16) -> Option<u16> {
+        let off = usize::from(off);
         let b = self.image.config.get(off..off + 2)?;
         Some(u16::from_le_bytes([*b.first()?, *b.get(1)?]))
     }
 
-    pub(crate) fn raw32(&self, off: usize) -> Option<u32> {
+    pub(crate) fn raw32(&self, off: u16) -> Option<u32> {
+        let off = usize::from(off);
         let b = self.image.config.get(off..off + 4)?;
         Some(u32::from_le_bytes([
             *b.first()?,
@@ -197,7 +200,8 @@ impl ConfigSpace {
         ]))
     }
 
-    fn wmask32(&self, off: usize) -> Option<u32> {
+    fn wmask32(&self, off: u16) -> Option<u32> {
+        let off = usize::from(off);
         let b = self.image.wmask.get(off..off + 4)?;
         Some(u32::from_le_bytes([
             *b.first()?,
@@ -248,7 +252,7 @@ impl ConfigSpace {
         let (start, end) = Self::range(offset, width)?;
         let bytes = value.to_le_bytes();
         let mut before = [0u8; 4];
-        let pm = self.find_capability(CAP_ID_PM).map(usize::from);
+        let pm = self.find_capability(CAP_ID_PM);
         let pm_old = pm.and_then(|o| self.raw16(o + PM_PMCSR));
 
         for (i, off) in (start..end).enumerate() {
@@ -273,8 +277,8 @@ impl ConfigSpace {
         if let (Some(pm), Some(old)) = (pm, pm_old) {
             fx |= self.fix_power_state(pm, old);
         }
-        if let Some(pcie) = self.find_capability(CAP_ID_PCIE).map(usize::from) {
-            let flr_byte = pcie + PCIE_DEVCTL + 1;
+        if let Some(pcie) = self.find_capability(CAP_ID_PCIE) {
+            let flr_byte = usize::from(pcie + PCIE_DEVCTL + 1);
             let flr_capable = self.raw32(pcie + PCIE_DEVCAP).unwrap_or(0) & PCIE_DEVCAP_FLR != 0;
             let written = flr_byte.checked_sub(start).and_then(|i| {
                 if flr_byte < end {
@@ -290,12 +294,15 @@ impl ConfigSpace {
 
         let changed = (start..end)
             .enumerate()
-            .any(|(i, off)| before.get(i).copied() != self.raw8(off));
+            .any(|(i, off)| before.get(i).copied() != self.image.config.get(off).copied());
         if !changed {
             return Ok(fx);
         }
         fx |= WriteEffects::CHANGED;
-        let overlaps = |at: usize, len: usize| start < at + len && at < end;
+        let overlaps = |at: u16, len: u16| {
+            let at = usize::from(at);
+            start < at + usize::from(len) && at < end
+        };
         if overlaps(COMMAND, 2) {
             fx |= WriteEffects::COMMAND;
         }
@@ -303,12 +310,12 @@ impl ConfigSpace {
             fx |= WriteEffects::BAR;
         }
         if let Some(msi) = self.find_capability(CAP_ID_MSI) {
-            if overlaps(msi as usize, 24) {
+            if overlaps(msi, 24) {
                 fx |= WriteEffects::MSI;
             }
         }
         if let Some(msix) = self.find_capability(CAP_ID_MSIX) {
-            if overlaps(msix as usize + 2, 2) {
+            if overlaps(msix + 2, 2) {
                 fx |= WriteEffects::MSIX;
             }
         }
@@ -319,7 +326,7 @@ impl ConfigSpace {
     /// unsupported state (D1/D2 not advertised) is ignored as the PM
     /// specification requires; report state changes and the reset that
     /// D3hot to D0 implies without No_Soft_Reset.
-    fn fix_power_state(&mut self, pm: usize, old: u16) -> WriteEffects {
+    fn fix_power_state(&mut self, pm: u16, old: u16) -> WriteEffects {
         let pmc = self.raw16(pm + 2).unwrap_or(0);
         let Some(now) = self.raw16(pm + PM_PMCSR) else {
             return WriteEffects::empty();
@@ -334,7 +341,7 @@ impl ConfigSpace {
             now
         } else {
             let restored = (now & !PMCSR_STATE_MASK) | (old & PMCSR_STATE_MASK);
-            if let Some(b) = self.image.config.get_mut(pm + PM_PMCSR) {
+            if let Some(b) = self.image.config.get_mut(usize::from(pm + PM_PMCSR)) {
                 *b = restored as u8;
             }
             restored
@@ -392,7 +399,7 @@ impl ConfigSpace {
         } else {
             status & !STATUS_INTERRUPT
         };
-        let _ = self.device_write(STATUS as u16, 2, new as u32);
+        let _ = self.device_write(STATUS, 2, new.into());
     }
 
     /// BAR `index` as the image describes it; `None` for an unused slot, an
@@ -403,15 +410,15 @@ impl ConfigSpace {
         }
         // Walk the slots from 0: a 64-bit BAR's type bits (read-only) say
         // that the next slot is its upper half, whatever that holds.
-        let mut i = 0usize;
-        while i < index as usize {
-            let lo = self.raw32(BAR0 + 4 * i)?;
+        let mut i = 0u8;
+        while i < index {
+            let lo = self.raw32(BAR0 + 4 * u16::from(i))?;
             i += if lo & 0x7 == 0x4 { 2 } else { 1 };
         }
-        if i != index as usize {
+        if i != index {
             return None;
         }
-        let off = BAR0 + 4 * i;
+        let off = BAR0 + 4 * u16::from(i);
         let lo = self.raw32(off)?;
         if lo & 0x1 != 0 {
             return None;
@@ -456,7 +463,7 @@ impl ConfigSpace {
                 c"address above 4 GiB for a 32-bit BAR",
             ));
         }
-        let off = BAR0 as u16 + 4 * index as u16;
+        let off = BAR0 + 4 * u16::from(index);
         let lo = (addr as u32 & !0xF) | bar.flags.bits();
         self.device_write(off, 4, lo)
             .map_err(|_| BuildError::BadImage(c"BAR offset"))?;
@@ -473,12 +480,12 @@ impl ConfigSpace {
         CapabilityIter {
             space: self,
             next: if has_list {
-                self.raw8(CAP_PTR).unwrap_or(0) as usize & 0xFC
+                u16::from(self.raw8(CAP_PTR).unwrap_or(0)) & 0xFC
             } else {
                 0
             },
             extended: false,
-            budget: (STD_CAP_END - STD_CAP_START) / 4,
+            budget: usize::from(STD_CAP_END - STD_CAP_START) / 4,
         }
     }
 
@@ -488,7 +495,7 @@ impl ConfigSpace {
             space: self,
             next: EXT_CAP_START,
             extended: true,
-            budget: (EXT_CAP_END - EXT_CAP_START) / 4,
+            budget: usize::from(EXT_CAP_END - EXT_CAP_START) / 4,
         }
     }
 
@@ -508,7 +515,7 @@ impl ConfigSpace {
 
     /// MSI state, if the function has MSI.
     pub fn msi(&self) -> Option<MsiState> {
-        let o = self.find_capability(CAP_ID_MSI)? as usize;
+        let o = self.find_capability(CAP_ID_MSI)?;
         let ctrl = self.raw16(o + 2)?;
         let is_64bit = ctrl & MSI_CTRL_64BIT != 0;
         let per_vector_mask = ctrl & MSI_CTRL_MASKABLE != 0;
@@ -522,7 +529,7 @@ impl ConfigSpace {
             0
         };
         Some(MsiState {
-            offset: o as u16,
+            offset: o,
             enabled: ctrl & MSI_CTRL_ENABLE != 0,
             vectors_capable: capable,
             vectors_enabled: (1u32 << enabled_log2).min(capable),
@@ -551,11 +558,11 @@ impl ConfigSpace {
     /// configuration space (MSI enable, masks, Pending bits) is reset with
     /// the rest; the masks never change and are left as they are.
     pub fn reset_keeping_bars(&mut self, initial: &ConfigSpace) {
-        const BARS: core::ops::Range<usize> = BAR0..BAR0 + 24;
+        let bars = usize::from(BAR0)..usize::from(BAR0) + 24;
         let mut kept = [0u8; 24];
-        kept.copy_from_slice(&self.image.config[BARS]);
+        kept.copy_from_slice(&self.image.config[bars.clone()]);
         self.image.config = initial.image.config;
-        self.image.config[BARS].copy_from_slice(&kept);
+        self.image.config[bars].copy_from_slice(&kept);
     }
 
     /// Device-side, when the device raises MSI `vector`: if the driver has
@@ -609,12 +616,12 @@ impl ConfigSpace {
 
     /// MSI-X state, if the function has MSI-X.
     pub fn msix(&self) -> Option<MsixState> {
-        let o = self.find_capability(CAP_ID_MSIX)? as usize;
+        let o = self.find_capability(CAP_ID_MSIX)?;
         let ctrl = self.raw16(o + 2)?;
         let table = self.raw32(o + 4)?;
         let pba = self.raw32(o + 8)?;
         Some(MsixState {
-            offset: o as u16,
+            offset: o,
             enabled: ctrl & MSIX_CTRL_ENABLE != 0,
             function_mask: ctrl & MSIX_CTRL_MASKALL != 0,
             table_size: (ctrl & 0x7FF) as u32 + 1,
@@ -628,7 +635,7 @@ impl ConfigSpace {
     /// Current PM power state (0 = D0 ... 3 = D3hot), if the function has
     /// the PM capability.
     pub fn power_state(&self) -> Option<u8> {
-        let o = self.find_capability(CAP_ID_PM)? as usize;
+        let o = self.find_capability(CAP_ID_PM)?;
         Some((self.raw16(o + PM_PMCSR)? & PMCSR_STATE_MASK) as u8)
     }
 }

@@ -16,17 +16,17 @@ pub fn validate_image(img: &pciem_config_image) -> Result<(), BuildError> {
     if header & 0x7F != 0 {
         return Err(BuildError::HeaderType(header));
     }
-    let mut i = 0usize;
+    let mut i = 0u8;
     while i < 6 {
-        let off = BAR0 + 4 * i;
+        let off = BAR0 + 4 * u16::from(i);
         let lo = cfg.raw32(off).unwrap_or(0);
         let wm = mask32(img, off);
         if lo & 0x1 != 0 {
-            return Err(BuildError::IoBar(i as u8));
+            return Err(BuildError::IoBar(i));
         }
         let is64 = lo & 0x6 == 0x4;
         if lo & 0x6 == 0x2 || lo & 0x6 == 0x6 {
-            return Err(BuildError::BarFlags(i as u8));
+            return Err(BuildError::BarFlags(i));
         }
         let mask = if is64 {
             if i == 5 {
@@ -50,7 +50,7 @@ pub fn validate_image(img: &pciem_config_image) -> Result<(), BuildError> {
         let regs = if is64 { 8 } else { 4 };
         if img
             .w1cmask
-            .get(off..off + regs)
+            .get(usize::from(off)..usize::from(off + regs))
             .is_some_and(|m| m.iter().any(|&b| b != 0))
         {
             return Err(BuildError::BadImage(c"BAR bits cannot be write-1-to-clear"));
@@ -70,10 +70,7 @@ pub fn validate_image(img: &pciem_config_image) -> Result<(), BuildError> {
             // its size upwards: the mask is a run of ones to bit 63.
             let size = mask & mask.wrapping_neg();
             if size < 16 || mask != size.wrapping_neg() {
-                return Err(BuildError::BarSize {
-                    index: i as u8,
-                    size,
-                });
+                return Err(BuildError::BarSize { index: i, size });
             }
         } else if lo != 0 {
             return Err(BuildError::BadImage(
@@ -87,7 +84,8 @@ pub fn validate_image(img: &pciem_config_image) -> Result<(), BuildError> {
     Ok(())
 }
 
-fn mask32(img: &pciem_config_image, off: usize) -> u32 {
+fn mask32(img: &pciem_config_image, off: u16) -> u32 {
+    let off = usize::from(off);
     let mut b = [0u8; 4];
     if let Some(src) = img.wmask.get(off..off + 4) {
         b.copy_from_slice(src);
@@ -111,13 +109,13 @@ fn check_chain(
     let mut last = None;
     for (_, off) in iter {
         count += 1;
-        last = Some(off as usize);
+        last = Some(off);
     }
     let Some(last) = last else {
         // Empty chain: for the standard space the pointer must then be 0
         // or the list bit clear.
         if !extended && cfg.raw16(STATUS).unwrap_or(0) & STATUS_CAP_LIST != 0 {
-            let ptr = cfg.raw8(CAP_PTR).unwrap_or(0) as usize;
+            let ptr = cfg.raw8(CAP_PTR).unwrap_or(0);
             if ptr != 0 {
                 return Err(BuildError::BadImage(
                     c"capability pointer outside 0x40..0x100",
@@ -127,12 +125,12 @@ fn check_chain(
         return Ok(());
     };
     let next = if extended {
-        (cfg.raw32(last).unwrap_or(0) >> 20) as usize
+        cfg.raw32(last).unwrap_or(0) >> 20
     } else {
-        cfg.raw8(last + 1).unwrap_or(0) as usize
+        cfg.raw8(last + 1).unwrap_or(0).into()
     };
     if next != 0 {
-        if count >= (end - start) / 4 {
+        if count >= usize::from(end - start) / 4 {
             return Err(BuildError::BadImage(c"capability chain loops"));
         }
         return Err(BuildError::BadImage(
