@@ -4,7 +4,6 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
-use nix::sys::eventfd::EventFd;
 use nix::sys::stat::Mode;
 use pciem_abi::PCIEM_BAR_MODE_TRAP;
 use pciem_abi::{
@@ -13,16 +12,17 @@ use pciem_abi::{
 };
 use pciem_core::dmacheck::CheckMode;
 use pciem_core::watch;
-use pciem_core::{AccessMap, ConfigSpace, Device, HostError, ReadAnswer, Watch};
+use pciem_core::{AccessMap, ConfigSpace, Device, HostError, Watch};
 
 use crate::bar::BarMemory;
 use crate::error::ChardevError;
-use crate::event_loop::{notification_eventfd, LoopKind, StopSignal, WaitMode, Waiter, Wake};
+use crate::event_loop::{notification_eventfd, LoopKind, StopSignal, WaitMode, Waiter};
 use crate::host::ChardevHost;
 use crate::ioctl;
 use crate::mapping::{page_size, Mapping};
 use crate::responses::ReadResponses;
 use crate::ring::EventRing;
+use crate::run_loop::{answer_read, keep, Dispatch, RunLoop};
 use crate::timers::Timers;
 
 /// The default control file.
@@ -117,10 +117,7 @@ impl<E> RunReport<E> {
     /// [`KEPT_ERRORS`] are kept.
     fn keep(&mut self, result: Result<(), E>) {
         if let Err(e) = result {
-            self.handler_errors += 1;
-            if self.errors.len() < KEPT_ERRORS {
-                self.errors.push(e);
-            }
+            keep(&mut self.handler_errors, &mut self.errors, e);
         }
     }
 }
@@ -130,11 +127,8 @@ impl<E> RunReport<E> {
 /// Dropping it removes the device (the files are closed).
 #[derive(Debug)]
 pub struct Session {
-    waiter: Waiter,
-    ring: EventRing,
-    eventfd: EventFd,
+    events: RunLoop,
     host: ChardevHost,
-    options: RunOptions,
     access: AccessMap,
     /// Mapped when a BAR is trapped.
     responses: Option<ReadResponses>,
@@ -235,11 +229,8 @@ impl Session {
             None
         };
         Ok(Self {
-            waiter,
-            ring,
-            eventfd,
+            events: RunLoop::new(waiter, ring, eventfd, &options),
             host: ChardevHost::new(control, instance, bars, timers),
-            options,
             access,
             responses,
             started: false,
@@ -258,7 +249,7 @@ impl Session {
 
     /// The wait mechanism in use.
     pub fn loop_kind(&self) -> LoopKind {
-        self.waiter.kind()
+        self.events.kind()
     }
 
     /// Calls [`Device::start`], sends `START` if a BAR is trapped (once per
@@ -279,101 +270,54 @@ impl Session {
             self.started = true;
         }
         let mut report = RunReport::default();
-        let mut batch = vec![pciem_event::default(); self.options.batch.max(1)];
-        // Awake while draining: the kernel signals the eventfd only once
-        // the loop has said it is about to sleep (no IPI per event).
-        self.ring.set_awake();
-        loop {
-            self.drain(device, &mut batch, &mut report);
-            if !self.ring.prepare_to_sleep() {
-                // An event came in between the drain and the sleep.
-                self.ring.set_awake();
-                continue;
-            }
-            let woke = self
-                .waiter
-                .wait(&self.eventfd, stop, self.host.timers().fd());
-            self.ring.set_awake();
-            match woke? {
-                Wake::Events => report.wakeups += 1,
-                Wake::Timer => {
-                    report.wakeups += 1;
-                    self.fire_timers(device, &mut report)?;
-                }
-                Wake::Stop => break,
-            }
-        }
-        self.drain(device, &mut batch, &mut report);
-        report.overflow = self.ring.overflow();
+        let mut one = OneModel {
+            device,
+            host: &self.host,
+            responses: self.responses.as_ref(),
+            report: &mut report,
+        };
+        report.overflow = self
+            .events
+            .run(self.host.shared().timers(), stop, &mut one)?;
         Ok(report)
-    }
-
-    fn drain<D: Device + ?Sized>(
-        &mut self,
-        device: &mut D,
-        batch: &mut [pciem_event],
-        report: &mut RunReport<D::Error>,
-    ) {
-        loop {
-            let b = self.ring.pop_batch(batch);
-            if b.lost != 0 {
-                report.lost += b.lost;
-                if self.options.warn_lost {
-                    eprintln!(
-                        "pciem-chardev: {} events lost to ring overflow ({} in total); the model is too slow for the driver",
-                        b.lost, report.lost
-                    );
-                }
-            }
-            for ev in &batch[..b.events] {
-                report.events += 1;
-                let served = device.serve_event(&self.host, ev);
-                if let Some(a) = served.answer {
-                    self.answer(a, report);
-                }
-                report.keep(served.result);
-            }
-            if b.events < batch.len() {
-                return;
-            }
-        }
     }
 }
 
-impl Session {
-    /// Calls [`Device::timer`] for every timer due, earliest first.
-    fn fire_timers<D: Device + ?Sized>(
-        &mut self,
-        device: &mut D,
-        report: &mut RunReport<D::Error>,
-    ) -> Result<(), ChardevError> {
-        let due = self
-            .host
-            .timers()
-            .due()
-            .map_err(ChardevError::sys("read the timerfd"))?;
-        // Keys are the model's u32 ids (ChardevHost::set_timer).
-        for id in due.into_iter().map(|key| key as u32) {
-            report.timers += 1;
-            report.keep(device.timer(&self.host, id));
-        }
-        Ok(())
-    }
+/// The loop's events and timers all go to the one model, on the one host.
+struct OneModel<'a, D: Device + ?Sized> {
+    device: &'a mut D,
+    host: &'a ChardevHost,
+    responses: Option<&'a ReadResponses>,
+    report: &'a mut RunReport<D::Error>,
+}
 
-    /// Sends one read answer back to the kernel: the read-response slot, or
-    /// `COMPLETE_READ` if there is no page (a read event on a device
-    /// without trapped BARs: a confused kernel; answered anyway).
-    fn answer<E: From<HostError>>(&self, a: ReadAnswer, report: &mut RunReport<E>) {
-        match &self.responses {
-            Some(page) => page.answer(a),
-            None => {
-                if let Err(e) = ioctl::complete_read(self.host.control_fd(), a.id, a.value) {
-                    report.keep(Err(crate::error::host_error("COMPLETE_READ", e).into()));
-                    return;
-                }
+impl<D: Device + ?Sized> Dispatch for OneModel<'_, D> {
+    fn event(&mut self, ev: &pciem_event) {
+        self.report.events += 1;
+        let served = self.device.serve_event(self.host, ev);
+        if let Some(a) = served.answer {
+            match answer_read(self.responses, self.host.control_fd(), a) {
+                Ok(()) => self.report.reads_answered += 1,
+                Err(e) => self.report.keep(Err(e.into())),
             }
         }
-        report.reads_answered += 1;
+        self.report.keep(served.result);
+    }
+
+    fn timer(&mut self, key: u64) {
+        // Keys are the model's u32 ids (function 0's).
+        self.report.timers += 1;
+        let result = self.device.timer(self.host, key as u32);
+        self.report.keep(result);
+    }
+
+    fn lost(&mut self, n: u64) -> u64 {
+        self.report.lost += n;
+        self.report.lost
+    }
+
+    fn woke(&mut self) {
+        self.report.wakeups += 1;
     }
 }
 
@@ -460,6 +404,7 @@ pub fn run<D: Device + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_models::{bar0, memfd, null, plain, Answering, BadTrap, FakeRing};
     use pciem_core::config::Bar;
     use pciem_core::{BuildError, ConfigBuilder, Host, MmioWrite};
 
@@ -468,9 +413,7 @@ mod tests {
     impl Device for Model {
         type Error = HostError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            ConfigBuilder::new(0x1f0c, 0x7e5f)
-                .bar(0, Bar::memory32(4096))
-                .build()
+            plain().build()
         }
         fn watches(&self) -> &[Watch] {
             &self.0
@@ -571,49 +514,33 @@ mod tests {
     /// and a stop ends the run.
     #[test]
     fn the_loop_feeds_the_model_and_reports_losses() {
-        use nix::sys::memfd::{memfd_create, MFdFlags};
-        use pciem_abi::{pciem_shared_ring, PCIEM_EVENT_MMIO_WRITE};
-        use pciem_core::ring::{Producer, SharedRing, RING_CAPACITY};
-        use std::os::fd::OwnedFd;
-        use std::ptr::NonNull;
+        use pciem_abi::PCIEM_EVENT_MMIO_WRITE;
+        use pciem_core::ring::{Producer, RING_CAPACITY};
         use std::time::{Duration, Instant};
 
         for mode in [WaitMode::Poll, WaitMode::Auto] {
-            let size = core::mem::size_of::<pciem_shared_ring>();
-            let ring_fd = memfd_create(c"ring", MFdFlags::empty()).unwrap();
-            nix::unistd::ftruncate(&ring_fd, size as i64).unwrap();
-            let bar_fd = memfd_create(c"bar0", MFdFlags::empty()).unwrap();
-            nix::unistd::ftruncate(&bar_fd, 4096).unwrap();
-            let mut bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize] = Default::default();
-            bars[0] = Some(BarMemory::new(
-                0,
-                Mapping::shared(&bar_fd, 0, 4096).unwrap(),
-            ));
-            let driver_view = BarMemory::new(0, Mapping::shared(&bar_fd, 0, 4096).unwrap());
-            let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+            let ring = FakeRing::new();
+            let (bars, driver_view) = bar0();
             let eventfd = notification_eventfd().unwrap();
             let notify = eventfd.as_fd().try_clone_to_owned().unwrap();
+            let options = RunOptions {
+                batch: 7,
+                warn_lost: false,
+                ..Default::default()
+            };
             let mut session = Session {
-                waiter: Waiter::new(mode).unwrap(),
-                ring: EventRing::map(&ring_fd).unwrap(),
-                eventfd,
+                events: RunLoop::new(
+                    Waiter::new(mode).unwrap(),
+                    ring.consumer(),
+                    eventfd,
+                    &options,
+                ),
                 host: ChardevHost::new(null(), null(), bars, Timers::new().unwrap()),
-                options: RunOptions {
-                    batch: 7,
-                    warn_lost: false,
-                    ..Default::default()
-                },
                 access: AccessMap::new(),
                 responses: None,
                 started: false,
             };
-
-            let producer_map = Mapping::shared(&ring_fd, 0, size).unwrap();
-            // SAFETY: the mapping outlives the view (both live to the end of
-            // the iteration); one producer, one consumer, zeroed memory.
-            let view = unsafe {
-                SharedRing::from_raw(NonNull::new(producer_map.as_ptr().cast()).unwrap())
-            };
+            let view = &ring.view;
             let mut producer = Producer::new();
             let mmio = |value: u64| pciem_event {
                 r#type: PCIEM_EVENT_MMIO_WRITE,
@@ -625,7 +552,7 @@ mod tests {
             };
             // More than fits before the device runs: two are lost.
             for v in 1..=RING_CAPACITY as u64 + 2 {
-                let _ = producer.push(&view, &mmio(v));
+                let _ = producer.push(view, &mmio(v));
             }
             let stop = StopSignal::new().unwrap();
             let handle = stop.handle();
@@ -650,7 +577,7 @@ mod tests {
                 count_is(RING_CAPACITY as u32),
                 "{mode:?}: the backlog is handled"
             );
-            producer.push(&view, &mmio(0xdead)).unwrap();
+            producer.push(view, &mmio(0xdead)).unwrap();
             nix::unistd::write(&notify, &1u64.to_ne_bytes()).unwrap();
             assert!(
                 count_is(RING_CAPACITY as u32 + 1),
@@ -671,92 +598,36 @@ mod tests {
         }
     }
 
-    /// Counts MMIO writes; model-answered reads return the count.
-    #[derive(Default)]
-    struct Answering(u64);
-
-    fn trapped_builder() -> ConfigBuilder {
-        ConfigBuilder::new(0x1f0c, 0x7e5f)
-            .bar(0, Bar::memory32(4096))
-            .trap_bar(0)
-            .trap_range(0, 0x10, 4, pciem_core::TrapPolicy::MODEL)
-    }
-
-    impl Device for Answering {
-        type Error = HostError;
-        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            trapped_builder().build()
-        }
-        fn access_map(&self) -> Result<AccessMap, BuildError> {
-            trapped_builder().access_map()
-        }
-        fn watches(&self) -> &[Watch] {
-            &[]
-        }
-        fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
-            self.0 += 1;
-            Ok(())
-        }
-        fn mmio_read(&mut self, _: &dyn Host, _: pciem_core::MmioRead) -> Result<u64, HostError> {
-            Ok(0xC0_0000 + self.0)
-        }
-    }
-
     /// A session over stand-ins (memfds for the ring, BAR0 and the
-    /// read-response page, /dev/null for the files), plus the producer's
-    /// view of the ring and a second mapping of the response page.
+    /// read-response page, /dev/null for the files), plus the kernel's
+    /// side of the ring and a second mapping of the response page.
     struct Fake {
         session: Session,
-        // Before the mapping it points into (fields drop in order).
-        view: pciem_core::ring::SharedRing,
-        _producer_map: Mapping,
+        ring: FakeRing,
         kernel_page: Mapping,
     }
 
     fn fake(access: AccessMap, started: bool) -> Fake {
-        use nix::sys::memfd::{memfd_create, MFdFlags};
-        use pciem_abi::pciem_shared_ring;
-        use std::os::fd::OwnedFd;
-        use std::ptr::NonNull;
-
-        let size = core::mem::size_of::<pciem_shared_ring>();
-        let ring_fd = memfd_create(c"ring", MFdFlags::empty()).unwrap();
-        nix::unistd::ftruncate(&ring_fd, size as i64).unwrap();
-        let bar_fd = memfd_create(c"bar0", MFdFlags::empty()).unwrap();
-        nix::unistd::ftruncate(&bar_fd, 4096).unwrap();
-        let page_fd = memfd_create(c"responses", MFdFlags::empty()).unwrap();
-        nix::unistd::ftruncate(&page_fd, 4096).unwrap();
-        let mut bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize] = Default::default();
-        bars[0] = Some(BarMemory::new(
-            0,
-            Mapping::shared(&bar_fd, 0, 4096).unwrap(),
-        ));
-        let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-        let producer_map = Mapping::shared(&ring_fd, 0, size).unwrap();
-        // SAFETY: the mapping lives in `Fake` next to the view, and the
-        // view is dropped with it; one producer, one consumer, zeroed
-        // memory.
-        let view = unsafe {
-            pciem_core::ring::SharedRing::from_raw(
-                NonNull::new(producer_map.as_ptr().cast()).unwrap(),
-            )
+        let ring = FakeRing::new();
+        let page_fd = memfd(c"responses", 4096);
+        let options = RunOptions {
+            warn_lost: false,
+            ..Default::default()
         };
         Fake {
             session: Session {
-                waiter: Waiter::new(WaitMode::Poll).unwrap(),
-                ring: EventRing::map(&ring_fd).unwrap(),
-                eventfd: notification_eventfd().unwrap(),
-                host: ChardevHost::new(null(), null(), bars, Timers::new().unwrap()),
-                options: RunOptions {
-                    warn_lost: false,
-                    ..Default::default()
-                },
+                events: RunLoop::new(
+                    Waiter::new(WaitMode::Poll).unwrap(),
+                    ring.consumer(),
+                    notification_eventfd().unwrap(),
+                    &options,
+                ),
+                host: ChardevHost::new(null(), null(), bar0().0, Timers::new().unwrap()),
                 access,
                 responses: Some(ReadResponses::map_at(&page_fd, 0).unwrap()),
                 started,
             },
-            view,
-            _producer_map: producer_map,
+            ring,
             kernel_page: Mapping::shared(&page_fd, 0, 4096).unwrap(),
         }
     }
@@ -771,7 +642,7 @@ mod tests {
 
         let access = Answering::default().access_map().unwrap();
         let mut f = fake(access, true);
-        let (session, view, kernel_page) = (&mut f.session, &f.view, &f.kernel_page);
+        let (session, view, kernel_page) = (&mut f.session, &f.ring.view, &f.kernel_page);
         let mut producer = Producer::new();
         let write = pciem_event {
             r#type: PCIEM_EVENT_MMIO_WRITE,
@@ -815,13 +686,12 @@ mod tests {
         start_fails: bool,
     }
 
+    /// Its configuration is never asked for: [`Session::run`] goes by the
+    /// session's access map.
     impl Device for Picky {
         type Error = PickyError;
         fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            trapped_builder().build()
-        }
-        fn access_map(&self) -> Result<AccessMap, BuildError> {
-            trapped_builder().access_map()
+            plain().build()
         }
         fn watches(&self) -> &[Watch] {
             &[]
@@ -856,7 +726,7 @@ mod tests {
                 width: 4,
                 value,
             };
-            producer.push(&f.view, &w.to_event()).unwrap();
+            producer.push(&f.ring.view, &w.to_event()).unwrap();
         }
         let stop = StopSignal::new().unwrap();
         stop.handle().stop();
@@ -904,29 +774,11 @@ mod tests {
 
     #[test]
     fn inconsistent_trap_declarations_fail_before_touching_the_kernel() {
-        struct Bad;
-        impl Device for Bad {
-            type Error = HostError;
-            fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-                Model(vec![]).config_space()
-            }
-            fn access_map(&self) -> Result<AccessMap, BuildError> {
-                let mut m = AccessMap::new();
-                m.set_mode(3, pciem_core::BarMode::Trap)?;
-                Ok(m)
-            }
-            fn watches(&self) -> &[Watch] {
-                &[]
-            }
-            fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
-                Ok(())
-            }
-        }
         let options = RunOptions {
             path: "/nonexistent/pciem".into(),
             ..Default::default()
         };
-        let e = Session::open(&Bad, options).unwrap_err();
+        let e = Session::open(&BadTrap(3), options).unwrap_err();
         assert!(
             matches!(e, ChardevError::Access(BuildError::TrapBarMissing(3))),
             "{e}"
