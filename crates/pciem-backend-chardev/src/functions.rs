@@ -48,6 +48,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::ops::Deref;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
@@ -68,41 +69,31 @@ use crate::ioctl;
 use crate::mapping::{page_size, Mapping};
 use crate::responses::ReadResponses;
 use crate::ring::EventRing;
-use crate::run_loop::{answer_read, keep, Dispatch, RunLoop};
-use crate::session::{check_watches, declare_traps, open_control, RunOptions};
+use crate::run_loop::{fire, serve, Dispatch, RunLoop};
+use crate::session::{check_watches, declare_traps, open_control, RunOptions, RunReport};
 use crate::timers::Timers;
 
-/// What a run of a multi-function session did.
+/// What a run of a multi-function session did: the counts of a
+/// [`RunReport`] over all functions, each kept error with its function
+/// (read through `Deref`: `report.events`, `report.errors`), and the
+/// counts that are per function.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FunctionRunReport {
-    /// Events handed to a model, all functions.
-    pub events: u64,
-    /// Of those, per function number.
+    /// The counts over all functions; the ring (and so `lost` and
+    /// `overflow`) is shared by all functions.
+    pub all: RunReport<(u8, HostError)>,
+    /// Events handed to a model, per function number.
     pub events_by_function: [u64; MAX_FUNCTIONS as usize],
     /// Events tagged with a function the session does not have (a
     /// confused kernel); dropped.
     pub unrouted: u64,
-    /// Wake-ups of the event loop.
-    pub wakeups: u64,
-    /// Events lost to ring overflow (the ring is shared by all functions).
-    pub lost: u64,
-    /// The kernel's overflow counter at the end.
-    pub overflow: u64,
-    /// Model-answered reads (of trapped BARs) answered, all functions.
-    pub reads_answered: u64,
-    /// Timers that fired, all functions.
-    pub timers: u64,
-    /// Handler calls that returned an error.
-    pub handler_errors: u64,
-    /// The first [`KEPT_ERRORS`](crate::session::KEPT_ERRORS) of those errors, with their function.
-    pub errors: Vec<(u8, HostError)>,
 }
 
-impl FunctionRunReport {
-    fn keep(&mut self, function: u8, result: Result<(), HostError>) {
-        if let Err(e) = result {
-            keep(&mut self.handler_errors, &mut self.errors, (function, e));
-        }
+impl Deref for FunctionRunReport {
+    type Target = RunReport<(u8, HostError)>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.all
     }
 }
 
@@ -353,17 +344,15 @@ impl FunctionSession {
             ioctl::start(self.shared.control()).map_err(ChardevError::sys("START"))?;
             self.started = true;
         }
-        let mut report = FunctionRunReport::default();
         let mut routed = ByFunction {
             devices,
             index: &index,
             hosts: &self.hosts,
             responses: &self.responses,
-            control: self.shared.control(),
-            report: &mut report,
+            report: FunctionRunReport::default(),
         };
-        report.overflow = self.events.run(self.shared.timers(), stop, &mut routed)?;
-        Ok(report)
+        self.events.run(self.shared.timers(), stop, &mut routed)?;
+        Ok(routed.report)
     }
 
     /// Where each function's model is in `devices`: every opened function
@@ -393,9 +382,7 @@ struct ByFunction<'a, 'd> {
     index: &'a [Option<usize>; MAX_FUNCTIONS as usize],
     hosts: &'a [Option<FunctionHost>; MAX_FUNCTIONS as usize],
     responses: &'a [Option<ReadResponses>; MAX_FUNCTIONS as usize],
-    /// The control file, for `COMPLETE_READ`.
-    control: BorrowedFd<'a>,
-    report: &'a mut FunctionRunReport,
+    report: FunctionRunReport,
 }
 
 impl<'a> ByFunction<'a, '_> {
@@ -410,42 +397,31 @@ impl<'a> ByFunction<'a, '_> {
 }
 
 impl Dispatch for ByFunction<'_, '_> {
+    type Kept = (u8, HostError);
+
+    fn counts(&mut self) -> &mut RunReport<(u8, HostError)> {
+        &mut self.report.all
+    }
+
     fn event(&mut self, ev: &pciem_event) {
         let f = function::event_function(ev);
         let Some((i, host)) = self.route(f) else {
             self.report.unrouted += 1;
             return;
         };
-        self.report.events += 1;
         self.report.events_by_function[f as usize] += 1;
-        let served = self.devices[i].1.serve_event(host, &function::untagged(ev));
-        if let Some(a) = served.answer {
-            let page = self.responses[f as usize].as_ref();
-            match answer_read(page, self.control, a) {
-                Ok(()) => self.report.reads_answered += 1,
-                Err(e) => self.report.keep(f, Err(e)),
-            }
-        }
-        self.report.keep(f, served.result);
+        let page = self.responses[f as usize].as_ref();
+        let ev = function::untagged(ev);
+        let all = &mut self.report.all;
+        serve(&mut *self.devices[i].1, host, &ev, page, all, |e| (f, e));
     }
 
     fn timer(&mut self, key: u64) {
         let (f, id) = ((key >> 32) as u8, key as u32);
-        let Some((i, host)) = self.route(f) else {
-            return;
-        };
-        self.report.timers += 1;
-        let result = self.devices[i].1.timer(host, id);
-        self.report.keep(f, result);
-    }
-
-    fn lost(&mut self, n: u64) -> u64 {
-        self.report.lost += n;
-        self.report.lost
-    }
-
-    fn woke(&mut self) {
-        self.report.wakeups += 1;
+        if let Some((i, host)) = self.route(f) {
+            let all = &mut self.report.all;
+            fire(&mut *self.devices[i].1, host, id, all, |e| (f, e));
+        }
     }
 }
 
@@ -469,55 +445,12 @@ mod tests {
     use super::*;
     use crate::event_loop::WaitMode;
     use crate::host::UNKNOWN;
-    use crate::test_models::{bar0, memfd, null, plain, Answering, BadTrap, FakeRing};
+    use crate::test_models::{adder, bar0, memfd, null, Answering, BadTrap, FakeRing};
     use crate::timers::Timers;
     use pciem_abi::PCIEM_EVENT_MMIO_WRITE;
     use pciem_core::ring::Producer;
-    use pciem_core::{BuildError, ConfigSpace, Host, Irq, MmioWrite};
+    use pciem_core::{BuildError, Host, Irq};
     use std::time::Duration;
-
-    /// Stores each write's value plus `add` at BAR0+0x4, counts writes at
-    /// BAR0+0x8, raises MSI 0 for 0xdead, arms timer 1 at start and
-    /// stores its firing at BAR0+0xc.
-    struct Adder {
-        add: u32,
-        writes: u32,
-        fired: u32,
-    }
-
-    impl Device for Adder {
-        type Error = HostError;
-        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            plain().build()
-        }
-        fn watches(&self) -> &[Watch] {
-            &[]
-        }
-        fn start(&mut self, host: &dyn Host) -> Result<(), HostError> {
-            host.set_timer(1, Duration::from_millis(5 + u64::from(self.add)))
-        }
-        fn timer(&mut self, host: &dyn Host, id: u32) -> Result<(), HostError> {
-            self.fired += 1;
-            host.write_u32(0, 0xc, id + self.add)
-        }
-        fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
-            self.writes += 1;
-            host.write_u32(0, 0x4, w.value as u32 + self.add)?;
-            host.write_u32(0, 0x8, self.writes)?;
-            if w.value == 0xdead {
-                host.raise_irq(Irq::Msi { vector: 0 })?;
-            }
-            Ok(())
-        }
-    }
-
-    fn adder(add: u32) -> Adder {
-        Adder {
-            add,
-            writes: 0,
-            fired: 0,
-        }
-    }
 
     fn nowhere() -> RunOptions {
         RunOptions {
@@ -604,18 +537,9 @@ mod tests {
             driver.push((f, view));
             hosts[f as usize] = Some(FunctionHost::for_function(f, bars, shared.clone()));
         }
-        let options = RunOptions {
-            warn_lost: false,
-            ..Default::default()
-        };
         Fake {
             session: FunctionSession {
-                events: RunLoop::new(
-                    Waiter::new(WaitMode::Poll).unwrap(),
-                    ring.consumer(),
-                    notification_eventfd().unwrap(),
-                    &options,
-                ),
+                events: ring.run_loop(WaitMode::Poll, 64).0,
                 set,
                 hosts,
                 shared,

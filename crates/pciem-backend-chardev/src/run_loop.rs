@@ -6,30 +6,30 @@
 //! the [`Dispatch`]'s: one model ([`crate::Session`]) or one per function
 //! ([`crate::FunctionSession`]).
 
-use std::os::fd::BorrowedFd;
-
 use nix::sys::eventfd::EventFd;
 use pciem_abi::pciem_event;
-use pciem_core::{HostError, ReadAnswer};
+use pciem_core::Device;
 
 use crate::error::{host_error, ChardevError};
 use crate::event_loop::{LoopKind, StopSignal, Waiter, Wake};
+use crate::host::ChardevHost;
 use crate::ioctl;
 use crate::responses::ReadResponses;
 use crate::ring::EventRing;
-use crate::session::RunOptions;
+use crate::session::{RunOptions, RunReport};
 use crate::timers::Timers;
 
 /// Where the loop's events and timers go, and where its counts are kept.
 pub(crate) trait Dispatch {
-    /// Serves one event (as the ring holds it).
+    /// What the report keeps of a handler's error.
+    type Kept;
+    /// The run's counts.
+    fn counts(&mut self) -> &mut RunReport<Self::Kept>;
+    /// Serves one event (as the ring holds it): [`serve`] on its model.
     fn event(&mut self, ev: &pciem_event);
-    /// Fires the timer of key `key` (see [`crate::timers`]).
+    /// Fires the timer of key `key` (see [`crate::timers`]): [`fire`] on
+    /// its model.
     fn timer(&mut self, key: u64);
-    /// Counts `n` more events lost to ring overflow; returns the total.
-    fn lost(&mut self, n: u64) -> u64;
-    /// Counts one wake-up by events or timers.
-    fn woke(&mut self);
 }
 
 /// The ring, its notification eventfd and the wait on them.
@@ -66,13 +66,13 @@ impl RunLoop {
     }
 
     /// Runs until `stop` is requested, then drains the ring once more;
-    /// returns the kernel's overflow counter at the end.
+    /// the kernel's overflow counter at the end goes in the counts.
     pub(crate) fn run(
         &mut self,
         timers: &Timers,
         stop: &StopSignal,
         dispatch: &mut impl Dispatch,
-    ) -> Result<u64, ChardevError> {
+    ) -> Result<(), ChardevError> {
         let mut batch = vec![pciem_event::default(); self.batch];
         // Awake while draining: the kernel signals the eventfd only once
         // the loop has said it is about to sleep (no IPI per event).
@@ -87,9 +87,9 @@ impl RunLoop {
             let woke = self.waiter.wait(&self.eventfd, stop, timers.fd());
             self.ring.set_awake();
             match woke? {
-                Wake::Events => dispatch.woke(),
+                Wake::Events => dispatch.counts().wakeups += 1,
                 Wake::Timer => {
-                    dispatch.woke();
+                    dispatch.counts().wakeups += 1;
                     let due = timers
                         .due()
                         .map_err(ChardevError::sys("read the timerfd"))?;
@@ -100,7 +100,8 @@ impl RunLoop {
             }
         }
         self.drain(&mut batch, dispatch);
-        Ok(self.ring.overflow())
+        dispatch.counts().overflow = self.ring.overflow();
+        Ok(())
     }
 
     /// Hands every event in the ring to `dispatch`, a batch at a time.
@@ -108,11 +109,12 @@ impl RunLoop {
         loop {
             let b = self.ring.pop_batch(batch);
             if b.lost != 0 {
-                let total = dispatch.lost(b.lost);
+                let counts = dispatch.counts();
+                counts.lost += b.lost;
                 if self.warn_lost {
                     eprintln!(
                         "pciem-chardev: {} events lost to ring overflow ({} in total); the model is too slow for the driver",
-                        b.lost, total
+                        b.lost, counts.lost
                     );
                 }
             }
@@ -124,32 +126,51 @@ impl RunLoop {
     }
 }
 
-/// Sends one read answer back to the kernel: the read-response slot, or
-/// `COMPLETE_READ` on `control` if there is no page (a read event for a
+/// Hands `ev` to `device` on `host` ([`Device::serve_event`]) and sends
+/// a model-answered read's answer back before the next event: into
+/// `page`, or with `COMPLETE_READ` if there is none (a read event for a
 /// device or function without trapped BARs: a confused kernel; answered
-/// anyway). The kernel finds the function from the read's id, so neither
-/// needs a selection.
-pub(crate) fn answer_read(
+/// anyway; the kernel finds the function from the read's id, so neither
+/// needs a selection). Errors are kept as `kept` makes them.
+pub(crate) fn serve<D: Device + ?Sized, K>(
+    device: &mut D,
+    host: &ChardevHost,
+    ev: &pciem_event,
     page: Option<&ReadResponses>,
-    control: BorrowedFd<'_>,
-    a: ReadAnswer,
-) -> Result<(), HostError> {
-    match page {
-        Some(page) => {
-            page.answer(a);
-            Ok(())
+    report: &mut RunReport<K>,
+    kept: impl Fn(D::Error) -> K,
+) {
+    report.events += 1;
+    let served = device.serve_event(host, ev);
+    if let Some(a) = served.answer {
+        let answered = match page {
+            Some(page) => {
+                page.answer(a);
+                Ok(())
+            }
+            None => ioctl::complete_read(host.control_fd(), a.id, a.value)
+                .map_err(|e| host_error("COMPLETE_READ", e).into()),
+        };
+        match answered {
+            Ok(()) => report.reads_answered += 1,
+            Err(e) => report.keep(kept(e)),
         }
-        None => {
-            ioctl::complete_read(control, a.id, a.value).map_err(|e| host_error("COMPLETE_READ", e))
-        }
+    }
+    if let Err(e) = served.result {
+        report.keep(kept(e));
     }
 }
 
-/// Counts a handler's error and keeps it in `kept` if fewer than
-/// [`crate::session::KEPT_ERRORS`] are kept.
-pub(crate) fn keep<E>(count: &mut u64, kept: &mut Vec<E>, error: E) {
-    *count += 1;
-    if kept.len() < crate::session::KEPT_ERRORS {
-        kept.push(error);
+/// Fires `device`'s timer `id` on `host` ([`Device::timer`]).
+pub(crate) fn fire<D: Device + ?Sized, K>(
+    device: &mut D,
+    host: &ChardevHost,
+    id: u32,
+    report: &mut RunReport<K>,
+    kept: impl Fn(D::Error) -> K,
+) {
+    report.timers += 1;
+    if let Err(e) = device.timer(host, id) {
+        report.keep(kept(e));
     }
 }

@@ -22,7 +22,7 @@ use crate::ioctl;
 use crate::mapping::{page_size, Mapping};
 use crate::responses::ReadResponses;
 use crate::ring::EventRing;
-use crate::run_loop::{answer_read, keep, Dispatch, RunLoop};
+use crate::run_loop::{fire, serve, Dispatch, RunLoop};
 use crate::timers::Timers;
 
 /// The default control file.
@@ -115,9 +115,10 @@ impl<E> Default for RunReport<E> {
 impl<E> RunReport<E> {
     /// Counts a handler's error and keeps it if fewer than
     /// [`KEPT_ERRORS`] are kept.
-    fn keep(&mut self, result: Result<(), E>) {
-        if let Err(e) = result {
-            keep(&mut self.handler_errors, &mut self.errors, e);
+    pub(crate) fn keep(&mut self, error: E) {
+        self.handler_errors += 1;
+        if self.errors.len() < KEPT_ERRORS {
+            self.errors.push(error);
         }
     }
 }
@@ -269,17 +270,15 @@ impl Session {
             ioctl::start(self.host.control_fd()).map_err(ChardevError::sys("START"))?;
             self.started = true;
         }
-        let mut report = RunReport::default();
         let mut one = OneModel {
             device,
             host: &self.host,
             responses: self.responses.as_ref(),
-            report: &mut report,
+            report: RunReport::default(),
         };
-        report.overflow = self
-            .events
+        self.events
             .run(self.host.shared().timers(), stop, &mut one)?;
-        Ok(report)
+        Ok(one.report)
     }
 }
 
@@ -288,36 +287,24 @@ struct OneModel<'a, D: Device + ?Sized> {
     device: &'a mut D,
     host: &'a ChardevHost,
     responses: Option<&'a ReadResponses>,
-    report: &'a mut RunReport<D::Error>,
+    report: RunReport<D::Error>,
 }
 
 impl<D: Device + ?Sized> Dispatch for OneModel<'_, D> {
+    type Kept = D::Error;
+
+    fn counts(&mut self) -> &mut RunReport<D::Error> {
+        &mut self.report
+    }
+
     fn event(&mut self, ev: &pciem_event) {
-        self.report.events += 1;
-        let served = self.device.serve_event(self.host, ev);
-        if let Some(a) = served.answer {
-            match answer_read(self.responses, self.host.control_fd(), a) {
-                Ok(()) => self.report.reads_answered += 1,
-                Err(e) => self.report.keep(Err(e.into())),
-            }
-        }
-        self.report.keep(served.result);
+        let (host, page) = (self.host, self.responses);
+        serve(self.device, host, ev, page, &mut self.report, |e| e);
     }
 
     fn timer(&mut self, key: u64) {
         // Keys are the model's u32 ids (function 0's).
-        self.report.timers += 1;
-        let result = self.device.timer(self.host, key as u32);
-        self.report.keep(result);
-    }
-
-    fn lost(&mut self, n: u64) -> u64 {
-        self.report.lost += n;
-        self.report.lost
-    }
-
-    fn woke(&mut self) {
-        self.report.wakeups += 1;
+        fire(self.device, self.host, key as u32, &mut self.report, |e| e);
     }
 }
 
@@ -404,24 +391,11 @@ pub fn run<D: Device + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_models::{bar0, memfd, null, plain, Answering, BadTrap, FakeRing};
+    use crate::test_models::{
+        adder, bar0, memfd, null, plain, watching, Answering, BadTrap, FakeRing, Picky, PickyError,
+    };
     use pciem_core::config::Bar;
-    use pciem_core::{BuildError, ConfigBuilder, Host, MmioWrite};
-
-    struct Model(Vec<Watch>);
-
-    impl Device for Model {
-        type Error = HostError;
-        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            plain().build()
-        }
-        fn watches(&self) -> &[Watch] {
-            &self.0
-        }
-        fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
-            Ok(())
-        }
-    }
+    use pciem_core::{BuildError, ConfigBuilder, MmioWrite};
 
     fn w(bar: u8, offset: u64, width: u8) -> Watch {
         Watch { bar, offset, width }
@@ -429,7 +403,7 @@ mod tests {
 
     #[test]
     fn malformed_watches_are_refused_with_a_reason() {
-        let space = Model(vec![]).config_space().unwrap();
+        let space = plain().build().unwrap();
         assert!(check_watches(&space, &[w(0, 0, 4), w(0, 8, 8)]).is_ok());
         let reason = |ws: &[Watch]| match check_watches(&space, ws) {
             Err(ChardevError::BadWatch { reason, .. }) => reason,
@@ -464,7 +438,7 @@ mod tests {
             path: "/nonexistent/pciem".into(),
             ..Default::default()
         };
-        let e = Session::open(&Model(vec![]), options).unwrap_err();
+        let e = Session::open(&adder(0), options).unwrap_err();
         assert_eq!(e.errno(), Some(nix::errno::Errno::ENOENT));
         let s = e.to_string();
         assert!(s.contains("/nonexistent/pciem"), "{s}");
@@ -477,34 +451,10 @@ mod tests {
             path: "/dev/null".into(),
             ..Default::default()
         };
-        let e = Session::open(&Model(vec![]), options).unwrap_err();
+        let e = Session::open(&adder(0), options).unwrap_err();
         let s = e.to_string();
         assert!(s.starts_with("GET_VERSION: "), "{s}");
         assert!(s.contains("not a PCIem control file"), "{s}");
-    }
-
-    /// Counts MMIO writes into BAR0+0x8, echoes the value to BAR0+0x4 and
-    /// raises an interrupt for 0xdead (which fails: no kernel behind).
-    #[derive(Default)]
-    struct Counting(u32);
-
-    impl Device for Counting {
-        type Error = HostError;
-        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            Model(vec![]).config_space()
-        }
-        fn watches(&self) -> &[Watch] {
-            &[]
-        }
-        fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
-            self.0 += 1;
-            host.write_u32(0, 0x4, w.value as u32)?;
-            host.write_u32(0, 0x8, self.0)?;
-            if w.value == 0xdead {
-                host.raise_irq(pciem_core::Irq::Msi { vector: 0 })?;
-            }
-            Ok(())
-        }
     }
 
     /// The whole loop over stand-ins for the kernel: the ring and BAR0 are
@@ -521,20 +471,9 @@ mod tests {
         for mode in [WaitMode::Poll, WaitMode::Auto] {
             let ring = FakeRing::new();
             let (bars, driver_view) = bar0();
-            let eventfd = notification_eventfd().unwrap();
-            let notify = eventfd.as_fd().try_clone_to_owned().unwrap();
-            let options = RunOptions {
-                batch: 7,
-                warn_lost: false,
-                ..Default::default()
-            };
+            let (events, notify) = ring.run_loop(mode, 7);
             let mut session = Session {
-                events: RunLoop::new(
-                    Waiter::new(mode).unwrap(),
-                    ring.consumer(),
-                    eventfd,
-                    &options,
-                ),
+                events,
                 host: ChardevHost::new(null(), null(), bars, Timers::new().unwrap()),
                 access: AccessMap::new(),
                 responses: None,
@@ -557,9 +496,9 @@ mod tests {
             let stop = StopSignal::new().unwrap();
             let handle = stop.handle();
             let runner = std::thread::spawn(move || {
-                let mut model = Counting::default();
+                let mut model = adder(0);
                 let report = session.run(&mut model, &stop);
-                (report, model.0)
+                (report, model.writes)
             });
             let count_is = |n: u32| {
                 let start = Instant::now();
@@ -610,18 +549,9 @@ mod tests {
     fn fake(access: AccessMap, started: bool) -> Fake {
         let ring = FakeRing::new();
         let page_fd = memfd(c"responses", 4096);
-        let options = RunOptions {
-            warn_lost: false,
-            ..Default::default()
-        };
         Fake {
             session: Session {
-                events: RunLoop::new(
-                    Waiter::new(WaitMode::Poll).unwrap(),
-                    ring.consumer(),
-                    notification_eventfd().unwrap(),
-                    &options,
-                ),
+                events: ring.run_loop(WaitMode::Poll, 64).0,
                 host: ChardevHost::new(null(), null(), bar0().0, Timers::new().unwrap()),
                 access,
                 responses: Some(ReadResponses::map_at(&page_fd, 0).unwrap()),
@@ -671,43 +601,6 @@ mod tests {
         assert_eq!(page.slots[70 % 64].id, 70);
         // Cut to the 2-byte width: 0xC0_0003 -> 0x0003.
         assert_eq!(page.slots[6].value, 0x0003);
-    }
-
-    /// A model with its own error type: refuses the value 7.
-    #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-    enum PickyError {
-        #[error(transparent)]
-        Host(#[from] HostError),
-        #[error("value {0} refused")]
-        Refused(u64),
-    }
-
-    struct Picky {
-        start_fails: bool,
-    }
-
-    /// Its configuration is never asked for: [`Session::run`] goes by the
-    /// session's access map.
-    impl Device for Picky {
-        type Error = PickyError;
-        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            plain().build()
-        }
-        fn watches(&self) -> &[Watch] {
-            &[]
-        }
-        fn start(&mut self, _: &dyn Host) -> Result<(), PickyError> {
-            if self.start_fails {
-                return Err(PickyError::Refused(0));
-            }
-            Ok(())
-        }
-        fn mmio_write(&mut self, _: &dyn Host, w: MmioWrite) -> Result<(), PickyError> {
-            match w.value {
-                7 => Err(PickyError::Refused(7)),
-                _ => Ok(()),
-            }
-        }
     }
 
     /// The report keeps a model's own errors as the values it returned;
@@ -791,7 +684,7 @@ mod tests {
             path: "/nonexistent/pciem".into(),
             ..Default::default()
         };
-        let e = Session::open(&Model(vec![w(0, 1, 4)]), options).unwrap_err();
+        let e = Session::open(&watching(vec![w(0, 1, 4)]), options).unwrap_err();
         assert!(matches!(e, ChardevError::BadWatch { .. }), "{e}");
     }
 }
