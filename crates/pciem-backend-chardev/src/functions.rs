@@ -7,7 +7,7 @@
 //! `16 n + b` of the instance file). [`FunctionSession::run`] then hands
 //! every event to the model of the function it is tagged with
 //! (`pciem_event_function(flags)`), with the tag cleared, so each model sees
-//! its events as a single-function device would. Each model's [`Host`] is
+//! its events as a single-function device would. Each model's [`Host`](pciem_core::Host) is
 //! its function's [`FunctionHost`]: its own BARs, and interrupts, DMA,
 //! atomics, peer-to-peer and irqfds that select the function before the
 //! ioctl. The kernel's selection is one per device, not per thread, so
@@ -49,29 +49,23 @@
 //! ```
 
 use std::ops::Deref;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
-use pciem_abi::{
-    pciem_event, pciem_watchpoint_config, PCIEM_MAX_BARS, PCIEM_MMAP_FUNCTION_STRIDE,
-    PCIEM_MMAP_READ_RESPONSES_PGOFF, PCIEM_WP_FLAG_BAR_KPROBES,
-};
-use pciem_core::dmacheck::CheckMode;
+use pciem_abi::{pciem_event, PCIEM_MMAP_FUNCTION_STRIDE, PCIEM_MMAP_READ_RESPONSES_PGOFF};
 use pciem_core::function::{self, FunctionError, FunctionSet, MAX_FUNCTIONS};
-use pciem_core::{AccessMap, Device, HostError, Watch};
+use pciem_core::{Device, HostError};
 
-use crate::bar::BarMemory;
+use crate::describe::{Described, Opened};
 use crate::error::ChardevError;
-use crate::event_loop::{notification_eventfd, LoopKind, StopSignal, Waiter};
+use crate::event_loop::{LoopKind, StopSignal};
 use crate::host::Shared;
 pub use crate::host::{FunctionHost, FunctionIrqFd};
 use crate::ioctl;
-use crate::mapping::{page_size, Mapping};
+use crate::mapping::page_size;
 use crate::responses::ReadResponses;
-use crate::ring::EventRing;
 use crate::run_loop::{fire, serve, Dispatch, RunLoop};
-use crate::session::{check_watches, declare_traps, open_control, RunOptions, RunReport};
-use crate::timers::Timers;
+use crate::session::{RunOptions, RunReport};
 
 /// What a run of a multi-function session did: the counts of a
 /// [`RunReport`] over all functions, each kept error with its function
@@ -97,14 +91,6 @@ impl Deref for FunctionRunReport {
     }
 }
 
-/// A function's description, checked before the kernel sees it.
-struct Described {
-    function: u8,
-    space: pciem_core::ConfigSpace,
-    access: AccessMap,
-    watches: Vec<Watch>,
-}
-
 /// Checks every function's description against pciem-core's rules (the
 /// set, each configuration space, trap declarations, watches) without
 /// touching the kernel.
@@ -116,82 +102,12 @@ fn describe(
     if root_port && set.is_multi() {
         return Err(ChardevError::Function(FunctionError::RootPort));
     }
-    let mut out = Vec::with_capacity(functions.len());
-    for &(function, device) in functions {
-        let space = device.config_space()?;
-        let access = device.access_map().map_err(ChardevError::Access)?;
-        access.check(&space).map_err(ChardevError::Access)?;
-        let all = device.watches();
-        check_watches(&space, all)?;
-        let watches = all
-            .iter()
-            .filter(|w| !access.is_trapped(w.bar))
-            .copied()
-            .collect();
-        out.push(Described {
-            function,
-            space,
-            access,
-            watches,
-        });
-    }
+    let mut out = functions
+        .iter()
+        .map(|&(function, device)| Described::of(function, device))
+        .collect::<Result<Vec<_>, _>>()?;
     out.sort_by_key(|d| d.function);
     Ok((set, out))
-}
-
-/// The description ioctls of one function, its selection already made.
-fn declare(
-    control: BorrowedFd<'_>,
-    d: &Described,
-    options: &RunOptions,
-) -> Result<(), ChardevError> {
-    ioctl::set_config_image(control, d.space.image())
-        .map_err(ChardevError::sys("SET_CONFIG_IMAGE"))?;
-    if options.dma_check != CheckMode::Default {
-        ioctl::set_dma_check(control, options.dma_check.raw())
-            .map_err(ChardevError::sys("SET_DMA_CHECK"))?;
-    }
-    declare_traps(control, &d.access)?;
-    for w in &d.watches {
-        let wp = pciem_watchpoint_config {
-            bar_index: u32::from(w.bar),
-            offset: crate::session::abi_offset(w)?,
-            width: u32::from(w.width),
-            flags: PCIEM_WP_FLAG_BAR_KPROBES,
-            addr: 0,
-        };
-        ioctl::set_watchpoint(control, &wp).map_err(ChardevError::sys("SET_WATCHPOINT"))?;
-    }
-    Ok(())
-}
-
-/// Maps function `function`'s BARs of `space` (its selection made).
-fn map_bars(
-    control: BorrowedFd<'_>,
-    instance: &OwnedFd,
-    function: u8,
-    space: &pciem_core::ConfigSpace,
-) -> Result<[Option<BarMemory>; PCIEM_MAX_BARS as usize], ChardevError> {
-    let page = page_size();
-    let mut bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize] = Default::default();
-    for bar in space.bars() {
-        let i = bar.index;
-        let info =
-            ioctl::get_bar_info(control, i as u32).map_err(ChardevError::sys("GET_BAR_INFO"))?;
-        let len =
-            usize::try_from(info.size)
-                .ok()
-                .filter(|&l| l > 0)
-                .ok_or(ChardevError::BadBar {
-                    bar: i,
-                    size: info.size,
-                })?;
-        let pgoff = u64::from(function) * PCIEM_MMAP_FUNCTION_STRIDE + u64::from(i);
-        let map = Mapping::shared(instance, pgoff * page, len)
-            .map_err(ChardevError::sys("mmap a function's BAR"))?;
-        bars[i as usize] = Some(BarMemory::new(i, map));
-    }
-    Ok(bars)
 }
 
 /// A multi-function device registered on `/dev/pciem`, every function's
@@ -229,13 +145,11 @@ impl FunctionSession {
         options: RunOptions,
     ) -> Result<Self, ChardevError> {
         let (set, described) = describe(functions, options.root_port)?;
-        let waiter = Waiter::new(options.wait)?;
-        let timers = Timers::new().map_err(ChardevError::sys("timerfd_create"))?;
-        let control = open_control(&options.path)?;
-        let ring = EventRing::map(&control).map_err(ChardevError::sys("mmap the event ring"))?;
-        let eventfd = notification_eventfd().map_err(ChardevError::sys("eventfd"))?;
-        ioctl::set_eventfd(control.as_fd(), Some(eventfd.as_fd()))
-            .map_err(ChardevError::sys("SET_EVENTFD"))?;
+        let Opened {
+            control,
+            events,
+            timers,
+        } = Opened::open(&options)?;
         if options.root_port {
             ioctl::set_root_port(control.as_fd(), options.root_port_aer)
                 .map_err(ChardevError::sys("SET_ROOT_PORT"))?;
@@ -247,7 +161,8 @@ impl FunctionSession {
                     .map_err(ChardevError::sys("SET_FUNCTION"))?;
                 selected = d.function;
             }
-            declare(control.as_fd(), d, &options)?;
+            d.declare_image(control.as_fd(), &options)?;
+            d.declare_access(control.as_fd())?;
         }
         let instance = ioctl::register(control.as_fd()).map_err(ChardevError::sys("REGISTER"))?;
         let mut maps = Vec::with_capacity(described.len());
@@ -257,7 +172,7 @@ impl FunctionSession {
                     .map_err(ChardevError::sys("SET_FUNCTION"))?;
                 selected = d.function;
             }
-            maps.push(map_bars(control.as_fd(), &instance, d.function, &d.space)?);
+            maps.push(d.map_bars(control.as_fd(), &instance)?);
         }
         let trapped = described.iter().any(|d| d.access.any_trapped());
         let mut responses: [Option<ReadResponses>; MAX_FUNCTIONS as usize] = Default::default();
@@ -282,7 +197,7 @@ impl FunctionSession {
                 Some(FunctionHost::for_function(d.function, bars, shared.clone()));
         }
         Ok(Self {
-            events: RunLoop::new(waiter, ring, eventfd, &options),
+            events,
             set,
             hosts,
             shared,
@@ -443,8 +358,10 @@ pub fn run_functions(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bar::BarMemory;
     use crate::event_loop::WaitMode;
     use crate::host::UNKNOWN;
+    use crate::mapping::Mapping;
     use crate::test_models::{adder, bar0, memfd, null, Answering, BadTrap, FakeRing};
     use crate::timers::Timers;
     use pciem_abi::PCIEM_EVENT_MMIO_WRITE;

@@ -48,6 +48,7 @@
 //!   that name the step, the errno and the usual fix.
 
 pub mod bar;
+mod describe;
 pub mod error;
 pub mod event_loop;
 pub mod functions;

@@ -5,25 +5,17 @@ use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
-use pciem_abi::PCIEM_BAR_MODE_TRAP;
-use pciem_abi::{
-    pciem_event, pciem_watchpoint_config, PCIEM_ABI_VERSION, PCIEM_MAX_BARS, PCIEM_RING_SIZE,
-    PCIEM_WP_FLAG_BAR_KPROBES,
-};
+use pciem_abi::{pciem_event, PCIEM_ABI_VERSION, PCIEM_RING_SIZE};
 use pciem_core::dmacheck::CheckMode;
-use pciem_core::watch;
-use pciem_core::{AccessMap, ConfigSpace, Device, HostError, Watch};
+use pciem_core::{AccessMap, Device, HostError};
 
-use crate::bar::BarMemory;
+use crate::describe::{Described, Opened};
 use crate::error::ChardevError;
-use crate::event_loop::{notification_eventfd, LoopKind, StopSignal, WaitMode, Waiter};
+use crate::event_loop::{LoopKind, StopSignal, WaitMode};
 use crate::host::ChardevHost;
 use crate::ioctl;
-use crate::mapping::{page_size, Mapping};
 use crate::responses::ReadResponses;
-use crate::ring::EventRing;
 use crate::run_loop::{fire, serve, Dispatch, RunLoop};
-use crate::timers::Timers;
 
 /// The default control file.
 pub const DEFAULT_PATH: &str = "/dev/pciem";
@@ -137,15 +129,6 @@ pub struct Session {
     started: bool,
 }
 
-static MAP_BAR_STEP: [&str; PCIEM_MAX_BARS as usize] = [
-    "mmap BAR 0",
-    "mmap BAR 1",
-    "mmap BAR 2",
-    "mmap BAR 3",
-    "mmap BAR 4",
-    "mmap BAR 5",
-];
-
 impl Session {
     /// Describes `device` to the kernel and registers it: open the control
     /// file, check the ABI, map the ring, attach the eventfd,
@@ -161,67 +144,21 @@ impl Session {
     /// `START`, right before its event loop, so the model can answer the
     /// reads a driver's probe makes.
     pub fn open<D: Device + ?Sized>(device: &D, options: RunOptions) -> Result<Self, ChardevError> {
-        let space = device.config_space()?;
-        let access = device.access_map().map_err(ChardevError::Access)?;
-        access.check(&space).map_err(ChardevError::Access)?;
-        let all_watches = device.watches();
-        check_watches(&space, all_watches)?;
-        let watches: Vec<Watch> = all_watches
-            .iter()
-            .filter(|w| !access.is_trapped(w.bar))
-            .copied()
-            .collect();
-        let waiter = Waiter::new(options.wait)?;
-        let timers = Timers::new().map_err(ChardevError::sys("timerfd_create"))?;
-
-        let control = open_control(&options.path)?;
-        let ring = EventRing::map(&control).map_err(ChardevError::sys("mmap the event ring"))?;
-        let eventfd = notification_eventfd().map_err(ChardevError::sys("eventfd"))?;
-        ioctl::set_eventfd(control.as_fd(), Some(eventfd.as_fd()))
-            .map_err(ChardevError::sys("SET_EVENTFD"))?;
-        ioctl::set_config_image(control.as_fd(), space.image())
-            .map_err(ChardevError::sys("SET_CONFIG_IMAGE"))?;
-        if options.dma_check != CheckMode::Default {
-            ioctl::set_dma_check(control.as_fd(), options.dma_check.raw())
-                .map_err(ChardevError::sys("SET_DMA_CHECK"))?;
-        }
+        let d = Described::of(0, device)?;
+        let Opened {
+            control,
+            events,
+            timers,
+        } = Opened::open(&options)?;
+        d.declare_image(control.as_fd(), &options)?;
         if options.root_port {
             ioctl::set_root_port(control.as_fd(), options.root_port_aer)
                 .map_err(ChardevError::sys("SET_ROOT_PORT"))?;
         }
-        declare_traps(control.as_fd(), &access)?;
-        for w in &watches {
-            let wp = pciem_watchpoint_config {
-                bar_index: u32::from(w.bar),
-                offset: abi_offset(w)?,
-                width: u32::from(w.width),
-                flags: PCIEM_WP_FLAG_BAR_KPROBES,
-                addr: 0,
-            };
-            ioctl::set_watchpoint(control.as_fd(), &wp)
-                .map_err(ChardevError::sys("SET_WATCHPOINT"))?;
-        }
+        d.declare_access(control.as_fd())?;
         let instance = ioctl::register(control.as_fd()).map_err(ChardevError::sys("REGISTER"))?;
-
-        let page = page_size();
-        let mut bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize] = Default::default();
-        for bar in space.bars() {
-            let i = bar.index;
-            let info = ioctl::get_bar_info(control.as_fd(), i as u32)
-                .map_err(ChardevError::sys("GET_BAR_INFO"))?;
-            let len =
-                usize::try_from(info.size)
-                    .ok()
-                    .filter(|&l| l > 0)
-                    .ok_or(ChardevError::BadBar {
-                        bar: i,
-                        size: info.size,
-                    })?;
-            let map = Mapping::shared(&instance, i as u64 * page, len)
-                .map_err(ChardevError::sys(MAP_BAR_STEP[i as usize]))?;
-            bars[i as usize] = Some(BarMemory::new(i, map));
-        }
-        let responses = if access.any_trapped() {
+        let bars = d.map_bars(control.as_fd(), &instance)?;
+        let responses = if d.access.any_trapped() {
             Some(
                 ReadResponses::map(&instance)
                     .map_err(ChardevError::sys("mmap the read-response page"))?,
@@ -230,9 +167,9 @@ impl Session {
             None
         };
         Ok(Self {
-            events: RunLoop::new(waiter, ring, eventfd, &options),
+            events,
             host: ChardevHost::new(control, instance, bars, timers),
-            access,
+            access: d.access,
             responses,
             started: false,
         })
@@ -334,50 +271,6 @@ pub(crate) fn open_control(path: &std::path::Path) -> Result<std::os::fd::OwnedF
     Ok(control)
 }
 
-/// `SET_BAR_MODE` for each trapped BAR, `ADD_TRAP_RANGE` for each range,
-/// `SET_READ_TIMEOUT` if the model sets one; each errno names its step.
-pub(crate) fn declare_traps(
-    control: std::os::fd::BorrowedFd<'_>,
-    access: &AccessMap,
-) -> Result<(), ChardevError> {
-    for bar in access.trapped_bars() {
-        ioctl::set_bar_mode(control, bar as u32, PCIEM_BAR_MODE_TRAP)
-            .map_err(ChardevError::sys("SET_BAR_MODE"))?;
-    }
-    for r in access.ranges() {
-        ioctl::add_trap_range(control, &r.to_abi()).map_err(ChardevError::sys("ADD_TRAP_RANGE"))?;
-    }
-    if let Some(us) = access.read_timeout_us() {
-        ioctl::set_read_timeout(control, us).map_err(ChardevError::sys("SET_READ_TIMEOUT"))?;
-    }
-    Ok(())
-}
-
-/// Refuses watches the kernel would refuse (pciem-core's
-/// `watch::check_watches`), with the reason, before any device exists.
-pub(crate) fn check_watches(space: &ConfigSpace, watches: &[Watch]) -> Result<(), ChardevError> {
-    watch::check_watches(watches, |bar| space.bar(bar).map_or(0, |b| b.size)).map_err(
-        |(w, e)| ChardevError::BadWatch {
-            bar: w.bar,
-            offset: w.offset,
-            width: w.width,
-            reason: e.message(),
-        },
-    )?;
-    watches.iter().try_for_each(|w| abi_offset(w).map(drop))
-}
-
-/// A watch's offset as `SET_WATCHPOINT` carries it (32 bits): a register
-/// above 4 GiB of a large 64-bit BAR cannot be watched.
-pub(crate) fn abi_offset(w: &Watch) -> Result<u32, ChardevError> {
-    u32::try_from(w.offset).map_err(|_| ChardevError::BadWatch {
-        bar: w.bar,
-        offset: w.offset,
-        width: w.width,
-        reason: "the offset is above 4 GiB, past what SET_WATCHPOINT can carry",
-    })
-}
-
 /// Runs `device` on `/dev/pciem` until `stop` is requested: [`Session::open`]
 /// then [`Session::run`]. The device is removed when this returns.
 pub fn run<D: Device + ?Sized>(
@@ -391,10 +284,14 @@ pub fn run<D: Device + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::describe::{check_watches, declare_traps};
+    use crate::mapping::Mapping;
     use crate::test_models::{
         adder, bar0, memfd, null, plain, watching, Answering, BadTrap, FakeRing, Picky, PickyError,
     };
+    use crate::timers::Timers;
     use pciem_core::config::Bar;
+    use pciem_core::Watch;
     use pciem_core::{BuildError, ConfigBuilder, MmioWrite};
 
     fn w(bar: u8, offset: u64, width: u8) -> Watch {
