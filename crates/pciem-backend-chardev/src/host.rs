@@ -1,7 +1,10 @@
-//! [`ChardevHost`]: the pciem-core [`Host`] over `/dev/pciem`.
+//! [`ChardevHost`]: the pciem-core [`Host`] over `/dev/pciem`, for a
+//! single-function device or one function of a multi-function device
+//! ([`FunctionHost`]).
 
 use crate::timers::Timers;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -18,52 +21,157 @@ use crate::bar::BarMemory;
 use crate::error::{host_error, ChardevError};
 use crate::ioctl;
 
-/// The device side of a registered device: its BARs mapped into this
-/// process, interrupts and DMA through ioctls on the control file.
-///
-/// Dropping it unmaps the BARs and closes the instance and control files;
-/// when the last of them is closed the kernel hot-removes the device.
+/// "No function known to be selected": the next action selects its own.
+pub(crate) const UNKNOWN: u8 = u8::MAX;
+
+/// What the hosts of one device share: the files, the kernel's function
+/// selection (one per device, not per thread) and the timers.
 #[derive(Debug)]
-pub struct ChardevHost {
-    // Field order is drop order: mappings, then the instance file, then the
-    // control file.
-    bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize],
+pub(crate) struct Shared {
+    // Field order is drop order: the instance file, then the control file.
     instance: OwnedFd,
     control: OwnedFd,
+    /// The function the kernel has selected, or [`UNKNOWN`]; held while
+    /// an action selects and acts, so no other thread's selection comes
+    /// between the two ioctls.
+    selected: Mutex<u8>,
+    /// Whether this is a multi-function device: a single function 0 never
+    /// selects (the ABI 5 device, byte for byte).
+    multi: bool,
     timers: Timers,
 }
 
+impl Shared {
+    /// The files of a registered device; `selected` is the function the
+    /// kernel has selected now, `multi` whether actions must select.
+    pub(crate) fn new(
+        control: OwnedFd,
+        instance: OwnedFd,
+        selected: u8,
+        multi: bool,
+        timers: Timers,
+    ) -> Self {
+        Self {
+            instance,
+            control,
+            selected: Mutex::new(selected),
+            multi,
+            timers,
+        }
+    }
+
+    /// The control file, for what is the device's rather than a
+    /// function's (`START`, `COMPLETE_READ`, `INJECT_AER`).
+    pub(crate) fn control(&self) -> BorrowedFd<'_> {
+        self.control.as_fd()
+    }
+
+    /// The instance file returned by `REGISTER`.
+    pub(crate) fn instance(&self) -> BorrowedFd<'_> {
+        self.instance.as_fd()
+    }
+
+    /// The timers of every function (the event loop waits on them).
+    pub(crate) fn timers(&self) -> &Timers {
+        &self.timers
+    }
+
+    /// The selection, locked.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, u8> {
+        self.selected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `op` on the control file with `function` selected, under the
+    /// selection lock; a single-function device runs it straight away.
+    fn acting_for<R>(
+        &self,
+        function: u8,
+        op: impl FnOnce(BorrowedFd<'_>) -> R,
+    ) -> Result<R, Errno> {
+        if !self.multi {
+            return Ok(op(self.control.as_fd()));
+        }
+        let mut selected = self.lock();
+        if *selected != function {
+            // Unknown until the ioctl says otherwise (a failed selection
+            // may have left any function selected).
+            *selected = UNKNOWN;
+            ioctl::set_function(self.control.as_fd(), u32::from(function))?;
+            *selected = function;
+        }
+        Ok(op(self.control.as_fd()))
+    }
+}
+
+/// The device side of a registered device, or of one function of a
+/// multi-function device ([`FunctionHost`]): its BARs mapped into this
+/// process, interrupts and DMA through ioctls on the control file, with
+/// its function selected first when the device has several.
+///
+/// Dropping the last host of a device (and its session) unmaps the BARs
+/// and closes the instance and control files; when the last of them is
+/// closed the kernel hot-removes the device.
+#[derive(Debug)]
+pub struct ChardevHost {
+    function: u8,
+    // Before `shared`: the mappings go before the files.
+    bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize],
+    shared: Arc<Shared>,
+}
+
+/// The host of one function of a multi-function device
+/// ([`crate::FunctionSession`]): the same type as [`ChardevHost`], whose
+/// actions select the function first.
+pub type FunctionHost = ChardevHost;
+
 impl ChardevHost {
+    /// A single-function device's host (function 0, never selecting).
     pub(crate) fn new(
         control: OwnedFd,
         instance: OwnedFd,
         bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize],
         timers: Timers,
     ) -> Self {
+        let shared = Shared::new(control, instance, 0, false, timers);
+        Self::for_function(0, bars, Arc::new(shared))
+    }
+
+    /// The host of `function` of the device `shared` describes.
+    pub(crate) fn for_function(
+        function: u8,
+        bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize],
+        shared: Arc<Shared>,
+    ) -> Self {
         Self {
+            function,
             bars,
-            instance,
-            control,
-            timers,
+            shared,
         }
     }
 
-    /// The model's timers (the event loop waits on them).
-    pub(crate) fn timers(&self) -> &Timers {
-        &self.timers
+    /// What this host shares with the other functions' hosts.
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
-    /// The control file (`/dev/pciem`).
+    /// The function number (0..7; 0 on a single-function device).
+    pub fn function(&self) -> u8 {
+        self.function
+    }
+
+    /// The control file (`/dev/pciem`). On a multi-function device an
+    /// ioctl on it acts for whichever function is selected: use
+    /// [`Self::with_selected`].
     pub fn control_fd(&self) -> BorrowedFd<'_> {
-        self.control.as_fd()
+        self.shared.control()
     }
 
     /// The instance file returned by `REGISTER`.
     pub fn instance_fd(&self) -> BorrowedFd<'_> {
-        self.instance.as_fd()
+        self.shared.instance()
     }
 
-    /// Size of the mapping of BAR `bar`, if the device has it.
+    /// Size of the mapping of BAR `bar`, if the device (function) has it.
     pub fn bar_len(&self, bar: u8) -> Option<u64> {
         self.bar(bar).ok().map(BarMemory::len)
     }
@@ -75,9 +183,20 @@ impl ChardevHost {
             .ok_or(HostError::NoSuchBar { bar })
     }
 
-    /// Binds a fresh eventfd to `irq`: signalling it (from any thread, with
-    /// [`IrqFd::trigger`] or a plain write) raises the interrupt with no
-    /// ioctl. Unbound and closed when dropped.
+    /// Runs `op` on the control file with this function selected (under
+    /// the device's selection lock; a single-function device has nothing
+    /// to select), for an ioctl this type does not wrap. `op` must not
+    /// change the selection itself.
+    pub fn with_selected<R>(&self, op: impl FnOnce(BorrowedFd<'_>) -> R) -> Result<R, HostError> {
+        self.shared
+            .acting_for(self.function, op)
+            .map_err(|e| host_error("SET_FUNCTION", e))
+    }
+
+    /// Binds a fresh eventfd to `irq` (of this function): signalling it
+    /// (from any thread, with [`IrqFd::trigger`] or a plain write) raises
+    /// the interrupt with no ioctl. Unbound (with the function selected)
+    /// and closed when dropped.
     pub fn irqfd(&self, irq: Irq) -> Result<IrqFd<'_>, ChardevError> {
         let eventfd = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC)
             .map_err(ChardevError::sys("eventfd for an irqfd"))?;
@@ -93,12 +212,21 @@ impl ChardevHost {
             kind: abi.kind,
             flags,
         };
-        ioctl::set_irqfd(self.control.as_fd(), &cfg).map_err(ChardevError::sys("SET_IRQFD"))?;
+        self.shared
+            .acting_for(self.function, |fd| ioctl::set_irqfd(fd, &cfg))
+            .map_err(ChardevError::sys("SET_FUNCTION"))?
+            .map_err(ChardevError::sys("SET_IRQFD"))?;
         Ok(IrqFd {
             eventfd,
-            control: self.control.as_fd(),
+            host: self,
             cfg,
         })
+    }
+
+    /// The timer key of this function's timer `id` (the id itself on a
+    /// single-function device): ids of different functions never collide.
+    fn timer_key(&self, id: u32) -> u64 {
+        u64::from(self.function) << 32 | u64::from(id)
     }
 }
 
@@ -174,56 +302,65 @@ pub(crate) fn p2p_error(op: &'static str, addr: u64, len: usize, errno: Errno) -
 }
 
 impl Host for ChardevHost {
-    /// `PCIEM_IOCTL_INJECT_AER`: reported to the virtual root port (which
-    /// needs [`crate::RunOptions::root_port_aer`]), so Linux's AER core
-    /// runs the bound driver's error handlers. Without a root port with
-    /// AER, or without an AER capability on the device, it is
+    /// `PCIEM_IOCTL_INJECT_AER`, the device's (no selection): reported to
+    /// the virtual root port (which needs [`crate::RunOptions::root_port_aer`],
+    /// so only a single-function device has it), so Linux's AER core runs
+    /// the bound driver's error handlers. Without a root port with AER, or
+    /// without an AER capability on the device, it is
     /// [`HostError::Unsupported`]; a status the capability does not
     /// implement for that severity is [`RecordError::BadStatus`].
     fn inject_aer(&self, error: AerError) -> Result<(), HostError> {
-        ioctl::inject_aer(self.control.as_fd(), &error.to_abi()).map_err(|e| match e {
+        ioctl::inject_aer(self.shared.control(), &error.to_abi()).map_err(|e| match e {
             Errno::EINVAL => HostError::Aer(RecordError::BadStatus(error.status)),
             e => host_error("INJECT_AER", e),
         })
     }
 
+    /// Refused for a multi-function device by the kernel (`EOPNOTSUPP`:
+    /// [`HostError::Unsupported`]).
     fn surprise_remove(&self) -> Result<(), HostError> {
-        ioctl::surprise_remove(self.control.as_fd()).map_err(|e| match e {
-            // Removed already: the device is gone either way.
-            Errno::EALREADY => HostError::Disconnected,
-            e => host_error("SURPRISE_REMOVE", e),
-        })
+        self.with_selected(ioctl::surprise_remove)?
+            .map_err(|e| match e {
+                // Removed already: the device is gone either way.
+                Errno::EALREADY => HostError::Disconnected,
+                e => host_error("SURPRISE_REMOVE", e),
+            })
     }
 
+    /// Refused for a multi-function device by the kernel, as
+    /// [`Self::surprise_remove`].
     fn reinsert(&self) -> Result<(), HostError> {
-        ioctl::reinsert(self.control.as_fd()).map_err(|e| match e {
+        self.with_selected(ioctl::reinsert)?.map_err(|e| match e {
             // Not removed, or its removal still running.
             Errno::EALREADY | Errno::EBUSY => HostError::NotRemoved,
             e => host_error("REINSERT", e),
         })
     }
 
-    /// `SET_FAULT`; the rule's own fields are checked here first (by
-    /// pciem-core, as the kernel checks them), so those refusals are
-    /// typed; the kernel's checks against the device (a BAR that is not
-    /// trapped, a range outside it) come back as `EINVAL`.
+    /// `SET_FAULT` for this function (each function has its own rules);
+    /// the rule's own fields are checked here first (by pciem-core, as the
+    /// kernel checks them), so those refusals are typed; the kernel's
+    /// checks against the device (a BAR that is not trapped, a range
+    /// outside it) come back as `EINVAL`.
     fn set_fault(&self, rule: FaultRule) -> Result<(), HostError> {
-        set_fault_on(self.control.as_fd(), rule)
+        self.with_selected(|fd| set_fault_on(fd, rule))?
     }
 
     fn clear_faults(&self) -> Result<(), HostError> {
-        clear_faults_on(self.control.as_fd())
+        self.with_selected(clear_faults_on)?
     }
 
     fn set_timer(&self, id: u32, delay: std::time::Duration) -> Result<(), HostError> {
-        self.timers
-            .set(u64::from(id), delay)
+        self.shared
+            .timers
+            .set(self.timer_key(id), delay)
             .map_err(|e| host_error("timerfd_settime", e))
     }
 
     fn cancel_timer(&self, id: u32) -> Result<(), HostError> {
-        self.timers
-            .cancel(u64::from(id))
+        self.shared
+            .timers
+            .cancel(self.timer_key(id))
             .map_err(|e| host_error("timerfd_settime", e))
     }
 
@@ -236,13 +373,14 @@ impl Host for ChardevHost {
     }
 
     fn raise_irq(&self, irq: Irq) -> Result<(), HostError> {
-        ioctl::inject_irq(self.control.as_fd(), &irq.to_abi()).map_err(|e| match e {
-            // The kernel's answer when the driver has not enabled the kind.
-            Errno::EIO => HostError::IrqNotEnabled {
-                kind: irq_kind(irq),
-            },
-            e => host_error("INJECT_IRQ", e),
-        })
+        self.with_selected(|fd| ioctl::inject_irq(fd, &irq.to_abi()))?
+            .map_err(|e| match e {
+                // The kernel's answer when the driver has not enabled the kind.
+                Errno::EIO => HostError::IrqNotEnabled {
+                    kind: irq_kind(irq),
+                },
+                e => host_error("INJECT_IRQ", e),
+            })
     }
 
     fn dma_read(&self, bus_addr: u64, buf: &mut [u8]) -> Result<(), HostError> {
@@ -250,24 +388,30 @@ impl Host for ChardevHost {
             return Err(HostError::Empty);
         }
         let len = buf.len();
-        for (at, n) in dma_chunks(len) {
-            let addr = bus_addr.wrapping_add(at as u64);
-            ioctl::dma_read(self.control.as_fd(), addr, &mut buf[at..at + n])
-                .map_err(|e| dma_error("DMA_READ", bus_addr, len, e))?;
-        }
-        Ok(())
+        // One selection for the whole transfer: no other function's
+        // action comes between its chunks.
+        self.with_selected(|fd| {
+            for (at, n) in dma_chunks(len) {
+                let addr = bus_addr.wrapping_add(at as u64);
+                ioctl::dma_read(fd, addr, &mut buf[at..at + n])
+                    .map_err(|e| dma_error("DMA_READ", bus_addr, len, e))?;
+            }
+            Ok(())
+        })?
     }
 
     fn dma_write(&self, bus_addr: u64, data: &[u8]) -> Result<(), HostError> {
         if data.is_empty() {
             return Err(HostError::Empty);
         }
-        for (at, n) in dma_chunks(data.len()) {
-            let addr = bus_addr.wrapping_add(at as u64);
-            ioctl::dma_write(self.control.as_fd(), addr, &data[at..at + n])
-                .map_err(|e| dma_error("DMA_WRITE", bus_addr, data.len(), e))?;
-        }
-        Ok(())
+        self.with_selected(|fd| {
+            for (at, n) in dma_chunks(data.len()) {
+                let addr = bus_addr.wrapping_add(at as u64);
+                ioctl::dma_write(fd, addr, &data[at..at + n])
+                    .map_err(|e| dma_error("DMA_WRITE", bus_addr, data.len(), e))?;
+            }
+            Ok(())
+        })?
     }
 
     fn dma_atomic(&self, bus_addr: u64, op: AtomicOp) -> Result<u64, HostError> {
@@ -286,7 +430,7 @@ impl Host for ChardevHost {
             op,
             flags: 0,
         };
-        ioctl::dma_atomic(self.control.as_fd(), &mut arg)
+        self.with_selected(|fd| ioctl::dma_atomic(fd, &mut arg))?
             .map_err(|e| dma_error("DMA_ATOMIC", bus_addr, 8, e))
     }
 
@@ -296,7 +440,7 @@ impl Host for ChardevHost {
         }
         check_len(buf.len())?;
         let len = buf.len();
-        ioctl::p2p_read(self.control.as_fd(), addr, buf)
+        self.with_selected(|fd| ioctl::p2p_read(fd, addr, buf))?
             .map_err(|e| p2p_error("P2P_READ", addr, len, e))
     }
 
@@ -305,7 +449,7 @@ impl Host for ChardevHost {
             return Err(HostError::Empty);
         }
         check_len(data.len())?;
-        ioctl::p2p_write(self.control.as_fd(), addr, data)
+        self.with_selected(|fd| ioctl::p2p_write(fd, addr, data))?
             .map_err(|e| p2p_error("P2P_WRITE", addr, data.len(), e))
     }
 
@@ -316,8 +460,10 @@ impl Host for ChardevHost {
         }
         check_len(buf.len())?;
         let len = buf.len();
-        ioctl::dma_indirect_read(self.control.as_fd(), prp.prp1, prp.prp2, prp.page_size, buf)
-            .map_err(|e| dma_error("DMA_INDIRECT", prp.prp1, len, e))
+        self.with_selected(|fd| {
+            ioctl::dma_indirect_read(fd, prp.prp1, prp.prp2, prp.page_size, buf)
+        })?
+        .map_err(|e| dma_error("DMA_INDIRECT", prp.prp1, len, e))
     }
 
     /// One `DMA_INDIRECT` with `PCIEM_PRP_FLAG_WRITE`.
@@ -326,13 +472,9 @@ impl Host for ChardevHost {
             return Err(HostError::Empty);
         }
         check_len(data.len())?;
-        ioctl::dma_indirect_write(
-            self.control.as_fd(),
-            prp.prp1,
-            prp.prp2,
-            prp.page_size,
-            data,
-        )
+        self.with_selected(|fd| {
+            ioctl::dma_indirect_write(fd, prp.prp1, prp.prp2, prp.page_size, data)
+        })?
         .map_err(|e| dma_error("DMA_INDIRECT", prp.prp1, data.len(), e))
     }
 }
@@ -347,13 +489,17 @@ pub(crate) fn check_len(len: usize) -> Result<(), HostError> {
     Ok(())
 }
 
-/// An eventfd bound to an interrupt with `SET_IRQFD`.
+/// An eventfd bound to an interrupt (of one function) with `SET_IRQFD`.
 #[derive(Debug)]
 pub struct IrqFd<'h> {
     eventfd: EventFd,
-    control: BorrowedFd<'h>,
+    host: &'h ChardevHost,
     cfg: pciem_irqfd_config,
 }
+
+/// An irqfd of one function of a multi-function device: the same type as
+/// [`IrqFd`].
+pub type FunctionIrqFd<'h> = IrqFd<'h>;
 
 impl IrqFd<'_> {
     /// Raises the interrupt.
@@ -378,7 +524,7 @@ impl Drop for IrqFd<'_> {
         };
         // Best effort: if unbinding fails the kernel drops the binding when
         // the eventfd is closed or the device goes away.
-        let _ = ioctl::set_irqfd(self.control, &cfg);
+        let _ = self.host.with_selected(|fd| ioctl::set_irqfd(fd, &cfg));
     }
 }
 

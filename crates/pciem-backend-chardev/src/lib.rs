@@ -40,13 +40,15 @@
 //!   page where model-answered reads of trapped BARs are answered.
 //! - [`event_loop`]: the wait on the ring's eventfd and a stop channel,
 //!   io-uring with a poll(2) fallback.
-//! - [`host`]: [`ChardevHost`], the [`Host`](pciem_core::Host) impl, and
-//!   irqfds.
-//! - [`session`]: bringing the device up and the loop; [`functions`]: the
-//!   same for a multi-function device, one model per function; [`error`]: errors
+//! - [`host`]: [`ChardevHost`], the [`Host`](pciem_core::Host) impl of a
+//!   device or of one function of a multi-function device, and irqfds.
+//! - [`session`]: bringing the device up and running it; [`functions`]: the
+//!   same for a multi-function device, one model per function; both run
+//!   one event loop (the private `run_loop` module); [`error`]: errors
 //!   that name the step, the errno and the usual fix.
 
 pub mod bar;
+mod describe;
 pub mod error;
 pub mod event_loop;
 pub mod functions;
@@ -55,11 +57,14 @@ pub mod ioctl;
 pub mod mapping;
 pub mod responses;
 pub mod ring;
+mod run_loop;
 pub mod session;
+#[cfg(test)]
+mod test_models;
 mod timers;
 
 pub use error::ChardevError;
 pub use event_loop::{LoopKind, StopHandle, StopSignal, WaitMode};
 pub use functions::{run_functions, FunctionHost, FunctionRunReport, FunctionSession};
-pub use host::{ChardevHost, IrqFd};
+pub use host::{ChardevHost, FunctionIrqFd, IrqFd};
 pub use session::{run, RunOptions, RunReport, Session, DEFAULT_PATH};

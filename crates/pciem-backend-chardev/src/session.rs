@@ -4,26 +4,18 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
-use nix::sys::eventfd::EventFd;
 use nix::sys::stat::Mode;
-use pciem_abi::PCIEM_BAR_MODE_TRAP;
-use pciem_abi::{
-    pciem_event, pciem_watchpoint_config, PCIEM_ABI_VERSION, PCIEM_MAX_BARS, PCIEM_RING_SIZE,
-    PCIEM_WP_FLAG_BAR_KPROBES,
-};
+use pciem_abi::{pciem_event, PCIEM_ABI_VERSION, PCIEM_RING_SIZE};
 use pciem_core::dmacheck::CheckMode;
-use pciem_core::watch;
-use pciem_core::{AccessMap, ConfigSpace, Device, HostError, ReadAnswer, Watch};
+use pciem_core::{AccessMap, Device, HostError};
 
-use crate::bar::BarMemory;
+use crate::describe::{Described, Opened};
 use crate::error::ChardevError;
-use crate::event_loop::{notification_eventfd, LoopKind, StopSignal, WaitMode, Waiter, Wake};
+use crate::event_loop::{LoopKind, StopSignal, WaitMode};
 use crate::host::ChardevHost;
 use crate::ioctl;
-use crate::mapping::{page_size, Mapping};
 use crate::responses::ReadResponses;
-use crate::ring::EventRing;
-use crate::timers::Timers;
+use crate::run_loop::{fire, serve, Dispatch, RunLoop};
 
 /// The default control file.
 pub const DEFAULT_PATH: &str = "/dev/pciem";
@@ -115,12 +107,10 @@ impl<E> Default for RunReport<E> {
 impl<E> RunReport<E> {
     /// Counts a handler's error and keeps it if fewer than
     /// [`KEPT_ERRORS`] are kept.
-    fn keep(&mut self, result: Result<(), E>) {
-        if let Err(e) = result {
-            self.handler_errors += 1;
-            if self.errors.len() < KEPT_ERRORS {
-                self.errors.push(e);
-            }
+    pub(crate) fn keep(&mut self, error: E) {
+        self.handler_errors += 1;
+        if self.errors.len() < KEPT_ERRORS {
+            self.errors.push(error);
         }
     }
 }
@@ -130,26 +120,14 @@ impl<E> RunReport<E> {
 /// Dropping it removes the device (the files are closed).
 #[derive(Debug)]
 pub struct Session {
-    waiter: Waiter,
-    ring: EventRing,
-    eventfd: EventFd,
+    events: RunLoop,
     host: ChardevHost,
-    options: RunOptions,
     access: AccessMap,
     /// Mapped when a BAR is trapped.
     responses: Option<ReadResponses>,
     /// Whether `START` was sent (it must be, once, when a BAR is trapped).
     started: bool,
 }
-
-static MAP_BAR_STEP: [&str; PCIEM_MAX_BARS as usize] = [
-    "mmap BAR 0",
-    "mmap BAR 1",
-    "mmap BAR 2",
-    "mmap BAR 3",
-    "mmap BAR 4",
-    "mmap BAR 5",
-];
 
 impl Session {
     /// Describes `device` to the kernel and registers it: open the control
@@ -166,67 +144,21 @@ impl Session {
     /// `START`, right before its event loop, so the model can answer the
     /// reads a driver's probe makes.
     pub fn open<D: Device + ?Sized>(device: &D, options: RunOptions) -> Result<Self, ChardevError> {
-        let space = device.config_space()?;
-        let access = device.access_map().map_err(ChardevError::Access)?;
-        access.check(&space).map_err(ChardevError::Access)?;
-        let all_watches = device.watches();
-        check_watches(&space, all_watches)?;
-        let watches: Vec<Watch> = all_watches
-            .iter()
-            .filter(|w| !access.is_trapped(w.bar))
-            .copied()
-            .collect();
-        let waiter = Waiter::new(options.wait)?;
-        let timers = Timers::new().map_err(ChardevError::sys("timerfd_create"))?;
-
-        let control = open_control(&options.path)?;
-        let ring = EventRing::map(&control).map_err(ChardevError::sys("mmap the event ring"))?;
-        let eventfd = notification_eventfd().map_err(ChardevError::sys("eventfd"))?;
-        ioctl::set_eventfd(control.as_fd(), Some(eventfd.as_fd()))
-            .map_err(ChardevError::sys("SET_EVENTFD"))?;
-        ioctl::set_config_image(control.as_fd(), space.image())
-            .map_err(ChardevError::sys("SET_CONFIG_IMAGE"))?;
-        if options.dma_check != CheckMode::Default {
-            ioctl::set_dma_check(control.as_fd(), options.dma_check.raw())
-                .map_err(ChardevError::sys("SET_DMA_CHECK"))?;
-        }
+        let d = Described::of(0, device)?;
+        let Opened {
+            control,
+            events,
+            timers,
+        } = Opened::open(&options)?;
+        d.declare_image(control.as_fd(), &options)?;
         if options.root_port {
             ioctl::set_root_port(control.as_fd(), options.root_port_aer)
                 .map_err(ChardevError::sys("SET_ROOT_PORT"))?;
         }
-        declare_traps(control.as_fd(), &access)?;
-        for w in &watches {
-            let wp = pciem_watchpoint_config {
-                bar_index: u32::from(w.bar),
-                offset: abi_offset(w)?,
-                width: u32::from(w.width),
-                flags: PCIEM_WP_FLAG_BAR_KPROBES,
-                addr: 0,
-            };
-            ioctl::set_watchpoint(control.as_fd(), &wp)
-                .map_err(ChardevError::sys("SET_WATCHPOINT"))?;
-        }
+        d.declare_access(control.as_fd())?;
         let instance = ioctl::register(control.as_fd()).map_err(ChardevError::sys("REGISTER"))?;
-
-        let page = page_size();
-        let mut bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize] = Default::default();
-        for bar in space.bars() {
-            let i = bar.index;
-            let info = ioctl::get_bar_info(control.as_fd(), i as u32)
-                .map_err(ChardevError::sys("GET_BAR_INFO"))?;
-            let len =
-                usize::try_from(info.size)
-                    .ok()
-                    .filter(|&l| l > 0)
-                    .ok_or(ChardevError::BadBar {
-                        bar: i,
-                        size: info.size,
-                    })?;
-            let map = Mapping::shared(&instance, i as u64 * page, len)
-                .map_err(ChardevError::sys(MAP_BAR_STEP[i as usize]))?;
-            bars[i as usize] = Some(BarMemory::new(i, map));
-        }
-        let responses = if access.any_trapped() {
+        let bars = d.map_bars(control.as_fd(), &instance)?;
+        let responses = if d.access.any_trapped() {
             Some(
                 ReadResponses::map(&instance)
                     .map_err(ChardevError::sys("mmap the read-response page"))?,
@@ -235,12 +167,9 @@ impl Session {
             None
         };
         Ok(Self {
-            waiter,
-            ring,
-            eventfd,
+            events,
             host: ChardevHost::new(control, instance, bars, timers),
-            options,
-            access,
+            access: d.access,
             responses,
             started: false,
         })
@@ -258,7 +187,7 @@ impl Session {
 
     /// The wait mechanism in use.
     pub fn loop_kind(&self) -> LoopKind {
-        self.waiter.kind()
+        self.events.kind()
     }
 
     /// Calls [`Device::start`], sends `START` if a BAR is trapped (once per
@@ -278,102 +207,41 @@ impl Session {
             ioctl::start(self.host.control_fd()).map_err(ChardevError::sys("START"))?;
             self.started = true;
         }
-        let mut report = RunReport::default();
-        let mut batch = vec![pciem_event::default(); self.options.batch.max(1)];
-        // Awake while draining: the kernel signals the eventfd only once
-        // the loop has said it is about to sleep (no IPI per event).
-        self.ring.set_awake();
-        loop {
-            self.drain(device, &mut batch, &mut report);
-            if !self.ring.prepare_to_sleep() {
-                // An event came in between the drain and the sleep.
-                self.ring.set_awake();
-                continue;
-            }
-            let woke = self
-                .waiter
-                .wait(&self.eventfd, stop, self.host.timers().fd());
-            self.ring.set_awake();
-            match woke? {
-                Wake::Events => report.wakeups += 1,
-                Wake::Timer => {
-                    report.wakeups += 1;
-                    self.fire_timers(device, &mut report)?;
-                }
-                Wake::Stop => break,
-            }
-        }
-        self.drain(device, &mut batch, &mut report);
-        report.overflow = self.ring.overflow();
-        Ok(report)
-    }
-
-    fn drain<D: Device + ?Sized>(
-        &mut self,
-        device: &mut D,
-        batch: &mut [pciem_event],
-        report: &mut RunReport<D::Error>,
-    ) {
-        loop {
-            let b = self.ring.pop_batch(batch);
-            if b.lost != 0 {
-                report.lost += b.lost;
-                if self.options.warn_lost {
-                    eprintln!(
-                        "pciem-chardev: {} events lost to ring overflow ({} in total); the model is too slow for the driver",
-                        b.lost, report.lost
-                    );
-                }
-            }
-            for ev in &batch[..b.events] {
-                report.events += 1;
-                let served = device.serve_event(&self.host, ev);
-                if let Some(a) = served.answer {
-                    self.answer(a, report);
-                }
-                report.keep(served.result);
-            }
-            if b.events < batch.len() {
-                return;
-            }
-        }
+        let mut one = OneModel {
+            device,
+            host: &self.host,
+            responses: self.responses.as_ref(),
+            report: RunReport::default(),
+        };
+        self.events
+            .run(self.host.shared().timers(), stop, &mut one)?;
+        Ok(one.report)
     }
 }
 
-impl Session {
-    /// Calls [`Device::timer`] for every timer due, earliest first.
-    fn fire_timers<D: Device + ?Sized>(
-        &mut self,
-        device: &mut D,
-        report: &mut RunReport<D::Error>,
-    ) -> Result<(), ChardevError> {
-        let due = self
-            .host
-            .timers()
-            .due()
-            .map_err(ChardevError::sys("read the timerfd"))?;
-        // Keys are the model's u32 ids (ChardevHost::set_timer).
-        for id in due.into_iter().map(|key| key as u32) {
-            report.timers += 1;
-            report.keep(device.timer(&self.host, id));
-        }
-        Ok(())
+/// The loop's events and timers all go to the one model, on the one host.
+struct OneModel<'a, D: Device + ?Sized> {
+    device: &'a mut D,
+    host: &'a ChardevHost,
+    responses: Option<&'a ReadResponses>,
+    report: RunReport<D::Error>,
+}
+
+impl<D: Device + ?Sized> Dispatch for OneModel<'_, D> {
+    type Kept = D::Error;
+
+    fn counts(&mut self) -> &mut RunReport<D::Error> {
+        &mut self.report
     }
 
-    /// Sends one read answer back to the kernel: the read-response slot, or
-    /// `COMPLETE_READ` if there is no page (a read event on a device
-    /// without trapped BARs: a confused kernel; answered anyway).
-    fn answer<E: From<HostError>>(&self, a: ReadAnswer, report: &mut RunReport<E>) {
-        match &self.responses {
-            Some(page) => page.answer(a),
-            None => {
-                if let Err(e) = ioctl::complete_read(self.host.control_fd(), a.id, a.value) {
-                    report.keep(Err(crate::error::host_error("COMPLETE_READ", e).into()));
-                    return;
-                }
-            }
-        }
-        report.reads_answered += 1;
+    fn event(&mut self, ev: &pciem_event) {
+        let (host, page) = (self.host, self.responses);
+        serve(self.device, host, ev, page, &mut self.report, |e| e);
+    }
+
+    fn timer(&mut self, key: u64) {
+        // Keys are the model's u32 ids (function 0's).
+        fire(self.device, self.host, key as u32, &mut self.report, |e| e);
     }
 }
 
@@ -403,50 +271,6 @@ pub(crate) fn open_control(path: &std::path::Path) -> Result<std::os::fd::OwnedF
     Ok(control)
 }
 
-/// `SET_BAR_MODE` for each trapped BAR, `ADD_TRAP_RANGE` for each range,
-/// `SET_READ_TIMEOUT` if the model sets one; each errno names its step.
-pub(crate) fn declare_traps(
-    control: std::os::fd::BorrowedFd<'_>,
-    access: &AccessMap,
-) -> Result<(), ChardevError> {
-    for bar in access.trapped_bars() {
-        ioctl::set_bar_mode(control, bar as u32, PCIEM_BAR_MODE_TRAP)
-            .map_err(ChardevError::sys("SET_BAR_MODE"))?;
-    }
-    for r in access.ranges() {
-        ioctl::add_trap_range(control, &r.to_abi()).map_err(ChardevError::sys("ADD_TRAP_RANGE"))?;
-    }
-    if let Some(us) = access.read_timeout_us() {
-        ioctl::set_read_timeout(control, us).map_err(ChardevError::sys("SET_READ_TIMEOUT"))?;
-    }
-    Ok(())
-}
-
-/// Refuses watches the kernel would refuse (pciem-core's
-/// `watch::check_watches`), with the reason, before any device exists.
-pub(crate) fn check_watches(space: &ConfigSpace, watches: &[Watch]) -> Result<(), ChardevError> {
-    watch::check_watches(watches, |bar| space.bar(bar).map_or(0, |b| b.size)).map_err(
-        |(w, e)| ChardevError::BadWatch {
-            bar: w.bar,
-            offset: w.offset,
-            width: w.width,
-            reason: e.message(),
-        },
-    )?;
-    watches.iter().try_for_each(|w| abi_offset(w).map(drop))
-}
-
-/// A watch's offset as `SET_WATCHPOINT` carries it (32 bits): a register
-/// above 4 GiB of a large 64-bit BAR cannot be watched.
-pub(crate) fn abi_offset(w: &Watch) -> Result<u32, ChardevError> {
-    u32::try_from(w.offset).map_err(|_| ChardevError::BadWatch {
-        bar: w.bar,
-        offset: w.offset,
-        width: w.width,
-        reason: "the offset is above 4 GiB, past what SET_WATCHPOINT can carry",
-    })
-}
-
 /// Runs `device` on `/dev/pciem` until `stop` is requested: [`Session::open`]
 /// then [`Session::run`]. The device is removed when this returns.
 pub fn run<D: Device + ?Sized>(
@@ -460,25 +284,15 @@ pub fn run<D: Device + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::describe::{check_watches, declare_traps};
+    use crate::mapping::Mapping;
+    use crate::test_models::{
+        adder, bar0, memfd, null, plain, watching, Answering, BadTrap, FakeRing, Picky, PickyError,
+    };
+    use crate::timers::Timers;
     use pciem_core::config::Bar;
-    use pciem_core::{BuildError, ConfigBuilder, Host, MmioWrite};
-
-    struct Model(Vec<Watch>);
-
-    impl Device for Model {
-        type Error = HostError;
-        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            ConfigBuilder::new(0x1f0c, 0x7e5f)
-                .bar(0, Bar::memory32(4096))
-                .build()
-        }
-        fn watches(&self) -> &[Watch] {
-            &self.0
-        }
-        fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
-            Ok(())
-        }
-    }
+    use pciem_core::Watch;
+    use pciem_core::{BuildError, ConfigBuilder, MmioWrite};
 
     fn w(bar: u8, offset: u64, width: u8) -> Watch {
         Watch { bar, offset, width }
@@ -486,7 +300,7 @@ mod tests {
 
     #[test]
     fn malformed_watches_are_refused_with_a_reason() {
-        let space = Model(vec![]).config_space().unwrap();
+        let space = plain().build().unwrap();
         assert!(check_watches(&space, &[w(0, 0, 4), w(0, 8, 8)]).is_ok());
         let reason = |ws: &[Watch]| match check_watches(&space, ws) {
             Err(ChardevError::BadWatch { reason, .. }) => reason,
@@ -521,7 +335,7 @@ mod tests {
             path: "/nonexistent/pciem".into(),
             ..Default::default()
         };
-        let e = Session::open(&Model(vec![]), options).unwrap_err();
+        let e = Session::open(&adder(0), options).unwrap_err();
         assert_eq!(e.errno(), Some(nix::errno::Errno::ENOENT));
         let s = e.to_string();
         assert!(s.contains("/nonexistent/pciem"), "{s}");
@@ -534,34 +348,10 @@ mod tests {
             path: "/dev/null".into(),
             ..Default::default()
         };
-        let e = Session::open(&Model(vec![]), options).unwrap_err();
+        let e = Session::open(&adder(0), options).unwrap_err();
         let s = e.to_string();
         assert!(s.starts_with("GET_VERSION: "), "{s}");
         assert!(s.contains("not a PCIem control file"), "{s}");
-    }
-
-    /// Counts MMIO writes into BAR0+0x8, echoes the value to BAR0+0x4 and
-    /// raises an interrupt for 0xdead (which fails: no kernel behind).
-    #[derive(Default)]
-    struct Counting(u32);
-
-    impl Device for Counting {
-        type Error = HostError;
-        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            Model(vec![]).config_space()
-        }
-        fn watches(&self) -> &[Watch] {
-            &[]
-        }
-        fn mmio_write(&mut self, host: &dyn Host, w: MmioWrite) -> Result<(), HostError> {
-            self.0 += 1;
-            host.write_u32(0, 0x4, w.value as u32)?;
-            host.write_u32(0, 0x8, self.0)?;
-            if w.value == 0xdead {
-                host.raise_irq(pciem_core::Irq::Msi { vector: 0 })?;
-            }
-            Ok(())
-        }
     }
 
     /// The whole loop over stand-ins for the kernel: the ring and BAR0 are
@@ -571,49 +361,22 @@ mod tests {
     /// and a stop ends the run.
     #[test]
     fn the_loop_feeds_the_model_and_reports_losses() {
-        use nix::sys::memfd::{memfd_create, MFdFlags};
-        use pciem_abi::{pciem_shared_ring, PCIEM_EVENT_MMIO_WRITE};
-        use pciem_core::ring::{Producer, SharedRing, RING_CAPACITY};
-        use std::os::fd::OwnedFd;
-        use std::ptr::NonNull;
+        use pciem_abi::PCIEM_EVENT_MMIO_WRITE;
+        use pciem_core::ring::{Producer, RING_CAPACITY};
         use std::time::{Duration, Instant};
 
         for mode in [WaitMode::Poll, WaitMode::Auto] {
-            let size = core::mem::size_of::<pciem_shared_ring>();
-            let ring_fd = memfd_create(c"ring", MFdFlags::empty()).unwrap();
-            nix::unistd::ftruncate(&ring_fd, size as i64).unwrap();
-            let bar_fd = memfd_create(c"bar0", MFdFlags::empty()).unwrap();
-            nix::unistd::ftruncate(&bar_fd, 4096).unwrap();
-            let mut bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize] = Default::default();
-            bars[0] = Some(BarMemory::new(
-                0,
-                Mapping::shared(&bar_fd, 0, 4096).unwrap(),
-            ));
-            let driver_view = BarMemory::new(0, Mapping::shared(&bar_fd, 0, 4096).unwrap());
-            let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-            let eventfd = notification_eventfd().unwrap();
-            let notify = eventfd.as_fd().try_clone_to_owned().unwrap();
+            let ring = FakeRing::new();
+            let (bars, driver_view) = bar0();
+            let (events, notify) = ring.run_loop(mode, 7);
             let mut session = Session {
-                waiter: Waiter::new(mode).unwrap(),
-                ring: EventRing::map(&ring_fd).unwrap(),
-                eventfd,
+                events,
                 host: ChardevHost::new(null(), null(), bars, Timers::new().unwrap()),
-                options: RunOptions {
-                    batch: 7,
-                    warn_lost: false,
-                    ..Default::default()
-                },
                 access: AccessMap::new(),
                 responses: None,
                 started: false,
             };
-
-            let producer_map = Mapping::shared(&ring_fd, 0, size).unwrap();
-            // SAFETY: the mapping outlives the view (both live to the end of
-            // the iteration); one producer, one consumer, zeroed memory.
-            let view = unsafe {
-                SharedRing::from_raw(NonNull::new(producer_map.as_ptr().cast()).unwrap())
-            };
+            let view = &ring.view;
             let mut producer = Producer::new();
             let mmio = |value: u64| pciem_event {
                 r#type: PCIEM_EVENT_MMIO_WRITE,
@@ -625,14 +388,14 @@ mod tests {
             };
             // More than fits before the device runs: two are lost.
             for v in 1..=RING_CAPACITY as u64 + 2 {
-                let _ = producer.push(&view, &mmio(v));
+                let _ = producer.push(view, &mmio(v));
             }
             let stop = StopSignal::new().unwrap();
             let handle = stop.handle();
             let runner = std::thread::spawn(move || {
-                let mut model = Counting::default();
+                let mut model = adder(0);
                 let report = session.run(&mut model, &stop);
-                (report, model.0)
+                (report, model.writes)
             });
             let count_is = |n: u32| {
                 let start = Instant::now();
@@ -650,7 +413,7 @@ mod tests {
                 count_is(RING_CAPACITY as u32),
                 "{mode:?}: the backlog is handled"
             );
-            producer.push(&view, &mmio(0xdead)).unwrap();
+            producer.push(view, &mmio(0xdead)).unwrap();
             nix::unistd::write(&notify, &1u64.to_ne_bytes()).unwrap();
             assert!(
                 count_is(RING_CAPACITY as u32 + 1),
@@ -671,92 +434,27 @@ mod tests {
         }
     }
 
-    /// Counts MMIO writes; model-answered reads return the count.
-    #[derive(Default)]
-    struct Answering(u64);
-
-    fn trapped_builder() -> ConfigBuilder {
-        ConfigBuilder::new(0x1f0c, 0x7e5f)
-            .bar(0, Bar::memory32(4096))
-            .trap_bar(0)
-            .trap_range(0, 0x10, 4, pciem_core::TrapPolicy::MODEL)
-    }
-
-    impl Device for Answering {
-        type Error = HostError;
-        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            trapped_builder().build()
-        }
-        fn access_map(&self) -> Result<AccessMap, BuildError> {
-            trapped_builder().access_map()
-        }
-        fn watches(&self) -> &[Watch] {
-            &[]
-        }
-        fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
-            self.0 += 1;
-            Ok(())
-        }
-        fn mmio_read(&mut self, _: &dyn Host, _: pciem_core::MmioRead) -> Result<u64, HostError> {
-            Ok(0xC0_0000 + self.0)
-        }
-    }
-
     /// A session over stand-ins (memfds for the ring, BAR0 and the
-    /// read-response page, /dev/null for the files), plus the producer's
-    /// view of the ring and a second mapping of the response page.
+    /// read-response page, /dev/null for the files), plus the kernel's
+    /// side of the ring and a second mapping of the response page.
     struct Fake {
         session: Session,
-        // Before the mapping it points into (fields drop in order).
-        view: pciem_core::ring::SharedRing,
-        _producer_map: Mapping,
+        ring: FakeRing,
         kernel_page: Mapping,
     }
 
     fn fake(access: AccessMap, started: bool) -> Fake {
-        use nix::sys::memfd::{memfd_create, MFdFlags};
-        use pciem_abi::pciem_shared_ring;
-        use std::os::fd::OwnedFd;
-        use std::ptr::NonNull;
-
-        let size = core::mem::size_of::<pciem_shared_ring>();
-        let ring_fd = memfd_create(c"ring", MFdFlags::empty()).unwrap();
-        nix::unistd::ftruncate(&ring_fd, size as i64).unwrap();
-        let bar_fd = memfd_create(c"bar0", MFdFlags::empty()).unwrap();
-        nix::unistd::ftruncate(&bar_fd, 4096).unwrap();
-        let page_fd = memfd_create(c"responses", MFdFlags::empty()).unwrap();
-        nix::unistd::ftruncate(&page_fd, 4096).unwrap();
-        let mut bars: [Option<BarMemory>; PCIEM_MAX_BARS as usize] = Default::default();
-        bars[0] = Some(BarMemory::new(
-            0,
-            Mapping::shared(&bar_fd, 0, 4096).unwrap(),
-        ));
-        let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-        let producer_map = Mapping::shared(&ring_fd, 0, size).unwrap();
-        // SAFETY: the mapping lives in `Fake` next to the view, and the
-        // view is dropped with it; one producer, one consumer, zeroed
-        // memory.
-        let view = unsafe {
-            pciem_core::ring::SharedRing::from_raw(
-                NonNull::new(producer_map.as_ptr().cast()).unwrap(),
-            )
-        };
+        let ring = FakeRing::new();
+        let page_fd = memfd(c"responses", 4096);
         Fake {
             session: Session {
-                waiter: Waiter::new(WaitMode::Poll).unwrap(),
-                ring: EventRing::map(&ring_fd).unwrap(),
-                eventfd: notification_eventfd().unwrap(),
-                host: ChardevHost::new(null(), null(), bars, Timers::new().unwrap()),
-                options: RunOptions {
-                    warn_lost: false,
-                    ..Default::default()
-                },
+                events: ring.run_loop(WaitMode::Poll, 64).0,
+                host: ChardevHost::new(null(), null(), bar0().0, Timers::new().unwrap()),
                 access,
                 responses: Some(ReadResponses::map_at(&page_fd, 0).unwrap()),
                 started,
             },
-            view,
-            _producer_map: producer_map,
+            ring,
             kernel_page: Mapping::shared(&page_fd, 0, 4096).unwrap(),
         }
     }
@@ -771,7 +469,7 @@ mod tests {
 
         let access = Answering::default().access_map().unwrap();
         let mut f = fake(access, true);
-        let (session, view, kernel_page) = (&mut f.session, &f.view, &f.kernel_page);
+        let (session, view, kernel_page) = (&mut f.session, &f.ring.view, &f.kernel_page);
         let mut producer = Producer::new();
         let write = pciem_event {
             r#type: PCIEM_EVENT_MMIO_WRITE,
@@ -802,44 +500,6 @@ mod tests {
         assert_eq!(page.slots[6].value, 0x0003);
     }
 
-    /// A model with its own error type: refuses the value 7.
-    #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-    enum PickyError {
-        #[error(transparent)]
-        Host(#[from] HostError),
-        #[error("value {0} refused")]
-        Refused(u64),
-    }
-
-    struct Picky {
-        start_fails: bool,
-    }
-
-    impl Device for Picky {
-        type Error = PickyError;
-        fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-            trapped_builder().build()
-        }
-        fn access_map(&self) -> Result<AccessMap, BuildError> {
-            trapped_builder().access_map()
-        }
-        fn watches(&self) -> &[Watch] {
-            &[]
-        }
-        fn start(&mut self, _: &dyn Host) -> Result<(), PickyError> {
-            if self.start_fails {
-                return Err(PickyError::Refused(0));
-            }
-            Ok(())
-        }
-        fn mmio_write(&mut self, _: &dyn Host, w: MmioWrite) -> Result<(), PickyError> {
-            match w.value {
-                7 => Err(PickyError::Refused(7)),
-                _ => Ok(()),
-            }
-        }
-    }
-
     /// The report keeps a model's own errors as the values it returned;
     /// a failing start is reported with the model's text.
     #[test]
@@ -856,7 +516,7 @@ mod tests {
                 width: 4,
                 value,
             };
-            producer.push(&f.view, &w.to_event()).unwrap();
+            producer.push(&f.ring.view, &w.to_event()).unwrap();
         }
         let stop = StopSignal::new().unwrap();
         stop.handle().stop();
@@ -904,29 +564,11 @@ mod tests {
 
     #[test]
     fn inconsistent_trap_declarations_fail_before_touching_the_kernel() {
-        struct Bad;
-        impl Device for Bad {
-            type Error = HostError;
-            fn config_space(&self) -> Result<ConfigSpace, BuildError> {
-                Model(vec![]).config_space()
-            }
-            fn access_map(&self) -> Result<AccessMap, BuildError> {
-                let mut m = AccessMap::new();
-                m.set_mode(3, pciem_core::BarMode::Trap)?;
-                Ok(m)
-            }
-            fn watches(&self) -> &[Watch] {
-                &[]
-            }
-            fn mmio_write(&mut self, _: &dyn Host, _: MmioWrite) -> Result<(), HostError> {
-                Ok(())
-            }
-        }
         let options = RunOptions {
             path: "/nonexistent/pciem".into(),
             ..Default::default()
         };
-        let e = Session::open(&Bad, options).unwrap_err();
+        let e = Session::open(&BadTrap(3), options).unwrap_err();
         assert!(
             matches!(e, ChardevError::Access(BuildError::TrapBarMissing(3))),
             "{e}"
@@ -939,7 +581,7 @@ mod tests {
             path: "/nonexistent/pciem".into(),
             ..Default::default()
         };
-        let e = Session::open(&Model(vec![w(0, 1, 4)]), options).unwrap_err();
+        let e = Session::open(&watching(vec![w(0, 1, 4)]), options).unwrap_err();
         assert!(matches!(e, ChardevError::BadWatch { .. }), "{e}");
     }
 }
