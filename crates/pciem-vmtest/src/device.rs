@@ -37,6 +37,21 @@ fn ioctl_raw(fd: RawFd, req: u32, arg: *mut libc::c_void) -> io::Result<i32> {
     }
 }
 
+/// Issues `ioctl(fd, req, addr)` with an argument address the kernel must
+/// check: the bad-input cases (NULL, an unmapped page, an object of the
+/// wrong size or with bad fields), where the errno is what is tested.
+pub fn ioctl_at(fd: RawFd, req: u32, addr: usize) -> io::Result<i32> {
+    // SAFETY: the kernel validates `addr` (copy_from_user/copy_to_user):
+    // callers pass either a live object of the size encoded in `req` or an
+    // address it must refuse to touch, never memory it may not write.
+    let ret = unsafe { libc::ioctl(fd, req as libc::c_ulong, addr as *mut libc::c_void) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
 /// The control file: one device per open `/dev/pciem`.
 #[derive(Debug)]
 pub struct Dev {

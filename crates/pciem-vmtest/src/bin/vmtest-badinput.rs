@@ -202,14 +202,7 @@ fn errno_name(e: i32) -> &'static str {
 
 /// `ioctl(fd, req, addr)` with any address, good or bad.
 fn ioc_at(fd: RawFd, req: u32, addr: usize) -> io::Result<i32> {
-    // SAFETY: the kernel validates `addr`; rows pass either a live object
-    // of the size encoded in `req` or an address it must refuse to touch.
-    let ret = unsafe { libc::ioctl(fd, req as libc::c_ulong, addr as *mut libc::c_void) };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
+    pciem_vmtest::device::ioctl_at(fd, req, addr)
 }
 
 /// A DMA_POISON rule of `len` bytes at `addr`, until cleared.

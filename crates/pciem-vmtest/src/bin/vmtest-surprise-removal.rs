@@ -37,6 +37,7 @@ use pciem_abi::{
     PCIEM_EVENT_FLAG_POSTED, PCIEM_EVENT_MMIO_READ, PCIEM_EVENT_MMIO_WRITE, PCIEM_EVENT_RESET,
     PCIEM_RESET_REINSERT, PCIEM_TRAP_READ_MODEL,
 };
+use pciem_vmtest::device::ioctl_at;
 use pciem_vmtest::klog;
 use pciem_vmtest::model_process::CommandInput;
 use pciem_vmtest::model_process::ModelProcess;
@@ -176,20 +177,7 @@ fn command(dev: &Dev, cmd: &str, writes: u64) -> String {
         }
         (Some("badreinsert"), None) => {
             let raw = |arg: *const pciem_abi::pciem_reinsert| {
-                // SAFETY: the kernel reads 8 bytes at `arg` with
-                // copy_from_user; a bad pointer is what is being tested.
-                let ret = unsafe {
-                    libc::ioctl(
-                        dev.raw(),
-                        pciem_abi::PCIEM_IOCTL_REINSERT as libc::c_ulong,
-                        arg,
-                    )
-                };
-                if ret < 0 {
-                    std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
-                } else {
-                    0
-                }
+                errno(ioctl_at(dev.raw(), pciem_abi::PCIEM_IOCTL_REINSERT, arg as usize).map(drop))
             };
             let flags = pciem_abi::pciem_reinsert {
                 flags: 1,
@@ -207,20 +195,14 @@ fn command(dev: &Dev, cmd: &str, writes: u64) -> String {
         (Some("writes"), None) => format!("WRITES {writes}"),
         (Some("bad"), None) => {
             let raw = |arg: *const pciem_abi::pciem_surprise_remove| {
-                // SAFETY: the kernel reads 8 bytes at `arg` with
-                // copy_from_user; a bad pointer is what is being tested.
-                let ret = unsafe {
-                    libc::ioctl(
+                errno(
+                    ioctl_at(
                         dev.raw(),
-                        pciem_abi::PCIEM_IOCTL_SURPRISE_REMOVE as libc::c_ulong,
-                        arg,
+                        pciem_abi::PCIEM_IOCTL_SURPRISE_REMOVE,
+                        arg as usize,
                     )
-                };
-                if ret < 0 {
-                    std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
-                } else {
-                    0
-                }
+                    .map(drop),
+                )
             };
             let flags = pciem_abi::pciem_surprise_remove {
                 flags: 1,
